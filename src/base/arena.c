@@ -1,0 +1,123 @@
+/*
+ * arena.c - region allocator (see arena.h).
+ *
+ * Blocks grow geometrically from 4 KiB up to 1 MiB; an allocation larger than a quarter
+ * of the block size gets a block of its own, chained behind the current one so the
+ * current block's free space is not wasted.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+
+struct sonde_arena_block {
+	sonde_arena_block *next;
+	size_t size;
+	/* Payload follows, 16-byte aligned. */
+	_Alignas(16) char data[];
+};
+
+enum { ARENA_MIN_BLOCK = 4096, ARENA_MAX_BLOCK = 1 << 20, ARENA_ALIGN = 16 };
+
+void sonde_arena_init(sonde_arena *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->block_size = ARENA_MIN_BLOCK;
+}
+
+void sonde_arena_release(sonde_arena *a)
+{
+	if (!a)
+		return;
+	sonde_arena_block *b = a->head;
+	while (b) {
+		sonde_arena_block *next = b->next;
+		free(b);
+		b = next;
+	}
+	sonde_arena_init(a);
+}
+
+static sonde_arena_block *block_new(size_t size)
+{
+	if (size > SIZE_MAX - sizeof(sonde_arena_block))
+		return NULL;
+	sonde_arena_block *b = malloc(sizeof(*b) + size);
+	if (b)
+		b->size = size;
+	return b;
+}
+
+void *sonde_arena_alloc(sonde_arena *a, size_t n)
+{
+	size_t need = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+	if (need < n)
+		return NULL;
+	if (need == 0)
+		need = ARENA_ALIGN;
+	if ((size_t)(a->end - a->cur) >= need && a->cur) {
+		void *p = a->cur;
+		a->cur += need;
+		a->bytes_used += need;
+		return p;
+	}
+	if (a->block_size == 0)
+		a->block_size = ARENA_MIN_BLOCK;
+	if (need > a->block_size / 4) {
+		/* Big allocation: its own block, behind the current one. */
+		sonde_arena_block *b = block_new(need);
+		if (!b)
+			return NULL;
+		if (a->head) {
+			b->next = a->head->next;
+			a->head->next = b;
+		} else {
+			b->next = NULL;
+			a->head = b;
+			a->cur = a->end = b->data + need;
+		}
+		a->bytes_used += need;
+		return b->data;
+	}
+	sonde_arena_block *b = block_new(a->block_size);
+	if (!b)
+		return NULL;
+	b->next = a->head;
+	a->head = b;
+	a->cur = b->data + need;
+	a->end = b->data + b->size;
+	if (a->block_size < ARENA_MAX_BLOCK)
+		a->block_size *= 2;
+	a->bytes_used += need;
+	return b->data;
+}
+
+void *sonde_arena_zalloc(sonde_arena *a, size_t n)
+{
+	void *p = sonde_arena_alloc(a, n);
+	if (p)
+		memset(p, 0, n);
+	return p;
+}
+
+char *sonde_arena_strndup(sonde_arena *a, const char *s, size_t n)
+{
+	if (n == SIZE_MAX)
+		return NULL;
+	char *p = sonde_arena_alloc(a, n + 1);
+	if (!p)
+		return NULL;
+	if (n)
+		memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+void *sonde_arena_memdup(sonde_arena *a, const void *src, size_t n)
+{
+	void *p = sonde_arena_alloc(a, n);
+	if (p && n)
+		memcpy(p, src, n);
+	return p;
+}

@@ -1,0 +1,163 @@
+/*
+ * json.h - a strict, streaming (pull) JSON reader and a fast JSON writer.
+ *
+ * Reader: sonde_json_reader walks a complete in-memory document (RFC 8259) token by token
+ * without building a tree, validating as it goes. Strings come back unescaped, pointing
+ * into the input when they hold no escape and into the reader's scratch buffer otherwise
+ * (valid until the next call on the reader). Any malformed input makes the call return
+ * SONDE_JSON_ERROR and leaves the reader in a sticky error state with err_offset (byte
+ * offset of the problem) and err_msg (what was expected) set. Nesting is limited to
+ * SONDE_JSON_MAX_DEPTH. The reader never reads past buf+len, never allocates except
+ * for its scratch buffer, and never recurses.
+ *
+ * Typical use by a format reader:
+ *
+ *     sonde_json_reader r;
+ *     sonde_json_reader_init(&r, buf, len);
+ *     if (sonde_json_enter_object(&r) < 0) goto bad;
+ *     const char *k; size_t kn;
+ *     while ((rc = sonde_json_next_key(&r, &k, &kn)) > 0) {
+ *             if (kn == 4 && !memcmp(k, "name", 4)) rc = sonde_json_read_str(&r, &s, &sn);
+ *             else rc = sonde_json_skip(&r);
+ *             if (rc < 0) goto bad;
+ *     }
+ *     if (rc < 0 || sonde_json_finish(&r) < 0) goto bad;
+ *
+ * Writer: sonde_json_writer appends to a sonde_buf, inserting commas and colons itself,
+ * escaping strings, writing numbers in the shortest form that reads back exactly.
+ *
+ * Neither is thread-safe; each object belongs to one thread at a time.
+ */
+#ifndef SONDE_JSON_H
+#define SONDE_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define SONDE_JSON_MAX_DEPTH 512
+
+typedef enum sonde_json_tok {
+	SONDE_JSON_ERROR = -1,
+	SONDE_JSON_EOF = 0,     /* the document's single value has been read completely */
+	SONDE_JSON_OBJ_BEGIN,   /* { */
+	SONDE_JSON_OBJ_END,     /* } */
+	SONDE_JSON_ARR_BEGIN,   /* [ */
+	SONDE_JSON_ARR_END,     /* ] */
+	SONDE_JSON_KEY,         /* an object member's name: str, str_len */
+	SONDE_JSON_STRING,      /* str, str_len */
+	SONDE_JSON_NUMBER,      /* num (text as in the input, validated), num_len */
+	SONDE_JSON_TRUE,
+	SONDE_JSON_FALSE,
+	SONDE_JSON_NULL,
+} sonde_json_tok;
+
+typedef struct sonde_json_reader {
+	const char *buf, *pos, *end;
+	/* Result of the last token. */
+	const char *str;   /* KEY, STRING: unescaped UTF-8, not NUL-terminated */
+	size_t str_len;
+	const char *num;   /* NUMBER: the literal */
+	size_t num_len;
+	/* Error state (sticky). */
+	bool failed;
+	size_t err_offset;     /* byte offset into buf */
+	char err_msg[96];      /* "expected ',' or '}' after object member", ... */
+	/* Internal: container stack and state. */
+	uint32_t depth;
+	uint8_t state;
+	uint8_t stack[SONDE_JSON_MAX_DEPTH]; /* 'o' or 'a' per open container */
+	char *scratch;         /* owned; freed by sonde_json_reader_release() */
+	size_t scratch_cap;
+	bool peeked;           /* a token was peeked and not consumed */
+	sonde_json_tok peek_tok;
+} sonde_json_reader;
+
+/* Prepares to read buf[0..len) (borrowed until the reader is released). A UTF-8 BOM is
+ * not accepted (RFC 8259 says a reader MAY ignore it; we reject, as JSONTestSuite's n_
+ * cases allow either way for i_ only). Leading and trailing whitespace are allowed. */
+void sonde_json_reader_init(sonde_json_reader *r, const char *buf, size_t len);
+/* Frees the scratch buffer. NULL is a no-op. */
+void sonde_json_reader_release(sonde_json_reader *r);
+
+/* Returns the next token, or SONDE_JSON_EOF after the top-level value and trailing
+ * whitespace (trailing garbage is an error), or SONDE_JSON_ERROR. */
+sonde_json_tok sonde_json_next(sonde_json_reader *r);
+/* Returns the next token without consuming it (str/num are valid as after next()). */
+sonde_json_tok sonde_json_peek(sonde_json_reader *r);
+
+/* Convenience layer. Each returns 0 on success or SONDE_EPARSE with the error state set
+ * (err_msg names what was expected, e.g. "expected string"). */
+
+/* Consumes '{' / '['. */
+int sonde_json_enter_object(sonde_json_reader *r);
+int sonde_json_enter_array(sonde_json_reader *r);
+/* Inside an object: returns 1 and the next member's key (the value is read next), 0 when
+ * the object ended (its '}' is consumed), or SONDE_EPARSE. */
+int sonde_json_next_key(sonde_json_reader *r, const char **key, size_t *key_len);
+/* Inside an array: returns 1 when another element follows (not consumed), 0 when the
+ * array ended (its ']' is consumed), or SONDE_EPARSE. */
+int sonde_json_next_elem(sonde_json_reader *r);
+/* Skips the next value, however deeply nested. */
+int sonde_json_skip(sonde_json_reader *r);
+/* Reads a string value. */
+int sonde_json_read_str(sonde_json_reader *r, const char **s, size_t *n);
+/* Reads an integer given as a JSON number or as a decimal string (the proto3 JSON mapping
+ * writes 64-bit integers as strings). Fractions, exponents that leave a fraction, and
+ * values out of range are errors. */
+int sonde_json_read_i64(sonde_json_reader *r, int64_t *out);
+int sonde_json_read_u64(sonde_json_reader *r, uint64_t *out);
+/* Reads a double given as a number, or as a string holding a number, "NaN", "Infinity"
+ * or "-Infinity" (proto3 JSON mapping). Correctly rounded. */
+int sonde_json_read_f64(sonde_json_reader *r, double *out);
+int sonde_json_read_bool(sonde_json_reader *r, bool *out);
+/* Returns 0 when the document ended cleanly (nothing but whitespace after the value). */
+int sonde_json_finish(sonde_json_reader *r);
+/* Sets the error state by hand (for schema errors found by a format reader): offset is
+ * the position of the last token read. Returns SONDE_EPARSE. */
+int sonde_json_fail(sonde_json_reader *r, const char *msg);
+/* Line (1-based) of a byte offset, for messages. */
+size_t sonde_json_line_of(const sonde_json_reader *r, size_t offset);
+
+/* Parses a number literal (as produced in r->num) into a correctly rounded double. */
+int sonde_json_parse_double(const char *s, size_t n, double *out);
+
+typedef struct sonde_json_writer {
+	sonde_buf *out;       /* borrowed */
+	uint32_t depth;
+	bool need_comma;      /* a value was written at this level */
+	bool after_key;       /* a key was just written: next value needs no comma */
+	int pretty;           /* 0: compact; N > 0: indent by N spaces */
+} sonde_json_writer;
+
+/* Writes into out (borrowed). pretty = 0 for compact output. */
+void sonde_json_writer_init(sonde_json_writer *w, sonde_buf *out, int pretty);
+void sonde_json_obj_begin(sonde_json_writer *w);
+void sonde_json_obj_end(sonde_json_writer *w);
+void sonde_json_arr_begin(sonde_json_writer *w);
+void sonde_json_arr_end(sonde_json_writer *w);
+/* Writes a member name; the next call writes its value. */
+void sonde_json_key(sonde_json_writer *w, const char *k, size_t n);
+static inline void sonde_json_key_cstr(sonde_json_writer *w, const char *k)
+{
+	sonde_json_key(w, k, __builtin_strlen(k));
+}
+/* Strings are escaped per RFC 8259 (", \, control characters); bytes that are not valid
+ * UTF-8 are written as U+FFFD so the output is always valid JSON. */
+void sonde_json_str(sonde_json_writer *w, const char *s, size_t n);
+void sonde_json_i64(sonde_json_writer *w, int64_t v);
+void sonde_json_u64(sonde_json_writer *w, uint64_t v);
+/* 64-bit integers as decimal strings, as the proto3 JSON mapping writes them. */
+void sonde_json_i64_str(sonde_json_writer *w, int64_t v);
+void sonde_json_u64_str(sonde_json_writer *w, uint64_t v);
+/* Shortest round-trip form; NaN and infinities as the strings "NaN", "Infinity",
+ * "-Infinity" (proto3 JSON mapping), since JSON has no literal for them. */
+void sonde_json_f64(sonde_json_writer *w, double v);
+void sonde_json_bool(sonde_json_writer *w, bool v);
+void sonde_json_null(sonde_json_writer *w);
+/* Writes pre-encoded JSON text as one value (trusted; not validated). */
+void sonde_json_raw(sonde_json_writer *w, const char *json, size_t n);
+
+#endif

@@ -1,0 +1,56 @@
+/*
+ * cli.h - what every command of the sonde CLI shares: the command table entry, exit
+ * codes, and the small helpers for messages and option parsing.
+ *
+ * Only src/cli/ prints, exits, or reads the environment and the terminal.
+ */
+#ifndef SONDE_CLI_H
+#define SONDE_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+enum {
+	SONDE_EXIT_OK = 0,      /* success */
+	SONDE_EXIT_FINDING = 1, /* the analysis found what the user asked to fail on */
+	SONDE_EXIT_USAGE = 2,   /* bad usage or bad input */
+};
+
+typedef enum sonde_job {
+	SONDE_JOB_INSTRUMENT,
+	SONDE_JOB_PROFILE,
+	SONDE_JOB_INVESTIGATE,
+	SONDE_JOB_UTILITY,
+} sonde_job;
+
+typedef struct sonde_cmd {
+	const char *name;
+	sonde_job job;
+	const char *summary; /* one line for `sonde help` */
+	int (*run)(int argc, char **argv); /* argv[0] is the verb; returns an exit code */
+	const char *usage;   /* full --help text */
+} sonde_cmd;
+
+/* The command table (sonde.c). */
+extern const sonde_cmd sonde_commands[];
+extern const size_t sonde_commands_count;
+
+/* Prints "sonde VERB: message" to stderr. */
+void sonde_cli_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* True when argv[i] is -h or --help. */
+bool sonde_cli_is_help(const char *arg);
+/* Prints the command's usage to stdout. Returns SONDE_EXIT_OK. */
+int sonde_cli_usage(const sonde_cmd *cmd);
+/* Looks a verb up in the table; NULL when unknown. */
+const sonde_cmd *sonde_cli_find(const char *verb);
+/* Flushes stdout and reports a write error (full disk, closed pipe). Returns the exit
+ * code to use: rc, or SONDE_EXIT_USAGE... when stdout failed. */
+int sonde_cli_finish(int rc);
+/* Reads a whole file ("-" for stdin) into a malloc'd buffer. Returns 0 or -errno. */
+int sonde_cli_read_file(const char *path, char **data, size_t *len);
+
+int sonde_cmd_help(int argc, char **argv);
+int sonde_cmd_version(int argc, char **argv);
+int sonde_cmd_convert(int argc, char **argv);
+
+#endif

@@ -1,0 +1,135 @@
+/*
+ * sonde.c - the sonde command: the table of verbs and the dispatcher.
+ *
+ * Each verb lives in its own cmd_<verb>.c and is registered here, once. Verbs are grouped
+ * by job (instrument, profile, investigate) for `sonde help`.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+const sonde_cmd sonde_commands[] = {
+	{ "convert", SONDE_JOB_INVESTIGATE,
+	  "convert telemetry between formats (OTLP JSON/protobuf, Zipkin, Jaeger, Chrome, Prometheus, Influx)",
+	  sonde_cmd_convert, NULL },
+	{ "help", SONDE_JOB_UTILITY, "list the verbs, or show one verb's help", sonde_cmd_help,
+	  "usage: sonde help [VERB]\n\n"
+	  "Without VERB, lists every verb grouped by job. With VERB, prints that verb's help,\n"
+	  "the same as `sonde VERB --help`.\n" },
+	{ "version", SONDE_JOB_UTILITY, "print the version", sonde_cmd_version,
+	  "usage: sonde version\n       sonde --version\n" },
+};
+const size_t sonde_commands_count = sizeof(sonde_commands) / sizeof(sonde_commands[0]);
+
+void sonde_cli_error(const char *verb, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "sonde%s%s: ", verb ? " " : "", verb ? verb : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+bool sonde_cli_is_help(const char *arg)
+{
+	return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+const sonde_cmd *sonde_cli_find(const char *verb)
+{
+	for (size_t i = 0; i < sonde_commands_count; i++)
+		if (strcmp(sonde_commands[i].name, verb) == 0)
+			return &sonde_commands[i];
+	return NULL;
+}
+
+int sonde_cli_usage(const sonde_cmd *cmd)
+{
+	if (cmd->usage)
+		fputs(cmd->usage, stdout);
+	else
+		printf("usage: sonde %s\n\n%s\n", cmd->name, cmd->summary);
+	return SONDE_EXIT_OK;
+}
+
+int sonde_cli_finish(int rc)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		if (errno != EPIPE)
+			sonde_cli_error(NULL, "error writing to standard output: %s", strerror(errno));
+		return rc ? rc : SONDE_EXIT_USAGE;
+	}
+	return rc;
+}
+
+int sonde_cli_read_file(const char *path, char **data, size_t *len)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	if (!f)
+		return -errno;
+	size_t cap = 1 << 16, n = 0;
+	char *buf = malloc(cap);
+	if (!buf) {
+		if (f != stdin)
+			fclose(f);
+		return -ENOMEM;
+	}
+	for (;;) {
+		if (cap - n < 4096) {
+			char *p = realloc(buf, cap * 2);
+			if (!p) {
+				free(buf);
+				if (f != stdin)
+					fclose(f);
+				return -ENOMEM;
+			}
+			buf = p;
+			cap *= 2;
+		}
+		size_t got = fread(buf + n, 1, cap - n - 1, f);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	int err = ferror(f) ? -EIO : 0;
+	if (f != stdin)
+		fclose(f);
+	if (err) {
+		free(buf);
+		return err;
+	}
+	buf[n] = '\0';
+	*data = buf;
+	*len = n;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		sonde_cmd_help(1, argv);
+		return SONDE_EXIT_USAGE;
+	}
+	const char *verb = argv[1];
+	if (strcmp(verb, "--version") == 0 || strcmp(verb, "-V") == 0)
+		return sonde_cli_finish(sonde_cmd_version(1, argv + 1));
+	if (sonde_cli_is_help(verb))
+		return sonde_cli_finish(sonde_cmd_help(1, argv + 1));
+	const sonde_cmd *cmd = sonde_cli_find(verb);
+	if (!cmd) {
+		sonde_cli_error(NULL, "'%s' is not a sonde verb; `sonde help` lists them", verb);
+		return SONDE_EXIT_USAGE;
+	}
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (sonde_cli_is_help(argv[i]))
+			return sonde_cli_finish(sonde_cli_usage(cmd));
+	}
+	return sonde_cli_finish(cmd->run(argc - 1, argv + 1));
+}
