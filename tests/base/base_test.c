@@ -1,0 +1,158 @@
+/* base_test.c - arena, buffer, interning, hex ids and status messages. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "buf.h"
+#include "hash.h"
+#include "hex.h"
+#include "intern.h"
+#include "sonde/status.h"
+
+static void test_arena_alignment_and_big_blocks(void **state)
+{
+	(void)state;
+	sonde_arena a;
+	sonde_arena_init(&a);
+	char *prev = NULL;
+	for (size_t i = 0; i < 5000; i++) {
+		size_t n = (i * 37) % 200 + 1;
+		char *p = sonde_arena_alloc(&a, n);
+		assert_non_null(p);
+		assert_int_equal((uintptr_t)p % 16, 0);
+		memset(p, (int)i, n);
+		assert_ptr_not_equal(p, prev);
+		prev = p;
+	}
+	/* A huge allocation gets its own block and leaves the current block usable. */
+	char *big = sonde_arena_alloc(&a, 3 << 20);
+	assert_non_null(big);
+	memset(big, 1, 3 << 20);
+	char *small = sonde_arena_zalloc(&a, 64);
+	assert_non_null(small);
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(small[i], 0);
+	assert_non_null(sonde_arena_alloc(&a, 0));
+	char *s = sonde_arena_strndup(&a, "hello world", 5);
+	assert_string_equal(s, "hello");
+	sonde_arena_release(&a);
+	assert_null(a.head);
+	sonde_arena_release(NULL);
+}
+
+static void test_buf_appends(void **state)
+{
+	(void)state;
+	sonde_buf b = SONDE_BUF_INIT;
+	for (int i = 0; i < 10000; i++)
+		sonde_buf_putc(&b, (char)('a' + i % 26));
+	assert_int_equal(b.len, 10000);
+	assert_int_equal(b.data[26], 'a');
+	assert_int_equal(b.data[b.len], '\0');
+	sonde_buf_reset(&b);
+	sonde_buf_printf(&b, "%d-%s", 42, "x");
+	assert_string_equal(b.data, "42-x");
+	char longstr[1000];
+	memset(longstr, 'z', sizeof(longstr) - 1);
+	longstr[999] = '\0';
+	sonde_buf_printf(&b, "%s", longstr);
+	assert_int_equal(b.len, 4 + 999);
+	size_t n;
+	char *d = sonde_buf_detach(&b, &n);
+	assert_int_equal(n, 1003);
+	assert_null(b.data);
+	free(d);
+	sonde_buf_release(&b);
+	sonde_buf_release(NULL);
+}
+
+static void test_intern_dedups(void **state)
+{
+	(void)state;
+	sonde_arena a;
+	sonde_arena_init(&a);
+	sonde_intern t;
+	sonde_intern_init(&t, &a);
+	const char *first[3000];
+	char key[32];
+	for (int i = 0; i < 3000; i++) {
+		int n = snprintf(key, sizeof(key), "key.%d", i);
+		first[i] = sonde_intern_str(&t, key, (size_t)n);
+		assert_non_null(first[i]);
+	}
+	for (int i = 0; i < 3000; i++) {
+		int n = snprintf(key, sizeof(key), "key.%d", i);
+		assert_ptr_equal(sonde_intern_str(&t, key, (size_t)n), first[i]);
+		assert_string_equal(first[i], key);
+	}
+	assert_int_equal(t.count, 3000);
+	/* Strings with NUL bytes and the empty string are interned by length. */
+	const char *e1 = sonde_intern_str(&t, "", 0), *e2 = sonde_intern_str(&t, "", 0);
+	assert_ptr_equal(e1, e2);
+	const char *z1 = sonde_intern_str(&t, "a\0b", 3), *z2 = sonde_intern_str(&t, "a\0c", 3);
+	assert_ptr_not_equal(z1, z2);
+	sonde_intern_release(&t);
+	sonde_arena_release(&a);
+}
+
+static void test_hex(void **state)
+{
+	(void)state;
+	uint8_t id[16];
+	assert_int_equal(sonde_hex_decode(id, 16, "5B8EFFF798038103D269B633813FC60C", 32), 0);
+	assert_int_equal(id[0], 0x5b);
+	assert_int_equal(id[15], 0x0c);
+	char out[33] = { 0 };
+	sonde_hex_encode(out, id, 16);
+	assert_string_equal(out, "5b8efff798038103d269b633813fc60c");
+	assert_int_equal(sonde_hex_decode(id, 16, "5b8e", 4), -1);
+	assert_int_equal(sonde_hex_decode(id, 2, "zz00", 4), -1);
+	assert_int_equal(sonde_hex_decode(id, 2, "0g00", 4), -1);
+	uint8_t zero[8] = { 0 };
+	assert_true(sonde_id_is_zero(zero, 8));
+	zero[7] = 1;
+	assert_false(sonde_id_is_zero(zero, 8));
+}
+
+static void test_hash_spreads(void **state)
+{
+	(void)state;
+	/* Every length from 0 to 40 hashes differently from its one-byte-changed twin. */
+	char a[40], b[40];
+	memset(a, 'x', sizeof(a));
+	for (size_t n = 1; n <= sizeof(a); n++) {
+		memcpy(b, a, n);
+		b[n - 1] ^= 1;
+		assert_true(sonde_hash_bytes(a, n, 0) != sonde_hash_bytes(b, n, 0));
+		assert_true(sonde_hash_bytes(a, n, 0) != sonde_hash_bytes(a, n, 1));
+	}
+}
+
+static void test_strerror(void **state)
+{
+	(void)state;
+	assert_string_equal(sonde_strerror(0), "success");
+	assert_string_equal(sonde_strerror(SONDE_EPARSE), "malformed input");
+	assert_string_equal(sonde_strerror(-ENOENT), strerror(ENOENT));
+	assert_string_equal(sonde_strerror(-99999), "unknown error");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_arena_alignment_and_big_blocks),
+		cmocka_unit_test(test_buf_appends),
+		cmocka_unit_test(test_intern_dedups),
+		cmocka_unit_test(test_hex),
+		cmocka_unit_test(test_hash_spreads),
+		cmocka_unit_test(test_strerror),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
