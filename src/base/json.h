@@ -8,7 +8,9 @@
  * SONDE_JSON_ERROR and leaves the reader in a sticky error state with err_offset (byte
  * offset of the problem) and err_msg (what was expected) set. Nesting is limited to
  * SONDE_JSON_MAX_DEPTH. The reader never reads past buf+len, never allocates except
- * for its scratch buffer, and never recurses.
+ * for its scratch buffer, and never recurses. Strings must be valid UTF-8 (no overlong
+ * forms, no UTF-8-encoded surrogates); an escaped surrogate without its partner (\uD800
+ * alone) is accepted and read as U+FFFD, as most JSON readers do.
  *
  * Typical use by a format reader:
  *
@@ -73,6 +75,8 @@ typedef struct sonde_json_reader {
 	size_t scratch_cap;
 	bool peeked;           /* a token was peeked and not consumed */
 	sonde_json_tok peek_tok;
+	const char *tok_start; /* first byte of the last token, for error offsets */
+	bool oom;              /* the error is a failed allocation: calls return -ENOMEM */
 } sonde_json_reader;
 
 /* Prepares to read buf[0..len) (borrowed until the reader is released). A UTF-8 BOM is
@@ -89,7 +93,8 @@ sonde_json_tok sonde_json_next(sonde_json_reader *r);
 sonde_json_tok sonde_json_peek(sonde_json_reader *r);
 
 /* Convenience layer. Each returns 0 on success or SONDE_EPARSE with the error state set
- * (err_msg names what was expected, e.g. "expected string"). */
+ * (err_msg names what was expected, e.g. "expected string"; err_offset is where the
+ * offending token starts), or -ENOMEM when the scratch buffer could not grow. */
 
 /* Consumes '{' / '['. */
 int sonde_json_enter_object(sonde_json_reader *r);
@@ -104,13 +109,15 @@ int sonde_json_next_elem(sonde_json_reader *r);
 int sonde_json_skip(sonde_json_reader *r);
 /* Reads a string value. */
 int sonde_json_read_str(sonde_json_reader *r, const char **s, size_t *n);
-/* Reads an integer given as a JSON number or as a decimal string (the proto3 JSON mapping
- * writes 64-bit integers as strings). Fractions, exponents that leave a fraction, and
+/* Reads an integer given as a JSON number or as a string holding one (the proto3 JSON
+ * mapping writes 64-bit integers as strings). Any literal whose value is an exact integer
+ * is accepted ("12", "1.2e1", "12.0"); values with a fractional part ("1.5", "1e-3") and
  * values out of range are errors. */
 int sonde_json_read_i64(sonde_json_reader *r, int64_t *out);
 int sonde_json_read_u64(sonde_json_reader *r, uint64_t *out);
 /* Reads a double given as a number, or as a string holding a number, "NaN", "Infinity"
- * or "-Infinity" (proto3 JSON mapping). Correctly rounded. */
+ * or "-Infinity" (proto3 JSON mapping). Correctly rounded; magnitudes beyond the double
+ * range round to infinity or zero as IEEE 754 says. */
 int sonde_json_read_f64(sonde_json_reader *r, double *out);
 int sonde_json_read_bool(sonde_json_reader *r, bool *out);
 /* Returns 0 when the document ended cleanly (nothing but whitespace after the value). */
@@ -121,7 +128,8 @@ int sonde_json_fail(sonde_json_reader *r, const char *msg);
 /* Line (1-based) of a byte offset, for messages. */
 size_t sonde_json_line_of(const sonde_json_reader *r, size_t offset);
 
-/* Parses a number literal (as produced in r->num) into a correctly rounded double. */
+/* Parses a number literal (as produced in r->num) into a correctly rounded double.
+ * Returns 0, SONDE_EPARSE when s[0..n) is not exactly a JSON number, or -ENOMEM. */
 int sonde_json_parse_double(const char *s, size_t n, double *out);
 
 typedef struct sonde_json_writer {
@@ -132,7 +140,8 @@ typedef struct sonde_json_writer {
 	int pretty;           /* 0: compact; N > 0: indent by N spaces */
 } sonde_json_writer;
 
-/* Writes into out (borrowed). pretty = 0 for compact output. */
+/* Writes into out (borrowed). pretty = 0 for compact output. Out of memory shows as
+ * out->oom. Successive top-level values are separated by a newline (JSON Lines). */
 void sonde_json_writer_init(sonde_json_writer *w, sonde_buf *out, int pretty);
 void sonde_json_obj_begin(sonde_json_writer *w);
 void sonde_json_obj_end(sonde_json_writer *w);
@@ -159,5 +168,56 @@ void sonde_json_bool(sonde_json_writer *w, bool v);
 void sonde_json_null(sonde_json_writer *w);
 /* Writes pre-encoded JSON text as one value (trusted; not validated). */
 void sonde_json_raw(sonde_json_writer *w, const char *json, size_t n);
+
+/*
+ * Internal: shared by json_read.c, json_write.c and json_num.c; not for other callers.
+ */
+
+/* If the literal s[0..n) is a JSON number whose value is an integer, stores its sign and
+ * magnitude and returns 0; SONDE_EPARSE if it is not a number or not integral,
+ * SONDE_ELIMIT if the magnitude exceeds UINT64_MAX. */
+int sonde__json_parse_int(const char *s, size_t n, bool *neg, uint64_t *mag);
+/* Decimal text, not NUL-terminated; out needs 20 (u64), 20 (i64) or 32 (f64) bytes.
+ * sonde__json_fmt_f64 takes finite values only. Return the length. */
+size_t sonde__json_fmt_u64(char *out, uint64_t v);
+size_t sonde__json_fmt_i64(char *out, int64_t v);
+size_t sonde__json_fmt_f64(char *out, double v);
+
+/* Length of the well-formed UTF-8 sequence at p (p < end, *p >= 0x80), 0 if there is
+ * none: stray continuation bytes, overlong forms, surrogates, code points past U+10FFFF
+ * and sequences cut short by end are all rejected. */
+static inline size_t sonde__utf8_len(const unsigned char *p, const unsigned char *end)
+{
+	unsigned c = p[0];
+	size_t avail = (size_t)(end - p);
+	if (c < 0xC2)
+		return 0;
+	if (c < 0xE0)
+		return avail >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
+	if (c < 0xF0) {
+		unsigned lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+		if (avail < 3 || p[1] < lo || p[1] > hi || (p[2] & 0xC0) != 0x80)
+			return 0;
+		return 3;
+	}
+	if (c < 0xF5) {
+		unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+		if (avail < 4 || p[1] < lo || p[1] > hi || (p[2] & 0xC0) != 0x80 ||
+		    (p[3] & 0xC0) != 0x80)
+			return 0;
+		return 4;
+	}
+	return 0;
+}
+
+/* Eight bytes of string body at once: a mask whose lowest set bit (bit 7 of byte i, in
+ * memory order on little-endian machines) marks the first byte that is '"', '\\', a
+ * control character or non-ASCII. Higher bits may be spurious; the lowest never is. */
+static inline uint64_t sonde__json_special8(uint64_t v)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+	uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+	return (((q - ones) & ~q) | ((b - ones) & ~b) | ((v - ones * 0x20) & ~v) | v) & high;
+}
 
 #endif
