@@ -52,5 +52,6 @@ int sonde_cli_read_file(const char *path, char **data, size_t *len);
 int sonde_cmd_help(int argc, char **argv);
 int sonde_cmd_version(int argc, char **argv);
 int sonde_cmd_convert(int argc, char **argv);
+extern const char sonde_convert_usage[];
 
 #endif

@@ -15,7 +15,7 @@
 const sonde_cmd sonde_commands[] = {
 	{ "convert", SONDE_JOB_INVESTIGATE,
 	  "convert telemetry between formats (OTLP JSON/protobuf, Zipkin, Jaeger, Chrome, Prometheus, Influx)",
-	  sonde_cmd_convert, NULL },
+	  sonde_cmd_convert, sonde_convert_usage },
 	{ "help", SONDE_JOB_UTILITY, "list the verbs, or show one verb's help", sonde_cmd_help,
 	  "usage: sonde help [VERB]\n\n"
 	  "Without VERB, lists every verb grouped by job. With VERB, prints that verb's help,\n"
