@@ -123,7 +123,7 @@ static sonde_batch *make_traces(size_t n)
 	uint8_t trace[16], parent[8];
 	for (size_t i = 0; i < n; i++) {
 		size_t g = i * 6 / n;
-		sonde_span *s = sonde_batch_add_span(b, res[g / 3], sc[g]);
+		sonde_span_data *s = sonde_batch_add_span(b, res[g / 3], sc[g]);
 		if (i % 8 == 0) {
 			rnd_id(trace, 16);
 			memset(parent, 0, 8);
@@ -181,7 +181,7 @@ static sonde_batch *make_logs(size_t n)
 	make_groups(b, res, sc);
 	for (size_t i = 0; i < n; i++) {
 		size_t g = i * 6 / n;
-		sonde_log *l = sonde_batch_add_log(b, res[g / 3], sc[g]);
+		sonde_log_data *l = sonde_batch_add_log(b, res[g / 3], sc[g]);
 		l->time_ns = 1700000000000000000ull + i * 1000;
 		l->observed_time_ns = l->time_ns + 17;
 		l->severity_number = i % 10 ? 9 : 17;
@@ -224,7 +224,7 @@ static sonde_batch *make_metrics(size_t n, size_t *points)
 	*points = 0;
 	for (size_t i = 0; i < n; i++) {
 		size_t g = i * 6 / n;
-		sonde_metric *m = sonde_batch_add_metric(b, res[g / 3], sc[g]);
+		sonde_metric_data *m = sonde_batch_add_metric(b, res[g / 3], sc[g]);
 		char name[64];
 		snprintf(name, sizeof(name), "app.metric.%zu", i % 500);
 		m->name = str(b, name);
@@ -371,7 +371,7 @@ static int jansson_decode_traces(sonde_batch *b, const char *buf, size_t len)
 			json_t *spans = json_object_get(ss, "spans");
 			for (size_t k = 0; k < json_array_size(spans); k++) {
 				json_t *js = json_array_get(spans, k);
-				sonde_span *sp = sonde_batch_add_span(b, res, sc);
+				sonde_span_data *sp = sonde_batch_add_span(b, res, sc);
 				jv_id(json_object_get(js, "traceId"), sp->trace_id, 16);
 				jv_id(json_object_get(js, "spanId"), sp->span_id, 8);
 				jv_id(json_object_get(js, "parentSpanId"), sp->parent_span_id, 8);

@@ -30,7 +30,7 @@ static void check_attrs(const sonde_attrs *a)
 static void check(const sonde_batch *b)
 {
 	for (size_t i = 0; i < b->spans_count; i++) {
-		const sonde_span *s = &b->spans[i];
+		const sonde_span_data *s = &b->spans[i];
 		if (!s->resource || !s->scope || !s->name.ptr || !s->trace_state.ptr ||
 		    !s->status_message.ptr || !s->scope->name.ptr || !s->scope->version.ptr)
 			abort();

@@ -91,11 +91,11 @@ static int grow(void **arr, size_t *cap, size_t count, size_t elem)
 	return 0;
 }
 
-sonde_span *sonde_batch_add_span(sonde_batch *b, const sonde_resource *res, const sonde_scope *scope)
+sonde_span_data *sonde_batch_add_span(sonde_batch *b, const sonde_resource *res, const sonde_scope *scope)
 {
-	if (grow((void **)&b->spans, &b->spans_cap, b->spans_count, sizeof(sonde_span)) < 0)
+	if (grow((void **)&b->spans, &b->spans_cap, b->spans_count, sizeof(sonde_span_data)) < 0)
 		return NULL;
-	sonde_span *s = &b->spans[b->spans_count++];
+	sonde_span_data *s = &b->spans[b->spans_count++];
 	memset(s, 0, sizeof(*s));
 	s->resource = res;
 	s->scope = scope;
@@ -103,11 +103,11 @@ sonde_span *sonde_batch_add_span(sonde_batch *b, const sonde_resource *res, cons
 	return s;
 }
 
-sonde_log *sonde_batch_add_log(sonde_batch *b, const sonde_resource *res, const sonde_scope *scope)
+sonde_log_data *sonde_batch_add_log(sonde_batch *b, const sonde_resource *res, const sonde_scope *scope)
 {
-	if (grow((void **)&b->logs, &b->logs_cap, b->logs_count, sizeof(sonde_log)) < 0)
+	if (grow((void **)&b->logs, &b->logs_cap, b->logs_count, sizeof(sonde_log_data)) < 0)
 		return NULL;
-	sonde_log *l = &b->logs[b->logs_count++];
+	sonde_log_data *l = &b->logs[b->logs_count++];
 	memset(l, 0, sizeof(*l));
 	l->resource = res;
 	l->scope = scope;
@@ -115,11 +115,11 @@ sonde_log *sonde_batch_add_log(sonde_batch *b, const sonde_resource *res, const 
 	return l;
 }
 
-sonde_metric *sonde_batch_add_metric(sonde_batch *b, const sonde_resource *res, const sonde_scope *scope)
+sonde_metric_data *sonde_batch_add_metric(sonde_batch *b, const sonde_resource *res, const sonde_scope *scope)
 {
-	if (grow((void **)&b->metrics, &b->metrics_cap, b->metrics_count, sizeof(sonde_metric)) < 0)
+	if (grow((void **)&b->metrics, &b->metrics_cap, b->metrics_count, sizeof(sonde_metric_data)) < 0)
 		return NULL;
-	sonde_metric *m = &b->metrics[b->metrics_count++];
+	sonde_metric_data *m = &b->metrics[b->metrics_count++];
 	memset(m, 0, sizeof(*m));
 	m->resource = res;
 	m->scope = scope;
@@ -213,7 +213,7 @@ static bool link_eq(const sonde_span_link *a, const sonde_span_link *b)
 	       a->dropped_attrs_count == b->dropped_attrs_count && a->flags == b->flags;
 }
 
-bool sonde_span_equal(const sonde_span *a, const sonde_span *b)
+bool sonde_span_data_equal(const sonde_span_data *a, const sonde_span_data *b)
 {
 	if (memcmp(a->trace_id, b->trace_id, 16) || memcmp(a->span_id, b->span_id, 8) ||
 	    memcmp(a->parent_span_id, b->parent_span_id, 8) || !str_eq(a->trace_state, b->trace_state) ||
@@ -233,7 +233,7 @@ bool sonde_span_equal(const sonde_span *a, const sonde_span *b)
 	return sonde_resource_equal(a->resource, b->resource) && sonde_scope_equal(a->scope, b->scope);
 }
 
-bool sonde_log_equal(const sonde_log *a, const sonde_log *b)
+bool sonde_log_data_equal(const sonde_log_data *a, const sonde_log_data *b)
 {
 	return a->time_ns == b->time_ns && a->observed_time_ns == b->observed_time_ns &&
 	       a->severity_number == b->severity_number && str_eq(a->severity_text, b->severity_text) &&
@@ -320,7 +320,7 @@ static bool point_eq(sonde_metric_type type, const sonde_point *a, const sonde_p
 	return false;
 }
 
-bool sonde_metric_equal(const sonde_metric *a, const sonde_metric *b)
+bool sonde_metric_data_equal(const sonde_metric_data *a, const sonde_metric_data *b)
 {
 	if (!str_eq(a->name, b->name) || !str_eq(a->description, b->description) ||
 	    !str_eq(a->unit, b->unit) || !sonde_attrs_equal(&a->metadata, &b->metadata) ||
@@ -366,7 +366,7 @@ bool sonde_batch_equal(const sonde_batch *a, const sonde_batch *b, char *why, si
 	}
 	for (size_t i = 0; i < a->spans_count; i++) {
 		GROUP_CHECK(spans, i, "span");
-		if (!sonde_span_equal(&a->spans[i], &b->spans[i])) {
+		if (!sonde_span_data_equal(&a->spans[i], &b->spans[i])) {
 			if (why)
 				snprintf(why, why_len, "span %zu (%s) differs", i, a->spans[i].name.ptr);
 			return false;
@@ -374,7 +374,7 @@ bool sonde_batch_equal(const sonde_batch *a, const sonde_batch *b, char *why, si
 	}
 	for (size_t i = 0; i < a->logs_count; i++) {
 		GROUP_CHECK(logs, i, "log");
-		if (!sonde_log_equal(&a->logs[i], &b->logs[i])) {
+		if (!sonde_log_data_equal(&a->logs[i], &b->logs[i])) {
 			if (why)
 				snprintf(why, why_len, "log record %zu differs", i);
 			return false;
@@ -382,7 +382,7 @@ bool sonde_batch_equal(const sonde_batch *a, const sonde_batch *b, char *why, si
 	}
 	for (size_t i = 0; i < a->metrics_count; i++) {
 		GROUP_CHECK(metrics, i, "metric");
-		if (!sonde_metric_equal(&a->metrics[i], &b->metrics[i])) {
+		if (!sonde_metric_data_equal(&a->metrics[i], &b->metrics[i])) {
 			if (why)
 				snprintf(why, why_len, "metric %zu (%s) differs", i, a->metrics[i].name.ptr);
 			return false;

@@ -136,7 +136,7 @@ typedef struct sonde_span_link {
 	uint32_t flags;
 } sonde_span_link;
 
-typedef struct sonde_span {
+typedef struct sonde_span_data {
 	const sonde_resource *resource; /* borrowed from the batch; never NULL once added */
 	const sonde_scope *scope;       /* borrowed from the batch; never NULL once added */
 	uint8_t trace_id[16];
@@ -158,11 +158,11 @@ typedef struct sonde_span {
 	uint32_t dropped_links_count;
 	sonde_status_code status_code;
 	sonde_str status_message;
-} sonde_span;
+} sonde_span_data;
 
 /* ---- Logs (logs.proto) ---------------------------------------------------------- */
 
-typedef struct sonde_log {
+typedef struct sonde_log_data {
 	const sonde_resource *resource;
 	const sonde_scope *scope;
 	uint64_t time_ns;          /* 0: unknown */
@@ -176,7 +176,7 @@ typedef struct sonde_log {
 	uint8_t trace_id[16];      /* all zero: none */
 	uint8_t span_id[8];        /* all zero: none */
 	sonde_str event_name;      /* LogRecord.event_name (field 12) */
-} sonde_log;
+} sonde_log_data;
 
 /* ---- Metrics (metrics.proto) ---------------------------------------------------- */
 
@@ -274,7 +274,7 @@ typedef struct sonde_point {
 	} u;
 } sonde_point;
 
-typedef struct sonde_metric {
+typedef struct sonde_metric_data {
 	const sonde_resource *resource;
 	const sonde_scope *scope;
 	sonde_str name;
@@ -286,18 +286,18 @@ typedef struct sonde_metric {
 	bool is_monotonic;                /* SUM */
 	sonde_point *points;
 	uint32_t points_count;
-} sonde_metric;
+} sonde_metric_data;
 
 /* ---- The batch -------------------------------------------------------------------- */
 
 typedef struct sonde_batch {
 	sonde_arena arena;    /* owns every record, array and string of the batch */
 	sonde_intern strings; /* interned strings, allocated in arena */
-	sonde_span *spans;    /* heap arrays, owned; may move when records are added */
+	sonde_span_data *spans;    /* heap arrays, owned; may move when records are added */
 	size_t spans_count, spans_cap;
-	sonde_log *logs;
+	sonde_log_data *logs;
 	size_t logs_count, logs_cap;
-	sonde_metric *metrics;
+	sonde_metric_data *metrics;
 	size_t metrics_count, metrics_cap;
 } sonde_batch;
 
@@ -316,9 +316,9 @@ sonde_scope *sonde_batch_new_scope(sonde_batch *b);
 /* Appends a zeroed record bound to resource and scope (both non-NULL, from this batch)
  * and returns it, or NULL when out of memory. The pointer is valid until the next add of
  * the same kind of record. Strings are set to the empty string. */
-sonde_span *sonde_batch_add_span(sonde_batch *b, const sonde_resource *res, const sonde_scope *scope);
-sonde_log *sonde_batch_add_log(sonde_batch *b, const sonde_resource *res, const sonde_scope *scope);
-sonde_metric *sonde_batch_add_metric(sonde_batch *b, const sonde_resource *res, const sonde_scope *scope);
+sonde_span_data *sonde_batch_add_span(sonde_batch *b, const sonde_resource *res, const sonde_scope *scope);
+sonde_log_data *sonde_batch_add_log(sonde_batch *b, const sonde_resource *res, const sonde_scope *scope);
+sonde_metric_data *sonde_batch_add_metric(sonde_batch *b, const sonde_resource *res, const sonde_scope *scope);
 
 /* Allocation helpers for readers: memory owned by the batch's arena. */
 void *sonde_batch_alloc(sonde_batch *b, size_t n);   /* zero-filled; NULL when out of memory */
@@ -334,9 +334,9 @@ bool sonde_value_equal(const sonde_value *a, const sonde_value *b);
 bool sonde_attrs_equal(const sonde_attrs *a, const sonde_attrs *b);
 bool sonde_resource_equal(const sonde_resource *a, const sonde_resource *b);
 bool sonde_scope_equal(const sonde_scope *a, const sonde_scope *b);
-bool sonde_span_equal(const sonde_span *a, const sonde_span *b);
-bool sonde_log_equal(const sonde_log *a, const sonde_log *b);
-bool sonde_metric_equal(const sonde_metric *a, const sonde_metric *b);
+bool sonde_span_data_equal(const sonde_span_data *a, const sonde_span_data *b);
+bool sonde_log_data_equal(const sonde_log_data *a, const sonde_log_data *b);
+bool sonde_metric_data_equal(const sonde_metric_data *a, const sonde_metric_data *b);
 /* Compares two batches record by record, including each record's resource and scope and
  * where resource/scope groups begin. On a difference, returns false and, when why is
  * non-NULL, writes a description ("span 3: name differs") into why[0..why_len). */

@@ -1174,7 +1174,7 @@ static int emit(cread *c)
 			memcpy(kv + n, cs->args, cs->nargs * sizeof(sonde_kv));
 		n += cs->nargs;
 
-		sonde_span *s = sonde_batch_add_span(c->b, res, scope);
+		sonde_span_data *s = sonde_batch_add_span(c->b, res, scope);
 		if (!s)
 			return -ENOMEM;
 		memcpy(s->trace_id, trace_id, 16);

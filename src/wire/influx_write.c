@@ -121,7 +121,7 @@ static void field_name(sonde_buf *name, const char *prefix, double d)
 	sonde__prom_double(name, d, false);
 }
 
-static void point_fields(iw *w, const sonde_metric *m, const sonde_point *p, sonde_buf *name)
+static void point_fields(iw *w, const sonde_metric_data *m, const sonde_point *p, sonde_buf *name)
 {
 	sonde_buf_reset(&w->fields);
 	switch (m->type) {
@@ -187,7 +187,7 @@ static void point_fields(iw *w, const sonde_metric *m, const sonde_point *p, son
 		w->oom = true;
 }
 
-static void write_point(iw *w, const sonde_metric *m, const sonde_point *p, sonde_buf *name)
+static void write_point(iw *w, const sonde_metric_data *m, const sonde_point *p, sonde_buf *name)
 {
 	point_fields(w, m, p, name);
 	if (w->fields.len == 0)
@@ -232,7 +232,7 @@ int sonde_influx_write(const sonde_batch *b, sonde_buf *out)
 	size_t start = out->len;
 	bool was_oom = out->oom;
 	for (size_t i = 0; i < b->metrics_count && !w.oom && !out->oom; i++) {
-		const sonde_metric *m = &b->metrics[i];
+		const sonde_metric_data *m = &b->metrics[i];
 		if (m->name.len == 0)
 			continue;
 		for (uint32_t j = 0; j < m->points_count && !w.oom; j++) {

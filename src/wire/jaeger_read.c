@@ -30,7 +30,7 @@ typedef enum ttype { T_NONE, T_STRING, T_BOOL, T_INT64, T_FLOAT64, T_BINARY } tt
 
 /* A span waiting for its trace's processes. */
 typedef struct jspan {
-	sonde_span s;                  /* all but resource and scope */
+	sonde_span_data s;                  /* all but resource and scope */
 	const sonde_scope *scope;
 	const char *process_id;        /* interned, or NULL */
 	size_t process_off;            /* where process_id was read */
@@ -809,7 +809,7 @@ static int log_elem(jread *c, void *arg)
 /* Moves the tags that are span fields in OpenTelemetry out of the attributes. */
 static int span_fields(jread *c, jspan *js)
 {
-	sonde_span *s = &js->s;
+	sonde_span_data *s = &js->s;
 	sonde_str scope_name = empty, scope_version = empty, lib_name = empty, lib_version = empty;
 	sonde_str desc = empty;
 	int code = SONDE_STATUS_UNSET;
@@ -1034,7 +1034,7 @@ static int flush_trace(jread *c, jtrace *t)
 		for (uint32_t l = 0; l < js->s.links_count; l++)
 			if (sonde_id_is_zero(js->s.links[l].trace_id, 16))
 				memcpy(js->s.links[l].trace_id, js->s.trace_id, 16);
-		sonde_span *s = sonde_batch_add_span(c->b, res, js->scope);
+		sonde_span_data *s = sonde_batch_add_span(c->b, res, js->scope);
 		if (!s)
 			return -ENOMEM;
 		*s = js->s;

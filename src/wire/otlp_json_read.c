@@ -1075,7 +1075,7 @@ static int rd_link(rd *c, const void *arg)
 	return 0;
 }
 
-static int rd_status(rd *c, sonde_span *sp)
+static int rd_status(rd *c, sonde_span_data *sp)
 {
 	int rc = sonde_json_enter_object(&c->j);
 	if (rc < 0)
@@ -1104,7 +1104,7 @@ static int rd_status(rd *c, sonde_span *sp)
 static int rd_span(rd *c, const void *arg)
 {
 	const group *g = arg;
-	sonde_span *sp = sonde_batch_add_span(c->b, g->res, g->scope);
+	sonde_span_data *sp = sonde_batch_add_span(c->b, g->res, g->scope);
 	if (!sp)
 		return -ENOMEM;
 	int rc = sonde_json_enter_object(&c->j);
@@ -1161,7 +1161,7 @@ static int rd_span(rd *c, const void *arg)
 static int rd_log(rd *c, const void *arg)
 {
 	const group *g = arg;
-	sonde_log *l = sonde_batch_add_log(c->b, g->res, g->scope);
+	sonde_log_data *l = sonde_batch_add_log(c->b, g->res, g->scope);
 	if (!l)
 		return -ENOMEM;
 	int rc = sonde_json_enter_object(&c->j);
@@ -1428,7 +1428,7 @@ static int rd_point(rd *c, const void *arg)
 
 /* Gauge, Sum, Histogram, ExponentialHistogram or Summary; m->type is already set. When a
  * metric carries several, the last one wins. */
-static int rd_metric_data(rd *c, sonde_metric *m)
+static int rd_metric_data(rd *c, sonde_metric_data *m)
 {
 	int rc = sonde_json_enter_object(&c->j);
 	if (rc < 0)
@@ -1470,7 +1470,7 @@ static int rd_metric_data(rd *c, sonde_metric *m)
 static int rd_metric(rd *c, const void *arg)
 {
 	const group *g = arg;
-	sonde_metric *m = sonde_batch_add_metric(c->b, g->res, g->scope);
+	sonde_metric_data *m = sonde_batch_add_metric(c->b, g->res, g->scope);
 	if (!m)
 		return -ENOMEM;
 	int rc = sonde_json_enter_object(&c->j);

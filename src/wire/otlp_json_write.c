@@ -201,7 +201,7 @@ static void w_scope(wr *x, const sonde_scope *s)
 
 /* ---- Records ---------------------------------------------------------------------- */
 
-static void w_span(wr *x, const sonde_span *s)
+static void w_span(wr *x, const sonde_span_data *s)
 {
 	sonde_json_obj_begin(&x->w);
 	ID(x, "traceId", s->trace_id, 16);
@@ -257,7 +257,7 @@ static void w_span(wr *x, const sonde_span *s)
 	sonde_json_obj_end(&x->w);
 }
 
-static void w_log(wr *x, const sonde_log *l)
+static void w_log(wr *x, const sonde_log_data *l)
 {
 	sonde_json_obj_begin(&x->w);
 	U64S(x, "timeUnixNano", l->time_ns);
@@ -415,7 +415,7 @@ static void w_point(wr *x, sonde_metric_type type, const sonde_point *p)
 	sonde_json_obj_end(&x->w);
 }
 
-static void w_metric(wr *x, const sonde_metric *m)
+static void w_metric(wr *x, const sonde_metric_data *m)
 {
 	static const struct {
 		const char *key;

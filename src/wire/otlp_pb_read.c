@@ -583,7 +583,7 @@ static int read_link(rd *c, sonde_pb_reader *r, sonde_span_link *ln)
 }
 
 /* Status { string message = 2; StatusCode code = 3; } */
-static int read_status(rd *c, sonde_pb_reader *r, sonde_span *s)
+static int read_status(rd *c, sonde_pb_reader *r, sonde_span_data *s)
 {
 	uint32_t f, wt;
 	int rc;
@@ -608,7 +608,7 @@ static int read_status(rd *c, sonde_pb_reader *r, sonde_span *s)
 
 static int read_span(rd *c, sonde_pb_reader *r, const sonde_resource *res, const sonde_scope *sc)
 {
-	sonde_span *s = sonde_batch_add_span(c->b, res, sc);
+	sonde_span_data *s = sonde_batch_add_span(c->b, res, sc);
 	if (!s)
 		return -ENOMEM;
 	uint32_t f, wt;
@@ -690,7 +690,7 @@ static int read_span(rd *c, sonde_pb_reader *r, const sonde_resource *res, const
 
 static int read_log(rd *c, sonde_pb_reader *r, const sonde_resource *res, const sonde_scope *sc)
 {
-	sonde_log *l = sonde_batch_add_log(c->b, res, sc);
+	sonde_log_data *l = sonde_batch_add_log(c->b, res, sc);
 	if (!l)
 		return -ENOMEM;
 	uint32_t f, wt;
@@ -844,7 +844,7 @@ static int push_varints(rd *c, sonde_pb_reader *r, uint32_t wt, vec *v, const ch
 	return 0;
 }
 
-static int read_temporality(rd *c, sonde_pb_reader *r, uint32_t wt, sonde_metric *m)
+static int read_temporality(rd *c, sonde_pb_reader *r, uint32_t wt, sonde_metric_data *m)
 {
 	const uint8_t *at = r->pos;
 	uint64_t x;
@@ -1055,7 +1055,7 @@ static int read_summary_point(rd *c, sonde_pb_reader *r, sonde_point *pt)
 /* Gauge / Sum / Histogram / ExponentialHistogram / Summary: { repeated points = 1;
  * aggregation_temporality = 2 (not Gauge, Summary); bool is_monotonic = 3 (Sum); }
  * A oneof: a later data field replaces an earlier one. */
-static int read_data(rd *c, sonde_pb_reader *r, sonde_metric *m, sonde_metric_type type)
+static int read_data(rd *c, sonde_pb_reader *r, sonde_metric_data *m, sonde_metric_type type)
 {
 	uint32_t f, wt;
 	int rc;
@@ -1111,7 +1111,7 @@ static int read_data(rd *c, sonde_pb_reader *r, sonde_metric *m, sonde_metric_ty
  * Summary summary = 11; } repeated KeyValue metadata = 12; } */
 static int read_metric(rd *c, sonde_pb_reader *r, const sonde_resource *res, const sonde_scope *sc)
 {
-	sonde_metric *m = sonde_batch_add_metric(c->b, res, sc);
+	sonde_metric_data *m = sonde_batch_add_metric(c->b, res, sc);
 	if (!m)
 		return -ENOMEM;
 	uint32_t f, wt;

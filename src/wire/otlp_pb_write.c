@@ -154,7 +154,7 @@ static void put_scope(wr *o, const sonde_scope *sc)
 
 /* ---- Records ----------------------------------------------------------------------- */
 
-static void put_span(wr *o, const sonde_span *s)
+static void put_span(wr *o, const sonde_span_data *s)
 {
 	sonde_pb_open_hint(&o->w, 2, o->last_record);
 	put_id(o, 1, s->trace_id, 16);
@@ -199,7 +199,7 @@ static void put_span(wr *o, const sonde_span *s)
 	sonde_pb_close(&o->w);
 }
 
-static void put_log(wr *o, const sonde_log *l)
+static void put_log(wr *o, const sonde_log_data *l)
 {
 	sonde_pb_open_hint(&o->w, 2, o->last_record);
 	put_fixed64(o, 1, l->time_ns);
@@ -344,7 +344,7 @@ static void put_summary_point(wr *o, const sonde_point *pt)
 	put_u64(o, 8, pt->flags);
 }
 
-static void put_metric(wr *o, const sonde_metric *m)
+static void put_metric(wr *o, const sonde_metric_data *m)
 {
 	static const uint32_t data_field[] = {
 		[SONDE_METRIC_GAUGE] = 5, [SONDE_METRIC_SUM] = 7, [SONDE_METRIC_HISTOGRAM] = 9,

@@ -220,7 +220,7 @@ void sonde_prom_unit_from_prom(sonde_buf *out, const char *unit, size_t len)
 
 /* ---- Metric names ----------------------------------------------------------------- */
 
-static const sonde_value *metadata_type(const sonde_metric *m)
+static const sonde_value *metadata_type(const sonde_metric_data *m)
 {
 	const sonde_value *v = sonde_attrs_get(&m->metadata, "prometheus.type");
 	return v && v->kind == SONDE_VAL_STRING ? v : NULL;
@@ -231,7 +231,7 @@ static bool meta_is(const sonde_value *v, const char *lit)
 	return v && eq(v->u.str.ptr, v->u.str.len, lit);
 }
 
-sonde__prom_kind sonde__prom_kind_of(const sonde_metric *m)
+sonde__prom_kind sonde__prom_kind_of(const sonde_metric_data *m)
 {
 	if (m->name.len == 0)
 		return SONDE__PROM_SKIP;
@@ -270,7 +270,7 @@ sonde__prom_kind sonde__prom_kind_of(const sonde_metric *m)
 	return SONDE__PROM_SKIP;
 }
 
-static void add_unit(sonde_buf *out, size_t start, const sonde_metric *m);
+static void add_unit(sonde_buf *out, size_t start, const sonde_metric_data *m);
 
 static bool ends_with(const char *s, size_t n, const char *suffix)
 {
@@ -278,7 +278,7 @@ static bool ends_with(const char *s, size_t n, const char *suffix)
 	return n >= k && memcmp(s + n - k, suffix, k) == 0;
 }
 
-void sonde__prom_family_name(sonde_buf *out, const sonde_metric *m, sonde__prom_kind kind, sonde_prom_flavor flavor)
+void sonde__prom_family_name(sonde_buf *out, const sonde_metric_data *m, sonde__prom_kind kind, sonde_prom_flavor flavor)
 {
 	size_t start = out->len;
 	sonde_prom_sanitize(out, m->name.ptr, m->name.len, true);
@@ -294,7 +294,7 @@ void sonde__prom_family_name(sonde_buf *out, const sonde_metric *m, sonde__prom_
 }
 
 /* Appends "_<unit>" to the name at out[start..] unless the name ends with it already. */
-static void add_unit(sonde_buf *out, size_t start, const sonde_metric *m)
+static void add_unit(sonde_buf *out, size_t start, const sonde_metric_data *m)
 {
 	size_t name_end = out->len;
 	sonde_buf_putc(out, '_');
@@ -318,7 +318,7 @@ static void add_unit(sonde_buf *out, size_t start, const sonde_metric *m)
 	}
 }
 
-bool sonde_prom_family_name(sonde_buf *out, const sonde_metric *m, sonde_prom_flavor flavor)
+bool sonde_prom_family_name(sonde_buf *out, const sonde_metric_data *m, sonde_prom_flavor flavor)
 {
 	sonde__prom_kind k = sonde__prom_kind_of(m);
 	if (k == SONDE__PROM_SKIP)

@@ -82,7 +82,7 @@ void sonde_prom_unit_from_prom(sonde_buf *out, const char *unit, size_t len);
 /* Appends the name of m's family as the TYPE line of the flavor names it ("requests" with
  * a monotonic sum: "requests_total" in 0.0.4, "requests" in OpenMetrics). Returns false,
  * appending nothing, when m is not written in that flavor. */
-bool sonde_prom_family_name(sonde_buf *out, const sonde_metric *m, sonde_prom_flavor flavor);
+bool sonde_prom_family_name(sonde_buf *out, const sonde_metric_data *m, sonde_prom_flavor flavor);
 
 /* ---- Shared by sonde's writers (internal) ------------------------------------------ */
 
@@ -99,9 +99,9 @@ typedef enum sonde__prom_kind {
 	SONDE__PROM_SUMMARY,
 } sonde__prom_kind;
 
-sonde__prom_kind sonde__prom_kind_of(const sonde_metric *m);
+sonde__prom_kind sonde__prom_kind_of(const sonde_metric_data *m);
 /* sonde_prom_family_name() for a metric of the given kind. */
-void sonde__prom_family_name(sonde_buf *out, const sonde_metric *m, sonde__prom_kind kind, sonde_prom_flavor flavor);
+void sonde__prom_family_name(sonde_buf *out, const sonde_metric_data *m, sonde__prom_kind kind, sonde_prom_flavor flavor);
 /* Appends a double as Go's strconv.FormatFloat(d, 'g', -1, 64) does: shortest text that
  * reads back exactly ("0.005", "1e+06", "+Inf", "NaN"); canonical adds ".0" to integral
  * numbers written without exponent, as OpenMetrics wants for le and quantile labels. */

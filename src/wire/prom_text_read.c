@@ -1397,7 +1397,7 @@ static int build(reader *r)
 		}
 		if (!meta->value.u.str.ptr || !name.ptr || !unit.ptr)
 			return -ENOMEM;
-		sonde_metric *m = sonde_batch_add_metric(r->b, res, scope);
+		sonde_metric_data *m = sonde_batch_add_metric(r->b, res, scope);
 		if (!m)
 			return -ENOMEM;
 		m->name = name;

@@ -357,7 +357,7 @@ static void render_labs(writer *w, sonde_buf *out)
 
 /* Renders a point's labels into w->ls: its attributes (less the one the type reserves)
  * and the scope's name and version. */
-static void point_labels(writer *w, const sonde_metric *m, const sonde_attrs *attrs, const char *reserved)
+static void point_labels(writer *w, const sonde_metric_data *m, const sonde_attrs *attrs, const char *reserved)
 {
 	w->nlabs = 0;
 	sonde_buf_reset(&w->lt);
@@ -784,7 +784,7 @@ static int group(writer *w)
 		}
 	}
 	for (size_t i = 0; i < b->metrics_count; i++) {
-		const sonde_metric *m = &b->metrics[i];
+		const sonde_metric_data *m = &b->metrics[i];
 		sonde__prom_kind k = sonde__prom_kind_of(m);
 		if (k == SONDE__PROM_SKIP)
 			continue;
@@ -823,7 +823,7 @@ static void write_target(writer *w, const wfam *f)
 {
 	const sonde_resource *last = NULL;
 	for (size_t i = 0; i < w->b->metrics_count && !w->oom; i++) {
-		const sonde_metric *m = &w->b->metrics[i];
+		const sonde_metric_data *m = &w->b->metrics[i];
 		if (m->resource == last || m->resource->attrs.count == 0 ||
 		    sonde__prom_kind_of(m) == SONDE__PROM_SKIP)
 			continue;
@@ -874,7 +874,7 @@ static void write_family(writer *w, const wfam *f)
 		write_target(w, f);
 	}
 	for (size_t j = 0; j < f->n && !w->oom; j++) {
-		const sonde_metric *m = &w->b->metrics[f->members[j]];
+		const sonde_metric_data *m = &w->b->metrics[f->members[j]];
 		sonde__prom_kind k = sonde__prom_kind_of(m);
 		const char *reserved = k == SONDE__PROM_HISTOGRAM || k == SONDE__PROM_GAUGEHISTOGRAM ? "le"
 				     : k == SONDE__PROM_SUMMARY ? "quantile" : NULL;

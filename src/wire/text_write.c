@@ -90,7 +90,7 @@ static void service_of(sonde_buf *out, const sonde_resource *r)
 		sonde_buf_putc(out, '-');
 }
 
-static void span_text(sonde_buf *out, const sonde_span *s)
+static void span_text(sonde_buf *out, const sonde_span_data *s)
 {
 	sonde_buf_puts(out, "span   ");
 	sonde_text_time(out, s->start_ns);
@@ -126,7 +126,7 @@ static void span_text(sonde_buf *out, const sonde_span *s)
 	sonde_buf_putc(out, '\n');
 }
 
-static void log_text(sonde_buf *out, const sonde_log *l)
+static void log_text(sonde_buf *out, const sonde_log_data *l)
 {
 	sonde_buf_puts(out, "log    ");
 	sonde_text_time(out, l->time_ns ? l->time_ns : l->observed_time_ns);
@@ -150,7 +150,7 @@ static void log_text(sonde_buf *out, const sonde_log *l)
 	sonde_buf_putc(out, '\n');
 }
 
-static void point_text(sonde_buf *out, const sonde_metric *m, const sonde_point *p)
+static void point_text(sonde_buf *out, const sonde_metric_data *m, const sonde_point *p)
 {
 	sonde_buf_puts(out, "metric ");
 	sonde_text_time(out, p->time_ns);
@@ -200,7 +200,7 @@ int sonde_text_write(const sonde_batch *b, sonde_buf *out)
 	for (size_t i = 0; i < b->logs_count; i++)
 		log_text(out, &b->logs[i]);
 	for (size_t i = 0; i < b->metrics_count; i++) {
-		const sonde_metric *m = &b->metrics[i];
+		const sonde_metric_data *m = &b->metrics[i];
 		for (uint32_t j = 0; j < m->points_count; j++)
 			point_text(out, m, &m->points[j]);
 	}

@@ -3,7 +3,7 @@
  *
  * A span's members come in any order and its tags decide status, scope and some
  * attributes only once all are known, so each span object is first gathered into a
- * zspan (strings already copied into the batch), then turned into a sonde_span.
+ * zspan (strings already copied into the batch), then turned into a sonde_span_data.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1064,7 +1064,7 @@ static int finish_span(zread *c, const zspan *z, size_t obj_off)
 	if (c->events_n)
 		memcpy(events, c->events, c->events_n * sizeof(sonde_span_event));
 
-	sonde_span *s = sonde_batch_add_span(c->b, res, scope);
+	sonde_span_data *s = sonde_batch_add_span(c->b, res, scope);
 	if (!s)
 		return -ENOMEM;
 	memcpy(s->trace_id, z->trace_id, 16);

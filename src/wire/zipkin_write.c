@@ -267,7 +267,7 @@ static void endpoint(zwrite *z, const char *key, const sonde_value *service, con
 	sonde_json_obj_end(&z->w);
 }
 
-static void endpoints(zwrite *z, const sonde_span *s)
+static void endpoints(zwrite *z, const sonde_span_data *s)
 {
 	const sonde_attrs *a = &s->attrs;
 	int af;
@@ -365,7 +365,7 @@ static void count_tag(zwrite *z, const char *key, uint32_t n)
 	sonde_json_str(&z->w, num, (size_t)len);
 }
 
-static void tags(zwrite *z, const sonde_span *s)
+static void tags(zwrite *z, const sonde_span_data *s)
 {
 	bool any = s->scope->name.len || s->scope->version.len || s->status_code != SONDE_STATUS_UNSET ||
 		   s->dropped_attrs_count || s->dropped_events_count || s->dropped_links_count ||
@@ -415,7 +415,7 @@ static void tags(zwrite *z, const sonde_span *s)
 	sonde_json_obj_end(&z->w);
 }
 
-static void span(zwrite *z, const sonde_span *s)
+static void span(zwrite *z, const sonde_span_data *s)
 {
 	static const char *const kinds[] = {
 		[SONDE_SPAN_KIND_SERVER] = "SERVER",

@@ -29,7 +29,7 @@ static sonde_batch *build(double nan_or_value)
 	s1->name = sonde_batch_intern(b, "lib", 3);
 	s2->name = sonde_batch_intern(b, "lib", 3);
 	for (int i = 0; i < 3; i++) {
-		sonde_span *sp = sonde_batch_add_span(b, r, i < 2 ? s1 : s2);
+		sonde_span_data *sp = sonde_batch_add_span(b, r, i < 2 ? s1 : s2);
 		assert_non_null(sp);
 		sp->trace_id[0] = 1;
 		sp->span_id[0] = (uint8_t)(i + 1);
@@ -42,12 +42,12 @@ static sonde_batch *build(double nan_or_value)
 		sp->events[0].name = sonde_batch_intern(b, "exception", 9);
 		sp->events[0].time_ns = 1500;
 	}
-	sonde_log *l = sonde_batch_add_log(b, r, s1);
+	sonde_log_data *l = sonde_batch_add_log(b, r, s1);
 	l->severity_number = 17;
 	l->severity_text = sonde_batch_intern(b, "ERROR", 5);
 	l->body.kind = SONDE_VAL_STRING;
 	l->body.u.str = sonde_batch_strdup(b, "payment failed", 14);
-	sonde_metric *m = sonde_batch_add_metric(b, r, s1);
+	sonde_metric_data *m = sonde_batch_add_metric(b, r, s1);
 	m->name = sonde_batch_intern(b, "latency", 7);
 	m->type = SONDE_METRIC_HISTOGRAM;
 	m->temporality = SONDE_TEMPORALITY_CUMULATIVE;

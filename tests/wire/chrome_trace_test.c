@@ -64,7 +64,7 @@ static void assert_str(sonde_str s, const char *want)
 
 static void assert_parent(const sonde_batch *b, size_t child, long parent)
 {
-	const sonde_span *s = &b->spans[child];
+	const sonde_span_data *s = &b->spans[child];
 	if (parent < 0) {
 		if (!sonde_id_is_zero(s->parent_span_id, 8))
 			fail_msg("span %zu (%.*s) should be a root", child, (int)s->name.len, s->name.ptr);
@@ -106,7 +106,7 @@ static void test_read(void **state)
 	assert_parent(b, 9, 8);
 	assert_parent(b, 10, -1);
 
-	const sonde_span *outer = &b->spans[0];
+	const sonde_span_data *outer = &b->spans[0];
 	assert_int_equal(outer->start_ns, 100000);
 	assert_int_equal(outer->end_ns, 150000);
 	assert_int_equal(outer->attrs.count, 11);
@@ -129,7 +129,7 @@ static void test_read(void **state)
 	assert_int_equal(attr(&outer->resource->attrs, "process.pid")->u.i, 1);
 
 	/* Fractional microseconds are kept to the nanosecond. */
-	const sonde_span *inner = &b->spans[1];
+	const sonde_span_data *inner = &b->spans[1];
 	assert_int_equal(inner->start_ns, 110500);
 	assert_int_equal(inner->end_ns, 120750);
 	assert_int_equal(inner->events_count, 1);
@@ -138,11 +138,11 @@ static void test_read(void **state)
 	assert_int_equal(attr(&inner->events[0].attrs, "k")->u.i, 1);
 	assert_int_equal(outer->events_count, 0);
 
-	const sonde_span *lonely = &b->spans[4];
+	const sonde_span_data *lonely = &b->spans[4];
 	assert_int_equal(lonely->start_ns, 500000);
 	assert_int_equal(lonely->end_ns, 500000);
 
-	const sonde_span *step = &b->spans[5], *sub = &b->spans[6];
+	const sonde_span_data *step = &b->spans[5], *sub = &b->spans[6];
 	assert_int_equal(step->start_ns, 200000);
 	assert_int_equal(step->end_ns, 210000);
 	assert_int_equal(sub->end_ns, 205000);
@@ -152,14 +152,14 @@ static void test_read(void **state)
 	/* Never ended: ends at the latest time in the file. */
 	assert_int_equal(b->spans[7].end_ns, 500000);
 
-	const sonde_span *req = &b->spans[8], *dns = &b->spans[9];
+	const sonde_span_data *req = &b->spans[8], *dns = &b->spans[9];
 	assert_int_equal(req->end_ns, 160000);
 	assert_int_equal(dns->start_ns, 151000);
 	assert_int_equal(dns->end_ns, 152000);
 	assert_str(attr(&req->attrs, "chrome.cat")->u.str, "net");
 	assert_ptr_equal(req->resource, outer->resource);
 
-	const sonde_span *other = &b->spans[10];
+	const sonde_span_data *other = &b->spans[10];
 	assert_str(attr(&other->attrs, "process.pid")->u.str, "gpu");
 	assert_str(attr(&other->attrs, "thread.id")->u.str, "stream 7");
 	assert_ptr_not_equal(other->resource, outer->resource);

@@ -28,10 +28,10 @@ static sonde_attrs mk_attrs(sonde_batch *b, size_t n, const char *const *kv)
 	return a;
 }
 
-static sonde_metric *mk_metric(sonde_batch *b, const sonde_resource *r, const sonde_scope *s, const char *name,
+static sonde_metric_data *mk_metric(sonde_batch *b, const sonde_resource *r, const sonde_scope *s, const char *name,
 			       sonde_metric_type type, uint32_t npoints)
 {
-	sonde_metric *m = sonde_batch_add_metric(b, r, s);
+	sonde_metric_data *m = sonde_batch_add_metric(b, r, s);
 	m->name = sonde_batch_intern(b, name, strlen(name));
 	m->type = type;
 	m->temporality = SONDE_TEMPORALITY_CUMULATIVE;
@@ -58,7 +58,7 @@ static void test_escaping(void **state)
 	sonde_batch *b = sonde_batch_new();
 	sonde_resource *r = sonde_batch_new_resource(b);
 	sonde_scope *s = sonde_batch_new_scope(b);
-	sonde_metric *m = mk_metric(b, r, s, "cpu load,total=x", SONDE_METRIC_GAUGE, 1);
+	sonde_metric_data *m = mk_metric(b, r, s, "cpu load,total=x", SONDE_METRIC_GAUGE, 1);
 	static const char *const kv[] = { "host name", "a,b=c d", "k=ey,", "line\nbreak", "empty", "" };
 	m->points[0].attrs = mk_attrs(b, 3, kv);
 	m->points[0].u.number.kind = SONDE_NUM_DOUBLE;
@@ -78,7 +78,7 @@ static void test_types(void **state)
 	r->attrs = mk_attrs(b, 2, res_kv);
 	sonde_scope *s = sonde_batch_new_scope(b);
 
-	sonde_metric *m = mk_metric(b, r, s, "requests", SONDE_METRIC_SUM, 2);
+	sonde_metric_data *m = mk_metric(b, r, s, "requests", SONDE_METRIC_SUM, 2);
 	static const char *const get[] = { "method", "GET" };
 	m->points[0].attrs = mk_attrs(b, 1, get);
 	m->points[0].u.number.kind = SONDE_NUM_INT;

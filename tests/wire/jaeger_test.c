@@ -97,7 +97,7 @@ static void test_read(void **state)
 		fail_msg("read: %d at %zu %s: %s", rc, err.offset, err.field, err.msg);
 	assert_int_equal(b->spans_count, 4);
 
-	const sonde_span *s = &b->spans[0];
+	const sonde_span_data *s = &b->spans[0];
 	assert_id(s->trace_id, 16, "5b8aa5a2d2c872e8321cf37308d69df2");
 	assert_id(s->span_id, 8, "051581bf3cb55c13");
 	assert_true(sonde_id_is_zero(s->parent_span_id, 8));
@@ -138,7 +138,7 @@ static void test_read(void **state)
 	assert_str(attr(&s->resource->attrs, "hostname")->u.str, "h1");
 
 	/* First CHILD_OF is the parent; every other reference is a link. */
-	const sonde_span *q = &b->spans[1];
+	const sonde_span_data *q = &b->spans[1];
 	assert_id(q->parent_span_id, 8, "051581bf3cb55c13");
 	assert_int_equal(q->kind, SONDE_SPAN_KIND_CLIENT);
 	assert_int_equal(q->status_code, SONDE_STATUS_OK);
@@ -159,7 +159,7 @@ static void test_read(void **state)
 	assert_int_equal(b->spans[2].kind, SONDE_SPAN_KIND_INTERNAL);
 	assert_int_equal(b->spans[2].status_code, SONDE_STATUS_UNSET);
 
-	const sonde_span *solo = &b->spans[3];
+	const sonde_span_data *solo = &b->spans[3];
 	assert_id(solo->trace_id, 16, "000000000000000000000000000000a1");
 	assert_id(solo->parent_span_id, 8, "00000000000000c3");
 	assert_ptr_not_equal(solo->resource, s->resource);

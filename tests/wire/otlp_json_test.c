@@ -195,7 +195,7 @@ static void test_example_trace(void **state)
 	(void)state;
 	sonde_batch *b = read_example("trace.json");
 	assert_int_equal(b->spans_count, 1);
-	const sonde_span *s = &b->spans[0];
+	const sonde_span_data *s = &b->spans[0];
 	/* The example writes ids in upper case. */
 	static const uint8_t tid[16] = { 0x5b, 0x8e, 0xff, 0xf7, 0x98, 0x03, 0x81, 0x03,
 					 0xd2, 0x69, 0xb6, 0x33, 0x81, 0x3f, 0xc6, 0x0c };
@@ -237,7 +237,7 @@ static void test_example_metrics(void **state)
 	(void)state;
 	sonde_batch *b = read_example("metrics.json");
 	assert_int_equal(b->metrics_count, 4);
-	const sonde_metric *m = &b->metrics[0];
+	const sonde_metric_data *m = &b->metrics[0];
 	assert_str(m->name, "my.counter");
 	assert_str(m->unit, "1");
 	assert_str(m->description, "I am a Counter");
@@ -297,7 +297,7 @@ static void test_example_logs(void **state)
 	(void)state;
 	sonde_batch *b = read_example("logs.json");
 	assert_int_equal(b->logs_count, 1);
-	const sonde_log *l = &b->logs[0];
+	const sonde_log_data *l = &b->logs[0];
 	assert_int_equal(l->body.kind, SONDE_VAL_STRING);
 	assert_str(l->body.u.str, "Example log record");
 	assert_int_equal(l->severity_number, 10);
@@ -326,7 +326,7 @@ static void test_example_events(void **state)
 	(void)state;
 	sonde_batch *b = read_example("events.json");
 	assert_int_equal(b->logs_count, 1);
-	const sonde_log *l = &b->logs[0];
+	const sonde_log_data *l = &b->logs[0];
 	assert_str(l->event_name, "browser.page_view");
 	assert_int_equal(l->severity_number, 9);
 	assert_int_equal(l->body.kind, SONDE_VAL_KVLIST);
@@ -354,7 +354,7 @@ static void test_integers_as_strings_or_numbers(void **state)
 			    "  {'key':'d','value':{'intValue':-7}}]},"
 			    "{'startTimeUnixNano':1.5e1,'endTimeUnixNano':'0'}]}]}]}");
 	assert_int_equal(b->spans_count, 2);
-	const sonde_span *s = &b->spans[0];
+	const sonde_span_data *s = &b->spans[0];
 	assert_true(s->start_ns == UINT64_MAX);
 	assert_true(s->end_ns == 12);
 	assert_int_equal(s->flags, 257);
@@ -540,7 +540,7 @@ static void check_full(const sonde_batch *b)
 	assert_int_equal(b->spans_count, 1);
 	assert_int_equal(b->logs_count, 1);
 	assert_int_equal(b->metrics_count, 6);
-	const sonde_span *s = &b->spans[0];
+	const sonde_span_data *s = &b->spans[0];
 	assert_int_equal(s->resource->dropped_attrs_count, 1);
 	assert_str(s->resource->schema_url, "https://opentelemetry.io/schemas/1.21.0");
 	assert_str(s->scope->version, "2");
@@ -567,7 +567,7 @@ static void check_full(const sonde_batch *b)
 	assert_int_equal(s->status_code, SONDE_STATUS_ERROR);
 	assert_str(s->status_message, "bad");
 
-	const sonde_log *l = &b->logs[0];
+	const sonde_log_data *l = &b->logs[0];
 	assert_true(l->observed_time_ns == 12);
 	assert_int_equal(l->dropped_attrs_count, 14);
 	assert_int_equal(l->flags, 1);
@@ -580,7 +580,7 @@ static void check_full(const sonde_batch *b)
 	assert_int_equal(arr->u.array.items[1].u.kvlist.count, 0);
 	assert_int_equal(arr->u.array.items[2].kind, SONDE_VAL_EMPTY);
 
-	const sonde_metric *m = &b->metrics[0];
+	const sonde_metric_data *m = &b->metrics[0];
 	assert_int_equal(m->type, SONDE_METRIC_GAUGE);
 	assert_str(m->metadata.items[0].key, "md");
 	const sonde_point *p = &m->points[0];
@@ -864,7 +864,7 @@ static void test_nested_values_and_depth(void **state)
 		chain[i].u.array.count = 1;
 	}
 	chain[69].kind = SONDE_VAL_INT;
-	sonde_log *l = sonde_batch_add_log(b, sonde_batch_new_resource(b), sonde_batch_new_scope(b));
+	sonde_log_data *l = sonde_batch_add_log(b, sonde_batch_new_resource(b), sonde_batch_new_scope(b));
 	l->body = chain[0];
 	sonde_buf out = SONDE_BUF_INIT;
 	sonde_buf_puts(&out, "keep");
@@ -1163,9 +1163,9 @@ static void test_write_range(void **state)
 			read_into(part, out.data);
 			assert_int_equal(part->spans_count, count);
 			/* The same spans, and groups that start where the source's do. */
-			const sonde_span *src = &b->spans[first], *got = part->spans;
+			const sonde_span_data *src = &b->spans[first], *got = part->spans;
 			for (size_t i = 0; i < count; i++) {
-				assert_true(sonde_span_equal(&got[i], &src[i]));
+				assert_true(sonde_span_data_equal(&got[i], &src[i]));
 				if (i == 0)
 					continue;
 				assert_int_equal(got[i].resource == got[i - 1].resource,
@@ -1199,7 +1199,7 @@ static void test_escapes_and_strings(void **state)
 			    "'line\\nbreak \\'q\\' \\\\ \\u00e9\\ud83d\\ude00 \\u0000end'},"
 			    "'attributes':[{'key':'k\\u0065y','value':{'stringValue':'\\ud800'}}],"
 			    "'severityText':'\xc3\xa9t\xc3\xa9'}]}]}]}");
-	const sonde_log *l = &b->logs[0];
+	const sonde_log_data *l = &b->logs[0];
 	static const char want[] = "line\nbreak \"q\" \\ \xc3\xa9\xf0\x9f\x98\x80 \0end";
 	assert_int_equal(l->body.u.str.len, sizeof(want) - 1);
 	assert_memory_equal(l->body.u.str.ptr, want, sizeof(want) - 1);

@@ -174,7 +174,7 @@ static sonde_batch *make_traces(void)
 	sonde_scope *sc[4];
 	make_groups(b, res, sc);
 	for (int i = 0; i < 6; i++) {
-		sonde_span *s = sonde_batch_add_span(b, res[i < 3 ? 0 : 1], sc[i < 2 ? 0 : i < 3 ? 1 : i < 5 ? 2 : 3]);
+		sonde_span_data *s = sonde_batch_add_span(b, res[i < 3 ? 0 : 1], sc[i < 2 ? 0 : i < 3 ? 1 : i < 5 ? 2 : 3]);
 		if (i == 5)
 			continue; /* a span with every field at its default */
 		fill_id(s->trace_id, 16, (uint8_t)i);
@@ -241,7 +241,7 @@ static sonde_batch *make_metrics(void)
 	sonde_resource *res[2];
 	sonde_scope *sc[4];
 	make_groups(b, res, sc);
-	sonde_metric *m;
+	sonde_metric_data *m;
 	sonde_point *p;
 
 	m = sonde_batch_add_metric(b, res[0], sc[0]);
@@ -375,7 +375,7 @@ static sonde_batch *make_logs(void)
 	sonde_resource *res[2];
 	sonde_scope *sc[4];
 	make_groups(b, res, sc);
-	sonde_log *l;
+	sonde_log_data *l;
 
 	l = sonde_batch_add_log(b, res[0], sc[0]);
 	l->time_ns = 1700000000000000000ull;
@@ -518,7 +518,7 @@ static void test_empty_and_range(void **state)
 	assert_int_equal(sonde_otlp_pb_read(e, SONDE_SIGNAL_TRACES, out.data, out.len, NULL), 0);
 	assert_int_equal(e->spans_count, 3);
 	for (size_t i = 0; i < 3; i++)
-		assert_true(sonde_span_equal(&e->spans[i], &b->spans[2 + i]));
+		assert_true(sonde_span_data_equal(&e->spans[i], &b->spans[2 + i]));
 	assert_ptr_not_equal(e->spans[0].resource, e->spans[1].resource); /* res0 | res1 */
 	assert_ptr_equal(e->spans[1].resource, e->spans[2].resource);
 
@@ -545,7 +545,7 @@ static void test_span_bytes(void **state)
 {
 	(void)state;
 	sonde_batch *b = sonde_batch_new();
-	sonde_span *s = sonde_batch_add_span(b, sonde_batch_new_resource(b), sonde_batch_new_scope(b));
+	sonde_span_data *s = sonde_batch_add_span(b, sonde_batch_new_resource(b), sonde_batch_new_scope(b));
 	for (int i = 0; i < 16; i++)
 		s->trace_id[i] = (uint8_t)(i + 1);
 	for (int i = 0; i < 8; i++)
@@ -640,7 +640,7 @@ static void test_resource_scope_and_values_bytes(void **state)
 	sc->attrs = one_attr(b, "d", vdbl(1.0));
 	sc->dropped_attrs_count = 2;
 	sc->schema_url = S(b, "S");
-	sonde_log *l = sonde_batch_add_log(b, res, sc);
+	sonde_log_data *l = sonde_batch_add_log(b, res, sc);
 	sonde_value arr[] = { vstr(b, ""), { .kind = SONDE_VAL_EMPTY } };
 	static const char *const k[] = { "y" };
 	sonde_value kv[] = { vbytes(b, "\x01", 1) };
@@ -687,7 +687,7 @@ static void test_log_bytes(void **state)
 {
 	(void)state;
 	sonde_batch *b = sonde_batch_new();
-	sonde_log *l = sonde_batch_add_log(b, sonde_batch_new_resource(b), sonde_batch_new_scope(b));
+	sonde_log_data *l = sonde_batch_add_log(b, sonde_batch_new_resource(b), sonde_batch_new_scope(b));
 	l->time_ns = 1;
 	l->severity_number = 9;
 	l->severity_text = S(b, "INFO");
@@ -726,7 +726,7 @@ static void test_metric_bytes(void **state)
 	sonde_batch *b = sonde_batch_new();
 	sonde_resource *res = sonde_batch_new_resource(b);
 	sonde_scope *sc = sonde_batch_new_scope(b);
-	sonde_metric *m = sonde_batch_add_metric(b, res, sc);
+	sonde_metric_data *m = sonde_batch_add_metric(b, res, sc);
 	m->name = S(b, "c");
 	m->description = S(b, "d");
 	m->unit = S(b, "u");
@@ -1159,7 +1159,7 @@ static void test_value_depth_limit(void **state)
 	(void)state;
 	for (int kv = 0; kv < 2; kv++) {
 		sonde_batch *b = sonde_batch_new();
-		sonde_log *l = sonde_batch_add_log(b, sonde_batch_new_resource(b), sonde_batch_new_scope(b));
+		sonde_log_data *l = sonde_batch_add_log(b, sonde_batch_new_resource(b), sonde_batch_new_scope(b));
 		l->body = nest(b, SONDE_OTLP_PB_MAX_VALUE_DEPTH, kv);
 		l->attrs = one_attr(b, "deep", nest(b, SONDE_OTLP_PB_MAX_VALUE_DEPTH, !kv));
 		round_trip(b, SONDE_SIGNAL_LOGS);

@@ -43,7 +43,7 @@ static char *write_text(const sonde_batch *b, sonde_prom_flavor flavor)
 	return sonde_buf_detach(&out, NULL);
 }
 
-static const sonde_metric *find_metric(const sonde_batch *b, const char *name)
+static const sonde_metric_data *find_metric(const sonde_batch *b, const char *name)
 {
 	for (size_t i = 0; i < b->metrics_count; i++)
 		if (strlen(name) == b->metrics[i].name.len && memcmp(b->metrics[i].name.ptr, name, b->metrics[i].name.len) == 0)
@@ -62,7 +62,7 @@ static const char *attr(const sonde_attrs *a, const char *key)
 }
 
 /* The point of m whose attribute key equals val (or the only point when key is NULL). */
-static const sonde_point *point_where(const sonde_metric *m, const char *key, const char *val)
+static const sonde_point *point_where(const sonde_metric_data *m, const char *key, const char *val)
 {
 	for (uint32_t i = 0; i < m->points_count; i++) {
 		if (!key)
@@ -86,7 +86,7 @@ static void assert_text(const char *got, const char *want)
 		fail_msg("text differs\n--- got:\n%s--- want:\n%s", got, want);
 }
 
-static const char *meta_type(const sonde_metric *m)
+static const char *meta_type(const sonde_metric_data *m)
 {
 	return attr(&m->metadata, "prometheus.type");
 }
@@ -131,7 +131,7 @@ static void test_read_doc_example(void **state)
 	sonde_batch *b = read_ok(doc_example);
 	assert_int_equal(b->metrics_count, 6);
 
-	const sonde_metric *c = find_metric(b, "http_requests_total");
+	const sonde_metric_data *c = find_metric(b, "http_requests_total");
 	assert_int_equal(c->type, SONDE_METRIC_SUM);
 	assert_true(c->is_monotonic);
 	assert_int_equal(c->temporality, SONDE_TEMPORALITY_CUMULATIVE);
@@ -145,7 +145,7 @@ static void test_read_doc_example(void **state)
 	assert_string_equal(p->attrs.items[0].key.ptr, "method");
 	assert_string_equal(p->attrs.items[1].key.ptr, "code");
 
-	const sonde_metric *e = find_metric(b, "msdos_file_access_time_seconds");
+	const sonde_metric_data *e = find_metric(b, "msdos_file_access_time_seconds");
 	assert_int_equal(e->type, SONDE_METRIC_GAUGE);
 	assert_string_equal(meta_type(e), "unknown");
 	assert_string_equal(attr(&e->points[0].attrs, "path"), "C:\\DIR\\FILE.TXT");
@@ -153,11 +153,11 @@ static void test_read_doc_example(void **state)
 	assert_true(num(&e->points[0]) == 1.458255915e9);
 	assert_int_equal(e->points[0].time_ns, 7); /* the default */
 
-	const sonde_metric *w = find_metric(b, "something_weird");
+	const sonde_metric_data *w = find_metric(b, "something_weird");
 	assert_true(isinf(num(&w->points[0])) && num(&w->points[0]) > 0);
 	assert_int_equal((int64_t)w->points[0].time_ns, -3982045LL * 1000000);
 
-	const sonde_metric *h = find_metric(b, "http_request_duration_seconds");
+	const sonde_metric_data *h = find_metric(b, "http_request_duration_seconds");
 	assert_int_equal(h->type, SONDE_METRIC_HISTOGRAM);
 	assert_int_equal(h->temporality, SONDE_TEMPORALITY_CUMULATIVE);
 	const sonde_point *hp = &h->points[0];
@@ -173,7 +173,7 @@ static void test_read_doc_example(void **state)
 	assert_int_equal(hp->u.hist.count, 144320);
 	assert_true(hp->u.hist.has_sum && hp->u.hist.sum == 53423);
 
-	const sonde_metric *s = find_metric(b, "rpc_duration_seconds");
+	const sonde_metric_data *s = find_metric(b, "rpc_duration_seconds");
 	assert_int_equal(s->type, SONDE_METRIC_SUMMARY);
 	assert_int_equal(s->points[0].u.summary.quantiles_count, 5);
 	assert_true(s->points[0].u.summary.quantiles[2].quantile == 0.5);
@@ -235,27 +235,27 @@ static void test_read_node_exporter(void **state)
 	(void)state;
 	sonde_batch *b = read_ok(node_exporter);
 	assert_int_equal(b->metrics_count, 7);
-	const sonde_metric *s = find_metric(b, "go_gc_duration_seconds");
+	const sonde_metric_data *s = find_metric(b, "go_gc_duration_seconds");
 	assert_int_equal(s->points[0].u.summary.quantiles_count, 5);
 	assert_true(s->points[0].u.summary.quantiles[0].quantile == 0);
 	assert_true(s->points[0].u.summary.quantiles[4].quantile == 1);
 	assert_true(s->points[0].u.summary.quantiles[4].value == 0.000402806);
 	assert_int_equal(s->points[0].u.summary.count, 219);
 
-	const sonde_metric *cpu = find_metric(b, "node_cpu_seconds_total");
+	const sonde_metric_data *cpu = find_metric(b, "node_cpu_seconds_total");
 	assert_int_equal(cpu->points_count, 3);
 	const sonde_point *p = point_where(cpu, "cpu", "1");
 	assert_int_equal(p->attrs.count, 2);
 	assert_true(num(p) == 1.21371957e+06);
 
-	const sonde_metric *l1 = find_metric(b, "node_load1");
+	const sonde_metric_data *l1 = find_metric(b, "node_load1");
 	assert_string_equal(l1->description.ptr, "1m load average.");
 	assert_true(num(&l1->points[0]) == 0.21);
-	const sonde_metric *l5 = find_metric(b, "node_load5");
+	const sonde_metric_data *l5 = find_metric(b, "node_load5");
 	assert_int_equal(l5->points[0].attrs.count, 0);
 	assert_string_equal(meta_type(l5), "unknown");
 
-	const sonde_metric *h = find_metric(b, "prometheus_http_request_duration_seconds");
+	const sonde_metric_data *h = find_metric(b, "prometheus_http_request_duration_seconds");
 	assert_int_equal(h->points_count, 2);
 	const sonde_point *api = point_where(h, "handler", "/api");
 	assert_int_equal(api->attrs.count, 1); /* le is not a label of the point */
@@ -315,16 +315,16 @@ static void test_read_openmetrics(void **state)
 	sonde_batch *b = read_ok(openmetrics);
 	assert_int_equal(b->metrics_count, 9);
 
-	const sonde_metric *s = find_metric(b, "acme_http_router_request_seconds");
+	const sonde_metric_data *s = find_metric(b, "acme_http_router_request_seconds");
 	assert_string_equal(s->unit.ptr, "s");
 	assert_int_equal(s->type, SONDE_METRIC_SUMMARY);
 	assert_int_equal(s->points[0].u.summary.count, 807283);
 	assert_int_equal(s->points[0].start_time_ns, 1605281325000000000ULL);
 
-	const sonde_metric *g = find_metric(b, "go_goroutines");
+	const sonde_metric_data *g = find_metric(b, "go_goroutines");
 	assert_int_equal(g->points[0].time_ns, 1520879607789000000ULL);
 
-	const sonde_metric *c = find_metric(b, "process_cpu_seconds_total");
+	const sonde_metric_data *c = find_metric(b, "process_cpu_seconds_total");
 	assert_int_equal(c->type, SONDE_METRIC_SUM);
 	assert_string_equal(c->unit.ptr, "s");
 	assert_string_equal(c->description.ptr, "Total user and system CPU time spent in seconds \"quoted\".");
@@ -340,7 +340,7 @@ static void test_read_openmetrics(void **state)
 	assert_int_equal(ex->filtered_attrs.count, 1);
 	assert_string_equal(attr(&ex->filtered_attrs, "user"), "x");
 
-	const sonde_metric *h = find_metric(b, "foo");
+	const sonde_metric_data *h = find_metric(b, "foo");
 	assert_int_equal(h->type, SONDE_METRIC_HISTOGRAM);
 	const sonde_point *hp = &h->points[0];
 	assert_int_equal(hp->exemplars_count, 3);
@@ -350,16 +350,16 @@ static void test_read_openmetrics(void **state)
 	assert_int_equal(hp->exemplars[2].time_ns, 1520879607789000000ULL);
 	assert_int_equal(hp->start_time_ns, 1520430000123000000ULL);
 
-	const sonde_metric *info = find_metric(b, "build_info");
+	const sonde_metric_data *info = find_metric(b, "build_info");
 	assert_int_equal(info->type, SONDE_METRIC_GAUGE);
 	assert_string_equal(meta_type(info), "info");
 	assert_string_equal(attr(&info->points[0].attrs, "version"), "8.2.7");
 
-	const sonde_metric *st = find_metric(b, "state");
+	const sonde_metric_data *st = find_metric(b, "state");
 	assert_string_equal(meta_type(st), "stateset");
 	assert_int_equal(st->points_count, 2);
 
-	const sonde_metric *gh = find_metric(b, "gh");
+	const sonde_metric_data *gh = find_metric(b, "gh");
 	assert_int_equal(gh->type, SONDE_METRIC_HISTOGRAM);
 	assert_int_equal(gh->temporality, SONDE_TEMPORALITY_UNSPECIFIED);
 	assert_int_equal(gh->points[0].u.hist.count, 42);
@@ -368,7 +368,7 @@ static void test_read_openmetrics(void **state)
 	assert_string_equal(meta_type(find_metric(b, "mystery")), "unknown");
 
 	/* Two points of one series, told apart by their timestamps. */
-	const sonde_metric *mu = find_metric(b, "multi");
+	const sonde_metric_data *mu = find_metric(b, "multi");
 	assert_int_equal(mu->points_count, 2);
 	assert_int_equal(mu->points[1].time_ns, 456000000000ULL);
 	assert_true(num(&mu->points[1]) == 18);
@@ -418,7 +418,7 @@ static void test_escaping(void **state)
 	(void)state;
 	/* 0.0.4 HELP knows \\ and \n only; a quote is a plain character. */
 	sonde_batch *b = read_ok("# HELP a back\\\\slash\\nnew \"line\"\n# TYPE a gauge\na{l=\"q\\\"b\\\\n\\n\"} 1\n");
-	const sonde_metric *m = &b->metrics[0];
+	const sonde_metric_data *m = &b->metrics[0];
 	assert_string_equal(m->description.ptr, "back\\slash\nnew \"line\"");
 	assert_string_equal(attr(&m->points[0].attrs, "l"), "q\"b\\n\n");
 	char *t = write_text(b, SONDE_PROM_TEXT_004);
@@ -443,7 +443,7 @@ static void test_escaping(void **state)
 	b = sonde_batch_new();
 	sonde_resource *res = sonde_batch_new_resource(b);
 	sonde_scope *sc = sonde_batch_new_scope(b);
-	sonde_metric *g = sonde_batch_add_metric(b, res, sc);
+	sonde_metric_data *g = sonde_batch_add_metric(b, res, sc);
 	g->name = SONDE_STR_LIT("g");
 	g->type = SONDE_METRIC_GAUGE;
 	g->points = sonde_batch_alloc(b, sizeof(sonde_point));
@@ -671,7 +671,7 @@ static void test_name_mapping(void **state)
 		{ "x_", "", SONDE_METRIC_SUM, true, NULL, "x__total", "x_" },
 	};
 	for (size_t i = 0; i < sizeof(fams) / sizeof(fams[0]); i++) {
-		sonde_metric m;
+		sonde_metric_data m;
 		memset(&m, 0, sizeof(m));
 		m.name = (sonde_str){ fams[i].name, strlen(fams[i].name) };
 		m.unit = (sonde_str){ fams[i].unit, strlen(fams[i].unit) };
@@ -695,7 +695,7 @@ static void test_name_mapping(void **state)
 		}
 	}
 	/* Delta sums and exponential histograms are not written. */
-	sonde_metric m;
+	sonde_metric_data m;
 	memset(&m, 0, sizeof(m));
 	m.name = SONDE_STR_LIT("x");
 	m.type = SONDE_METRIC_SUM;
@@ -754,10 +754,10 @@ static sonde_attrs mk_attrs(sonde_batch *b, size_t n, const char *const *kv)
 	return a;
 }
 
-static sonde_metric *mk_metric(sonde_batch *b, const sonde_resource *r, const sonde_scope *s, const char *name,
+static sonde_metric_data *mk_metric(sonde_batch *b, const sonde_resource *r, const sonde_scope *s, const char *name,
 			       const char *unit, const char *desc, sonde_metric_type type, uint32_t npoints)
 {
-	sonde_metric *m = sonde_batch_add_metric(b, r, s);
+	sonde_metric_data *m = sonde_batch_add_metric(b, r, s);
 	m->name = sonde_batch_intern(b, name, strlen(name));
 	m->unit = sonde_batch_intern(b, unit, strlen(unit));
 	m->description = sonde_batch_intern(b, desc, strlen(desc));
@@ -781,7 +781,7 @@ static sonde_batch *otel_batch(void)
 	s->name = SONDE_STR_LIT("io.sonde.test");
 	s->version = SONDE_STR_LIT("1.2");
 
-	sonde_metric *m = mk_metric(b, r, s, "process.memory.usage", "By", "Memory in use.", SONDE_METRIC_GAUGE, 2);
+	sonde_metric_data *m = mk_metric(b, r, s, "process.memory.usage", "By", "Memory in use.", SONDE_METRIC_GAUGE, 2);
 	static const char *const used[] = { "state", "used" }, *const free_[] = { "state", "free" };
 	m->points[0].attrs = mk_attrs(b, 1, used);
 	m->points[0].u.number.kind = SONDE_NUM_INT;
@@ -1006,7 +1006,7 @@ static void test_roundtrip_otel(void **state)
 		sonde_batch *r = read_ok(t);
 		free(t);
 		const char *mem = "process_memory_usage_bytes";
-		const sonde_metric *m = find_metric(r, mem);
+		const sonde_metric_data *m = find_metric(r, mem);
 		assert_int_equal(m->type, SONDE_METRIC_GAUGE);
 		assert_string_equal(m->description.ptr, "Memory in use.");
 		assert_string_equal(m->unit.ptr, fl ? "By" : "");

@@ -81,7 +81,7 @@ static void test_read(void **state)
 		fail_msg("read: %d at %zu %s: %s", rc, err.offset, err.field, err.msg);
 	assert_int_equal(b->spans_count, 3);
 
-	const sonde_span *s = &b->spans[0];
+	const sonde_span_data *s = &b->spans[0];
 	assert_id(s->trace_id, 16, "4e441824ec2b6a44ffdc9bb9a6453df3");
 	assert_id(s->span_id, 8, "ffdc9bb9a6453df3");
 	assert_true(sonde_id_is_zero(s->parent_span_id, 8));
@@ -127,7 +127,7 @@ static void test_read(void **state)
 	assert_int_equal(s->events[2].dropped_attrs_count, 1);
 	assert_str_attr(&s->events[2].attrs, "n", "2");
 
-	const sonde_span *c = &b->spans[1];
+	const sonde_span_data *c = &b->spans[1];
 	assert_id(c->trace_id, 16, "0000000000000000ffdc9bb9a6453df3");
 	assert_id(c->parent_span_id, 8, "ffdc9bb9a6453df3");
 	assert_int_equal(c->kind, SONDE_SPAN_KIND_CLIENT);
@@ -143,7 +143,7 @@ static void test_read(void **state)
 	assert_ptr_equal(c->resource, s->resource);
 	assert_int_equal(c->scope->name.len, 0);
 
-	const sonde_span *d = &b->spans[2];
+	const sonde_span_data *d = &b->spans[2];
 	assert_ptr_not_equal(d->resource, s->resource);
 	assert_str_attr(&d->resource->attrs, "service.name", "backend");
 	assert_int_equal(d->kind, SONDE_SPAN_KIND_INTERNAL);
@@ -200,7 +200,7 @@ static void test_write_read(void **state)
 	scope->name = s_(m, "lib");
 	scope->version = s_(m, "0.9");
 
-	sonde_span *sp = sonde_batch_add_span(m, res, scope);
+	sonde_span_data *sp = sonde_batch_add_span(m, res, scope);
 	memset(sp->trace_id, 0xab, 16);
 	memset(sp->span_id, 0x11, 8);
 	memset(sp->parent_span_id, 0x22, 8);
@@ -247,7 +247,7 @@ static void test_write_read(void **state)
 					  "\"ipv4\":\"192.168.1.7\",\"port\":443}"));
 	assert_non_null(strstr(out.data, "\"timestamp\":1700000000123456,\"duration\":2500,"));
 	assert_int_equal(r->spans_count, 1);
-	const sonde_span *s = &r->spans[0];
+	const sonde_span_data *s = &r->spans[0];
 	assert_memory_equal(s->trace_id, sp->trace_id, 16);
 	assert_memory_equal(s->span_id, sp->span_id, 8);
 	assert_memory_equal(s->parent_span_id, sp->parent_span_id, 8);
@@ -389,7 +389,7 @@ static void test_status_messages(void **state)
 		for (size_t i = 0; i < 4; i++) {
 			sonde_batch *m = sonde_batch_new(), *r = sonde_batch_new();
 			sonde_resource *res = sonde_batch_new_resource(m);
-			sonde_span *s = sonde_batch_add_span(m, res, sonde_batch_new_scope(m));
+			sonde_span_data *s = sonde_batch_add_span(m, res, sonde_batch_new_scope(m));
 			s->trace_id[0] = s->span_id[0] = 1;
 			s->kind = SONDE_SPAN_KIND_INTERNAL;
 			s->status_code = (sonde_status_code)code;
