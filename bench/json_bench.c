@@ -23,9 +23,9 @@
 enum { RUNS = 5 };
 
 typedef struct tok {
-	const char *p;  /* KEY, STRING: unescaped text; NUMBER: the literal */
+	const char *p; /* KEY, STRING: unescaped text; NUMBER: the literal */
 	uint32_t len;
-	uint8_t type;   /* sonde_json_tok */
+	uint8_t type; /* sonde_json_tok */
 } tok;
 
 typedef struct tokens {
@@ -83,8 +83,7 @@ static void tokenize(const char *doc, size_t len, tokens *t)
 	for (;;) {
 		sonde_json_tok k = sonde_json_next(&r);
 		if (k == SONDE_JSON_ERROR) {
-			fprintf(stderr, "json_bench: parse error at %zu: %s\n", r.err_offset,
-				r.err_msg);
+			fprintf(stderr, "json_bench: parse error at %zu: %s\n", r.err_offset, r.err_msg);
 			exit(1);
 		}
 		if (k == SONDE_JSON_EOF)
@@ -154,7 +153,7 @@ static void emit_string(sonde_json_writer *w, const tok *key, const tok *t, uint
 	} else if (key_is(key, "name") || key_is(key, "stringValue")) {
 		const char *fmt = copy % 16 ? "%.*s %llu" : "%.*s \"%llu\"\n";
 		int len = snprintf(s, sizeof(s), fmt, (int)(t->len < 100 ? t->len : 100), t->p,
-				   (unsigned long long)copy);
+		                   (unsigned long long)copy);
 		sonde_json_str(w, s, (size_t)len);
 	} else {
 		sonde_json_str(w, t->p, t->len);
@@ -268,10 +267,9 @@ static char *builtin_example(size_t *len)
 }
 
 /* Builds a document of about target bytes from the example's resourceSpans entries. */
-static char *build_doc(const char *example, size_t example_len, size_t target, int pretty,
-		       size_t *len)
+static char *build_doc(const char *example, size_t example_len, size_t target, int pretty, size_t *len)
 {
-	tokens t = { 0 };
+	tokens t = {0};
 	sonde_arena_init(&t.strings);
 	tokenize(example, example_len, &t);
 	/* The elements of the array under the top-level "resourceSpans" key. */
@@ -410,7 +408,7 @@ int main(int argc, char **argv)
 #else
 	printf("jansson_loadb: n/a (built without jansson)\n");
 #endif
-	tokens t = { 0 };
+	tokens t = {0};
 	sonde_arena_init(&t.strings);
 	tokenize(doc, len, &t);
 	size_t out_len;
@@ -424,8 +422,7 @@ int main(int argc, char **argv)
 
 	/* The same content without indentation, as exporters usually send it. */
 	doc = build_doc(example, elen, target, 0, &len);
-	printf("json_read_tokens_compact: %.0f MB/s (%.1f MB)\n", bench_read(doc, len),
-	       (double)len / 1e6);
+	printf("json_read_tokens_compact: %.0f MB/s (%.1f MB)\n", bench_read(doc, len), (double)len / 1e6);
 	memset(&t, 0, sizeof(t));
 	sonde_arena_init(&t.strings);
 	tokenize(doc, len, &t);

@@ -51,7 +51,7 @@ static sonde_str str(sonde_batch *b, const char *s)
 
 static sonde_value sval(sonde_batch *b, const char *s)
 {
-	sonde_value v = { .kind = SONDE_VAL_STRING };
+	sonde_value v = {.kind = SONDE_VAL_STRING};
 	size_t n = strlen(s);
 	v.u.str = n <= 32 ? sonde_batch_intern(b, s, n) : sonde_batch_strdup(b, s, n);
 	return v;
@@ -59,21 +59,21 @@ static sonde_value sval(sonde_batch *b, const char *s)
 
 static sonde_value ival(int64_t i)
 {
-	sonde_value v = { .kind = SONDE_VAL_INT };
+	sonde_value v = {.kind = SONDE_VAL_INT};
 	v.u.i = i;
 	return v;
 }
 
 static sonde_value dval(double d)
 {
-	sonde_value v = { .kind = SONDE_VAL_DOUBLE };
+	sonde_value v = {.kind = SONDE_VAL_DOUBLE};
 	v.u.d = d;
 	return v;
 }
 
 static sonde_value bval(bool x)
 {
-	sonde_value v = { .kind = SONDE_VAL_BOOL };
+	sonde_value v = {.kind = SONDE_VAL_BOOL};
 	v.u.b = x;
 	return v;
 }
@@ -85,17 +85,17 @@ static void set_kv(sonde_batch *b, sonde_kv *kv, const char *key, sonde_value v)
 }
 
 static const char *const span_names[] = {
-	"GET /api/v1/users/{id}", "POST /api/v1/orders", "SELECT orders", "redis GET",
-	"GET /health", "PUT /api/v1/carts/{id}", "kafka.produce orders", "grpc.Checkout/Place",
+        "GET /api/v1/users/{id}", "POST /api/v1/orders",  "SELECT orders",       "redis GET", "GET /health",
+        "PUT /api/v1/carts/{id}", "kafka.produce orders", "grpc.Checkout/Place",
 };
-static const char *const methods[] = { "GET", "POST", "PUT", "DELETE" };
-static const char *const hosts[] = { "api-1.prod.internal", "api-2.prod.internal", "db-7.prod.internal" };
+static const char *const methods[] = {"GET", "POST", "PUT", "DELETE"};
+static const char *const hosts[] = {"api-1.prod.internal", "api-2.prod.internal", "db-7.prod.internal"};
 
 static void make_groups(sonde_batch *b, sonde_resource **res, sonde_scope **sc)
 {
-	static const char *const svc[] = { "checkout", "inventory" };
-	static const char *const libs[] = { "io.opentelemetry.http", "io.opentelemetry.jdbc",
-					     "io.opentelemetry.kafka" };
+	static const char *const svc[] = {"checkout", "inventory"};
+	static const char *const libs[] = {"io.opentelemetry.http", "io.opentelemetry.jdbc",
+	                                   "io.opentelemetry.kafka"};
 	for (int r = 0; r < 2; r++) {
 		res[r] = sonde_batch_new_resource(b);
 		res[r]->attrs.count = 4;
@@ -141,7 +141,7 @@ static sonde_batch *make_traces(size_t n)
 		sonde_kv *kv = sonde_batch_alloc(b, na * sizeof(sonde_kv));
 		char url[96];
 		snprintf(url, sizeof(url), "https://api.example.com/api/v1/users/%llu?page=%u",
-			 (unsigned long long)(rnd() % 1000000), (unsigned)(i % 50));
+		         (unsigned long long)(rnd() % 1000000), (unsigned)(i % 50));
 		set_kv(b, &kv[0], "http.request.method", sval(b, methods[i % 4]));
 		set_kv(b, &kv[1], "url.full", sval(b, url));
 		set_kv(b, &kv[2], "http.response.status_code", ival(i % 17 ? 200 : 503));
@@ -188,7 +188,7 @@ static sonde_batch *make_logs(size_t n)
 		l->severity_text = str(b, i % 10 ? "INFO" : "ERROR");
 		char msg[128];
 		snprintf(msg, sizeof(msg), "request %llu served in %u ms for user %u from %s",
-			 (unsigned long long)rnd(), (unsigned)(i % 997), (unsigned)(i % 5000), hosts[i % 3]);
+		         (unsigned long long)rnd(), (unsigned)(i % 997), (unsigned)(i % 5000), hosts[i % 3]);
 		l->body.kind = SONDE_VAL_STRING;
 		l->body.u.str = sonde_batch_strdup(b, msg, strlen(msg));
 		l->attrs.count = 4;
@@ -206,7 +206,7 @@ static sonde_batch *make_logs(size_t n)
 
 static sonde_attrs point_attrs(sonde_batch *b, size_t i)
 {
-	sonde_attrs a = { sonde_batch_alloc(b, 3 * sizeof(sonde_kv)), 3 };
+	sonde_attrs a = {sonde_batch_alloc(b, 3 * sizeof(sonde_kv)), 3};
 	set_kv(b, &a.items[0], "http.request.method", sval(b, methods[i % 4]));
 	set_kv(b, &a.items[1], "http.response.status_code", ival(200 + (int64_t)(i % 3)));
 	set_kv(b, &a.items[2], "server.address", sval(b, hosts[i % 3]));
@@ -220,7 +220,7 @@ static sonde_batch *make_metrics(size_t n, size_t *points)
 	sonde_resource *res[2];
 	sonde_scope *sc[6];
 	make_groups(b, res, sc);
-	static const double bounds[] = { 0, 5, 10, 25, 50, 75, 100, 250, 500, 750, 1000 };
+	static const double bounds[] = {0, 5, 10, 25, 50, 75, 100, 250, 500, 750, 1000};
 	*points = 0;
 	for (size_t i = 0; i < n; i++) {
 		size_t g = i * 6 / n;
@@ -230,7 +230,9 @@ static sonde_batch *make_metrics(size_t n, size_t *points)
 		m->name = str(b, name);
 		m->description = str(b, "a metric of the application");
 		m->unit = str(b, i % 3 == 2 ? "ms" : "{request}");
-		m->type = i % 3 == 0 ? SONDE_METRIC_GAUGE : i % 3 == 1 ? SONDE_METRIC_SUM : SONDE_METRIC_HISTOGRAM;
+		m->type = i % 3 == 0   ? SONDE_METRIC_GAUGE
+		          : i % 3 == 1 ? SONDE_METRIC_SUM
+		                       : SONDE_METRIC_HISTOGRAM;
 		if (m->type != SONDE_METRIC_GAUGE)
 			m->temporality = SONDE_TEMPORALITY_CUMULATIVE;
 		m->is_monotonic = m->type == SONDE_METRIC_SUM;
@@ -283,12 +285,12 @@ static uint64_t ju64(json_t *v)
 static sonde_str jstr(sonde_batch *b, json_t *v, bool intern)
 {
 	if (!json_is_string(v))
-		return (sonde_str){ "", 0 };
+		return (sonde_str){"", 0};
 	size_t n = json_string_length(v);
 	if (!n)
-		return (sonde_str){ "", 0 };
+		return (sonde_str){"", 0};
 	return intern || n <= 32 ? sonde_batch_intern(b, json_string_value(v), n)
-				 : sonde_batch_strdup(b, json_string_value(v), n);
+	                         : sonde_batch_strdup(b, json_string_value(v), n);
 }
 
 static int jv_value(sonde_batch *b, json_t *v, sonde_value *out, int depth)
@@ -383,7 +385,8 @@ static int jansson_decode_traces(sonde_batch *b, const char *buf, size_t len)
 				sp->end_ns = ju64(json_object_get(js, "endTimeUnixNano"));
 				if (jv_attrs(b, json_object_get(js, "attributes"), &sp->attrs, 1) < 0)
 					goto fail;
-				sp->dropped_attrs_count = (uint32_t)ju64(json_object_get(js, "droppedAttributesCount"));
+				sp->dropped_attrs_count =
+				        (uint32_t)ju64(json_object_get(js, "droppedAttributesCount"));
 				json_t *evs = json_object_get(js, "events");
 				size_t ne = json_array_size(evs);
 				sp->events = ne ? sonde_batch_alloc(b, ne * sizeof(sonde_span_event)) : NULL;
@@ -392,7 +395,8 @@ static int jansson_decode_traces(sonde_batch *b, const char *buf, size_t len)
 					json_t *je = json_array_get(evs, e);
 					sp->events[e].time_ns = ju64(json_object_get(je, "timeUnixNano"));
 					sp->events[e].name = jstr(b, json_object_get(je, "name"), true);
-					jv_attrs(b, json_object_get(je, "attributes"), &sp->events[e].attrs, 1);
+					jv_attrs(b, json_object_get(je, "attributes"), &sp->events[e].attrs,
+					         1);
 				}
 				json_t *st = json_object_get(js, "status");
 				sp->status_code = (sonde_status_code)ju64(json_object_get(st, "code"));
@@ -477,7 +481,7 @@ static int enc_json(const sonde_batch *b, sonde_signal sig, sonde_buf *out)
 
 /* Times RUNS encodings of src into out (which keeps the last one). */
 static double time_encode(const sonde_batch *src, sonde_signal sig,
-			  int (*enc)(const sonde_batch *, sonde_signal, sonde_buf *), sonde_buf *out)
+                          int (*enc)(const sonde_batch *, sonde_signal, sonde_buf *), sonde_buf *out)
 {
 	double t[RUNS];
 	for (int i = 0; i < RUNS; i++) {
@@ -495,7 +499,7 @@ static double time_encode(const sonde_batch *src, sonde_signal sig,
 
 /* Times RUNS decodings into fresh batches; checks the first against src. */
 static double time_decode(const sonde_batch *src, sonde_signal sig, decode_fn dec, const sonde_buf *in,
-			  const char *what)
+                          const char *what)
 {
 	double t[RUNS];
 	for (int i = 0; i < RUNS; i++) {
@@ -515,7 +519,7 @@ static double time_decode(const sonde_batch *src, sonde_signal sig, decode_fn de
 }
 
 static void bench_signal(const sonde_batch *src, sonde_signal sig, const char *suffix, size_t items,
-			 const char *unit)
+                         const char *unit)
 {
 	sonde_buf pb = SONDE_BUF_INIT, js = SONDE_BUF_INIT;
 	char name[64];
@@ -541,8 +545,10 @@ static void bench_signal(const sonde_batch *src, sonde_signal sig, const char *s
 		report("jansson_decode", t, js.len, items, unit);
 	}
 #endif
-	printf("otlp_pb_size%s: %zu bytes (%.1f per %s)\n", suffix, pb.len, (double)pb.len / (double)items, unit);
-	printf("otlp_json_size%s: %zu bytes (%.1f per %s)\n", suffix, js.len, (double)js.len / (double)items, unit);
+	printf("otlp_pb_size%s: %zu bytes (%.1f per %s)\n", suffix, pb.len, (double)pb.len / (double)items,
+	       unit);
+	printf("otlp_json_size%s: %zu bytes (%.1f per %s)\n", suffix, js.len, (double)js.len / (double)items,
+	       unit);
 	sonde_buf_release(&pb);
 	sonde_buf_release(&js);
 }

@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (sonde_zipkin_read(z, out.data, out.len, &err) != 0 || z->spans_count != a->spans_count) {
 			fprintf(stderr, "zipkin re-read: %zu %s: %s\n%s\n", err.offset, err.field, err.msg,
-				out.data);
+			        out.data);
 			abort();
 		}
 		sonde_buf_release(&out);

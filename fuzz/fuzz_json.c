@@ -90,8 +90,7 @@ static void check_number(const char *lit, size_t n)
 	sonde_json_writer w;
 	sonde_json_writer_init(&w, &out, 0);
 	sonde_json_f64(&w, d);
-	if (out.oom || sonde_json_parse_double(out.data, out.len, &back) != 0 ||
-	    memcmp(&d, &back, sizeof(d)))
+	if (out.oom || sonde_json_parse_double(out.data, out.len, &back) != 0 || memcmp(&d, &back, sizeof(d)))
 		abort();
 	sonde_buf_release(&out);
 }
@@ -99,7 +98,7 @@ static void check_number(const char *lit, size_t n)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *doc = (const char *)data;
-	ftoks a = { 0 };
+	ftoks a = {0};
 	int rc = tokenize(doc, size, &a);
 
 	sonde_json_reader r;
@@ -137,7 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (out.oom)
 			abort();
-		ftoks b = { 0 };
+		ftoks b = {0};
 		if (tokenize(out.data, out.len, &b) != 0 || a.n != b.n)
 			abort();
 		for (size_t i = 0; i < a.n; i++) {

@@ -24,8 +24,8 @@ static sonde_batch *must_read(const sonde_buf *t)
 	if (!b)
 		abort();
 	if (sonde_prom_text_read(b, t->data ? t->data : "", t->len, 0, &err) != 0) {
-		fprintf(stderr, "re-read failed: line %zu field %s: %s\n--- text:\n%.*s\n", err.line, err.field,
-			err.msg, (int)t->len, t->data ? t->data : "");
+		fprintf(stderr, "re-read failed: line %zu field %s: %s\n--- text:\n%.*s\n", err.line,
+		        err.field, err.msg, (int)t->len, t->data ? t->data : "");
 		abort();
 	}
 	return b;
@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (sonde_influx_write(b, &t1) != 0)
 		abort();
 	for (int i = 0; i < 4; i++) {
-		sonde_prom_write_opts o = { .flavor = (sonde_prom_flavor)(i & 1), .timestamps = i >= 2 };
+		sonde_prom_write_opts o = {.flavor = (sonde_prom_flavor)(i & 1), .timestamps = i >= 2};
 		must_write(b, &o, &t1);
 		sonde_batch *b2 = must_read(&t1);
 		must_write(b2, &o, &t2);

@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int rc = sonde_zipkin_read(b, out.data, out.len, &err);
 		if (rc != 0) {
 			fprintf(stderr, "re-read failed: %d at %zu %s: %s\n%s\n", rc, err.offset, err.field,
-				err.msg, out.data);
+			        err.msg, out.data);
 			abort();
 		}
 		if (b->spans_count != a->spans_count || !sonde_batch_equal(a, b, why, sizeof(why))) {

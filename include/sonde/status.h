@@ -15,10 +15,10 @@ extern "C" {
 enum {
 	SONDE_OK = 0,
 	/* sonde's own codes sit below -4095 so they never collide with -errno. */
-	SONDE_EPARSE = -5000,  /* input is not in the expected format */
-	SONDE_ELIMIT = -5001,  /* input exceeds a configured limit (depth, size, count) */
+	SONDE_EPARSE = -5000,       /* input is not in the expected format */
+	SONDE_ELIMIT = -5001,       /* input exceeds a configured limit (depth, size, count) */
 	SONDE_EUNSUPPORTED = -5002, /* valid input that this build cannot handle */
-	SONDE_EFORMAT = -5003, /* unknown or undetectable format name */
+	SONDE_EFORMAT = -5003,      /* unknown or undetectable format name */
 };
 
 /* Returns a static, human-readable message for a status code (never NULL). */

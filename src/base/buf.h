@@ -15,19 +15,27 @@
 #include <string.h>
 
 typedef struct sonde_buf {
-	char *data;  /* owned; NUL-terminated after every append when cap > 0 */
-	size_t len;  /* bytes in use, not counting the terminating NUL */
-	size_t cap;  /* bytes allocated */
-	bool oom;    /* sticky: set when an append could not grow the buffer */
+	char *data; /* owned; NUL-terminated after every append when cap > 0 */
+	size_t len; /* bytes in use, not counting the terminating NUL */
+	size_t cap; /* bytes allocated */
+	bool oom;   /* sticky: set when an append could not grow the buffer */
 } sonde_buf;
 
-#define SONDE_BUF_INIT { NULL, 0, 0, false }
+#define SONDE_BUF_INIT            \
+	{                         \
+		NULL, 0, 0, false \
+	}
 
 void sonde_buf_init(sonde_buf *b);
 /* Frees the memory; the buffer is empty and usable again. NULL is a no-op. */
 void sonde_buf_release(sonde_buf *b);
 /* Forgets the contents but keeps the memory. */
-static inline void sonde_buf_reset(sonde_buf *b) { b->len = 0; if (b->cap) b->data[0] = '\0'; }
+static inline void sonde_buf_reset(sonde_buf *b)
+{
+	b->len = 0;
+	if (b->cap)
+		b->data[0] = '\0';
+}
 
 /* Ensures room for n more bytes plus a NUL. Returns 0 or -ENOMEM (and sets oom). */
 int sonde_buf_grow(sonde_buf *b, size_t n);
@@ -53,7 +61,10 @@ static inline void sonde_buf_putc(sonde_buf *b, char c)
 	}
 	sonde_buf_append_slow(b, &c, 1);
 }
-static inline void sonde_buf_puts(sonde_buf *b, const char *s) { sonde_buf_append(b, s, strlen(s)); }
+static inline void sonde_buf_puts(sonde_buf *b, const char *s)
+{
+	sonde_buf_append(b, s, strlen(s));
+}
 /* printf-style append. */
 void sonde_buf_printf(sonde_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Takes ownership of the bytes: returns data (caller frees) and leaves b empty. */

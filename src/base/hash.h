@@ -36,7 +36,7 @@ static inline uint64_t sonde__hash_rd4(const unsigned char *p)
 static inline uint64_t sonde_hash_bytes(const void *p, size_t n, uint64_t seed)
 {
 	static const uint64_t k0 = 0xa0761d6478bd642fULL, k1 = 0xe7037ed1a0b428dbULL,
-			      k2 = 0x8ebc6af09c88c6e3ULL;
+	                      k2 = 0x8ebc6af09c88c6e3ULL;
 	const unsigned char *s = p;
 	uint64_t h = seed ^ k0 ^ (uint64_t)n * k2;
 	while (n >= 16) {

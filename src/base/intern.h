@@ -21,9 +21,9 @@ typedef struct sonde_intern_slot {
 } sonde_intern_slot;
 
 typedef struct sonde_intern {
-	sonde_arena *arena;      /* borrowed: where the copies live */
+	sonde_arena *arena;       /* borrowed: where the copies live */
 	sonde_intern_slot *slots; /* owned */
-	size_t mask;             /* capacity - 1 (capacity is a power of two), or 0 */
+	size_t mask;              /* capacity - 1 (capacity is a power of two), or 0 */
 	size_t count;
 } sonde_intern;
 

@@ -43,14 +43,14 @@
 
 typedef enum sonde_json_tok {
 	SONDE_JSON_ERROR = -1,
-	SONDE_JSON_EOF = 0,     /* the document's single value has been read completely */
-	SONDE_JSON_OBJ_BEGIN,   /* { */
-	SONDE_JSON_OBJ_END,     /* } */
-	SONDE_JSON_ARR_BEGIN,   /* [ */
-	SONDE_JSON_ARR_END,     /* ] */
-	SONDE_JSON_KEY,         /* an object member's name: str, str_len */
-	SONDE_JSON_STRING,      /* str, str_len */
-	SONDE_JSON_NUMBER,      /* num (text as in the input, validated), num_len */
+	SONDE_JSON_EOF = 0,   /* the document's single value has been read completely */
+	SONDE_JSON_OBJ_BEGIN, /* { */
+	SONDE_JSON_OBJ_END,   /* } */
+	SONDE_JSON_ARR_BEGIN, /* [ */
+	SONDE_JSON_ARR_END,   /* ] */
+	SONDE_JSON_KEY,       /* an object member's name: str, str_len */
+	SONDE_JSON_STRING,    /* str, str_len */
+	SONDE_JSON_NUMBER,    /* num (text as in the input, validated), num_len */
 	SONDE_JSON_TRUE,
 	SONDE_JSON_FALSE,
 	SONDE_JSON_NULL,
@@ -59,21 +59,21 @@ typedef enum sonde_json_tok {
 typedef struct sonde_json_reader {
 	const char *buf, *pos, *end;
 	/* Result of the last token. */
-	const char *str;   /* KEY, STRING: unescaped UTF-8, not NUL-terminated */
+	const char *str; /* KEY, STRING: unescaped UTF-8, not NUL-terminated */
 	size_t str_len;
-	const char *num;   /* NUMBER: the literal */
+	const char *num; /* NUMBER: the literal */
 	size_t num_len;
 	/* Error state (sticky). */
 	bool failed;
-	size_t err_offset;     /* byte offset into buf */
-	char err_msg[96];      /* "expected ',' or '}' after object member", ... */
+	size_t err_offset; /* byte offset into buf */
+	char err_msg[96];  /* "expected ',' or '}' after object member", ... */
 	/* Internal: container stack and state. */
 	uint32_t depth;
 	uint8_t state;
 	uint8_t stack[SONDE_JSON_MAX_DEPTH]; /* 'o' or 'a' per open container */
-	char *scratch;         /* owned; freed by sonde_json_reader_release() */
+	char *scratch;                       /* owned; freed by sonde_json_reader_release() */
 	size_t scratch_cap;
-	bool peeked;           /* a token was peeked and not consumed */
+	bool peeked; /* a token was peeked and not consumed */
 	sonde_json_tok peek_tok;
 	const char *tok_start; /* first byte of the last token, for error offsets */
 	bool oom;              /* the error is a failed allocation: calls return -ENOMEM */
@@ -133,11 +133,11 @@ size_t sonde_json_line_of(const sonde_json_reader *r, size_t offset);
 int sonde_json_parse_double(const char *s, size_t n, double *out);
 
 typedef struct sonde_json_writer {
-	sonde_buf *out;       /* borrowed */
+	sonde_buf *out; /* borrowed */
 	uint32_t depth;
-	bool need_comma;      /* a value was written at this level */
-	bool after_key;       /* a key was just written: next value needs no comma */
-	int pretty;           /* 0: compact; N > 0: indent by N spaces */
+	bool need_comma; /* a value was written at this level */
+	bool after_key;  /* a key was just written: next value needs no comma */
+	int pretty;      /* 0: compact; N > 0: indent by N spaces */
 } sonde_json_writer;
 
 /* Writes into out (borrowed). pretty = 0 for compact output. Out of memory shows as
@@ -202,8 +202,7 @@ static inline size_t sonde__utf8_len(const unsigned char *p, const unsigned char
 	}
 	if (c < 0xF5) {
 		unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-		if (avail < 4 || p[1] < lo || p[1] > hi || (p[2] & 0xC0) != 0x80 ||
-		    (p[3] & 0xC0) != 0x80)
+		if (avail < 4 || p[1] < lo || p[1] > hi || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
 			return 0;
 		return 4;
 	}

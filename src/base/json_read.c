@@ -13,7 +13,7 @@
 #include "sonde/status.h"
 #include "json.h"
 
-#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define LIKELY(x)   __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* What the reader expects next (sonde_json_reader.state). */
@@ -29,15 +29,17 @@ enum {
 
 /* Bytes a string body may hold as they are: printable ASCII except '"' and '\\'. */
 static const uint8_t plain_tab[256] = {
-	[0x20] = 1, [0x21] = 1, [0x23 ... 0x5b] = 1, [0x5d ... 0x7f] = 1,
+        [0x20] = 1,
+        [0x21] = 1,
+        [0x23 ... 0x5b] = 1,
+        [0x5d ... 0x7f] = 1,
 };
 
 /* Hex digit value plus one; 0 for other bytes. */
 static const uint8_t hex_val[256] = {
-	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7,
-	['7'] = 8, ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14,
-	['e'] = 15, ['f'] = 16, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15,
-	['F'] = 16,
+        ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+        ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+        ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
 };
 
 static inline uint64_t load64(const unsigned char *p)
@@ -99,8 +101,8 @@ static void set_error(sonde_json_reader *r, const char *at, const char *msg)
 	r->err_msg[n] = '\0';
 }
 
-static __attribute__((cold, noinline)) sonde_json_tok
-fail_at(sonde_json_reader *r, const unsigned char *at, const char *msg)
+static __attribute__((cold, noinline)) sonde_json_tok fail_at(sonde_json_reader *r, const unsigned char *at,
+                                                              const char *msg)
 {
 	set_error(r, (const char *)at, msg);
 	return SONDE_JSON_ERROR;
@@ -145,7 +147,7 @@ static inline int reserve_scratch(sonde_json_reader *r, size_t need)
 
 static inline const unsigned char *skip_ws(const unsigned char *p, const unsigned char *end)
 {
-	if (LIKELY(p < end && *p > ' '))
+	if (LIKELY(p<end && * p> ' '))
 		return p;
 	while (p < end) {
 		unsigned c = *p;
@@ -210,8 +212,7 @@ static inline size_t put_utf8(char *o, uint32_t cp)
 /* The value of the four hex digits at p, or -1. */
 static inline int32_t hex4(const unsigned char *p)
 {
-	int32_t a = hex_val[p[0]] - 1, b = hex_val[p[1]] - 1, c = hex_val[p[2]] - 1,
-		d = hex_val[p[3]] - 1;
+	int32_t a = hex_val[p[0]] - 1, b = hex_val[p[1]] - 1, c = hex_val[p[2]] - 1, d = hex_val[p[3]] - 1;
 	if ((a | b | c | d) < 0)
 		return -1;
 	return a << 12 | b << 8 | c << 4 | d;
@@ -224,7 +225,7 @@ static inline int32_t hex4(const unsigned char *p)
  * alone and reads as U+FFFD.
  */
 static const unsigned char *read_u_escape(sonde_json_reader *r, const unsigned char *p,
-					  const unsigned char *end, size_t *o)
+                                          const unsigned char *end, size_t *o)
 {
 	static const char bad_hex[] = "invalid \\u escape (expected 4 hex digits)";
 	int32_t u = end - p >= 6 ? hex4(p + 2) : -1;
@@ -243,8 +244,7 @@ static const unsigned char *read_u_escape(sonde_json_reader *r, const unsigned c
 				return NULL;
 			}
 			if (lo >= 0xDC00 && lo <= 0xDFFF) {
-				cp = 0x10000 + ((uint32_t)(u - 0xD800) << 10) +
-				     (uint32_t)(lo - 0xDC00);
+				cp = 0x10000 + ((uint32_t)(u - 0xD800) << 10) + (uint32_t)(lo - 0xDC00);
 				p += 6;
 			}
 		}
@@ -258,9 +258,10 @@ static const unsigned char *read_u_escape(sonde_json_reader *r, const unsigned c
  * body): decodes into the scratch buffer. Returns the position after the closing quote,
  * or NULL with the error set.
  */
-static __attribute__((noinline)) const unsigned char *
-read_escaped(sonde_json_reader *r, const unsigned char *start, const unsigned char *p,
-	     const unsigned char *end)
+static __attribute__((noinline)) const unsigned char *read_escaped(sonde_json_reader *r,
+                                                                   const unsigned char *start,
+                                                                   const unsigned char *p,
+                                                                   const unsigned char *end)
 {
 	size_t o = (size_t)(p - start);
 	if (reserve_scratch(r, o + 64) < 0)
@@ -302,9 +303,7 @@ read_escaped(sonde_json_reader *r, const unsigned char *start, const unsigned ch
 				if (!p)
 					return NULL;
 				goto plain;
-			default:
-				fail_at(r, p, "invalid escape");
-				return NULL;
+			default: fail_at(r, p, "invalid escape"); return NULL;
 			}
 			r->scratch[o++] = ch;
 			p += 2;
@@ -321,7 +320,7 @@ read_escaped(sonde_json_reader *r, const unsigned char *start, const unsigned ch
 			o += k;
 			p += k;
 		}
-plain:;
+	plain:;
 		const unsigned char *q = scan_plain(p, end);
 		size_t n = (size_t)(q - p);
 		if (reserve_scratch(r, o + n + 4) < 0)
@@ -338,7 +337,7 @@ oom:
 /* A string whose opening quote is at p[-1]. Returns the position after the closing quote,
  * or NULL with the error set. */
 static inline const unsigned char *read_string(sonde_json_reader *r, const unsigned char *p,
-					       const unsigned char *end)
+                                               const unsigned char *end)
 {
 	const unsigned char *start = p;
 	for (;;) {
@@ -389,8 +388,7 @@ sonde_json_tok sonde_json_next(sonde_json_reader *r)
 
 	p = skip_ws(p, end);
 	switch (r->state) {
-	case ST_VALUE:
-		goto value;
+	case ST_VALUE: goto value;
 	case ST_OBJ_FIRST:
 		if (p < end && *p == '}')
 			goto close;
@@ -437,8 +435,7 @@ sonde_json_tok sonde_json_next(sonde_json_reader *r)
 		if (p == end)
 			return SONDE_JSON_EOF;
 		return fail_at(r, p, "unexpected data after the top-level value");
-	default:
-		return fail_at(r, p, "reader state corrupted");
+	default: return fail_at(r, p, "reader state corrupted");
 	}
 
 key:
@@ -542,10 +539,8 @@ value:
 		tok = SONDE_JSON_NULL;
 		break;
 	case ']':
-		return fail_at(r, p, r->state == ST_ARR_NEXT ? "expected value after ','" :
-							       "expected value");
-	default:
-		return fail_at(r, p, "expected value");
+		return fail_at(r, p, r->state == ST_ARR_NEXT ? "expected value after ','" : "expected value");
+	default: return fail_at(r, p, "expected value");
 	}
 	r->pos = (const char *)p;
 	r->state = state_after_value(r);
@@ -600,21 +595,16 @@ int sonde_json_next_elem(sonde_json_reader *r)
 {
 	sonde_json_tok t = sonde_json_peek(r);
 	switch (t) {
-	case SONDE_JSON_ERROR:
-		return status_of(r);
-	case SONDE_JSON_ARR_END:
-		r->peeked = false;
-		return 0;
+	case SONDE_JSON_ERROR: return status_of(r);
+	case SONDE_JSON_ARR_END: r->peeked = false; return 0;
 	case SONDE_JSON_OBJ_BEGIN:
 	case SONDE_JSON_ARR_BEGIN:
 	case SONDE_JSON_STRING:
 	case SONDE_JSON_NUMBER:
 	case SONDE_JSON_TRUE:
 	case SONDE_JSON_FALSE:
-	case SONDE_JSON_NULL:
-		return 1;
-	default:
-		return fail_tok(r, "expected array element");
+	case SONDE_JSON_NULL: return 1;
+	default: return fail_tok(r, "expected array element");
 	}
 }
 
@@ -622,19 +612,15 @@ int sonde_json_skip(sonde_json_reader *r)
 {
 	sonde_json_tok t = sonde_json_next(r);
 	switch (t) {
-	case SONDE_JSON_ERROR:
-		return status_of(r);
+	case SONDE_JSON_ERROR: return status_of(r);
 	case SONDE_JSON_STRING:
 	case SONDE_JSON_NUMBER:
 	case SONDE_JSON_TRUE:
 	case SONDE_JSON_FALSE:
-	case SONDE_JSON_NULL:
-		return 0;
+	case SONDE_JSON_NULL: return 0;
 	case SONDE_JSON_OBJ_BEGIN:
-	case SONDE_JSON_ARR_BEGIN:
-		break;
-	default:
-		return fail_tok(r, "expected value");
+	case SONDE_JSON_ARR_BEGIN: break;
+	default: return fail_tok(r, "expected value");
 	}
 	/* The reader checks the nesting; only its level matters here. */
 	uint32_t stop = r->depth - 1;
@@ -769,8 +755,8 @@ int sonde_json_finish(sonde_json_reader *r)
 	sonde_json_tok t = sonde_json_next(r);
 	if (t == SONDE_JSON_EOF)
 		return 0;
-	return t == SONDE_JSON_ERROR ? status_of(r) :
-				       fail_tok(r, "unexpected data after the top-level value");
+	return t == SONDE_JSON_ERROR ? status_of(r)
+	                             : fail_tok(r, "unexpected data after the top-level value");
 }
 
 int sonde_json_fail(sonde_json_reader *r, const char *msg)

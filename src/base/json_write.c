@@ -198,12 +198,12 @@ void sonde_json_str(sonde_json_writer *w, const char *s, size_t n)
 }
 
 /* Appends text of at most 40 bytes produced by fmt straight into the buffer. */
-#define APPEND_FORMATTED(b, fmt, v)                                  \
-	do {                                                         \
-		if (sonde_buf_grow((b), 40) == 0) {                  \
-			(b)->len += fmt((b)->data + (b)->len, (v));  \
-			(b)->data[(b)->len] = '\0';                  \
-		}                                                    \
+#define APPEND_FORMATTED(b, fmt, v)                                 \
+	do {                                                        \
+		if (sonde_buf_grow((b), 40) == 0) {                 \
+			(b)->len += fmt((b)->data + (b)->len, (v)); \
+			(b)->data[(b)->len] = '\0';                 \
+		}                                                   \
 	} while (0)
 
 void sonde_json_i64(sonde_json_writer *w, int64_t v)

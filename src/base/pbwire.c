@@ -68,22 +68,17 @@ int sonde_pb_skip(sonde_pb_reader *r, uint32_t wire_type)
 	const uint8_t *p;
 	size_t n;
 	switch (wire_type) {
-	case SONDE_PB_VARINT:
-		return sonde_pb_read_varint(r, &v);
-	case SONDE_PB_I64:
-		return sonde_pb_read_fixed64(r, &v);
-	case SONDE_PB_LEN:
-		return sonde_pb_read_bytes(r, &p, &n);
+	case SONDE_PB_VARINT: return sonde_pb_read_varint(r, &v);
+	case SONDE_PB_I64: return sonde_pb_read_fixed64(r, &v);
+	case SONDE_PB_LEN: return sonde_pb_read_bytes(r, &p, &n);
 	case SONDE_PB_I32:
 		if (r->end - r->pos < 4)
 			return sonde_pb_fail(r, r->pos, "truncated fixed32");
 		r->pos += 4;
 		return 0;
 	case SONDE_PB_SGROUP:
-	case SONDE_PB_EGROUP:
-		return sonde_pb_fail(r, r->pos, "groups are not supported");
-	default:
-		return sonde_pb_fail(r, r->pos, "invalid wire type");
+	case SONDE_PB_EGROUP: return sonde_pb_fail(r, r->pos, "groups are not supported");
+	default: return sonde_pb_fail(r, r->pos, "invalid wire type");
 	}
 }
 

@@ -84,9 +84,8 @@ static inline int sonde_pb_next_field(sonde_pb_reader *r, uint32_t *field, uint3
 
 static inline uint64_t sonde_pb_load_le64(const uint8_t *p)
 {
-	return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
-	       (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 |
-	       (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
+	return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
+	       (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
 }
 
 static inline uint32_t sonde_pb_load_le32(const uint8_t *p)
@@ -205,7 +204,7 @@ typedef struct sonde_pb_writer {
 	size_t stack[SONDE_PB_MAX_DEPTH];
 	uint8_t width[SONDE_PB_MAX_DEPTH];
 	uint32_t depth;
-	bool overflow;   /* sticky: nesting deeper than the stack, or close without open */
+	bool overflow; /* sticky: nesting deeper than the stack, or close without open */
 } sonde_pb_writer;
 
 /* Every put appends to w->out; a failed append sets w->out->oom (sticky), so a caller

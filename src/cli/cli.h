@@ -26,9 +26,9 @@ typedef enum sonde_job {
 typedef struct sonde_cmd {
 	const char *name;
 	sonde_job job;
-	const char *summary; /* one line for `sonde help` */
+	const char *summary;               /* one line for `sonde help` */
 	int (*run)(int argc, char **argv); /* argv[0] is the verb; returns an exit code */
-	const char *usage;   /* full --help text */
+	const char *usage;                 /* full --help text */
 } sonde_cmd;
 
 /* The command table (sonde.c). */

@@ -17,28 +17,28 @@
 #include "sonde/status.h"
 
 const char sonde_convert_usage[] =
-	"usage: sonde convert [--from FORMAT] [--signal traces|metrics|logs] --to FORMAT\n"
-	"                     [-o OUT] [--pretty] INPUT...\n"
-	"       sonde convert --list-formats\n"
-	"\n"
-	"Reads telemetry from each INPUT (a file, or - for standard input) into one batch and\n"
-	"writes it in another format. The input format is detected from its content unless\n"
-	"--from names it; OTLP protobuf does not say which signal it carries, so --signal tells\n"
-	"the reader (default traces) and, for one-signal outputs, which signal to write.\n"
-	"\n"
-	"options:\n"
-	"  --from FORMAT     input format (default: detected)\n"
-	"  --to FORMAT       output format (required)\n"
-	"  --signal SIGNAL   traces, metrics or logs\n"
-	"  -o, --output OUT  write to OUT instead of standard output\n"
-	"  --pretty          indent JSON output\n"
-	"  --list-formats    list the formats and what each can do\n"
-	"\n"
-	"examples:\n"
-	"  sonde convert --to otlp-proto -o traces.pb traces.json\n"
-	"  sonde convert --from otlp-proto --signal metrics --to prom metrics.pb\n"
-	"  sonde convert --to text jaeger-trace.json\n"
-	"  sonde convert --to otlp-json --pretty zipkin.json\n";
+        "usage: sonde convert [--from FORMAT] [--signal traces|metrics|logs] --to FORMAT\n"
+        "                     [-o OUT] [--pretty] INPUT...\n"
+        "       sonde convert --list-formats\n"
+        "\n"
+        "Reads telemetry from each INPUT (a file, or - for standard input) into one batch and\n"
+        "writes it in another format. The input format is detected from its content unless\n"
+        "--from names it; OTLP protobuf does not say which signal it carries, so --signal tells\n"
+        "the reader (default traces) and, for one-signal outputs, which signal to write.\n"
+        "\n"
+        "options:\n"
+        "  --from FORMAT     input format (default: detected)\n"
+        "  --to FORMAT       output format (required)\n"
+        "  --signal SIGNAL   traces, metrics or logs\n"
+        "  -o, --output OUT  write to OUT instead of standard output\n"
+        "  --pretty          indent JSON output\n"
+        "  --list-formats    list the formats and what each can do\n"
+        "\n"
+        "examples:\n"
+        "  sonde convert --to otlp-proto -o traces.pb traces.json\n"
+        "  sonde convert --from otlp-proto --signal metrics --to prom metrics.pb\n"
+        "  sonde convert --to text jaeger-trace.json\n"
+        "  sonde convert --to otlp-json --pretty zipkin.json\n";
 
 static int list_formats(void)
 {
@@ -83,8 +83,10 @@ static int read_input(sonde_batch *b, const char *path, const sonde_format *from
 	}
 	const sonde_format *f = from ? from : sonde_format_detect(data, len);
 	if (!f) {
-		sonde_cli_error("convert", "%s: cannot tell the format from the content; name it with --from "
-			       "(sonde convert --list-formats)", path);
+		sonde_cli_error("convert",
+		                "%s: cannot tell the format from the content; name it with --from "
+		                "(sonde convert --list-formats)",
+		                path);
 		free(data);
 		return SONDE_EXIT_USAGE;
 	}
@@ -94,13 +96,14 @@ static int read_input(sonde_batch *b, const char *path, const sonde_format *from
 		return SONDE_EXIT_USAGE;
 	}
 	size_t spans = b->spans_count, logs = b->logs_count, metrics = b->metrics_count;
-	sonde_wire_error err = { 0 };
+	sonde_wire_error err = {0};
 	rc = f->read(b, data, len, ro, &err);
 	if (rc < 0) {
 		if (rc == SONDE_EPARSE) {
 			size_t line = err.line ? err.line : sonde_wire_line_of(data, len, err.offset);
-			fprintf(stderr, "sonde convert: %s:%zu: offset %zu%s%s: %s (reading %s)\n", path, line,
-				err.offset, err.field[0] ? ": field " : "", err.field, err.msg, f->name);
+			fprintf(stderr, "sonde convert: %s:%zu: offset %zu%s%s: %s (reading %s)\n", path,
+			        line, err.offset, err.field[0] ? ": field " : "", err.field, err.msg,
+			        f->name);
 		} else {
 			sonde_cli_error("convert", "%s: %s", path, sonde_strerror(rc));
 		}
@@ -108,7 +111,7 @@ static int read_input(sonde_batch *b, const char *path, const sonde_format *from
 		return SONDE_EXIT_USAGE;
 	}
 	fprintf(stderr, "sonde convert: %s (%s): %zu spans, %zu log records, %zu metrics\n", path, f->name,
-		b->spans_count - spans, b->logs_count - logs, b->metrics_count - metrics);
+	        b->spans_count - spans, b->logs_count - logs, b->metrics_count - metrics);
 	free(data);
 	return SONDE_EXIT_OK;
 }
@@ -117,18 +120,18 @@ int sonde_cmd_convert(int argc, char **argv)
 {
 	enum { OPT_FROM = 256, OPT_TO, OPT_SIGNAL, OPT_PRETTY, OPT_LIST };
 	static const struct option longopts[] = {
-		{ "from", required_argument, NULL, OPT_FROM },
-		{ "to", required_argument, NULL, OPT_TO },
-		{ "signal", required_argument, NULL, OPT_SIGNAL },
-		{ "output", required_argument, NULL, 'o' },
-		{ "pretty", no_argument, NULL, OPT_PRETTY },
-		{ "list-formats", no_argument, NULL, OPT_LIST },
-		{ NULL, 0, NULL, 0 },
+	        {"from", required_argument, NULL, OPT_FROM},
+	        {"to", required_argument, NULL, OPT_TO},
+	        {"signal", required_argument, NULL, OPT_SIGNAL},
+	        {"output", required_argument, NULL, 'o'},
+	        {"pretty", no_argument, NULL, OPT_PRETTY},
+	        {"list-formats", no_argument, NULL, OPT_LIST},
+	        {NULL, 0, NULL, 0},
 	};
 	const sonde_format *from = NULL, *to = NULL;
 	const char *out_path = NULL;
-	sonde_read_opts ro = { .signal = SONDE_SIGNAL_TRACES, .default_time_ns = now_ns() };
-	sonde_write_opts wo = { 0 };
+	sonde_read_opts ro = {.signal = SONDE_SIGNAL_TRACES, .default_time_ns = now_ns()};
+	sonde_write_opts wo = {0};
 	int c;
 	opterr = 0;
 	optind = 1;
@@ -138,8 +141,10 @@ int sonde_cmd_convert(int argc, char **argv)
 		case OPT_TO: {
 			const sonde_format *f = sonde_format_find(optarg);
 			if (!f) {
-				sonde_cli_error("convert", "unknown format '%s' for --%s; sonde convert --list-formats "
-					       "lists them", optarg, c == OPT_FROM ? "from" : "to");
+				sonde_cli_error("convert",
+				                "unknown format '%s' for --%s; sonde convert --list-formats "
+				                "lists them",
+				                optarg, c == OPT_FROM ? "from" : "to");
 				return SONDE_EXIT_USAGE;
 			}
 			*(c == OPT_FROM ? &from : &to) = f;
@@ -147,7 +152,8 @@ int sonde_cmd_convert(int argc, char **argv)
 		}
 		case OPT_SIGNAL:
 			if (parse_signal(optarg, &ro.signal) < 0) {
-				sonde_cli_error("convert", "--signal takes traces, metrics or logs, not '%s'", optarg);
+				sonde_cli_error("convert", "--signal takes traces, metrics or logs, not '%s'",
+				                optarg);
 				return SONDE_EXIT_USAGE;
 			}
 			wo.signal = ro.signal;
@@ -157,13 +163,15 @@ int sonde_cmd_convert(int argc, char **argv)
 		case OPT_PRETTY: wo.pretty = 2; break;
 		case OPT_LIST: return list_formats();
 		default:
-			sonde_cli_error("convert", "unknown option '%s'; sonde convert --help shows the options",
-					argv[optind - 1]);
+			sonde_cli_error("convert",
+			                "unknown option '%s'; sonde convert --help shows the options",
+			                argv[optind - 1]);
 			return SONDE_EXIT_USAGE;
 		}
 	}
 	if (!to) {
-		sonde_cli_error("convert", "--to FORMAT is required; sonde convert --list-formats lists them");
+		sonde_cli_error("convert",
+		                "--to FORMAT is required; sonde convert --list-formats lists them");
 		return SONDE_EXIT_USAGE;
 	}
 	if (!to->write) {
@@ -188,8 +196,10 @@ int sonde_cmd_convert(int argc, char **argv)
 	int wrc = to->write(b, &wo, &out);
 	sonde_batch_free(b);
 	if (wrc == -EINVAL) {
-		sonde_cli_error("convert", "the input holds several signals and %s carries one per document: "
-			       "choose one with --signal, or write otlp-jsonl", to->name);
+		sonde_cli_error("convert",
+		                "the input holds several signals and %s carries one per document: "
+		                "choose one with --signal, or write otlp-jsonl",
+		                to->name);
 		sonde_buf_release(&out);
 		return SONDE_EXIT_USAGE;
 	}
@@ -208,7 +218,8 @@ int sonde_cmd_convert(int argc, char **argv)
 	if (!to->binary && out.len && out.data[out.len - 1] != '\n' && wrote == out.len)
 		fputc('\n', f);
 	if (wrote != out.len || (f != stdout && fclose(f) != 0)) {
-		sonde_cli_error("convert", "%s: write failed: %s", out_path ? out_path : "stdout", strerror(errno));
+		sonde_cli_error("convert", "%s: write failed: %s", out_path ? out_path : "stdout",
+		                strerror(errno));
 		rc = SONDE_EXIT_USAGE;
 	}
 	sonde_buf_release(&out);

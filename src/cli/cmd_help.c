@@ -5,10 +5,10 @@
 #include "cli.h"
 
 static const char *const job_titles[] = {
-	[SONDE_JOB_INSTRUMENT] = "Instrument (libsonde, linked into your service)",
-	[SONDE_JOB_PROFILE] = "Profile a running process",
-	[SONDE_JOB_INVESTIGATE] = "Investigate telemetry",
-	[SONDE_JOB_UTILITY] = "Other",
+        [SONDE_JOB_INSTRUMENT] = "Instrument (libsonde, linked into your service)",
+        [SONDE_JOB_PROFILE] = "Profile a running process",
+        [SONDE_JOB_INVESTIGATE] = "Investigate telemetry",
+        [SONDE_JOB_UTILITY] = "Other",
 };
 
 int sonde_cmd_help(int argc, char **argv)

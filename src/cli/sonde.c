@@ -13,15 +13,15 @@
 #include "cli.h"
 
 const sonde_cmd sonde_commands[] = {
-	{ "convert", SONDE_JOB_INVESTIGATE,
-	  "convert telemetry between formats (OTLP JSON/protobuf, Zipkin, Jaeger, Chrome, Prometheus, Influx)",
-	  sonde_cmd_convert, sonde_convert_usage },
-	{ "help", SONDE_JOB_UTILITY, "list the verbs, or show one verb's help", sonde_cmd_help,
-	  "usage: sonde help [VERB]\n\n"
-	  "Without VERB, lists every verb grouped by job. With VERB, prints that verb's help,\n"
-	  "the same as `sonde VERB --help`.\n" },
-	{ "version", SONDE_JOB_UTILITY, "print the version", sonde_cmd_version,
-	  "usage: sonde version\n       sonde --version\n" },
+        {"convert", SONDE_JOB_INVESTIGATE,
+         "convert telemetry between formats (OTLP JSON/protobuf, Zipkin, Jaeger, Chrome, Prometheus, Influx)",
+         sonde_cmd_convert, sonde_convert_usage},
+        {"help", SONDE_JOB_UTILITY, "list the verbs, or show one verb's help", sonde_cmd_help,
+         "usage: sonde help [VERB]\n\n"
+         "Without VERB, lists every verb grouped by job. With VERB, prints that verb's help,\n"
+         "the same as `sonde VERB --help`.\n"},
+        {"version", SONDE_JOB_UTILITY, "print the version", sonde_cmd_version,
+         "usage: sonde version\n       sonde --version\n"},
 };
 const size_t sonde_commands_count = sizeof(sonde_commands) / sizeof(sonde_commands[0]);
 

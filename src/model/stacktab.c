@@ -112,7 +112,7 @@ static bool frame_eq(const sonde_frame *a, const sonde_frame *b)
 
 /* Rebuilds an index of 2*cap slots; key_hash(i) gives the hash of id i. */
 static int index_rebuild(uint32_t **index, size_t *mask, size_t n, size_t want,
-			 uint64_t (*key_hash)(const sonde_stacktab *, size_t), const sonde_stacktab *t)
+                         uint64_t (*key_hash)(const sonde_stacktab *, size_t), const sonde_stacktab *t)
 {
 	size_t cap = 64;
 	while (cap < want * 2)
@@ -163,8 +163,8 @@ int64_t sonde_stacktab_intern_frame(sonde_stacktab *t, const sonde_frame *in)
 	if (!f.function || !f.file || !f.module)
 		return -ENOMEM;
 	if (!t->frame_index || (t->nframes + 1) * 2 > t->frame_mask + 1) {
-		if (index_rebuild(&t->frame_index, &t->frame_mask, t->nframes, t->nframes + 1 < 32 ? 32 : (t->nframes + 1) * 2,
-				  frame_hash_at, t) < 0)
+		if (index_rebuild(&t->frame_index, &t->frame_mask, t->nframes,
+		                  t->nframes + 1 < 32 ? 32 : (t->nframes + 1) * 2, frame_hash_at, t) < 0)
 			return -ENOMEM;
 	}
 	size_t j = frame_hash(&f) & t->frame_mask;
@@ -197,15 +197,16 @@ int64_t sonde_stacktab_intern_stack(sonde_stacktab *t, const uint32_t *frames, s
 	if (n > UINT32_MAX)
 		return -EINVAL;
 	if (!t->stack_index || (t->nstacks + 1) * 2 > t->stack_mask + 1) {
-		if (index_rebuild(&t->stack_index, &t->stack_mask, t->nstacks, t->nstacks + 1 < 32 ? 32 : (t->nstacks + 1) * 2,
-				  stack_hash_at, t) < 0)
+		if (index_rebuild(&t->stack_index, &t->stack_mask, t->nstacks,
+		                  t->nstacks + 1 < 32 ? 32 : (t->nstacks + 1) * 2, stack_hash_at, t) < 0)
 			return -ENOMEM;
 	}
 	size_t j = stack_hash(frames, n) & t->stack_mask;
 	while (t->stack_index[j]) {
 		uint32_t id = t->stack_index[j] - 1;
 		const stack_ref *s = &t->stacks[id];
-		if (s->depth == n && (n == 0 || memcmp(t->pool + s->offset, frames, n * sizeof(uint32_t)) == 0))
+		if (s->depth == n &&
+		    (n == 0 || memcmp(t->pool + s->offset, frames, n * sizeof(uint32_t)) == 0))
 			return id;
 		j = (j + 1) & t->stack_mask;
 	}

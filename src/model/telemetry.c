@@ -47,16 +47,16 @@ void *sonde_batch_alloc(sonde_batch *b, size_t n)
 sonde_str sonde_batch_intern(sonde_batch *b, const char *s, size_t n)
 {
 	const char *p = sonde_intern_str(&b->strings, s, n);
-	return (sonde_str){ p, p ? n : 0 };
+	return (sonde_str){p, p ? n : 0};
 }
 
 sonde_str sonde_batch_strdup(sonde_batch *b, const char *s, size_t n)
 {
 	const char *p = sonde_arena_strndup(&b->arena, s, n);
-	return (sonde_str){ p, p ? n : 0 };
+	return (sonde_str){p, p ? n : 0};
 }
 
-static const sonde_str empty_str = { "", 0 };
+static const sonde_str empty_str = {"", 0};
 
 sonde_resource *sonde_batch_new_resource(sonde_batch *b)
 {
@@ -189,15 +189,15 @@ bool sonde_attrs_equal(const sonde_attrs *a, const sonde_attrs *b)
 
 bool sonde_resource_equal(const sonde_resource *a, const sonde_resource *b)
 {
-	return sonde_attrs_equal(&a->attrs, &b->attrs) &&
-	       a->dropped_attrs_count == b->dropped_attrs_count && str_eq(a->schema_url, b->schema_url);
+	return sonde_attrs_equal(&a->attrs, &b->attrs) && a->dropped_attrs_count == b->dropped_attrs_count &&
+	       str_eq(a->schema_url, b->schema_url);
 }
 
 bool sonde_scope_equal(const sonde_scope *a, const sonde_scope *b)
 {
 	return str_eq(a->name, b->name) && str_eq(a->version, b->version) &&
-	       sonde_attrs_equal(&a->attrs, &b->attrs) &&
-	       a->dropped_attrs_count == b->dropped_attrs_count && str_eq(a->schema_url, b->schema_url);
+	       sonde_attrs_equal(&a->attrs, &b->attrs) && a->dropped_attrs_count == b->dropped_attrs_count &&
+	       str_eq(a->schema_url, b->schema_url);
 }
 
 static bool event_eq(const sonde_span_event *a, const sonde_span_event *b)
@@ -304,11 +304,13 @@ static bool point_eq(sonde_metric_type type, const sonde_point *a, const sonde_p
 		       (!x->has_min || dbl_eq(x->min, y->min)) && (!x->has_max || dbl_eq(x->max, y->max)) &&
 		       x->scale == y->scale && x->zero_count == y->zero_count &&
 		       dbl_eq(x->zero_threshold, y->zero_threshold) &&
-		       exp_buckets_eq(&x->positive, &y->positive) && exp_buckets_eq(&x->negative, &y->negative);
+		       exp_buckets_eq(&x->positive, &y->positive) &&
+		       exp_buckets_eq(&x->negative, &y->negative);
 	}
 	case SONDE_METRIC_SUMMARY: {
 		const __typeof__(a->u.summary) *x = &a->u.summary, *y = &b->u.summary;
-		if (x->count != y->count || !dbl_eq(x->sum, y->sum) || x->quantiles_count != y->quantiles_count)
+		if (x->count != y->count || !dbl_eq(x->sum, y->sum) ||
+		    x->quantiles_count != y->quantiles_count)
 			return false;
 		for (uint32_t i = 0; i < x->quantiles_count; i++)
 			if (!dbl_eq(x->quantiles[i].quantile, y->quantiles[i].quantile) ||
@@ -340,18 +342,18 @@ bool sonde_metric_data_equal(const sonde_metric_data *a, const sonde_metric_data
 
 /* Group boundaries: record i starts a new resource (scope) group when its resource
  * (scope) object differs from record i-1's. Both batches must agree. */
-#define GROUP_CHECK(arr, i, what)                                                              \
-	do {                                                                                   \
-		bool ra = (i) == 0 || a->arr[i].resource != a->arr[(i)-1].resource;            \
-		bool rb = (i) == 0 || b->arr[i].resource != b->arr[(i)-1].resource;            \
-		bool sa = (i) == 0 || a->arr[i].scope != a->arr[(i)-1].scope;                  \
-		bool sb = (i) == 0 || b->arr[i].scope != b->arr[(i)-1].scope;                  \
-		if (ra != rb || sa != sb) {                                                    \
-			if (why)                                                               \
-				snprintf(why, why_len, "%s %zu: resource/scope grouping differs", \
-					 what, (size_t)(i));                                   \
-			return false;                                                          \
-		}                                                                              \
+#define GROUP_CHECK(arr, i, what)                                                                       \
+	do {                                                                                            \
+		bool ra = (i) == 0 || a->arr[i].resource != a->arr[(i)-1].resource;                     \
+		bool rb = (i) == 0 || b->arr[i].resource != b->arr[(i)-1].resource;                     \
+		bool sa = (i) == 0 || a->arr[i].scope != a->arr[(i)-1].scope;                           \
+		bool sb = (i) == 0 || b->arr[i].scope != b->arr[(i)-1].scope;                           \
+		if (ra != rb || sa != sb) {                                                             \
+			if (why)                                                                        \
+				snprintf(why, why_len, "%s %zu: resource/scope grouping differs", what, \
+				         (size_t)(i));                                                  \
+			return false;                                                                   \
+		}                                                                                       \
 	} while (0)
 
 bool sonde_batch_equal(const sonde_batch *a, const sonde_batch *b, char *why, size_t why_len)
@@ -359,9 +361,10 @@ bool sonde_batch_equal(const sonde_batch *a, const sonde_batch *b, char *why, si
 	if (a->spans_count != b->spans_count || a->logs_count != b->logs_count ||
 	    a->metrics_count != b->metrics_count) {
 		if (why)
-			snprintf(why, why_len, "record counts differ: %zu/%zu/%zu spans/logs/metrics vs %zu/%zu/%zu",
-				 a->spans_count, a->logs_count, a->metrics_count, b->spans_count,
-				 b->logs_count, b->metrics_count);
+			snprintf(why, why_len,
+			         "record counts differ: %zu/%zu/%zu spans/logs/metrics vs %zu/%zu/%zu",
+			         a->spans_count, a->logs_count, a->metrics_count, b->spans_count,
+			         b->logs_count, b->metrics_count);
 		return false;
 	}
 	for (size_t i = 0; i < a->spans_count; i++) {

@@ -34,7 +34,7 @@ typedef struct sonde_str {
 	size_t len;
 } sonde_str;
 
-#define SONDE_STR_LIT(s) ((sonde_str){ (s), sizeof(s) - 1 })
+#define SONDE_STR_LIT(s) ((sonde_str){(s), sizeof(s) - 1})
 
 /* The three OTLP signals; OTLP sends each in its own request. */
 typedef enum sonde_signal {
@@ -70,14 +70,14 @@ typedef struct sonde_attrs {
 struct sonde_value {
 	sonde_value_kind kind;
 	union {
-		sonde_str str;   /* STRING; BYTES (raw bytes, not base64) */
-		bool b;          /* BOOL */
-		int64_t i;       /* INT */
-		double d;        /* DOUBLE */
+		sonde_str str; /* STRING; BYTES (raw bytes, not base64) */
+		bool b;        /* BOOL */
+		int64_t i;     /* INT */
+		double d;      /* DOUBLE */
 		struct {
 			sonde_value *items;
 			uint32_t count;
-		} array;         /* ARRAY */
+		} array;            /* ARRAY */
 		sonde_attrs kvlist; /* KVLIST */
 	} u;
 };
@@ -141,12 +141,12 @@ typedef struct sonde_span_data {
 	const sonde_scope *scope;       /* borrowed from the batch; never NULL once added */
 	uint8_t trace_id[16];
 	uint8_t span_id[8];
-	uint8_t parent_span_id[8];      /* all zero: a root span */
+	uint8_t parent_span_id[8]; /* all zero: a root span */
 	sonde_str trace_state;
-	uint32_t flags;                 /* W3C trace flags in bits 0-7, OTLP bits 8-9 */
+	uint32_t flags; /* W3C trace flags in bits 0-7, OTLP bits 8-9 */
 	sonde_str name;
 	sonde_span_kind kind;
-	uint64_t start_ns;              /* Unix epoch nanoseconds */
+	uint64_t start_ns; /* Unix epoch nanoseconds */
 	uint64_t end_ns;
 	sonde_attrs attrs;
 	uint32_t dropped_attrs_count;
@@ -173,9 +173,9 @@ typedef struct sonde_log_data {
 	sonde_attrs attrs;
 	uint32_t dropped_attrs_count;
 	uint32_t flags;
-	uint8_t trace_id[16];      /* all zero: none */
-	uint8_t span_id[8];        /* all zero: none */
-	sonde_str event_name;      /* LogRecord.event_name (field 12) */
+	uint8_t trace_id[16]; /* all zero: none */
+	uint8_t span_id[8];   /* all zero: none */
+	sonde_str event_name; /* LogRecord.event_name (field 12) */
 } sonde_log_data;
 
 /* ---- Metrics (metrics.proto) ---------------------------------------------------- */
@@ -232,8 +232,8 @@ typedef struct sonde_point {
 	sonde_attrs attrs;
 	uint64_t start_time_ns;
 	uint64_t time_ns;
-	uint32_t flags;                /* DataPointFlags: bit 0 = no recorded value */
-	sonde_exemplar *exemplars;     /* not used by SUMMARY */
+	uint32_t flags;            /* DataPointFlags: bit 0 = no recorded value */
+	sonde_exemplar *exemplars; /* not used by SUMMARY */
 	uint32_t exemplars_count;
 	union {
 		/* GAUGE, SUM */
@@ -251,7 +251,7 @@ typedef struct sonde_point {
 			double sum, min, max;
 			uint64_t *bucket_counts;
 			uint32_t bucket_counts_count;
-			double *bounds;        /* explicit_bounds, ascending */
+			double *bounds; /* explicit_bounds, ascending */
 			uint32_t bounds_count;
 		} hist;
 		/* EXP_HISTOGRAM */
@@ -280,10 +280,10 @@ typedef struct sonde_metric_data {
 	sonde_str name;
 	sonde_str description;
 	sonde_str unit;
-	sonde_attrs metadata;             /* Metric.metadata (field 12) */
+	sonde_attrs metadata; /* Metric.metadata (field 12) */
 	sonde_metric_type type;
-	sonde_temporality temporality;    /* SUM, HISTOGRAM, EXP_HISTOGRAM */
-	bool is_monotonic;                /* SUM */
+	sonde_temporality temporality; /* SUM, HISTOGRAM, EXP_HISTOGRAM */
+	bool is_monotonic;             /* SUM */
 	sonde_point *points;
 	uint32_t points_count;
 } sonde_metric_data;
@@ -291,9 +291,9 @@ typedef struct sonde_metric_data {
 /* ---- The batch -------------------------------------------------------------------- */
 
 typedef struct sonde_batch {
-	sonde_arena arena;    /* owns every record, array and string of the batch */
-	sonde_intern strings; /* interned strings, allocated in arena */
-	sonde_span_data *spans;    /* heap arrays, owned; may move when records are added */
+	sonde_arena arena;      /* owns every record, array and string of the batch */
+	sonde_intern strings;   /* interned strings, allocated in arena */
+	sonde_span_data *spans; /* heap arrays, owned; may move when records are added */
 	size_t spans_count, spans_cap;
 	sonde_log_data *logs;
 	size_t logs_count, logs_cap;
@@ -318,10 +318,11 @@ sonde_scope *sonde_batch_new_scope(sonde_batch *b);
  * the same kind of record. Strings are set to the empty string. */
 sonde_span_data *sonde_batch_add_span(sonde_batch *b, const sonde_resource *res, const sonde_scope *scope);
 sonde_log_data *sonde_batch_add_log(sonde_batch *b, const sonde_resource *res, const sonde_scope *scope);
-sonde_metric_data *sonde_batch_add_metric(sonde_batch *b, const sonde_resource *res, const sonde_scope *scope);
+sonde_metric_data *sonde_batch_add_metric(sonde_batch *b, const sonde_resource *res,
+                                          const sonde_scope *scope);
 
 /* Allocation helpers for readers: memory owned by the batch's arena. */
-void *sonde_batch_alloc(sonde_batch *b, size_t n);   /* zero-filled; NULL when out of memory */
+void *sonde_batch_alloc(sonde_batch *b, size_t n); /* zero-filled; NULL when out of memory */
 /* Interned copy (for keys, names and other repeated strings); NULL ptr on failure. */
 sonde_str sonde_batch_intern(sonde_batch *b, const char *s, size_t n);
 /* Plain copy into the arena (for long or unique values); NULL ptr on failure. */

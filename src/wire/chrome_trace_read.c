@@ -132,7 +132,7 @@ typedef struct cread {
 	sonde_str k_cat, k_pid, k_tid, k_thread_name, k_service_name;
 } cread;
 
-static const sonde_str empty = { "", 0 };
+static const sonde_str empty = {"", 0};
 
 static bool key_is(const char *k, size_t n, const char *lit)
 {
@@ -194,7 +194,7 @@ static int imap_put(imap *m, uint64_t h, uint32_t idx)
 	size_t j = h & m->mask;
 	while (m->slots[j].idx1)
 		j = (j + 1) & m->mask;
-	m->slots[j] = (islot){ h, idx + 1 };
+	m->slots[j] = (islot){h, idx + 1};
 	m->count++;
 	return 0;
 }
@@ -203,7 +203,7 @@ static uint64_t ident_hash(const ident *id)
 {
 	/* Strings are interned, so their pointer stands for their content. */
 	return id->is_str ? sonde_hash_u64((uint64_t)(uintptr_t)id->s.ptr ^ 0x5bd1e995u)
-			  : sonde_hash_u64((uint64_t)id->i);
+	                  : sonde_hash_u64((uint64_t)id->i);
 }
 
 static bool ident_eq(const ident *a, const ident *b)
@@ -242,10 +242,10 @@ static void report(const cread *c, sonde_wire_error *err)
 	field[0] = '\0';
 	if (c->in_event)
 		snprintf(field, sizeof(field), "%s[%zu]%s%s", c->root ? c->root : "", c->index,
-			 c->field ? "." : "", c->field ? c->field : "");
+		         c->field ? "." : "", c->field ? c->field : "");
 	size_t off = c->custom ? c->err_off : c->r.err_offset;
 	sonde_wire_fail(err, off, sonde_wire_line_of(c->buf, c->len, off), field, "%s",
-			c->custom ? c->err_msg : c->r.err_msg);
+	                c->custom ? c->err_msg : c->r.err_msg);
 }
 
 static int take_null(cread *c)
@@ -340,8 +340,7 @@ static int us_to_ns(const char *s, size_t n, uint64_t *out)
 /* An integer literal that fits is an INT; any other number a DOUBLE. */
 static int number_value(const char *s, size_t n, sonde_value *v)
 {
-	if (!memchr(s, '.', n) && !memchr(s, 'e', n) && !memchr(s, 'E', n) &&
-	    parse_i64(s, n, &v->u.i)) {
+	if (!memchr(s, '.', n) && !memchr(s, 'e', n) && !memchr(s, 'E', n) && parse_i64(s, n, &v->u.i)) {
 		v->kind = SONDE_VAL_INT;
 		return 0;
 	}
@@ -357,20 +356,15 @@ static int scalar_value(sonde_batch *b, const sonde_json_reader *r, sonde_json_t
 		v->kind = SONDE_VAL_STRING;
 		v->u.str = sonde_batch_strdup(b, r->str, r->str_len);
 		return v->u.str.ptr ? 0 : -ENOMEM;
-	case SONDE_JSON_NUMBER:
-		return number_value(r->num, r->num_len, v);
+	case SONDE_JSON_NUMBER: return number_value(r->num, r->num_len, v);
 	case SONDE_JSON_TRUE:
 	case SONDE_JSON_FALSE:
 		v->kind = SONDE_VAL_BOOL;
 		v->u.b = t == SONDE_JSON_TRUE;
 		return 0;
-	case SONDE_JSON_NULL:
-		v->kind = SONDE_VAL_EMPTY;
-		return 0;
-	case SONDE_JSON_ERROR:
-		return tok_error(r);
-	default:
-		return SONDE_EPARSE;
+	case SONDE_JSON_NULL: v->kind = SONDE_VAL_EMPTY; return 0;
+	case SONDE_JSON_ERROR: return tok_error(r);
+	default: return SONDE_EPARSE;
 	}
 }
 
@@ -378,7 +372,7 @@ static int scalar_value(sonde_batch *b, const sonde_json_reader *r, sonde_json_t
  * array of scalars becomes an ARRAY, anything else the STRING of its compact JSON text.
  * Iterative, so nesting costs no stack. */
 static int compound_value(sonde_batch *b, sonde_json_reader *r, sonde_json_tok first, sonde_value *out,
-			  sonde_buf *text)
+                          sonde_buf *text)
 {
 	sonde_value *items = NULL;
 	size_t n = 0, cap = 0;
@@ -413,9 +407,7 @@ static int compound_value(sonde_batch *b, sonde_json_reader *r, sonde_json_tok f
 			depth--;
 			sonde_json_arr_end(&w);
 			break;
-		case SONDE_JSON_KEY:
-			sonde_json_key(&w, r->str, r->str_len);
-			break;
+		case SONDE_JSON_KEY: sonde_json_key(&w, r->str, r->str_len); break;
 		case SONDE_JSON_STRING:
 		case SONDE_JSON_NUMBER:
 		case SONDE_JSON_TRUE:
@@ -437,12 +429,8 @@ static int compound_value(sonde_batch *b, sonde_json_reader *r, sonde_json_tok f
 					n++;
 			}
 			break;
-		case SONDE_JSON_ERROR:
-			rc = tok_error(r);
-			break;
-		default:
-			rc = SONDE_EPARSE;
-			break;
+		case SONDE_JSON_ERROR: rc = tok_error(r); break;
+		default: rc = SONDE_EPARSE; break;
 		}
 	}
 	if (rc == 0 && text->oom)
@@ -538,15 +526,10 @@ static int read_ident(cread *c, ident *id)
 			return 0;
 		id->s = sonde_batch_intern(c->b, c->r.num, c->r.num_len);
 		break;
-	case SONDE_JSON_STRING:
-		id->s = sonde_batch_intern(c->b, c->r.str, c->r.str_len);
-		break;
-	case SONDE_JSON_NULL:
-		return 0;
-	case SONDE_JSON_ERROR:
-		return tok_error(&c->r);
-	default:
-		return bad(c, "expected a number or a string");
+	case SONDE_JSON_STRING: id->s = sonde_batch_intern(c->b, c->r.str, c->r.str_len); break;
+	case SONDE_JSON_NULL: return 0;
+	case SONDE_JSON_ERROR: return tok_error(&c->r);
+	default: return bad(c, "expected a number or a string");
 	}
 	id->is_str = true;
 	return id->s.ptr ? 0 : -ENOMEM;
@@ -615,7 +598,7 @@ static int proc_of(cread *c, const ident *pid, uint32_t *out)
 		rc = imap_put(&c->proc_map, h, (uint32_t)c->procs_n);
 	if (rc < 0)
 		return rc;
-	c->procs[c->procs_n] = (proc){ *pid, empty, NULL };
+	c->procs[c->procs_n] = (proc){*pid, empty, NULL};
 	*out = (uint32_t)c->procs_n++;
 	return 0;
 }
@@ -637,7 +620,7 @@ static int thread_of(cread *c, const ident *pid, const ident *tid, uint32_t *out
 	int rc = proc_of(c, pid, &p);
 	if (rc < 0)
 		return rc;
-	thread_key key = { p, tid };
+	thread_key key = {p, tid};
 	uint64_t h = sonde_hash_mix(ident_hash(tid) ^ 0x9e3779b97f4a7c15ull, p + 1u);
 	int64_t i = imap_get(&c->thread_map, h, thread_eq, c, &key);
 	if (i >= 0) {
@@ -649,7 +632,7 @@ static int thread_of(cread *c, const ident *pid, const ident *tid, uint32_t *out
 		rc = imap_put(&c->thread_map, h, (uint32_t)c->threads_n);
 	if (rc < 0)
 		return rc;
-	c->threads[c->threads_n] = (thread){ *tid, p, c->tracks++, empty, -1 };
+	c->threads[c->threads_n] = (thread){*tid, p, c->tracks++, empty, -1};
 	*out = (uint32_t)c->threads_n++;
 	return 0;
 }
@@ -664,9 +647,9 @@ static bool atrack_eq(const cread *c, uint32_t idx, const void *key)
 /* The track of an async id: its spans nest among themselves, apart from threads. */
 static int async_track_of(cread *c, const cev *ev, uint32_t proc_idx, uint32_t *out)
 {
-	async_track key = { ev->id_global, ev->id_global ? 0 : proc_idx, ev->cat.ptr, ev->id, 0 };
+	async_track key = {ev->id_global, ev->id_global ? 0 : proc_idx, ev->cat.ptr, ev->id, 0};
 	uint64_t h = sonde_hash_mix(ident_hash(&ev->id) ^ (uint64_t)(uintptr_t)key.cat,
-				    ((uint64_t)key.global << 32 | key.proc) + 1);
+	                            ((uint64_t)key.global << 32 | key.proc) + 1);
 	int64_t i = imap_get(&c->atrack_map, h, atrack_eq, c, &key);
 	if (i >= 0) {
 		*out = c->atracks[i].track;
@@ -692,7 +675,7 @@ static bool aopen_eq(const cread *c, uint32_t idx, const void *key)
 /* The open-stack entry of an async track and name. */
 static int async_open_of(cread *c, uint32_t track, const char *name, async_open **out)
 {
-	async_open key = { track, name, -1 };
+	async_open key = {track, name, -1};
 	uint64_t h = sonde_hash_mix((uint64_t)(uintptr_t)name ^ 0x2545f4914f6cdd1dull, track + 1u);
 	int64_t i = imap_get(&c->aopen_map, h, aopen_eq, c, &key);
 	if (i < 0) {
@@ -752,7 +735,7 @@ static int close_span(cread *c, int32_t i, const cev *ev)
 
 static const sonde_value *arg(const cev *ev, const char *key)
 {
-	sonde_attrs a = { ev->args, ev->nargs };
+	sonde_attrs a = {ev->args, ev->nargs};
 	return sonde_attrs_get(&a, key);
 }
 
@@ -1005,7 +988,7 @@ static int sweep(cread *c)
 	}
 	for (size_t i = 0; i < n; i++) {
 		const cspan *s = &c->spans[i];
-		items[i] = (sitem){ s->track, s->instant, s->start, s->end, (uint32_t)i };
+		items[i] = (sitem){s->track, s->instant, s->start, s->end, (uint32_t)i};
 	}
 	qsort(items, n, sizeof(*items), sitem_cmp);
 	size_t sp = 0;
@@ -1045,7 +1028,7 @@ static int sweep(cread *c)
 		sonde_span_event *ev = &s->events[s->events_fill++];
 		ev->time_ns = in->start;
 		ev->name = in->name;
-		ev->attrs = (sonde_attrs){ in->args, in->nargs };
+		ev->attrs = (sonde_attrs){in->args, in->nargs};
 	}
 out:
 	free(items);
@@ -1122,7 +1105,7 @@ static int resource_of(cread *c, proc *p, const sonde_resource **out)
 		}
 		kv[n].key = c->k_pid;
 		ident_value(&p->pid, &kv[n++].value);
-		res->attrs = (sonde_attrs){ kv, n };
+		res->attrs = (sonde_attrs){kv, n};
 		p->res = res;
 	}
 	*out = p->res;
@@ -1185,7 +1168,7 @@ static int emit(cread *c)
 		s->kind = SONDE_SPAN_KIND_INTERNAL;
 		s->start_ns = cs->start;
 		s->end_ns = cs->end;
-		s->attrs = (sonde_attrs){ kv, n };
+		s->attrs = (sonde_attrs){kv, n};
 		s->events = cs->events;
 		s->events_count = cs->events_n;
 	}

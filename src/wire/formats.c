@@ -27,12 +27,14 @@ int sonde_write_signal(const sonde_batch *b, const sonde_write_opts *opts, sonde
 	int n = (b->spans_count > 0) + (b->metrics_count > 0) + (b->logs_count > 0);
 	if (n > 1)
 		return -EINVAL;
-	*out = b->metrics_count ? SONDE_SIGNAL_METRICS : b->logs_count ? SONDE_SIGNAL_LOGS : SONDE_SIGNAL_TRACES;
+	*out = b->metrics_count ? SONDE_SIGNAL_METRICS
+	       : b->logs_count  ? SONDE_SIGNAL_LOGS
+	                        : SONDE_SIGNAL_TRACES;
 	return 0;
 }
 
 static int otlp_json_read(sonde_batch *b, const char *buf, size_t len, const sonde_read_opts *o,
-			  sonde_wire_error *err)
+                          sonde_wire_error *err)
 {
 	return sonde_otlp_json_read(b, buf, len, err);
 }
@@ -45,7 +47,7 @@ static int otlp_json_write(const sonde_batch *b, const sonde_write_opts *o, sond
 }
 
 static int otlp_jsonl_read(sonde_batch *b, const char *buf, size_t len, const sonde_read_opts *o,
-			   sonde_wire_error *err)
+                           sonde_wire_error *err)
 {
 	return sonde_otlp_jsonl_read(b, buf, len, err);
 }
@@ -56,7 +58,7 @@ static int otlp_jsonl_write(const sonde_batch *b, const sonde_write_opts *o, son
 }
 
 static int otlp_pb_read(sonde_batch *b, const char *buf, size_t len, const sonde_read_opts *o,
-			sonde_wire_error *err)
+                        sonde_wire_error *err)
 {
 	return sonde_otlp_pb_read(b, o ? o->signal : SONDE_SIGNAL_TRACES, buf, len, err);
 }
@@ -69,7 +71,7 @@ static int otlp_pb_write(const sonde_batch *b, const sonde_write_opts *o, sonde_
 }
 
 static int zipkin_read(sonde_batch *b, const char *buf, size_t len, const sonde_read_opts *o,
-		       sonde_wire_error *err)
+                       sonde_wire_error *err)
 {
 	return sonde_zipkin_read(b, buf, len, err);
 }
@@ -80,19 +82,19 @@ static int zipkin_write(const sonde_batch *b, const sonde_write_opts *o, sonde_b
 }
 
 static int jaeger_read(sonde_batch *b, const char *buf, size_t len, const sonde_read_opts *o,
-		       sonde_wire_error *err)
+                       sonde_wire_error *err)
 {
 	return sonde_jaeger_read(b, buf, len, err);
 }
 
 static int chrome_read(sonde_batch *b, const char *buf, size_t len, const sonde_read_opts *o,
-		       sonde_wire_error *err)
+                       sonde_wire_error *err)
 {
 	return sonde_chrome_trace_read(b, buf, len, err);
 }
 
 static int prom_read(sonde_batch *b, const char *buf, size_t len, const sonde_read_opts *o,
-		     sonde_wire_error *err)
+                     sonde_wire_error *err)
 {
 	return sonde_prom_text_read(b, buf, len, o ? o->default_time_ns : 0, err);
 }
@@ -118,20 +120,20 @@ static int text_write(const sonde_batch *b, const sonde_write_opts *o, sonde_buf
 }
 
 const sonde_format sonde_formats[] = {
-	{ "otlp-json", "OTLP/HTTP JSON: one Export{Trace,Metrics,Logs}ServiceRequest", otlp_json_read,
-	  otlp_json_write, false },
-	{ "otlp-jsonl", "OTLP JSON lines, one request per line (Collector file exporter)", otlp_jsonl_read,
-	  otlp_jsonl_write, false },
-	{ "otlp-proto", "OTLP protobuf: one Export{Trace,Metrics,Logs}ServiceRequest (--signal)", otlp_pb_read,
-	  otlp_pb_write, true },
-	{ "zipkin", "Zipkin v2 JSON span list", zipkin_read, zipkin_write, false },
-	{ "jaeger", "Jaeger JSON, as its UI downloads it (read only)", jaeger_read, NULL, false },
-	{ "chrome", "Chrome trace events: torch.profiler, VizTracer, Perfetto (read only)", chrome_read, NULL,
-	  false },
-	{ "prom", "Prometheus text exposition 0.0.4 (reads OpenMetrics too)", prom_read, prom_write, false },
-	{ "openmetrics", "OpenMetrics 1.0 text", prom_read, openmetrics_write, false },
-	{ "influx", "InfluxDB line protocol (write only)", NULL, influx_write, false },
-	{ "text", "readable text, one line per record (write only)", NULL, text_write, false },
+        {"otlp-json", "OTLP/HTTP JSON: one Export{Trace,Metrics,Logs}ServiceRequest", otlp_json_read,
+         otlp_json_write, false},
+        {"otlp-jsonl", "OTLP JSON lines, one request per line (Collector file exporter)", otlp_jsonl_read,
+         otlp_jsonl_write, false},
+        {"otlp-proto", "OTLP protobuf: one Export{Trace,Metrics,Logs}ServiceRequest (--signal)", otlp_pb_read,
+         otlp_pb_write, true},
+        {"zipkin", "Zipkin v2 JSON span list", zipkin_read, zipkin_write, false},
+        {"jaeger", "Jaeger JSON, as its UI downloads it (read only)", jaeger_read, NULL, false},
+        {"chrome", "Chrome trace events: torch.profiler, VizTracer, Perfetto (read only)", chrome_read, NULL,
+         false},
+        {"prom", "Prometheus text exposition 0.0.4 (reads OpenMetrics too)", prom_read, prom_write, false},
+        {"openmetrics", "OpenMetrics 1.0 text", prom_read, openmetrics_write, false},
+        {"influx", "InfluxDB line protocol (write only)", NULL, influx_write, false},
+        {"text", "readable text, one line per record (write only)", NULL, text_write, false},
 };
 const size_t sonde_formats_count = sizeof(sonde_formats) / sizeof(sonde_formats[0]);
 
@@ -183,7 +185,8 @@ const sonde_format *sonde_format_detect(const char *buf, size_t len)
 	 * (0x0a, also a newline), and has control bytes early. */
 	if (len > 0 && (unsigned char)buf[0] == 0x0a) {
 		for (size_t j = 1; j < len && j < 256; j++)
-			if ((unsigned char)buf[j] < 0x09 || ((unsigned char)buf[j] > 0x0d && (unsigned char)buf[j] < 0x20))
+			if ((unsigned char)buf[j] < 0x09 ||
+			    ((unsigned char)buf[j] > 0x0d && (unsigned char)buf[j] < 0x20))
 				return sonde_format_find("otlp-proto");
 	}
 	size_t i = 0;

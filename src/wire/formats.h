@@ -34,12 +34,12 @@ typedef struct sonde_format {
 	/* Appends what buf holds to b; on failure b is unchanged and err says where.
 	 * NULL for write-only formats. */
 	int (*read)(sonde_batch *b, const char *buf, size_t len, const sonde_read_opts *opts,
-		    sonde_wire_error *err);
+	            sonde_wire_error *err);
 	/* Appends b's records to out. Returns 0, -ENOMEM, or -EINVAL when the batch cannot be
 	 * expressed (several signals for a one-signal format without opts->signal_set).
 	 * NULL for read-only formats. */
 	int (*write)(const sonde_batch *b, const sonde_write_opts *opts, sonde_buf *out);
-	bool binary;             /* output is not text */
+	bool binary; /* output is not text */
 } sonde_format;
 
 extern const sonde_format sonde_formats[];

@@ -78,7 +78,7 @@ static void add_tag(iw *w, const char *key, size_t key_len, const sonde_value *v
 		w->tags = t;
 		w->cap = ncap;
 	}
-	w->tags[w->ntags] = (tag){ key, key_len, off, w->vals.len - off, (uint32_t)w->ntags };
+	w->tags[w->ntags] = (tag){key, key_len, off, w->vals.len - off, (uint32_t)w->ntags};
 	w->ntags++;
 }
 
@@ -180,8 +180,7 @@ static void point_fields(iw *w, const sonde_metric_data *m, const sonde_point *p
 				field_double(w, name->data, q->value);
 		}
 		break;
-	case SONDE_METRIC_NONE:
-		break;
+	case SONDE_METRIC_NONE: break;
 	}
 	if (name->oom)
 		w->oom = true;

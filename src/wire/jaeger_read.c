@@ -30,13 +30,13 @@ typedef enum ttype { T_NONE, T_STRING, T_BOOL, T_INT64, T_FLOAT64, T_BINARY } tt
 
 /* A span waiting for its trace's processes. */
 typedef struct jspan {
-	sonde_span_data s;                  /* all but resource and scope */
+	sonde_span_data s; /* all but resource and scope */
 	const sonde_scope *scope;
 	const char *process_id;        /* interned, or NULL */
 	size_t process_off;            /* where process_id was read */
 	const sonde_resource *process; /* an inline "process", or NULL */
 	bool has_trace;
-	size_t off;                    /* the span object */
+	size_t off; /* the span object */
 	long index;
 } jspan;
 
@@ -61,7 +61,7 @@ typedef struct pmap {
 static uint64_t pkey_hash(pkey k)
 {
 	return sonde_hash_mix((uint64_t)(uintptr_t)k.a ^ 0xa0761d6478bd642full,
-			      ((uint64_t)(uintptr_t)k.b * 31) ^ k.n ^ 0xe7037ed1a0b428dbull);
+	                      ((uint64_t)(uintptr_t)k.b * 31) ^ k.n ^ 0xe7037ed1a0b428dbull);
 }
 
 static bool pkey_eq(pkey x, pkey y)
@@ -102,7 +102,7 @@ static int pmap_put(pmap *m, pkey k, void *v)
 	size_t j = pkey_hash(k) & m->mask;
 	while (m->slots[j].v)
 		j = (j + 1) & m->mask;
-	m->slots[j] = (pslot){ k, v };
+	m->slots[j] = (pslot){k, v};
 	m->count++;
 	return 0;
 }
@@ -137,7 +137,7 @@ typedef struct jread {
 	sonde_str k_service_name, k_ref_type;
 } jread;
 
-static const sonde_str empty = { "", 0 };
+static const sonde_str empty = {"", 0};
 
 static bool key_is(const char *k, size_t n, const char *lit)
 {
@@ -174,7 +174,7 @@ static int reserve(void **items, size_t *cap, size_t count, size_t elem)
 static void push(jread *c, const char *name, long idx)
 {
 	if (c->depth < MAX_PATH)
-		c->path[c->depth] = (frame){ name, idx };
+		c->path[c->depth] = (frame){name, idx};
 	c->depth++;
 }
 
@@ -187,7 +187,7 @@ static void pop(jread *c)
 static void at(jread *c, const char *name)
 {
 	if (c->depth > 0 && c->depth <= MAX_PATH)
-		c->path[c->depth - 1] = (frame){ name, -1 };
+		c->path[c->depth - 1] = (frame){name, -1};
 }
 
 static void set_idx(jread *c, long idx)
@@ -241,7 +241,7 @@ static void report(const jread *c, sonde_wire_error *err, const char *buf, size_
 	}
 	size_t off = c->custom ? c->err_off : c->r.err_offset;
 	sonde_wire_fail(err, off, sonde_wire_line_of(buf, len, off), field, "%s",
-			c->custom ? c->err_msg : c->r.err_msg);
+	                c->custom ? c->err_msg : c->r.err_msg);
 }
 
 /* Consumes a null if one is next: 1 then, 0 if another value is next, or an error. */
@@ -413,11 +413,10 @@ static int typed_value(jread *c, ttype type, const raw_value *rv, sonde_value *v
 		if (sonde_base64_decode(bytes, &n, rv->text.ptr, rv->text.len) < 0)
 			return bad_at(c, rv->off, "expected base64");
 		v->kind = SONDE_VAL_BYTES;
-		v->u.str = (sonde_str){ (const char *)bytes, n };
+		v->u.str = (sonde_str){(const char *)bytes, n};
 		return 0;
 	}
-	case T_NONE:
-		break;
+	case T_NONE: break;
 	}
 	return 0;
 }
@@ -430,7 +429,7 @@ static int read_tag(jread *c)
 	sonde_str key = empty;
 	bool has_key = false;
 	ttype type = T_NONE;
-	raw_value rv = { 0 };
+	raw_value rv = {0};
 	int rc = sonde_json_enter_object(&c->r);
 	if (rc < 0)
 		return rc;
@@ -449,7 +448,7 @@ static int read_tag(jread *c)
 			at(c, "type");
 			if ((rc = sonde_json_read_str(&c->r, &s, &sn)) < 0)
 				return rc;
-			sonde_str ts = { s, sn };
+			sonde_str ts = {s, sn};
 			if (str_is_nocase(ts, "string"))
 				type = T_STRING;
 			else if (str_is_nocase(ts, "bool"))
@@ -473,17 +472,12 @@ static int read_tag(jread *c)
 				if (!rv.text.ptr)
 					return -ENOMEM;
 				break;
-			case SONDE_JSON_NUMBER:
-				rv.text = (sonde_str){ c->r.num, c->r.num_len };
-				break;
+			case SONDE_JSON_NUMBER: rv.text = (sonde_str){c->r.num, c->r.num_len}; break;
 			case SONDE_JSON_TRUE:
 			case SONDE_JSON_FALSE:
-			case SONDE_JSON_NULL:
-				break;
-			case SONDE_JSON_ERROR:
-				return tok_error(&c->r);
-			default:
-				return bad(c, "expected a string, number, bool or null");
+			case SONDE_JSON_NULL: break;
+			case SONDE_JSON_ERROR: return tok_error(&c->r);
+			default: return bad(c, "expected a string, number, bool or null");
 			}
 		} else {
 			rc = sonde_json_skip(&c->r);
@@ -537,7 +531,7 @@ static int kv_array(jread *c, const char *name, sonde_attrs *out)
 	/* A repeated member replaces the earlier one, as for any JSON object member. */
 	if (n)
 		memcpy(items, c->kvs + mark, n * sizeof(sonde_kv));
-	*out = (sonde_attrs){ items, (uint32_t)n };
+	*out = (sonde_attrs){items, (uint32_t)n};
 	c->kvs_n = mark;
 	return 0;
 }
@@ -550,7 +544,7 @@ static int scope_for(jread *c, sonde_str name, sonde_str version, const sonde_sc
 	version = sonde_batch_intern(c->b, version.ptr, version.len);
 	if (!name.ptr || !version.ptr)
 		return -ENOMEM;
-	pkey key = { name.len ? name.ptr : NULL, version.len ? version.ptr : NULL, 0 };
+	pkey key = {name.len ? name.ptr : NULL, version.len ? version.ptr : NULL, 0};
 	sonde_scope *sc = pmap_get(&c->scopes, key);
 	if (sc) {
 		*out = sc;
@@ -573,7 +567,7 @@ static int read_process(jread *c, const sonde_resource **out)
 	size_t kn, sn;
 	sonde_str service = empty;
 	bool has_service = false;
-	sonde_attrs tags = { NULL, 0 };
+	sonde_attrs tags = {NULL, 0};
 	int rc = sonde_json_enter_object(&c->r);
 	if (rc < 0)
 		return rc;
@@ -614,7 +608,7 @@ static int read_process(jread *c, const sonde_resource **out)
 	}
 	if (tags.count)
 		memcpy(items + (has_service ? 1 : 0), tags.items, tags.count * sizeof(sonde_kv));
-	res->attrs = (sonde_attrs){ items, n };
+	res->attrs = (sonde_attrs){items, n};
 	*out = res;
 	return 0;
 }
@@ -638,7 +632,7 @@ static int read_processes(jread *c, jtrace *t)
 			return rc;
 		pop(c);
 		/* A repeated id: the first definition stands. */
-		pkey key = { id.ptr, NULL, t->gen };
+		pkey key = {id.ptr, NULL, t->gen};
 		if (!pmap_get(&c->procs, key) && (rc = pmap_put(&c->procs, key, (void *)res)) < 0)
 			return rc;
 	}
@@ -664,7 +658,7 @@ static int read_ref(jread *c, jspan *js, bool *have_parent)
 			at(c, "refType");
 			if ((rc = sonde_json_read_str(&c->r, &s, &sn)) < 0)
 				return rc;
-			sonde_str v = { s, sn };
+			sonde_str v = {s, sn};
 			if (str_is_nocase(v, "CHILD_OF"))
 				kind = 0;
 			else if (str_is_nocase(v, "FOLLOWS_FROM"))
@@ -714,7 +708,7 @@ static int read_ref(jread *c, jspan *js, bool *have_parent)
 		memcpy(l->trace_id, trace_id, 16);
 	memcpy(l->span_id, span_id, 8);
 	l->trace_state = empty;
-	l->attrs = (sonde_attrs){ kv, 1 };
+	l->attrs = (sonde_attrs){kv, 1};
 	c->links_n++;
 	return 0;
 }
@@ -724,7 +718,7 @@ static int read_log(jread *c)
 	const char *k;
 	size_t kn;
 	uint64_t ts = 0;
-	sonde_attrs fields = { NULL, 0 };
+	sonde_attrs fields = {NULL, 0};
 	int rc = sonde_json_enter_object(&c->r);
 	if (rc < 0)
 		return rc;
@@ -765,7 +759,7 @@ static int read_log(jread *c)
 		}
 		fields.items[n++] = *kv;
 	}
-	ev->attrs = (sonde_attrs){ fields.items, n };
+	ev->attrs = (sonde_attrs){fields.items, n};
 	return 0;
 }
 
@@ -845,7 +839,7 @@ static int span_fields(jread *c, jspan *js)
 		} else if (is_str && str_is(key, "otel.status_description")) {
 			desc = sv;
 		} else if (str_is(key, "error") &&
-			   (v->kind == SONDE_VAL_BOOL || str_is(sv, "true") || str_is(sv, "false"))) {
+		           (v->kind == SONDE_VAL_BOOL || str_is(sv, "true") || str_is(sv, "false"))) {
 			error = v->kind == SONDE_VAL_BOOL ? v->u.b : str_is(sv, "true");
 		} else if (is_str && str_is(key, "otel.scope.name")) {
 			scope_name = sv;
@@ -858,16 +852,16 @@ static int span_fields(jread *c, jspan *js)
 		} else if (is_str && str_is(key, "w3c.tracestate")) {
 			s->trace_state = sv;
 		} else if (v->kind == SONDE_VAL_INT && v->u.i >= 0 && v->u.i <= UINT32_MAX &&
-			   str_is(key, "otel.dropped_attributes_count")) {
+		           str_is(key, "otel.dropped_attributes_count")) {
 			s->dropped_attrs_count = (uint32_t)v->u.i;
 		} else if (v->kind == SONDE_VAL_INT && v->u.i >= 0 && v->u.i <= UINT32_MAX &&
-			   str_is(key, "otel.dropped_events_count")) {
+		           str_is(key, "otel.dropped_events_count")) {
 			s->dropped_events_count = (uint32_t)v->u.i;
 		} else if (v->kind == SONDE_VAL_INT && v->u.i >= 0 && v->u.i <= UINT32_MAX &&
-			   str_is(key, "otel.dropped_links_count")) {
+		           str_is(key, "otel.dropped_links_count")) {
 			s->dropped_links_count = (uint32_t)v->u.i;
 		} else {
-keep:
+		keep:
 			s->attrs.items[n++] = *kv;
 		}
 	}
@@ -880,7 +874,7 @@ keep:
 		s->status_message = desc;
 	}
 	return scope_for(c, scope_name.len ? scope_name : lib_name,
-			 scope_version.len ? scope_version : lib_version, &js->scope);
+	                 scope_version.len ? scope_version : lib_version, &js->scope);
 }
 
 static int read_span(jread *c, jtrace *t, long index)
@@ -890,7 +884,7 @@ static int read_span(jread *c, jtrace *t, long index)
 	uint64_t start = 0, dur = 0;
 	bool has_span = false, has_legacy_parent = false;
 	uint8_t legacy_parent[8];
-	ref_arg refs = { NULL, false };
+	ref_arg refs = {NULL, false};
 	int rc = reserve((void **)&t->spans, &t->spans_cap, t->spans_n, sizeof(jspan));
 	if (rc < 0)
 		return rc;
@@ -1012,7 +1006,7 @@ static int flush_trace(jread *c, jtrace *t)
 		jspan *js = &t->spans[i];
 		const sonde_resource *res = js->process;
 		if (!res && js->process_id) {
-			res = pmap_get(&c->procs, (pkey){ js->process_id, NULL, t->gen });
+			res = pmap_get(&c->procs, (pkey){js->process_id, NULL, t->gen});
 			if (!res) {
 				push(c, "spans", js->index);
 				push(c, "processID", -1);

@@ -50,7 +50,7 @@ int sonde_otlp_json_write(const sonde_batch *b, sonde_signal sig, sonde_buf *out
 /* As sonde_otlp_json_write(), for records [first, first+count) of one signal (for exporters
  * that send in chunks). -EINVAL when the range is not within the batch. */
 int sonde_otlp_json_write_range(const sonde_batch *b, sonde_signal sig, size_t first, size_t count,
-				sonde_buf *out, int pretty);
+                                sonde_buf *out, int pretty);
 
 /* Appends JSON lines: each non-empty signal of b as one compact line ending in '\n', in the
  * order traces, metrics, logs. An empty batch appends nothing. */

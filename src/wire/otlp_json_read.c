@@ -25,118 +25,179 @@
 /* Every member name of the OTLP messages read here; K_UNKNOWN for any other. */
 enum key_id {
 	K_UNKNOWN = 0,
-	K_RESOURCE_SPANS, K_RESOURCE_METRICS, K_RESOURCE_LOGS, K_RESOURCE,
-	K_SCOPE_SPANS, K_SCOPE_METRICS, K_SCOPE_LOGS, K_SCHEMA_URL,
-	K_SCOPE, K_SPANS, K_METRICS, K_LOG_RECORDS,
-	K_ATTRIBUTES, K_DROPPED_ATTRIBUTES_COUNT, K_NAME, K_VERSION,
-	K_TRACE_ID, K_SPAN_ID, K_TRACE_STATE, K_PARENT_SPAN_ID,
-	K_FLAGS, K_KIND, K_START_TIME_UNIX_NANO, K_END_TIME_UNIX_NANO,
-	K_EVENTS, K_DROPPED_EVENTS_COUNT, K_LINKS, K_DROPPED_LINKS_COUNT,
-	K_STATUS, K_MESSAGE, K_CODE, K_TIME_UNIX_NANO,
-	K_KEY, K_VALUE, K_VALUES, K_STRING_VALUE,
-	K_BOOL_VALUE, K_INT_VALUE, K_DOUBLE_VALUE, K_ARRAY_VALUE,
-	K_KVLIST_VALUE, K_BYTES_VALUE, K_OBSERVED_TIME_UNIX_NANO, K_SEVERITY_NUMBER,
-	K_SEVERITY_TEXT, K_BODY, K_EVENT_NAME, K_DESCRIPTION,
-	K_UNIT, K_METADATA, K_GAUGE, K_SUM,
-	K_HISTOGRAM, K_EXPONENTIAL_HISTOGRAM, K_SUMMARY, K_DATA_POINTS,
-	K_AGGREGATION_TEMPORALITY, K_IS_MONOTONIC, K_AS_DOUBLE, K_AS_INT,
-	K_EXEMPLARS, K_FILTERED_ATTRIBUTES, K_COUNT, K_BUCKET_COUNTS,
-	K_EXPLICIT_BOUNDS, K_MIN, K_MAX, K_SCALE,
-	K_ZERO_COUNT, K_POSITIVE, K_NEGATIVE, K_OFFSET,
-	K_ZERO_THRESHOLD, K_QUANTILE_VALUES, K_QUANTILE,
+	K_RESOURCE_SPANS,
+	K_RESOURCE_METRICS,
+	K_RESOURCE_LOGS,
+	K_RESOURCE,
+	K_SCOPE_SPANS,
+	K_SCOPE_METRICS,
+	K_SCOPE_LOGS,
+	K_SCHEMA_URL,
+	K_SCOPE,
+	K_SPANS,
+	K_METRICS,
+	K_LOG_RECORDS,
+	K_ATTRIBUTES,
+	K_DROPPED_ATTRIBUTES_COUNT,
+	K_NAME,
+	K_VERSION,
+	K_TRACE_ID,
+	K_SPAN_ID,
+	K_TRACE_STATE,
+	K_PARENT_SPAN_ID,
+	K_FLAGS,
+	K_KIND,
+	K_START_TIME_UNIX_NANO,
+	K_END_TIME_UNIX_NANO,
+	K_EVENTS,
+	K_DROPPED_EVENTS_COUNT,
+	K_LINKS,
+	K_DROPPED_LINKS_COUNT,
+	K_STATUS,
+	K_MESSAGE,
+	K_CODE,
+	K_TIME_UNIX_NANO,
+	K_KEY,
+	K_VALUE,
+	K_VALUES,
+	K_STRING_VALUE,
+	K_BOOL_VALUE,
+	K_INT_VALUE,
+	K_DOUBLE_VALUE,
+	K_ARRAY_VALUE,
+	K_KVLIST_VALUE,
+	K_BYTES_VALUE,
+	K_OBSERVED_TIME_UNIX_NANO,
+	K_SEVERITY_NUMBER,
+	K_SEVERITY_TEXT,
+	K_BODY,
+	K_EVENT_NAME,
+	K_DESCRIPTION,
+	K_UNIT,
+	K_METADATA,
+	K_GAUGE,
+	K_SUM,
+	K_HISTOGRAM,
+	K_EXPONENTIAL_HISTOGRAM,
+	K_SUMMARY,
+	K_DATA_POINTS,
+	K_AGGREGATION_TEMPORALITY,
+	K_IS_MONOTONIC,
+	K_AS_DOUBLE,
+	K_AS_INT,
+	K_EXEMPLARS,
+	K_FILTERED_ATTRIBUTES,
+	K_COUNT,
+	K_BUCKET_COUNTS,
+	K_EXPLICIT_BOUNDS,
+	K_MIN,
+	K_MAX,
+	K_SCALE,
+	K_ZERO_COUNT,
+	K_POSITIVE,
+	K_NEGATIVE,
+	K_OFFSET,
+	K_ZERO_THRESHOLD,
+	K_QUANTILE_VALUES,
+	K_QUANTILE,
 	K__COUNT
 };
 
 /* lowerCamelCase names, for error paths. */
 static const char *const key_names[K__COUNT] = {
-	[K_UNKNOWN] = "",
-	[K_RESOURCE_SPANS] = "resourceSpans",
-	[K_RESOURCE_METRICS] = "resourceMetrics",
-	[K_RESOURCE_LOGS] = "resourceLogs",
-	[K_RESOURCE] = "resource",
-	[K_SCOPE_SPANS] = "scopeSpans",
-	[K_SCOPE_METRICS] = "scopeMetrics",
-	[K_SCOPE_LOGS] = "scopeLogs",
-	[K_SCHEMA_URL] = "schemaUrl",
-	[K_SCOPE] = "scope",
-	[K_SPANS] = "spans",
-	[K_METRICS] = "metrics",
-	[K_LOG_RECORDS] = "logRecords",
-	[K_ATTRIBUTES] = "attributes",
-	[K_DROPPED_ATTRIBUTES_COUNT] = "droppedAttributesCount",
-	[K_NAME] = "name",
-	[K_VERSION] = "version",
-	[K_TRACE_ID] = "traceId",
-	[K_SPAN_ID] = "spanId",
-	[K_TRACE_STATE] = "traceState",
-	[K_PARENT_SPAN_ID] = "parentSpanId",
-	[K_FLAGS] = "flags",
-	[K_KIND] = "kind",
-	[K_START_TIME_UNIX_NANO] = "startTimeUnixNano",
-	[K_END_TIME_UNIX_NANO] = "endTimeUnixNano",
-	[K_EVENTS] = "events",
-	[K_DROPPED_EVENTS_COUNT] = "droppedEventsCount",
-	[K_LINKS] = "links",
-	[K_DROPPED_LINKS_COUNT] = "droppedLinksCount",
-	[K_STATUS] = "status",
-	[K_MESSAGE] = "message",
-	[K_CODE] = "code",
-	[K_TIME_UNIX_NANO] = "timeUnixNano",
-	[K_KEY] = "key",
-	[K_VALUE] = "value",
-	[K_VALUES] = "values",
-	[K_STRING_VALUE] = "stringValue",
-	[K_BOOL_VALUE] = "boolValue",
-	[K_INT_VALUE] = "intValue",
-	[K_DOUBLE_VALUE] = "doubleValue",
-	[K_ARRAY_VALUE] = "arrayValue",
-	[K_KVLIST_VALUE] = "kvlistValue",
-	[K_BYTES_VALUE] = "bytesValue",
-	[K_OBSERVED_TIME_UNIX_NANO] = "observedTimeUnixNano",
-	[K_SEVERITY_NUMBER] = "severityNumber",
-	[K_SEVERITY_TEXT] = "severityText",
-	[K_BODY] = "body",
-	[K_EVENT_NAME] = "eventName",
-	[K_DESCRIPTION] = "description",
-	[K_UNIT] = "unit",
-	[K_METADATA] = "metadata",
-	[K_GAUGE] = "gauge",
-	[K_SUM] = "sum",
-	[K_HISTOGRAM] = "histogram",
-	[K_EXPONENTIAL_HISTOGRAM] = "exponentialHistogram",
-	[K_SUMMARY] = "summary",
-	[K_DATA_POINTS] = "dataPoints",
-	[K_AGGREGATION_TEMPORALITY] = "aggregationTemporality",
-	[K_IS_MONOTONIC] = "isMonotonic",
-	[K_AS_DOUBLE] = "asDouble",
-	[K_AS_INT] = "asInt",
-	[K_EXEMPLARS] = "exemplars",
-	[K_FILTERED_ATTRIBUTES] = "filteredAttributes",
-	[K_COUNT] = "count",
-	[K_BUCKET_COUNTS] = "bucketCounts",
-	[K_EXPLICIT_BOUNDS] = "explicitBounds",
-	[K_MIN] = "min",
-	[K_MAX] = "max",
-	[K_SCALE] = "scale",
-	[K_ZERO_COUNT] = "zeroCount",
-	[K_POSITIVE] = "positive",
-	[K_NEGATIVE] = "negative",
-	[K_OFFSET] = "offset",
-	[K_ZERO_THRESHOLD] = "zeroThreshold",
-	[K_QUANTILE_VALUES] = "quantileValues",
-	[K_QUANTILE] = "quantile",
+        [K_UNKNOWN] = "",
+        [K_RESOURCE_SPANS] = "resourceSpans",
+        [K_RESOURCE_METRICS] = "resourceMetrics",
+        [K_RESOURCE_LOGS] = "resourceLogs",
+        [K_RESOURCE] = "resource",
+        [K_SCOPE_SPANS] = "scopeSpans",
+        [K_SCOPE_METRICS] = "scopeMetrics",
+        [K_SCOPE_LOGS] = "scopeLogs",
+        [K_SCHEMA_URL] = "schemaUrl",
+        [K_SCOPE] = "scope",
+        [K_SPANS] = "spans",
+        [K_METRICS] = "metrics",
+        [K_LOG_RECORDS] = "logRecords",
+        [K_ATTRIBUTES] = "attributes",
+        [K_DROPPED_ATTRIBUTES_COUNT] = "droppedAttributesCount",
+        [K_NAME] = "name",
+        [K_VERSION] = "version",
+        [K_TRACE_ID] = "traceId",
+        [K_SPAN_ID] = "spanId",
+        [K_TRACE_STATE] = "traceState",
+        [K_PARENT_SPAN_ID] = "parentSpanId",
+        [K_FLAGS] = "flags",
+        [K_KIND] = "kind",
+        [K_START_TIME_UNIX_NANO] = "startTimeUnixNano",
+        [K_END_TIME_UNIX_NANO] = "endTimeUnixNano",
+        [K_EVENTS] = "events",
+        [K_DROPPED_EVENTS_COUNT] = "droppedEventsCount",
+        [K_LINKS] = "links",
+        [K_DROPPED_LINKS_COUNT] = "droppedLinksCount",
+        [K_STATUS] = "status",
+        [K_MESSAGE] = "message",
+        [K_CODE] = "code",
+        [K_TIME_UNIX_NANO] = "timeUnixNano",
+        [K_KEY] = "key",
+        [K_VALUE] = "value",
+        [K_VALUES] = "values",
+        [K_STRING_VALUE] = "stringValue",
+        [K_BOOL_VALUE] = "boolValue",
+        [K_INT_VALUE] = "intValue",
+        [K_DOUBLE_VALUE] = "doubleValue",
+        [K_ARRAY_VALUE] = "arrayValue",
+        [K_KVLIST_VALUE] = "kvlistValue",
+        [K_BYTES_VALUE] = "bytesValue",
+        [K_OBSERVED_TIME_UNIX_NANO] = "observedTimeUnixNano",
+        [K_SEVERITY_NUMBER] = "severityNumber",
+        [K_SEVERITY_TEXT] = "severityText",
+        [K_BODY] = "body",
+        [K_EVENT_NAME] = "eventName",
+        [K_DESCRIPTION] = "description",
+        [K_UNIT] = "unit",
+        [K_METADATA] = "metadata",
+        [K_GAUGE] = "gauge",
+        [K_SUM] = "sum",
+        [K_HISTOGRAM] = "histogram",
+        [K_EXPONENTIAL_HISTOGRAM] = "exponentialHistogram",
+        [K_SUMMARY] = "summary",
+        [K_DATA_POINTS] = "dataPoints",
+        [K_AGGREGATION_TEMPORALITY] = "aggregationTemporality",
+        [K_IS_MONOTONIC] = "isMonotonic",
+        [K_AS_DOUBLE] = "asDouble",
+        [K_AS_INT] = "asInt",
+        [K_EXEMPLARS] = "exemplars",
+        [K_FILTERED_ATTRIBUTES] = "filteredAttributes",
+        [K_COUNT] = "count",
+        [K_BUCKET_COUNTS] = "bucketCounts",
+        [K_EXPLICIT_BOUNDS] = "explicitBounds",
+        [K_MIN] = "min",
+        [K_MAX] = "max",
+        [K_SCALE] = "scale",
+        [K_ZERO_COUNT] = "zeroCount",
+        [K_POSITIVE] = "positive",
+        [K_NEGATIVE] = "negative",
+        [K_OFFSET] = "offset",
+        [K_ZERO_THRESHOLD] = "zeroThreshold",
+        [K_QUANTILE_VALUES] = "quantileValues",
+        [K_QUANTILE] = "quantile",
 };
 
 /* The id of a member name; snake_case names map to the same id as their lowerCamelCase
  * JSON names, as proto3 JSON parsers accept both. */
 static enum key_id key_lookup(const char *k, size_t n)
 {
-#define M(s, id) if (!memcmp(k, s, sizeof(s) - 1)) return id
+#define M(s, id)                          \
+	if (!memcmp(k, s, sizeof(s) - 1)) \
+	return id
 	switch (n) {
 	case 3:
 		switch (k[0]) {
 		case 'k': M("key", K_KEY); break;
-		case 'm': M("min", K_MIN); M("max", K_MAX); break;
+		case 'm':
+			M("min", K_MIN);
+			M("max", K_MAX);
+			break;
 		case 's': M("sum", K_SUM); break;
 		}
 		break;
@@ -156,7 +217,11 @@ static enum key_id key_lookup(const char *k, size_t n)
 		case 'f': M("flags", K_FLAGS); break;
 		case 'g': M("gauge", K_GAUGE); break;
 		case 'l': M("links", K_LINKS); break;
-		case 's': M("scope", K_SCOPE); M("spans", K_SPANS); M("scale", K_SCALE); break;
+		case 's':
+			M("scope", K_SCOPE);
+			M("spans", K_SPANS);
+			M("scale", K_SCALE);
+			break;
 		case 'v': M("value", K_VALUE); break;
 		}
 		break;
@@ -165,14 +230,23 @@ static enum key_id key_lookup(const char *k, size_t n)
 		case 'a': M("as_int", K_AS_INT); break;
 		case 'e': M("events", K_EVENTS); break;
 		case 'o': M("offset", K_OFFSET); break;
-		case 's': M("spanId", K_SPAN_ID); M("status", K_STATUS); break;
+		case 's':
+			M("spanId", K_SPAN_ID);
+			M("status", K_STATUS);
+			break;
 		case 'v': M("values", K_VALUES); break;
 		}
 		break;
 	case 7:
 		switch (k[0]) {
-		case 'm': M("metrics", K_METRICS); M("message", K_MESSAGE); break;
-		case 's': M("span_id", K_SPAN_ID); M("summary", K_SUMMARY); break;
+		case 'm':
+			M("metrics", K_METRICS);
+			M("message", K_MESSAGE);
+			break;
+		case 's':
+			M("span_id", K_SPAN_ID);
+			M("summary", K_SUMMARY);
+			break;
 		case 't': M("traceId", K_TRACE_ID); break;
 		case 'v': M("version", K_VERSION); break;
 		}
@@ -193,17 +267,29 @@ static enum key_id key_lookup(const char *k, size_t n)
 		switch (k[0]) {
 		case 'a': M("as_double", K_AS_DOUBLE); break;
 		case 'b': M("boolValue", K_BOOL_VALUE); break;
-		case 'e': M("eventName", K_EVENT_NAME); M("exemplars", K_EXEMPLARS); break;
+		case 'e':
+			M("eventName", K_EVENT_NAME);
+			M("exemplars", K_EXEMPLARS);
+			break;
 		case 'h': M("histogram", K_HISTOGRAM); break;
 		case 'i': M("int_value", K_INT_VALUE); break;
-		case 's': M("scopeLogs", K_SCOPE_LOGS); M("schemaUrl", K_SCHEMA_URL); break;
+		case 's':
+			M("scopeLogs", K_SCOPE_LOGS);
+			M("schemaUrl", K_SCHEMA_URL);
+			break;
 		case 'z': M("zeroCount", K_ZERO_COUNT); break;
 		}
 		break;
 	case 10:
 		switch (k[0]) {
-		case 'a': M("attributes", K_ATTRIBUTES); M("arrayValue", K_ARRAY_VALUE); break;
-		case 'b': M("bool_value", K_BOOL_VALUE); M("bytesValue", K_BYTES_VALUE); break;
+		case 'a':
+			M("attributes", K_ATTRIBUTES);
+			M("arrayValue", K_ARRAY_VALUE);
+			break;
+		case 'b':
+			M("bool_value", K_BOOL_VALUE);
+			M("bytesValue", K_BYTES_VALUE);
+			break;
 		case 'd': M("dataPoints", K_DATA_POINTS); break;
 		case 'e': M("event_name", K_EVENT_NAME); break;
 		case 'l': M("logRecords", K_LOG_RECORDS); break;
@@ -228,7 +314,10 @@ static enum key_id key_lookup(const char *k, size_t n)
 		case 'i': M("isMonotonic", K_IS_MONOTONIC); break;
 		case 'k': M("kvlistValue", K_KVLIST_VALUE); break;
 		case 'l': M("log_records", K_LOG_RECORDS); break;
-		case 's': M("scope_spans", K_SCOPE_SPANS); M("stringValue", K_STRING_VALUE); break;
+		case 's':
+			M("scope_spans", K_SCOPE_SPANS);
+			M("stringValue", K_STRING_VALUE);
+			break;
 		case 't': M("trace_state", K_TRACE_STATE); break;
 		}
 		break;
@@ -334,28 +423,28 @@ enum { MAX_FRAMES = 256, UNKNOWN_KEY_MAX = 40 };
 #define NO_INDEX SIZE_MAX
 
 typedef struct frame {
-	size_t idx;     /* element index, or NO_INDEX for a single nested message */
-	uint8_t key;    /* the member that holds the nested message or list */
+	size_t idx;  /* element index, or NO_INDEX for a single nested message */
+	uint8_t key; /* the member that holds the nested message or list */
 } frame;
 
 typedef struct rd {
 	sonde_json_reader j;
 	sonde_batch *b;
-	vec kvs;        /* sonde_kv: attributes and kvlist values */
-	vec vals;       /* sonde_value: array values */
-	vec events;     /* sonde_span_event */
-	vec links;      /* sonde_span_link */
-	vec points;     /* sonde_point */
-	vec exemplars;  /* sonde_exemplar */
-	vec u64s;       /* bucket counts */
-	vec f64s;       /* explicit bounds */
-	vec quantiles;  /* sonde_quantile */
+	vec kvs;       /* sonde_kv: attributes and kvlist values */
+	vec vals;      /* sonde_value: array values */
+	vec events;    /* sonde_span_event */
+	vec links;     /* sonde_span_link */
+	vec points;    /* sonde_point */
+	vec exemplars; /* sonde_exemplar */
+	vec u64s;      /* bucket counts */
+	vec f64s;      /* explicit bounds */
+	vec quantiles; /* sonde_quantile */
 	/* Where we are, for error messages. */
 	size_t nframes; /* may exceed MAX_FRAMES; only the first MAX_FRAMES are kept */
 	frame frames[MAX_FRAMES];
-	uint8_t cur_key;                   /* member being read; K_UNKNOWN: see unknown */
+	uint8_t cur_key; /* member being read; K_UNKNOWN: see unknown */
 	uint8_t unknown_len;
-	char unknown[UNKNOWN_KEY_MAX];     /* text of the unknown member being skipped */
+	char unknown[UNKNOWN_KEY_MAX]; /* text of the unknown member being skipped */
 } rd;
 
 static void rd_init(rd *c, sonde_batch *b)
@@ -490,7 +579,7 @@ static void path_render(const rd *c, char *out, size_t out_size)
 			n = snprintf(piece, sizeof(piece), "%s%s", key_names[f->key], first ? "" : ".");
 		else
 			n = snprintf(piece, sizeof(piece), "%s[%zu]%s", key_names[f->key], f->idx,
-				     first ? "" : ".");
+			             first ? "" : ".");
 		cut = n < 0 || !prepend(tmp, &pos, piece, (size_t)n);
 		first = false;
 	}
@@ -546,7 +635,7 @@ static int next_member(rd *c, enum key_id *id)
  * which measured about 15% faster on span-heavy input than interning them. */
 enum { INTERN_VALUE_MAX = 8 };
 
-static const sonde_str empty_str = { "", 0 };
+static const sonde_str empty_str = {"", 0};
 
 /* Reads a string member into the batch, interned (names, keys) or copied. */
 static int rd_str(rd *c, sonde_str *out, bool intern)
@@ -680,7 +769,7 @@ static int rd_bytes(rd *c, sonde_str *out)
 	if (sonde_base64_decode((uint8_t *)p, &n, s, sn) < 0)
 		return sonde_json_fail(&c->j, "expected base64");
 	p[n] = '\0';
-	*out = (sonde_str){ p, n };
+	*out = (sonde_str){p, n};
 	return 0;
 }
 
@@ -715,24 +804,29 @@ static int rd_enum(rd *c, const char *const *names, int count, const char *what,
 }
 
 static const char *const span_kind_names[] = {
-	"SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER",
-	"SPAN_KIND_CLIENT", "SPAN_KIND_PRODUCER", "SPAN_KIND_CONSUMER",
+        "SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER",
+        "SPAN_KIND_CLIENT",      "SPAN_KIND_PRODUCER", "SPAN_KIND_CONSUMER",
 };
 static const char *const status_code_names[] = {
-	"STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR",
+        "STATUS_CODE_UNSET",
+        "STATUS_CODE_OK",
+        "STATUS_CODE_ERROR",
 };
 static const char *const temporality_names[] = {
-	"AGGREGATION_TEMPORALITY_UNSPECIFIED", "AGGREGATION_TEMPORALITY_DELTA",
-	"AGGREGATION_TEMPORALITY_CUMULATIVE",
+        "AGGREGATION_TEMPORALITY_UNSPECIFIED",
+        "AGGREGATION_TEMPORALITY_DELTA",
+        "AGGREGATION_TEMPORALITY_CUMULATIVE",
 };
 static const char *const severity_names[] = {
-	"SEVERITY_NUMBER_UNSPECIFIED",
-	"SEVERITY_NUMBER_TRACE", "SEVERITY_NUMBER_TRACE2", "SEVERITY_NUMBER_TRACE3", "SEVERITY_NUMBER_TRACE4",
-	"SEVERITY_NUMBER_DEBUG", "SEVERITY_NUMBER_DEBUG2", "SEVERITY_NUMBER_DEBUG3", "SEVERITY_NUMBER_DEBUG4",
-	"SEVERITY_NUMBER_INFO", "SEVERITY_NUMBER_INFO2", "SEVERITY_NUMBER_INFO3", "SEVERITY_NUMBER_INFO4",
-	"SEVERITY_NUMBER_WARN", "SEVERITY_NUMBER_WARN2", "SEVERITY_NUMBER_WARN3", "SEVERITY_NUMBER_WARN4",
-	"SEVERITY_NUMBER_ERROR", "SEVERITY_NUMBER_ERROR2", "SEVERITY_NUMBER_ERROR3", "SEVERITY_NUMBER_ERROR4",
-	"SEVERITY_NUMBER_FATAL", "SEVERITY_NUMBER_FATAL2", "SEVERITY_NUMBER_FATAL3", "SEVERITY_NUMBER_FATAL4",
+        "SEVERITY_NUMBER_UNSPECIFIED", "SEVERITY_NUMBER_TRACE",  "SEVERITY_NUMBER_TRACE2",
+        "SEVERITY_NUMBER_TRACE3",      "SEVERITY_NUMBER_TRACE4", "SEVERITY_NUMBER_DEBUG",
+        "SEVERITY_NUMBER_DEBUG2",      "SEVERITY_NUMBER_DEBUG3", "SEVERITY_NUMBER_DEBUG4",
+        "SEVERITY_NUMBER_INFO",        "SEVERITY_NUMBER_INFO2",  "SEVERITY_NUMBER_INFO3",
+        "SEVERITY_NUMBER_INFO4",       "SEVERITY_NUMBER_WARN",   "SEVERITY_NUMBER_WARN2",
+        "SEVERITY_NUMBER_WARN3",       "SEVERITY_NUMBER_WARN4",  "SEVERITY_NUMBER_ERROR",
+        "SEVERITY_NUMBER_ERROR2",      "SEVERITY_NUMBER_ERROR3", "SEVERITY_NUMBER_ERROR4",
+        "SEVERITY_NUMBER_FATAL",       "SEVERITY_NUMBER_FATAL2", "SEVERITY_NUMBER_FATAL3",
+        "SEVERITY_NUMBER_FATAL4",
 };
 #define COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -816,7 +910,7 @@ static int rd_kvs(rd *c, sonde_attrs *out, unsigned depth)
 	size_t start = c->kvs.len, i = 0;
 	while ((rc = sonde_json_next_elem(&c->j)) > 0) {
 		path_index(c, i++);
-		sonde_kv kv = { .key = empty_str, .value = { .kind = SONDE_VAL_EMPTY } };
+		sonde_kv kv = {.key = empty_str, .value = {.kind = SONDE_VAL_EMPTY}};
 		if ((rc = sonde_json_enter_object(&c->j)) < 0)
 			return rc;
 		enum key_id id;
@@ -882,8 +976,8 @@ static int rd_value_list(rd *c, sonde_value *v, unsigned depth, bool kvlist)
 			if (rc < 0)
 				return rc;
 			path_pop(c);
-			v->u.array.items = vec_take(c, &c->vals, start, sizeof(sonde_value),
-						    &v->u.array.count, &rc);
+			v->u.array.items =
+			        vec_take(c, &c->vals, start, sizeof(sonde_value), &v->u.array.count, &rc);
 		}
 		if (rc < 0)
 			return rc;
@@ -919,7 +1013,7 @@ static int rd_value(rd *c, sonde_value *v, unsigned depth)
 				break;
 			}
 			v->u.str = n <= INTERN_VALUE_MAX ? sonde_batch_intern(c->b, s, n)
-							 : sonde_batch_strdup(c->b, s, n);
+			                                 : sonde_batch_strdup(c->b, s, n);
 			if (!v->u.str.ptr)
 				return -ENOMEM;
 			break;
@@ -936,19 +1030,13 @@ static int rd_value(rd *c, sonde_value *v, unsigned depth)
 			v->kind = SONDE_VAL_DOUBLE;
 			rc = sonde_json_read_f64(&c->j, &v->u.d);
 			break;
-		case K_ARRAY_VALUE:
-			rc = rd_value_list(c, v, depth, false);
-			break;
-		case K_KVLIST_VALUE:
-			rc = rd_value_list(c, v, depth, true);
-			break;
+		case K_ARRAY_VALUE: rc = rd_value_list(c, v, depth, false); break;
+		case K_KVLIST_VALUE: rc = rd_value_list(c, v, depth, true); break;
 		case K_BYTES_VALUE:
 			v->kind = SONDE_VAL_BYTES;
 			rc = rd_bytes(c, &v->u.str);
 			break;
-		default:
-			rc = sonde_json_skip(&c->j);
-			break;
+		default: rc = sonde_json_skip(&c->j); break;
 		}
 		if (rc < 0)
 			return rc;
@@ -1020,7 +1108,7 @@ typedef struct group {
 static int rd_event(rd *c, const void *arg)
 {
 	(void)arg;
-	sonde_span_event ev = { .name = empty_str };
+	sonde_span_event ev = {.name = empty_str};
 	int rc = sonde_json_enter_object(&c->j);
 	if (rc < 0)
 		return rc;
@@ -1048,7 +1136,7 @@ static int rd_event(rd *c, const void *arg)
 static int rd_link(rd *c, const void *arg)
 {
 	(void)arg;
-	sonde_span_link ln = { .trace_state = empty_str };
+	sonde_span_link ln = {.trace_state = empty_str};
 	int rc = sonde_json_enter_object(&c->j);
 	if (rc < 0)
 		return rc;
@@ -1134,7 +1222,7 @@ static int rd_span(rd *c, const void *arg)
 			if ((rc = rd_list(c, rd_event, NULL)) < 0)
 				return rc;
 			sp->events = vec_take(c, &c->events, start, sizeof(sonde_span_event),
-					      &sp->events_count, &rc);
+			                      &sp->events_count, &rc);
 			break;
 		}
 		case K_DROPPED_EVENTS_COUNT: rc = rd_u32(c, &sp->dropped_events_count); break;
@@ -1142,8 +1230,8 @@ static int rd_span(rd *c, const void *arg)
 			size_t start = c->links.len;
 			if ((rc = rd_list(c, rd_link, NULL)) < 0)
 				return rc;
-			sp->links = vec_take(c, &c->links, start, sizeof(sonde_span_link), &sp->links_count,
-					     &rc);
+			sp->links =
+			        vec_take(c, &c->links, start, sizeof(sonde_span_link), &sp->links_count, &rc);
 			break;
 		}
 		case K_DROPPED_LINKS_COUNT: rc = rd_u32(c, &sp->dropped_links_count); break;
@@ -1236,7 +1324,7 @@ static int rd_exemplar(rd *c, const void *arg)
 static int rd_quantile(rd *c, const void *arg)
 {
 	(void)arg;
-	sonde_quantile q = { 0, 0 };
+	sonde_quantile q = {0, 0};
 	int rc = sonde_json_enter_object(&c->j);
 	if (rc < 0)
 		return rc;
@@ -1311,7 +1399,7 @@ static int rd_point(rd *c, const void *arg)
 			if ((rc = rd_list(c, rd_exemplar, NULL)) < 0)
 				return rc;
 			pt.exemplars = vec_take(c, &c->exemplars, start, sizeof(sonde_exemplar),
-						&pt.exemplars_count, &rc);
+			                        &pt.exemplars_count, &rc);
 			break;
 		}
 		case K_AS_DOUBLE:
@@ -1330,8 +1418,7 @@ static int rd_point(rd *c, const void *arg)
 		case K_COUNT:
 			if (!hist && !exp && !summary)
 				goto unknown;
-			rc = rd_u64(c, hist ? &pt.u.hist.count : exp ? &pt.u.exp.count
-									 : &pt.u.summary.count);
+			rc = rd_u64(c, hist ? &pt.u.hist.count : exp ? &pt.u.exp.count : &pt.u.summary.count);
 			break;
 		case K_SUM:
 			if (hist) {
@@ -1406,7 +1493,7 @@ static int rd_point(rd *c, const void *arg)
 			if ((rc = rd_list(c, rd_quantile, NULL)) < 0)
 				return rc;
 			pt.u.summary.quantiles = vec_take(c, &c->quantiles, qstart, sizeof(sonde_quantile),
-							  &pt.u.summary.quantiles_count, &rc);
+			                                  &pt.u.summary.quantiles_count, &rc);
 			break;
 		}
 		default:
@@ -1439,19 +1526,19 @@ static int rd_metric_data(rd *c, sonde_metric_data *m)
 	m->temporality = SONDE_TEMPORALITY_UNSPECIFIED;
 	m->is_monotonic = false;
 	const bool has_temporality = m->type == SONDE_METRIC_SUM || m->type == SONDE_METRIC_HISTOGRAM ||
-				     m->type == SONDE_METRIC_EXP_HISTOGRAM;
+	                             m->type == SONDE_METRIC_EXP_HISTOGRAM;
 	enum key_id id;
 	while ((rc = next_member(c, &id)) > 0) {
 		if (id == K_DATA_POINTS) {
 			size_t start = c->points.len;
 			if ((rc = rd_list(c, rd_point, &m->type)) < 0)
 				return rc;
-			m->points = vec_take(c, &c->points, start, sizeof(sonde_point), &m->points_count,
-					     &rc);
+			m->points =
+			        vec_take(c, &c->points, start, sizeof(sonde_point), &m->points_count, &rc);
 		} else if (id == K_AGGREGATION_TEMPORALITY && has_temporality) {
 			int v;
 			rc = rd_enum(c, temporality_names, COUNT_OF(temporality_names),
-				     "AggregationTemporality", &v);
+			             "AggregationTemporality", &v);
 			m->temporality = (sonde_temporality)v;
 		} else if (id == K_IS_MONOTONIC && m->type == SONDE_METRIC_SUM) {
 			rc = sonde_json_read_bool(&c->j, &m->is_monotonic);
@@ -1517,18 +1604,18 @@ static int rd_metric(rd *c, const void *arg)
 static int rd_scope_group(rd *c, const void *arg)
 {
 	const group *outer = arg;
-	group g = { outer->sig, outer->res, sonde_batch_new_scope(c->b) };
+	group g = {outer->sig, outer->res, sonde_batch_new_scope(c->b)};
 	if (!g.scope)
 		return -ENOMEM;
 	static const enum key_id rec_key[] = {
-		[SONDE_SIGNAL_TRACES] = K_SPANS,
-		[SONDE_SIGNAL_METRICS] = K_METRICS,
-		[SONDE_SIGNAL_LOGS] = K_LOG_RECORDS,
+	        [SONDE_SIGNAL_TRACES] = K_SPANS,
+	        [SONDE_SIGNAL_METRICS] = K_METRICS,
+	        [SONDE_SIGNAL_LOGS] = K_LOG_RECORDS,
 	};
 	static int (*const rec_fn[])(rd *, const void *) = {
-		[SONDE_SIGNAL_TRACES] = rd_span,
-		[SONDE_SIGNAL_METRICS] = rd_metric,
-		[SONDE_SIGNAL_LOGS] = rd_log,
+	        [SONDE_SIGNAL_TRACES] = rd_span,
+	        [SONDE_SIGNAL_METRICS] = rd_metric,
+	        [SONDE_SIGNAL_LOGS] = rd_log,
 	};
 	int rc = sonde_json_enter_object(&c->j);
 	if (rc < 0)
@@ -1552,13 +1639,13 @@ static int rd_scope_group(rd *c, const void *arg)
 /* ResourceSpans / ResourceMetrics / ResourceLogs; *(sonde_signal *)arg says which. */
 static int rd_resource_group(rd *c, const void *arg)
 {
-	group g = { *(const sonde_signal *)arg, sonde_batch_new_resource(c->b), NULL };
+	group g = {*(const sonde_signal *)arg, sonde_batch_new_resource(c->b), NULL};
 	if (!g.res)
 		return -ENOMEM;
 	static const enum key_id scope_key[] = {
-		[SONDE_SIGNAL_TRACES] = K_SCOPE_SPANS,
-		[SONDE_SIGNAL_METRICS] = K_SCOPE_METRICS,
-		[SONDE_SIGNAL_LOGS] = K_SCOPE_LOGS,
+	        [SONDE_SIGNAL_TRACES] = K_SCOPE_SPANS,
+	        [SONDE_SIGNAL_METRICS] = K_SCOPE_METRICS,
+	        [SONDE_SIGNAL_LOGS] = K_SCOPE_LOGS,
 	};
 	int rc = sonde_json_enter_object(&c->j);
 	if (rc < 0)
@@ -1582,7 +1669,7 @@ static int rd_resource_group(rd *c, const void *arg)
 /* One export request: the reader must have been initialised on its text. */
 static int rd_request(rd *c)
 {
-	static const sonde_signal sigs[] = { SONDE_SIGNAL_TRACES, SONDE_SIGNAL_METRICS, SONDE_SIGNAL_LOGS };
+	static const sonde_signal sigs[] = {SONDE_SIGNAL_TRACES, SONDE_SIGNAL_METRICS, SONDE_SIGNAL_LOGS};
 	int rc = sonde_json_enter_object(&c->j);
 	if (rc < 0)
 		return rc;
@@ -1609,7 +1696,7 @@ static int rd_request(rd *c)
 /* Fills err for a failure rc of the document starting at buf + base; line 0 asks for the
  * line to be computed from the whole input. */
 static void rd_error(const rd *c, int rc, const char *buf, size_t len, size_t base, size_t line,
-		     sonde_wire_error *err)
+                     sonde_wire_error *err)
 {
 	if (!err)
 		return;

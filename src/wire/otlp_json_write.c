@@ -19,8 +19,8 @@
 
 typedef struct wr {
 	sonde_json_writer w;
-	sonde_buf tmp;  /* scratch for quoted hex and base64 */
-	int err;        /* first failure other than out of memory */
+	sonde_buf tmp; /* scratch for quoted hex and base64 */
+	int err;       /* first failure other than out of memory */
 } wr;
 
 #define KEY(x, lit) sonde_json_key(&(x)->w, lit, sizeof(lit) - 1)
@@ -130,8 +130,7 @@ static void w_value(wr *x, const sonde_value *v, unsigned depth)
 		return;
 	}
 	switch (v->kind) {
-	case SONDE_VAL_EMPTY:
-		break;
+	case SONDE_VAL_EMPTY: break;
 	case SONDE_VAL_STRING:
 		KEY(x, "stringValue");
 		sonde_json_str(&x->w, v->u.str.ptr, v->u.str.len);
@@ -281,7 +280,7 @@ static void w_log(wr *x, const sonde_log_data *l)
 }
 
 static void w_number(wr *x, const char *dkey, size_t dkey_len, const char *ikey, size_t ikey_len,
-		     sonde_num_kind kind, double d, int64_t i)
+                     sonde_num_kind kind, double d, int64_t i)
 {
 	if (kind == SONDE_NUM_DOUBLE) {
 		sonde_json_key(&x->w, dkey, dkey_len);
@@ -352,8 +351,7 @@ static void w_point(wr *x, sonde_metric_type type, const sonde_point *p)
 	U64S(x, "startTimeUnixNano", p->start_time_ns);
 	U64S(x, "timeUnixNano", p->time_ns);
 	switch (type) {
-	case SONDE_METRIC_NONE:
-		break;
+	case SONDE_METRIC_NONE: break;
 	case SONDE_METRIC_GAUGE:
 	case SONDE_METRIC_SUM:
 		w_number(x, "asDouble", 8, "asInt", 5, p->u.number.kind, p->u.number.v.d, p->u.number.v.i);
@@ -421,11 +419,11 @@ static void w_metric(wr *x, const sonde_metric_data *m)
 		const char *key;
 		size_t len;
 	} data_key[] = {
-		[SONDE_METRIC_GAUGE] = { "gauge", 5 },
-		[SONDE_METRIC_SUM] = { "sum", 3 },
-		[SONDE_METRIC_HISTOGRAM] = { "histogram", 9 },
-		[SONDE_METRIC_EXP_HISTOGRAM] = { "exponentialHistogram", 20 },
-		[SONDE_METRIC_SUMMARY] = { "summary", 7 },
+	        [SONDE_METRIC_GAUGE] = {"gauge", 5},
+	        [SONDE_METRIC_SUM] = {"sum", 3},
+	        [SONDE_METRIC_HISTOGRAM] = {"histogram", 9},
+	        [SONDE_METRIC_EXP_HISTOGRAM] = {"exponentialHistogram", 20},
+	        [SONDE_METRIC_SUMMARY] = {"summary", 7},
 	};
 	sonde_json_obj_begin(&x->w);
 	STR(x, "name", m->name);
@@ -463,23 +461,23 @@ typedef struct sigdesc {
 } sigdesc;
 
 static const sigdesc sigdescs[] = {
-	[SONDE_SIGNAL_TRACES] = { "resourceSpans", "scopeSpans", "spans", 13, 10, 5 },
-	[SONDE_SIGNAL_METRICS] = { "resourceMetrics", "scopeMetrics", "metrics", 15, 12, 7 },
-	[SONDE_SIGNAL_LOGS] = { "resourceLogs", "scopeLogs", "logRecords", 12, 9, 10 },
+        [SONDE_SIGNAL_TRACES] = {"resourceSpans", "scopeSpans", "spans", 13, 10, 5},
+        [SONDE_SIGNAL_METRICS] = {"resourceMetrics", "scopeMetrics", "metrics", 15, 12, 7},
+        [SONDE_SIGNAL_LOGS] = {"resourceLogs", "scopeLogs", "logRecords", 12, 9, 10},
 };
 
 static const sonde_resource *rec_resource(const sonde_batch *b, sonde_signal sig, size_t i)
 {
-	return sig == SONDE_SIGNAL_TRACES ? b->spans[i].resource
+	return sig == SONDE_SIGNAL_TRACES    ? b->spans[i].resource
 	       : sig == SONDE_SIGNAL_METRICS ? b->metrics[i].resource
-					     : b->logs[i].resource;
+	                                     : b->logs[i].resource;
 }
 
 static const sonde_scope *rec_scope(const sonde_batch *b, sonde_signal sig, size_t i)
 {
-	return sig == SONDE_SIGNAL_TRACES ? b->spans[i].scope
+	return sig == SONDE_SIGNAL_TRACES    ? b->spans[i].scope
 	       : sig == SONDE_SIGNAL_METRICS ? b->metrics[i].scope
-					     : b->logs[i].scope;
+	                                     : b->logs[i].scope;
 }
 
 static void w_record(wr *x, const sonde_batch *b, sonde_signal sig, size_t i)
@@ -530,13 +528,13 @@ static void w_request(wr *x, const sonde_batch *b, sonde_signal sig, size_t firs
 
 static size_t sig_count(const sonde_batch *b, sonde_signal sig)
 {
-	return sig == SONDE_SIGNAL_TRACES ? b->spans_count
+	return sig == SONDE_SIGNAL_TRACES    ? b->spans_count
 	       : sig == SONDE_SIGNAL_METRICS ? b->metrics_count
-					     : b->logs_count;
+	                                     : b->logs_count;
 }
 
 int sonde_otlp_json_write_range(const sonde_batch *b, sonde_signal sig, size_t first, size_t count,
-				sonde_buf *out, int pretty)
+                                sonde_buf *out, int pretty)
 {
 	if ((unsigned)sig > SONDE_SIGNAL_LOGS)
 		return -EINVAL;
@@ -572,7 +570,7 @@ int sonde_otlp_json_write(const sonde_batch *b, sonde_signal sig, sonde_buf *out
 
 int sonde_otlp_jsonl_write(const sonde_batch *b, sonde_buf *out)
 {
-	static const sonde_signal order[] = { SONDE_SIGNAL_TRACES, SONDE_SIGNAL_METRICS, SONDE_SIGNAL_LOGS };
+	static const sonde_signal order[] = {SONDE_SIGNAL_TRACES, SONDE_SIGNAL_METRICS, SONDE_SIGNAL_LOGS};
 	const size_t at_entry = out->len;
 	for (size_t k = 0; k < 3; k++) {
 		size_t n = sig_count(b, order[k]);

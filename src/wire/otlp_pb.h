@@ -38,8 +38,7 @@
  * is -ENOMEM, err (may be NULL) names the byte offset, the field
  * ("resource_spans[0].scope_spans[1].spans[3].trace_id") and what was expected.
  */
-int sonde_otlp_pb_read(sonde_batch *b, sonde_signal sig, const void *buf, size_t len,
-		       sonde_wire_error *err);
+int sonde_otlp_pb_read(sonde_batch *b, sonde_signal sig, const void *buf, size_t len, sonde_wire_error *err);
 
 /*
  * Appends b's records of one signal to out as one Export*ServiceRequest. Records are
@@ -55,6 +54,6 @@ int sonde_otlp_pb_write(const sonde_batch *b, sonde_signal sig, sonde_buf *out);
  * (for splitting a large batch into several requests). Returns -EINVAL when the range
  * is not inside the array. */
 int sonde_otlp_pb_write_range(const sonde_batch *b, sonde_signal sig, size_t first, size_t count,
-			      sonde_buf *out);
+                              sonde_buf *out);
 
 #endif

@@ -23,7 +23,7 @@
 #define INTERN_VALUE_MAX 32
 
 enum { PATH_SEGS = 12, ICACHE_SLOTS = 256 };
-#define NO_INDEX ((size_t)-1)
+#define NO_INDEX      ((size_t)-1)
 #define DROPPED_ATTRS "dropped_attributes_count"
 
 /* A growable array of fixed-size elements, used as a stack. */
@@ -102,8 +102,8 @@ static int fail_at(rd *c, int rc, size_t offset, const char *leaf, const char *m
 		if (c->path[i].idx == NO_INDEX)
 			k = snprintf(field + n, sizeof(field) - n, "%s%s", dot, c->path[i].name);
 		else
-			k = snprintf(field + n, sizeof(field) - n, "%s%s[%zu]", dot,
-				     c->path[i].name, c->path[i].idx);
+			k = snprintf(field + n, sizeof(field) - n, "%s%s[%zu]", dot, c->path[i].name,
+			             c->path[i].idx);
 		n += k > 0 ? (size_t)k : 0;
 	}
 	if (c->depth > PATH_SEGS && n < sizeof(field))
@@ -123,39 +123,38 @@ static int pbfail(rd *c, const sonde_pb_reader *r, const char *leaf)
 
 static int bad_type(rd *c, const sonde_pb_reader *r, uint32_t wt, uint32_t want, const char *leaf)
 {
-	static const char *const names[] = { "varint", "i64", "len", "sgroup", "egroup", "i32" };
+	static const char *const names[] = {"varint", "i64", "len", "sgroup", "egroup", "i32"};
 	char msg[64];
 	snprintf(msg, sizeof(msg), "expected wire type %s, got %s", names[want], names[wt]);
 	return fail_at(c, SONDE_EPARSE, (size_t)(r->pos - r->base), leaf, msg);
 }
 
-static int bad_value(rd *c, const sonde_pb_reader *r, const uint8_t *at, const char *leaf,
-		     const char *msg)
+static int bad_value(rd *c, const sonde_pb_reader *r, const uint8_t *at, const char *leaf, const char *msg)
 {
 	return fail_at(c, SONDE_EPARSE, (size_t)(at - r->base), leaf, msg);
 }
 
-#define TRY(x)                                \
-	do {                                  \
-		int rc_ = (x);                \
-		if (rc_ < 0)                  \
-			return rc_;           \
+#define TRY(x)                      \
+	do {                        \
+		int rc_ = (x);      \
+		if (rc_ < 0)        \
+			return rc_; \
 	} while (0)
 /* The failure paths return constants so that the compiler sees outputs are set on
  * success. */
-#define PB(call, leaf)                           \
-	do {                                     \
-		if ((call) < 0) {                \
-			pbfail(c, r, leaf);      \
-			return SONDE_EPARSE;     \
-		}                                \
+#define PB(call, leaf)                       \
+	do {                                 \
+		if ((call) < 0) {            \
+			pbfail(c, r, leaf);  \
+			return SONDE_EPARSE; \
+		}                            \
 	} while (0)
-#define WANT(want, leaf)                                 \
-	do {                                             \
-		if (wt != (want)) {                      \
-			bad_type(c, r, wt, want, leaf);  \
-			return SONDE_EPARSE;             \
-		}                                        \
+#define WANT(want, leaf)                                \
+	do {                                            \
+		if (wt != (want)) {                     \
+			bad_type(c, r, wt, want, leaf); \
+			return SONDE_EPARSE;            \
+		}                                       \
 	} while (0)
 
 /* Copies the elements pushed on v since start into the arena and pops them. */
@@ -213,7 +212,7 @@ static sonde_str intern(rd *c, const uint8_t *p, size_t n)
 	__typeof__(c->icache[0]) *e = &c->icache[(h >> 56) & (ICACHE_SLOTS - 1)];
 	if (e->len == n && e->head == head && e->tail == tail &&
 	    (n <= 16 || memcmp(e->s + 8, p + 8, n - 16) == 0))
-		return (sonde_str){ e->s, n };
+		return (sonde_str){e->s, n};
 	sonde_str s = sonde_batch_intern(c->b, (const char *)p, n);
 	if (s.ptr) {
 		e->s = s.ptr;
@@ -227,7 +226,7 @@ static sonde_str intern(rd *c, const uint8_t *p, size_t n)
 static inline int str_of(rd *c, const uint8_t *p, size_t n, bool do_intern, sonde_str *out)
 {
 	if (n == 0) {
-		*out = (sonde_str){ "", 0 };
+		*out = (sonde_str){"", 0};
 		return 0;
 	}
 	*out = do_intern ? intern(c, p, n) : sonde_batch_strdup(c->b, (const char *)p, n);
@@ -236,7 +235,7 @@ static inline int str_of(rd *c, const uint8_t *p, size_t n, bool do_intern, sond
 
 /* A string field: wire type check, bytes, copy. */
 static inline int read_str(rd *c, sonde_pb_reader *r, uint32_t wt, bool do_intern, sonde_str *out,
-			   const char *leaf)
+                           const char *leaf)
 {
 	const uint8_t *p;
 	size_t n;
@@ -246,8 +245,7 @@ static inline int read_str(rd *c, sonde_pb_reader *r, uint32_t wt, bool do_inter
 }
 
 /* A trace or span id: exactly want bytes, or empty for "absent" (all zero). */
-static inline int read_id(rd *c, sonde_pb_reader *r, uint32_t wt, uint8_t *dst, size_t want,
-			  const char *leaf)
+static inline int read_id(rd *c, sonde_pb_reader *r, uint32_t wt, uint8_t *dst, size_t want, const char *leaf)
 {
 	const uint8_t *p;
 	size_t n;
@@ -259,8 +257,8 @@ static inline int read_id(rd *c, sonde_pb_reader *r, uint32_t wt, uint8_t *dst, 
 	} else if (n == 0) {
 		memset(dst, 0, want);
 	} else {
-		bad_value(c, r, at, leaf, want == 16 ? "expected 16 bytes (or none)"
-						     : "expected 8 bytes (or none)");
+		bad_value(c, r, at, leaf,
+		          want == 16 ? "expected 16 bytes (or none)" : "expected 8 bytes (or none)");
 		return SONDE_EPARSE;
 	}
 	return 0;
@@ -273,8 +271,7 @@ static inline int read_varint(rd *c, sonde_pb_reader *r, uint32_t wt, uint64_t *
 	return 0;
 }
 
-static inline int read_fixed64(rd *c, sonde_pb_reader *r, uint32_t wt, uint64_t *v,
-				const char *leaf)
+static inline int read_fixed64(rd *c, sonde_pb_reader *r, uint32_t wt, uint64_t *v, const char *leaf)
 {
 	WANT(SONDE_PB_I64, leaf);
 	PB(sonde_pb_read_fixed64(r, v), leaf);
@@ -298,8 +295,7 @@ static inline int read_double(rd *c, sonde_pb_reader *r, uint32_t wt, double *v,
 	return 0;
 }
 
-static inline int read_fixed32(rd *c, sonde_pb_reader *r, uint32_t wt, uint32_t *v,
-				const char *leaf)
+static inline int read_fixed32(rd *c, sonde_pb_reader *r, uint32_t wt, uint32_t *v, const char *leaf)
 {
 	WANT(SONDE_PB_I32, leaf);
 	PB(sonde_pb_read_fixed32(r, v), leaf);
@@ -314,8 +310,7 @@ static inline int read_u32(rd *c, sonde_pb_reader *r, uint32_t wt, uint32_t *v, 
 	return 0;
 }
 
-static inline int submsg(rd *c, sonde_pb_reader *r, uint32_t wt, sonde_pb_reader *sub,
-			 const char *leaf)
+static inline int submsg(rd *c, sonde_pb_reader *r, uint32_t wt, sonde_pb_reader *sub, const char *leaf)
 {
 	WANT(SONDE_PB_LEN, leaf);
 	PB(sonde_pb_read_submsg(r, sub), leaf);
@@ -336,7 +331,7 @@ static int read_value(rd *c, sonde_pb_reader *r, sonde_value *v, unsigned depth)
 {
 	if (depth > SONDE_OTLP_PB_MAX_VALUE_DEPTH)
 		return fail_at(c, SONDE_ELIMIT, (size_t)(r->pos - r->base), NULL,
-			       "values nested deeper than 64 levels");
+		               "values nested deeper than 64 levels");
 	uint32_t f, wt;
 	int rc;
 	const uint8_t *p;
@@ -432,8 +427,7 @@ static int read_value(rd *c, sonde_pb_reader *r, sonde_value *v, unsigned depth)
 			v->kind = SONDE_VAL_BYTES;
 			TRY(str_of(c, p, n, false, &v->u.str));
 			break;
-		default:
-			TRY(skip(c, r, wt));
+		default: TRY(skip(c, r, wt));
 		}
 	}
 	if (rc < 0)
@@ -447,7 +441,7 @@ static int read_kv(rd *c, sonde_pb_reader *r, sonde_kv *kv, unsigned depth)
 	uint32_t f, wt;
 	int rc;
 	sonde_pb_reader sub;
-	kv->key = (sonde_str){ "", 0 };
+	kv->key = (sonde_str){"", 0};
 	kv->value.kind = SONDE_VAL_EMPTY;
 	while ((rc = sonde_pb_next_field(r, &f, &wt)) > 0) {
 		if (f == 1) {
@@ -517,7 +511,7 @@ static int read_scope(rd *c, sonde_pb_reader *r, sonde_scope *sc)
 	uint32_t f, wt;
 	int rc;
 	size_t k0 = c->kvs.n;
-	sc->name = sc->version = (sonde_str){ "", 0 };
+	sc->name = sc->version = (sonde_str){"", 0};
 	sc->dropped_attrs_count = 0;
 	while ((rc = sonde_pb_next_field(r, &f, &wt)) > 0) {
 		switch (f) {
@@ -542,7 +536,7 @@ static int read_event(rd *c, sonde_pb_reader *r, sonde_span_event *ev)
 	int rc;
 	size_t k0 = c->kvs.n;
 	memset(ev, 0, sizeof(*ev));
-	ev->name = (sonde_str){ "", 0 };
+	ev->name = (sonde_str){"", 0};
 	while ((rc = sonde_pb_next_field(r, &f, &wt)) > 0) {
 		switch (f) {
 		case 1: TRY(read_fixed64(c, r, wt, &ev->time_ns, "time_unix_nano")); break;
@@ -565,7 +559,7 @@ static int read_link(rd *c, sonde_pb_reader *r, sonde_span_link *ln)
 	int rc;
 	size_t k0 = c->kvs.n;
 	memset(ln, 0, sizeof(*ln));
-	ln->trace_state = (sonde_str){ "", 0 };
+	ln->trace_state = (sonde_str){"", 0};
 	while ((rc = sonde_pb_next_field(r, &f, &wt)) > 0) {
 		switch (f) {
 		case 1: TRY(read_id(c, r, wt, ln->trace_id, 16, "trace_id")); break;
@@ -647,9 +641,7 @@ static int read_span(rd *c, sonde_pb_reader *r, const sonde_resource *res, const
 			*slot = ev;
 			break;
 		}
-		case 12:
-			TRY(read_u32(c, r, wt, &s->dropped_events_count, "dropped_events_count"));
-			break;
+		case 12: TRY(read_u32(c, r, wt, &s->dropped_events_count, "dropped_events_count")); break;
 		case 13: {
 			sonde_span_link ln;
 			TRY(submsg(c, r, wt, &sub, "links"));
@@ -662,9 +654,7 @@ static int read_span(rd *c, sonde_pb_reader *r, const sonde_resource *res, const
 			*slot = ln;
 			break;
 		}
-		case 14:
-			TRY(read_u32(c, r, wt, &s->dropped_links_count, "dropped_links_count"));
-			break;
+		case 14: TRY(read_u32(c, r, wt, &s->dropped_links_count, "dropped_links_count")); break;
 		case 15:
 			TRY(submsg(c, r, wt, &sub, "status"));
 			enter(c, "status", NO_INDEX);
@@ -717,10 +707,7 @@ static int read_log(rd *c, sonde_pb_reader *r, const sonde_resource *res, const 
 		case 8: TRY(read_fixed32(c, r, wt, &l->flags, "flags")); break;
 		case 9: TRY(read_id(c, r, wt, l->trace_id, 16, "trace_id")); break;
 		case 10: TRY(read_id(c, r, wt, l->span_id, 8, "span_id")); break;
-		case 11:
-			TRY(read_fixed64(c, r, wt, &l->observed_time_ns,
-					 "observed_time_unix_nano"));
-			break;
+		case 11: TRY(read_fixed64(c, r, wt, &l->observed_time_ns, "observed_time_unix_nano")); break;
 		case 12: TRY(read_str(c, r, wt, true, &l->event_name, "event_name")); break;
 		default: TRY(skip(c, r, wt));
 		}
@@ -793,8 +780,7 @@ static void store64(void *slot, const uint8_t *p, bool dbl)
 }
 
 /* repeated fixed64 / double (dbl): packed (one LEN field) or one I64 field per element. */
-static int push_fixed64s(rd *c, sonde_pb_reader *r, uint32_t wt, vec *v, bool dbl,
-			 const char *leaf)
+static int push_fixed64s(rd *c, sonde_pb_reader *r, uint32_t wt, vec *v, bool dbl, const char *leaf)
 {
 	const uint8_t *p;
 	size_t n;
@@ -865,9 +851,7 @@ static int read_number_point(rd *c, sonde_pb_reader *r, sonde_point *pt)
 	size_t k0 = c->kvs.n, x0 = c->exemplars.n;
 	while ((rc = sonde_pb_next_field(r, &f, &wt)) > 0) {
 		switch (f) {
-		case 2:
-			TRY(read_fixed64(c, r, wt, &pt->start_time_ns, "start_time_unix_nano"));
-			break;
+		case 2: TRY(read_fixed64(c, r, wt, &pt->start_time_ns, "start_time_unix_nano")); break;
 		case 3: TRY(read_fixed64(c, r, wt, &pt->time_ns, "time_unix_nano")); break;
 		case 4:
 			TRY(read_double(c, r, wt, &pt->u.number.v.d, "as_double"));
@@ -900,19 +884,26 @@ static int read_hist_point(rd *c, sonde_pb_reader *r, sonde_point *pt)
 	__typeof__(pt->u.hist) *h = &pt->u.hist;
 	while ((rc = sonde_pb_next_field(r, &f, &wt)) > 0) {
 		switch (f) {
-		case 2:
-			TRY(read_fixed64(c, r, wt, &pt->start_time_ns, "start_time_unix_nano"));
-			break;
+		case 2: TRY(read_fixed64(c, r, wt, &pt->start_time_ns, "start_time_unix_nano")); break;
 		case 3: TRY(read_fixed64(c, r, wt, &pt->time_ns, "time_unix_nano")); break;
 		case 4: TRY(read_count(c, r, wt, &h->count, "count")); break;
-		case 5: TRY(read_double(c, r, wt, &h->sum, "sum")); h->has_sum = true; break;
+		case 5:
+			TRY(read_double(c, r, wt, &h->sum, "sum"));
+			h->has_sum = true;
+			break;
 		case 6: TRY(push_fixed64s(c, r, wt, &c->u64s, false, "bucket_counts")); break;
 		case 7: TRY(push_fixed64s(c, r, wt, &c->dbls, true, "explicit_bounds")); break;
 		case 8: TRY(push_exemplar(c, r, wt, x0)); break;
 		case 9: TRY(push_attr(c, r, wt, k0, "attributes")); break;
 		case 10: TRY(read_u32(c, r, wt, &pt->flags, "flags")); break;
-		case 11: TRY(read_double(c, r, wt, &h->min, "min")); h->has_min = true; break;
-		case 12: TRY(read_double(c, r, wt, &h->max, "max")); h->has_max = true; break;
+		case 11:
+			TRY(read_double(c, r, wt, &h->min, "min"));
+			h->has_min = true;
+			break;
+		case 12:
+			TRY(read_double(c, r, wt, &h->max, "max"));
+			h->has_max = true;
+			break;
 		default: TRY(skip(c, r, wt));
 		}
 	}
@@ -968,12 +959,13 @@ static int read_exp_point(rd *c, sonde_pb_reader *r, sonde_point *pt)
 	while ((rc = sonde_pb_next_field(r, &f, &wt)) > 0) {
 		switch (f) {
 		case 1: TRY(push_attr(c, r, wt, k0, "attributes")); break;
-		case 2:
-			TRY(read_fixed64(c, r, wt, &pt->start_time_ns, "start_time_unix_nano"));
-			break;
+		case 2: TRY(read_fixed64(c, r, wt, &pt->start_time_ns, "start_time_unix_nano")); break;
 		case 3: TRY(read_fixed64(c, r, wt, &pt->time_ns, "time_unix_nano")); break;
 		case 4: TRY(read_count(c, r, wt, &e->count, "count")); break;
-		case 5: TRY(read_double(c, r, wt, &e->sum, "sum")); e->has_sum = true; break;
+		case 5:
+			TRY(read_double(c, r, wt, &e->sum, "sum"));
+			e->has_sum = true;
+			break;
 		case 6:
 			TRY(read_varint(c, r, wt, &x, "scale"));
 			e->scale = sonde_pb_unzigzag32(x);
@@ -988,8 +980,14 @@ static int read_exp_point(rd *c, sonde_pb_reader *r, sonde_point *pt)
 			break;
 		case 10: TRY(read_u32(c, r, wt, &pt->flags, "flags")); break;
 		case 11: TRY(push_exemplar(c, r, wt, x0)); break;
-		case 12: TRY(read_double(c, r, wt, &e->min, "min")); e->has_min = true; break;
-		case 13: TRY(read_double(c, r, wt, &e->max, "max")); e->has_max = true; break;
+		case 12:
+			TRY(read_double(c, r, wt, &e->min, "min"));
+			e->has_min = true;
+			break;
+		case 13:
+			TRY(read_double(c, r, wt, &e->max, "max"));
+			e->has_max = true;
+			break;
 		case 14: TRY(read_double(c, r, wt, &e->zero_threshold, "zero_threshold")); break;
 		default: TRY(skip(c, r, wt));
 		}
@@ -1011,14 +1009,12 @@ static int read_summary_point(rd *c, sonde_pb_reader *r, sonde_point *pt)
 	__typeof__(pt->u.summary) *s = &pt->u.summary;
 	while ((rc = sonde_pb_next_field(r, &f, &wt)) > 0) {
 		switch (f) {
-		case 2:
-			TRY(read_fixed64(c, r, wt, &pt->start_time_ns, "start_time_unix_nano"));
-			break;
+		case 2: TRY(read_fixed64(c, r, wt, &pt->start_time_ns, "start_time_unix_nano")); break;
 		case 3: TRY(read_fixed64(c, r, wt, &pt->time_ns, "time_unix_nano")); break;
 		case 4: TRY(read_count(c, r, wt, &s->count, "count")); break;
 		case 5: TRY(read_double(c, r, wt, &s->sum, "sum")); break;
 		case 6: {
-			sonde_quantile q = { 0, 0 };
+			sonde_quantile q = {0, 0};
 			uint32_t g, gwt;
 			TRY(submsg(c, r, wt, &sub, "quantile_values"));
 			enter(c, "quantile_values", c->quantiles.n - q0);
@@ -1066,7 +1062,7 @@ static int read_data(rd *c, sonde_pb_reader *r, sonde_metric_data *m, sonde_metr
 	m->temporality = SONDE_TEMPORALITY_UNSPECIFIED;
 	m->is_monotonic = false;
 	bool has_temporality = type == SONDE_METRIC_SUM || type == SONDE_METRIC_HISTOGRAM ||
-			       type == SONDE_METRIC_EXP_HISTOGRAM;
+	                       type == SONDE_METRIC_EXP_HISTOGRAM;
 	while ((rc = sonde_pb_next_field(r, &f, &wt)) > 0) {
 		if (f == 1) {
 			sonde_point pt;
@@ -1082,8 +1078,7 @@ static int read_data(rd *c, sonde_pb_reader *r, sonde_metric_data *m, sonde_metr
 			}
 			leave(c);
 			void *items;
-			TRY(take(c, &c->exemplars, x0, sizeof(sonde_exemplar), &items,
-				 &pt.exemplars_count));
+			TRY(take(c, &c->exemplars, x0, sizeof(sonde_exemplar), &items, &pt.exemplars_count));
 			pt.exemplars = items;
 			sonde_point *slot = PUSH(c, points, sonde_point);
 			if (!slot)
@@ -1125,11 +1120,26 @@ static int read_metric(rd *c, sonde_pb_reader *r, const sonde_resource *res, con
 		case 1: TRY(read_str(c, r, wt, true, &m->name, "name")); continue;
 		case 2: TRY(read_str(c, r, wt, true, &m->description, "description")); continue;
 		case 3: TRY(read_str(c, r, wt, true, &m->unit, "unit")); continue;
-		case 5: type = SONDE_METRIC_GAUGE; name = "gauge"; break;
-		case 7: type = SONDE_METRIC_SUM; name = "sum"; break;
-		case 9: type = SONDE_METRIC_HISTOGRAM; name = "histogram"; break;
-		case 10: type = SONDE_METRIC_EXP_HISTOGRAM; name = "exponential_histogram"; break;
-		case 11: type = SONDE_METRIC_SUMMARY; name = "summary"; break;
+		case 5:
+			type = SONDE_METRIC_GAUGE;
+			name = "gauge";
+			break;
+		case 7:
+			type = SONDE_METRIC_SUM;
+			name = "sum";
+			break;
+		case 9:
+			type = SONDE_METRIC_HISTOGRAM;
+			name = "histogram";
+			break;
+		case 10:
+			type = SONDE_METRIC_EXP_HISTOGRAM;
+			name = "exponential_histogram";
+			break;
+		case 11:
+			type = SONDE_METRIC_SUMMARY;
+			name = "summary";
+			break;
 		case 12: TRY(push_attr(c, r, wt, k0, "metadata")); continue;
 		default: TRY(skip(c, r, wt)); continue;
 		}
@@ -1145,9 +1155,9 @@ static int read_metric(rd *c, sonde_pb_reader *r, const sonde_resource *res, con
 
 /* ---- Envelopes --------------------------------------------------------------------- */
 
-static const char *const resource_x[] = { "resource_spans", "resource_metrics", "resource_logs" };
-static const char *const scope_x[] = { "scope_spans", "scope_metrics", "scope_logs" };
-static const char *const records_x[] = { "spans", "metrics", "log_records" };
+static const char *const resource_x[] = {"resource_spans", "resource_metrics", "resource_logs"};
+static const char *const scope_x[] = {"scope_spans", "scope_metrics", "scope_logs"};
+static const char *const records_x[] = {"spans", "metrics", "log_records"};
 
 /* ScopeX { InstrumentationScope scope = 1; repeated X records = 2; string schema_url = 3; } */
 static int read_scope_x(rd *c, sonde_pb_reader *r, const sonde_resource *res)
@@ -1238,8 +1248,7 @@ static int read_request(rd *c, sonde_pb_reader *r)
 	return 0;
 }
 
-int sonde_otlp_pb_read(sonde_batch *b, sonde_signal sig, const void *buf, size_t len,
-		       sonde_wire_error *err)
+int sonde_otlp_pb_read(sonde_batch *b, sonde_signal sig, const void *buf, size_t len, sonde_wire_error *err)
 {
 	if ((unsigned)sig > SONDE_SIGNAL_LOGS || (!buf && len))
 		return -EINVAL;
@@ -1252,8 +1261,8 @@ int sonde_otlp_pb_read(sonde_batch *b, sonde_signal sig, const void *buf, size_t
 	sonde_pb_reader r;
 	sonde_pb_reader_init(&r, buf, len);
 	int rc = read_request(&c, &r);
-	vec *vecs[] = { &c.kvs, &c.vals, &c.events, &c.links, &c.points,
-			&c.exemplars, &c.u64s, &c.dbls, &c.quantiles };
+	vec *vecs[] = {&c.kvs,       &c.vals, &c.events, &c.links,    &c.points,
+	               &c.exemplars, &c.u64s, &c.dbls,   &c.quantiles};
 	for (size_t i = 0; i < sizeof(vecs) / sizeof(vecs[0]); i++)
 		free(vecs[i]->p);
 	if (rc < 0) {

@@ -74,18 +74,10 @@ static void put_value(wr *o, const sonde_value *v, unsigned depth)
 		return;
 	}
 	switch (v->kind) {
-	case SONDE_VAL_STRING:
-		sonde_pb_put_bytes_field(&o->w, 1, v->u.str.ptr, v->u.str.len);
-		break;
-	case SONDE_VAL_BOOL:
-		sonde_pb_put_varint_field(&o->w, 2, v->u.b);
-		break;
-	case SONDE_VAL_INT:
-		sonde_pb_put_varint_field(&o->w, 3, (uint64_t)v->u.i);
-		break;
-	case SONDE_VAL_DOUBLE:
-		sonde_pb_put_double_field(&o->w, 4, v->u.d);
-		break;
+	case SONDE_VAL_STRING: sonde_pb_put_bytes_field(&o->w, 1, v->u.str.ptr, v->u.str.len); break;
+	case SONDE_VAL_BOOL: sonde_pb_put_varint_field(&o->w, 2, v->u.b); break;
+	case SONDE_VAL_INT: sonde_pb_put_varint_field(&o->w, 3, (uint64_t)v->u.i); break;
+	case SONDE_VAL_DOUBLE: sonde_pb_put_double_field(&o->w, 4, v->u.d); break;
 	case SONDE_VAL_ARRAY:
 		sonde_pb_open(&o->w, 5);
 		for (uint32_t i = 0; i < v->u.array.count; i++) {
@@ -101,12 +93,9 @@ static void put_value(wr *o, const sonde_value *v, unsigned depth)
 			put_kv(o, 1, &v->u.kvlist.items[i], depth + 1);
 		sonde_pb_close(&o->w);
 		break;
-	case SONDE_VAL_BYTES:
-		sonde_pb_put_bytes_field(&o->w, 7, v->u.str.ptr, v->u.str.len);
-		break;
+	case SONDE_VAL_BYTES: sonde_pb_put_bytes_field(&o->w, 7, v->u.str.ptr, v->u.str.len); break;
 	case SONDE_VAL_EMPTY:
-	default:
-		break;
+	default: break;
 	}
 }
 
@@ -141,8 +130,7 @@ static void put_resource(wr *o, const sonde_resource *res)
 /* InstrumentationScope { name = 1; version = 2; attributes = 3; dropped = 4; }. */
 static void put_scope(wr *o, const sonde_scope *sc)
 {
-	if (!sc || (!sc->name.len && !sc->version.len && !sc->attrs.count &&
-		    !sc->dropped_attrs_count))
+	if (!sc || (!sc->name.len && !sc->version.len && !sc->attrs.count && !sc->dropped_attrs_count))
 		return;
 	sonde_pb_open(&o->w, 1);
 	put_str(o, 1, sc->name);
@@ -347,8 +335,8 @@ static void put_summary_point(wr *o, const sonde_point *pt)
 static void put_metric(wr *o, const sonde_metric_data *m)
 {
 	static const uint32_t data_field[] = {
-		[SONDE_METRIC_GAUGE] = 5, [SONDE_METRIC_SUM] = 7, [SONDE_METRIC_HISTOGRAM] = 9,
-		[SONDE_METRIC_EXP_HISTOGRAM] = 10, [SONDE_METRIC_SUMMARY] = 11,
+	        [SONDE_METRIC_GAUGE] = 5,          [SONDE_METRIC_SUM] = 7,      [SONDE_METRIC_HISTOGRAM] = 9,
+	        [SONDE_METRIC_EXP_HISTOGRAM] = 10, [SONDE_METRIC_SUMMARY] = 11,
 	};
 	sonde_pb_open_hint(&o->w, 2, o->last_record);
 	put_str(o, 1, m->name);
@@ -380,13 +368,22 @@ static void put_metric(wr *o, const sonde_metric_data *m)
 
 /* ---- Envelopes --------------------------------------------------------------------- */
 
-static void record_owners(const sonde_batch *b, sonde_signal sig, size_t i,
-			  const sonde_resource **res, const sonde_scope **sc)
+static void record_owners(const sonde_batch *b, sonde_signal sig, size_t i, const sonde_resource **res,
+                          const sonde_scope **sc)
 {
 	switch (sig) {
-	case SONDE_SIGNAL_TRACES: *res = b->spans[i].resource; *sc = b->spans[i].scope; return;
-	case SONDE_SIGNAL_METRICS: *res = b->metrics[i].resource; *sc = b->metrics[i].scope; return;
-	case SONDE_SIGNAL_LOGS: *res = b->logs[i].resource; *sc = b->logs[i].scope; return;
+	case SONDE_SIGNAL_TRACES:
+		*res = b->spans[i].resource;
+		*sc = b->spans[i].scope;
+		return;
+	case SONDE_SIGNAL_METRICS:
+		*res = b->metrics[i].resource;
+		*sc = b->metrics[i].scope;
+		return;
+	case SONDE_SIGNAL_LOGS:
+		*res = b->logs[i].resource;
+		*sc = b->logs[i].scope;
+		return;
 	}
 	*res = NULL;
 	*sc = NULL;
@@ -400,8 +397,7 @@ static void close_group(wr *o, sonde_str schema_url)
 }
 
 /* How many records from i on share its resource (and, with same_scope, its scope). */
-static size_t run_length(const sonde_batch *b, sonde_signal sig, size_t i, size_t end,
-			 bool same_scope)
+static size_t run_length(const sonde_batch *b, sonde_signal sig, size_t i, size_t end, bool same_scope)
 {
 	const sonde_resource *res, *r;
 	const sonde_scope *sc, *s;
@@ -416,7 +412,7 @@ static size_t run_length(const sonde_batch *b, sonde_signal sig, size_t i, size_
 }
 
 int sonde_otlp_pb_write_range(const sonde_batch *b, sonde_signal sig, size_t first, size_t count,
-			      sonde_buf *out)
+                              sonde_buf *out)
 {
 	size_t total;
 	switch (sig) {
@@ -439,7 +435,7 @@ int sonde_otlp_pb_write_range(const sonde_batch *b, sonde_signal sig, size_t fir
 	size_t written = 0, avg = 256;
 	const sonde_resource *cur_res = NULL;
 	const sonde_scope *cur_sc = NULL;
-	static const sonde_str no_url = { "", 0 };
+	static const sonde_str no_url = {"", 0};
 	for (size_t i = first; i < end; i++) {
 		const sonde_resource *res;
 		const sonde_scope *sc;

@@ -18,20 +18,18 @@ typedef struct unit_map {
 } unit_map;
 
 static const unit_map main_units[] = {
-	{ "d", "days" },         { "h", "hours" },        { "min", "minutes" },
-	{ "s", "seconds" },      { "ms", "milliseconds" }, { "us", "microseconds" },
-	{ "ns", "nanoseconds" }, { "By", "bytes" },       { "KiBy", "kibibytes" },
-	{ "MiBy", "mebibytes" }, { "GiBy", "gibibytes" }, { "TiBy", "tibibytes" },
-	{ "KBy", "kilobytes" },  { "MBy", "megabytes" },  { "GBy", "gigabytes" },
-	{ "TBy", "terabytes" },  { "m", "meters" },       { "V", "volts" },
-	{ "A", "amperes" },      { "J", "joules" },       { "W", "watts" },
-	{ "g", "grams" },        { "Cel", "celsius" },    { "Hz", "hertz" },
-	{ "%", "percent" },
+        {"d", "days"},          {"h", "hours"},         {"min", "minutes"},    {"s", "seconds"},
+        {"ms", "milliseconds"}, {"us", "microseconds"}, {"ns", "nanoseconds"}, {"By", "bytes"},
+        {"KiBy", "kibibytes"},  {"MiBy", "mebibytes"},  {"GiBy", "gibibytes"}, {"TiBy", "tibibytes"},
+        {"KBy", "kilobytes"},   {"MBy", "megabytes"},   {"GBy", "gigabytes"},  {"TBy", "terabytes"},
+        {"m", "meters"},        {"V", "volts"},         {"A", "amperes"},      {"J", "joules"},
+        {"W", "watts"},         {"g", "grams"},         {"Cel", "celsius"},    {"Hz", "hertz"},
+        {"%", "percent"},
 };
 
 static const unit_map per_units[] = {
-	{ "s", "second" }, { "m", "minute" }, { "h", "hour" }, { "d", "day" },
-	{ "w", "week" },   { "mo", "month" }, { "y", "year" },
+        {"s", "second"}, {"m", "minute"}, {"h", "hour"}, {"d", "day"},
+        {"w", "week"},   {"mo", "month"}, {"y", "year"},
 };
 
 static bool eq(const char *s, size_t n, const char *lit)
@@ -261,11 +259,9 @@ sonde__prom_kind sonde__prom_kind_of(const sonde_metric_data *m)
 		if (m->temporality == SONDE_TEMPORALITY_UNSPECIFIED)
 			return SONDE__PROM_GAUGEHISTOGRAM;
 		return SONDE__PROM_HISTOGRAM;
-	case SONDE_METRIC_SUMMARY:
-		return SONDE__PROM_SUMMARY;
+	case SONDE_METRIC_SUMMARY: return SONDE__PROM_SUMMARY;
 	case SONDE_METRIC_NONE:
-	case SONDE_METRIC_EXP_HISTOGRAM:
-		break;
+	case SONDE_METRIC_EXP_HISTOGRAM: break;
 	}
 	return SONDE__PROM_SKIP;
 }
@@ -278,12 +274,15 @@ static bool ends_with(const char *s, size_t n, const char *suffix)
 	return n >= k && memcmp(s + n - k, suffix, k) == 0;
 }
 
-void sonde__prom_family_name(sonde_buf *out, const sonde_metric_data *m, sonde__prom_kind kind, sonde_prom_flavor flavor)
+void sonde__prom_family_name(sonde_buf *out, const sonde_metric_data *m, sonde__prom_kind kind,
+                             sonde_prom_flavor flavor)
 {
 	size_t start = out->len;
 	sonde_prom_sanitize(out, m->name.ptr, m->name.len, true);
 	/* The type suffix comes after the unit: taken off, put back in 0.0.4. */
-	const char *type_suffix = kind == SONDE__PROM_COUNTER ? "_total" : kind == SONDE__PROM_INFO ? "_info" : NULL;
+	const char *type_suffix = kind == SONDE__PROM_COUNTER ? "_total"
+	                          : kind == SONDE__PROM_INFO  ? "_info"
+	                                                      : NULL;
 	if (type_suffix && out->len - start > strlen(type_suffix) &&
 	    ends_with(out->data + start, out->len - start, type_suffix))
 		truncate_to(out, out->len - strlen(type_suffix));
@@ -304,7 +303,8 @@ static void add_unit(sonde_buf *out, size_t start, const sonde_metric_data *m)
 		return;
 	size_t wlen = out->len - word;
 	/* Skip the unit when empty or already the name's suffix ("_seconds"). */
-	bool have = wlen == 0 || (name_end - start == wlen && memcmp(out->data + start, out->data + word, wlen) == 0);
+	bool have = wlen == 0 ||
+	            (name_end - start == wlen && memcmp(out->data + start, out->data + word, wlen) == 0);
 	if (!have && name_end - start > wlen && out->data[name_end - wlen - 1] == '_' &&
 	    memcmp(out->data + name_end - wlen, out->data + word, wlen) == 0)
 		have = true;
@@ -370,7 +370,8 @@ void sonde__prom_double(sonde_buf *out, double d, bool canonical)
 			for (int i = 1; i < nd; i++)
 				o[n++] = digits[i];
 		}
-		n += (size_t)snprintf(o + n, sizeof(o) - n, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+		n += (size_t)snprintf(o + n, sizeof(o) - n, "e%c%02d", exp < 0 ? '-' : '+',
+		                      exp < 0 ? -exp : exp);
 	} else if (exp < 0) {
 		o[n++] = '0';
 		o[n++] = '.';
@@ -409,7 +410,7 @@ static void json_string(sonde_buf *out, const char *s, size_t n)
 		} else if (c == '\r') {
 			sonde_buf_puts(out, "\\r");
 		} else if (c < 0x20) {
-			char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+			char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
 			sonde_buf_append(out, e, 6);
 		} else {
 			sonde_buf_putc(out, (char)c);
@@ -427,8 +428,8 @@ static void base64(sonde_buf *out, const unsigned char *p, size_t n)
 			v |= (uint32_t)p[i + 1] << 8;
 		if (i + 2 < n)
 			v |= p[i + 2];
-		char q[4] = { tab[(v >> 18) & 63], tab[(v >> 12) & 63], i + 1 < n ? tab[(v >> 6) & 63] : '=',
-			      i + 2 < n ? tab[v & 63] : '=' };
+		char q[4] = {tab[(v >> 18) & 63], tab[(v >> 12) & 63], i + 1 < n ? tab[(v >> 6) & 63] : '=',
+		             i + 2 < n ? tab[v & 63] : '='};
 		sonde_buf_append(out, q, 4);
 	}
 }
@@ -442,15 +443,9 @@ static void json_value(sonde_buf *out, const sonde_value *v, int depth)
 		return;
 	}
 	switch (v->kind) {
-	case SONDE_VAL_STRING:
-		json_string(out, v->u.str.ptr, v->u.str.len);
-		return;
-	case SONDE_VAL_BOOL:
-		sonde_buf_puts(out, v->u.b ? "true" : "false");
-		return;
-	case SONDE_VAL_INT:
-		sonde_buf_printf(out, "%" PRId64, v->u.i);
-		return;
+	case SONDE_VAL_STRING: json_string(out, v->u.str.ptr, v->u.str.len); return;
+	case SONDE_VAL_BOOL: sonde_buf_puts(out, v->u.b ? "true" : "false"); return;
+	case SONDE_VAL_INT: sonde_buf_printf(out, "%" PRId64, v->u.i); return;
 	case SONDE_VAL_DOUBLE:
 		if (!isfinite(v->u.d)) { /* JSON has no NaN or Inf */
 			sonde_buf_putc(out, '"');
@@ -486,8 +481,7 @@ static void json_value(sonde_buf *out, const sonde_value *v, int depth)
 		}
 		sonde_buf_putc(out, '}');
 		return;
-	case SONDE_VAL_EMPTY:
-		break;
+	case SONDE_VAL_EMPTY: break;
 	}
 	sonde_buf_puts(out, "null");
 }
@@ -495,18 +489,10 @@ static void json_value(sonde_buf *out, const sonde_value *v, int depth)
 void sonde__prom_value_text(sonde_buf *out, const sonde_value *v)
 {
 	switch (v->kind) {
-	case SONDE_VAL_STRING:
-		sonde_buf_append(out, v->u.str.ptr, v->u.str.len);
-		return;
-	case SONDE_VAL_BYTES:
-		base64(out, (const unsigned char *)v->u.str.ptr, v->u.str.len);
-		return;
-	case SONDE_VAL_EMPTY:
-		return;
-	case SONDE_VAL_DOUBLE:
-		sonde__prom_double(out, v->u.d, false);
-		return;
-	default:
-		json_value(out, v, 0);
+	case SONDE_VAL_STRING: sonde_buf_append(out, v->u.str.ptr, v->u.str.len); return;
+	case SONDE_VAL_BYTES: base64(out, (const unsigned char *)v->u.str.ptr, v->u.str.len); return;
+	case SONDE_VAL_EMPTY: return;
+	case SONDE_VAL_DOUBLE: sonde__prom_double(out, v->u.d, false); return;
+	default: json_value(out, v, 0);
 	}
 }

@@ -37,8 +37,8 @@
 #include "wire_error.h"
 
 typedef enum sonde_prom_flavor {
-	SONDE_PROM_TEXT_004 = 0,       /* text/plain; version=0.0.4 */
-	SONDE_PROM_OPENMETRICS_1 = 1,  /* application/openmetrics-text; version=1.0.0 */
+	SONDE_PROM_TEXT_004 = 0,      /* text/plain; version=0.0.4 */
+	SONDE_PROM_OPENMETRICS_1 = 1, /* application/openmetrics-text; version=1.0.0 */
 } sonde_prom_flavor;
 
 /* Reads a Prometheus text exposition (0.0.4) or an OpenMetrics 1.0 document into metrics
@@ -50,7 +50,7 @@ typedef enum sonde_prom_flavor {
  * SONDE_EPARSE (err says line, offset, field and what was expected) or -ENOMEM, and b
  * holds the metrics it held before. */
 int sonde_prom_text_read(sonde_batch *b, const char *buf, size_t len, uint64_t default_time_ns,
-			 sonde_wire_error *err);
+                         sonde_wire_error *err);
 
 typedef struct sonde_prom_write_opts {
 	sonde_prom_flavor flavor;
@@ -101,7 +101,8 @@ typedef enum sonde__prom_kind {
 
 sonde__prom_kind sonde__prom_kind_of(const sonde_metric_data *m);
 /* sonde_prom_family_name() for a metric of the given kind. */
-void sonde__prom_family_name(sonde_buf *out, const sonde_metric_data *m, sonde__prom_kind kind, sonde_prom_flavor flavor);
+void sonde__prom_family_name(sonde_buf *out, const sonde_metric_data *m, sonde__prom_kind kind,
+                             sonde_prom_flavor flavor);
 /* Appends a double as Go's strconv.FormatFloat(d, 'g', -1, 64) does: shortest text that
  * reads back exactly ("0.005", "1e+06", "+Inf", "NaN"); canonical adds ".0" to integral
  * numbers written without exponent, as OpenMetrics wants for le and quantile labels. */

@@ -31,17 +31,22 @@ enum ftype {
 };
 
 static const char *const type_words[] = {
-	[FT_UNTYPED] = "unknown",     [FT_COUNTER] = "counter",   [FT_GAUGE] = "gauge",
-	[FT_HISTOGRAM] = "histogram", [FT_GAUGEHISTOGRAM] = "gaugehistogram",
-	[FT_SUMMARY] = "summary",     [FT_INFO] = "info",         [FT_STATESET] = "stateset",
-	[FT_UNKNOWN] = "unknown",
+        [FT_UNTYPED] = "unknown",
+        [FT_COUNTER] = "counter",
+        [FT_GAUGE] = "gauge",
+        [FT_HISTOGRAM] = "histogram",
+        [FT_GAUGEHISTOGRAM] = "gaugehistogram",
+        [FT_SUMMARY] = "summary",
+        [FT_INFO] = "info",
+        [FT_STATESET] = "stateset",
+        [FT_UNKNOWN] = "unknown",
 };
 
 /* What a sample is to its family, from its name's suffix. */
 enum role { R_VALUE, R_TOTAL, R_CREATED, R_BUCKET, R_COUNT, R_SUM, R_GCOUNT, R_GSUM, R_INFO, R_COUNT_ };
 
 static const char *const role_suffix[R_COUNT_] = {
-	"", "_total", "_created", "_bucket", "_count", "_sum", "_gcount", "_gsum", "_info",
+        "", "_total", "_created", "_bucket", "_count", "_sum", "_gcount", "_gsum", "_info",
 };
 
 enum { NONE = (size_t)-1 };
@@ -49,9 +54,9 @@ enum { NONE = (size_t)-1 };
 typedef struct label {
 	const char *name;
 	size_t name_len;
-	size_t off;      /* input offset of the name, for errors */
+	size_t off;          /* input offset of the name, for errors */
 	size_t val, val_len; /* unescaped value, in the labelset's vals */
-	uint32_t idx;    /* position in the sample, kept across sorting */
+	uint32_t idx;        /* position in the sample, kept across sorting */
 } label;
 
 typedef struct labelset {
@@ -69,7 +74,7 @@ typedef struct point {
 	uint64_t hash;
 	size_t key_off, key_len; /* canonical label key, in the family's keys */
 	sonde_attrs attrs;
-	size_t line, off;        /* first sample, for errors found at the end */
+	size_t line, off; /* first sample, for errors found at the end */
 	bool has_ts, has_value, has_start, has_count, has_sum;
 	uint64_t time_ns, start_ns, count;
 	double value, sum;
@@ -93,7 +98,7 @@ typedef struct family {
 	uint32_t *slots; /* label key -> latest point index + 1 */
 	size_t nslots;   /* power of two, or 0 */
 	sonde_buf keys;
-	size_t last;     /* point of the last sample (samples of a point come together) */
+	size_t last; /* point of the last sample (samples of a point come together) */
 } family;
 
 typedef struct reader {
@@ -108,8 +113,8 @@ typedef struct reader {
 	size_t nfams, capfams;
 	uint32_t *fslots; /* family name -> index + 1 */
 	size_t nfslots;
-	size_t cur;       /* family of the last line, or NONE */
-	labelset ls, xs;  /* the sample's labels and its exemplar's */
+	size_t cur;      /* family of the last line, or NONE */
+	labelset ls, xs; /* the sample's labels and its exemplar's */
 	sonde_buf key, tmp;
 } reader;
 
@@ -450,7 +455,7 @@ static int fam_add(reader *r, const char *name, size_t n, uint64_t h, size_t *ou
 	f->name = s;
 	f->hash = h;
 	f->type = FT_UNTYPED;
-	f->help = f->unit = (sonde_str){ "", 0 };
+	f->help = f->unit = (sonde_str){"", 0};
 	f->last = NONE;
 	fam_slot_put(r->fslots, r->nfslots, h, (uint32_t)r->nfams + 1);
 	*out = r->nfams++;
@@ -537,7 +542,8 @@ static int unescape_help(reader *r, const char *p, const char *e, sonde_buf *out
 			if (bs + 1 < e)
 				sonde_buf_putc(out, c);
 		} else {
-			return FAIL(r, (size_t)(bs - r->buf), "HELP", "expected \\\\ or \\n after a backslash");
+			return FAIL(r, (size_t)(bs - r->buf), "HELP",
+			            "expected \\\\ or \\n after a backslash");
 		}
 		p = bs + 2;
 	}
@@ -585,7 +591,8 @@ static int read_labels(reader *r, const char **pp, const char *e, labelset *ls, 
 				q++;
 			sonde_buf_append(&ls->vals, p, (size_t)(q - p));
 			if (q >= e)
-				return FAIL(r, (size_t)(e - r->buf), what, "expected '\"' to close the label value");
+				return FAIL(r, (size_t)(e - r->buf), what,
+				            "expected '\"' to close the label value");
 			if (*q == '"') {
 				p = q + 1;
 				break;
@@ -597,7 +604,8 @@ static int read_labels(reader *r, const char **pp, const char *e, labelset *ls, 
 				sonde_buf_putc(&ls->vals, '\\');
 				sonde_buf_putc(&ls->vals, c);
 			} else {
-				return FAIL(r, (size_t)(q - r->buf), what, "expected \\\\, \\\" or \\n after a backslash");
+				return FAIL(r, (size_t)(q - r->buf), what,
+				            "expected \\\\, \\\" or \\n after a backslash");
 			}
 			p = q + 2;
 		}
@@ -606,7 +614,7 @@ static int read_labels(reader *r, const char **pp, const char *e, labelset *ls, 
 		l->val_len = ls->vals.len - l->val;
 		if (!utf8_valid((const unsigned char *)ls->vals.data + l->val, l->val_len))
 			return FAIL(r, l->off, what, "expected valid UTF-8 in the value of label %.*s",
-				    (int)l->name_len, l->name);
+			            (int)l->name_len, l->name);
 		ls->n++;
 		p = skip_blanks(p, e);
 		if (p < e && *p == ',') {
@@ -640,7 +648,8 @@ static int sort_labels(reader *r, labelset *ls, const char *what)
 		const label *a = &ls->v[i - 1], *b = &ls->v[i];
 		if (mem_eq(a->name, a->name_len, b->name, b->name_len)) {
 			const label *later = a->off > b->off ? a : b;
-			return FAIL(r, later->off, what, "duplicate label name %.*s", (int)b->name_len, b->name);
+			return FAIL(r, later->off, what, "duplicate label name %.*s", (int)b->name_len,
+			            b->name);
 		}
 	}
 	return 0;
@@ -687,18 +696,14 @@ static bool accepts(const reader *r, enum ftype t, enum role role)
 	case FT_UNTYPED:
 	case FT_GAUGE:
 	case FT_UNKNOWN:
-	case FT_STATESET:
-		return role == R_VALUE;
-	case FT_COUNTER:
-		return r->om ? role == R_TOTAL || role == R_CREATED : role == R_VALUE;
+	case FT_STATESET: return role == R_VALUE;
+	case FT_COUNTER: return r->om ? role == R_TOTAL || role == R_CREATED : role == R_VALUE;
 	case FT_HISTOGRAM:
 		return role == R_BUCKET || role == R_COUNT || role == R_SUM || (r->om && role == R_CREATED);
-	case FT_GAUGEHISTOGRAM:
-		return role == R_BUCKET || role == R_GCOUNT || role == R_GSUM;
+	case FT_GAUGEHISTOGRAM: return role == R_BUCKET || role == R_GCOUNT || role == R_GSUM;
 	case FT_SUMMARY:
 		return role == R_VALUE || role == R_COUNT || role == R_SUM || (r->om && role == R_CREATED);
-	case FT_INFO:
-		return role == R_INFO;
+	case FT_INFO: return role == R_INFO;
 	}
 	return false;
 }
@@ -709,7 +714,8 @@ static bool fits(const reader *r, const family *f, const char *name, size_t n, e
 	if (n < f->name.len || memcmp(name, f->name.ptr, f->name.len) != 0)
 		return false;
 	for (int i = 0; i < R_COUNT_; i++) {
-		if (lit_eq(name + f->name.len, n - f->name.len, role_suffix[i]) && accepts(r, f->type, (enum role)i)) {
+		if (lit_eq(name + f->name.len, n - f->name.len, role_suffix[i]) &&
+		    accepts(r, f->type, (enum role)i)) {
 			*role = (enum role)i;
 			return true;
 		}
@@ -743,8 +749,8 @@ static int resolve(reader *r, const char *name, size_t n, size_t off, size_t *fi
 	}
 	if (found == NONE && exact != NONE)
 		return FAIL(r, off, "metric name", "expected a sample name of %s family %.*s, not %.*s",
-			    type_words[r->fams[exact].type], (int)r->fams[exact].name.len,
-			    r->fams[exact].name.ptr, (int)n, name);
+		            type_words[r->fams[exact].type], (int)r->fams[exact].name.len,
+		            r->fams[exact].name.ptr, (int)n, name);
 	if (found == NONE) {
 		int rc = fam_add(r, name, n, h, &found);
 		if (rc < 0)
@@ -753,9 +759,10 @@ static int resolve(reader *r, const char *name, size_t n, size_t off, size_t *fi
 	}
 	const family *f = &r->fams[found];
 	if (r->om && found != r->cur && f->closed)
-		return FAIL(r, off, "metric name",
-			    "expected the samples of family %.*s together, not interleaved with other families",
-			    (int)f->name.len, f->name.ptr);
+		return FAIL(
+		        r, off, "metric name",
+		        "expected the samples of family %.*s together, not interleaved with other families",
+		        (int)f->name.len, f->name.ptr);
 	switch_family(r, found);
 	*fi = found;
 	return 0;
@@ -783,7 +790,7 @@ static void build_key(sonde_buf *key, const labelset *ls, size_t skip)
  * ascend (bucket_repeats); then 1 is returned, rather than an error, when no new point
  * starts, for the caller to report the le. */
 static int get_point(reader *r, family *f, size_t skip, bool has_ts, uint64_t ts, bool bucket_repeats,
-		     enum role role, size_t off, point **out)
+                     enum role role, size_t off, point **out)
 {
 	build_key(&r->key, &r->ls, skip);
 	if (r->key.oom)
@@ -807,28 +814,17 @@ static int get_point(reader *r, family *f, size_t skip, bool has_ts, uint64_t ts
 		switch (role) {
 		case R_VALUE: /* a quantile repeats only in another point (checked at the end) */
 			filled = f->type == FT_SUMMARY ? has_ts != p->has_ts || (has_ts && p->time_ns != ts)
-						       : p->has_value;
+			                               : p->has_value;
 			break;
 		case R_TOTAL:
-		case R_INFO:
-			filled = p->has_value;
-			break;
-		case R_CREATED:
-			filled = p->has_start;
-			break;
+		case R_INFO: filled = p->has_value; break;
+		case R_CREATED: filled = p->has_start; break;
 		case R_COUNT:
-		case R_GCOUNT:
-			filled = p->has_count;
-			break;
+		case R_GCOUNT: filled = p->has_count; break;
 		case R_SUM:
-		case R_GSUM:
-			filled = p->has_sum;
-			break;
-		case R_BUCKET:
-			filled = bucket_repeats;
-			break;
-		case R_COUNT_:
-			break;
+		case R_GSUM: filled = p->has_sum; break;
+		case R_BUCKET: filled = bucket_repeats; break;
+		case R_COUNT_: break;
 		}
 		if (!filled) {
 			f->last = pi;
@@ -839,8 +835,9 @@ static int get_point(reader *r, family *f, size_t skip, bool has_ts, uint64_t ts
 		 * the other way round) starts the series' next point. */
 		if (has_ts == p->has_ts && (!has_ts || p->time_ns == ts))
 			return role == R_BUCKET ? 1
-						: FAIL(r, off, "metric name", "duplicate %s sample for the same labels",
-						       role == R_VALUE ? "value" : role_suffix[role] + 1);
+			                        : FAIL(r, off, "metric name",
+			                               "duplicate %s sample for the same labels",
+			                               role == R_VALUE ? "value" : role_suffix[role] + 1);
 	}
 	if (slot == NONE) { /* found through f->last: the table has not been searched */
 		rc = pt_grow_table(f);
@@ -848,7 +845,8 @@ static int get_point(reader *r, family *f, size_t skip, bool has_ts, uint64_t ts
 			return rc;
 		pt_find(f, key, r->key.len, h, &slot);
 	}
-	if (reserve((void **)&f->pts, &f->cappts, f->npts + 1, sizeof(point)) < 0 || f->npts >= UINT32_MAX - 1)
+	if (reserve((void **)&f->pts, &f->cappts, f->npts + 1, sizeof(point)) < 0 ||
+	    f->npts >= UINT32_MAX - 1)
 		return -ENOMEM;
 	point *p = &f->pts[f->npts];
 	memset(p, 0, sizeof(*p));
@@ -898,9 +896,11 @@ static int add_exemplar(reader *r, point *p, const char *v, size_t vn, const cha
 	for (size_t i = 0; i < r->xs.n; i++) {
 		const label *l = &r->xs.v[i];
 		const char *val = r->xs.vals.data + l->val;
-		if (lit_eq(l->name, l->name_len, "trace_id") && sonde_hex_decode(ex.trace_id, 16, val, l->val_len) == 0)
+		if (lit_eq(l->name, l->name_len, "trace_id") &&
+		    sonde_hex_decode(ex.trace_id, 16, val, l->val_len) == 0)
 			skip_t = i;
-		else if (lit_eq(l->name, l->name_len, "span_id") && sonde_hex_decode(ex.span_id, 8, val, l->val_len) == 0)
+		else if (lit_eq(l->name, l->name_len, "span_id") &&
+		         sonde_hex_decode(ex.span_id, 8, val, l->val_len) == 0)
 			skip_s = i;
 	}
 	if (skip_t == NONE)
@@ -934,7 +934,8 @@ static int add_exemplar(reader *r, point *p, const char *v, size_t vn, const cha
 		}
 		free(pos);
 	}
-	if (reserve((void **)&p->ex, &p->capex, p->nex + 1, sizeof(sonde_exemplar)) < 0 || p->nex >= UINT32_MAX)
+	if (reserve((void **)&p->ex, &p->capex, p->nex + 1, sizeof(sonde_exemplar)) < 0 ||
+	    p->nex >= UINT32_MAX)
 		return -ENOMEM;
 	p->ex[p->nex++] = ex;
 	return 0;
@@ -960,7 +961,8 @@ static int sample_line(reader *r, const char *p, const char *e)
 	p = token_end(p, e);
 	size_t vlen = (size_t)(p - val);
 	if (vlen == 0)
-		return FAIL(r, (size_t)(val - r->buf), "value", "expected a value after the metric name and labels");
+		return FAIL(r, (size_t)(val - r->buf), "value",
+		            "expected a value after the metric name and labels");
 	p = skip_blanks(p, e);
 	const char *ts = NULL;
 	size_t tlen = 0;
@@ -975,10 +977,11 @@ static int sample_line(reader *r, const char *p, const char *e)
 	if (p < e && *p == '#') {
 		if (!r->om)
 			return FAIL(r, (size_t)(p - r->buf), "sample",
-				    "expected the end of the line (exemplars need OpenMetrics)");
+			            "expected the end of the line (exemplars need OpenMetrics)");
 		p = skip_blanks(p + 1, e);
 		if (p >= e || *p != '{')
-			return FAIL(r, (size_t)(p - r->buf), "exemplar", "expected '{' to open the exemplar's labels");
+			return FAIL(r, (size_t)(p - r->buf), "exemplar",
+			            "expected '{' to open the exemplar's labels");
 		rc = read_labels(r, &p, e, &r->xs, "exemplar");
 		if (rc)
 			return rc;
@@ -1012,11 +1015,14 @@ static int sample_line(reader *r, const char *p, const char *e)
 	/* le and quantile are not part of the point's label set. */
 	size_t skip = NONE;
 	double bound = 0;
-	const char *special = role == R_BUCKET ? "le" : (role == R_VALUE && f->type == FT_SUMMARY) ? "quantile" : NULL;
+	const char *special = role == R_BUCKET                             ? "le"
+	                      : (role == R_VALUE && f->type == FT_SUMMARY) ? "quantile"
+	                                                                   : NULL;
 	if (special) {
 		skip = find_label(&r->ls, special);
 		if (skip == NONE)
-			return FAIL(r, name_off, special, "expected a %s label on %.*s", special, (int)nlen, name);
+			return FAIL(r, name_off, special, "expected a %s label on %.*s", special, (int)nlen,
+			            name);
 		const label *l = &r->ls.v[skip];
 		rc = parse_float(r->ls.vals.data + l->val, l->val_len, &bound);
 		if (rc == -ENOMEM)
@@ -1033,9 +1039,9 @@ static int sample_line(reader *r, const char *p, const char *e)
 		rc = r->om ? parse_seconds(ts, tlen, &ts_ns) : parse_ms(ts, tlen, &ts_ns);
 		if (rc < 0)
 			return FAIL(r, (size_t)(ts - r->buf), "timestamp",
-				    rc == -2 ? "expected a timestamp within 292 years of 1970"
-					     : r->om ? "expected a timestamp in seconds"
-						     : "expected a timestamp in integer milliseconds");
+			            rc == -2 ? "expected a timestamp within 292 years of 1970"
+			            : r->om  ? "expected a timestamp in seconds"
+			                     : "expected a timestamp in integer milliseconds");
 	}
 
 	/* A bucket is already there when its le does not ascend: either a duplicate, or the
@@ -1059,9 +1065,10 @@ static int sample_line(reader *r, const char *p, const char *e)
 			double v;
 			rc = parse_float(val, vlen, &v);
 			if (rc == 0) {
-				if (reserve((void **)&pt->q, &pt->capq, pt->nq + 1, sizeof(sonde_quantile)) < 0)
+				if (reserve((void **)&pt->q, &pt->capq, pt->nq + 1, sizeof(sonde_quantile)) <
+				    0)
 					return -ENOMEM;
-				pt->q[pt->nq++] = (sonde_quantile){ bound, v };
+				pt->q[pt->nq++] = (sonde_quantile){bound, v};
 			}
 			break;
 		}
@@ -1095,22 +1102,22 @@ static int sample_line(reader *r, const char *p, const char *e)
 			break;
 		if (pt->nbk > 0 && cum < pt->bk[pt->nbk - 1].cum)
 			return FAIL(r, (size_t)(val - r->buf), "count",
-				    "expected cumulative bucket counts that do not decrease");
+			            "expected cumulative bucket counts that do not decrease");
 		if (reserve((void **)&pt->bk, &pt->capbk, pt->nbk + 1, sizeof(bucket)) < 0)
 			return -ENOMEM;
-		pt->bk[pt->nbk++] = (bucket){ bound, cum };
+		pt->bk[pt->nbk++] = (bucket){bound, cum};
 		break;
 	}
-	case R_COUNT_:
-		break;
+	case R_COUNT_: break;
 	}
 	if (rc == -ENOMEM)
 		return rc;
 	if (rc < 0)
 		return FAIL(r, (size_t)(val - r->buf), field,
-			    role == R_CREATED ? "expected a creation time in seconds"
-			    : strcmp(field, "count") == 0 ? "expected a non-negative integer count"
-							  : "expected a number (like 1, -2.5e3, NaN or +Inf)");
+		            role == R_CREATED ? "expected a creation time in seconds"
+		            : strcmp(field, "count") == 0
+		                    ? "expected a non-negative integer count"
+		                    : "expected a number (like 1, -2.5e3, NaN or +Inf)");
 	if (xv && f->type != FT_SUMMARY) {
 		rc = add_exemplar(r, pt, xv, xvlen, xts, xtlen);
 		if (rc)
@@ -1126,11 +1133,11 @@ static int parse_type_word(const char *s, size_t n, enum ftype *t)
 		const char *w;
 		enum ftype t;
 	} words[] = {
-		{ "counter", FT_COUNTER },     { "gauge", FT_GAUGE },
-		{ "histogram", FT_HISTOGRAM }, { "gaugehistogram", FT_GAUGEHISTOGRAM },
-		{ "summary", FT_SUMMARY },     { "info", FT_INFO },
-		{ "stateset", FT_STATESET },   { "unknown", FT_UNKNOWN },
-		{ "untyped", FT_UNKNOWN },
+	        {"counter", FT_COUNTER},     {"gauge", FT_GAUGE},
+	        {"histogram", FT_HISTOGRAM}, {"gaugehistogram", FT_GAUGEHISTOGRAM},
+	        {"summary", FT_SUMMARY},     {"info", FT_INFO},
+	        {"stateset", FT_STATESET},   {"unknown", FT_UNKNOWN},
+	        {"untyped", FT_UNKNOWN},
 	};
 	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
 		if (lit_eq(s, n, words[i].w)) {
@@ -1148,8 +1155,11 @@ static int comment_line(reader *r, const char *p, const char *e)
 	const char *kw = p;
 	p = token_end(p, e);
 	size_t kwn = (size_t)(p - kw);
-	int which = lit_eq(kw, kwn, "HELP") ? 'H' : lit_eq(kw, kwn, "TYPE") ? 'T'
-		  : (r->om && lit_eq(kw, kwn, "UNIT")) ? 'U' : (r->om && lit_eq(kw, kwn, "EOF")) ? 'E' : 0;
+	int which = lit_eq(kw, kwn, "HELP")              ? 'H'
+	            : lit_eq(kw, kwn, "TYPE")            ? 'T'
+	            : (r->om && lit_eq(kw, kwn, "UNIT")) ? 'U'
+	            : (r->om && lit_eq(kw, kwn, "EOF"))  ? 'E'
+	                                                 : 0;
 	if (!which)
 		return 0;
 	const char *field = which == 'H' ? "HELP" : which == 'T' ? "TYPE" : which == 'U' ? "UNIT" : "EOF";
@@ -1188,10 +1198,12 @@ static int comment_line(reader *r, const char *p, const char *e)
 		p = token_end(p, e);
 		if (parse_type_word(w, (size_t)(p - w), &type) < 0)
 			return FAIL(r, (size_t)(w - r->buf), field,
-				    "expected counter, gauge, histogram, gaugehistogram, summary, info, stateset, "
-				    "unknown or untyped");
+			            "expected counter, gauge, histogram, gaugehistogram, summary, info, "
+			            "stateset, "
+			            "unknown or untyped");
 		if (skip_blanks(p, e) != e)
-			return FAIL(r, (size_t)(p - r->buf), field, "expected the end of the line after the type");
+			return FAIL(r, (size_t)(p - r->buf), field,
+			            "expected the end of the line after the type");
 	} else {
 		p = skip_blanks(p, e);
 		unit = p;
@@ -1211,10 +1223,11 @@ static int comment_line(reader *r, const char *p, const char *e)
 	}
 	family *f = &r->fams[fi];
 	if (r->om && f->nsamples > 0)
-		return FAIL(r, name_off, field, "expected %s before the samples of %.*s", field, (int)nlen, name);
+		return FAIL(r, name_off, field, "expected %s before the samples of %.*s", field, (int)nlen,
+		            name);
 	if (r->om && fi != r->cur && f->closed)
 		return FAIL(r, name_off, field, "expected the lines of family %.*s together, not interleaved",
-			    (int)nlen, name);
+		            (int)nlen, name);
 	switch (which) {
 	case 'H':
 		if (f->has_help)
@@ -1228,7 +1241,8 @@ static int comment_line(reader *r, const char *p, const char *e)
 		if (f->typed)
 			return FAIL(r, name_off, field, "duplicate TYPE line for %.*s", (int)nlen, name);
 		if (f->nsamples > 0)
-			return FAIL(r, name_off, field, "expected TYPE before the samples of %.*s", (int)nlen, name);
+			return FAIL(r, name_off, field, "expected TYPE before the samples of %.*s", (int)nlen,
+			            name);
 		f->typed = true;
 		f->type = type;
 		break;
@@ -1265,7 +1279,8 @@ static bool detect_om(const char *buf, size_t len)
 				while (w > p && !is_blank(w[-1]))
 					w--;
 				size_t wn = (size_t)(t - w);
-				if (lit_eq(w, wn, "info") || lit_eq(w, wn, "stateset") || lit_eq(w, wn, "gaugehistogram"))
+				if (lit_eq(w, wn, "info") || lit_eq(w, wn, "stateset") ||
+				    lit_eq(w, wn, "gaugehistogram"))
 					return true;
 			}
 		}
@@ -1300,7 +1315,7 @@ static int build_point(reader *r, const family *f, point *p, sonde_point *o)
 	case FT_GAUGEHISTOGRAM: {
 		if (p->nbk == 0 || p->bk[p->nbk - 1].le != INFINITY)
 			return FAIL(r, p->off, "le", "expected a bucket with le=\"+Inf\" in histogram %.*s",
-				    (int)f->name.len, f->name.ptr);
+			            (int)f->name.len, f->name.ptr);
 		size_t nb = p->nbk;
 		o->u.hist.bucket_counts = sonde_batch_alloc(r->b, nb * sizeof(uint64_t));
 		o->u.hist.bounds = sonde_batch_alloc(r->b, (nb - 1) * sizeof(double) + 1);
@@ -1323,8 +1338,9 @@ static int build_point(reader *r, const family *f, point *p, sonde_point *o)
 			qsort(p->q, p->nq, sizeof(sonde_quantile), cmp_quantile);
 			for (size_t i = 1; i < p->nq; i++)
 				if (p->q[i].quantile == p->q[i - 1].quantile)
-					return FAIL(r, p->off, "quantile", "duplicate quantile in summary %.*s",
-						    (int)f->name.len, f->name.ptr);
+					return FAIL(r, p->off, "quantile",
+					            "duplicate quantile in summary %.*s", (int)f->name.len,
+					            f->name.ptr);
 			o->u.summary.quantiles = sonde_batch_alloc(r->b, p->nq * sizeof(sonde_quantile));
 			if (!o->u.summary.quantiles)
 				return -ENOMEM;
@@ -1337,7 +1353,8 @@ static int build_point(reader *r, const family *f, point *p, sonde_point *o)
 	default:
 		if (!p->has_value)
 			return FAIL(r, p->off, "metric name", "expected a %s sample for this point of %.*s",
-				    f->type == FT_COUNTER ? "_total" : "value", (int)f->name.len, f->name.ptr);
+			            f->type == FT_COUNTER ? "_total" : "value", (int)f->name.len,
+			            f->name.ptr);
 		o->u.number.kind = SONDE_NUM_DOUBLE;
 		o->u.number.v.d = p->value;
 		return 0;
@@ -1371,7 +1388,8 @@ static int build(reader *r)
 			return -ENOMEM;
 		meta->key = key;
 		meta->value.kind = SONDE_VAL_STRING;
-		meta->value.u.str = sonde_batch_intern(r->b, type_words[f->type], strlen(type_words[f->type]));
+		meta->value.u.str =
+		        sonde_batch_intern(r->b, type_words[f->type], strlen(type_words[f->type]));
 		/* Info and OpenMetrics counters are named as their samples are, like 0.0.4 names
 		 * counters: "build_info", "requests_total". */
 		sonde_str name = f->name;
@@ -1386,8 +1404,8 @@ static int build(reader *r)
 		/* "ratio" is the unit "1" of gauges only: the writer writes "1" as "ratio" for
 		 * gauges alone. */
 		sonde_str unit = f->unit;
-		bool gauge = f->type != FT_COUNTER && f->type != FT_HISTOGRAM && f->type != FT_GAUGEHISTOGRAM &&
-			     f->type != FT_SUMMARY;
+		bool gauge = f->type != FT_COUNTER && f->type != FT_HISTOGRAM &&
+		             f->type != FT_GAUGEHISTOGRAM && f->type != FT_SUMMARY;
 		if (unit.len && (gauge || !lit_eq(unit.ptr, unit.len, "ratio"))) {
 			sonde_buf_reset(&r->tmp);
 			sonde_prom_unit_from_prom(&r->tmp, unit.ptr, unit.len);
@@ -1421,12 +1439,8 @@ static int build(reader *r)
 			m->type = SONDE_METRIC_HISTOGRAM;
 			m->temporality = SONDE_TEMPORALITY_UNSPECIFIED;
 			break;
-		case FT_SUMMARY:
-			m->type = SONDE_METRIC_SUMMARY;
-			break;
-		default:
-			m->type = SONDE_METRIC_GAUGE;
-			break;
+		case FT_SUMMARY: m->type = SONDE_METRIC_SUMMARY; break;
+		default: m->type = SONDE_METRIC_GAUGE; break;
 		}
 	}
 	return 0;
@@ -1487,7 +1501,7 @@ static int read_lines(reader *r)
 }
 
 int sonde_prom_text_read(sonde_batch *b, const char *buf, size_t len, uint64_t default_time_ns,
-			 sonde_wire_error *err)
+                         sonde_wire_error *err)
 {
 	reader r;
 	memset(&r, 0, sizeof(r));

@@ -22,10 +22,10 @@ typedef struct wfam {
 	size_t unit_off, unit_len; /* UNIT word, in w->names; 0 length: none */
 	sonde__prom_kind kind;
 	uint64_t hash;
-	uint32_t *members;         /* metric indexes */
+	uint32_t *members; /* metric indexes */
 	size_t n, cap;
 	sonde_str help;
-	bool target;               /* target_info, from the resources */
+	bool target; /* target_info, from the resources */
 } wfam;
 
 /* One label being assembled: sanitized name and value text in w->lt. */
@@ -55,10 +55,10 @@ typedef struct writer {
 	size_t nslots;
 	lab *labs;
 	size_t nlabs, caplabs;
-	sonde_buf lt;    /* label names and values being assembled */
-	sonde_buf ls;    /* the current point's rendered labels: a="x",b="y" */
-	sonde_buf xl;    /* an exemplar's rendered labels */
-	sonde_buf seen;  /* series written in the current family */
+	sonde_buf lt;   /* label names and values being assembled */
+	sonde_buf ls;   /* the current point's rendered labels: a="x",b="y" */
+	sonde_buf xl;   /* an exemplar's rendered labels */
+	sonde_buf seen; /* series written in the current family */
 	seen_slot *sslots;
 	size_t nsslots, nseen;
 	bool oom;
@@ -207,7 +207,8 @@ static void put_time(writer *w, uint64_t t)
 
 /* Adds a label from an attribute (v) or a plain string (sv). Returns 1 when added, 0 when
  * its name sanitizes to nothing, -ENOMEM. */
-static int add_lab(writer *w, const char *key, size_t key_len, const sonde_value *v, const char *sv, size_t svn)
+static int add_lab(writer *w, const char *key, size_t key_len, const sonde_value *v, const char *sv,
+                   size_t svn)
 {
 	size_t name_off = w->lt.len;
 	sonde_prom_sanitize(&w->lt, key, key_len, false);
@@ -255,7 +256,9 @@ static int cmp_lab_orig(const lab *x, const lab *y)
  * context pointer for the names' buffer. */
 static void sort_labs(lab *v, size_t n, const char *base)
 {
-#define LAB_LESS(a, b) (cmp_lab_names((a), (b), base) < 0 || (cmp_lab_names((a), (b), base) == 0 && cmp_lab_orig((a), (b)) < 0))
+#define LAB_LESS(a, b)                        \
+	(cmp_lab_names((a), (b), base) < 0 || \
+	 (cmp_lab_names((a), (b), base) == 0 && cmp_lab_orig((a), (b)) < 0))
 	if (n <= 16) {
 		for (size_t i = 1; i < n; i++) {
 			lab t = v[i];
@@ -357,7 +360,8 @@ static void render_labs(writer *w, sonde_buf *out)
 
 /* Renders a point's labels into w->ls: its attributes (less the one the type reserves)
  * and the scope's name and version. */
-static void point_labels(writer *w, const sonde_metric_data *m, const sonde_attrs *attrs, const char *reserved)
+static void point_labels(writer *w, const sonde_metric_data *m, const sonde_attrs *attrs,
+                         const char *reserved)
 {
 	w->nlabs = 0;
 	sonde_buf_reset(&w->lt);
@@ -374,8 +378,8 @@ static void point_labels(writer *w, const sonde_metric_data *m, const sonde_attr
 		if (m->scope->name.len &&
 		    add_lab(w, "otel_scope_name", 15, NULL, m->scope->name.ptr, m->scope->name.len) < 0)
 			return;
-		if (m->scope->version.len &&
-		    add_lab(w, "otel_scope_version", 18, NULL, m->scope->version.ptr, m->scope->version.len) < 0)
+		if (m->scope->version.len && add_lab(w, "otel_scope_version", 18, NULL, m->scope->version.ptr,
+		                                     m->scope->version.len) < 0)
 			return;
 	}
 	merge_labs(w);
@@ -411,7 +415,7 @@ static void exemplar_labels(writer *w, const sonde_exemplar *ex)
 			lab *l = &w->labs[i];
 			const char *nm = bufp(&w->lt, l->name_off);
 			bool id = (l->name_len == 8 && memcmp(nm, "trace_id", 8) == 0) ||
-				  (l->name_len == 7 && memcmp(nm, "span_id", 7) == 0);
+			          (l->name_len == 7 && memcmp(nm, "span_id", 7) == 0);
 			if (id != (pass == 0))
 				continue;
 			size_t cost = l->name_len + l->val_len;
@@ -472,11 +476,12 @@ static bool seen_add(writer *w, uint64_t t)
 	for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
 		seen_slot *s = &w->sslots[i];
 		if (!s->used) {
-			*s = (seen_slot){ h, off, len, true };
+			*s = (seen_slot){h, off, len, true};
 			w->nseen++;
 			return true;
 		}
-		if (s->hash == h && s->len == len && memcmp(w->seen.data + s->off, w->seen.data + off, len) == 0) {
+		if (s->hash == h && s->len == len &&
+		    memcmp(w->seen.data + s->off, w->seen.data + off, len) == 0) {
 			w->seen.len = off;
 			return false;
 		}
@@ -660,7 +665,8 @@ static void write_summary_point(writer *w, const wfam *f, const sonde_point *p)
 	}
 	sonde_buf qv = SONDE_BUF_INIT;
 	for (uint32_t i = 0; i < n; i++) {
-		if (!(q[i].quantile >= 0 && q[i].quantile <= 1) || (i > 0 && q[i].quantile == q[i - 1].quantile))
+		if (!(q[i].quantile >= 0 && q[i].quantile <= 1) ||
+		    (i > 0 && q[i].quantile == q[i - 1].quantile))
 			continue;
 		sonde_buf_reset(&qv);
 		sonde__prom_double(&qv, q[i].quantile, w->om);
@@ -691,12 +697,9 @@ static sonde__prom_kind flavor_kind(sonde__prom_kind k, bool om)
 		return k;
 	switch (k) {
 	case SONDE__PROM_INFO:
-	case SONDE__PROM_STATESET:
-		return SONDE__PROM_GAUGE;
-	case SONDE__PROM_GAUGEHISTOGRAM:
-		return SONDE__PROM_HISTOGRAM;
-	default:
-		return k;
+	case SONDE__PROM_STATESET: return SONDE__PROM_GAUGE;
+	case SONDE__PROM_GAUGEHISTOGRAM: return SONDE__PROM_HISTOGRAM;
+	default: return k;
 	}
 }
 
@@ -739,7 +742,8 @@ static wfam *family_for(writer *w, size_t off, size_t len, sonde__prom_kind kind
 	size_t mask = w->nslots - 1, i;
 	for (i = (size_t)h & mask; w->slots[i]; i = (i + 1) & mask) {
 		wfam *f = &w->fams[w->slots[i] - 1];
-		if (f->hash == h && f->name_len == len && memcmp(bufp(&w->names, f->name_off), name, len) == 0)
+		if (f->hash == h && f->name_len == len &&
+		    memcmp(bufp(&w->names, f->name_off), name, len) == 0)
 			return f;
 	}
 	if (w->nfams >= UINT32_MAX - 1 ||
@@ -751,7 +755,7 @@ static wfam *family_for(writer *w, size_t off, size_t len, sonde__prom_kind kind
 	f->name_len = len;
 	f->kind = kind;
 	f->hash = h;
-	f->help = (sonde_str){ "", 0 };
+	f->help = (sonde_str){"", 0};
 	w->slots[i] = (uint32_t)++w->nfams;
 	return f;
 }
@@ -769,7 +773,8 @@ static int group(writer *w)
 	const sonde_batch *b = w->b;
 	if (!w->o.no_target_info) {
 		for (size_t i = 0; i < b->metrics_count; i++) {
-			if (b->metrics[i].resource->attrs.count == 0 || sonde__prom_kind_of(&b->metrics[i]) == SONDE__PROM_SKIP)
+			if (b->metrics[i].resource->attrs.count == 0 ||
+			    sonde__prom_kind_of(&b->metrics[i]) == SONDE__PROM_SKIP)
 				continue;
 			size_t off = w->names.len;
 			sonde_buf_puts(&w->names, w->om ? "target" : "target_info");
@@ -789,7 +794,8 @@ static int group(writer *w)
 		if (k == SONDE__PROM_SKIP)
 			continue;
 		size_t off = w->names.len;
-		sonde__prom_family_name(&w->names, m, k, w->om ? SONDE_PROM_OPENMETRICS_1 : SONDE_PROM_TEXT_004);
+		sonde__prom_family_name(&w->names, m, k,
+		                        w->om ? SONDE_PROM_OPENMETRICS_1 : SONDE_PROM_TEXT_004);
 		if (w->names.oom)
 			return -ENOMEM;
 		size_t len = w->names.len - off;
@@ -799,9 +805,11 @@ static int group(writer *w)
 		/* One TYPE per name: a metric of another type under the same name is dropped. */
 		if (flavor_kind(f->kind, w->om) != flavor_kind(k, w->om))
 			continue;
-		if (f->n == 0 && !f->target && k != SONDE__PROM_INFO && k != SONDE__PROM_STATESET && m->unit.len) {
+		if (f->n == 0 && !f->target && k != SONDE__PROM_INFO && k != SONDE__PROM_STATESET &&
+		    m->unit.len) {
 			size_t uo = w->names.len;
-			sonde_prom_unit_suffix(&w->names, m->unit.ptr, m->unit.len, m->type == SONDE_METRIC_GAUGE);
+			sonde_prom_unit_suffix(&w->names, m->unit.ptr, m->unit.len,
+			                       m->type == SONDE_METRIC_GAUGE);
 			size_t ul = w->names.len - uo;
 			const char *fn = bufp(&w->names, f->name_off);
 			size_t base_len = f->name_len - (!w->om && k == SONDE__PROM_COUNTER ? 6 : 0);
@@ -877,7 +885,8 @@ static void write_family(writer *w, const wfam *f)
 		const sonde_metric_data *m = &w->b->metrics[f->members[j]];
 		sonde__prom_kind k = sonde__prom_kind_of(m);
 		const char *reserved = k == SONDE__PROM_HISTOGRAM || k == SONDE__PROM_GAUGEHISTOGRAM ? "le"
-				     : k == SONDE__PROM_SUMMARY ? "quantile" : NULL;
+		                       : k == SONDE__PROM_SUMMARY ? "quantile"
+		                                                  : NULL;
 		for (uint32_t i = 0; i < m->points_count && !w->oom; i++) {
 			const sonde_point *p = &m->points[i];
 			if (p->flags & 1) /* no recorded value */
@@ -938,6 +947,6 @@ int sonde_prom_text_write_opts(const sonde_batch *b, const sonde_prom_write_opts
 
 int sonde_prom_text_write(const sonde_batch *b, sonde_prom_flavor flavor, sonde_buf *out)
 {
-	sonde_prom_write_opts o = { .flavor = flavor };
+	sonde_prom_write_opts o = {.flavor = flavor};
 	return sonde_prom_text_write_opts(b, &o, out);
 }

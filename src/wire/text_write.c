@@ -6,8 +6,9 @@
 #include "hex.h"
 #include "text_write.h"
 
-static const char *const kind_names[] = { "UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER" };
-static const char *const metric_types[] = { "none", "gauge", "sum", "histogram", "exp-histogram", "summary" };
+static const char *const kind_names[] = {"UNSPECIFIED", "INTERNAL", "SERVER",
+                                         "CLIENT",      "PRODUCER", "CONSUMER"};
+static const char *const metric_types[] = {"none", "gauge", "sum", "histogram", "exp-histogram", "summary"};
 
 void sonde_text_time(sonde_buf *out, uint64_t ns)
 {
@@ -19,7 +20,8 @@ void sonde_text_time(sonde_buf *out, uint64_t ns)
 	struct tm tm;
 	gmtime_r(&secs, &tm);
 	sonde_buf_printf(out, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900, tm.tm_mon + 1,
-			 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ns % 1000000000u / 1000000u));
+	                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	                 (unsigned)(ns % 1000000000u / 1000000u));
 }
 
 void sonde_text_duration(sonde_buf *out, uint64_t ns)
@@ -185,7 +187,7 @@ static void point_text(sonde_buf *out, const sonde_metric_data *m, const sonde_p
 		sonde_buf_printf(out, " count=%" PRIu64 " sum=%.17g", p->u.summary.count, p->u.summary.sum);
 		for (uint32_t i = 0; i < p->u.summary.quantiles_count; i++)
 			sonde_buf_printf(out, " q%g=%.17g", p->u.summary.quantiles[i].quantile,
-					 p->u.summary.quantiles[i].value);
+			                 p->u.summary.quantiles[i].value);
 		break;
 	case SONDE_METRIC_NONE: break;
 	}

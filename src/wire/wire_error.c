@@ -6,8 +6,8 @@
 #include "sonde/status.h"
 #include "wire_error.h"
 
-int sonde_wire_fail(sonde_wire_error *err, size_t offset, size_t line, const char *field,
-		    const char *fmt, ...)
+int sonde_wire_fail(sonde_wire_error *err, size_t offset, size_t line, const char *field, const char *fmt,
+                    ...)
 {
 	if (!err)
 		return SONDE_EPARSE;

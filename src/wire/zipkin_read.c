@@ -43,21 +43,39 @@ enum {
 };
 
 static const char *const key_names[K_COUNT] = {
-	"otel.status_code", "otel.status_description", "error", "otel.scope.name",
-	"otel.scope.version", "otel.library.name", "otel.library.version",
-	"otel.dropped_attributes_count", "otel.dropped_events_count", "otel.dropped_links_count",
-	"w3c.tracestate", "service.name", "peer.service", "network.peer.address",
-	"network.peer.port", "network.local.address", "network.local.port",
+        "otel.status_code",
+        "otel.status_description",
+        "error",
+        "otel.scope.name",
+        "otel.scope.version",
+        "otel.library.name",
+        "otel.library.version",
+        "otel.dropped_attributes_count",
+        "otel.dropped_events_count",
+        "otel.dropped_links_count",
+        "w3c.tracestate",
+        "service.name",
+        "peer.service",
+        "network.peer.address",
+        "network.peer.port",
+        "network.local.address",
+        "network.local.port",
 };
 
 /* Tags that, when one holds the remote endpoint's value, mean the writer took the
  * endpoint from it (OpenTelemetry's ranking); the reader then adds nothing. */
 static const char *const name_sources[] = {
-	"server.address", "net.peer.name", "server.socket.domain", "net.sock.peer.name",
-	"peer.hostname", "peer.address", "db.name", NULL,
+        "server.address",
+        "net.peer.name",
+        "server.socket.domain",
+        "net.sock.peer.name",
+        "peer.hostname",
+        "peer.address",
+        "db.name",
+        NULL,
 };
-static const char *const addr_sources[] = { "server.socket.address", "net.sock.peer.addr", NULL };
-static const char *const port_sources[] = { "server.socket.port", "net.sock.peer.port", NULL };
+static const char *const addr_sources[] = {"server.socket.address", "net.sock.peer.addr", NULL};
+static const char *const port_sources[] = {"server.socket.port", "net.sock.peer.port", NULL};
 
 typedef struct tag {
 	sonde_str key; /* interned */
@@ -101,7 +119,7 @@ typedef struct pmap {
 static uint64_t pkey_hash(pkey k)
 {
 	return sonde_hash_mix((uint64_t)(uintptr_t)k.a ^ 0xa0761d6478bd642full,
-			      ((uint64_t)(uintptr_t)k.b * 31) ^ k.n ^ 0xe7037ed1a0b428dbull);
+	                      ((uint64_t)(uintptr_t)k.b * 31) ^ k.n ^ 0xe7037ed1a0b428dbull);
 }
 
 static bool pkey_eq(pkey x, pkey y)
@@ -142,7 +160,7 @@ static int pmap_put(pmap *m, pkey k, void *v)
 	size_t j = pkey_hash(k) & m->mask;
 	while (m->slots[j].v)
 		j = (j + 1) & m->mask;
-	m->slots[j] = (pslot){ k, v };
+	m->slots[j] = (pslot){k, v};
 	m->count++;
 	return 0;
 }
@@ -153,12 +171,12 @@ typedef struct zread {
 	const char *keys[K_COUNT];
 	/* Where we are, for error reports. */
 	bool in_span;
-	long outer;          /* index in the outer array of a list of traces, or -1 */
-	size_t index;        /* span index */
-	const char *field;   /* member of the span, or NULL */
-	long elem;           /* annotation index, or -1 */
-	const char *sub;     /* member inside field, or NULL */
-	bool custom;         /* a schema error: offset and msg below, not the reader's */
+	long outer;        /* index in the outer array of a list of traces, or -1 */
+	size_t index;      /* span index */
+	const char *field; /* member of the span, or NULL */
+	long elem;         /* annotation index, or -1 */
+	const char *sub;   /* member inside field, or NULL */
+	bool custom;       /* a schema error: offset and msg below, not the reader's */
 	size_t err_off;
 	char err_msg[96];
 	/* Scratch reused from span to span. */
@@ -173,7 +191,7 @@ typedef struct zread {
 	pmap scopes; /* name, version -> scope */
 } zread;
 
-static const sonde_str empty = { "", 0 };
+static const sonde_str empty = {"", 0};
 
 static bool key_is(const char *k, size_t n, const char *lit)
 {
@@ -245,7 +263,7 @@ static int report(zread *c, sonde_wire_error *err, const char *buf, size_t len)
 	}
 	size_t off = c->custom ? c->err_off : c->r.err_offset;
 	return sonde_wire_fail(err, off, sonde_wire_line_of(buf, len, off), field, "%s",
-			       c->custom ? c->err_msg : c->r.err_msg);
+	                       c->custom ? c->err_msg : c->r.err_msg);
 }
 
 /* Consumes a null if one is next; returns 1 then, 0 if another value is next, or an
@@ -307,8 +325,7 @@ static bool parse_i64(const char *s, size_t n, int64_t *out)
  * DOUBLE (the writer could not give an infinity back as a number). */
 static int number_value(const char *s, size_t n, sonde_value *v)
 {
-	if (!memchr(s, '.', n) && !memchr(s, 'e', n) && !memchr(s, 'E', n) &&
-	    parse_i64(s, n, &v->u.i)) {
+	if (!memchr(s, '.', n) && !memchr(s, 'e', n) && !memchr(s, 'E', n) && parse_i64(s, n, &v->u.i)) {
 		v->kind = SONDE_VAL_INT;
 		return 0;
 	}
@@ -332,20 +349,15 @@ static int scalar_value(sonde_batch *b, const sonde_json_reader *r, sonde_json_t
 		v->kind = SONDE_VAL_STRING;
 		v->u.str = sonde_batch_strdup(b, r->str, r->str_len);
 		return v->u.str.ptr ? 0 : -ENOMEM;
-	case SONDE_JSON_NUMBER:
-		return number_value(r->num, r->num_len, v);
+	case SONDE_JSON_NUMBER: return number_value(r->num, r->num_len, v);
 	case SONDE_JSON_TRUE:
 	case SONDE_JSON_FALSE:
 		v->kind = SONDE_VAL_BOOL;
 		v->u.b = t == SONDE_JSON_TRUE;
 		return 0;
-	case SONDE_JSON_NULL:
-		v->kind = SONDE_VAL_EMPTY;
-		return 0;
-	case SONDE_JSON_ERROR:
-		return tok_error(r);
-	default:
-		return SONDE_EPARSE;
+	case SONDE_JSON_NULL: v->kind = SONDE_VAL_EMPTY; return 0;
+	case SONDE_JSON_ERROR: return tok_error(r);
+	default: return SONDE_EPARSE;
 	}
 }
 
@@ -353,7 +365,7 @@ static int scalar_value(sonde_batch *b, const sonde_json_reader *r, sonde_json_t
  * array of scalars becomes an ARRAY value, anything else the STRING of its compact JSON
  * text. Iterative, so nesting costs no stack. */
 static int compound_value(sonde_batch *b, sonde_json_reader *r, sonde_json_tok first, sonde_value *out,
-			  sonde_buf *text)
+                          sonde_buf *text)
 {
 	sonde_value *items = NULL;
 	size_t n = 0, cap = 0;
@@ -388,9 +400,7 @@ static int compound_value(sonde_batch *b, sonde_json_reader *r, sonde_json_tok f
 			depth--;
 			sonde_json_arr_end(&w);
 			break;
-		case SONDE_JSON_KEY:
-			sonde_json_key(&w, r->str, r->str_len);
-			break;
+		case SONDE_JSON_KEY: sonde_json_key(&w, r->str, r->str_len); break;
 		case SONDE_JSON_STRING:
 		case SONDE_JSON_NUMBER:
 		case SONDE_JSON_TRUE:
@@ -412,12 +422,8 @@ static int compound_value(sonde_batch *b, sonde_json_reader *r, sonde_json_tok f
 					n++;
 			}
 			break;
-		case SONDE_JSON_ERROR:
-			rc = tok_error(r);
-			break;
-		default:
-			rc = SONDE_EPARSE;
-			break;
+		case SONDE_JSON_ERROR: rc = tok_error(r); break;
+		default: rc = SONDE_EPARSE; break;
 		}
 	}
 	if (rc == 0 && text->oom)
@@ -490,7 +496,7 @@ static int event_attrs(zread *c, const char *s, size_t n, sonde_span_event *ev)
 		} else {
 			if (kn)
 				memcpy(items, kvs, kn * sizeof(*kvs));
-			ev->attrs = (sonde_attrs){ items, (uint32_t)kn };
+			ev->attrs = (sonde_attrs){items, (uint32_t)kn};
 			ev->dropped_attrs_count = dropped;
 		}
 	}
@@ -721,25 +727,16 @@ static int read_tags(zread *c)
 		c->sub = t.key.ptr;
 		sonde_json_tok tk = sonde_json_next(&c->r);
 		switch (tk) {
-		case SONDE_JSON_STRING:
-			t.val = sonde_batch_strdup(c->b, c->r.str, c->r.str_len);
-			break;
+		case SONDE_JSON_STRING: t.val = sonde_batch_strdup(c->b, c->r.str, c->r.str_len); break;
 		case SONDE_JSON_NUMBER:
 			/* Not Zipkin, but common: a number or bool keeps its text. */
 			t.val = sonde_batch_strdup(c->b, c->r.num, c->r.num_len);
 			break;
-		case SONDE_JSON_TRUE:
-			t.val = SONDE_STR_LIT("true");
-			break;
-		case SONDE_JSON_FALSE:
-			t.val = SONDE_STR_LIT("false");
-			break;
-		case SONDE_JSON_NULL:
-			continue;
-		case SONDE_JSON_ERROR:
-			return tok_error(&c->r);
-		default:
-			return bad(c, "expected a string");
+		case SONDE_JSON_TRUE: t.val = SONDE_STR_LIT("true"); break;
+		case SONDE_JSON_FALSE: t.val = SONDE_STR_LIT("false"); break;
+		case SONDE_JSON_NULL: continue;
+		case SONDE_JSON_ERROR: return tok_error(&c->r);
+		default: return bad(c, "expected a string");
 		}
 		if (!t.val.ptr)
 			return -ENOMEM;
@@ -856,7 +853,7 @@ static int read_kind(zread *c, sonde_span_kind *kind)
 
 static int resource_for(zread *c, sonde_str service, const sonde_resource **out)
 {
-	pkey key = { service.len ? service.ptr : NULL, NULL, 0 };
+	pkey key = {service.len ? service.ptr : NULL, NULL, 0};
 	sonde_resource *res = pmap_get(&c->res, key);
 	if (res) {
 		*out = res;
@@ -868,10 +865,10 @@ static int resource_for(zread *c, sonde_str service, const sonde_resource **out)
 		sonde_kv *kv = sonde_batch_alloc(c->b, sizeof(*kv));
 		if (!kv)
 			return -ENOMEM;
-		kv->key = (sonde_str){ c->keys[K_SERVICE_NAME], strlen(key_names[K_SERVICE_NAME]) };
+		kv->key = (sonde_str){c->keys[K_SERVICE_NAME], strlen(key_names[K_SERVICE_NAME])};
 		kv->value.kind = SONDE_VAL_STRING;
 		kv->value.u.str = service;
-		res->attrs = (sonde_attrs){ kv, 1 };
+		res->attrs = (sonde_attrs){kv, 1};
 	}
 	*out = res;
 	return pmap_put(&c->res, key, res);
@@ -880,7 +877,7 @@ static int resource_for(zread *c, sonde_str service, const sonde_resource **out)
 /* name and version are interned. */
 static int scope_for(zread *c, sonde_str name, sonde_str version, const sonde_scope **out)
 {
-	pkey key = { name.len ? name.ptr : NULL, version.len ? version.ptr : NULL, 0 };
+	pkey key = {name.len ? name.ptr : NULL, version.len ? version.ptr : NULL, 0};
 	sonde_scope *sc = pmap_get(&c->scopes, key);
 	if (sc) {
 		*out = sc;
@@ -924,7 +921,7 @@ static int push_attr(zread *c, int key, sonde_str val)
 	if (rc < 0)
 		return rc;
 	sonde_kv *kv = &c->kvs[c->kvs_n++];
-	kv->key = (sonde_str){ c->keys[key], strlen(key_names[key]) };
+	kv->key = (sonde_str){c->keys[key], strlen(key_names[key])};
 	kv->value.kind = SONDE_VAL_STRING;
 	kv->value.u.str = val;
 	return 0;
@@ -986,7 +983,7 @@ static int finish_span(zread *c, const zspan *z, size_t obj_off)
 	sonde_str err_val = empty, desc = empty, trace_state = empty;
 	bool has_err = false, has_desc = false;
 	int code = 0;
-	uint32_t dropped[3] = { 0, 0, 0 };
+	uint32_t dropped[3] = {0, 0, 0};
 	int rc;
 
 	c->field = NULL;
@@ -1004,8 +1001,8 @@ static int finish_span(zread *c, const zspan *z, size_t obj_off)
 		if (k == c->keys[K_STATUS_CODE]) {
 			code = str_is(t->val, "OK") || str_is(t->val, "STATUS_CODE_OK") ? SONDE_STATUS_OK
 			       : str_is(t->val, "ERROR") || str_is(t->val, "STATUS_CODE_ERROR")
-				       ? SONDE_STATUS_ERROR
-				       : SONDE_STATUS_UNSET;
+			               ? SONDE_STATUS_ERROR
+			               : SONDE_STATUS_UNSET;
 		} else if (k == c->keys[K_STATUS_DESC]) {
 			desc = t->val;
 			has_desc = true;
@@ -1021,9 +1018,10 @@ static int finish_span(zread *c, const zspan *z, size_t obj_off)
 		} else if (k == c->keys[K_LIB_VERSION]) {
 			lib_version = t->val;
 		} else if (k == c->keys[K_DROPPED_ATTRS] || k == c->keys[K_DROPPED_EVENTS] ||
-			   k == c->keys[K_DROPPED_LINKS]) {
+		           k == c->keys[K_DROPPED_LINKS]) {
 			int which = k == c->keys[K_DROPPED_ATTRS]    ? 0
-				    : k == c->keys[K_DROPPED_EVENTS] ? 1 : 2;
+			            : k == c->keys[K_DROPPED_EVENTS] ? 1
+			                                             : 2;
 			uint32_t n;
 			if (parse_u32(t->val, &n))
 				dropped[which] = n;
@@ -1079,7 +1077,7 @@ static int finish_span(zread *c, const zspan *z, size_t obj_off)
 	} else {
 		s->end_ns = z->dur_us * 1000;
 	}
-	s->attrs = (sonde_attrs){ attrs, (uint32_t)c->kvs_n };
+	s->attrs = (sonde_attrs){attrs, (uint32_t)c->kvs_n};
 	s->dropped_attrs_count = dropped[0];
 	s->events = events;
 	s->events_count = (uint32_t)c->events_n;

@@ -21,20 +21,34 @@
 /* Tag keys the writer fills from span fields; attributes with these keys are not
  * written, as the reader would take them for those fields. */
 static const char *const reserved[] = {
-	"otel.status_code", "otel.status_description", "error", "otel.scope.name",
-	"otel.scope.version", "otel.library.name", "otel.library.version",
-	"otel.dropped_attributes_count", "otel.dropped_events_count", "otel.dropped_links_count",
-	"w3c.tracestate", NULL,
+        "otel.status_code",
+        "otel.status_description",
+        "error",
+        "otel.scope.name",
+        "otel.scope.version",
+        "otel.library.name",
+        "otel.library.version",
+        "otel.dropped_attributes_count",
+        "otel.dropped_events_count",
+        "otel.dropped_links_count",
+        "w3c.tracestate",
+        NULL,
 };
 
 /* Where a CLIENT or PRODUCER span's remote endpoint comes from when peer.service and
  * network.peer.* are absent, best first (OpenTelemetry's ranking). */
 static const char *const name_sources[] = {
-	"server.address", "net.peer.name", "server.socket.domain", "net.sock.peer.name",
-	"peer.hostname", "peer.address", "db.name", NULL,
+        "server.address",
+        "net.peer.name",
+        "server.socket.domain",
+        "net.sock.peer.name",
+        "peer.hostname",
+        "peer.address",
+        "db.name",
+        NULL,
 };
-static const char *const addr_sources[] = { "server.socket.address", "net.sock.peer.addr", NULL };
-static const char *const port_sources[] = { "server.socket.port", "net.sock.peer.port", NULL };
+static const char *const addr_sources[] = {"server.socket.address", "net.sock.peer.addr", NULL};
+static const char *const port_sources[] = {"server.socket.port", "net.sock.peer.port", NULL};
 
 /* Values nested deeper than this are written as null. */
 enum { MAX_VALUE_DEPTH = 64 };
@@ -100,15 +114,9 @@ static void value_json(sonde_json_writer *w, const sonde_value *v, int depth)
 	char num[40];
 	size_t n;
 	switch (v->kind) {
-	case SONDE_VAL_STRING:
-		sonde_json_str(w, v->u.str.ptr, v->u.str.len);
-		break;
-	case SONDE_VAL_BOOL:
-		sonde_json_bool(w, v->u.b);
-		break;
-	case SONDE_VAL_INT:
-		sonde_json_i64(w, v->u.i);
-		break;
+	case SONDE_VAL_STRING: sonde_json_str(w, v->u.str.ptr, v->u.str.len); break;
+	case SONDE_VAL_BOOL: sonde_json_bool(w, v->u.b); break;
+	case SONDE_VAL_INT: sonde_json_i64(w, v->u.i); break;
 	case SONDE_VAL_DOUBLE:
 		n = fmt_double(num, v->u.d);
 		if (isfinite(v->u.d))
@@ -116,9 +124,7 @@ static void value_json(sonde_json_writer *w, const sonde_value *v, int depth)
 		else
 			sonde_json_str(w, num, n);
 		break;
-	case SONDE_VAL_BYTES:
-		base64_str(w, v->u.str);
-		break;
+	case SONDE_VAL_BYTES: base64_str(w, v->u.str); break;
 	case SONDE_VAL_ARRAY:
 		if (depth >= MAX_VALUE_DEPTH) {
 			sonde_json_null(w);
@@ -143,9 +149,7 @@ static void value_json(sonde_json_writer *w, const sonde_value *v, int depth)
 		sonde_json_obj_end(w);
 		break;
 	case SONDE_VAL_EMPTY:
-	default:
-		sonde_json_null(w);
-		break;
+	default: sonde_json_null(w); break;
 	}
 }
 
@@ -155,23 +159,15 @@ static void value_text(sonde_buf *out, const sonde_value *v)
 	char num[40];
 	sonde_json_writer w;
 	switch (v->kind) {
-	case SONDE_VAL_STRING:
-		sonde_buf_append(out, v->u.str.ptr, v->u.str.len);
-		break;
-	case SONDE_VAL_BOOL:
-		sonde_buf_puts(out, v->u.b ? "true" : "false");
-		break;
-	case SONDE_VAL_INT:
-		sonde_buf_printf(out, "%" PRId64, v->u.i);
-		break;
-	case SONDE_VAL_DOUBLE:
-		sonde_buf_append(out, num, fmt_double(num, v->u.d));
-		break;
+	case SONDE_VAL_STRING: sonde_buf_append(out, v->u.str.ptr, v->u.str.len); break;
+	case SONDE_VAL_BOOL: sonde_buf_puts(out, v->u.b ? "true" : "false"); break;
+	case SONDE_VAL_INT: sonde_buf_printf(out, "%" PRId64, v->u.i); break;
+	case SONDE_VAL_DOUBLE: sonde_buf_append(out, num, fmt_double(num, v->u.d)); break;
 	case SONDE_VAL_BYTES: {
 		size_t n = sonde_base64_encoded_len(v->u.str.len);
 		if (sonde_buf_grow(out, n) == 0)
-			out->len += sonde_base64_encode(out->data + out->len,
-							(const uint8_t *)v->u.str.ptr, v->u.str.len);
+			out->len += sonde_base64_encode(out->data + out->len, (const uint8_t *)v->u.str.ptr,
+			                                v->u.str.len);
 		if (out->cap)
 			out->data[out->len] = '\0';
 		break;
@@ -182,8 +178,7 @@ static void value_text(sonde_buf *out, const sonde_value *v)
 		value_json(&w, v, 0);
 		break;
 	case SONDE_VAL_EMPTY:
-	default:
-		break;
+	default: break;
 	}
 }
 
@@ -216,8 +211,7 @@ static uint32_t port_of(const sonde_value *v)
 		return 0;
 	if (v->kind == SONDE_VAL_INT)
 		return v->u.i > 0 && v->u.i <= 65535 ? (uint32_t)v->u.i : 0;
-	if (v->kind != SONDE_VAL_STRING || v->u.str.len == 0 || v->u.str.len > 5 ||
-	    v->u.str.ptr[0] == '0')
+	if (v->kind != SONDE_VAL_STRING || v->u.str.len == 0 || v->u.str.len > 5 || v->u.str.ptr[0] == '0')
 		return 0;
 	uint32_t p = 0;
 	for (size_t i = 0; i < v->u.str.len; i++) {
@@ -241,7 +235,7 @@ static const sonde_value *first_of(const sonde_attrs *a, const char *const *keys
 
 /* Writes an endpoint member if any of its parts is known. */
 static void endpoint(zwrite *z, const char *key, const sonde_value *service, const sonde_value *addr,
-		     uint32_t port)
+                     uint32_t port)
 {
 	int af = 0;
 	bool has_addr = ip_family(addr, &af);
@@ -272,8 +266,8 @@ static void endpoints(zwrite *z, const sonde_span_data *s)
 	const sonde_attrs *a = &s->attrs;
 	int af;
 	endpoint(z, "localEndpoint", sonde_attrs_get(&s->resource->attrs, "service.name"),
-		 sonde_attrs_get(a, "network.local.address"),
-		 port_of(sonde_attrs_get(a, "network.local.port")));
+	         sonde_attrs_get(a, "network.local.address"),
+	         port_of(sonde_attrs_get(a, "network.local.port")));
 
 	bool outgoing = s->kind == SONDE_SPAN_KIND_CLIENT || s->kind == SONDE_SPAN_KIND_PRODUCER;
 	const sonde_value *svc = sonde_attrs_get(a, "peer.service");
@@ -368,8 +362,8 @@ static void count_tag(zwrite *z, const char *key, uint32_t n)
 static void tags(zwrite *z, const sonde_span_data *s)
 {
 	bool any = s->scope->name.len || s->scope->version.len || s->status_code != SONDE_STATUS_UNSET ||
-		   s->dropped_attrs_count || s->dropped_events_count || s->dropped_links_count ||
-		   s->trace_state.len;
+	           s->dropped_attrs_count || s->dropped_events_count || s->dropped_links_count ||
+	           s->trace_state.len;
 	for (uint32_t i = 0; i < s->attrs.count && !any; i++)
 		any = !is_reserved(s->attrs.items[i].key);
 	if (!any)
@@ -418,10 +412,10 @@ static void tags(zwrite *z, const sonde_span_data *s)
 static void span(zwrite *z, const sonde_span_data *s)
 {
 	static const char *const kinds[] = {
-		[SONDE_SPAN_KIND_SERVER] = "SERVER",
-		[SONDE_SPAN_KIND_CLIENT] = "CLIENT",
-		[SONDE_SPAN_KIND_PRODUCER] = "PRODUCER",
-		[SONDE_SPAN_KIND_CONSUMER] = "CONSUMER",
+	        [SONDE_SPAN_KIND_SERVER] = "SERVER",
+	        [SONDE_SPAN_KIND_CLIENT] = "CLIENT",
+	        [SONDE_SPAN_KIND_PRODUCER] = "PRODUCER",
+	        [SONDE_SPAN_KIND_CONSUMER] = "CONSUMER",
 	};
 	char hex[32];
 	sonde_json_writer *w = &z->w;

@@ -14,13 +14,13 @@
 static const struct {
 	const char *plain, *enc;
 } vectors[] = {
-	{ "", "" },
-	{ "f", "Zg==" },
-	{ "fo", "Zm8=" },
-	{ "foo", "Zm9v" },
-	{ "foob", "Zm9vYg==" },
-	{ "fooba", "Zm9vYmE=" },
-	{ "foobar", "Zm9vYmFy" },
+        {"", ""},
+        {"f", "Zg=="},
+        {"fo", "Zm8="},
+        {"foo", "Zm9v"},
+        {"foob", "Zm9vYg=="},
+        {"fooba", "Zm9vYmE="},
+        {"foobar", "Zm9vYmFy"},
 };
 
 static void check_decode(const char *enc, const void *want, size_t want_len)
@@ -64,11 +64,11 @@ static void test_unpadded_and_url_safe(void **state)
 	check_decode("Zm8", "fo", 2);
 	check_decode("Zm9vYg", "foob", 4);
 	/* 0xfb 0xff 0xbf is "+/+/" in the standard alphabet and "-_-_" in the URL-safe one. */
-	static const uint8_t hi[] = { 0xfb, 0xff, 0xbf };
+	static const uint8_t hi[] = {0xfb, 0xff, 0xbf};
 	check_decode("+/+/", hi, 3);
 	check_decode("-_-_", hi, 3);
 	check_decode("-/+_", hi, 3);
-	static const uint8_t ff[] = { 0xff };
+	static const uint8_t ff[] = {0xff};
 	check_decode("_w==", ff, 1);
 	check_decode("_w", ff, 1);
 	char out[8];
@@ -79,20 +79,20 @@ static void test_unpadded_and_url_safe(void **state)
 static void test_rejects(void **state)
 {
 	(void)state;
-	check_reject("Z");          /* no encoding is 1 mod 4 long */
+	check_reject("Z"); /* no encoding is 1 mod 4 long */
 	check_reject("Zm9vY");
 	check_reject("=");
 	check_reject("==");
 	check_reject("====");
 	check_reject("Z===");
-	check_reject("Zg=");        /* padding that does not complete the quantum */
+	check_reject("Zg="); /* padding that does not complete the quantum */
 	check_reject("Zg=A");
 	check_reject("Z=g=");
 	check_reject("Zm 9v");
 	check_reject("Zm9v\n");
 	check_reject("Zm9v!");
 	check_reject("Zm.v");
-	static const char nul[] = { 'Z', 'm', '\0', 'v' };
+	static const char nul[] = {'Z', 'm', '\0', 'v'};
 	uint8_t out[8];
 	size_t out_len;
 	assert_int_equal(sonde_base64_decode(out, &out_len, nul, 4), -1);
@@ -124,10 +124,10 @@ static void test_all_lengths_round_trip(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rfc4648_vectors),
-		cmocka_unit_test(test_unpadded_and_url_safe),
-		cmocka_unit_test(test_rejects),
-		cmocka_unit_test(test_all_lengths_round_trip),
+	        cmocka_unit_test(test_rfc4648_vectors),
+	        cmocka_unit_test(test_unpadded_and_url_safe),
+	        cmocka_unit_test(test_rejects),
+	        cmocka_unit_test(test_all_lengths_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -109,13 +109,13 @@ static void test_hex(void **state)
 	assert_int_equal(sonde_hex_decode(id, 16, "5B8EFFF798038103D269B633813FC60C", 32), 0);
 	assert_int_equal(id[0], 0x5b);
 	assert_int_equal(id[15], 0x0c);
-	char out[33] = { 0 };
+	char out[33] = {0};
 	sonde_hex_encode(out, id, 16);
 	assert_string_equal(out, "5b8efff798038103d269b633813fc60c");
 	assert_int_equal(sonde_hex_decode(id, 16, "5b8e", 4), -1);
 	assert_int_equal(sonde_hex_decode(id, 2, "zz00", 4), -1);
 	assert_int_equal(sonde_hex_decode(id, 2, "0g00", 4), -1);
-	uint8_t zero[8] = { 0 };
+	uint8_t zero[8] = {0};
 	assert_true(sonde_id_is_zero(zero, 8));
 	zero[7] = 1;
 	assert_false(sonde_id_is_zero(zero, 8));
@@ -147,12 +147,12 @@ static void test_strerror(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_arena_alignment_and_big_blocks),
-		cmocka_unit_test(test_buf_appends),
-		cmocka_unit_test(test_intern_dedups),
-		cmocka_unit_test(test_hex),
-		cmocka_unit_test(test_hash_spreads),
-		cmocka_unit_test(test_strerror),
+	        cmocka_unit_test(test_arena_alignment_and_big_blocks),
+	        cmocka_unit_test(test_buf_appends),
+	        cmocka_unit_test(test_intern_dedups),
+	        cmocka_unit_test(test_hex),
+	        cmocka_unit_test(test_hash_spreads),
+	        cmocka_unit_test(test_strerror),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

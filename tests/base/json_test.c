@@ -127,7 +127,7 @@ static bool tokvec_equal(const tokvec *a, const tokvec *b)
 /* Re-emits doc with the writer (compact and pretty) and checks it reads back the same. */
 static void check_roundtrip(const char *doc, size_t len, const char *name)
 {
-	tokvec a = { 0 };
+	tokvec a = {0};
 	assert_int_equal(collect(doc, len, &a, NULL), 0);
 	for (int pretty = 0; pretty <= 4; pretty += 4) {
 		sonde_buf out = SONDE_BUF_INIT;
@@ -135,10 +135,9 @@ static void check_roundtrip(const char *doc, size_t len, const char *name)
 		sonde_json_writer_init(&w, &out, pretty);
 		emit(&w, &a);
 		assert_false(out.oom);
-		tokvec b = { 0 };
+		tokvec b = {0};
 		if (collect(out.data, out.len, &b, NULL) != 0 || !tokvec_equal(&a, &b))
-			fail_msg("%s: re-emitted text does not read back the same:\n%s", name,
-				 out.data);
+			fail_msg("%s: re-emitted text does not read back the same:\n%s", name, out.data);
 		tokvec_free(&b);
 		sonde_buf_release(&out);
 	}
@@ -214,8 +213,8 @@ static void test_jsontestsuite(void **state)
 		if (name[0] == 'y') {
 			ny++;
 			if (rc != 0) {
-				print_error("%s: rejected valid JSON: %s at %zu\n", name,
-					    er.err_msg, er.err_offset);
+				print_error("%s: rejected valid JSON: %s at %zu\n", name, er.err_msg,
+				            er.err_offset);
 				bad++;
 			} else {
 				check_roundtrip(doc, len, name);
@@ -249,16 +248,14 @@ static void test_tokens(void **state)
 {
 	(void)state;
 	const char doc[] = " {\"a\" : [1, -2.5e+3, true, false, null, \"s\", {}, []],"
-			   " \"\": {\"b\":0}}\r\n\t";
+	                   " \"\": {\"b\":0}}\r\n\t";
 	static const sonde_json_tok want[] = {
-		SONDE_JSON_OBJ_BEGIN, SONDE_JSON_KEY,       SONDE_JSON_ARR_BEGIN,
-		SONDE_JSON_NUMBER,    SONDE_JSON_NUMBER,    SONDE_JSON_TRUE,
-		SONDE_JSON_FALSE,     SONDE_JSON_NULL,      SONDE_JSON_STRING,
-		SONDE_JSON_OBJ_BEGIN, SONDE_JSON_OBJ_END,   SONDE_JSON_ARR_BEGIN,
-		SONDE_JSON_ARR_END,   SONDE_JSON_ARR_END,   SONDE_JSON_KEY,
-		SONDE_JSON_OBJ_BEGIN, SONDE_JSON_KEY,       SONDE_JSON_NUMBER,
-		SONDE_JSON_OBJ_END,   SONDE_JSON_OBJ_END,   SONDE_JSON_EOF,
-		SONDE_JSON_EOF,
+	        SONDE_JSON_OBJ_BEGIN, SONDE_JSON_KEY,       SONDE_JSON_ARR_BEGIN, SONDE_JSON_NUMBER,
+	        SONDE_JSON_NUMBER,    SONDE_JSON_TRUE,      SONDE_JSON_FALSE,     SONDE_JSON_NULL,
+	        SONDE_JSON_STRING,    SONDE_JSON_OBJ_BEGIN, SONDE_JSON_OBJ_END,   SONDE_JSON_ARR_BEGIN,
+	        SONDE_JSON_ARR_END,   SONDE_JSON_ARR_END,   SONDE_JSON_KEY,       SONDE_JSON_OBJ_BEGIN,
+	        SONDE_JSON_KEY,       SONDE_JSON_NUMBER,    SONDE_JSON_OBJ_END,   SONDE_JSON_OBJ_END,
+	        SONDE_JSON_EOF,       SONDE_JSON_EOF,
 	};
 	sonde_json_reader r;
 	sonde_json_reader_init(&r, doc, sizeof(doc) - 1);
@@ -312,7 +309,7 @@ static void test_strings(void **state)
 
 	/* Lone surrogates read as U+FFFD; the escape after a lone high one still counts. */
 	const char *lone = "[\"\\ud800\", \"\\udc00x\", \"\\ud800\\u0041\","
-			   " \"\\ud800\\ud800\\udc00\"]";
+	                   " \"\\ud800\\ud800\\udc00\"]";
 	sonde_json_reader_init(&r, lone, strlen(lone));
 	assert_int_equal(sonde_json_next(&r), SONDE_JSON_ARR_BEGIN);
 	assert_int_equal(sonde_json_next(&r), SONDE_JSON_STRING);
@@ -320,7 +317,10 @@ static void test_strings(void **state)
 	assert_int_equal(sonde_json_next(&r), SONDE_JSON_STRING);
 	assert_true(r.str_len == 4 && !memcmp(r.str, "\xEF\xBF\xBDx", 4));
 	assert_int_equal(sonde_json_next(&r), SONDE_JSON_STRING);
-	assert_true(r.str_len == 4 && !memcmp(r.str, "\xEF\xBF\xBD" "A", 4));
+	assert_true(r.str_len == 4 && !memcmp(r.str,
+	                                      "\xEF\xBF\xBD"
+	                                      "A",
+	                                      4));
 	assert_int_equal(sonde_json_next(&r), SONDE_JSON_STRING);
 	assert_true(r.str_len == 7 && !memcmp(r.str, "\xEF\xBF\xBD\xF0\x90\x80\x80", 7));
 	sonde_json_reader_release(&r);
@@ -362,38 +362,38 @@ static void test_errors(void **state)
 {
 	(void)state;
 	static const err_case cases[] = {
-		{ "", 0, 0, "unexpected end of input" },
-		{ "   ", 0, 3, "unexpected end of input" },
-		{ "{\"a\" 1}", 0, 5, "expected ':' after object key" },
-		{ "{\"a\":1 \"b\":2}", 0, 7, "expected ',' or '}' after object member" },
-		{ "{\"a\":1,}", 0, 7, "expected string as object key" },
-		{ "{1:2}", 0, 1, "expected string as object key or '}'" },
-		{ "[1,]", 0, 3, "expected value" },
-		{ "[1 2]", 0, 3, "expected ',' or ']' after array element" },
-		{ "[", 0, 1, "unexpected end of input" },
-		{ "[1,", 0, 3, "unexpected end of input" },
-		{ "{\"a\":", 0, 5, "unexpected end of input" },
-		{ "\"abc", 0, 4, "unexpected end of input" },
-		{ "[\"a\\x\"]", 0, 3, "invalid escape" },
-		{ "[\"a\\u12G4\"]", 0, 3, "invalid \\u escape" },
-		{ "\"\\ud800\\u12\"", 0, 7, "invalid \\u escape" },
-		{ "[\"ab\xC0\x80\"]", 0, 4, "invalid UTF-8 in string" },
-		{ "\"\xED\xA0\x80\"", 0, 1, "invalid UTF-8 in string" },
-		{ "\"\xF4\x90\x80\x80\"", 0, 1, "invalid UTF-8 in string" },
-		{ "\"\xE2\x82\"", 0, 1, "invalid UTF-8 in string" },
-		{ "\"a\tb\"", 0, 2, "control character in string" },
-		{ "01", 0, 1, "leading zeros" },
-		{ "-", 0, 1, "expected digit after '-'" },
-		{ "1.", 0, 2, "expected digit after '.'" },
-		{ "1e+", 0, 3, "expected digit in exponent" },
-		{ ".5", 0, 0, "expected value" },
-		{ "tru", 0, 0, "expected value" },
-		{ "nul", 0, 0, "expected value" },
-		{ "{\"a\":1}x", 0, 7, "unexpected data after the top-level value" },
-		{ "1 2", 0, 2, "unexpected data after the top-level value" },
-		{ "\xEF\xBB\xBF{}", 0, 0, "expected value" },
-		{ "[1\0]", 4, 2, "expected ',' or ']'" },
-		{ "\"a\0\"", 4, 2, "control character" },
+	        {"", 0, 0, "unexpected end of input"},
+	        {"   ", 0, 3, "unexpected end of input"},
+	        {"{\"a\" 1}", 0, 5, "expected ':' after object key"},
+	        {"{\"a\":1 \"b\":2}", 0, 7, "expected ',' or '}' after object member"},
+	        {"{\"a\":1,}", 0, 7, "expected string as object key"},
+	        {"{1:2}", 0, 1, "expected string as object key or '}'"},
+	        {"[1,]", 0, 3, "expected value"},
+	        {"[1 2]", 0, 3, "expected ',' or ']' after array element"},
+	        {"[", 0, 1, "unexpected end of input"},
+	        {"[1,", 0, 3, "unexpected end of input"},
+	        {"{\"a\":", 0, 5, "unexpected end of input"},
+	        {"\"abc", 0, 4, "unexpected end of input"},
+	        {"[\"a\\x\"]", 0, 3, "invalid escape"},
+	        {"[\"a\\u12G4\"]", 0, 3, "invalid \\u escape"},
+	        {"\"\\ud800\\u12\"", 0, 7, "invalid \\u escape"},
+	        {"[\"ab\xC0\x80\"]", 0, 4, "invalid UTF-8 in string"},
+	        {"\"\xED\xA0\x80\"", 0, 1, "invalid UTF-8 in string"},
+	        {"\"\xF4\x90\x80\x80\"", 0, 1, "invalid UTF-8 in string"},
+	        {"\"\xE2\x82\"", 0, 1, "invalid UTF-8 in string"},
+	        {"\"a\tb\"", 0, 2, "control character in string"},
+	        {"01", 0, 1, "leading zeros"},
+	        {"-", 0, 1, "expected digit after '-'"},
+	        {"1.", 0, 2, "expected digit after '.'"},
+	        {"1e+", 0, 3, "expected digit in exponent"},
+	        {".5", 0, 0, "expected value"},
+	        {"tru", 0, 0, "expected value"},
+	        {"nul", 0, 0, "expected value"},
+	        {"{\"a\":1}x", 0, 7, "unexpected data after the top-level value"},
+	        {"1 2", 0, 2, "unexpected data after the top-level value"},
+	        {"\xEF\xBB\xBF{}", 0, 0, "expected value"},
+	        {"[1\0]", 4, 2, "expected ',' or ']'"},
+	        {"\"a\0\"", 4, 2, "control character"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const err_case *c = &cases[i];
@@ -401,8 +401,8 @@ static void test_errors(void **state)
 		sonde_json_reader r;
 		int rc = collect(c->doc, len, NULL, &r);
 		if (rc != SONDE_EPARSE || r.err_offset != c->offset || !strstr(r.err_msg, c->msg))
-			fail_msg("case %zu %s: rc %d offset %zu msg '%s', want offset %zu msg '%s'",
-				 i, c->doc, rc, r.err_offset, r.err_msg, c->offset, c->msg);
+			fail_msg("case %zu %s: rc %d offset %zu msg '%s', want offset %zu msg '%s'", i,
+			         c->doc, rc, r.err_offset, r.err_msg, c->offset, c->msg);
 	}
 
 	/* Nesting: 512 levels are fine, the 513th is not. */
@@ -443,9 +443,9 @@ static void test_convenience(void **state)
 {
 	(void)state;
 	const char *doc = "{\"name\": \"x\\ty\", \"n\": \"-12\", \"u\": 18446744073709551615,"
-			  " \"f\": \"NaN\", \"b\": true,"
-			  " \"skip\": {\"a\": [1, {\"b\": [[], {}]}, \"s\"]},"
-			  " \"arr\": [1, 2, 3], \"tail\": null}";
+	                  " \"f\": \"NaN\", \"b\": true,"
+	                  " \"skip\": {\"a\": [1, {\"b\": [[], {}]}, \"s\"]},"
+	                  " \"arr\": [1, 2, 3], \"tail\": null}";
 	sonde_json_reader r;
 	sonde_json_reader_init(&r, doc, strlen(doc));
 	assert_int_equal(sonde_json_enter_object(&r), 0);
@@ -497,10 +497,10 @@ static void test_convenience(void **state)
 		int which; /* 0 str, 1 i64, 2 u64, 3 f64, 4 bool, 5 object, 6 array, 7 skip */
 		const char *msg;
 	} bad[] = {
-		{ "  1", 0, "expected string" },  { " \"x\"", 1, "expected integer" },
-		{ " true", 2, "expected integer" }, { " \"inf\"", 3, "expected number" },
-		{ " null", 4, "expected true or false" }, { " []", 5, "expected object" },
-		{ " {}", 6, "expected array" },
+	        {"  1", 0, "expected string"},          {" \"x\"", 1, "expected integer"},
+	        {" true", 2, "expected integer"},       {" \"inf\"", 3, "expected number"},
+	        {" null", 4, "expected true or false"}, {" []", 5, "expected object"},
+	        {" {}", 6, "expected array"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		sonde_json_reader_init(&r, bad[i].doc, strlen(bad[i].doc));
@@ -622,43 +622,43 @@ static void test_integers(void **state)
 		int rc;
 		int64_t v;
 	} i64[] = {
-		{ "0", 0, 0 },
-		{ "-0", 0, 0 },
-		{ "9223372036854775807", 0, INT64_MAX },
-		{ "-9223372036854775808", 0, INT64_MIN },
-		{ "\"9223372036854775807\"", 0, INT64_MAX },
-		{ "\"-9223372036854775808\"", 0, INT64_MIN },
-		{ "9223372036854775808", SONDE_EPARSE, 0 },
-		{ "-9223372036854775809", SONDE_EPARSE, 0 },
-		{ "99999999999999999999999", SONDE_EPARSE, 0 },
-		{ "1e3", 0, 1000 },
-		{ "1E+3", 0, 1000 },
-		{ "12.0", 0, 12 },
-		{ "1.25e2", 0, 125 },
-		{ "150e-1", 0, 15 },
-		{ "0.0e-7", 0, 0 },
-		{ "0e999999999999999999", 0, 0 },
-		{ "-9.223372036854775808e18", 0, INT64_MIN },
-		{ "1.5", SONDE_EPARSE, 0 },
-		{ "15e-1", SONDE_EPARSE, 0 },
-		{ "1e-400", SONDE_EPARSE, 0 },
-		{ "1e19", SONDE_EPARSE, 0 },
-		{ "1e999999999999999999", SONDE_EPARSE, 0 },
-		{ "\"12a\"", SONDE_EPARSE, 0 },
-		{ "\" 12\"", SONDE_EPARSE, 0 },
-		{ "\"+12\"", SONDE_EPARSE, 0 },
-		{ "\"\"", SONDE_EPARSE, 0 },
-		{ "\"0x10\"", SONDE_EPARSE, 0 },
-		{ "\"012\"", SONDE_EPARSE, 0 },
-		{ "null", SONDE_EPARSE, 0 },
+	        {"0", 0, 0},
+	        {"-0", 0, 0},
+	        {"9223372036854775807", 0, INT64_MAX},
+	        {"-9223372036854775808", 0, INT64_MIN},
+	        {"\"9223372036854775807\"", 0, INT64_MAX},
+	        {"\"-9223372036854775808\"", 0, INT64_MIN},
+	        {"9223372036854775808", SONDE_EPARSE, 0},
+	        {"-9223372036854775809", SONDE_EPARSE, 0},
+	        {"99999999999999999999999", SONDE_EPARSE, 0},
+	        {"1e3", 0, 1000},
+	        {"1E+3", 0, 1000},
+	        {"12.0", 0, 12},
+	        {"1.25e2", 0, 125},
+	        {"150e-1", 0, 15},
+	        {"0.0e-7", 0, 0},
+	        {"0e999999999999999999", 0, 0},
+	        {"-9.223372036854775808e18", 0, INT64_MIN},
+	        {"1.5", SONDE_EPARSE, 0},
+	        {"15e-1", SONDE_EPARSE, 0},
+	        {"1e-400", SONDE_EPARSE, 0},
+	        {"1e19", SONDE_EPARSE, 0},
+	        {"1e999999999999999999", SONDE_EPARSE, 0},
+	        {"\"12a\"", SONDE_EPARSE, 0},
+	        {"\" 12\"", SONDE_EPARSE, 0},
+	        {"\"+12\"", SONDE_EPARSE, 0},
+	        {"\"\"", SONDE_EPARSE, 0},
+	        {"\"0x10\"", SONDE_EPARSE, 0},
+	        {"\"012\"", SONDE_EPARSE, 0},
+	        {"null", SONDE_EPARSE, 0},
 	};
 	for (size_t i = 0; i < sizeof(i64) / sizeof(i64[0]); i++) {
 		int64_t v = -1;
 		sonde_json_reader r;
 		int rc = read_i64_doc(i64[i].doc, &v, &r);
 		if (rc != i64[i].rc || (rc == 0 && v != i64[i].v))
-			fail_msg("i64 %s: rc %d v %lld (%s), want rc %d v %lld", i64[i].doc, rc,
-				 (long long)v, r.err_msg, i64[i].rc, (long long)i64[i].v);
+			fail_msg("i64 %s: rc %d v %lld (%s), want rc %d v %lld", i64[i].doc, rc, (long long)v,
+			         r.err_msg, i64[i].rc, (long long)i64[i].v);
 		if (rc)
 			assert_int_equal(r.err_offset, 0);
 	}
@@ -674,16 +674,16 @@ static void test_integers(void **state)
 		int rc;
 		uint64_t v;
 	} u64[] = {
-		{ "18446744073709551615", 0, UINT64_MAX },
-		{ "\"18446744073709551615\"", 0, UINT64_MAX },
-		{ "1844674407370955161.5e1", 0, UINT64_MAX },
-		{ "1e19", 0, 10000000000000000000ull },
-		{ "-0", 0, 0 },
-		{ "\"1544712660000000000\"", 0, 1544712660000000000ull },
-		{ "18446744073709551616", SONDE_EPARSE, 0 },
-		{ "1e20", SONDE_EPARSE, 0 },
-		{ "-1", SONDE_EPARSE, 0 },
-		{ "\"-1\"", SONDE_EPARSE, 0 },
+	        {"18446744073709551615", 0, UINT64_MAX},
+	        {"\"18446744073709551615\"", 0, UINT64_MAX},
+	        {"1844674407370955161.5e1", 0, UINT64_MAX},
+	        {"1e19", 0, 10000000000000000000ull},
+	        {"-0", 0, 0},
+	        {"\"1544712660000000000\"", 0, 1544712660000000000ull},
+	        {"18446744073709551616", SONDE_EPARSE, 0},
+	        {"1e20", SONDE_EPARSE, 0},
+	        {"-1", SONDE_EPARSE, 0},
+	        {"\"-1\"", SONDE_EPARSE, 0},
 	};
 	for (size_t i = 0; i < sizeof(u64) / sizeof(u64[0]); i++) {
 		uint64_t u = 1;
@@ -725,20 +725,45 @@ static void test_parse_double(void **state)
 {
 	(void)state;
 	static const char *const cases[] = {
-		"0", "-0", "1", "-1", "0.1", "0.3", "1.5", "123.456", "1e23",
-		"8.98846567431158e307",
-		"1.7976931348623157e308", "1.7976931348623158e308", "1.7976931348623159e308",
-		"2.2250738585072011e-308", "2.2250738585072012e-308", "4.9e-324", "2.4e-324",
-		"2.5e-324", "1e-400", "1e400", "-1e400", "9007199254740993", "9007199254740992",
-		"9007199254740993.0000000000000000001", "123456789012345678901234567890",
-		"0.000000000000000000000000000000000000000001", "1e22", "1e-22", "1234567e30",
-		"12345678901234567", "3.14159265358979323846264338327950288419716939937510",
-		"100000000000000000000000000000000000000000000000000000000000000000000000",
-		"0.100000000000000005551115123125782702118158340454101562500000000000000000000001",
-		"7.0420557077594588669468784357561207962098443483187940792729600000e+59",
-		"1e0000000000000000000000000000000000000000000000000000000000000000000000000001",
-		"-0.0e-5", "5e-1", "25e-2",
-		"1.00000000000000011102230246251565404236316680908203125",
+	        "0",
+	        "-0",
+	        "1",
+	        "-1",
+	        "0.1",
+	        "0.3",
+	        "1.5",
+	        "123.456",
+	        "1e23",
+	        "8.98846567431158e307",
+	        "1.7976931348623157e308",
+	        "1.7976931348623158e308",
+	        "1.7976931348623159e308",
+	        "2.2250738585072011e-308",
+	        "2.2250738585072012e-308",
+	        "4.9e-324",
+	        "2.4e-324",
+	        "2.5e-324",
+	        "1e-400",
+	        "1e400",
+	        "-1e400",
+	        "9007199254740993",
+	        "9007199254740992",
+	        "9007199254740993.0000000000000000001",
+	        "123456789012345678901234567890",
+	        "0.000000000000000000000000000000000000000001",
+	        "1e22",
+	        "1e-22",
+	        "1234567e30",
+	        "12345678901234567",
+	        "3.14159265358979323846264338327950288419716939937510",
+	        "100000000000000000000000000000000000000000000000000000000000000000000000",
+	        "0.100000000000000005551115123125782702118158340454101562500000000000000000000001",
+	        "7.0420557077594588669468784357561207962098443483187940792729600000e+59",
+	        "1e0000000000000000000000000000000000000000000000000000000000000000000000000001",
+	        "-0.0e-5",
+	        "5e-1",
+	        "25e-2",
+	        "1.00000000000000011102230246251565404236316680908203125",
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		check_parse(cases[i]);
@@ -763,8 +788,8 @@ static void test_parse_double(void **state)
 	}
 
 	/* Not numbers. */
-	static const char *const bad[] = { "", "-", "+1", "1.", ".1", "01", "1e", "1e+", "0x1",
-					    "inf", "NaN", "1 ", " 1", "1..2", "--1" };
+	static const char *const bad[] = {"",    "-",   "+1",  "1.", ".1", "01",   "1e", "1e+",
+	                                  "0x1", "inf", "NaN", "1 ", " 1", "1..2", "--1"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		double d;
 		assert_int_equal(sonde_json_parse_double(bad[i], strlen(bad[i]), &d), SONDE_EPARSE);
@@ -775,9 +800,13 @@ static void test_parse_double(void **state)
 		const char *doc;
 		double v;
 	} f[] = {
-		{ "2.5", 2.5 },     { "\"2.5\"", 2.5 },      { "-1e400", -INFINITY },
-		{ "\"Infinity\"", INFINITY }, { "\"-Infinity\"", -INFINITY }, { "1e-400", 0.0 },
-		{ "-12", -12.0 },
+	        {"2.5", 2.5},
+	        {"\"2.5\"", 2.5},
+	        {"-1e400", -INFINITY},
+	        {"\"Infinity\"", INFINITY},
+	        {"\"-Infinity\"", -INFINITY},
+	        {"1e-400", 0.0},
+	        {"-12", -12.0},
 	};
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
 		sonde_json_reader r;
@@ -809,8 +838,7 @@ static void test_double_roundtrip(void **state)
 		sonde_json_writer_init(&w, &out, 0);
 		sonde_json_f64(&w, d);
 		double back;
-		if (sonde_json_parse_double(out.data, out.len, &back) != 0 ||
-		    bits_of(back) != bits_of(d))
+		if (sonde_json_parse_double(out.data, out.len, &back) != 0 || bits_of(back) != bits_of(d))
 			fail_msg("%.17g wrote as %s", d, out.data);
 		/* At most 17 significant digits, laid out as JavaScript does. */
 		assert_true(out.len <= 25);
@@ -823,14 +851,24 @@ static void test_double_roundtrip(void **state)
 		double v;
 		const char *text;
 	} fixed[] = {
-		{ 0.0, "0" },      { -0.0, "-0" },   { 5.0, "5" },      { -7.0, "-7" },
-		{ 0.1, "0.1" },    { 1.5, "1.5" },   { 1e300, "1e300" }, { 123.456, "123.456" },
-		{ 9007199254740992.0, "9007199254740992" }, { 5e-324, "4.94065645841247e-324" },
-		{ 0.30000000000000004, "0.30000000000000004" }, { 0.001, "0.001" },
-		{ 1.5e-6, "0.0000015" }, { 1.5e-7, "1.5e-7" },
-		{ -2.5e20, "-250000000000000000000" },
-		{ 1e21, "1e21" }, { 5.292320189750645e16, "52923201897506450" },
-		{ -1.7976931348623157e308, "-1.7976931348623157e308" },
+	        {0.0, "0"},
+	        {-0.0, "-0"},
+	        {5.0, "5"},
+	        {-7.0, "-7"},
+	        {0.1, "0.1"},
+	        {1.5, "1.5"},
+	        {1e300, "1e300"},
+	        {123.456, "123.456"},
+	        {9007199254740992.0, "9007199254740992"},
+	        {5e-324, "4.94065645841247e-324"},
+	        {0.30000000000000004, "0.30000000000000004"},
+	        {0.001, "0.001"},
+	        {1.5e-6, "0.0000015"},
+	        {1.5e-7, "1.5e-7"},
+	        {-2.5e20, "-250000000000000000000"},
+	        {1e21, "1e21"},
+	        {5.292320189750645e16, "52923201897506450"},
+	        {-1.7976931348623157e308, "-1.7976931348623157e308"},
 	};
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
 		sonde_buf_reset(&out);
@@ -880,28 +918,28 @@ static void test_writer_structure(void **state)
 		sonde_json_key_cstr(&w, "r");
 		sonde_json_raw(&w, "{\"pre\":1}", 9);
 		sonde_json_obj_end(&w);
-		const char *want = pretty ?
-			"{\n"
-			"  \"a\": [\n"
-			"    -9223372036854775808,\n"
-			"    18446744073709551615,\n"
-			"    {\n"
-			"      \"b\": null\n"
-			"    },\n"
-			"    [],\n"
-			"    {}\n"
-			"  ],\n"
-			"  \"s\": \"-5\",\n"
-			"  \"u\": \"1544712660000000000\",\n"
-			"  \"t\": true,\n"
-			"  \"f\": false,\n"
-			"  \"x\": \"NaN\",\n"
-			"  \"y\": \"-Infinity\",\n"
-			"  \"r\": {\"pre\":1}\n"
-			"}" :
-			"{\"a\":[-9223372036854775808,18446744073709551615,{\"b\":null},[],{}],"
-			"\"s\":\"-5\",\"u\":\"1544712660000000000\",\"t\":true,\"f\":false,"
-			"\"x\":\"NaN\",\"y\":\"-Infinity\",\"r\":{\"pre\":1}}";
+		const char *want =
+		        pretty ? "{\n"
+		                 "  \"a\": [\n"
+		                 "    -9223372036854775808,\n"
+		                 "    18446744073709551615,\n"
+		                 "    {\n"
+		                 "      \"b\": null\n"
+		                 "    },\n"
+		                 "    [],\n"
+		                 "    {}\n"
+		                 "  ],\n"
+		                 "  \"s\": \"-5\",\n"
+		                 "  \"u\": \"1544712660000000000\",\n"
+		                 "  \"t\": true,\n"
+		                 "  \"f\": false,\n"
+		                 "  \"x\": \"NaN\",\n"
+		                 "  \"y\": \"-Infinity\",\n"
+		                 "  \"r\": {\"pre\":1}\n"
+		                 "}"
+		               : "{\"a\":[-9223372036854775808,18446744073709551615,{\"b\":null},[],{}],"
+		                 "\"s\":\"-5\",\"u\":\"1544712660000000000\",\"t\":true,\"f\":false,"
+		                 "\"x\":\"NaN\",\"y\":\"-Infinity\",\"r\":{\"pre\":1}}";
 		assert_string_equal(out.data, want);
 		assert_int_equal(w.depth, 0);
 	}
@@ -961,13 +999,12 @@ static void test_writer_strings(void **state)
 
 	sonde_json_writer_init(&w, &out, 0);
 	const char s1[] = "q\"b\\s/\n\r\t\b\f\x01\x1f\x7f \xC3\xA9 \xFF \xC0\x80 "
-			  "\xED\xA0\x80 \xF0\x9F\x98\x80 \xE2\x82";
+	                  "\xED\xA0\x80 \xF0\x9F\x98\x80 \xE2\x82";
 	sonde_json_str(&w, s1, sizeof(s1) - 1);
-	assert_string_equal(out.data,
-			    "\"q\\\"b\\\\s/\\n\\r\\t\\b\\f\\u0001\\u001f\x7f \xC3\xA9 \xEF\xBF\xBD "
-			    "\xEF\xBF\xBD\xEF\xBF\xBD \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD "
-			    "\xF0\x9F\x98\x80 "
-			    "\xEF\xBF\xBD\xEF\xBF\xBD\"");
+	assert_string_equal(out.data, "\"q\\\"b\\\\s/\\n\\r\\t\\b\\f\\u0001\\u001f\x7f \xC3\xA9 \xEF\xBF\xBD "
+	                              "\xEF\xBF\xBD\xEF\xBF\xBD \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD "
+	                              "\xF0\x9F\x98\x80 "
+	                              "\xEF\xBF\xBD\xEF\xBF\xBD\"");
 
 	/* Every control character. */
 	char ctl[32];
@@ -983,9 +1020,8 @@ static void test_writer_strings(void **state)
 	/* Random strings of all lengths, including ones longer than a chunk, with bytes
 	 * biased toward the interesting ones. Output must match the reference and read back
 	 * to the input whenever the input was valid UTF-8. */
-	static const unsigned char pick[] = { 'a', 'b', ' ', '"', '\\', '\n', 0, 0x1f, 0x7f,
-					     0xC3, 0xA9, 0xE2, 0x82, 0xAC, 0xF0, 0x9F, 0x98,
-					     0x80, 0xFF, 0xED, 0xA0 };
+	static const unsigned char pick[] = {'a',  'b',  ' ',  '"',  '\\', '\n', 0,    0x1f, 0x7f, 0xC3, 0xA9,
+	                                     0xE2, 0x82, 0xAC, 0xF0, 0x9F, 0x98, 0x80, 0xFF, 0xED, 0xA0};
 	unsigned char *s = malloc(20000);
 	assert_non_null(s);
 	for (int iter = 0; iter < 3000; iter++) {
@@ -993,8 +1029,8 @@ static void test_writer_strings(void **state)
 		bool mostly_ascii = rng() & 1;
 		for (size_t i = 0; i < n; i++) {
 			uint64_t x = rng();
-			s[i] = mostly_ascii && (x & 15) ? (unsigned char)('a' + x % 26) :
-							  pick[(x >> 8) % sizeof(pick)];
+			s[i] = mostly_ascii && (x & 15) ? (unsigned char)('a' + x % 26)
+			                                : pick[(x >> 8) % sizeof(pick)];
 		}
 		sonde_buf_reset(&out);
 		sonde_json_writer_init(&w, &out, 0);
@@ -1030,17 +1066,16 @@ static void test_writer_strings(void **state)
 static void test_roundtrip_doc(void **state)
 {
 	(void)state;
-	const char *doc =
-		"{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
-		"\"value\":{\"stringValue\":\"my.service\"}}]},\"scopeSpans\":[{\"scope\":{"
-		"\"name\":\"lib\\u00e9\",\"version\":\"1.0.0\"},\"spans\":[{\"traceId\":"
-		"\"5B8EFFF798038103D269B633813FC60C\",\"spanId\":\"EEE19B7EC3C1B174\","
-		"\"name\":\"I'm a server span\\n\",\"startTimeUnixNano\":\"1544712660000000000\","
-		"\"kind\":2,\"weight\":-1.5e-7,\"ok\":true,\"no\":false,\"nil\":null,"
-		"\"events\":[],\"links\":{}}]}]}]}";
+	const char *doc = "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+	                  "\"value\":{\"stringValue\":\"my.service\"}}]},\"scopeSpans\":[{\"scope\":{"
+	                  "\"name\":\"lib\\u00e9\",\"version\":\"1.0.0\"},\"spans\":[{\"traceId\":"
+	                  "\"5B8EFFF798038103D269B633813FC60C\",\"spanId\":\"EEE19B7EC3C1B174\","
+	                  "\"name\":\"I'm a server span\\n\",\"startTimeUnixNano\":\"1544712660000000000\","
+	                  "\"kind\":2,\"weight\":-1.5e-7,\"ok\":true,\"no\":false,\"nil\":null,"
+	                  "\"events\":[],\"links\":{}}]}]}]}";
 	check_roundtrip(doc, strlen(doc), "otlp");
 	/* Writer output is identical to compact input that needs no re-escaping. */
-	tokvec a = { 0 };
+	tokvec a = {0};
 	const char *compact = "{\"a\":[1,{\"b\":\"c\"},[],{}],\"d\":null}";
 	assert_int_equal(collect(compact, strlen(compact), &a, NULL), 0);
 	sonde_buf out = SONDE_BUF_INIT;
@@ -1055,17 +1090,12 @@ static void test_roundtrip_doc(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_jsontestsuite),
-		cmocka_unit_test(test_tokens),
-		cmocka_unit_test(test_strings),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_convenience),
-		cmocka_unit_test(test_integers),
-		cmocka_unit_test(test_parse_double),
-		cmocka_unit_test(test_double_roundtrip),
-		cmocka_unit_test(test_writer_structure),
-		cmocka_unit_test(test_writer_strings),
-		cmocka_unit_test(test_roundtrip_doc),
+	        cmocka_unit_test(test_jsontestsuite),    cmocka_unit_test(test_tokens),
+	        cmocka_unit_test(test_strings),          cmocka_unit_test(test_errors),
+	        cmocka_unit_test(test_convenience),      cmocka_unit_test(test_integers),
+	        cmocka_unit_test(test_parse_double),     cmocka_unit_test(test_double_roundtrip),
+	        cmocka_unit_test(test_writer_structure), cmocka_unit_test(test_writer_strings),
+	        cmocka_unit_test(test_roundtrip_doc),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	if (failed == 0 && corpus_missing) {

@@ -35,17 +35,17 @@ static void test_varint_encode_decode_edges(void **state)
 		uint8_t bytes[10];
 		size_t n;
 	} cases[] = {
-		{ 0, { 0x00 }, 1 },
-		{ 1, { 0x01 }, 1 },
-		{ 127, { 0x7f }, 1 },
-		{ 128, { 0x80, 0x01 }, 2 },
-		{ 150, { 0x96, 0x01 }, 2 },
-		{ 300, { 0xac, 0x02 }, 2 },
-		{ 16383, { 0xff, 0x7f }, 2 },
-		{ 16384, { 0x80, 0x80, 0x01 }, 3 },
-		{ 0xffffffffu, { 0xff, 0xff, 0xff, 0xff, 0x0f }, 5 },
-		{ (uint64_t)1 << 63, { 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01 }, 10 },
-		{ UINT64_MAX, { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01 }, 10 },
+	        {0, {0x00}, 1},
+	        {1, {0x01}, 1},
+	        {127, {0x7f}, 1},
+	        {128, {0x80, 0x01}, 2},
+	        {150, {0x96, 0x01}, 2},
+	        {300, {0xac, 0x02}, 2},
+	        {16383, {0xff, 0x7f}, 2},
+	        {16384, {0x80, 0x80, 0x01}, 3},
+	        {0xffffffffu, {0xff, 0xff, 0xff, 0xff, 0x0f}, 5},
+	        {(uint64_t)1 << 63, {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01}, 10},
+	        {UINT64_MAX, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, 10},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		sonde_buf b = SONDE_BUF_INIT;
@@ -62,7 +62,7 @@ static void test_varint_encode_decode_edges(void **state)
 		sonde_buf_release(&b);
 	}
 	/* Non-minimal encodings of small numbers are accepted, as protobuf does. */
-	static const uint8_t padded[] = { 0x81, 0x80, 0x00 };
+	static const uint8_t padded[] = {0x81, 0x80, 0x00};
 	sonde_pb_reader r;
 	sonde_pb_reader_init(&r, padded, sizeof(padded));
 	uint64_t v;
@@ -76,17 +76,17 @@ static void test_varint_rejects_bad_input(void **state)
 	uint64_t v;
 	sonde_pb_reader r;
 	/* 11 bytes: longer than any 64-bit varint. */
-	static const uint8_t eleven[] = { 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01 };
+	static const uint8_t eleven[] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01};
 	sonde_pb_reader_init(&r, eleven, sizeof(eleven));
 	assert_int_equal(sonde_pb_read_varint(&r, &v), SONDE_EPARSE);
 	assert_int_equal(r.err_offset, 0);
 	assert_non_null(r.err_msg);
 	/* 10 bytes whose last carries bits past 64. */
-	static const uint8_t big[] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02 };
+	static const uint8_t big[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02};
 	sonde_pb_reader_init(&r, big, sizeof(big));
 	assert_int_equal(sonde_pb_read_varint(&r, &v), SONDE_EPARSE);
 	/* Truncated: every prefix of a multi-byte varint fails, offset at its start. */
-	static const uint8_t full[] = { 0x05, 0xff, 0xff, 0xff, 0x7f };
+	static const uint8_t full[] = {0x05, 0xff, 0xff, 0xff, 0x7f};
 	for (size_t n = 2; n < sizeof(full); n++) {
 		sonde_pb_reader_init(&r, full, n);
 		assert_int_equal(sonde_pb_read_varint(&r, &v), 0); /* the 0x05 */
@@ -109,10 +109,10 @@ static void test_zigzag(void **state)
 	assert_true(sonde_pb_zigzag64(INT64_MAX) == UINT64_MAX - 1);
 	assert_true(sonde_pb_zigzag64(INT64_MIN) == UINT64_MAX);
 	assert_true(sonde_pb_zigzag64(INT32_MIN) == 0xffffffffu);
-	const int64_t vals[] = { 0, 1, -1, 63, -64, 1000000, -1000000, INT64_MAX, INT64_MIN };
+	const int64_t vals[] = {0, 1, -1, 63, -64, 1000000, -1000000, INT64_MAX, INT64_MIN};
 	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++)
 		assert_true(sonde_pb_unzigzag64(sonde_pb_zigzag64(vals[i])) == vals[i]);
-	const int32_t v32[] = { 0, 1, -1, 100, -100, INT32_MAX, INT32_MIN };
+	const int32_t v32[] = {0, 1, -1, 100, -100, INT32_MAX, INT32_MIN};
 	for (size_t i = 0; i < sizeof(v32) / sizeof(v32[0]); i++)
 		assert_int_equal(sonde_pb_unzigzag32(sonde_pb_zigzag64(v32[i])), v32[i]);
 	/* sint32 uses the low 32 bits of the varint. */
@@ -122,7 +122,7 @@ static void test_zigzag(void **state)
 	sonde_buf b = SONDE_BUF_INIT;
 	sonde_pb_writer_init(&w, &b);
 	sonde_pb_put_sint64_field(&w, 1, -3);
-	static const uint8_t want[] = { 0x08, 0x05 };
+	static const uint8_t want[] = {0x08, 0x05};
 	expect_bytes(&b, want, sizeof(want));
 	sonde_buf_release(&b);
 }
@@ -138,16 +138,12 @@ static void test_tags_and_fields(void **state)
 	sonde_pb_put_fixed64_field(&w, 3, 0x0102030405060708ull);
 	sonde_pb_put_fixed32_field(&w, 4, 0x0a0b0c0d);
 	sonde_pb_put_double_field(&w, 5, 1.0);
-	sonde_pb_put_varint_field(&w, 16, 1);          /* two-byte tag */
+	sonde_pb_put_varint_field(&w, 16, 1); /* two-byte tag */
 	sonde_pb_put_varint_field(&w, SONDE_PB_MAX_FIELD, 0);
 	static const uint8_t want[] = {
-		0x08, 0x96, 0x01,
-		0x12, 0x07, 't', 'e', 's', 't', 'i', 'n', 'g',
-		0x19, 0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,
-		0x25, 0x0d, 0x0c, 0x0b, 0x0a,
-		0x29, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f,
-		0x80, 0x01, 0x01,
-		0xf8, 0xff, 0xff, 0xff, 0x0f, 0x00,
+	        0x08, 0x96, 0x01, 0x12, 0x07, 't',  'e',  's',  't',  'i',  'n',  'g',  0x19, 0x08, 0x07,
+	        0x06, 0x05, 0x04, 0x03, 0x02, 0x01, 0x25, 0x0d, 0x0c, 0x0b, 0x0a, 0x29, 0,    0,    0,
+	        0,    0,    0,    0xf0, 0x3f, 0x80, 0x01, 0x01, 0xf8, 0xff, 0xff, 0xff, 0x0f, 0x00,
 	};
 	expect_bytes(&b, want, sizeof(want));
 
@@ -195,15 +191,15 @@ static void test_bad_tags_and_skips(void **state)
 	(void)state;
 	sonde_pb_reader r;
 	uint32_t f, wt;
-	static const uint8_t field0[] = { 0x02, 0x00 };         /* field 0 */
-	static const uint8_t wt6[] = { 0x0e };                  /* wire type 6 */
-	static const uint8_t wt7[] = { 0x0f };                  /* wire type 7 */
-	static const uint8_t huge[] = { 0xf8, 0xff, 0xff, 0xff, 0x1f }; /* field 2^30-1 */
-	static const uint8_t group[] = { 0x0b, 0x0c };          /* SGROUP 1, EGROUP 1 */
-	static const uint8_t trunc_len[] = { 0x0a, 0x05, 'a', 'b' };
-	static const uint8_t trunc_i64[] = { 0x09, 1, 2, 3 };
-	static const uint8_t trunc_i32[] = { 0x0d, 1, 2, 3 };
-	static const uint8_t trunc_tag[] = { 0x80 };
+	static const uint8_t field0[] = {0x02, 0x00};                 /* field 0 */
+	static const uint8_t wt6[] = {0x0e};                          /* wire type 6 */
+	static const uint8_t wt7[] = {0x0f};                          /* wire type 7 */
+	static const uint8_t huge[] = {0xf8, 0xff, 0xff, 0xff, 0x1f}; /* field 2^30-1 */
+	static const uint8_t group[] = {0x0b, 0x0c};                  /* SGROUP 1, EGROUP 1 */
+	static const uint8_t trunc_len[] = {0x0a, 0x05, 'a', 'b'};
+	static const uint8_t trunc_i64[] = {0x09, 1, 2, 3};
+	static const uint8_t trunc_i32[] = {0x0d, 1, 2, 3};
+	static const uint8_t trunc_tag[] = {0x80};
 	sonde_pb_reader_init(&r, field0, sizeof(field0));
 	assert_int_equal(sonde_pb_next_field(&r, &f, &wt), SONDE_EPARSE);
 	sonde_pb_reader_init(&r, wt6, sizeof(wt6));
@@ -223,9 +219,9 @@ static void test_bad_tags_and_skips(void **state)
 		const uint8_t *p;
 		size_t n;
 	} truncated[] = {
-		{ trunc_len, sizeof(trunc_len) },
-		{ trunc_i64, sizeof(trunc_i64) },
-		{ trunc_i32, sizeof(trunc_i32) },
+	        {trunc_len, sizeof(trunc_len)},
+	        {trunc_i64, sizeof(trunc_i64)},
+	        {trunc_i32, sizeof(trunc_i32)},
 	};
 	for (size_t i = 0; i < 3; i++) {
 		sonde_pb_reader_init(&r, truncated[i].p, truncated[i].n);
@@ -234,7 +230,7 @@ static void test_bad_tags_and_skips(void **state)
 		assert_int_equal(r.err_offset, 1);
 	}
 	/* A length past the end of the range, with a huge 64-bit length. */
-	static const uint8_t huge_len[] = { 0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01 };
+	static const uint8_t huge_len[] = {0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
 	sonde_pb_reader_init(&r, huge_len, sizeof(huge_len));
 	const uint8_t *p;
 	size_t n;
@@ -325,8 +321,8 @@ static void nested_case(size_t n)
 static void test_nested_lengths(void **state)
 {
 	(void)state;
-	const size_t sizes[] = { 0, 1, 100, 120, 121, 122, 125, 126, 127, 128, 200, 16370, 16377,
-				 16378, 16380, 16383, 16384, 20000, 2097150, 2097152 };
+	const size_t sizes[] = {0,   1,     100,   120,   121,   122,   125,   126,   127,     128,
+	                        200, 16370, 16377, 16378, 16380, 16383, 16384, 20000, 2097150, 2097152};
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
 		nested_case(sizes[i]);
 }
@@ -335,8 +331,8 @@ static void test_nested_lengths(void **state)
 static void test_open_hint_any_guess(void **state)
 {
 	(void)state;
-	const size_t sizes[] = { 0, 5, 127, 128, 300, 16383, 16384, 70000 };
-	const size_t hints[] = { 0, 1, 127, 128, 5000, 16384, 1 << 21, 1 << 28, SIZE_MAX };
+	const size_t sizes[] = {0, 5, 127, 128, 300, 16383, 16384, 70000};
+	const size_t hints[] = {0, 1, 127, 128, 5000, 16384, 1 << 21, 1 << 28, SIZE_MAX};
 	char *body = calloc(1, 70000);
 	assert_non_null(body);
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
@@ -396,11 +392,11 @@ static void test_packed_by_hand(void **state)
 	sonde_pb_put_varint(&b, 3);
 	sonde_pb_put_varint(&b, 270);
 	sonde_pb_put_varint(&b, 86942);
-	static const uint8_t want[] = { 0x22, 0x06, 0x03, 0x8e, 0x02, 0x9e, 0xa7, 0x05 };
+	static const uint8_t want[] = {0x22, 0x06, 0x03, 0x8e, 0x02, 0x9e, 0xa7, 0x05};
 	expect_bytes(&b, want, sizeof(want));
 	sonde_buf_reset(&b);
 	sonde_pb_put_le64(&b, 0x1122334455667788ull);
-	static const uint8_t le[] = { 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11 };
+	static const uint8_t le[] = {0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11};
 	expect_bytes(&b, le, sizeof(le));
 	sonde_buf_release(&b);
 }
@@ -408,15 +404,15 @@ static void test_packed_by_hand(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_varint_encode_decode_edges),
-		cmocka_unit_test(test_varint_rejects_bad_input),
-		cmocka_unit_test(test_zigzag),
-		cmocka_unit_test(test_tags_and_fields),
-		cmocka_unit_test(test_bad_tags_and_skips),
-		cmocka_unit_test(test_nested_lengths),
-		cmocka_unit_test(test_open_hint_any_guess),
-		cmocka_unit_test(test_writer_depth_limit),
-		cmocka_unit_test(test_packed_by_hand),
+	        cmocka_unit_test(test_varint_encode_decode_edges),
+	        cmocka_unit_test(test_varint_rejects_bad_input),
+	        cmocka_unit_test(test_zigzag),
+	        cmocka_unit_test(test_tags_and_fields),
+	        cmocka_unit_test(test_bad_tags_and_skips),
+	        cmocka_unit_test(test_nested_lengths),
+	        cmocka_unit_test(test_open_hint_any_guess),
+	        cmocka_unit_test(test_writer_depth_limit),
+	        cmocka_unit_test(test_packed_by_hand),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,8 +18,8 @@ static void test_frames_and_stacks_intern(void **state)
 	assert_int_equal(sonde_stacktab_add_type(t, "cpu", "nanoseconds"), 1);
 	assert_int_equal(sonde_stacktab_add_type(t, "samples", "count"), 0);
 
-	sonde_frame main_f = { .function = "main", .file = "app.c", .module = "/bin/app", .line = 10 };
-	sonde_frame work_f = { .function = "work", .file = "app.c", .module = "/bin/app", .line = 20 };
+	sonde_frame main_f = {.function = "main", .file = "app.c", .module = "/bin/app", .line = 10};
+	sonde_frame work_f = {.function = "work", .file = "app.c", .module = "/bin/app", .line = 20};
 	sonde_frame work_inl = work_f;
 	work_inl.inlined = true;
 	int64_t m = sonde_stacktab_intern_frame(t, &main_f);
@@ -34,18 +34,19 @@ static void test_frames_and_stacks_intern(void **state)
 	again.function = fn;
 	assert_int_equal(sonde_stacktab_intern_frame(t, &again), w);
 	/* NULL strings mean "". */
-	sonde_frame unknown = { .address = 0x1234 };
+	sonde_frame unknown = {.address = 0x1234};
 	int64_t u = sonde_stacktab_intern_frame(t, &unknown);
 	assert_string_equal(sonde_stacktab_frame(t, (uint32_t)u)->function, "");
 
-	uint32_t s1[] = { (uint32_t)w, (uint32_t)m };
-	uint32_t s2[] = { (uint32_t)m };
+	uint32_t s1[] = {(uint32_t)w, (uint32_t)m};
+	uint32_t s2[] = {(uint32_t)m};
 	int64_t a = sonde_stacktab_intern_stack(t, s1, 2);
 	int64_t b = sonde_stacktab_intern_stack(t, s2, 1);
 	assert_int_not_equal(a, b);
 	assert_int_equal(sonde_stacktab_intern_stack(t, s1, 2), a);
-	assert_int_equal(sonde_stacktab_intern_stack(t, s1, 1), sonde_stacktab_intern_stack(t, (uint32_t[]){ (uint32_t)w }, 1));
-	uint32_t bad[] = { 999 };
+	assert_int_equal(sonde_stacktab_intern_stack(t, s1, 1),
+	                 sonde_stacktab_intern_stack(t, (uint32_t[]){(uint32_t)w}, 1));
+	uint32_t bad[] = {999};
 	assert_int_equal(sonde_stacktab_intern_stack(t, bad, 1), -EINVAL);
 
 	assert_int_equal(sonde_stacktab_add(t, (uint32_t)a, 0, 7), 0);
@@ -73,13 +74,13 @@ static void test_many_stacks_grow(void **state)
 	uint32_t ids[64];
 	for (int i = 0; i < 64; i++) {
 		snprintf(name, sizeof(name), "f%d", i);
-		sonde_frame f = { .function = name, .module = "m" };
+		sonde_frame f = {.function = name, .module = "m"};
 		ids[i] = (uint32_t)sonde_stacktab_intern_frame(t, &f);
 	}
 	/* 20,000 distinct stacks; each added twice. */
 	for (int pass = 0; pass < 2; pass++) {
 		for (int i = 0; i < 20000; i++) {
-			uint32_t st[4] = { ids[i % 64], ids[(i / 64) % 64], ids[(i / 4096) % 64], ids[63] };
+			uint32_t st[4] = {ids[i % 64], ids[(i / 64) % 64], ids[(i / 4096) % 64], ids[63]};
 			int64_t id = sonde_stacktab_intern_stack(t, st, 4);
 			assert_true(id >= 0);
 			assert_int_equal(sonde_stacktab_add(t, (uint32_t)id, 0, 1), 0);
@@ -94,8 +95,8 @@ static void test_many_stacks_grow(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_frames_and_stacks_intern),
-		cmocka_unit_test(test_many_stacks_grow),
+	        cmocka_unit_test(test_frames_and_stacks_intern),
+	        cmocka_unit_test(test_many_stacks_grow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,9 +22,9 @@ static sonde_batch *build(double nan_or_value)
 	kv[1].value.kind = SONDE_VAL_ARRAY;
 	kv[1].value.u.array.count = 2;
 	kv[1].value.u.array.items = sonde_batch_alloc(b, 2 * sizeof(sonde_value));
-	kv[1].value.u.array.items[0] = (sonde_value){ .kind = SONDE_VAL_DOUBLE, .u.d = nan_or_value };
-	kv[1].value.u.array.items[1] = (sonde_value){ .kind = SONDE_VAL_INT, .u.i = -3 };
-	r->attrs = (sonde_attrs){ kv, 2 };
+	kv[1].value.u.array.items[0] = (sonde_value){.kind = SONDE_VAL_DOUBLE, .u.d = nan_or_value};
+	kv[1].value.u.array.items[1] = (sonde_value){.kind = SONDE_VAL_INT, .u.i = -3};
+	r->attrs = (sonde_attrs){kv, 2};
 	sonde_scope *s1 = sonde_batch_new_scope(b), *s2 = sonde_batch_new_scope(b);
 	s1->name = sonde_batch_intern(b, "lib", 3);
 	s2->name = sonde_batch_intern(b, "lib", 3);
@@ -140,9 +140,9 @@ static void test_clear_reuses(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_add_and_lookup),
-		cmocka_unit_test(test_equal_detects_every_difference),
-		cmocka_unit_test(test_clear_reuses),
+	        cmocka_unit_test(test_add_and_lookup),
+	        cmocka_unit_test(test_equal_detects_every_difference),
+	        cmocka_unit_test(test_clear_reuses),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

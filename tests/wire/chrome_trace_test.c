@@ -12,41 +12,41 @@
 #include "sonde/status.h"
 
 static const char doc[] =
-	"{\"traceEvents\": [\n"
-	" {\"name\": \"process_name\", \"ph\": \"M\", \"pid\": 1, \"args\": {\"name\": \"trainer\"}},\n"
-	" {\"name\": \"outer\", \"cat\": \"cpu_op\", \"ph\": \"X\", \"ts\": 100, \"dur\": 50, \"pid\": 1, "
-	"\"tid\": 7,\n"
-	"  \"args\": {\"Input Dims\": [[1, 2], [3]], \"flops\": 12, \"frac\": 0.5, \"nested\": {\"a\": "
-	"{\"b\": \"c\"}},\n"
-	"           \"ok\": true, \"none\": null, \"names\": [\"x\", \"y\"]}},\n"
-	" {\"name\": \"inner\", \"ph\": \"X\", \"ts\": 110.5, \"dur\": 10.25, \"pid\": 1, \"tid\": 7},\n"
-	" {\"name\": \"sibling\", \"ph\": \"X\", \"ts\": 130, \"dur\": 5, \"pid\": 1, \"tid\": 7},\n"
-	" {\"name\": \"same\", \"ph\": \"X\", \"ts\": 130, \"dur\": 5, \"pid\": 1, \"tid\": 7},\n"
-	" {\"name\": \"mark\", \"ph\": \"i\", \"ts\": 112, \"pid\": 1, \"tid\": 7, \"s\": \"t\", \"args\": "
-	"{\"k\": 1}},\n"
-	" {\"name\": \"lonely\", \"ph\": \"I\", \"ts\": 500, \"pid\": 1, \"tid\": 7},\n"
-	" {\"name\": \"step\", \"ph\": \"B\", \"ts\": 200, \"pid\": 1, \"tid\": 8, \"args\": {\"a\": 1}},\n"
-	" {\"name\": \"sub\", \"ph\": \"B\", \"ts\": 201, \"pid\": 1, \"tid\": 8},\n"
-	" {\"ph\": \"E\", \"ts\": 205, \"pid\": 1, \"tid\": 8},\n"
-	" {\"ph\": \"E\", \"ts\": 210, \"pid\": 1, \"tid\": 8, \"args\": {\"b\": 2}},\n"
-	" {\"ph\": \"E\", \"ts\": 211, \"pid\": 1, \"tid\": 8},\n"
-	" {\"name\": \"open\", \"ph\": \"B\", \"ts\": 300, \"pid\": 1, \"tid\": 9},\n"
-	" {\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": 7, \"args\": {\"name\": "
-	"\"main\"}},\n"
-	" {\"name\": \"req\", \"cat\": \"net\", \"ph\": \"b\", \"id\": \"0x10\", \"ts\": 150, \"pid\": 1, "
-	"\"tid\": 7},\n"
-	" {\"name\": \"dns\", \"cat\": \"net\", \"ph\": \"b\", \"id\": \"0x10\", \"ts\": 151, \"pid\": 1, "
-	"\"tid\": 7},\n"
-	" {\"name\": \"dns\", \"cat\": \"net\", \"ph\": \"e\", \"id\": \"0x10\", \"ts\": 152, \"pid\": 1, "
-	"\"tid\": 7},\n"
-	" {\"name\": \"req\", \"cat\": \"net\", \"ph\": \"e\", \"id\": \"0x10\", \"ts\": 160, \"pid\": 1, "
-	"\"tid\": 7},\n"
-	" {\"name\": \"ctr\", \"ph\": \"C\", \"ts\": 100, \"pid\": 1, \"args\": {\"v\": 3}},\n"
-	" {\"name\": \"flow\", \"ph\": \"s\", \"id\": 1, \"ts\": 100, \"pid\": 1, \"tid\": 7},\n"
-	" {\"name\": \"other\", \"ph\": \"X\", \"ts\": 1, \"dur\": 1, \"pid\": \"gpu\", \"tid\": \"stream "
-	"7\"}\n"
-	"],\n"
-	"\"displayTimeUnit\": \"ms\", \"otherData\": {\"version\": \"x\"}}\n";
+        "{\"traceEvents\": [\n"
+        " {\"name\": \"process_name\", \"ph\": \"M\", \"pid\": 1, \"args\": {\"name\": \"trainer\"}},\n"
+        " {\"name\": \"outer\", \"cat\": \"cpu_op\", \"ph\": \"X\", \"ts\": 100, \"dur\": 50, \"pid\": 1, "
+        "\"tid\": 7,\n"
+        "  \"args\": {\"Input Dims\": [[1, 2], [3]], \"flops\": 12, \"frac\": 0.5, \"nested\": {\"a\": "
+        "{\"b\": \"c\"}},\n"
+        "           \"ok\": true, \"none\": null, \"names\": [\"x\", \"y\"]}},\n"
+        " {\"name\": \"inner\", \"ph\": \"X\", \"ts\": 110.5, \"dur\": 10.25, \"pid\": 1, \"tid\": 7},\n"
+        " {\"name\": \"sibling\", \"ph\": \"X\", \"ts\": 130, \"dur\": 5, \"pid\": 1, \"tid\": 7},\n"
+        " {\"name\": \"same\", \"ph\": \"X\", \"ts\": 130, \"dur\": 5, \"pid\": 1, \"tid\": 7},\n"
+        " {\"name\": \"mark\", \"ph\": \"i\", \"ts\": 112, \"pid\": 1, \"tid\": 7, \"s\": \"t\", \"args\": "
+        "{\"k\": 1}},\n"
+        " {\"name\": \"lonely\", \"ph\": \"I\", \"ts\": 500, \"pid\": 1, \"tid\": 7},\n"
+        " {\"name\": \"step\", \"ph\": \"B\", \"ts\": 200, \"pid\": 1, \"tid\": 8, \"args\": {\"a\": 1}},\n"
+        " {\"name\": \"sub\", \"ph\": \"B\", \"ts\": 201, \"pid\": 1, \"tid\": 8},\n"
+        " {\"ph\": \"E\", \"ts\": 205, \"pid\": 1, \"tid\": 8},\n"
+        " {\"ph\": \"E\", \"ts\": 210, \"pid\": 1, \"tid\": 8, \"args\": {\"b\": 2}},\n"
+        " {\"ph\": \"E\", \"ts\": 211, \"pid\": 1, \"tid\": 8},\n"
+        " {\"name\": \"open\", \"ph\": \"B\", \"ts\": 300, \"pid\": 1, \"tid\": 9},\n"
+        " {\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 1, \"tid\": 7, \"args\": {\"name\": "
+        "\"main\"}},\n"
+        " {\"name\": \"req\", \"cat\": \"net\", \"ph\": \"b\", \"id\": \"0x10\", \"ts\": 150, \"pid\": 1, "
+        "\"tid\": 7},\n"
+        " {\"name\": \"dns\", \"cat\": \"net\", \"ph\": \"b\", \"id\": \"0x10\", \"ts\": 151, \"pid\": 1, "
+        "\"tid\": 7},\n"
+        " {\"name\": \"dns\", \"cat\": \"net\", \"ph\": \"e\", \"id\": \"0x10\", \"ts\": 152, \"pid\": 1, "
+        "\"tid\": 7},\n"
+        " {\"name\": \"req\", \"cat\": \"net\", \"ph\": \"e\", \"id\": \"0x10\", \"ts\": 160, \"pid\": 1, "
+        "\"tid\": 7},\n"
+        " {\"name\": \"ctr\", \"ph\": \"C\", \"ts\": 100, \"pid\": 1, \"args\": {\"v\": 3}},\n"
+        " {\"name\": \"flow\", \"ph\": \"s\", \"id\": 1, \"ts\": 100, \"pid\": 1, \"tid\": 7},\n"
+        " {\"name\": \"other\", \"ph\": \"X\", \"ts\": 1, \"dur\": 1, \"pid\": \"gpu\", \"tid\": \"stream "
+        "7\"}\n"
+        "],\n"
+        "\"displayTimeUnit\": \"ms\", \"otherData\": {\"version\": \"x\"}}\n";
 
 static const sonde_value *attr(const sonde_attrs *a, const char *key)
 {
@@ -72,19 +72,19 @@ static void assert_parent(const sonde_batch *b, size_t child, long parent)
 	}
 	if (memcmp(s->parent_span_id, b->spans[parent].span_id, 8) != 0)
 		fail_msg("span %zu (%.*s) should be a child of %ld", child, (int)s->name.len, s->name.ptr,
-			 parent);
+		         parent);
 }
 
 static void test_read(void **state)
 {
 	(void)state;
 	sonde_batch *b = sonde_batch_new();
-	sonde_wire_error err = { 0 };
+	sonde_wire_error err = {0};
 	int rc = sonde_chrome_trace_read(b, doc, strlen(doc), &err);
 	if (rc != 0)
 		fail_msg("read: %d at %zu %s: %s", rc, err.offset, err.field, err.msg);
-	static const char *const names[] = { "outer", "inner", "sibling", "same", "lonely", "step",
-					     "sub", "open", "req", "dns", "other" };
+	static const char *const names[] = {"outer", "inner", "sibling", "same", "lonely", "step",
+	                                    "sub",   "open",  "req",     "dns",  "other"};
 	assert_int_equal(b->spans_count, 11);
 	for (size_t i = 0; i < 11; i++) {
 		assert_str(b->spans[i].name, names[i]);
@@ -205,7 +205,7 @@ static void test_shapes(void **state)
 {
 	(void)state;
 	static const char trunc1[] = "[{\"name\":\"a\",\"ph\":\"X\",\"ts\":1,\"dur\":2,\"tid\":1},\n"
-				     " {\"name\":\"b\",\"ph\":\"X\",\"ts\":1.5,\"dur\":1,\"tid\":1},\n";
+	                             " {\"name\":\"b\",\"ph\":\"X\",\"ts\":1.5,\"dur\":1,\"tid\":1},\n";
 	static const char trunc2[] = "[{\"name\":\"a\",\"ph\":\"X\",\"ts\":1,\"pid\":1,\"tid\":1}";
 	static const char empty1[] = "[";
 	static const char empty2[] = "{\"traceEvents\":[],\"stackFrames\":{}}";
@@ -231,8 +231,8 @@ static void test_deep_args(void **state)
 {
 	(void)state;
 	static const char in[] =
-		"[{\"ph\":\"X\",\"ts\":1,\"args\":{\"a\":{\"b\":{\"c\":1}},"
-		"\"k0123456789012345678901234567890123456789012345678901234567890123\":{\"x\":{\"y\":2}}}}]";
+	        "[{\"ph\":\"X\",\"ts\":1,\"args\":{\"a\":{\"b\":{\"c\":1}},"
+	        "\"k0123456789012345678901234567890123456789012345678901234567890123\":{\"x\":{\"y\":2}}}}]";
 	sonde_batch *b = sonde_batch_new();
 	assert_int_equal(sonde_chrome_trace_read(b, in, strlen(in), NULL), 0);
 	const sonde_attrs *a = &b->spans[0].attrs;
@@ -248,7 +248,7 @@ static void expect_error(const char *in, const char *at, const char *field, cons
 	sonde_batch *b = sonde_batch_new();
 	static const char good[] = "[{\"ph\":\"X\",\"ts\":1,\"pid\":1,\"tid\":1}]";
 	assert_int_equal(sonde_chrome_trace_read(b, good, strlen(good), NULL), 0);
-	sonde_wire_error err = { 0 };
+	sonde_wire_error err = {0};
 	int rc = sonde_chrome_trace_read(b, in, strlen(in), &err);
 	if (rc != SONDE_EPARSE)
 		fail_msg("%s: rc %d", in, rc);
@@ -256,7 +256,7 @@ static void expect_error(const char *in, const char *at, const char *field, cons
 	size_t want = at ? (size_t)(strstr(in, at) - in) : strlen(in);
 	if (err.offset != want || strcmp(err.field, field) != 0 || !strstr(err.msg, msg_part))
 		fail_msg("%s: got offset %zu field '%s' msg '%s'; want %zu '%s' '%s'", in, err.offset,
-			 err.field, err.msg, want, field, msg_part);
+		         err.field, err.msg, want, field, msg_part);
 	sonde_batch_free(b);
 }
 
@@ -264,7 +264,7 @@ static void test_errors(void **state)
 {
 	(void)state;
 	expect_error("{\"traceEvents\":[{\"ph\":\"X\",\"ts\":1},{\"name\":\"n\",\"ts\":2}]}", "{\"name\"",
-		     "traceEvents[1]", "ph");
+	             "traceEvents[1]", "ph");
 	expect_error("[{\"ph\":\"X\",\"ts\":-5,\"pid\":1}]", "-5", "[0].ts", "non-negative");
 	expect_error("[{\"ph\":\"X\",\"ts\":\"soon\",\"pid\":1}]", "\"soon\"", "[0].ts", "microseconds");
 	expect_error("[{\"ph\":\"B\",\"pid\":1}]", "{", "[0]", "ts");
@@ -279,11 +279,9 @@ static void test_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_read),
-		cmocka_unit_test(test_times),
-		cmocka_unit_test(test_shapes),
-		cmocka_unit_test(test_deep_args),
-		cmocka_unit_test(test_errors),
+	        cmocka_unit_test(test_read),   cmocka_unit_test(test_times),
+	        cmocka_unit_test(test_shapes), cmocka_unit_test(test_deep_args),
+	        cmocka_unit_test(test_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

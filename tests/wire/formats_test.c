@@ -23,7 +23,8 @@ static void test_detect(void **state)
 	assert_string_equal(detect("{\"resourceSpans\":[\n{\"scopeSpans\":[]}]}"), "otlp-json");
 	assert_string_equal(detect("{\"resourceLogs\":[]}\n{\"resourceSpans\":[]}\n"), "otlp-jsonl");
 	assert_string_equal(detect("{\"resource_spans\":[]}\r\n\r\n{\"resource_logs\":[]}"), "otlp-jsonl");
-	assert_string_equal(detect("[{\"traceId\":\"0af7651916cd43dd\",\"id\":\"b7ad6b7169203331\"}]"), "zipkin");
+	assert_string_equal(detect("[{\"traceId\":\"0af7651916cd43dd\",\"id\":\"b7ad6b7169203331\"}]"),
+	                    "zipkin");
 	assert_string_equal(detect("{\"data\":[{\"traceID\":\"1\",\"spans\":[]}]}"), "jaeger");
 	assert_string_equal(detect("{\"traceEvents\":[{\"ph\":\"X\"}]}"), "chrome");
 	assert_string_equal(detect("[{\"name\":\"a\",\"ph\":\"B\",\"ts\":1}"), "chrome");
@@ -65,7 +66,7 @@ static void test_write_signal(void **state)
 	assert_int_equal(sig, SONDE_SIGNAL_LOGS);
 	sonde_batch_add_span(b, r, s);
 	assert_int_equal(sonde_write_signal(b, NULL, &sig), -EINVAL);
-	sonde_write_opts o = { .signal = SONDE_SIGNAL_LOGS, .signal_set = true };
+	sonde_write_opts o = {.signal = SONDE_SIGNAL_LOGS, .signal_set = true};
 	assert_int_equal(sonde_write_signal(b, &o, &sig), 0);
 	assert_int_equal(sig, SONDE_SIGNAL_LOGS);
 	sonde_batch_free(b);
@@ -74,9 +75,9 @@ static void test_write_signal(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_detect),
-		cmocka_unit_test(test_find_and_capabilities),
-		cmocka_unit_test(test_write_signal),
+	        cmocka_unit_test(test_detect),
+	        cmocka_unit_test(test_find_and_capabilities),
+	        cmocka_unit_test(test_write_signal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

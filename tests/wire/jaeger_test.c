@@ -16,54 +16,54 @@
 
 /* Two traces; in the second, processes come before spans and one span is 64-bit. */
 static const char doc[] =
-	"{\"data\": [\n"
-	" {\"traceID\": \"5b8aa5a2d2c872e8321cf37308d69df2\",\n"
-	"  \"spans\": [\n"
-	"   {\"traceID\": \"5b8aa5a2d2c872e8321cf37308d69df2\", \"spanID\": \"051581bf3cb55c13\", \"flags\": "
-	"3,\n"
-	"    \"operationName\": \"HTTP GET /\", \"references\": [], \"startTime\": 1485467191639875,\n"
-	"    \"duration\": 22938, \"processID\": \"p1\", \"warnings\": null,\n"
-	"    \"tags\": [{\"key\": \"span.kind\", \"type\": \"string\", \"value\": \"server\"},\n"
-	"             {\"key\": \"http.status_code\", \"type\": \"int64\", \"value\": 500},\n"
-	"             {\"key\": \"big\", \"type\": \"int64\", \"value\": \"9007199254740993\"},\n"
-	"             {\"value\": 0.5, \"key\": \"ratio\", \"type\": \"float64\"},\n"
-	"             {\"key\": \"sampled\", \"type\": \"bool\", \"value\": true},\n"
-	"             {\"key\": \"blob\", \"type\": \"binary\", \"value\": \"AAEC\"},\n"
-	"             {\"key\": \"error\", \"type\": \"bool\", \"value\": true},\n"
-	"             {\"key\": \"otel.status_description\", \"type\": \"string\", \"value\": \"bad "
-	"gateway\"},\n"
-	"             {\"key\": \"otel.scope.name\", \"type\": \"string\", \"value\": \"net/http\"},\n"
-	"             {\"key\": \"untyped\", \"value\": 7}],\n"
-	"    \"logs\": [{\"timestamp\": 1485467191639880, \"fields\": [\n"
-	"               {\"key\": \"event\", \"type\": \"string\", \"value\": \"retry\"},\n"
-	"               {\"key\": \"attempt\", \"type\": \"int64\", \"value\": 2}]},\n"
-	"             {\"timestamp\": 1485467191639890, \"fields\": [\n"
-	"               {\"key\": \"message\", \"type\": \"string\", \"value\": \"hi\"}]}]},\n"
-	"   {\"traceID\": \"5b8aa5a2d2c872e8321cf37308d69df2\", \"spanID\": \"0000000000000002\",\n"
-	"    \"operationName\": \"query\", \"startTime\": 1485467191639900, \"duration\": 10,\n"
-	"    \"references\": [\n"
-	"      {\"refType\": \"FOLLOWS_FROM\", \"traceID\": \"00000000000000000000000000000009\",\n"
-	"       \"spanID\": "
-	"\"0000000000000009\"},\n"
-	"      {\"refType\": \"CHILD_OF\", \"traceID\": \"5b8aa5a2d2c872e8321cf37308d69df2\", \"spanID\": "
-	"\"051581bf3cb55c13\"},\n"
-	"      {\"refType\": \"CHILD_OF\", \"spanID\": \"0000000000000007\"}],\n"
-	"    \"tags\": [{\"key\": \"span.kind\", \"type\": \"string\", \"value\": \"client\"},\n"
-	"             {\"key\": \"otel.status_code\", \"type\": \"string\", \"value\": \"OK\"}],\n"
-	"    \"processID\": \"p2\"},\n"
-	"   {\"traceID\": \"5b8aa5a2d2c872e8321cf37308d69df2\", \"spanID\": \"0000000000000003\",\n"
-	"    \"operationName\": \"again\", \"startTime\": 1485467191639901, \"duration\": 1, \"processID\": "
-	"\"p1\"}],\n"
-	"  \"processes\": {\n"
-	"   \"p1\": {\"serviceName\": \"frontend\", \"tags\": [{\"key\": \"hostname\", \"type\": \"string\", "
-	"\"value\": \"h1\"}]},\n"
-	"   \"p2\": {\"serviceName\": \"db\", \"tags\": []}},\n"
-	"  \"warnings\": null},\n"
-	" {\"processes\": {\"p1\": {\"serviceName\": \"frontend\"}},\n"
-	"  \"traceID\": \"00000000000000a1\",\n"
-	"  \"spans\": [{\"spanID\": \"00000000000000b2\", \"operationName\": \"solo\", \"startTime\": 5,\n"
-	"              \"duration\": 0, \"processID\": \"p1\", \"parentSpanID\": \"00000000000000c3\"}]}],\n"
-	" \"total\": 0, \"limit\": 0, \"offset\": 0, \"errors\": null}\n";
+        "{\"data\": [\n"
+        " {\"traceID\": \"5b8aa5a2d2c872e8321cf37308d69df2\",\n"
+        "  \"spans\": [\n"
+        "   {\"traceID\": \"5b8aa5a2d2c872e8321cf37308d69df2\", \"spanID\": \"051581bf3cb55c13\", \"flags\": "
+        "3,\n"
+        "    \"operationName\": \"HTTP GET /\", \"references\": [], \"startTime\": 1485467191639875,\n"
+        "    \"duration\": 22938, \"processID\": \"p1\", \"warnings\": null,\n"
+        "    \"tags\": [{\"key\": \"span.kind\", \"type\": \"string\", \"value\": \"server\"},\n"
+        "             {\"key\": \"http.status_code\", \"type\": \"int64\", \"value\": 500},\n"
+        "             {\"key\": \"big\", \"type\": \"int64\", \"value\": \"9007199254740993\"},\n"
+        "             {\"value\": 0.5, \"key\": \"ratio\", \"type\": \"float64\"},\n"
+        "             {\"key\": \"sampled\", \"type\": \"bool\", \"value\": true},\n"
+        "             {\"key\": \"blob\", \"type\": \"binary\", \"value\": \"AAEC\"},\n"
+        "             {\"key\": \"error\", \"type\": \"bool\", \"value\": true},\n"
+        "             {\"key\": \"otel.status_description\", \"type\": \"string\", \"value\": \"bad "
+        "gateway\"},\n"
+        "             {\"key\": \"otel.scope.name\", \"type\": \"string\", \"value\": \"net/http\"},\n"
+        "             {\"key\": \"untyped\", \"value\": 7}],\n"
+        "    \"logs\": [{\"timestamp\": 1485467191639880, \"fields\": [\n"
+        "               {\"key\": \"event\", \"type\": \"string\", \"value\": \"retry\"},\n"
+        "               {\"key\": \"attempt\", \"type\": \"int64\", \"value\": 2}]},\n"
+        "             {\"timestamp\": 1485467191639890, \"fields\": [\n"
+        "               {\"key\": \"message\", \"type\": \"string\", \"value\": \"hi\"}]}]},\n"
+        "   {\"traceID\": \"5b8aa5a2d2c872e8321cf37308d69df2\", \"spanID\": \"0000000000000002\",\n"
+        "    \"operationName\": \"query\", \"startTime\": 1485467191639900, \"duration\": 10,\n"
+        "    \"references\": [\n"
+        "      {\"refType\": \"FOLLOWS_FROM\", \"traceID\": \"00000000000000000000000000000009\",\n"
+        "       \"spanID\": "
+        "\"0000000000000009\"},\n"
+        "      {\"refType\": \"CHILD_OF\", \"traceID\": \"5b8aa5a2d2c872e8321cf37308d69df2\", \"spanID\": "
+        "\"051581bf3cb55c13\"},\n"
+        "      {\"refType\": \"CHILD_OF\", \"spanID\": \"0000000000000007\"}],\n"
+        "    \"tags\": [{\"key\": \"span.kind\", \"type\": \"string\", \"value\": \"client\"},\n"
+        "             {\"key\": \"otel.status_code\", \"type\": \"string\", \"value\": \"OK\"}],\n"
+        "    \"processID\": \"p2\"},\n"
+        "   {\"traceID\": \"5b8aa5a2d2c872e8321cf37308d69df2\", \"spanID\": \"0000000000000003\",\n"
+        "    \"operationName\": \"again\", \"startTime\": 1485467191639901, \"duration\": 1, \"processID\": "
+        "\"p1\"}],\n"
+        "  \"processes\": {\n"
+        "   \"p1\": {\"serviceName\": \"frontend\", \"tags\": [{\"key\": \"hostname\", \"type\": \"string\", "
+        "\"value\": \"h1\"}]},\n"
+        "   \"p2\": {\"serviceName\": \"db\", \"tags\": []}},\n"
+        "  \"warnings\": null},\n"
+        " {\"processes\": {\"p1\": {\"serviceName\": \"frontend\"}},\n"
+        "  \"traceID\": \"00000000000000a1\",\n"
+        "  \"spans\": [{\"spanID\": \"00000000000000b2\", \"operationName\": \"solo\", \"startTime\": 5,\n"
+        "              \"duration\": 0, \"processID\": \"p1\", \"parentSpanID\": \"00000000000000c3\"}]}],\n"
+        " \"total\": 0, \"limit\": 0, \"offset\": 0, \"errors\": null}\n";
 
 static const sonde_value *attr(const sonde_attrs *a, const char *key)
 {
@@ -91,7 +91,7 @@ static void test_read(void **state)
 {
 	(void)state;
 	sonde_batch *b = sonde_batch_new();
-	sonde_wire_error err = { 0 };
+	sonde_wire_error err = {0};
 	int rc = sonde_jaeger_read(b, doc, strlen(doc), &err);
 	if (rc != 0)
 		fail_msg("read: %d at %zu %s: %s", rc, err.offset, err.field, err.msg);
@@ -173,11 +173,11 @@ static void test_shapes(void **state)
 {
 	(void)state;
 	static const char bare[] =
-		"{\"traceID\": \"0000000000000001\", \"spans\": [{\"spanID\": \"0000000000000001\",\n"
-		"  \"process\": {\"serviceName\": \"inline\", \"tags\": null}}]}";
+	        "{\"traceID\": \"0000000000000001\", \"spans\": [{\"spanID\": \"0000000000000001\",\n"
+	        "  \"process\": {\"serviceName\": \"inline\", \"tags\": null}}]}";
 	static const char array[] =
-		"[{\"traceID\": \"0000000000000001\", \"spans\": [{\"spanID\": \"0000000000000001\"}]},\n"
-		" {\"traceID\": \"0000000000000002\", \"spans\": [{\"spanID\": \"0000000000000002\"}]}]";
+	        "[{\"traceID\": \"0000000000000001\", \"spans\": [{\"spanID\": \"0000000000000001\"}]},\n"
+	        " {\"traceID\": \"0000000000000002\", \"spans\": [{\"spanID\": \"0000000000000002\"}]}]";
 	static const char none[] = "{\"data\": null, \"errors\": [{\"code\": 400, \"msg\": \"x\"}]}";
 	sonde_batch *b = sonde_batch_new();
 	assert_int_equal(sonde_jaeger_read(b, bare, strlen(bare), NULL), 0);
@@ -197,7 +197,7 @@ static void expect_error(const char *in, const char *at, const char *field, cons
 	sonde_batch *b = sonde_batch_new();
 	static const char good[] = SPAN1 "}]}]}";
 	assert_int_equal(sonde_jaeger_read(b, good, strlen(good), NULL), 0);
-	sonde_wire_error err = { 0 };
+	sonde_wire_error err = {0};
 	int rc = sonde_jaeger_read(b, in, strlen(in), &err);
 	if (rc != SONDE_EPARSE)
 		fail_msg("%s: rc %d", in, rc);
@@ -205,7 +205,7 @@ static void expect_error(const char *in, const char *at, const char *field, cons
 	size_t want = at ? (size_t)(strstr(in, at) - in) : strlen(in);
 	if (err.offset != want || strcmp(err.field, field) != 0 || !strstr(err.msg, msg_part))
 		fail_msg("%s: got offset %zu field '%s' msg '%s'; want %zu '%s' '%s'", in, err.offset,
-			 err.field, err.msg, want, field, msg_part);
+		         err.field, err.msg, want, field, msg_part);
 	sonde_batch_free(b);
 }
 
@@ -213,40 +213,41 @@ static void test_errors(void **state)
 {
 	(void)state;
 	expect_error(SPAN1 ","
-		     "\"processID\":\"p9\"}],\"processes\":{\"p1\":{\"serviceName\":\"a\"}}}]}",
-		     "\"p9\"", "data[0].spans[0].processID", "processes");
+	                   "\"processID\":\"p9\"}],\"processes\":{\"p1\":{\"serviceName\":\"a\"}}}]}",
+	             "\"p9\"", "data[0].spans[0].processID", "processes");
 	expect_error("{\"data\":[{\"spans\":[{\"spanID\":\"1\"}]}]}", "\"1\"", "data[0].spans[0].spanID",
-		     "16 hex digits");
+	             "16 hex digits");
 	expect_error("{\"data\":[{\"spans\":[{\"spanID\":\"0000000000000001\"}]}]}", "{\"spanID\"",
-		     "data[0].spans[0]", "traceID");
+	             "data[0].spans[0]", "traceID");
 	expect_error("{\"data\":[{\"traceID\":\"0000000000000001\",\"spans\":[{}]}]}", "{}",
-		     "data[0].spans[0]", "spanID");
+	             "data[0].spans[0]", "spanID");
 	expect_error(SPAN1 ","
-		     "\"tags\":[{\"key\":\"a\",\"type\":\"int64\",\"value\":\"x1\"}]}]}]}",
-		     "\"x1\"", "data[0].spans[0].tags[0].value", "int64");
+	                   "\"tags\":[{\"key\":\"a\",\"type\":\"int64\",\"value\":\"x1\"}]}]}]}",
+	             "\"x1\"", "data[0].spans[0].tags[0].value", "int64");
 	expect_error(SPAN1 ","
-		     "\"tags\":[{\"key\":\"a\",\"type\":\"int32\",\"value\":1}]}]}]}",
-		     "\"int32\"", "data[0].spans[0].tags[0].type", "int64");
+	                   "\"tags\":[{\"key\":\"a\",\"type\":\"int32\",\"value\":1}]}]}]}",
+	             "\"int32\"", "data[0].spans[0].tags[0].type", "int64");
+	expect_error(SPAN1
+	             ","
+	             "\"logs\":[{\"fields\":[{\"key\":\"b\",\"type\":\"binary\",\"value\":\"!!\"}]}]}]}]}",
+	             "\"!!\"", "data[0].spans[0].logs[0].fields[0].value", "base64");
 	expect_error(SPAN1 ","
-		     "\"logs\":[{\"fields\":[{\"key\":\"b\",\"type\":\"binary\",\"value\":\"!!\"}]}]}]}]}",
-		     "\"!!\"", "data[0].spans[0].logs[0].fields[0].value", "base64");
-	expect_error(SPAN1 ","
-		     "\"references\":[{\"refType\":\"SIBLING\",\"spanID\":\"0000000000000002\"}]}]}]}",
-		     "\"SIBLING\"", "data[0].spans[0].references[0].refType", "CHILD_OF");
+	                   "\"references\":[{\"refType\":\"SIBLING\",\"spanID\":\"0000000000000002\"}]}]}]}",
+	             "\"SIBLING\"", "data[0].spans[0].references[0].refType", "CHILD_OF");
 	expect_error("{\"data\":[{\"traceID\":\"0000000000000001\","
-		     "\"processes\":{\"p1\":{\"serviceName\":3}}}]}",
-		     "3}", "data[0].processes.p1.serviceName", "string");
+	             "\"processes\":{\"p1\":{\"serviceName\":3}}}]}",
+	             "3}", "data[0].processes.p1.serviceName", "string");
 	expect_error("\"x\"", "\"x\"", "", "Jaeger");
-	expect_error("{\"data\":[{\"traceID\":\"0000000000000001\",\"spans\":[", NULL,
-		     "data[0].spans[0]", "end");
+	expect_error("{\"data\":[{\"traceID\":\"0000000000000001\",\"spans\":[", NULL, "data[0].spans[0]",
+	             "end");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_read),
-		cmocka_unit_test(test_shapes),
-		cmocka_unit_test(test_errors),
+	        cmocka_unit_test(test_read),
+	        cmocka_unit_test(test_shapes),
+	        cmocka_unit_test(test_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

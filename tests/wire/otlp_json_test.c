@@ -36,11 +36,11 @@ static sonde_batch *new_batch(void)
 
 static void read_into(sonde_batch *b, const char *json)
 {
-	sonde_wire_error err = { 0 };
+	sonde_wire_error err = {0};
 	int rc = sonde_otlp_json_read(b, json, strlen(json), &err);
 	if (rc != 0)
-		fail_msg("read failed (%d): offset %zu line %zu field '%s': %s\n  input: %s", rc,
-			 err.offset, err.line, err.field, err.msg, json);
+		fail_msg("read failed (%d): offset %zu line %zu field '%s': %s\n  input: %s", rc, err.offset,
+		         err.line, err.field, err.msg, json);
 }
 
 /* Reads a document written with ' for ". */
@@ -56,9 +56,9 @@ static sonde_batch *rd(const char *doc)
 static sonde_wire_error rd_bad(const char *doc)
 {
 	static const char seed[] =
-		"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"name\":\"seed\"}]}]}],"
-		"\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"severityText\":\"x\"}]}]}],"
-		"\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"name\":\"m\"}]}]}]}";
+	        "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"name\":\"seed\"}]}]}],"
+	        "\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"severityText\":\"x\"}]}]}],"
+	        "\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"name\":\"m\"}]}]}]}";
 	sonde_batch *b = new_batch();
 	read_into(b, seed);
 	const char *json = q(doc);
@@ -197,10 +197,10 @@ static void test_example_trace(void **state)
 	assert_int_equal(b->spans_count, 1);
 	const sonde_span_data *s = &b->spans[0];
 	/* The example writes ids in upper case. */
-	static const uint8_t tid[16] = { 0x5b, 0x8e, 0xff, 0xf7, 0x98, 0x03, 0x81, 0x03,
-					 0xd2, 0x69, 0xb6, 0x33, 0x81, 0x3f, 0xc6, 0x0c };
-	static const uint8_t sid[8] = { 0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x74 };
-	static const uint8_t pid[8] = { 0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x73 };
+	static const uint8_t tid[16] = {0x5b, 0x8e, 0xff, 0xf7, 0x98, 0x03, 0x81, 0x03,
+	                                0xd2, 0x69, 0xb6, 0x33, 0x81, 0x3f, 0xc6, 0x0c};
+	static const uint8_t sid[8] = {0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x74};
+	static const uint8_t pid[8] = {0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x73};
 	assert_memory_equal(s->trace_id, tid, 16);
 	assert_memory_equal(s->span_id, sid, 8);
 	assert_memory_equal(s->parent_span_id, pid, 8);
@@ -346,13 +346,13 @@ static void test_integers_as_strings_or_numbers(void **state)
 {
 	(void)state;
 	sonde_batch *b = rd("{'resourceSpans':[{'scopeSpans':[{'spans':["
-			    "{'startTimeUnixNano':'18446744073709551615','endTimeUnixNano':12,"
-			    " 'flags':'257','droppedAttributesCount':3,'attributes':["
-			    "  {'key':'a','value':{'intValue':'-9223372036854775808'}},"
-			    "  {'key':'b','value':{'intValue':42}},"
-			    "  {'key':'c','value':{'intValue':'1e3'}},"
-			    "  {'key':'d','value':{'intValue':-7}}]},"
-			    "{'startTimeUnixNano':1.5e1,'endTimeUnixNano':'0'}]}]}]}");
+	                    "{'startTimeUnixNano':'18446744073709551615','endTimeUnixNano':12,"
+	                    " 'flags':'257','droppedAttributesCount':3,'attributes':["
+	                    "  {'key':'a','value':{'intValue':'-9223372036854775808'}},"
+	                    "  {'key':'b','value':{'intValue':42}},"
+	                    "  {'key':'c','value':{'intValue':'1e3'}},"
+	                    "  {'key':'d','value':{'intValue':-7}}]},"
+	                    "{'startTimeUnixNano':1.5e1,'endTimeUnixNano':'0'}]}]}]}");
 	assert_int_equal(b->spans_count, 2);
 	const sonde_span_data *s = &b->spans[0];
 	assert_true(s->start_ns == UINT64_MAX);
@@ -383,27 +383,27 @@ static void test_integers_as_strings_or_numbers(void **state)
 	rd_bad("{'resourceSpans':[{'scopeSpans':[{'spans':[{'flags':4294967296}]}]}]}");
 	rd_bad("{'resourceSpans':[{'scopeSpans':[{'spans':[{'droppedAttributesCount':-1}]}]}]}");
 	sonde_wire_error e = rd_bad("{'resourceLogs':[{'scopeLogs':[{'logRecords':[{'attributes':["
-				    "{'key':'a','value':{'intValue':'9223372036854775808'}}]}]}]}]}");
+	                            "{'key':'a','value':{'intValue':'9223372036854775808'}}]}]}]}]}");
 	assert_string_equal(e.field, "resourceLogs[0].scopeLogs[0].logRecords[0]."
-				     "attributes[0].value.intValue");
+	                             "attributes[0].value.intValue");
 }
 
 static void test_enum_names(void **state)
 {
 	(void)state;
 	sonde_batch *b = rd("{'resourceSpans':[{'scopeSpans':[{'spans':["
-			    "{'kind':'SPAN_KIND_CLIENT','status':{'code':'STATUS_CODE_ERROR','message':"
-			    "'boom'}},"
-			    "{'kind':5,'status':{'code':1}},"
-			    "{'kind':'SPAN_KIND_UNSPECIFIED','status':{}}]}]}],"
-			    "'resourceLogs':[{'scopeLogs':[{'logRecords':["
-			    "{'severityNumber':'SEVERITY_NUMBER_INFO'},{'severityNumber':"
-			    "'SEVERITY_NUMBER_FATAL4'},"
-			    "{'severityNumber':'SEVERITY_NUMBER_WARN2'},{'severityNumber':17}]}]}],"
-			    "'resourceMetrics':[{'scopeMetrics':[{'metrics':["
-			    "{'sum':{'aggregationTemporality':'AGGREGATION_TEMPORALITY_CUMULATIVE'}},"
-			    "{'histogram':{'aggregationTemporality':'AGGREGATION_TEMPORALITY_DELTA'}},"
-			    "{'exponentialHistogram':{'aggregationTemporality':2}}]}]}]}");
+	                    "{'kind':'SPAN_KIND_CLIENT','status':{'code':'STATUS_CODE_ERROR','message':"
+	                    "'boom'}},"
+	                    "{'kind':5,'status':{'code':1}},"
+	                    "{'kind':'SPAN_KIND_UNSPECIFIED','status':{}}]}]}],"
+	                    "'resourceLogs':[{'scopeLogs':[{'logRecords':["
+	                    "{'severityNumber':'SEVERITY_NUMBER_INFO'},{'severityNumber':"
+	                    "'SEVERITY_NUMBER_FATAL4'},"
+	                    "{'severityNumber':'SEVERITY_NUMBER_WARN2'},{'severityNumber':17}]}]}],"
+	                    "'resourceMetrics':[{'scopeMetrics':[{'metrics':["
+	                    "{'sum':{'aggregationTemporality':'AGGREGATION_TEMPORALITY_CUMULATIVE'}},"
+	                    "{'histogram':{'aggregationTemporality':'AGGREGATION_TEMPORALITY_DELTA'}},"
+	                    "{'exponentialHistogram':{'aggregationTemporality':2}}]}]}]}");
 	assert_int_equal(b->spans[0].kind, SONDE_SPAN_KIND_CLIENT);
 	assert_int_equal(b->spans[0].status_code, SONDE_STATUS_ERROR);
 	assert_str(b->spans[0].status_message, "boom");
@@ -428,7 +428,7 @@ static void test_enum_names(void **state)
 	sonde_batch_free(b);
 
 	sonde_wire_error e = rd_bad("{'resourceSpans':[{'scopeSpans':[{'spans':[{'kind':"
-				    "'SPAN_KIND_BOGUS'}]}]}]}");
+	                            "'SPAN_KIND_BOGUS'}]}]}]}");
 	assert_string_equal(e.field, "resourceSpans[0].scopeSpans[0].spans[0].kind");
 	assert_non_null(strstr(e.msg, "SpanKind"));
 	rd_bad("{'resourceSpans':[{'scopeSpans':[{'spans':[{'kind':6}]}]}]}");
@@ -444,13 +444,13 @@ static void test_bytes_base64(void **state)
 {
 	(void)state;
 	sonde_batch *b = rd("{'resourceLogs':[{'scopeLogs':[{'logRecords':[{'attributes':["
-			    "{'key':'std','value':{'bytesValue':'+/+/'}},"
-			    "{'key':'url','value':{'bytesValue':'-_-_'}},"
-			    "{'key':'pad','value':{'bytesValue':'_w=='}},"
-			    "{'key':'nopad','value':{'bytesValue':'_w'}},"
-			    "{'key':'empty','value':{'bytesValue':''}},"
-			    "{'key':'text','value':{'bytesValue':'aGVsbG8AeA'}}],"
-			    "'body':{'bytesValue':'AAEC'}}]}]}]}");
+	                    "{'key':'std','value':{'bytesValue':'+/+/'}},"
+	                    "{'key':'url','value':{'bytesValue':'-_-_'}},"
+	                    "{'key':'pad','value':{'bytesValue':'_w=='}},"
+	                    "{'key':'nopad','value':{'bytesValue':'_w'}},"
+	                    "{'key':'empty','value':{'bytesValue':''}},"
+	                    "{'key':'text','value':{'bytesValue':'aGVsbG8AeA'}}],"
+	                    "'body':{'bytesValue':'AAEC'}}]}]}]}");
 	const sonde_attrs *a = &b->logs[0].attrs;
 	static const char hi[] = "\xfb\xff\xbf";
 	for (int i = 0; i < 2; i++) {
@@ -479,7 +479,7 @@ static void test_bytes_base64(void **state)
 	sonde_batch_free(b);
 
 	sonde_wire_error e = rd_bad("{'resourceLogs':[{'scopeLogs':[{'logRecords':[{'body':{'bytesValue':"
-				    "'a!b='}}]}]}]}");
+	                            "'a!b='}}]}]}]}");
 	assert_string_equal(e.field, "resourceLogs[0].scopeLogs[0].logRecords[0].body.bytesValue");
 	assert_string_equal(e.msg, "expected base64");
 	rd_bad("{'resourceLogs':[{'scopeLogs':[{'logRecords':[{'body':{'bytesValue':'abcde'}}]}]}]}");
@@ -490,50 +490,50 @@ static void test_bytes_base64(void **state)
 /* A document with every kind of member, in camelCase; unknown members and nulls are
  * spliced into it by the tests below. */
 static const char full_doc[] =
-	"{'resourceSpans':[{'resource':{'attributes':[{'key':'service.name','value':{'stringValue':'svc'}}],"
-	"  'droppedAttributesCount':1},'schemaUrl':'https://opentelemetry.io/schemas/1.21.0',"
-	" 'scopeSpans':[{'scope':{'name':'lib','version':'2','attributes':[{'key':'k','value':{"
-	"'boolValue':false}}],"
-	"   'droppedAttributesCount':2},'schemaUrl':'s1',"
-	"  'spans':[{'traceId':'0102030405060708090a0b0c0d0e0f10','spanId':'1112131415161718',"
-	"   'traceState':'a=b','parentSpanId':'2122232425262728','flags':769,'name':'op','kind':3,"
-	"   'startTimeUnixNano':'1000','endTimeUnixNano':'2000',"
-	"   'attributes':[{'key':'x','value':{'doubleValue':1.25}}],'droppedAttributesCount':4,"
-	"   'events':[{'timeUnixNano':'1500','name':'ev','attributes':[{'key':'e','value':{'intValue':'1'}}],"
-	"     'droppedAttributesCount':5}],'droppedEventsCount':6,"
-	"   'links':[{'traceId':'a1a2a3a4a5a6a7a8a9aaabacadaeafb0','spanId':'b1b2b3b4b5b6b7b8',"
-	"'traceState':'c=d',"
-	"     'attributes':[{'key':'l','value':{'stringValue':'v'}}],'droppedAttributesCount':7,'flags':1}],"
-	"   'droppedLinksCount':8,'status':{'message':'bad','code':2}}]}]}],"
-	"'resourceLogs':[{'resource':{},'scopeLogs':[{'scope':{'name':'logger'},"
-	"  'logRecords':[{'timeUnixNano':'11','observedTimeUnixNano':'12','severityNumber':13,"
-	"   'severityText':'WARN','body':{'kvlistValue':{'values':[{'key':'k','value':"
-	"   {'arrayValue':{'values':[{'intValue':'1'},{'kvlistValue':{}},{}]}}}]}},"
-	"   'attributes':[{'key':'a','value':{}}],"
-	"   'droppedAttributesCount':14,'flags':1,'traceId':'0102030405060708090a0b0c0d0e0f10',"
-	"   'spanId':'1112131415161718','eventName':'evt'}]}]}],"
-	"'resourceMetrics':[{'resource':{'attributes':[{'key':'r','value':{'stringValue':'m'}}]},"
-	" 'scopeMetrics':[{'scope':{'name':'meter'},'metrics':["
-	"  {'name':'g','description':'d','unit':'ms','metadata':[{'key':'md','value':{'stringValue':'1'}}],"
-	"   'gauge':{'dataPoints':[{'attributes':[{'key':'p','value':{'stringValue':'q'}}],"
-	"    'startTimeUnixNano':'1','timeUnixNano':'2','asInt':'-3','flags':1,"
-	"    'exemplars':[{'filteredAttributes':[{'key':'f','value':{'stringValue':'g'}}],'timeUnixNano':'3',"
-	"     'asDouble':0.5,'spanId':'1112131415161718','traceId':'0102030405060708090a0b0c0d0e0f10'},"
-	"     {'asInt':'7'}]}]}},"
-	"  {'name':'s','sum':{'dataPoints':[{'asDouble':0},{}],'aggregationTemporality':1,'isMonotonic':"
-	"true}},"
-	"  {'name':'h','histogram':{'dataPoints':[{'count':'5','sum':0,'bucketCounts':['1','2','2'],"
-	"    'explicitBounds':[-1.5,2],'min':-3,'max':4,'exemplars':[{'asInt':'1'}]},{'count':'1'}],"
-	"   'aggregationTemporality':2}},"
-	"  {'name':'e','exponentialHistogram':{'dataPoints':[{'count':'9','sum':12.5,'scale':-2,"
-	"'zeroCount':'1',"
-	"    'positive':{'offset':-3,'bucketCounts':['1','0','4']},'negative':{'offset':2,'bucketCounts':["
-	"'3']},"
-	"    'flags':1,'min':0,'max':9,'zeroThreshold':1e-9,'exemplars':[{'asDouble':2}]}],"
-	"   'aggregationTemporality':1}},"
-	"  {'name':'q','summary':{'dataPoints':[{'count':'4','sum':10,'quantileValues':[{'quantile':0.5,"
-	"    'value':2},{'quantile':1,'value':7}],'timeUnixNano':'5'}]}},"
-	"  {'name':'none'}]}]}]}";
+        "{'resourceSpans':[{'resource':{'attributes':[{'key':'service.name','value':{'stringValue':'svc'}}],"
+        "  'droppedAttributesCount':1},'schemaUrl':'https://opentelemetry.io/schemas/1.21.0',"
+        " 'scopeSpans':[{'scope':{'name':'lib','version':'2','attributes':[{'key':'k','value':{"
+        "'boolValue':false}}],"
+        "   'droppedAttributesCount':2},'schemaUrl':'s1',"
+        "  'spans':[{'traceId':'0102030405060708090a0b0c0d0e0f10','spanId':'1112131415161718',"
+        "   'traceState':'a=b','parentSpanId':'2122232425262728','flags':769,'name':'op','kind':3,"
+        "   'startTimeUnixNano':'1000','endTimeUnixNano':'2000',"
+        "   'attributes':[{'key':'x','value':{'doubleValue':1.25}}],'droppedAttributesCount':4,"
+        "   'events':[{'timeUnixNano':'1500','name':'ev','attributes':[{'key':'e','value':{'intValue':'1'}}],"
+        "     'droppedAttributesCount':5}],'droppedEventsCount':6,"
+        "   'links':[{'traceId':'a1a2a3a4a5a6a7a8a9aaabacadaeafb0','spanId':'b1b2b3b4b5b6b7b8',"
+        "'traceState':'c=d',"
+        "     'attributes':[{'key':'l','value':{'stringValue':'v'}}],'droppedAttributesCount':7,'flags':1}],"
+        "   'droppedLinksCount':8,'status':{'message':'bad','code':2}}]}]}],"
+        "'resourceLogs':[{'resource':{},'scopeLogs':[{'scope':{'name':'logger'},"
+        "  'logRecords':[{'timeUnixNano':'11','observedTimeUnixNano':'12','severityNumber':13,"
+        "   'severityText':'WARN','body':{'kvlistValue':{'values':[{'key':'k','value':"
+        "   {'arrayValue':{'values':[{'intValue':'1'},{'kvlistValue':{}},{}]}}}]}},"
+        "   'attributes':[{'key':'a','value':{}}],"
+        "   'droppedAttributesCount':14,'flags':1,'traceId':'0102030405060708090a0b0c0d0e0f10',"
+        "   'spanId':'1112131415161718','eventName':'evt'}]}]}],"
+        "'resourceMetrics':[{'resource':{'attributes':[{'key':'r','value':{'stringValue':'m'}}]},"
+        " 'scopeMetrics':[{'scope':{'name':'meter'},'metrics':["
+        "  {'name':'g','description':'d','unit':'ms','metadata':[{'key':'md','value':{'stringValue':'1'}}],"
+        "   'gauge':{'dataPoints':[{'attributes':[{'key':'p','value':{'stringValue':'q'}}],"
+        "    'startTimeUnixNano':'1','timeUnixNano':'2','asInt':'-3','flags':1,"
+        "    'exemplars':[{'filteredAttributes':[{'key':'f','value':{'stringValue':'g'}}],'timeUnixNano':'3',"
+        "     'asDouble':0.5,'spanId':'1112131415161718','traceId':'0102030405060708090a0b0c0d0e0f10'},"
+        "     {'asInt':'7'}]}]}},"
+        "  {'name':'s','sum':{'dataPoints':[{'asDouble':0},{}],'aggregationTemporality':1,'isMonotonic':"
+        "true}},"
+        "  {'name':'h','histogram':{'dataPoints':[{'count':'5','sum':0,'bucketCounts':['1','2','2'],"
+        "    'explicitBounds':[-1.5,2],'min':-3,'max':4,'exemplars':[{'asInt':'1'}]},{'count':'1'}],"
+        "   'aggregationTemporality':2}},"
+        "  {'name':'e','exponentialHistogram':{'dataPoints':[{'count':'9','sum':12.5,'scale':-2,"
+        "'zeroCount':'1',"
+        "    'positive':{'offset':-3,'bucketCounts':['1','0','4']},'negative':{'offset':2,'bucketCounts':["
+        "'3']},"
+        "    'flags':1,'min':0,'max':9,'zeroThreshold':1e-9,'exemplars':[{'asDouble':2}]}],"
+        "   'aggregationTemporality':1}},"
+        "  {'name':'q','summary':{'dataPoints':[{'count':'4','sum':10,'quantileValues':[{'quantile':0.5,"
+        "    'value':2},{'quantile':1,'value':7}],'timeUnixNano':'5'}]}},"
+        "  {'name':'none'}]}]}]}";
 
 static void check_full(const sonde_batch *b)
 {
@@ -667,11 +667,11 @@ static void test_unknown_fields_and_nulls(void **state)
 	*o = '\0';
 	sonde_batch *want = rd(full_doc);
 	static const char *const extras[] = {
-		"'zzUnknown':{'a':[1,{'b':null}],'traceId':'not hex'},",
-		"'instrumentationLibrarySpans':[],",
-		"'future_field':'x','another':12.5e3,'flag':true,'nothing':null,",
-		/* Known names in the wrong message are unknown there, and null is absence. */
-		"'kind':null,'dataPoints':null,'spans':null,'values':null,",
+	        "'zzUnknown':{'a':[1,{'b':null}],'traceId':'not hex'},",
+	        "'instrumentationLibrarySpans':[],",
+	        "'future_field':'x','another':12.5e3,'flag':true,'nothing':null,",
+	        /* Known names in the wrong message are unknown there, and null is absence. */
+	        "'kind':null,'dataPoints':null,'spans':null,'values':null,",
 	};
 	for (size_t i = 0; i < sizeof(extras) / sizeof(extras[0]); i++) {
 		char *d = splice(doc, extras[i]);
@@ -689,12 +689,12 @@ static void test_unknown_fields_and_nulls(void **state)
 
 	/* null members read as absent. */
 	sonde_batch *b = rd("{'resourceSpans':[{'resource':null,'schemaUrl':null,'scopeSpans':[{'scope':null,"
-			    "'spans':[{'traceId':null,'name':null,'kind':null,'attributes':null,'events':"
-			    "null,"
-			    "'status':null,'startTimeUnixNano':null}]}]}],'resourceLogs':null,"
-			    "'resourceMetrics':[{'scopeMetrics':[{'metrics':[{'name':'x','sum':null,"
-			    "'gauge':{'dataPoints':[{'asDouble':null,'attributes':[{'key':'k','value':"
-			    "null}]}]}}]}]}]}");
+	                    "'spans':[{'traceId':null,'name':null,'kind':null,'attributes':null,'events':"
+	                    "null,"
+	                    "'status':null,'startTimeUnixNano':null}]}]}],'resourceLogs':null,"
+	                    "'resourceMetrics':[{'scopeMetrics':[{'metrics':[{'name':'x','sum':null,"
+	                    "'gauge':{'dataPoints':[{'asDouble':null,'attributes':[{'key':'k','value':"
+	                    "null}]}]}}]}]}]}");
 	assert_int_equal(b->spans_count, 1);
 	assert_str(b->spans[0].name, "");
 	assert_int_equal(b->spans[0].attrs.count, 0);
@@ -714,15 +714,47 @@ static void test_snake_case(void **state)
 	(void)state;
 	sonde_batch *camel = rd(full_doc);
 	static const char *const names[] = {
-		"resourceSpans", "resourceMetrics", "resourceLogs", "scopeSpans", "scopeMetrics",
-		"scopeLogs", "schemaUrl", "logRecords", "droppedAttributesCount", "traceId", "spanId",
-		"traceState", "parentSpanId", "startTimeUnixNano", "endTimeUnixNano",
-		"droppedEventsCount", "droppedLinksCount", "timeUnixNano", "stringValue", "boolValue",
-		"intValue", "doubleValue", "arrayValue", "kvlistValue", "bytesValue",
-		"observedTimeUnixNano", "severityNumber", "severityText", "eventName",
-		"exponentialHistogram", "dataPoints", "aggregationTemporality", "isMonotonic",
-		"asDouble", "asInt", "filteredAttributes", "bucketCounts", "explicitBounds",
-		"zeroCount", "zeroThreshold", "quantileValues",
+	        "resourceSpans",
+	        "resourceMetrics",
+	        "resourceLogs",
+	        "scopeSpans",
+	        "scopeMetrics",
+	        "scopeLogs",
+	        "schemaUrl",
+	        "logRecords",
+	        "droppedAttributesCount",
+	        "traceId",
+	        "spanId",
+	        "traceState",
+	        "parentSpanId",
+	        "startTimeUnixNano",
+	        "endTimeUnixNano",
+	        "droppedEventsCount",
+	        "droppedLinksCount",
+	        "timeUnixNano",
+	        "stringValue",
+	        "boolValue",
+	        "intValue",
+	        "doubleValue",
+	        "arrayValue",
+	        "kvlistValue",
+	        "bytesValue",
+	        "observedTimeUnixNano",
+	        "severityNumber",
+	        "severityText",
+	        "eventName",
+	        "exponentialHistogram",
+	        "dataPoints",
+	        "aggregationTemporality",
+	        "isMonotonic",
+	        "asDouble",
+	        "asInt",
+	        "filteredAttributes",
+	        "bucketCounts",
+	        "explicitBounds",
+	        "zeroCount",
+	        "zeroThreshold",
+	        "quantileValues",
 	};
 	/* Rewrite every camelCase key to snake_case. */
 	size_t n = strlen(full_doc);
@@ -762,14 +794,14 @@ static void test_nan_and_infinity(void **state)
 {
 	(void)state;
 	sonde_batch *b = rd("{'resourceMetrics':[{'scopeMetrics':[{'metrics':["
-			    "{'name':'h','histogram':{'dataPoints':[{'sum':'NaN','min':'-Infinity','max':"
-			    "'Infinity',"
-			    "  'explicitBounds':['-Infinity',0,'1.5']}]}},"
-			    "{'name':'g','gauge':{'dataPoints':[{'asDouble':'NaN'}]}},"
-			    "{'name':'q','summary':{'dataPoints':[{'sum':'Infinity','quantileValues':[{"
-			    "'value':'NaN'}]}]}}]}]}],"
-			    "'resourceLogs':[{'scopeLogs':[{'logRecords':[{'body':{'doubleValue':"
-			    "'-Infinity'}}]}]}]}");
+	                    "{'name':'h','histogram':{'dataPoints':[{'sum':'NaN','min':'-Infinity','max':"
+	                    "'Infinity',"
+	                    "  'explicitBounds':['-Infinity',0,'1.5']}]}},"
+	                    "{'name':'g','gauge':{'dataPoints':[{'asDouble':'NaN'}]}},"
+	                    "{'name':'q','summary':{'dataPoints':[{'sum':'Infinity','quantileValues':[{"
+	                    "'value':'NaN'}]}]}}]}]}],"
+	                    "'resourceLogs':[{'scopeLogs':[{'logRecords':[{'body':{'doubleValue':"
+	                    "'-Infinity'}}]}]}]}");
 	const sonde_point *p = &b->metrics[0].points[0];
 	assert_true(isnan(p->u.hist.sum));
 	assert_true(isinf(p->u.hist.min) && p->u.hist.min < 0);
@@ -799,7 +831,7 @@ static char *nested_doc(int depth)
 	sonde_buf_puts(&b, "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"body\":");
 	for (int i = 1; i < depth; i++)
 		sonde_buf_puts(&b, i % 2 ? "{\"arrayValue\":{\"values\":["
-					 : "{\"kvlistValue\":{\"values\":[{\"key\":\"k\",\"value\":");
+		                         : "{\"kvlistValue\":{\"values\":[{\"key\":\"k\",\"value\":");
 	sonde_buf_puts(&b, "{\"intValue\":\"1\"}");
 	for (int i = depth - 1; i >= 1; i--)
 		sonde_buf_puts(&b, i % 2 ? "]}}" : "}]}}");
@@ -812,11 +844,11 @@ static void test_nested_values_and_depth(void **state)
 {
 	(void)state;
 	sonde_batch *b = rd("{'resourceLogs':[{'scopeLogs':[{'logRecords':[{'body':{'arrayValue':{'values':["
-			    "{'arrayValue':{'values':[{'stringValue':'a'},{'arrayValue':{}}]}},"
-			    "{'kvlistValue':{'values':[{'key':'x','value':{'arrayValue':{'values':[{"
-			    "'boolValue':true}]}}},"
-			    "  {'key':'y'},{'value':{'intValue':'2'}}]}},"
-			    "{},{'stringValue':''}]}}}]}]}]}");
+	                    "{'arrayValue':{'values':[{'stringValue':'a'},{'arrayValue':{}}]}},"
+	                    "{'kvlistValue':{'values':[{'key':'x','value':{'arrayValue':{'values':[{"
+	                    "'boolValue':true}]}}},"
+	                    "  {'key':'y'},{'value':{'intValue':'2'}}]}},"
+	                    "{},{'stringValue':''}]}}}]}]}]}");
 	const sonde_value *v = &b->logs[0].body;
 	assert_int_equal(v->kind, SONDE_VAL_ARRAY);
 	assert_int_equal(v->u.array.count, 4);
@@ -880,8 +912,8 @@ static void test_ids(void **state)
 {
 	(void)state;
 	sonde_batch *b = rd("{'resourceSpans':[{'scopeSpans':[{'spans':["
-			    "{'traceId':'ABCDEFabcdef0123456789ABCDEFabcd','spanId':'','parentSpanId':''},"
-			    "{'spanId':'00000000000000FF'}]}]}]}");
+	                    "{'traceId':'ABCDEFabcdef0123456789ABCDEFabcd','spanId':'','parentSpanId':''},"
+	                    "{'spanId':'00000000000000FF'}]}]}]}");
 	assert_int_equal(b->spans[0].trace_id[0], 0xab);
 	assert_int_equal(b->spans[0].trace_id[3], 0xab);
 	assert_true(sonde_id_is_zero(b->spans[0].span_id, 8));
@@ -896,14 +928,14 @@ static void test_ids(void **state)
 	sonde_batch_free(b);
 
 	sonde_wire_error e = rd_bad("{'resourceSpans':[{'scopeSpans':[{},{'spans':[{},{'traceId':"
-				    "'0102'}]}]}]}");
+	                            "'0102'}]}]}]}");
 	assert_string_equal(e.field, "resourceSpans[0].scopeSpans[1].spans[1].traceId");
 	assert_string_equal(e.msg, "expected 32 hex digits");
 	e = rd_bad("{'resourceLogs':[{'scopeLogs':[{'logRecords':[{'spanId':'0102030405060708AA'}]}]}]}");
 	assert_string_equal(e.field, "resourceLogs[0].scopeLogs[0].logRecords[0].spanId");
 	assert_string_equal(e.msg, "expected 16 hex digits");
 	e = rd_bad("{'resourceSpans':[{'scopeSpans':[{'spans':[{'links':[{'spanId':"
-		   "'zz02030405060708'}]}]}]}]}");
+	           "'zz02030405060708'}]}]}]}]}");
 	assert_string_equal(e.field, "resourceSpans[0].scopeSpans[0].spans[0].links[0].spanId");
 	rd_bad("{'resourceMetrics':[{'scopeMetrics':[{'metrics':[{'gauge':{'dataPoints':[{'exemplars':[{"
 	       "'traceId':'AQIDBAUGBwgJCgsMDQ4PEA=='}]}]}}]}]}]}");
@@ -917,12 +949,12 @@ static void test_grouping(void **state)
 	(void)state;
 	/* "resource" after "scopeSpans", two resources with two scopes each, an empty scope. */
 	sonde_batch *b = rd("{'resourceSpans':["
-			    "{'scopeSpans':[{'spans':[{'name':'a'},{'name':'b'}],'scope':{'name':'s1'}},"
-			    "  {'scope':{'name':'s2'},'spans':[{'name':'c'}]},{'scope':{'name':'empty'}}],"
-			    " 'resource':{'attributes':[{'key':'r','value':{'intValue':'1'}}]}},"
-			    "{'resource':{'attributes':[{'key':'r','value':{'intValue':'2'}}]},"
-			    " 'scopeSpans':[{'scope':{'name':'s1'},'spans':[{'name':'d'}]},{'spans':[{"
-			    "'name':'e'}]}]}]}");
+	                    "{'scopeSpans':[{'spans':[{'name':'a'},{'name':'b'}],'scope':{'name':'s1'}},"
+	                    "  {'scope':{'name':'s2'},'spans':[{'name':'c'}]},{'scope':{'name':'empty'}}],"
+	                    " 'resource':{'attributes':[{'key':'r','value':{'intValue':'1'}}]}},"
+	                    "{'resource':{'attributes':[{'key':'r','value':{'intValue':'2'}}]},"
+	                    " 'scopeSpans':[{'scope':{'name':'s1'},'spans':[{'name':'d'}]},{'spans':[{"
+	                    "'name':'e'}]}]}]}");
 	assert_int_equal(b->spans_count, 5);
 	assert_ptr_equal(b->spans[0].resource, b->spans[2].resource);
 	assert_ptr_equal(b->spans[0].scope, b->spans[1].scope);
@@ -953,7 +985,7 @@ static void test_grouping(void **state)
 	assert_string_equal(out, "{}");
 	free(out);
 	read_into(b, q(" {'resourceSpans':[],'resourceLogs':[{}],'resourceMetrics':[{'scopeMetrics':["
-		       "]}]} \n"));
+	               "]}]} \n"));
 	assert_int_equal(b->spans_count + b->logs_count + b->metrics_count, 0);
 	sonde_batch_free(b);
 }
@@ -962,53 +994,53 @@ static void test_malformed(void **state)
 {
 	(void)state;
 	static const char *const bad[] = {
-		"",
-		"   ",
-		"null",
-		"[]",
-		"'resourceSpans'",
-		"{",
-		"{'resourceSpans':[",
-		"{'resourceSpans':{}}",
-		"{'resourceSpans':[[]]}",
-		"{'resourceSpans':[{'scopeSpans':{}}]}",
-		"{'resourceSpans':[{'scopeSpans':[{'spans':[1]}]}]}",
-		"{'resourceSpans':[{'scopeSpans':[{'spans':[{'name':1}]}]}]}",
-		"{'resourceSpans':[{'scopeSpans':[{'spans':[{'name':'a'}]}]}]} x",
-		"{'resourceSpans':[{'scopeSpans':[{'spans':[{'name':'a'}]}]}]}{}",
-		"{'resourceSpans':[{'scopeSpans':[{'spans':[{'name':'a',}]}]}]}",
-		"{'resourceSpans':[{'scopeSpans':[{'spans':[{'name' 'a'}]}]}]}",
-		"{'resourceSpans':[{'scopeSpans':[{'spans':[{'attributes':{}}]}]}]}",
-		"{'resourceSpans':[{'scopeSpans':[{'spans':[{'attributes':[{'key':1}]}]}]}]}",
-		"{'resourceSpans':[{'scopeSpans':[{'spans':[{'attributes':[{'key':'k','value':'v'}]}]}]}]}",
-		"{'resourceSpans':[{'scopeSpans':[{'spans':[{'attributes':[{'key':'k','value':{"
-		"'stringValue':1}}]}]}]}]}",
-		"{'resourceSpans':[{'scopeSpans':[{'spans':[{'attributes':[{'key':'k','value':{"
-		"'boolValue':'true'}}]}]}]}]}",
-		"{'resourceSpans':[{'scopeSpans':[{'spans':[{'attributes':[{'key':'k','value':{"
-		"'arrayValue':[]}}]}]}]}]}",
-		"{'resourceSpans':[{'scopeSpans':[{'spans':[{'attributes':[{'key':'k','value':{"
-		"'kvlistValue':{'values':[1]}}}]}]}]}]}",
-		"{'resourceSpans':[{'scopeSpans':[{'spans':[{'events':[{'name':'e','timeUnixNano':"
-		"'x'}]}]}]}]}",
-		"{'resourceSpans':[{'scopeSpans':[{'spans':[{'status':[]}]}]}]}",
-		"{'resourceSpans':[{'resource':[],'scopeSpans':[]}]}",
-		"{'resourceSpans':[{'scopeSpans':[{'scope':{'name':false}}]}]}",
-		"{'resourceMetrics':[{'scopeMetrics':[{'metrics':[{'sum':{'isMonotonic':1}}]}]}]}",
-		"{'resourceMetrics':[{'scopeMetrics':[{'metrics':[{'histogram':{'dataPoints':[{"
-		"'bucketCounts':[1,'x']}]}}]}]}]}",
-		"{'resourceMetrics':[{'scopeMetrics':[{'metrics':[{'histogram':{'dataPoints':[{"
-		"'explicitBounds':'1'}]}}]}]}]}",
-		"{'resourceMetrics':[{'scopeMetrics':[{'metrics':[{'exponentialHistogram':{'dataPoints':[{"
-		"'scale':2147483648}]}}]}]}]}",
-		"{'resourceMetrics':[{'scopeMetrics':[{'metrics':[{'exponentialHistogram':{'dataPoints':[{"
-		"'positive':{'offset':'a'}}]}}]}]}]}",
-		"{'resourceMetrics':[{'scopeMetrics':[{'metrics':[{'summary':{'dataPoints':[{"
-		"'quantileValues':[{'quantile':'x'}]}]}}]}]}]}",
-		"{'resourceLogs':[{'scopeLogs':[{'logRecords':[{'body':'text'}]}]}]}",
-		"{'resourceLogs':[{'scopeLogs':[{'logRecords':[{'severityText':'\\x'}]}]}]}",
-		"{'resourceLogs':[{'scopeLogs':[{'logRecords':[{'severityText':'a\x01'}]}]}]}",
-		"{'resourceLogs':[{'scopeLogs':[{'logRecords':[{'severityText':'\xff'}]}]}]}",
+	        "",
+	        "   ",
+	        "null",
+	        "[]",
+	        "'resourceSpans'",
+	        "{",
+	        "{'resourceSpans':[",
+	        "{'resourceSpans':{}}",
+	        "{'resourceSpans':[[]]}",
+	        "{'resourceSpans':[{'scopeSpans':{}}]}",
+	        "{'resourceSpans':[{'scopeSpans':[{'spans':[1]}]}]}",
+	        "{'resourceSpans':[{'scopeSpans':[{'spans':[{'name':1}]}]}]}",
+	        "{'resourceSpans':[{'scopeSpans':[{'spans':[{'name':'a'}]}]}]} x",
+	        "{'resourceSpans':[{'scopeSpans':[{'spans':[{'name':'a'}]}]}]}{}",
+	        "{'resourceSpans':[{'scopeSpans':[{'spans':[{'name':'a',}]}]}]}",
+	        "{'resourceSpans':[{'scopeSpans':[{'spans':[{'name' 'a'}]}]}]}",
+	        "{'resourceSpans':[{'scopeSpans':[{'spans':[{'attributes':{}}]}]}]}",
+	        "{'resourceSpans':[{'scopeSpans':[{'spans':[{'attributes':[{'key':1}]}]}]}]}",
+	        "{'resourceSpans':[{'scopeSpans':[{'spans':[{'attributes':[{'key':'k','value':'v'}]}]}]}]}",
+	        "{'resourceSpans':[{'scopeSpans':[{'spans':[{'attributes':[{'key':'k','value':{"
+	        "'stringValue':1}}]}]}]}]}",
+	        "{'resourceSpans':[{'scopeSpans':[{'spans':[{'attributes':[{'key':'k','value':{"
+	        "'boolValue':'true'}}]}]}]}]}",
+	        "{'resourceSpans':[{'scopeSpans':[{'spans':[{'attributes':[{'key':'k','value':{"
+	        "'arrayValue':[]}}]}]}]}]}",
+	        "{'resourceSpans':[{'scopeSpans':[{'spans':[{'attributes':[{'key':'k','value':{"
+	        "'kvlistValue':{'values':[1]}}}]}]}]}]}",
+	        "{'resourceSpans':[{'scopeSpans':[{'spans':[{'events':[{'name':'e','timeUnixNano':"
+	        "'x'}]}]}]}]}",
+	        "{'resourceSpans':[{'scopeSpans':[{'spans':[{'status':[]}]}]}]}",
+	        "{'resourceSpans':[{'resource':[],'scopeSpans':[]}]}",
+	        "{'resourceSpans':[{'scopeSpans':[{'scope':{'name':false}}]}]}",
+	        "{'resourceMetrics':[{'scopeMetrics':[{'metrics':[{'sum':{'isMonotonic':1}}]}]}]}",
+	        "{'resourceMetrics':[{'scopeMetrics':[{'metrics':[{'histogram':{'dataPoints':[{"
+	        "'bucketCounts':[1,'x']}]}}]}]}]}",
+	        "{'resourceMetrics':[{'scopeMetrics':[{'metrics':[{'histogram':{'dataPoints':[{"
+	        "'explicitBounds':'1'}]}}]}]}]}",
+	        "{'resourceMetrics':[{'scopeMetrics':[{'metrics':[{'exponentialHistogram':{'dataPoints':[{"
+	        "'scale':2147483648}]}}]}]}]}",
+	        "{'resourceMetrics':[{'scopeMetrics':[{'metrics':[{'exponentialHistogram':{'dataPoints':[{"
+	        "'positive':{'offset':'a'}}]}}]}]}]}",
+	        "{'resourceMetrics':[{'scopeMetrics':[{'metrics':[{'summary':{'dataPoints':[{"
+	        "'quantileValues':[{'quantile':'x'}]}]}}]}]}]}",
+	        "{'resourceLogs':[{'scopeLogs':[{'logRecords':[{'body':'text'}]}]}]}",
+	        "{'resourceLogs':[{'scopeLogs':[{'logRecords':[{'severityText':'\\x'}]}]}]}",
+	        "{'resourceLogs':[{'scopeLogs':[{'logRecords':[{'severityText':'a\x01'}]}]}]}",
+	        "{'resourceLogs':[{'scopeLogs':[{'logRecords':[{'severityText':'\xff'}]}]}]}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		rd_bad(bad[i]);
@@ -1026,11 +1058,11 @@ static void test_malformed(void **state)
 	assert_int_equal(e.line, 3);
 	assert_int_equal(e.offset, (size_t)(strstr(doc, "}]}}]") - doc));
 	assert_string_equal(e.field, "resourceMetrics[0].scopeMetrics[0].metrics[0].gauge.dataPoints["
-				     "0].unknownField");
+	                             "0].unknownField");
 	e = rd_bad("{'resourceSpans':[{'scopeSpans':[{'spans':[{'attributes':[{'key':'k','value':{"
-		   "'arrayValue':{'values':[{'intValue':'x'}]}}}]}]}]}]}");
+	           "'arrayValue':{'values':[{'intValue':'x'}]}}}]}]}]}]}");
 	assert_string_equal(e.field, "resourceSpans[0].scopeSpans[0].spans[0].attributes[0].value.arrayValue."
-				     "values[0].intValue");
+	                             "values[0].intValue");
 	/* A path too long for the field keeps its end. */
 	char *deep = nested_doc(20);
 	char *x = strstr(deep, "\"1\"");
@@ -1043,7 +1075,7 @@ static void test_malformed(void **state)
 	sonde_batch_free(db);
 	free(deep);
 	e = rd_bad("{'resourceSpans':[{'scopeSpans':[{'spans':[{'attributes':[{'key':'a','value':{}},"
-		   "7]}]}]}]}");
+	           "7]}]}]}]}");
 	assert_string_equal(e.field, "resourceSpans[0].scopeSpans[0].spans[0].attributes[1]");
 	assert_string_equal(e.msg, "expected object");
 	e = rd_bad("{'resourceSpans':[{'scopeSpans':[{'spans':[{'status':{'code':0}x}]}]}]}");
@@ -1084,12 +1116,12 @@ static void test_jsonl(void **state)
 	(void)state;
 	char lines[2048];
 	snprintf(lines, sizeof(lines), "%s",
-		 q("{'resourceSpans':[{'scopeSpans':[{'spans':[{'name':'one'}]}]}]}\n"
-		   "\n"
-		   "  \r\n"
-		   "{'resourceLogs':[{'scopeLogs':[{'logRecords':[{'severityText':'two'}]}]}]}\r\n"
-		   "{}\n"
-		   "{'resourceSpans':[{'scopeSpans':[{'spans':[{'name':'three'}]}]}]}"));
+	         q("{'resourceSpans':[{'scopeSpans':[{'spans':[{'name':'one'}]}]}]}\n"
+	           "\n"
+	           "  \r\n"
+	           "{'resourceLogs':[{'scopeLogs':[{'logRecords':[{'severityText':'two'}]}]}]}\r\n"
+	           "{}\n"
+	           "{'resourceSpans':[{'scopeSpans':[{'spans':[{'name':'three'}]}]}]}"));
 	sonde_batch *b = new_batch();
 	sonde_wire_error err;
 	assert_int_equal(sonde_otlp_jsonl_read(b, lines, strlen(lines), &err), 0);
@@ -1104,10 +1136,10 @@ static void test_jsonl(void **state)
 	/* An error on line 3 names line 3, counts the offset from the start of the input, and
 	 * adds nothing, not even the good lines before it. */
 	snprintf(lines, sizeof(lines), "%s",
-		 q("{'resourceSpans':[{'scopeSpans':[{'spans':[{'name':'ok'}]}]}]}\n"
-		   "{'resourceLogs':[{'scopeLogs':[{'logRecords':[{'severityText':'ok'}]}]}]}\n"
-		   "{'resourceSpans':[{'scopeSpans':[{'spans':[{'kind':9}]}]}]}\n"
-		   "{}\n"));
+	         q("{'resourceSpans':[{'scopeSpans':[{'spans':[{'name':'ok'}]}]}]}\n"
+	           "{'resourceLogs':[{'scopeLogs':[{'logRecords':[{'severityText':'ok'}]}]}]}\n"
+	           "{'resourceSpans':[{'scopeSpans':[{'spans':[{'kind':9}]}]}]}\n"
+	           "{}\n"));
 	memset(&err, 0, sizeof(err));
 	assert_int_equal(sonde_otlp_jsonl_read(b, lines, strlen(lines), &err), SONDE_EPARSE);
 	assert_int_equal(err.line, 3);
@@ -1146,18 +1178,18 @@ static void test_write_range(void **state)
 {
 	(void)state;
 	sonde_batch *b = rd("{'resourceSpans':["
-			    "{'resource':{'attributes':[{'key':'r','value':{'intValue':'1'}}]},"
-			    " 'scopeSpans':[{'scope':{'name':'a'},'spans':[{'name':'0'},{'name':'1'}]},"
-			    "  {'scope':{'name':'b'},'spans':[{'name':'2'}]}]},"
-			    "{'resource':{'attributes':[{'key':'r','value':{'intValue':'2'}}]},"
-			    " 'scopeSpans':[{'scope':{'name':'c'},'spans':[{'name':'3'},{'name':'4'}]}]}]}");
+	                    "{'resource':{'attributes':[{'key':'r','value':{'intValue':'1'}}]},"
+	                    " 'scopeSpans':[{'scope':{'name':'a'},'spans':[{'name':'0'},{'name':'1'}]},"
+	                    "  {'scope':{'name':'b'},'spans':[{'name':'2'}]}]},"
+	                    "{'resource':{'attributes':[{'key':'r','value':{'intValue':'2'}}]},"
+	                    " 'scopeSpans':[{'scope':{'name':'c'},'spans':[{'name':'3'},{'name':'4'}]}]}]}");
 	assert_int_equal(b->spans_count, 5);
 	for (size_t first = 0; first <= 5; first++) {
 		for (size_t count = 0; first + count <= 5; count++) {
 			sonde_buf out = SONDE_BUF_INIT;
 			int pretty = (int)(count % 3);
 			int rc = sonde_otlp_json_write_range(b, SONDE_SIGNAL_TRACES, first, count, &out,
-							     pretty);
+			                                     pretty);
 			assert_int_equal(rc, 0);
 			sonde_batch *part = new_batch();
 			read_into(part, out.data);
@@ -1169,9 +1201,9 @@ static void test_write_range(void **state)
 				if (i == 0)
 					continue;
 				assert_int_equal(got[i].resource == got[i - 1].resource,
-						 src[i].resource == src[i - 1].resource);
+				                 src[i].resource == src[i - 1].resource);
 				assert_int_equal(got[i].scope == got[i - 1].scope,
-						 src[i].scope == src[i - 1].scope);
+				                 src[i].scope == src[i - 1].scope);
 			}
 			sonde_batch_free(part);
 			sonde_buf_release(&out);
@@ -1195,10 +1227,10 @@ static void test_escapes_and_strings(void **state)
 {
 	(void)state;
 	sonde_batch *b = rd("{'resourceLogs':[{'scopeLogs':[{'logRecords':[{"
-			    "'body':{'stringValue':"
-			    "'line\\nbreak \\'q\\' \\\\ \\u00e9\\ud83d\\ude00 \\u0000end'},"
-			    "'attributes':[{'key':'k\\u0065y','value':{'stringValue':'\\ud800'}}],"
-			    "'severityText':'\xc3\xa9t\xc3\xa9'}]}]}]}");
+	                    "'body':{'stringValue':"
+	                    "'line\\nbreak \\'q\\' \\\\ \\u00e9\\ud83d\\ude00 \\u0000end'},"
+	                    "'attributes':[{'key':'k\\u0065y','value':{'stringValue':'\\ud800'}}],"
+	                    "'severityText':'\xc3\xa9t\xc3\xa9'}]}]}]}");
 	const sonde_log_data *l = &b->logs[0];
 	static const char want[] = "line\nbreak \"q\" \\ \xc3\xa9\xf0\x9f\x98\x80 \0end";
 	assert_int_equal(l->body.u.str.len, sizeof(want) - 1);
@@ -1213,25 +1245,25 @@ static void test_escapes_and_strings(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_example_trace),
-		cmocka_unit_test(test_example_metrics),
-		cmocka_unit_test(test_example_logs),
-		cmocka_unit_test(test_example_events),
-		cmocka_unit_test(test_integers_as_strings_or_numbers),
-		cmocka_unit_test(test_enum_names),
-		cmocka_unit_test(test_bytes_base64),
-		cmocka_unit_test(test_every_field),
-		cmocka_unit_test(test_unknown_fields_and_nulls),
-		cmocka_unit_test(test_snake_case),
-		cmocka_unit_test(test_nan_and_infinity),
-		cmocka_unit_test(test_nested_values_and_depth),
-		cmocka_unit_test(test_ids),
-		cmocka_unit_test(test_grouping),
-		cmocka_unit_test(test_malformed),
-		cmocka_unit_test(test_truncations),
-		cmocka_unit_test(test_jsonl),
-		cmocka_unit_test(test_write_range),
-		cmocka_unit_test(test_escapes_and_strings),
+	        cmocka_unit_test(test_example_trace),
+	        cmocka_unit_test(test_example_metrics),
+	        cmocka_unit_test(test_example_logs),
+	        cmocka_unit_test(test_example_events),
+	        cmocka_unit_test(test_integers_as_strings_or_numbers),
+	        cmocka_unit_test(test_enum_names),
+	        cmocka_unit_test(test_bytes_base64),
+	        cmocka_unit_test(test_every_field),
+	        cmocka_unit_test(test_unknown_fields_and_nulls),
+	        cmocka_unit_test(test_snake_case),
+	        cmocka_unit_test(test_nan_and_infinity),
+	        cmocka_unit_test(test_nested_values_and_depth),
+	        cmocka_unit_test(test_ids),
+	        cmocka_unit_test(test_grouping),
+	        cmocka_unit_test(test_malformed),
+	        cmocka_unit_test(test_truncations),
+	        cmocka_unit_test(test_jsonl),
+	        cmocka_unit_test(test_write_range),
+	        cmocka_unit_test(test_escapes_and_strings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

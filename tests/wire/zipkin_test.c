@@ -15,32 +15,32 @@
 #define IDS "\"traceId\":\"0000000000000001\",\"id\":\"0000000000000001\""
 
 static const char two_spans[] =
-	"[\n"
-	"  {\"traceId\": \"4e441824ec2b6a44ffdc9bb9a6453df3\", \"id\": \"ffdc9bb9a6453df3\",\n"
-	"   \"name\": \"get /cart\", \"kind\": \"SERVER\", \"timestamp\": 1502787600000000,\n"
-	"   \"duration\": 150000, \"localEndpoint\": {\"serviceName\": \"frontend\", \"ipv4\": "
-	"\"10.0.0.1\",\n"
-	"   \"port\": 8080}, \"remoteEndpoint\": {\"ipv6\": \"2001:db8::c001\", \"port\": 51000},\n"
-	"   \"tags\": {\"http.method\": \"GET\", \"otel.status_code\": \"ERROR\", \"error\": \"boom\",\n"
-	"            \"otel.scope.name\": \"io.sonde\", \"otel.scope.version\": \"1.2\"},\n"
-	"   \"annotations\": [{\"timestamp\": 1502787600000100, \"value\": \"ws\"},\n"
-	"                   {\"timestamp\": 1502787600000200,\n"
-	"                    \"value\": \"\\\"exception\\\": {\\\"type\\\": \\\"E\\\", \\\"n\\\": 3, "
-	"\\\"f\\\": 1.5,"
-	" \\\"ok\\\": true, \\\"xs\\\": [1, 2], \\\"o\\\": {\\\"a\\\": [1]},"
-	" \\\"otel.dropped_attributes_count\\\": 2}\"},\n"
-	"                   {\"timestamp\": 1502787600000300, \"value\": "
-	"\"retry|{\\\"n\\\":\\\"2\\\"}|1\"}]},\n"
-	"  {\"traceId\": \"ffdc9bb9a6453df3\", \"parentId\": \"ffdc9bb9a6453df3\", \"id\": "
-	"\"0000000000000001\",\n"
-	"   \"name\": \"select\", \"kind\": \"CLIENT\", \"timestamp\": 1502787600000010, \"duration\": 5,\n"
-	"   \"localEndpoint\": {\"serviceName\": \"frontend\"},\n"
-	"   \"remoteEndpoint\": {\"serviceName\": \"db\", \"ipv4\": \"10.0.0.9\", \"port\": 5432},\n"
-	"   \"tags\": {\"db.system\": \"postgresql\", \"error\": \"true\"}, \"debug\": true, \"shared\": "
-	"false},\n"
-	"  {\"traceId\": \"4e441824ec2b6a44ffdc9bb9a6453df3\", \"id\": \"0000000000000002\",\n"
-	"   \"localEndpoint\": {\"serviceName\": \"backend\"}, \"tags\": {\"otel.status_code\": \"OK\"}}\n"
-	"]\n";
+        "[\n"
+        "  {\"traceId\": \"4e441824ec2b6a44ffdc9bb9a6453df3\", \"id\": \"ffdc9bb9a6453df3\",\n"
+        "   \"name\": \"get /cart\", \"kind\": \"SERVER\", \"timestamp\": 1502787600000000,\n"
+        "   \"duration\": 150000, \"localEndpoint\": {\"serviceName\": \"frontend\", \"ipv4\": "
+        "\"10.0.0.1\",\n"
+        "   \"port\": 8080}, \"remoteEndpoint\": {\"ipv6\": \"2001:db8::c001\", \"port\": 51000},\n"
+        "   \"tags\": {\"http.method\": \"GET\", \"otel.status_code\": \"ERROR\", \"error\": \"boom\",\n"
+        "            \"otel.scope.name\": \"io.sonde\", \"otel.scope.version\": \"1.2\"},\n"
+        "   \"annotations\": [{\"timestamp\": 1502787600000100, \"value\": \"ws\"},\n"
+        "                   {\"timestamp\": 1502787600000200,\n"
+        "                    \"value\": \"\\\"exception\\\": {\\\"type\\\": \\\"E\\\", \\\"n\\\": 3, "
+        "\\\"f\\\": 1.5,"
+        " \\\"ok\\\": true, \\\"xs\\\": [1, 2], \\\"o\\\": {\\\"a\\\": [1]},"
+        " \\\"otel.dropped_attributes_count\\\": 2}\"},\n"
+        "                   {\"timestamp\": 1502787600000300, \"value\": "
+        "\"retry|{\\\"n\\\":\\\"2\\\"}|1\"}]},\n"
+        "  {\"traceId\": \"ffdc9bb9a6453df3\", \"parentId\": \"ffdc9bb9a6453df3\", \"id\": "
+        "\"0000000000000001\",\n"
+        "   \"name\": \"select\", \"kind\": \"CLIENT\", \"timestamp\": 1502787600000010, \"duration\": 5,\n"
+        "   \"localEndpoint\": {\"serviceName\": \"frontend\"},\n"
+        "   \"remoteEndpoint\": {\"serviceName\": \"db\", \"ipv4\": \"10.0.0.9\", \"port\": 5432},\n"
+        "   \"tags\": {\"db.system\": \"postgresql\", \"error\": \"true\"}, \"debug\": true, \"shared\": "
+        "false},\n"
+        "  {\"traceId\": \"4e441824ec2b6a44ffdc9bb9a6453df3\", \"id\": \"0000000000000002\",\n"
+        "   \"localEndpoint\": {\"serviceName\": \"backend\"}, \"tags\": {\"otel.status_code\": \"OK\"}}\n"
+        "]\n";
 
 static const sonde_value *attr(const sonde_attrs *a, const char *key)
 {
@@ -75,7 +75,7 @@ static void test_read(void **state)
 {
 	(void)state;
 	sonde_batch *b = sonde_batch_new();
-	sonde_wire_error err = { 0 };
+	sonde_wire_error err = {0};
 	int rc = sonde_zipkin_read(b, two_spans, strlen(two_spans), &err);
 	if (rc != 0)
 		fail_msg("read: %d at %zu %s: %s", rc, err.offset, err.field, err.msg);
@@ -181,7 +181,7 @@ static sonde_str s_(sonde_batch *b, const char *s)
 
 static sonde_kv kv_str(sonde_batch *b, const char *k, const char *v)
 {
-	sonde_kv kv = { sonde_batch_intern(b, k, strlen(k)), { .kind = SONDE_VAL_STRING } };
+	sonde_kv kv = {sonde_batch_intern(b, k, strlen(k)), {.kind = SONDE_VAL_STRING}};
 	kv.value.u.str = s_(b, v);
 	return kv;
 }
@@ -195,7 +195,7 @@ static void test_write_read(void **state)
 	sonde_kv *rkv = sonde_batch_alloc(m, 2 * sizeof(sonde_kv));
 	rkv[0] = kv_str(m, "service.name", "checkout");
 	rkv[1] = kv_str(m, "host.name", "h1"); /* no place in Zipkin */
-	res->attrs = (sonde_attrs){ rkv, 2 };
+	res->attrs = (sonde_attrs){rkv, 2};
 	sonde_scope *scope = sonde_batch_new_scope(m);
 	scope->name = s_(m, "lib");
 	scope->version = s_(m, "0.9");
@@ -215,27 +215,27 @@ static void test_write_read(void **state)
 	sp->trace_state = s_(m, "k=v");
 	sonde_kv *kv = sonde_batch_alloc(m, 7 * sizeof(sonde_kv));
 	kv[0] = kv_str(m, "peer.service", "payments");
-	kv[1] = (sonde_kv){ sonde_batch_intern(m, "retries", 7), { .kind = SONDE_VAL_INT, .u.i = -2 } };
-	kv[2] = (sonde_kv){ sonde_batch_intern(m, "ok", 2), { .kind = SONDE_VAL_BOOL, .u.b = false } };
-	kv[3] = (sonde_kv){ sonde_batch_intern(m, "ratio", 5), { .kind = SONDE_VAL_DOUBLE, .u.d = 0.25 } };
+	kv[1] = (sonde_kv){sonde_batch_intern(m, "retries", 7), {.kind = SONDE_VAL_INT, .u.i = -2}};
+	kv[2] = (sonde_kv){sonde_batch_intern(m, "ok", 2), {.kind = SONDE_VAL_BOOL, .u.b = false}};
+	kv[3] = (sonde_kv){sonde_batch_intern(m, "ratio", 5), {.kind = SONDE_VAL_DOUBLE, .u.d = 0.25}};
 	sonde_value *arr = sonde_batch_alloc(m, 2 * sizeof(sonde_value));
-	arr[0] = (sonde_value){ .kind = SONDE_VAL_STRING, .u.str = s_(m, "a") };
-	arr[1] = (sonde_value){ .kind = SONDE_VAL_STRING, .u.str = s_(m, "b\"") };
-	kv[4] = (sonde_kv){ sonde_batch_intern(m, "tags", 4), { .kind = SONDE_VAL_ARRAY } };
+	arr[0] = (sonde_value){.kind = SONDE_VAL_STRING, .u.str = s_(m, "a")};
+	arr[1] = (sonde_value){.kind = SONDE_VAL_STRING, .u.str = s_(m, "b\"")};
+	kv[4] = (sonde_kv){sonde_batch_intern(m, "tags", 4), {.kind = SONDE_VAL_ARRAY}};
 	kv[4].value.u.array.items = arr;
 	kv[4].value.u.array.count = 2;
-	kv[5] = (sonde_kv){ sonde_batch_intern(m, "network.peer.port", 17), { .kind = SONDE_VAL_INT } };
+	kv[5] = (sonde_kv){sonde_batch_intern(m, "network.peer.port", 17), {.kind = SONDE_VAL_INT}};
 	kv[5].value.u.i = 443;
 	kv[6] = kv_str(m, "network.peer.address", "192.168.1.7");
-	sp->attrs = (sonde_attrs){ kv, 7 };
+	sp->attrs = (sonde_attrs){kv, 7};
 	sp->events = sonde_batch_alloc(m, 3 * sizeof(sonde_span_event));
 	sp->events_count = 3;
-	sp->events[0] = (sonde_span_event){ sp->start_ns + 1000, s_(m, "sent"), { NULL, 0 }, 0 };
-	sp->events[1] = (sonde_span_event){ sp->start_ns + 2000, s_(m, "ack"), { NULL, 0 }, 5 };
+	sp->events[0] = (sonde_span_event){sp->start_ns + 1000, s_(m, "sent"), {NULL, 0}, 0};
+	sp->events[1] = (sonde_span_event){sp->start_ns + 2000, s_(m, "ack"), {NULL, 0}, 5};
 	sonde_kv *ekv = sonde_batch_alloc(m, 1 * sizeof(sonde_kv));
-	ekv[0] = (sonde_kv){ sonde_batch_intern(m, "bytes", 5), { .kind = SONDE_VAL_INT, .u.i = 512 } };
-	sp->events[1].attrs = (sonde_attrs){ ekv, 1 };
-	sp->events[2] = (sonde_span_event){ sp->start_ns + 3000, s_(m, "a|{}|0"), { NULL, 0 }, 0 };
+	ekv[0] = (sonde_kv){sonde_batch_intern(m, "bytes", 5), {.kind = SONDE_VAL_INT, .u.i = 512}};
+	sp->events[1].attrs = (sonde_attrs){ekv, 1};
+	sp->events[2] = (sonde_span_event){sp->start_ns + 3000, s_(m, "a|{}|0"), {NULL, 0}, 0};
 
 	sonde_buf out = SONDE_BUF_INIT;
 	assert_int_equal(sonde_zipkin_write(m, &out), 0);
@@ -244,7 +244,7 @@ static void test_write_read(void **state)
 	if (rc != 0)
 		fail_msg("read back %d at %zu %s: %s\n%s", rc, err.offset, err.field, err.msg, out.data);
 	assert_non_null(strstr(out.data, "\"remoteEndpoint\":{\"serviceName\":\"payments\","
-					  "\"ipv4\":\"192.168.1.7\",\"port\":443}"));
+	                                 "\"ipv4\":\"192.168.1.7\",\"port\":443}"));
 	assert_non_null(strstr(out.data, "\"timestamp\":1700000000123456,\"duration\":2500,"));
 	assert_int_equal(r->spans_count, 1);
 	const sonde_span_data *s = &r->spans[0];
@@ -289,8 +289,8 @@ static void test_write_exact(void **state)
 {
 	(void)state;
 	static const char in[] = "[{\"traceId\":\"00000000000000010000000000000002\","
-				 "\"id\":\"00000000000000a1\",\"name\":\"x\",\"timestamp\":10,"
-				 "\"duration\":2,\"tags\":{\"k\":\"v\"}}]";
+	                         "\"id\":\"00000000000000a1\",\"name\":\"x\",\"timestamp\":10,"
+	                         "\"duration\":2,\"tags\":{\"k\":\"v\"}}]";
 	sonde_batch *b = sonde_batch_new();
 	sonde_buf out = SONDE_BUF_INIT;
 	assert_int_equal(sonde_zipkin_read(b, in, strlen(in), NULL), 0);
@@ -316,10 +316,10 @@ static void test_list_of_traces(void **state)
 {
 	(void)state;
 	static const char in[] =
-		"[[{" IDS ",\"parentId\":null,"
-		"\"name\":null,\"kind\":null,\"tags\":null,\"annotations\":null,\"localEndpoint\":null}],"
-		"[{\"traceId\":\"0000000000000002\",\"id\":\"0000000000000002\","
-		"\"parentId\":\"0000000000000000\"}]]";
+	        "[[{" IDS ",\"parentId\":null,"
+	        "\"name\":null,\"kind\":null,\"tags\":null,\"annotations\":null,\"localEndpoint\":null}],"
+	        "[{\"traceId\":\"0000000000000002\",\"id\":\"0000000000000002\","
+	        "\"parentId\":\"0000000000000000\"}]]";
 	sonde_batch *b = sonde_batch_new();
 	assert_int_equal(sonde_zipkin_read(b, in, strlen(in), NULL), 0);
 	assert_int_equal(b->spans_count, 2);
@@ -333,15 +333,15 @@ static void expect_error(const char *in, const char *at, const char *field, cons
 	sonde_batch *b = sonde_batch_new();
 	static const char good[] = "[{" IDS "}]";
 	assert_int_equal(sonde_zipkin_read(b, good, strlen(good), NULL), 0);
-	sonde_wire_error err = { 0 };
+	sonde_wire_error err = {0};
 	int rc = sonde_zipkin_read(b, in, strlen(in), &err);
 	if (rc != SONDE_EPARSE)
 		fail_msg("%s: rc %d", in, rc);
-	assert_int_equal(b->spans_count, 1); /* left as it was */
+	assert_int_equal(b->spans_count, 1);                           /* left as it was */
 	size_t want = at ? (size_t)(strstr(in, at) - in) : strlen(in); /* NULL: the end */
 	if (err.offset != want || strcmp(err.field, field) != 0 || !strstr(err.msg, msg_part))
 		fail_msg("%s: got offset %zu field '%s' msg '%s'; want %zu '%s' '%s'", in, err.offset,
-			 err.field, err.msg, want, field, msg_part);
+		         err.field, err.msg, want, field, msg_part);
 	assert_int_equal(err.line, 1);
 	sonde_batch_free(b);
 }
@@ -351,25 +351,23 @@ static void test_errors(void **state)
 	(void)state;
 	expect_error("{\"traceId\":\"1\"}", "{", "", "array");
 	expect_error("[{\"traceId\":\"00000000000000011\",\"id\":\"0000000000000001\"}]",
-		     "\"00000000000000011\"", "[0].traceId", "16 or 32 hex digits");
+	             "\"00000000000000011\"", "[0].traceId", "16 or 32 hex digits");
 	expect_error("[{" IDS "},"
-		     "{\"traceId\":\"0000000000000001\",\"id\":\"000000000000000g\"}]",
-		     "\"000000000000000g\"", "[1].id", "16 hex digits");
+	             "{\"traceId\":\"0000000000000001\",\"id\":\"000000000000000g\"}]",
+	             "\"000000000000000g\"", "[1].id", "16 hex digits");
 	expect_error("[{\"traceId\":\"0000000000000000\",\"id\":\"0000000000000001\"}]",
-		     "\"0000000000000000\"", "[0].traceId", "non-zero");
+	             "\"0000000000000000\"", "[0].traceId", "non-zero");
 	expect_error("[{\"traceId\":\"0000000000000001\"}]", "{", "[0]", "expected id");
 	expect_error("[{\"id\":\"0000000000000001\"}]", "{", "[0]", "expected traceId");
-	expect_error("[{" IDS ",\"kind\":\"LOCAL\"}]",
-		     "\"LOCAL\"", "[0].kind", "CLIENT");
-	expect_error("[{" IDS ",\"timestamp\":-1}]", "-1",
-		     "[0].timestamp", "");
-	expect_error("[{" IDS ",\"tags\":{\"a\":[]}}]", "[]",
-		     "[0].tags.a", "string");
+	expect_error("[{" IDS ",\"kind\":\"LOCAL\"}]", "\"LOCAL\"", "[0].kind", "CLIENT");
+	expect_error("[{" IDS ",\"timestamp\":-1}]", "-1", "[0].timestamp", "");
+	expect_error("[{" IDS ",\"tags\":{\"a\":[]}}]", "[]", "[0].tags.a", "string");
 	expect_error("[{" IDS ",\"annotations\":"
-		     "[{\"value\":\"x\",\"timestamp\":1},{\"value\":\"y\"}]}]",
-		     "{\"value\":\"y\"", "[0].annotations[1]", "timestamp");
+	             "[{\"value\":\"x\",\"timestamp\":1},{\"value\":\"y\"}]}]",
+	             "{\"value\":\"y\"", "[0].annotations[1]", "timestamp");
 	expect_error("[{" IDS ",\"localEndpoint\":"
-		     "{\"port\":\"x\"}}]", "\"x\"", "[0].localEndpoint.port", "");
+	             "{\"port\":\"x\"}}]",
+	             "\"x\"", "[0].localEndpoint.port", "");
 	expect_error("[{" IDS "} x", "x", "", "");
 	expect_error("[{" IDS, NULL, "[0]", "end");
 	sonde_wire_error err;
@@ -384,7 +382,7 @@ static void test_errors(void **state)
 static void test_status_messages(void **state)
 {
 	(void)state;
-	static const char *const msgs[] = { "", "true", "false", "x" };
+	static const char *const msgs[] = {"", "true", "false", "x"};
 	for (int code = SONDE_STATUS_OK; code <= SONDE_STATUS_ERROR; code++) {
 		for (size_t i = 0; i < 4; i++) {
 			sonde_batch *m = sonde_batch_new(), *r = sonde_batch_new();
@@ -410,13 +408,13 @@ static void test_status_messages(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_read),
-		cmocka_unit_test(test_reread),
-		cmocka_unit_test(test_write_read),
-		cmocka_unit_test(test_write_exact),
-		cmocka_unit_test(test_list_of_traces),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_status_messages),
+	        cmocka_unit_test(test_read),
+	        cmocka_unit_test(test_reread),
+	        cmocka_unit_test(test_write_read),
+	        cmocka_unit_test(test_write_exact),
+	        cmocka_unit_test(test_list_of_traces),
+	        cmocka_unit_test(test_errors),
+	        cmocka_unit_test(test_status_messages),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
