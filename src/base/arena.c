@@ -26,17 +26,46 @@ void sonde_arena_init(sonde_arena *a)
 	a->block_size = ARENA_MIN_BLOCK;
 }
 
-void sonde_arena_release(sonde_arena *a)
+static void free_chain(sonde_arena_block *b)
 {
-	if (!a)
-		return;
-	sonde_arena_block *b = a->head;
 	while (b) {
 		sonde_arena_block *next = b->next;
 		free(b);
 		b = next;
 	}
+}
+
+void sonde_arena_release(sonde_arena *a)
+{
+	if (!a)
+		return;
+	free_chain(a->head);
+	free_chain(a->spare);
 	sonde_arena_init(a);
+}
+
+void sonde_arena_reset(sonde_arena *a, size_t keep_bytes)
+{
+	sonde_arena_block *b = a->head, *spare = a->spare;
+	size_t spare_bytes = a->spare_bytes;
+	while (b) {
+		sonde_arena_block *next = b->next;
+		if (b->size <= ARENA_MAX_BLOCK && spare_bytes + b->size <= keep_bytes) {
+			b->next = spare;
+			spare = b;
+			spare_bytes += b->size;
+		} else {
+			free(b);
+		}
+		b = next;
+	}
+	sonde_arena_init(a);
+	a->spare = spare;
+	a->spare_bytes = spare_bytes;
+	/* Carry on with blocks of the size kept, so spares serve the allocations that follow. */
+	for (b = spare; b; b = b->next)
+		if (b->size > a->block_size && b->size <= ARENA_MAX_BLOCK)
+			a->block_size = b->size;
 }
 
 static sonde_arena_block *block_new(size_t size)
@@ -80,9 +109,16 @@ void *sonde_arena_alloc(sonde_arena *a, size_t n)
 		a->bytes_used += need;
 		return b->data;
 	}
-	sonde_arena_block *b = block_new(a->block_size);
-	if (!b)
-		return NULL;
+	sonde_arena_block *b;
+	if (a->spare && a->spare->size >= need) {
+		b = a->spare;
+		a->spare = b->next;
+		a->spare_bytes -= b->size;
+	} else {
+		b = block_new(a->block_size);
+		if (!b)
+			return NULL;
+	}
 	b->next = a->head;
 	a->head = b;
 	a->cur = b->data + need;

@@ -14,17 +14,24 @@
 typedef struct sonde_arena_block sonde_arena_block;
 
 typedef struct sonde_arena {
-	sonde_arena_block *head; /* current block; older blocks chain behind it */
-	char *cur;               /* next free byte in head */
-	char *end;               /* one past the last byte of head */
-	size_t block_size;       /* size of the next ordinary block */
-	size_t bytes_used;       /* total handed out, for statistics */
+	sonde_arena_block *head;  /* current block; older blocks chain behind it */
+	char *cur;                /* next free byte in head */
+	char *end;                /* one past the last byte of head */
+	size_t block_size;        /* size of the next ordinary block */
+	size_t bytes_used;        /* total handed out, for statistics */
+	sonde_arena_block *spare; /* blocks kept by sonde_arena_reset() for reuse */
+	size_t spare_bytes;
 } sonde_arena;
 
 /* Initialises an empty arena; no memory is taken until the first allocation. */
 void sonde_arena_init(sonde_arena *a);
 /* Frees every block. The arena may be used again afterwards. NULL is a no-op. */
 void sonde_arena_release(sonde_arena *a);
+
+/* Forgets every allocation but keeps up to keep_bytes of blocks for the allocations that
+ * follow, so a batch that is filled, used and cleared over and over stops taking fresh pages
+ * from the kernel (which zeroes them: a large share of decoding time otherwise). */
+void sonde_arena_reset(sonde_arena *a, size_t keep_bytes);
 
 /* Returns n bytes aligned to 16 (or NULL when out of memory). n == 0 returns a valid
  * unique pointer. The memory is uninitialised and lives until sonde_arena_release(). */

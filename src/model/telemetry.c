@@ -9,6 +9,9 @@
 
 #include "telemetry.h"
 
+/* Arena memory a cleared batch keeps for reuse. */
+enum { BATCH_KEEP_BYTES = 256 << 20 };
+
 sonde_batch *sonde_batch_new(void)
 {
 	sonde_batch *b = calloc(1, sizeof(*b));
@@ -22,7 +25,7 @@ sonde_batch *sonde_batch_new(void)
 void sonde_batch_clear(sonde_batch *b)
 {
 	sonde_intern_release(&b->strings);
-	sonde_arena_release(&b->arena);
+	sonde_arena_reset(&b->arena, BATCH_KEEP_BYTES);
 	sonde_intern_init(&b->strings, &b->arena);
 	b->spans_count = b->logs_count = b->metrics_count = 0;
 }

@@ -47,6 +47,32 @@ static void test_arena_alignment_and_big_blocks(void **state)
 	sonde_arena_release(NULL);
 }
 
+static void test_arena_reset_reuses_blocks(void **state)
+{
+	(void)state;
+	sonde_arena a;
+	sonde_arena_init(&a);
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 20000; i++) {
+			char *p = sonde_arena_alloc(&a, 100);
+			assert_non_null(p);
+			memset(p, round, 100);
+		}
+		assert_true(a.bytes_used >= 20000 * 100);
+		sonde_arena_reset(&a, 64 << 20);
+		assert_int_equal(a.bytes_used, 0);
+		assert_null(a.head);
+		assert_true(a.spare_bytes > 0);
+	}
+	/* A budget of zero keeps nothing. */
+	sonde_arena_alloc(&a, 100);
+	sonde_arena_reset(&a, 0);
+	assert_true(a.spare_bytes <= 64 << 20);
+	sonde_arena_release(&a);
+	assert_null(a.spare);
+	assert_int_equal(a.spare_bytes, 0);
+}
+
 static void test_buf_appends(void **state)
 {
 	(void)state;
@@ -148,6 +174,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_arena_alignment_and_big_blocks),
+	        cmocka_unit_test(test_arena_reset_reuses_blocks),
 	        cmocka_unit_test(test_buf_appends),
 	        cmocka_unit_test(test_intern_dedups),
 	        cmocka_unit_test(test_hex),
