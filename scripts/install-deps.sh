@@ -10,7 +10,7 @@ PACKAGES=(
 	# build
 	build-essential cmake pkg-config clang llvm libclang-rt-14-dev
 	# libraries
-	libcmocka-dev libjansson-dev zlib1g-dev
+	libcmocka-dev libjansson-dev zlib1g-dev libcurl4-openssl-dev
 	# checks and tools the tests and CI run
 	clang-format cppcheck python3
 	# interop peers

@@ -26,6 +26,7 @@
 
 #include "arena.h"
 #include "intern.h"
+#include "sonde/types.h"
 
 /* A string: ptr is NUL-terminated for convenience but may hold NUL bytes; len counts
  * bytes. The empty string is {"", 0}; ptr is never NULL in a record written by sonde. */
@@ -104,21 +105,6 @@ typedef struct sonde_scope {
 } sonde_scope;
 
 /* ---- Traces (trace.proto) ------------------------------------------------------- */
-
-typedef enum sonde_span_kind {
-	SONDE_SPAN_KIND_UNSPECIFIED = 0,
-	SONDE_SPAN_KIND_INTERNAL = 1,
-	SONDE_SPAN_KIND_SERVER = 2,
-	SONDE_SPAN_KIND_CLIENT = 3,
-	SONDE_SPAN_KIND_PRODUCER = 4,
-	SONDE_SPAN_KIND_CONSUMER = 5,
-} sonde_span_kind;
-
-typedef enum sonde_status_code {
-	SONDE_STATUS_UNSET = 0,
-	SONDE_STATUS_OK = 1,
-	SONDE_STATUS_ERROR = 2,
-} sonde_status_code;
 
 typedef struct sonde_span_event {
 	uint64_t time_ns;
