@@ -18,6 +18,7 @@
 #include "hex.h"
 #include "json.h"
 #include "sonde/status.h"
+#include "trace_json_util_internal.h"
 
 /* Flattened keys stop growing here: an object that would need a longer prefix is kept
  * whole as JSON text, so that deep nesting cannot multiply the input's size. */
@@ -106,9 +107,7 @@ typedef struct cread {
 	bool in_event;
 	size_t index;
 	const char *field;
-	bool custom;
-	size_t err_off;
-	char err_msg[96];
+	sonde__tj_err error; /* a schema error, when set */
 
 	proc *procs;
 	size_t procs_n, procs_cap;
@@ -133,26 +132,6 @@ typedef struct cread {
 } cread;
 
 static const sonde_str empty = {"", 0};
-
-static bool key_is(const char *k, size_t n, const char *lit)
-{
-	return n == strlen(lit) && memcmp(k, lit, n) == 0;
-}
-
-static int reserve(void **items, size_t *cap, size_t count, size_t elem)
-{
-	if (count < *cap)
-		return 0;
-	size_t ncap = *cap ? *cap * 2 : 16;
-	if (ncap > SIZE_MAX / elem)
-		return -ENOMEM;
-	void *p = realloc(*items, ncap * elem);
-	if (!p)
-		return -ENOMEM;
-	*items = p;
-	*cap = ncap;
-	return 0;
-}
 
 /* ---- Hash tables -------------------------------------------------------------------- */
 
@@ -213,29 +192,6 @@ static bool ident_eq(const ident *a, const ident *b)
 
 /* ---- Errors ------------------------------------------------------------------------- */
 
-static size_t tok_offset(const sonde_json_reader *r)
-{
-	return (size_t)(r->tok_start - r->buf);
-}
-
-static int bad_at(cread *c, size_t off, const char *msg)
-{
-	c->custom = true;
-	c->err_off = off;
-	snprintf(c->err_msg, sizeof(c->err_msg), "%s", msg);
-	return SONDE_EPARSE;
-}
-
-static int bad(cread *c, const char *msg)
-{
-	return bad_at(c, tok_offset(&c->r), msg);
-}
-
-static int tok_error(const sonde_json_reader *r)
-{
-	return r->oom ? -ENOMEM : SONDE_EPARSE;
-}
-
 static void report(const cread *c, sonde_wire_error *err)
 {
 	char field[96];
@@ -243,54 +199,10 @@ static void report(const cread *c, sonde_wire_error *err)
 	if (c->in_event)
 		snprintf(field, sizeof(field), "%s[%zu]%s%s", c->root ? c->root : "", c->index,
 		         c->field ? "." : "", c->field ? c->field : "");
-	size_t off = c->custom ? c->err_off : c->r.err_offset;
-	sonde_wire_fail(err, off, sonde_wire_line_of(c->buf, c->len, off), field, "%s",
-	                c->custom ? c->err_msg : c->r.err_msg);
-}
-
-static int take_null(cread *c)
-{
-	sonde_json_tok t = sonde_json_peek(&c->r);
-	if (t == SONDE_JSON_ERROR)
-		return tok_error(&c->r);
-	if (t != SONDE_JSON_NULL)
-		return 0;
-	sonde_json_next(&c->r);
-	return 1;
+	sonde__tj_report(&c->error, &c->r, err, c->buf, c->len, field);
 }
 
 /* ---- Numbers and args ----------------------------------------------------------------- */
-
-static bool parse_i64(const char *s, size_t n, int64_t *out)
-{
-	size_t i = 0;
-	bool neg = false;
-	if (i < n && s[i] == '-') {
-		neg = true;
-		i++;
-	}
-	if (i == n)
-		return false;
-	uint64_t mag = 0;
-	for (; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		unsigned d = (unsigned)(s[i] - '0');
-		if (mag > (UINT64_MAX - d) / 10)
-			return false;
-		mag = mag * 10 + d;
-	}
-	if (neg) {
-		if (mag > (uint64_t)INT64_MAX + 1)
-			return false;
-		*out = mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag;
-	} else {
-		if (mag > (uint64_t)INT64_MAX)
-			return false;
-		*out = (int64_t)mag;
-	}
-	return true;
-}
 
 /* Microseconds, as a decimal literal, to nanoseconds: exact for plain decimals (digits
  * past the third after the point round half up), through a double for exponents. */
@@ -337,122 +249,6 @@ static int us_to_ns(const char *s, size_t n, uint64_t *out)
 	return 0;
 }
 
-/* An integer literal that fits is an INT; any other number a DOUBLE. */
-static int number_value(const char *s, size_t n, sonde_value *v)
-{
-	if (!memchr(s, '.', n) && !memchr(s, 'e', n) && !memchr(s, 'E', n) && parse_i64(s, n, &v->u.i)) {
-		v->kind = SONDE_VAL_INT;
-		return 0;
-	}
-	v->kind = SONDE_VAL_DOUBLE;
-	return sonde_json_parse_double(s, n, &v->u.d);
-}
-
-static int scalar_value(sonde_batch *b, const sonde_json_reader *r, sonde_json_tok t, sonde_value *v)
-{
-	memset(v, 0, sizeof(*v));
-	switch (t) {
-	case SONDE_JSON_STRING:
-		v->kind = SONDE_VAL_STRING;
-		v->u.str = sonde_batch_strdup(b, r->str, r->str_len);
-		return v->u.str.ptr ? 0 : -ENOMEM;
-	case SONDE_JSON_NUMBER: return number_value(r->num, r->num_len, v);
-	case SONDE_JSON_TRUE:
-	case SONDE_JSON_FALSE:
-		v->kind = SONDE_VAL_BOOL;
-		v->u.b = t == SONDE_JSON_TRUE;
-		return 0;
-	case SONDE_JSON_NULL: v->kind = SONDE_VAL_EMPTY; return 0;
-	case SONDE_JSON_ERROR: return tok_error(r);
-	default: return SONDE_EPARSE;
-	}
-}
-
-/* Reads the rest of an array or object whose opening token (first) was just read: an
- * array of scalars becomes an ARRAY, anything else the STRING of its compact JSON text.
- * Iterative, so nesting costs no stack. */
-static int compound_value(sonde_batch *b, sonde_json_reader *r, sonde_json_tok first, sonde_value *out,
-                          sonde_buf *text)
-{
-	sonde_value *items = NULL;
-	size_t n = 0, cap = 0;
-	bool nested = first == SONDE_JSON_OBJ_BEGIN;
-	sonde_json_writer w;
-	sonde_buf_reset(text);
-	sonde_json_writer_init(&w, text, 0);
-	if (nested)
-		sonde_json_obj_begin(&w);
-	else
-		sonde_json_arr_begin(&w);
-	uint32_t depth = 1;
-	int rc = 0;
-	while (depth > 0 && rc == 0) {
-		sonde_json_tok t = sonde_json_next(r);
-		switch (t) {
-		case SONDE_JSON_OBJ_BEGIN:
-			nested = true;
-			depth++;
-			sonde_json_obj_begin(&w);
-			break;
-		case SONDE_JSON_ARR_BEGIN:
-			nested = true;
-			depth++;
-			sonde_json_arr_begin(&w);
-			break;
-		case SONDE_JSON_OBJ_END:
-			depth--;
-			sonde_json_obj_end(&w);
-			break;
-		case SONDE_JSON_ARR_END:
-			depth--;
-			sonde_json_arr_end(&w);
-			break;
-		case SONDE_JSON_KEY: sonde_json_key(&w, r->str, r->str_len); break;
-		case SONDE_JSON_STRING:
-		case SONDE_JSON_NUMBER:
-		case SONDE_JSON_TRUE:
-		case SONDE_JSON_FALSE:
-		case SONDE_JSON_NULL:
-			if (t == SONDE_JSON_STRING)
-				sonde_json_str(&w, r->str, r->str_len);
-			else if (t == SONDE_JSON_NUMBER)
-				sonde_json_raw(&w, r->num, r->num_len);
-			else if (t == SONDE_JSON_NULL)
-				sonde_json_null(&w);
-			else
-				sonde_json_bool(&w, t == SONDE_JSON_TRUE);
-			if (!nested) {
-				rc = reserve((void **)&items, &cap, n, sizeof(*items));
-				if (rc == 0)
-					rc = scalar_value(b, r, t, &items[n]);
-				if (rc == 0)
-					n++;
-			}
-			break;
-		case SONDE_JSON_ERROR: rc = tok_error(r); break;
-		default: rc = SONDE_EPARSE; break;
-		}
-	}
-	if (rc == 0 && text->oom)
-		rc = -ENOMEM;
-	if (rc == 0 && nested) {
-		out->kind = SONDE_VAL_STRING;
-		out->u.str = sonde_batch_strdup(b, text->data, text->len);
-		if (!out->u.str.ptr)
-			rc = -ENOMEM;
-	} else if (rc == 0) {
-		out->kind = SONDE_VAL_ARRAY;
-		out->u.array.count = (uint32_t)n;
-		out->u.array.items = sonde_batch_alloc(b, n * sizeof(*items));
-		if (!out->u.array.items)
-			rc = -ENOMEM;
-		else if (n)
-			memcpy(out->u.array.items, items, n * sizeof(*items));
-	}
-	free(items);
-	return rc;
-}
-
 /* Reads an args object into arena attributes, flattening nested objects into dotted
  * keys. Iterative: c->prefix_lens remembers the key prefix of each open object. */
 static int read_args(cread *c, sonde_kv **out, uint32_t *count)
@@ -460,14 +256,14 @@ static int read_args(cread *c, sonde_kv **out, uint32_t *count)
 	const char *k;
 	size_t kn;
 	size_t mark = c->kvs_n, depth = 0;
-	int rc = take_null(c);
+	int rc = sonde__tj_take_null(&c->r);
 	if (rc != 0)
 		return rc < 0 ? rc : 0;
 	sonde_json_tok t = sonde_json_next(&c->r);
 	if (t == SONDE_JSON_ERROR)
-		return tok_error(&c->r);
+		return sonde__tj_tok_error(&c->r);
 	if (t != SONDE_JSON_OBJ_BEGIN)
-		return bad(c, "expected an object");
+		return sonde__tj_fail(&c->error, &c->r, "expected an object");
 	sonde_buf_reset(&c->prefix);
 	for (;;) {
 		if ((rc = sonde_json_next_key(&c->r, &k, &kn)) < 0)
@@ -493,22 +289,16 @@ static int read_args(cread *c, sonde_kv **out, uint32_t *count)
 		if (!kv.key.ptr)
 			return -ENOMEM;
 		c->prefix.len = base;
-		if (t == SONDE_JSON_ARR_BEGIN || t == SONDE_JSON_OBJ_BEGIN)
-			rc = compound_value(c->b, &c->r, t, &kv.value, &c->text);
-		else
-			rc = scalar_value(c->b, &c->r, t, &kv.value);
-		if (rc < 0)
+		if ((rc = sonde__tj_read_value(c->b, &c->r, t, false, &kv.value, &c->text)) < 0)
 			return rc;
-		if ((rc = reserve((void **)&c->kvs, &c->kvs_cap, c->kvs_n, sizeof(sonde_kv))) < 0)
+		if ((rc = sonde__tj_reserve((void **)&c->kvs, &c->kvs_cap, c->kvs_n, sizeof(sonde_kv))) < 0)
 			return rc;
 		c->kvs[c->kvs_n++] = kv;
 	}
 	size_t n = c->kvs_n - mark;
-	*out = sonde_batch_alloc(c->b, n * sizeof(sonde_kv));
+	*out = sonde__tj_batch_copy(c->b, c->kvs + mark, n, sizeof(sonde_kv));
 	if (!*out)
 		return -ENOMEM;
-	if (n)
-		memcpy(*out, c->kvs + mark, n * sizeof(sonde_kv));
 	*count = (uint32_t)n;
 	c->kvs_n = mark;
 	return 0;
@@ -522,14 +312,14 @@ static int read_ident(cread *c, ident *id)
 	id->s = empty;
 	switch (t) {
 	case SONDE_JSON_NUMBER:
-		if (parse_i64(c->r.num, c->r.num_len, &id->i))
+		if (sonde__tj_parse_i64(c->r.num, c->r.num_len, &id->i))
 			return 0;
 		id->s = sonde_batch_intern(c->b, c->r.num, c->r.num_len);
 		break;
 	case SONDE_JSON_STRING: id->s = sonde_batch_intern(c->b, c->r.str, c->r.str_len); break;
 	case SONDE_JSON_NULL: return 0;
-	case SONDE_JSON_ERROR: return tok_error(&c->r);
-	default: return bad(c, "expected a number or a string");
+	case SONDE_JSON_ERROR: return sonde__tj_tok_error(&c->r);
+	default: return sonde__tj_fail(&c->error, &c->r, "expected a number or a string");
 	}
 	id->is_str = true;
 	return id->s.ptr ? 0 : -ENOMEM;
@@ -547,13 +337,14 @@ static int read_time(cread *c, uint64_t *ns)
 		s = c->r.str;
 		n = c->r.str_len;
 	} else if (t == SONDE_JSON_ERROR) {
-		return tok_error(&c->r);
+		return sonde__tj_tok_error(&c->r);
 	} else {
-		return bad(c, "expected microseconds");
+		return sonde__tj_fail(&c->error, &c->r, "expected microseconds");
 	}
 	int rc = us_to_ns(s, n, ns);
 	if (rc == SONDE_EPARSE)
-		return bad(c, "expected non-negative microseconds below 2^64 nanoseconds");
+		return sonde__tj_fail(&c->error, &c->r,
+		                      "expected non-negative microseconds below 2^64 nanoseconds");
 	return rc;
 }
 
@@ -565,8 +356,8 @@ static int read_id2(cread *c, cev *ev)
 	if (rc < 0)
 		return rc;
 	while ((rc = sonde_json_next_key(&c->r, &k, &kn)) > 0) {
-		bool global = key_is(k, kn, "global");
-		if (global || key_is(k, kn, "local")) {
+		bool global = sonde__tj_key_is(k, kn, "global");
+		if (global || sonde__tj_key_is(k, kn, "local")) {
 			if ((rc = read_ident(c, &ev->id)) < 0)
 				return rc;
 			ev->has_id = true;
@@ -593,7 +384,7 @@ static int proc_of(cread *c, const ident *pid, uint32_t *out)
 		*out = (uint32_t)i;
 		return 0;
 	}
-	int rc = reserve((void **)&c->procs, &c->procs_cap, c->procs_n, sizeof(proc));
+	int rc = sonde__tj_reserve((void **)&c->procs, &c->procs_cap, c->procs_n, sizeof(proc));
 	if (rc == 0)
 		rc = imap_put(&c->proc_map, h, (uint32_t)c->procs_n);
 	if (rc < 0)
@@ -627,7 +418,7 @@ static int thread_of(cread *c, const ident *pid, const ident *tid, uint32_t *out
 		*out = (uint32_t)i;
 		return 0;
 	}
-	rc = reserve((void **)&c->threads, &c->threads_cap, c->threads_n, sizeof(thread));
+	rc = sonde__tj_reserve((void **)&c->threads, &c->threads_cap, c->threads_n, sizeof(thread));
 	if (rc == 0)
 		rc = imap_put(&c->thread_map, h, (uint32_t)c->threads_n);
 	if (rc < 0)
@@ -655,7 +446,7 @@ static int async_track_of(cread *c, const cev *ev, uint32_t proc_idx, uint32_t *
 		*out = c->atracks[i].track;
 		return 0;
 	}
-	int rc = reserve((void **)&c->atracks, &c->atracks_cap, c->atracks_n, sizeof(async_track));
+	int rc = sonde__tj_reserve((void **)&c->atracks, &c->atracks_cap, c->atracks_n, sizeof(async_track));
 	if (rc == 0)
 		rc = imap_put(&c->atrack_map, h, (uint32_t)c->atracks_n);
 	if (rc < 0)
@@ -679,7 +470,7 @@ static int async_open_of(cread *c, uint32_t track, const char *name, async_open 
 	uint64_t h = sonde_hash_mix((uint64_t)(uintptr_t)name ^ 0x2545f4914f6cdd1dull, track + 1u);
 	int64_t i = imap_get(&c->aopen_map, h, aopen_eq, c, &key);
 	if (i < 0) {
-		int rc = reserve((void **)&c->aopen, &c->aopen_cap, c->aopen_n, sizeof(async_open));
+		int rc = sonde__tj_reserve((void **)&c->aopen, &c->aopen_cap, c->aopen_n, sizeof(async_open));
 		if (rc == 0)
 			rc = imap_put(&c->aopen_map, h, (uint32_t)c->aopen_n);
 		if (rc < 0)
@@ -696,8 +487,8 @@ static int async_open_of(cread *c, uint32_t track, const char *name, async_open 
 static int new_span(cread *c, const cev *ev, uint32_t thread_idx, uint32_t track, int32_t *out)
 {
 	if (c->spans_n >= INT32_MAX)
-		return bad_at(c, ev->off, "too many spans");
-	int rc = reserve((void **)&c->spans, &c->spans_cap, c->spans_n, sizeof(cspan));
+		return sonde__tj_fail_at(&c->error, ev->off, "too many spans");
+	int rc = sonde__tj_reserve((void **)&c->spans, &c->spans_cap, c->spans_n, sizeof(cspan));
 	if (rc < 0)
 		return rc;
 	cspan *s = &c->spans[c->spans_n];
@@ -741,8 +532,8 @@ static const sonde_value *arg(const cev *ev, const char *key)
 
 static int metadata(cread *c, const cev *ev)
 {
-	bool pname = key_is(ev->name.ptr, ev->name.len, "process_name");
-	bool tname = key_is(ev->name.ptr, ev->name.len, "thread_name");
+	bool pname = sonde__tj_key_is(ev->name.ptr, ev->name.len, "process_name");
+	bool tname = sonde__tj_key_is(ev->name.ptr, ev->name.len, "thread_name");
 	const sonde_value *v = arg(ev, "name");
 	uint32_t i;
 	int rc;
@@ -775,14 +566,15 @@ static int apply(cread *c, const cev *ev)
 	if (!strchr("XBEbeSFiIn", ph) || ph == '\0')
 		return 0;
 	if (!ev->has_ts)
-		return bad_at(c, ev->off, "expected ts");
+		return sonde__tj_fail_at(&c->error, ev->off, "expected ts");
 	if ((rc = thread_of(c, &ev->pid, &ev->tid, &th)) < 0)
 		return rc;
 	thread *t = &c->threads[th];
 	switch (ph) {
 	case 'X':
 		if (ev->dur > UINT64_MAX - ev->ts)
-			return bad_at(c, ev->off, "expected ts + dur below 2^64 nanoseconds");
+			return sonde__tj_fail_at(&c->error, ev->off,
+			                         "expected ts + dur below 2^64 nanoseconds");
 		if ((rc = new_span(c, ev, th, t->track, &si)) < 0)
 			return rc;
 		c->spans[si].end = ev->ts + ev->dur;
@@ -842,45 +634,46 @@ static int read_event(cread *c)
 	c->field = NULL;
 	sonde_json_tok t = sonde_json_next(&c->r);
 	if (t == SONDE_JSON_ERROR)
-		return tok_error(&c->r);
+		return sonde__tj_tok_error(&c->r);
 	if (t != SONDE_JSON_OBJ_BEGIN)
-		return bad(c, "expected an event object");
-	ev.off = tok_offset(&c->r);
+		return sonde__tj_fail(&c->error, &c->r, "expected an event object");
+	ev.off = sonde__tj_tok_offset(&c->r);
 	while ((c->field = NULL, rc = sonde_json_next_key(&c->r, &k, &kn)) > 0) {
-		if (key_is(k, kn, "name") || key_is(k, kn, "cat")) {
+		if (sonde__tj_key_is(k, kn, "name") || sonde__tj_key_is(k, kn, "cat")) {
 			bool is_name = k[0] == 'n';
 			c->field = is_name ? "name" : "cat";
-			if ((rc = take_null(c)) == 0 && (rc = sonde_json_read_str(&c->r, &s, &sn)) == 0) {
+			if ((rc = sonde__tj_take_null(&c->r)) == 0 &&
+			    (rc = sonde_json_read_str(&c->r, &s, &sn)) == 0) {
 				sonde_str v = sonde_batch_intern(c->b, s, sn);
 				if (!v.ptr)
 					return -ENOMEM;
 				*(is_name ? &ev.name : &ev.cat) = v;
 			}
-		} else if (key_is(k, kn, "ph")) {
+		} else if (sonde__tj_key_is(k, kn, "ph")) {
 			c->field = "ph";
 			if ((rc = sonde_json_read_str(&c->r, &s, &sn)) == 0) {
 				ev.has_ph = true;
 				ev.ph = sn == 1 && s[0] ? s[0] : '?';
 			}
-		} else if (key_is(k, kn, "ts") || key_is(k, kn, "dur")) {
+		} else if (sonde__tj_key_is(k, kn, "ts") || sonde__tj_key_is(k, kn, "dur")) {
 			bool is_ts = k[0] == 't';
 			c->field = is_ts ? "ts" : "dur";
-			if ((rc = take_null(c)) == 0) {
+			if ((rc = sonde__tj_take_null(&c->r)) == 0) {
 				rc = read_time(c, is_ts ? &ev.ts : &ev.dur);
 				*(is_ts ? &ev.has_ts : &ev.has_dur) = rc == 0;
 			}
-		} else if (key_is(k, kn, "pid") || key_is(k, kn, "tid")) {
+		} else if (sonde__tj_key_is(k, kn, "pid") || sonde__tj_key_is(k, kn, "tid")) {
 			c->field = k[0] == 'p' ? "pid" : "tid";
 			rc = read_ident(c, k[0] == 'p' ? &ev.pid : &ev.tid);
-		} else if (key_is(k, kn, "id")) {
+		} else if (sonde__tj_key_is(k, kn, "id")) {
 			c->field = "id";
 			rc = read_ident(c, &ev.id);
 			ev.has_id = true;
-		} else if (key_is(k, kn, "id2")) {
+		} else if (sonde__tj_key_is(k, kn, "id2")) {
 			c->field = "id2";
-			if ((rc = take_null(c)) == 0)
+			if ((rc = sonde__tj_take_null(&c->r)) == 0)
 				rc = read_id2(c, &ev);
-		} else if (key_is(k, kn, "args")) {
+		} else if (sonde__tj_key_is(k, kn, "args")) {
 			c->field = "args";
 			rc = read_args(c, &ev.args, &ev.nargs);
 		} else {
@@ -893,7 +686,7 @@ static int read_event(cread *c)
 		return rc;
 	c->field = NULL;
 	if (!ev.has_ph)
-		return bad_at(c, ev.off, "expected ph");
+		return sonde__tj_fail_at(&c->error, ev.off, "expected ph");
 	if (ev.has_ts) {
 		uint64_t last = ev.dur <= UINT64_MAX - ev.ts ? ev.ts + ev.dur : UINT64_MAX;
 		if (last > c->max_ts)
@@ -924,13 +717,13 @@ static int read_doc(cread *c)
 	bool has_events = false;
 	sonde_json_tok t = sonde_json_next(&c->r);
 	if (t == SONDE_JSON_ERROR)
-		return tok_error(&c->r);
+		return sonde__tj_tok_error(&c->r);
 	if (t == SONDE_JSON_ARR_BEGIN) {
 		if ((rc = read_events(c)) < 0)
 			return rc;
 	} else if (t == SONDE_JSON_OBJ_BEGIN) {
 		while ((rc = sonde_json_next_key(&c->r, &k, &kn)) > 0) {
-			if (key_is(k, kn, "traceEvents")) {
+			if (sonde__tj_key_is(k, kn, "traceEvents")) {
 				c->root = "traceEvents";
 				if ((rc = sonde_json_enter_array(&c->r)) == 0)
 					rc = read_events(c);
@@ -944,9 +737,10 @@ static int read_doc(cread *c)
 		if (rc < 0)
 			return rc;
 		if (!has_events)
-			return bad_at(c, 0, "expected traceEvents");
+			return sonde__tj_fail_at(&c->error, 0, "expected traceEvents");
 	} else {
-		return bad(c, "expected an array of trace events or an object with traceEvents");
+		return sonde__tj_fail(&c->error, &c->r,
+		                      "expected an array of trace events or an object with traceEvents");
 	}
 	return sonde_json_finish(&c->r);
 }
@@ -1098,11 +892,8 @@ static int resource_of(cread *c, proc *p, const sonde_resource **out)
 		if (!res || !kv)
 			return -ENOMEM;
 		uint32_t n = 0;
-		if (p->name.len) {
-			kv[n].key = c->k_service_name;
-			kv[n].value.kind = SONDE_VAL_STRING;
-			kv[n++].value.u.str = p->name;
-		}
+		if (p->name.len)
+			sonde__tj_str_attr(&kv[n++], c->k_service_name, p->name);
 		kv[n].key = c->k_pid;
 		ident_value(&p->pid, &kv[n++].value);
 		res->attrs = (sonde_attrs){kv, n};
@@ -1139,20 +930,14 @@ static int emit(cread *c)
 		sonde_kv *kv = sonde_batch_alloc(c->b, (nfixed + cs->nargs) * sizeof(sonde_kv));
 		if (!kv)
 			return -ENOMEM;
-		if (cs->cat.len) {
-			kv[n].key = c->k_cat;
-			kv[n].value.kind = SONDE_VAL_STRING;
-			kv[n++].value.u.str = cs->cat;
-		}
+		if (cs->cat.len)
+			sonde__tj_str_attr(&kv[n++], c->k_cat, cs->cat);
 		kv[n].key = c->k_pid;
 		ident_value(&p->pid, &kv[n++].value);
 		kv[n].key = c->k_tid;
 		ident_value(&t->tid, &kv[n++].value);
-		if (t->name.len) {
-			kv[n].key = c->k_thread_name;
-			kv[n].value.kind = SONDE_VAL_STRING;
-			kv[n++].value.u.str = t->name;
-		}
+		if (t->name.len)
+			sonde__tj_str_attr(&kv[n++], c->k_thread_name, t->name);
 		if (cs->nargs)
 			memcpy(kv + n, cs->args, cs->nargs * sizeof(sonde_kv));
 		n += cs->nargs;

@@ -12,11 +12,12 @@
 #include <strings.h>
 
 #include "base64.h"
-#include "hash.h"
 #include "hex.h"
 #include "jaeger.h"
 #include "json.h"
+#include "ptrmap.h"
 #include "sonde/status.h"
+#include "trace_json_util_internal.h"
 
 enum { MAX_PATH = 8 };
 
@@ -40,73 +41,6 @@ typedef struct jspan {
 	long index;
 } jspan;
 
-/* A hash map from up to two interned pointers and a number to an object; entries are
- * never removed. Keeps lookups of services, scopes and processes constant-time however
- * many distinct ones the input names. */
-typedef struct pkey {
-	const void *a, *b;
-	uint64_t n;
-} pkey;
-
-typedef struct pslot {
-	pkey k;
-	void *v; /* NULL: empty */
-} pslot;
-
-typedef struct pmap {
-	pslot *slots;
-	size_t mask, count;
-} pmap;
-
-static uint64_t pkey_hash(pkey k)
-{
-	return sonde_hash_mix((uint64_t)(uintptr_t)k.a ^ 0xa0761d6478bd642full,
-	                      ((uint64_t)(uintptr_t)k.b * 31) ^ k.n ^ 0xe7037ed1a0b428dbull);
-}
-
-static bool pkey_eq(pkey x, pkey y)
-{
-	return x.a == y.a && x.b == y.b && x.n == y.n;
-}
-
-static void *pmap_get(const pmap *m, pkey k)
-{
-	if (!m->slots)
-		return NULL;
-	for (size_t i = pkey_hash(k) & m->mask;; i = (i + 1) & m->mask) {
-		if (!m->slots[i].v || pkey_eq(m->slots[i].k, k))
-			return m->slots[i].v;
-	}
-}
-
-/* Adds k -> v (v non-NULL, k absent). */
-static int pmap_put(pmap *m, pkey k, void *v)
-{
-	if (!m->slots || (m->count + 1) * 2 > m->mask + 1) {
-		size_t cap = m->slots ? (m->mask + 1) * 2 : 16;
-		pslot *slots = calloc(cap, sizeof(*slots));
-		if (!slots)
-			return -ENOMEM;
-		for (size_t i = 0; m->slots && i <= m->mask; i++) {
-			if (!m->slots[i].v)
-				continue;
-			size_t j = pkey_hash(m->slots[i].k) & (cap - 1);
-			while (slots[j].v)
-				j = (j + 1) & (cap - 1);
-			slots[j] = m->slots[i];
-		}
-		free(m->slots);
-		m->slots = slots;
-		m->mask = cap - 1;
-	}
-	size_t j = pkey_hash(k) & m->mask;
-	while (m->slots[j].v)
-		j = (j + 1) & m->mask;
-	m->slots[j] = (pslot){k, v};
-	m->count++;
-	return 0;
-}
-
 typedef struct jtrace {
 	jspan *spans;
 	size_t spans_n, spans_cap;
@@ -120,9 +54,7 @@ typedef struct jread {
 	sonde_json_reader r;
 	frame path[MAX_PATH];
 	int depth;
-	bool custom; /* a schema error: err_off and err_msg, not the reader's */
-	size_t err_off;
-	char err_msg[96];
+	sonde__tj_err error; /* a schema error, when set */
 	/* Scratch, used by one span at a time; kvs is used as a stack (see kv_array). */
 	sonde_kv *kvs;
 	size_t kvs_n, kvs_cap;
@@ -130,8 +62,8 @@ typedef struct jread {
 	size_t events_n, events_cap;
 	sonde_span_link *links;
 	size_t links_n, links_cap;
-	pmap scopes; /* name, version -> scope */
-	pmap procs;  /* process id, trace generation -> resource */
+	sonde_ptrmap scopes; /* name, version -> scope */
+	sonde_ptrmap procs;  /* process id, trace generation -> resource */
 	uint64_t gen;
 	sonde_resource *no_process; /* for spans that name none */
 	sonde_str k_service_name, k_ref_type;
@@ -139,34 +71,9 @@ typedef struct jread {
 
 static const sonde_str empty = {"", 0};
 
-static bool key_is(const char *k, size_t n, const char *lit)
-{
-	return n == strlen(lit) && memcmp(k, lit, n) == 0;
-}
-
-static bool str_is(sonde_str s, const char *lit)
-{
-	return key_is(s.ptr, s.len, lit);
-}
-
 static bool str_is_nocase(sonde_str s, const char *lit)
 {
 	return s.len == strlen(lit) && strncasecmp(s.ptr, lit, s.len) == 0;
-}
-
-static int reserve(void **items, size_t *cap, size_t count, size_t elem)
-{
-	if (count < *cap)
-		return 0;
-	size_t ncap = *cap ? *cap * 2 : 16;
-	if (ncap > SIZE_MAX / elem)
-		return -ENOMEM;
-	void *p = realloc(*items, ncap * elem);
-	if (!p)
-		return -ENOMEM;
-	*items = p;
-	*cap = ncap;
-	return 0;
 }
 
 /* ---- Paths and errors ------------------------------------------------------------- */
@@ -196,35 +103,25 @@ static void set_idx(jread *c, long idx)
 		c->path[c->depth - 1].idx = idx;
 }
 
+/* Enters the object next in the input as a new level of the path; sets *off, unless off
+ * is NULL, to where the object starts. */
+static int enter_object(jread *c, size_t *off)
+{
+	int rc = sonde_json_enter_object(&c->r);
+	if (rc < 0)
+		return rc;
+	if (off)
+		*off = sonde__tj_tok_offset(&c->r);
+	push(c, NULL, -1);
+	return 0;
+}
+
 /* The next member of the object being read; forgets the member just read, so that an
  * error between members does not name it. */
 static int member(jread *c, const char **k, size_t *kn)
 {
 	at(c, NULL);
 	return sonde_json_next_key(&c->r, k, kn);
-}
-
-static size_t tok_offset(const sonde_json_reader *r)
-{
-	return (size_t)(r->tok_start - r->buf);
-}
-
-static int bad_at(jread *c, size_t off, const char *msg)
-{
-	c->custom = true;
-	c->err_off = off;
-	snprintf(c->err_msg, sizeof(c->err_msg), "%s", msg);
-	return SONDE_EPARSE;
-}
-
-static int bad(jread *c, const char *msg)
-{
-	return bad_at(c, tok_offset(&c->r), msg);
-}
-
-static int tok_error(const sonde_json_reader *r)
-{
-	return r->oom ? -ENOMEM : SONDE_EPARSE;
 }
 
 static void report(const jread *c, sonde_wire_error *err, const char *buf, size_t len)
@@ -239,65 +136,20 @@ static void report(const jread *c, sonde_wire_error *err, const char *buf, size_
 		if (f->idx >= 0 && k < sizeof(field))
 			k += (size_t)snprintf(field + k, sizeof(field) - k, "[%ld]", f->idx);
 	}
-	size_t off = c->custom ? c->err_off : c->r.err_offset;
-	sonde_wire_fail(err, off, sonde_wire_line_of(buf, len, off), field, "%s",
-	                c->custom ? c->err_msg : c->r.err_msg);
-}
-
-/* Consumes a null if one is next: 1 then, 0 if another value is next, or an error. */
-static int take_null(jread *c)
-{
-	sonde_json_tok t = sonde_json_peek(&c->r);
-	if (t == SONDE_JSON_ERROR)
-		return tok_error(&c->r);
-	if (t != SONDE_JSON_NULL)
-		return 0;
-	sonde_json_next(&c->r);
-	return 1;
+	sonde__tj_report(&c->error, &c->r, err, buf, len, field);
 }
 
 /* ---- Scalars ------------------------------------------------------------------------ */
-
-static bool parse_i64(const char *s, size_t n, int64_t *out)
-{
-	size_t i = 0;
-	bool neg = false;
-	if (i < n && (s[i] == '-' || s[i] == '+')) {
-		neg = s[i] == '-';
-		i++;
-	}
-	if (i == n)
-		return false;
-	uint64_t mag = 0;
-	for (; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		unsigned d = (unsigned)(s[i] - '0');
-		if (mag > (UINT64_MAX - d) / 10)
-			return false;
-		mag = mag * 10 + d;
-	}
-	if (neg) {
-		if (mag > (uint64_t)INT64_MAX + 1)
-			return false;
-		*out = mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag;
-	} else {
-		if (mag > (uint64_t)INT64_MAX)
-			return false;
-		*out = (int64_t)mag;
-	}
-	return true;
-}
 
 /* A double from a JSON number literal or the text of a string ("NaN", "Infinity" and
  * "-Infinity" included). */
 static int parse_f64(const char *s, size_t n, double *out)
 {
-	if (key_is(s, n, "NaN")) {
+	if (sonde__tj_key_is(s, n, "NaN")) {
 		*out = __builtin_nan("");
 		return 0;
 	}
-	if (key_is(s, n, "Infinity") || key_is(s, n, "-Infinity")) {
+	if (sonde__tj_key_is(s, n, "Infinity") || sonde__tj_key_is(s, n, "-Infinity")) {
 		*out = s[0] == '-' ? -__builtin_inf() : __builtin_inf();
 		return 0;
 	}
@@ -313,30 +165,17 @@ static int read_id(jread *c, uint8_t *out, size_t n)
 	int rc = sonde_json_read_str(&c->r, &s, &sn);
 	if (rc < 0)
 		return rc;
-	if (n == 16 && sn == 16) {
-		memset(out, 0, 8);
-		rc = sonde_hex_decode(out + 8, 8, s, sn);
-	} else {
-		rc = sonde_hex_decode(out, n, s, sn);
-	}
-	if (rc < 0)
-		return bad(c, n == 16 ? "expected 16 or 32 hex digits" : "expected 16 hex digits");
-	return 0;
+	return sonde__tj_decode_id(&c->error, &c->r, out, n, s, sn);
 }
 
 /* Reads microseconds into nanoseconds. */
 static int read_us(jread *c, uint64_t *ns)
 {
 	uint64_t us;
-	int rc = take_null(c);
-	if (rc != 0)
-		return rc < 0 ? rc : 0;
-	if ((rc = sonde_json_read_u64(&c->r, &us)) < 0)
-		return rc;
-	if (us > UINT64_MAX / 1000)
-		return bad(c, "expected microseconds below 2^64 nanoseconds");
-	*ns = us * 1000;
-	return 0;
+	int rc = sonde__tj_read_us(&c->error, &c->r, &us);
+	if (rc == 0)
+		*ns = us * 1000;
+	return rc < 0 ? rc : 0;
 }
 
 /* ---- Tags ------------------------------------------------------------------------- */
@@ -359,7 +198,7 @@ static int typed_value(jread *c, ttype type, const raw_value *rv, sonde_value *v
 		/* Untyped: what the JSON value is; an integer literal that fits is an int64. */
 		if (is_num && !memchr(rv->text.ptr, '.', rv->text.len) &&
 		    !memchr(rv->text.ptr, 'e', rv->text.len) && !memchr(rv->text.ptr, 'E', rv->text.len) &&
-		    parse_i64(rv->text.ptr, rv->text.len, &v->u.i)) {
+		    sonde__tj_parse_i64(rv->text.ptr, rv->text.len, &v->u.i)) {
 			v->kind = SONDE_VAL_INT;
 			return 0;
 		}
@@ -383,16 +222,17 @@ static int typed_value(jread *c, ttype type, const raw_value *rv, sonde_value *v
 		v->kind = SONDE_VAL_BOOL;
 		if (is_bool)
 			v->u.b = rv->tok == SONDE_JSON_TRUE;
-		else if (is_str && (str_is(rv->text, "true") || str_is(rv->text, "false")))
-			v->u.b = str_is(rv->text, "true");
+		else if (is_str &&
+		         (sonde__tj_str_is(rv->text, "true") || sonde__tj_str_is(rv->text, "false")))
+			v->u.b = sonde__tj_str_is(rv->text, "true");
 		else
-			return bad_at(c, rv->off, "expected a bool");
+			return sonde__tj_fail_at(&c->error, rv->off, "expected a bool");
 		return 0;
 	case T_INT64:
 		v->kind = SONDE_VAL_INT;
-		if ((is_num || is_str) && parse_i64(rv->text.ptr, rv->text.len, &v->u.i))
+		if ((is_num || is_str) && sonde__tj_parse_i64(rv->text.ptr, rv->text.len, &v->u.i))
 			return 0;
-		return bad_at(c, rv->off, "expected an int64");
+		return sonde__tj_fail_at(&c->error, rv->off, "expected an int64");
 	case T_FLOAT64:
 		v->kind = SONDE_VAL_DOUBLE;
 		if (is_num || is_str) {
@@ -402,16 +242,16 @@ static int typed_value(jread *c, ttype type, const raw_value *rv, sonde_value *v
 			if (rc == 0)
 				return 0;
 		}
-		return bad_at(c, rv->off, "expected a float64");
+		return sonde__tj_fail_at(&c->error, rv->off, "expected a float64");
 	case T_BINARY: {
 		if (!is_str)
-			return bad_at(c, rv->off, "expected base64");
+			return sonde__tj_fail_at(&c->error, rv->off, "expected base64");
 		uint8_t *bytes = sonde_batch_alloc(c->b, sonde_base64_decoded_max(rv->text.len) + 1);
 		size_t n;
 		if (!bytes)
 			return -ENOMEM;
 		if (sonde_base64_decode(bytes, &n, rv->text.ptr, rv->text.len) < 0)
-			return bad_at(c, rv->off, "expected base64");
+			return sonde__tj_fail_at(&c->error, rv->off, "expected base64");
 		v->kind = SONDE_VAL_BYTES;
 		v->u.str = (sonde_str){(const char *)bytes, n};
 		return 0;
@@ -430,13 +270,12 @@ static int read_tag(jread *c)
 	bool has_key = false;
 	ttype type = T_NONE;
 	raw_value rv = {0};
-	int rc = sonde_json_enter_object(&c->r);
+	size_t off;
+	int rc = enter_object(c, &off);
 	if (rc < 0)
 		return rc;
-	size_t off = tok_offset(&c->r);
-	push(c, NULL, -1);
 	while ((rc = member(c, &k, &kn)) > 0) {
-		if (key_is(k, kn, "key")) {
+		if (sonde__tj_key_is(k, kn, "key")) {
 			at(c, "key");
 			if ((rc = sonde_json_read_str(&c->r, &s, &sn)) < 0)
 				return rc;
@@ -444,7 +283,7 @@ static int read_tag(jread *c)
 			if (!key.ptr)
 				return -ENOMEM;
 			has_key = true;
-		} else if (key_is(k, kn, "type")) {
+		} else if (sonde__tj_key_is(k, kn, "type")) {
 			at(c, "type");
 			if ((rc = sonde_json_read_str(&c->r, &s, &sn)) < 0)
 				return rc;
@@ -460,11 +299,12 @@ static int read_tag(jread *c)
 			else if (str_is_nocase(ts, "binary"))
 				type = T_BINARY;
 			else
-				return bad(c, "expected string, bool, int64, float64 or binary");
-		} else if (key_is(k, kn, "value")) {
+				return sonde__tj_fail(&c->error, &c->r,
+				                      "expected string, bool, int64, float64 or binary");
+		} else if (sonde__tj_key_is(k, kn, "value")) {
 			at(c, "value");
 			sonde_json_tok t = sonde_json_next(&c->r);
-			rv.off = tok_offset(&c->r);
+			rv.off = sonde__tj_tok_offset(&c->r);
 			rv.tok = t;
 			switch (t) {
 			case SONDE_JSON_STRING:
@@ -476,8 +316,10 @@ static int read_tag(jread *c)
 			case SONDE_JSON_TRUE:
 			case SONDE_JSON_FALSE:
 			case SONDE_JSON_NULL: break;
-			case SONDE_JSON_ERROR: return tok_error(&c->r);
-			default: return bad(c, "expected a string, number, bool or null");
+			case SONDE_JSON_ERROR: return sonde__tj_tok_error(&c->r);
+			default:
+				return sonde__tj_fail(&c->error, &c->r,
+				                      "expected a string, number, bool or null");
 			}
 		} else {
 			rc = sonde_json_skip(&c->r);
@@ -489,14 +331,14 @@ static int read_tag(jread *c)
 		return rc;
 	at(c, NULL);
 	if (!has_key)
-		return bad_at(c, off, "expected key");
+		return sonde__tj_fail_at(&c->error, off, "expected key");
 	if (rv.tok == 0)
-		return bad_at(c, off, "expected value");
+		return sonde__tj_fail_at(&c->error, off, "expected value");
 	sonde_value v;
 	at(c, "value");
 	if ((rc = typed_value(c, type, &rv, &v)) < 0)
 		return rc;
-	if ((rc = reserve((void **)&c->kvs, &c->kvs_cap, c->kvs_n, sizeof(sonde_kv))) < 0)
+	if ((rc = sonde__tj_reserve((void **)&c->kvs, &c->kvs_cap, c->kvs_n, sizeof(sonde_kv))) < 0)
 		return rc;
 	c->kvs[c->kvs_n].key = key;
 	c->kvs[c->kvs_n++].value = v;
@@ -504,61 +346,51 @@ static int read_tag(jread *c)
 	return 0;
 }
 
-/* Reads an array of tags into an arena array. The kvs scratch is a stack: what this call
- * pushes it pops, so callers may hold their own entries below. */
-static int kv_array(jread *c, const char *name, sonde_attrs *out)
+/* Reads the elements of the array just entered, as path level name[i], with elem(c, arg)
+ * for each. */
+static int read_elems(jread *c, const char *name, int (*elem)(jread *c, void *arg), void *arg)
 {
-	size_t mark = c->kvs_n;
-	int rc = take_null(c);
-	if (rc != 0)
-		return rc < 0 ? rc : 0;
-	if ((rc = sonde_json_enter_array(&c->r)) < 0)
-		return rc;
+	int rc;
 	push(c, name, 0);
 	long i = 0;
 	while ((rc = sonde_json_next_elem(&c->r)) > 0) {
 		set_idx(c, i++);
-		if ((rc = read_tag(c)) < 0)
+		if ((rc = elem(c, arg)) < 0)
 			return rc;
 	}
 	if (rc < 0)
 		return rc;
 	pop(c);
+	return 0;
+}
+
+static int tag_elem(jread *c, void *arg)
+{
+	(void)arg;
+	return read_tag(c);
+}
+
+/* Reads an array of tags (null: leaves *out alone) into an arena array. The kvs scratch
+ * is a stack: what this call pushes it pops, so callers may hold their own entries below. */
+static int kv_array(jread *c, const char *name, sonde_attrs *out)
+{
+	size_t mark = c->kvs_n;
+	int rc = sonde__tj_enter_array_or_null(&c->r);
+	if (rc <= 0)
+		return rc;
+	if ((rc = read_elems(c, name, tag_elem, NULL)) < 0)
+		return rc;
 	size_t n = c->kvs_n - mark;
-	sonde_kv *items = sonde_batch_alloc(c->b, n * sizeof(sonde_kv));
+	/* A repeated member replaces the earlier one, as for any JSON object member. */
+	sonde_kv *items = sonde__tj_batch_copy(c->b, c->kvs + mark, n, sizeof(sonde_kv));
 	if (!items)
 		return -ENOMEM;
-	/* A repeated member replaces the earlier one, as for any JSON object member. */
-	if (n)
-		memcpy(items, c->kvs + mark, n * sizeof(sonde_kv));
 	*out = (sonde_attrs){items, (uint32_t)n};
 	c->kvs_n = mark;
 	return 0;
 }
 
 /* ---- Scopes and processes ---------------------------------------------------------- */
-
-static int scope_for(jread *c, sonde_str name, sonde_str version, const sonde_scope **out)
-{
-	name = sonde_batch_intern(c->b, name.ptr, name.len);
-	version = sonde_batch_intern(c->b, version.ptr, version.len);
-	if (!name.ptr || !version.ptr)
-		return -ENOMEM;
-	pkey key = {name.len ? name.ptr : NULL, version.len ? version.ptr : NULL, 0};
-	sonde_scope *sc = pmap_get(&c->scopes, key);
-	if (sc) {
-		*out = sc;
-		return 0;
-	}
-	if (!(sc = sonde_batch_new_scope(c->b)))
-		return -ENOMEM;
-	if (key.a)
-		sc->name = name;
-	if (key.b)
-		sc->version = version;
-	*out = sc;
-	return pmap_put(&c->scopes, key, sc);
-}
 
 /* Reads {serviceName, tags} into a new resource. */
 static int read_process(jread *c, const sonde_resource **out)
@@ -568,14 +400,13 @@ static int read_process(jread *c, const sonde_resource **out)
 	sonde_str service = empty;
 	bool has_service = false;
 	sonde_attrs tags = {NULL, 0};
-	int rc = sonde_json_enter_object(&c->r);
+	int rc = enter_object(c, NULL);
 	if (rc < 0)
 		return rc;
-	push(c, NULL, -1);
 	while ((rc = member(c, &k, &kn)) > 0) {
-		if (key_is(k, kn, "serviceName")) {
+		if (sonde__tj_key_is(k, kn, "serviceName")) {
 			at(c, "serviceName");
-			if ((rc = take_null(c)) < 0)
+			if ((rc = sonde__tj_take_null(&c->r)) < 0)
 				return rc;
 			if (rc == 1)
 				continue;
@@ -585,7 +416,7 @@ static int read_process(jread *c, const sonde_resource **out)
 			if (!service.ptr)
 				return -ENOMEM;
 			has_service = true;
-		} else if (key_is(k, kn, "tags")) {
+		} else if (sonde__tj_key_is(k, kn, "tags")) {
 			at(c, NULL);
 			if ((rc = kv_array(c, "tags", &tags)) < 0)
 				return rc;
@@ -602,9 +433,7 @@ static int read_process(jread *c, const sonde_resource **out)
 	if (!res || !items)
 		return -ENOMEM;
 	if (has_service) {
-		items[0].key = c->k_service_name;
-		items[0].value.kind = SONDE_VAL_STRING;
-		items[0].value.u.str = service;
+		sonde__tj_str_attr(&items[0], c->k_service_name, service);
 	}
 	if (tags.count)
 		memcpy(items + (has_service ? 1 : 0), tags.items, tags.count * sizeof(sonde_kv));
@@ -617,10 +446,8 @@ static int read_processes(jread *c, jtrace *t)
 {
 	const char *k;
 	size_t kn;
-	int rc = take_null(c);
-	if (rc != 0)
-		return rc < 0 ? rc : 0;
-	if ((rc = sonde_json_enter_object(&c->r)) < 0)
+	int rc = sonde__tj_enter_object_or_null(&c->r);
+	if (rc <= 0)
 		return rc;
 	while ((rc = sonde_json_next_key(&c->r, &k, &kn)) > 0) {
 		const sonde_resource *res;
@@ -632,8 +459,9 @@ static int read_processes(jread *c, jtrace *t)
 			return rc;
 		pop(c);
 		/* A repeated id: the first definition stands. */
-		pkey key = {id.ptr, NULL, t->gen};
-		if (!pmap_get(&c->procs, key) && (rc = pmap_put(&c->procs, key, (void *)res)) < 0)
+		sonde_ptrmap_key key = {id.ptr, NULL, t->gen};
+		if (!sonde_ptrmap_find(&c->procs, key) &&
+		    (rc = sonde_ptrmap_add(&c->procs, key, (void *)res)) < 0)
 			return rc;
 	}
 	return rc;
@@ -648,13 +476,12 @@ static int read_ref(jread *c, jspan *js, bool *have_parent)
 	int kind = -1; /* 0 CHILD_OF, 1 FOLLOWS_FROM */
 	uint8_t trace_id[16], span_id[8];
 	bool has_trace = false, has_span = false;
-	int rc = sonde_json_enter_object(&c->r);
+	size_t off;
+	int rc = enter_object(c, &off);
 	if (rc < 0)
 		return rc;
-	size_t off = tok_offset(&c->r);
-	push(c, NULL, -1);
 	while ((rc = member(c, &k, &kn)) > 0) {
-		if (key_is(k, kn, "refType")) {
+		if (sonde__tj_key_is(k, kn, "refType")) {
 			at(c, "refType");
 			if ((rc = sonde_json_read_str(&c->r, &s, &sn)) < 0)
 				return rc;
@@ -664,13 +491,13 @@ static int read_ref(jread *c, jspan *js, bool *have_parent)
 			else if (str_is_nocase(v, "FOLLOWS_FROM"))
 				kind = 1;
 			else
-				return bad(c, "expected CHILD_OF or FOLLOWS_FROM");
-		} else if (key_is(k, kn, "traceID")) {
+				return sonde__tj_fail(&c->error, &c->r, "expected CHILD_OF or FOLLOWS_FROM");
+		} else if (sonde__tj_key_is(k, kn, "traceID")) {
 			at(c, "traceID");
 			if ((rc = read_id(c, trace_id, 16)) < 0)
 				return rc;
 			has_trace = true;
-		} else if (key_is(k, kn, "spanID")) {
+		} else if (sonde__tj_key_is(k, kn, "spanID")) {
 			at(c, "spanID");
 			if ((rc = read_id(c, span_id, 8)) < 0)
 				return rc;
@@ -683,9 +510,9 @@ static int read_ref(jread *c, jspan *js, bool *have_parent)
 		return rc;
 	at(c, NULL);
 	if (kind < 0)
-		return bad_at(c, off, "expected refType");
+		return sonde__tj_fail_at(&c->error, off, "expected refType");
 	if (!has_span)
-		return bad_at(c, off, "expected spanID");
+		return sonde__tj_fail_at(&c->error, off, "expected spanID");
 	pop(c);
 	if (sonde_id_is_zero(span_id, 8))
 		return 0; /* refers to nothing */
@@ -694,14 +521,14 @@ static int read_ref(jread *c, jspan *js, bool *have_parent)
 		*have_parent = true;
 		return 0;
 	}
-	if ((rc = reserve((void **)&c->links, &c->links_cap, c->links_n, sizeof(sonde_span_link))) < 0)
+	if ((rc = sonde__tj_reserve((void **)&c->links, &c->links_cap, c->links_n, sizeof(sonde_span_link))) <
+	    0)
 		return rc;
 	sonde_kv *kv = sonde_batch_alloc(c->b, sizeof(*kv));
 	if (!kv)
 		return -ENOMEM;
-	kv->key = c->k_ref_type;
-	kv->value.kind = SONDE_VAL_STRING;
-	kv->value.u.str = kind == 0 ? SONDE_STR_LIT("child_of") : SONDE_STR_LIT("follows_from");
+	sonde__tj_str_attr(kv, c->k_ref_type,
+	                   kind == 0 ? SONDE_STR_LIT("child_of") : SONDE_STR_LIT("follows_from"));
 	sonde_span_link *l = &c->links[c->links_n];
 	memset(l, 0, sizeof(*l));
 	if (has_trace) /* else zero: the span's own trace, filled in when that is known */
@@ -719,15 +546,14 @@ static int read_log(jread *c)
 	size_t kn;
 	uint64_t ts = 0;
 	sonde_attrs fields = {NULL, 0};
-	int rc = sonde_json_enter_object(&c->r);
+	int rc = enter_object(c, NULL);
 	if (rc < 0)
 		return rc;
-	push(c, NULL, -1);
 	while ((rc = member(c, &k, &kn)) > 0) {
-		if (key_is(k, kn, "timestamp")) {
+		if (sonde__tj_key_is(k, kn, "timestamp")) {
 			at(c, "timestamp");
 			rc = read_us(c, &ts);
-		} else if (key_is(k, kn, "fields")) {
+		} else if (sonde__tj_key_is(k, kn, "fields")) {
 			at(c, NULL);
 			rc = kv_array(c, "fields", &fields);
 		} else {
@@ -739,7 +565,8 @@ static int read_log(jread *c)
 	if (rc < 0)
 		return rc;
 	pop(c);
-	if ((rc = reserve((void **)&c->events, &c->events_cap, c->events_n, sizeof(sonde_span_event))) < 0)
+	if ((rc = sonde__tj_reserve((void **)&c->events, &c->events_cap, c->events_n,
+	                            sizeof(sonde_span_event))) < 0)
 		return rc;
 	sonde_span_event *ev = &c->events[c->events_n++];
 	memset(ev, 0, sizeof(*ev));
@@ -750,7 +577,7 @@ static int read_log(jread *c)
 	bool named = false;
 	for (uint32_t i = 0; i < fields.count; i++) {
 		const sonde_kv *kv = &fields.items[i];
-		if (!named && str_is(kv->key, "event") && kv->value.kind == SONDE_VAL_STRING) {
+		if (!named && sonde__tj_str_is(kv->key, "event") && kv->value.kind == SONDE_VAL_STRING) {
 			ev->name = sonde_batch_intern(c->b, kv->value.u.str.ptr, kv->value.u.str.len);
 			if (!ev->name.ptr)
 				return -ENOMEM;
@@ -763,24 +590,11 @@ static int read_log(jread *c)
 	return 0;
 }
 
+/* Reads an array, or null for none, with elem(c, arg) for each element. */
 static int read_array_of(jread *c, const char *name, int (*elem)(jread *c, void *arg), void *arg)
 {
-	int rc = take_null(c);
-	if (rc != 0)
-		return rc < 0 ? rc : 0;
-	if ((rc = sonde_json_enter_array(&c->r)) < 0)
-		return rc;
-	push(c, name, 0);
-	long i = 0;
-	while ((rc = sonde_json_next_elem(&c->r)) > 0) {
-		set_idx(c, i++);
-		if ((rc = elem(c, arg)) < 0)
-			return rc;
-	}
-	if (rc < 0)
-		return rc;
-	pop(c);
-	return 0;
+	int rc = sonde__tj_enter_array_or_null(&c->r);
+	return rc <= 0 ? rc : read_elems(c, name, elem, arg);
 }
 
 typedef struct ref_arg {
@@ -816,7 +630,7 @@ static int span_fields(jread *c, jspan *js)
 		bool is_str = v->kind == SONDE_VAL_STRING;
 		sonde_str sv = is_str ? v->u.str : empty;
 		sonde_str key = kv->key;
-		if (is_str && str_is(key, "span.kind")) {
+		if (is_str && sonde__tj_str_is(key, "span.kind")) {
 			if (str_is_nocase(sv, "client"))
 				s->kind = SONDE_SPAN_KIND_CLIENT;
 			else if (str_is_nocase(sv, "server"))
@@ -829,36 +643,37 @@ static int span_fields(jread *c, jspan *js)
 				s->kind = SONDE_SPAN_KIND_INTERNAL;
 			else
 				goto keep;
-		} else if (is_str && str_is(key, "otel.status_code")) {
+		} else if (is_str && sonde__tj_str_is(key, "otel.status_code")) {
 			if (str_is_nocase(sv, "OK"))
 				code = SONDE_STATUS_OK;
 			else if (str_is_nocase(sv, "ERROR"))
 				code = SONDE_STATUS_ERROR;
 			else
 				goto keep;
-		} else if (is_str && str_is(key, "otel.status_description")) {
+		} else if (is_str && sonde__tj_str_is(key, "otel.status_description")) {
 			desc = sv;
-		} else if (str_is(key, "error") &&
-		           (v->kind == SONDE_VAL_BOOL || str_is(sv, "true") || str_is(sv, "false"))) {
-			error = v->kind == SONDE_VAL_BOOL ? v->u.b : str_is(sv, "true");
-		} else if (is_str && str_is(key, "otel.scope.name")) {
+		} else if (sonde__tj_str_is(key, "error") &&
+		           (v->kind == SONDE_VAL_BOOL || sonde__tj_str_is(sv, "true") ||
+		            sonde__tj_str_is(sv, "false"))) {
+			error = v->kind == SONDE_VAL_BOOL ? v->u.b : sonde__tj_str_is(sv, "true");
+		} else if (is_str && sonde__tj_str_is(key, "otel.scope.name")) {
 			scope_name = sv;
-		} else if (is_str && str_is(key, "otel.scope.version")) {
+		} else if (is_str && sonde__tj_str_is(key, "otel.scope.version")) {
 			scope_version = sv;
-		} else if (is_str && str_is(key, "otel.library.name")) {
+		} else if (is_str && sonde__tj_str_is(key, "otel.library.name")) {
 			lib_name = sv;
-		} else if (is_str && str_is(key, "otel.library.version")) {
+		} else if (is_str && sonde__tj_str_is(key, "otel.library.version")) {
 			lib_version = sv;
-		} else if (is_str && str_is(key, "w3c.tracestate")) {
+		} else if (is_str && sonde__tj_str_is(key, "w3c.tracestate")) {
 			s->trace_state = sv;
 		} else if (v->kind == SONDE_VAL_INT && v->u.i >= 0 && v->u.i <= UINT32_MAX &&
-		           str_is(key, "otel.dropped_attributes_count")) {
+		           sonde__tj_str_is(key, "otel.dropped_attributes_count")) {
 			s->dropped_attrs_count = (uint32_t)v->u.i;
 		} else if (v->kind == SONDE_VAL_INT && v->u.i >= 0 && v->u.i <= UINT32_MAX &&
-		           str_is(key, "otel.dropped_events_count")) {
+		           sonde__tj_str_is(key, "otel.dropped_events_count")) {
 			s->dropped_events_count = (uint32_t)v->u.i;
 		} else if (v->kind == SONDE_VAL_INT && v->u.i >= 0 && v->u.i <= UINT32_MAX &&
-		           str_is(key, "otel.dropped_links_count")) {
+		           sonde__tj_str_is(key, "otel.dropped_links_count")) {
 			s->dropped_links_count = (uint32_t)v->u.i;
 		} else {
 		keep:
@@ -873,8 +688,8 @@ static int span_fields(jread *c, jspan *js)
 		s->status_code = SONDE_STATUS_OK;
 		s->status_message = desc;
 	}
-	return scope_for(c, scope_name.len ? scope_name : lib_name,
-	                 scope_version.len ? scope_version : lib_version, &js->scope);
+	return sonde__tj_scope(c->b, &c->scopes, scope_name.len ? scope_name : lib_name,
+	                       scope_version.len ? scope_version : lib_version, &js->scope);
 }
 
 static int read_span(jread *c, jtrace *t, long index)
@@ -885,7 +700,7 @@ static int read_span(jread *c, jtrace *t, long index)
 	bool has_span = false, has_legacy_parent = false;
 	uint8_t legacy_parent[8];
 	ref_arg refs = {NULL, false};
-	int rc = reserve((void **)&t->spans, &t->spans_cap, t->spans_n, sizeof(jspan));
+	int rc = sonde__tj_reserve((void **)&t->spans, &t->spans_cap, t->spans_n, sizeof(jspan));
 	if (rc < 0)
 		return rc;
 	jspan *js = &t->spans[t->spans_n];
@@ -894,67 +709,68 @@ static int read_span(jread *c, jtrace *t, long index)
 	js->index = index;
 	refs.js = js;
 	c->events_n = c->links_n = 0;
-	if ((rc = sonde_json_enter_object(&c->r)) < 0)
+	if ((rc = enter_object(c, &js->off)) < 0)
 		return rc;
-	js->off = tok_offset(&c->r);
-	push(c, NULL, -1);
 	while ((rc = member(c, &k, &kn)) > 0) {
-		if (key_is(k, kn, "traceID")) {
+		if (sonde__tj_key_is(k, kn, "traceID")) {
 			at(c, "traceID");
 			rc = read_id(c, js->s.trace_id, 16);
 			if (rc == 0 && sonde_id_is_zero(js->s.trace_id, 16))
-				rc = bad(c, "expected a non-zero id");
+				rc = sonde__tj_fail(&c->error, &c->r, "expected a non-zero id");
 			js->has_trace = rc == 0;
-		} else if (key_is(k, kn, "spanID")) {
+		} else if (sonde__tj_key_is(k, kn, "spanID")) {
 			at(c, "spanID");
 			rc = read_id(c, js->s.span_id, 8);
 			if (rc == 0 && sonde_id_is_zero(js->s.span_id, 8))
-				rc = bad(c, "expected a non-zero id");
+				rc = sonde__tj_fail(&c->error, &c->r, "expected a non-zero id");
 			has_span = rc == 0;
-		} else if (key_is(k, kn, "parentSpanID")) {
+		} else if (sonde__tj_key_is(k, kn, "parentSpanID")) {
 			at(c, "parentSpanID");
-			if ((rc = take_null(c)) == 0) {
+			if ((rc = sonde__tj_take_null(&c->r)) == 0) {
 				rc = read_id(c, legacy_parent, 8);
 				has_legacy_parent = rc == 0;
 			}
-		} else if (key_is(k, kn, "operationName")) {
+		} else if (sonde__tj_key_is(k, kn, "operationName")) {
 			at(c, "operationName");
-			if ((rc = take_null(c)) == 0 && (rc = sonde_json_read_str(&c->r, &s, &sn)) == 0) {
+			if ((rc = sonde__tj_take_null(&c->r)) == 0 &&
+			    (rc = sonde_json_read_str(&c->r, &s, &sn)) == 0) {
 				js->s.name = sonde_batch_intern(c->b, s, sn);
 				if (!js->s.name.ptr)
 					rc = -ENOMEM;
 			}
-		} else if (key_is(k, kn, "flags")) {
+		} else if (sonde__tj_key_is(k, kn, "flags")) {
 			uint64_t flags;
 			at(c, "flags");
-			if ((rc = take_null(c)) == 0 && (rc = sonde_json_read_u64(&c->r, &flags)) == 0)
+			if ((rc = sonde__tj_take_null(&c->r)) == 0 &&
+			    (rc = sonde_json_read_u64(&c->r, &flags)) == 0)
 				js->s.flags = (uint32_t)(flags & 1); /* sampled; debug has no W3C bit */
-		} else if (key_is(k, kn, "startTime")) {
+		} else if (sonde__tj_key_is(k, kn, "startTime")) {
 			at(c, "startTime");
 			rc = read_us(c, &start);
-		} else if (key_is(k, kn, "duration")) {
+		} else if (sonde__tj_key_is(k, kn, "duration")) {
 			at(c, "duration");
 			rc = read_us(c, &dur);
-		} else if (key_is(k, kn, "references")) {
+		} else if (sonde__tj_key_is(k, kn, "references")) {
 			at(c, NULL);
 			rc = read_array_of(c, "references", ref_elem, &refs);
-		} else if (key_is(k, kn, "tags")) {
+		} else if (sonde__tj_key_is(k, kn, "tags")) {
 			at(c, NULL);
 			rc = kv_array(c, "tags", &js->s.attrs);
-		} else if (key_is(k, kn, "logs")) {
+		} else if (sonde__tj_key_is(k, kn, "logs")) {
 			at(c, NULL);
 			rc = read_array_of(c, "logs", log_elem, NULL);
-		} else if (key_is(k, kn, "processID")) {
+		} else if (sonde__tj_key_is(k, kn, "processID")) {
 			at(c, "processID");
-			if ((rc = take_null(c)) == 0 && (rc = sonde_json_read_str(&c->r, &s, &sn)) == 0) {
-				js->process_off = tok_offset(&c->r);
+			if ((rc = sonde__tj_take_null(&c->r)) == 0 &&
+			    (rc = sonde_json_read_str(&c->r, &s, &sn)) == 0) {
+				js->process_off = sonde__tj_tok_offset(&c->r);
 				js->process_id = sonde_batch_intern(c->b, s, sn).ptr;
 				if (!js->process_id)
 					rc = -ENOMEM;
 			}
-		} else if (key_is(k, kn, "process")) {
+		} else if (sonde__tj_key_is(k, kn, "process")) {
 			at(c, "process");
-			if ((rc = take_null(c)) == 0)
+			if ((rc = sonde__tj_take_null(&c->r)) == 0)
 				rc = read_process(c, &js->process);
 		} else {
 			rc = sonde_json_skip(&c->r);
@@ -966,23 +782,21 @@ static int read_span(jread *c, jtrace *t, long index)
 		return rc;
 	at(c, NULL);
 	if (!has_span)
-		return bad_at(c, js->off, "expected spanID");
+		return sonde__tj_fail_at(&c->error, js->off, "expected spanID");
 	if (start > UINT64_MAX - dur)
-		return bad_at(c, js->off, "expected startTime + duration below 2^64 nanoseconds");
+		return sonde__tj_fail_at(&c->error, js->off,
+		                         "expected startTime + duration below 2^64 nanoseconds");
 	js->s.start_ns = start;
 	js->s.end_ns = start + dur;
 	if (!refs.have_parent && has_legacy_parent)
 		memcpy(js->s.parent_span_id, legacy_parent, 8);
 	if ((rc = span_fields(c, js)) < 0)
 		return rc;
-	sonde_span_event *events = sonde_batch_alloc(c->b, c->events_n * sizeof(sonde_span_event));
-	sonde_span_link *links = sonde_batch_alloc(c->b, c->links_n * sizeof(sonde_span_link));
+	sonde_span_event *events =
+	        sonde__tj_batch_copy(c->b, c->events, c->events_n, sizeof(sonde_span_event));
+	sonde_span_link *links = sonde__tj_batch_copy(c->b, c->links, c->links_n, sizeof(sonde_span_link));
 	if (!events || !links)
 		return -ENOMEM;
-	if (c->events_n)
-		memcpy(events, c->events, c->events_n * sizeof(sonde_span_event));
-	if (c->links_n)
-		memcpy(links, c->links, c->links_n * sizeof(sonde_span_link));
 	js->s.events = events;
 	js->s.events_count = (uint32_t)c->events_n;
 	js->s.links = links;
@@ -1006,11 +820,12 @@ static int flush_trace(jread *c, jtrace *t)
 		jspan *js = &t->spans[i];
 		const sonde_resource *res = js->process;
 		if (!res && js->process_id) {
-			res = pmap_get(&c->procs, (pkey){js->process_id, NULL, t->gen});
+			res = sonde_ptrmap_find(&c->procs, (sonde_ptrmap_key){js->process_id, NULL, t->gen});
 			if (!res) {
 				push(c, "spans", js->index);
 				push(c, "processID", -1);
-				return bad_at(c, js->process_off, "expected the id of an entry in processes");
+				return sonde__tj_fail_at(&c->error, js->process_off,
+				                         "expected the id of an entry in processes");
 			}
 		}
 		if (!res) {
@@ -1021,7 +836,8 @@ static int flush_trace(jread *c, jtrace *t)
 		if (!js->has_trace) {
 			if (!t->has_trace) {
 				push(c, "spans", js->index);
-				return bad_at(c, js->off, "expected traceID in the span or its trace");
+				return sonde__tj_fail_at(&c->error, js->off,
+				                         "expected traceID in the span or its trace");
 			}
 			memcpy(js->s.trace_id, t->trace_id, 16);
 		}
@@ -1045,22 +861,22 @@ static int flush_trace(jread *c, jtrace *t)
 static int trace_member(jread *c, jtrace *t, const char *k, size_t kn)
 {
 	int rc;
-	if (key_is(k, kn, "traceID")) {
+	if (sonde__tj_key_is(k, kn, "traceID")) {
 		at(c, "traceID");
-		if ((rc = take_null(c)) != 0)
+		if ((rc = sonde__tj_take_null(&c->r)) != 0)
 			return rc < 0 ? rc : 0;
 		if ((rc = read_id(c, t->trace_id, 16)) < 0)
 			return rc;
 		if (sonde_id_is_zero(t->trace_id, 16))
-			return bad(c, "expected a non-zero id");
+			return sonde__tj_fail(&c->error, &c->r, "expected a non-zero id");
 		t->has_trace = true;
 		return 0;
 	}
-	if (key_is(k, kn, "spans")) {
+	if (sonde__tj_key_is(k, kn, "spans")) {
 		at(c, NULL);
 		return read_array_of(c, "spans", span_elem, t);
 	}
-	if (key_is(k, kn, "processes")) {
+	if (sonde__tj_key_is(k, kn, "processes")) {
 		at(c, "processes");
 		return read_processes(c, t);
 	}
@@ -1071,10 +887,9 @@ static int read_trace(jread *c, jtrace *t)
 {
 	const char *k;
 	size_t kn;
-	int rc = sonde_json_enter_object(&c->r);
+	int rc = enter_object(c, NULL);
 	if (rc < 0)
 		return rc;
-	push(c, NULL, -1);
 	while ((rc = member(c, &k, &kn)) > 0) {
 		rc = trace_member(c, t, k, kn);
 		if (rc == 1)
@@ -1111,16 +926,16 @@ static int read_doc(jread *c, jtrace *top, jtrace *t)
 	sonde_json_tok tok = sonde_json_next(&c->r);
 	push(c, NULL, -1);
 	if (tok == SONDE_JSON_ERROR)
-		return tok_error(&c->r);
+		return sonde__tj_tok_error(&c->r);
 	if (tok == SONDE_JSON_ARR_BEGIN) {
 		if ((rc = read_traces(c, t)) < 0)
 			return rc;
 	} else if (tok == SONDE_JSON_OBJ_BEGIN) {
 		/* {"data": [traces], "total": ..., "errors": ...}, or one bare trace. */
 		while ((rc = member(c, &k, &kn)) > 0) {
-			if (key_is(k, kn, "data")) {
+			if (sonde__tj_key_is(k, kn, "data")) {
 				at(c, "data");
-				if ((rc = take_null(c)) == 0 && (rc = sonde_json_enter_array(&c->r)) == 0)
+				if ((rc = sonde__tj_enter_array_or_null(&c->r)) > 0)
 					rc = read_traces(c, t);
 			} else if ((rc = trace_member(c, top, k, kn)) == 1) {
 				rc = sonde_json_skip(&c->r);
@@ -1134,7 +949,8 @@ static int read_doc(jread *c, jtrace *top, jtrace *t)
 		if ((rc = flush_trace(c, top)) < 0)
 			return rc;
 	} else {
-		return bad(c, "expected a Jaeger JSON object or an array of traces");
+		return sonde__tj_fail(&c->error, &c->r,
+		                      "expected a Jaeger JSON object or an array of traces");
 	}
 	pop(c);
 	return sonde_json_finish(&c->r);
@@ -1176,7 +992,7 @@ int sonde_jaeger_read(sonde_batch *b, const char *buf, size_t len, sonde_wire_er
 	free(c.kvs);
 	free(c.events);
 	free(c.links);
-	free(c.scopes.slots);
-	free(c.procs.slots);
+	sonde_ptrmap_release(&c.scopes);
+	sonde_ptrmap_release(&c.procs);
 	return rc;
 }

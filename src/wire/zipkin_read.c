@@ -7,19 +7,20 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "hash.h"
 #include "hex.h"
 #include "json.h"
+#include "ptrmap.h"
 #include "sonde/status.h"
+#include "trace_json_util_internal.h"
 #include "zipkin.h"
 
 /* Tag keys the reader looks for, interned once so a tag is classified by pointer. The
- * first K_RESERVED are never attributes. */
+ * first K_RESERVED are the span-field tags, never attributes, in the order of
+ * sonde__tj_zipkin_field_tags; the rest are attribute_keys. */
 enum {
 	K_STATUS_CODE,
 	K_STATUS_DESC,
@@ -42,40 +43,16 @@ enum {
 	K_COUNT
 };
 
-static const char *const key_names[K_COUNT] = {
-        "otel.status_code",
-        "otel.status_description",
-        "error",
-        "otel.scope.name",
-        "otel.scope.version",
-        "otel.library.name",
-        "otel.library.version",
-        "otel.dropped_attributes_count",
-        "otel.dropped_events_count",
-        "otel.dropped_links_count",
-        "w3c.tracestate",
-        "service.name",
-        "peer.service",
-        "network.peer.address",
-        "network.peer.port",
-        "network.local.address",
-        "network.local.port",
+static const char *const attribute_keys[K_COUNT - K_RESERVED] = {
+        "service.name",      "peer.service",          "network.peer.address",
+        "network.peer.port", "network.local.address", "network.local.port",
 };
 
-/* Tags that, when one holds the remote endpoint's value, mean the writer took the
- * endpoint from it (OpenTelemetry's ranking); the reader then adds nothing. */
-static const char *const name_sources[] = {
-        "server.address",
-        "net.peer.name",
-        "server.socket.domain",
-        "net.sock.peer.name",
-        "peer.hostname",
-        "peer.address",
-        "db.name",
-        NULL,
-};
-static const char *const addr_sources[] = {"server.socket.address", "net.sock.peer.addr", NULL};
-static const char *const port_sources[] = {"server.socket.port", "net.sock.peer.port", NULL};
+/* The text of the tag key k (a K_* value). */
+static const char *key_name(int k)
+{
+	return k < K_RESERVED ? sonde__tj_zipkin_field_tags[k] : attribute_keys[k - K_RESERVED];
+}
 
 typedef struct tag {
 	sonde_str key; /* interned */
@@ -98,87 +75,18 @@ typedef struct zspan {
 	endpoint local, remote;
 } zspan;
 
-/* A hash map from up to two interned pointers and a number to an object; entries are
- * never removed. Keeps lookups of services, scopes and processes constant-time however
- * many distinct ones the input names. */
-typedef struct pkey {
-	const void *a, *b;
-	uint64_t n;
-} pkey;
-
-typedef struct pslot {
-	pkey k;
-	void *v; /* NULL: empty */
-} pslot;
-
-typedef struct pmap {
-	pslot *slots;
-	size_t mask, count;
-} pmap;
-
-static uint64_t pkey_hash(pkey k)
-{
-	return sonde_hash_mix((uint64_t)(uintptr_t)k.a ^ 0xa0761d6478bd642full,
-	                      ((uint64_t)(uintptr_t)k.b * 31) ^ k.n ^ 0xe7037ed1a0b428dbull);
-}
-
-static bool pkey_eq(pkey x, pkey y)
-{
-	return x.a == y.a && x.b == y.b && x.n == y.n;
-}
-
-static void *pmap_get(const pmap *m, pkey k)
-{
-	if (!m->slots)
-		return NULL;
-	for (size_t i = pkey_hash(k) & m->mask;; i = (i + 1) & m->mask) {
-		if (!m->slots[i].v || pkey_eq(m->slots[i].k, k))
-			return m->slots[i].v;
-	}
-}
-
-/* Adds k -> v (v non-NULL, k absent). */
-static int pmap_put(pmap *m, pkey k, void *v)
-{
-	if (!m->slots || (m->count + 1) * 2 > m->mask + 1) {
-		size_t cap = m->slots ? (m->mask + 1) * 2 : 16;
-		pslot *slots = calloc(cap, sizeof(*slots));
-		if (!slots)
-			return -ENOMEM;
-		for (size_t i = 0; m->slots && i <= m->mask; i++) {
-			if (!m->slots[i].v)
-				continue;
-			size_t j = pkey_hash(m->slots[i].k) & (cap - 1);
-			while (slots[j].v)
-				j = (j + 1) & (cap - 1);
-			slots[j] = m->slots[i];
-		}
-		free(m->slots);
-		m->slots = slots;
-		m->mask = cap - 1;
-	}
-	size_t j = pkey_hash(k) & m->mask;
-	while (m->slots[j].v)
-		j = (j + 1) & m->mask;
-	m->slots[j] = (pslot){k, v};
-	m->count++;
-	return 0;
-}
-
 typedef struct zread {
 	sonde_batch *b;
 	sonde_json_reader r;
 	const char *keys[K_COUNT];
 	/* Where we are, for error reports. */
 	bool in_span;
-	long outer;        /* index in the outer array of a list of traces, or -1 */
-	size_t index;      /* span index */
-	const char *field; /* member of the span, or NULL */
-	long elem;         /* annotation index, or -1 */
-	const char *sub;   /* member inside field, or NULL */
-	bool custom;       /* a schema error: offset and msg below, not the reader's */
-	size_t err_off;
-	char err_msg[96];
+	long outer;          /* index in the outer array of a list of traces, or -1 */
+	size_t index;        /* span index */
+	const char *field;   /* member of the span, or NULL */
+	long elem;           /* annotation index, or -1 */
+	const char *sub;     /* member inside field, or NULL */
+	sonde__tj_err error; /* a schema error, when set */
 	/* Scratch reused from span to span. */
 	tag *tags;
 	size_t tags_n, tags_cap;
@@ -187,63 +95,11 @@ typedef struct zread {
 	sonde_kv *kvs;
 	size_t kvs_n, kvs_cap;
 	sonde_buf text;
-	pmap res;    /* service name -> resource */
-	pmap scopes; /* name, version -> scope */
+	sonde_ptrmap res;    /* service name -> resource */
+	sonde_ptrmap scopes; /* name, version -> scope */
 } zread;
 
 static const sonde_str empty = {"", 0};
-
-static bool key_is(const char *k, size_t n, const char *lit)
-{
-	return n == strlen(lit) && memcmp(k, lit, n) == 0;
-}
-
-static bool str_is(sonde_str s, const char *lit)
-{
-	return key_is(s.ptr, s.len, lit);
-}
-
-/* Makes room for one more element in a heap array. */
-static int reserve(void **items, size_t *cap, size_t count, size_t elem)
-{
-	if (count < *cap)
-		return 0;
-	size_t ncap = *cap ? *cap * 2 : 16;
-	if (ncap > SIZE_MAX / elem)
-		return -ENOMEM;
-	void *p = realloc(*items, ncap * elem);
-	if (!p)
-		return -ENOMEM;
-	*items = p;
-	*cap = ncap;
-	return 0;
-}
-
-static size_t tok_offset(const sonde_json_reader *r)
-{
-	return r->tok_start ? (size_t)(r->tok_start - r->buf) : (size_t)(r->pos - r->buf);
-}
-
-/* A schema error at byte offset off. Returns SONDE_EPARSE. */
-static int bad_at(zread *c, size_t off, const char *msg)
-{
-	c->custom = true;
-	c->err_off = off;
-	snprintf(c->err_msg, sizeof(c->err_msg), "%s", msg);
-	return SONDE_EPARSE;
-}
-
-/* A schema error at the token just read. */
-static int bad(zread *c, const char *msg)
-{
-	return bad_at(c, tok_offset(&c->r), msg);
-}
-
-/* The reader's result for a token it returned as an error. */
-static int tok_error(const sonde_json_reader *r)
-{
-	return r->oom ? -ENOMEM : SONDE_EPARSE;
-}
 
 static int report(zread *c, sonde_wire_error *err, const char *buf, size_t len)
 {
@@ -261,22 +117,7 @@ static int report(zread *c, sonde_wire_error *err, const char *buf, size_t len)
 		if (c->sub && k < sizeof(field))
 			snprintf(field + k, sizeof(field) - k, ".%s", c->sub);
 	}
-	size_t off = c->custom ? c->err_off : c->r.err_offset;
-	return sonde_wire_fail(err, off, sonde_wire_line_of(buf, len, off), field, "%s",
-	                       c->custom ? c->err_msg : c->r.err_msg);
-}
-
-/* Consumes a null if one is next; returns 1 then, 0 if another value is next, or an
- * error. */
-static int take_null(zread *c)
-{
-	sonde_json_tok t = sonde_json_peek(&c->r);
-	if (t == SONDE_JSON_ERROR)
-		return tok_error(&c->r);
-	if (t != SONDE_JSON_NULL)
-		return 0;
-	sonde_json_next(&c->r);
-	return 1;
+	return sonde__tj_report(&c->error, &c->r, err, buf, len, field);
 }
 
 /* The next member of the object being read; forgets the member just read, so that an
@@ -288,163 +129,6 @@ static int next_member(zread *c, const char **slot, const char **k, size_t *kn)
 }
 
 /* ---- Values inside annotations ------------------------------------------------------ */
-
-/* Parses a JSON integer literal (no fraction, no exponent) that fits int64. */
-static bool parse_i64(const char *s, size_t n, int64_t *out)
-{
-	size_t i = 0;
-	bool neg = false;
-	if (i < n && s[i] == '-') {
-		neg = true;
-		i++;
-	}
-	if (i == n)
-		return false;
-	uint64_t mag = 0;
-	for (; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		unsigned d = (unsigned)(s[i] - '0');
-		if (mag > (UINT64_MAX - d) / 10)
-			return false;
-		mag = mag * 10 + d;
-	}
-	if (neg) {
-		if (mag > (uint64_t)INT64_MAX + 1)
-			return false;
-		*out = mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag;
-	} else {
-		if (mag > (uint64_t)INT64_MAX)
-			return false;
-		*out = (int64_t)mag;
-	}
-	return true;
-}
-
-/* A number literal as a value: INT when it is an integer literal that fits, else a finite
- * DOUBLE (the writer could not give an infinity back as a number). */
-static int number_value(const char *s, size_t n, sonde_value *v)
-{
-	if (!memchr(s, '.', n) && !memchr(s, 'e', n) && !memchr(s, 'E', n) && parse_i64(s, n, &v->u.i)) {
-		v->kind = SONDE_VAL_INT;
-		return 0;
-	}
-	double d;
-	int rc = sonde_json_parse_double(s, n, &d);
-	if (rc < 0)
-		return rc;
-	if (!isfinite(d))
-		return SONDE_EPARSE;
-	v->kind = SONDE_VAL_DOUBLE;
-	v->u.d = d;
-	return 0;
-}
-
-/* The scalar token t (just read from r) as a value. */
-static int scalar_value(sonde_batch *b, const sonde_json_reader *r, sonde_json_tok t, sonde_value *v)
-{
-	memset(v, 0, sizeof(*v));
-	switch (t) {
-	case SONDE_JSON_STRING:
-		v->kind = SONDE_VAL_STRING;
-		v->u.str = sonde_batch_strdup(b, r->str, r->str_len);
-		return v->u.str.ptr ? 0 : -ENOMEM;
-	case SONDE_JSON_NUMBER: return number_value(r->num, r->num_len, v);
-	case SONDE_JSON_TRUE:
-	case SONDE_JSON_FALSE:
-		v->kind = SONDE_VAL_BOOL;
-		v->u.b = t == SONDE_JSON_TRUE;
-		return 0;
-	case SONDE_JSON_NULL: v->kind = SONDE_VAL_EMPTY; return 0;
-	case SONDE_JSON_ERROR: return tok_error(r);
-	default: return SONDE_EPARSE;
-	}
-}
-
-/* Reads the rest of an array or object whose opening token (first) was just read: an
- * array of scalars becomes an ARRAY value, anything else the STRING of its compact JSON
- * text. Iterative, so nesting costs no stack. */
-static int compound_value(sonde_batch *b, sonde_json_reader *r, sonde_json_tok first, sonde_value *out,
-                          sonde_buf *text)
-{
-	sonde_value *items = NULL;
-	size_t n = 0, cap = 0;
-	bool nested = first == SONDE_JSON_OBJ_BEGIN;
-	sonde_json_writer w;
-	sonde_buf_reset(text);
-	sonde_json_writer_init(&w, text, 0);
-	if (first == SONDE_JSON_OBJ_BEGIN)
-		sonde_json_obj_begin(&w);
-	else
-		sonde_json_arr_begin(&w);
-	uint32_t depth = 1;
-	int rc = 0;
-	while (depth > 0 && rc == 0) {
-		sonde_json_tok t = sonde_json_next(r);
-		switch (t) {
-		case SONDE_JSON_OBJ_BEGIN:
-			nested = true;
-			depth++;
-			sonde_json_obj_begin(&w);
-			break;
-		case SONDE_JSON_ARR_BEGIN:
-			nested = true;
-			depth++;
-			sonde_json_arr_begin(&w);
-			break;
-		case SONDE_JSON_OBJ_END:
-			depth--;
-			sonde_json_obj_end(&w);
-			break;
-		case SONDE_JSON_ARR_END:
-			depth--;
-			sonde_json_arr_end(&w);
-			break;
-		case SONDE_JSON_KEY: sonde_json_key(&w, r->str, r->str_len); break;
-		case SONDE_JSON_STRING:
-		case SONDE_JSON_NUMBER:
-		case SONDE_JSON_TRUE:
-		case SONDE_JSON_FALSE:
-		case SONDE_JSON_NULL:
-			if (t == SONDE_JSON_STRING)
-				sonde_json_str(&w, r->str, r->str_len);
-			else if (t == SONDE_JSON_NUMBER)
-				sonde_json_raw(&w, r->num, r->num_len);
-			else if (t == SONDE_JSON_NULL)
-				sonde_json_null(&w);
-			else
-				sonde_json_bool(&w, t == SONDE_JSON_TRUE);
-			if (!nested) {
-				rc = reserve((void **)&items, &cap, n, sizeof(*items));
-				if (rc == 0)
-					rc = scalar_value(b, r, t, &items[n]);
-				if (rc == 0)
-					n++;
-			}
-			break;
-		case SONDE_JSON_ERROR: rc = tok_error(r); break;
-		default: rc = SONDE_EPARSE; break;
-		}
-	}
-	if (rc == 0 && text->oom)
-		rc = -ENOMEM;
-	if (rc == 0 && nested) {
-		out->kind = SONDE_VAL_STRING;
-		out->u.str = sonde_batch_strdup(b, text->data, text->len);
-		if (!out->u.str.ptr)
-			rc = -ENOMEM;
-	} else if (rc == 0) {
-		out->kind = SONDE_VAL_ARRAY;
-		out->u.array.count = (uint32_t)n;
-		out->u.array.items = sonde_batch_alloc(b, n * sizeof(*items));
-		if (!out->u.array.items)
-			rc = -ENOMEM;
-		else if (n)
-			memcpy(out->u.array.items, items, n * sizeof(*items));
-	}
-	free(items);
-	return rc;
-}
 
 /* Parses s[0..n), which must be exactly one JSON object, as the attributes of ev (and
  * its otel.dropped_attributes_count). Returns 0, SONDE_EPARSE when s is not such an
@@ -460,20 +144,15 @@ static int event_attrs(zread *c, const char *s, size_t n, sonde_span_event *ev)
 	sonde_json_reader_init(&r, s, n);
 	int rc = sonde_json_enter_object(&r);
 	while (rc == 0 && (rc = sonde_json_next_key(&r, &k, &klen)) > 0) {
-		bool is_dropped = key_is(k, klen, key_names[K_DROPPED_ATTRS]);
+		bool is_dropped = sonde__tj_key_is(k, klen, key_name(K_DROPPED_ATTRS));
 		sonde_str key = is_dropped ? empty : sonde_batch_intern(c->b, k, klen);
 		sonde_value v;
 		if (!key.ptr) {
 			rc = -ENOMEM;
 			break;
 		}
-		sonde_json_tok t = sonde_json_next(&r);
-		if (t == SONDE_JSON_OBJ_BEGIN || t == SONDE_JSON_ARR_BEGIN) {
-			memset(&v, 0, sizeof(v));
-			rc = compound_value(c->b, &r, t, &v, &c->text);
-		} else {
-			rc = scalar_value(c->b, &r, t, &v);
-		}
+		/* Zipkin's writer could not give an infinity back as a number. */
+		rc = sonde__tj_read_value(c->b, &r, sonde_json_next(&r), true, &v, &c->text);
 		if (rc < 0)
 			break;
 		if (is_dropped) {
@@ -481,7 +160,7 @@ static int event_attrs(zread *c, const char *s, size_t n, sonde_span_event *ev)
 				dropped = (uint32_t)v.u.i;
 			continue;
 		}
-		rc = reserve((void **)&kvs, &kcap, kn, sizeof(*kvs));
+		rc = sonde__tj_reserve((void **)&kvs, &kcap, kn, sizeof(*kvs));
 		if (rc < 0)
 			break;
 		kvs[kn].key = key;
@@ -490,12 +169,10 @@ static int event_attrs(zread *c, const char *s, size_t n, sonde_span_event *ev)
 	if (rc == 0)
 		rc = sonde_json_finish(&r);
 	if (rc == 0) {
-		sonde_kv *items = sonde_batch_alloc(c->b, kn * sizeof(*kvs));
+		sonde_kv *items = sonde__tj_batch_copy(c->b, kvs, kn, sizeof(*kvs));
 		if (!items) {
 			rc = -ENOMEM;
 		} else {
-			if (kn)
-				memcpy(items, kvs, kn * sizeof(*kvs));
 			ev->attrs = (sonde_attrs){items, (uint32_t)kn};
 			ev->dropped_attrs_count = dropped;
 		}
@@ -528,14 +205,8 @@ static int json_name(zread *c, const char *s, size_t n, sonde_str *out)
  * last '|' and the dropped count. */
 static bool collector_form(const char *v, size_t n, size_t *bar1, size_t *bar2, uint32_t *dropped)
 {
-	const char *p = memchr(v, '|', n);
-	if (!p)
-		return false;
-	size_t a = (size_t)(p - v), z = n;
-	while (z > a && v[z - 1] != '|')
-		z--;
-	z--; /* the last '|' */
-	if (z < a + 3 || v[a + 1] != '{' || v[z - 1] != '}' || z + 1 == n || n - z - 1 > 10)
+	size_t a, z;
+	if (!sonde__tj_zipkin_collector_bars(v, n, &a, &z) || z + 1 == n || n - z - 1 > 10)
 		return false;
 	uint64_t d = 0;
 	for (size_t i = z + 1; i < n; i++) {
@@ -605,7 +276,7 @@ static int read_id(zread *c, uint8_t *out, size_t n, bool empty_ok)
 {
 	const char *s;
 	size_t sn;
-	int rc = take_null(c);
+	int rc = sonde__tj_take_null(&c->r);
 	if (rc != 0)
 		return rc;
 	rc = sonde_json_read_str(&c->r, &s, &sn);
@@ -613,44 +284,20 @@ static int read_id(zread *c, uint8_t *out, size_t n, bool empty_ok)
 		return rc;
 	if (sn == 0 && empty_ok)
 		return 1;
-	if (n == 16 && sn == 16) {
-		memset(out, 0, 8);
-		rc = sonde_hex_decode(out + 8, 8, s, sn);
-	} else {
-		rc = sonde_hex_decode(out, n, s, sn);
-	}
-	if (rc < 0)
-		return bad(c, n == 16 ? "expected 16 or 32 hex digits" : "expected 16 hex digits");
+	if ((rc = sonde__tj_decode_id(&c->error, &c->r, out, n, s, sn)) < 0)
+		return rc;
 	if (!empty_ok && sonde_id_is_zero(out, n))
-		return bad(c, "expected a non-zero id");
+		return sonde__tj_fail(&c->error, &c->r, "expected a non-zero id");
 	return 0;
 }
 
 /* Reads a microsecond count; null leaves *out and *has alone. */
 static int read_us(zread *c, uint64_t *out, bool *has)
 {
-	int rc = take_null(c);
-	if (rc != 0)
-		return rc < 0 ? rc : 0;
-	rc = sonde_json_read_u64(&c->r, out);
-	if (rc < 0)
-		return rc;
-	if (*out > UINT64_MAX / 1000)
-		return bad(c, "expected microseconds below 2^64 nanoseconds");
-	if (has)
+	int rc = sonde__tj_read_us(&c->error, &c->r, out);
+	if (rc == 0 && has)
 		*has = true;
-	return 0;
-}
-
-static bool valid_ip(const char *s, size_t n, int af)
-{
-	char tmp[64];
-	unsigned char addr[16];
-	if (n == 0 || n >= sizeof(tmp) || memchr(s, '\0', n))
-		return false;
-	memcpy(tmp, s, n);
-	tmp[n] = '\0';
-	return inet_pton(af, tmp, addr) == 1;
+	return rc < 0 ? rc : 0;
 }
 
 static int read_endpoint(zread *c, endpoint *ep)
@@ -658,17 +305,15 @@ static int read_endpoint(zread *c, endpoint *ep)
 	const char *k, *s;
 	size_t kn, sn;
 	sonde_str v4 = empty, v6 = empty;
-	int rc = take_null(c);
-	if (rc != 0)
-		return rc < 0 ? rc : 0;
-	if ((rc = sonde_json_enter_object(&c->r)) < 0)
+	int rc = sonde__tj_enter_object_or_null(&c->r);
+	if (rc <= 0)
 		return rc;
 	while ((rc = next_member(c, &c->sub, &k, &kn)) > 0) {
-		bool svc = key_is(k, kn, "serviceName"), ip4 = key_is(k, kn, "ipv4"),
-		     ip6 = key_is(k, kn, "ipv6");
+		bool svc = sonde__tj_key_is(k, kn, "serviceName"), ip4 = sonde__tj_key_is(k, kn, "ipv4"),
+		     ip6 = sonde__tj_key_is(k, kn, "ipv6");
 		if (svc || ip4 || ip6) {
 			c->sub = svc ? "serviceName" : ip4 ? "ipv4" : "ipv6";
-			if ((rc = take_null(c)) != 0) {
+			if ((rc = sonde__tj_take_null(&c->r)) != 0) {
 				if (rc < 0)
 					return rc;
 				continue;
@@ -679,16 +324,16 @@ static int read_endpoint(zread *c, endpoint *ep)
 				ep->service = sonde_batch_intern(c->b, s, sn);
 				if (!ep->service.ptr)
 					rc = -ENOMEM;
-			} else if ((ip4 || ip6) && valid_ip(s, sn, ip4 ? AF_INET : AF_INET6)) {
+			} else if ((ip4 || ip6) && sonde__tj_ip_family(s, sn) == (ip4 ? AF_INET : AF_INET6)) {
 				sonde_str *dst = ip4 ? &v4 : &v6;
 				*dst = sonde_batch_intern(c->b, s, sn);
 				if (!dst->ptr)
 					rc = -ENOMEM;
 			}
-		} else if (key_is(k, kn, "port")) {
+		} else if (sonde__tj_key_is(k, kn, "port")) {
 			int64_t port;
 			c->sub = "port";
-			if ((rc = take_null(c)) != 0) {
+			if ((rc = sonde__tj_take_null(&c->r)) != 0) {
 				if (rc < 0)
 					return rc;
 				continue;
@@ -714,10 +359,8 @@ static int read_tags(zread *c)
 {
 	const char *k;
 	size_t kn;
-	int rc = take_null(c);
-	if (rc != 0)
-		return rc < 0 ? rc : 0;
-	if ((rc = sonde_json_enter_object(&c->r)) < 0)
+	int rc = sonde__tj_enter_object_or_null(&c->r);
+	if (rc <= 0)
 		return rc;
 	while ((rc = next_member(c, &c->sub, &k, &kn)) > 0) {
 		tag t;
@@ -735,12 +378,12 @@ static int read_tags(zread *c)
 		case SONDE_JSON_TRUE: t.val = SONDE_STR_LIT("true"); break;
 		case SONDE_JSON_FALSE: t.val = SONDE_STR_LIT("false"); break;
 		case SONDE_JSON_NULL: continue;
-		case SONDE_JSON_ERROR: return tok_error(&c->r);
-		default: return bad(c, "expected a string");
+		case SONDE_JSON_ERROR: return sonde__tj_tok_error(&c->r);
+		default: return sonde__tj_fail(&c->error, &c->r, "expected a string");
 		}
 		if (!t.val.ptr)
 			return -ENOMEM;
-		if ((rc = reserve((void **)&c->tags, &c->tags_cap, c->tags_n, sizeof(tag))) < 0)
+		if ((rc = sonde__tj_reserve((void **)&c->tags, &c->tags_cap, c->tags_n, sizeof(tag))) < 0)
 			return rc;
 		c->tags[c->tags_n++] = t;
 	}
@@ -757,14 +400,14 @@ static int read_annotation(zread *c)
 	int rc = sonde_json_enter_object(&c->r);
 	if (rc < 0)
 		return rc;
-	size_t off = tok_offset(&c->r);
+	size_t off = sonde__tj_tok_offset(&c->r);
 	while ((rc = next_member(c, &c->sub, &k, &kn)) > 0) {
-		if (key_is(k, kn, "timestamp")) {
+		if (sonde__tj_key_is(k, kn, "timestamp")) {
 			c->sub = "timestamp";
 			rc = read_us(c, &ts, &has_ts);
-		} else if (key_is(k, kn, "value")) {
+		} else if (sonde__tj_key_is(k, kn, "value")) {
 			c->sub = "value";
-			if ((rc = take_null(c)) != 0) {
+			if ((rc = sonde__tj_take_null(&c->r)) != 0) {
 				if (rc < 0)
 					return rc;
 				continue;
@@ -786,10 +429,11 @@ static int read_annotation(zread *c)
 		return rc;
 	c->sub = NULL;
 	if (!has_ts)
-		return bad_at(c, off, "expected a timestamp");
+		return sonde__tj_fail_at(&c->error, off, "expected a timestamp");
 	if (!has_val)
-		return bad_at(c, off, "expected a value");
-	if ((rc = reserve((void **)&c->events, &c->events_cap, c->events_n, sizeof(sonde_span_event))) < 0)
+		return sonde__tj_fail_at(&c->error, off, "expected a value");
+	if ((rc = sonde__tj_reserve((void **)&c->events, &c->events_cap, c->events_n,
+	                            sizeof(sonde_span_event))) < 0)
 		return rc;
 	sonde_span_event *ev = &c->events[c->events_n];
 	memset(ev, 0, sizeof(*ev));
@@ -809,10 +453,8 @@ static int read_annotation(zread *c)
 
 static int read_annotations(zread *c)
 {
-	int rc = take_null(c);
-	if (rc != 0)
-		return rc < 0 ? rc : 0;
-	if ((rc = sonde_json_enter_array(&c->r)) < 0)
+	int rc = sonde__tj_enter_array_or_null(&c->r);
+	if (rc <= 0)
 		return rc;
 	c->elem = 0;
 	while ((rc = sonde_json_next_elem(&c->r)) > 0) {
@@ -829,23 +471,23 @@ static int read_kind(zread *c, sonde_span_kind *kind)
 {
 	const char *s;
 	size_t sn;
-	int rc = take_null(c);
+	int rc = sonde__tj_take_null(&c->r);
 	if (rc != 0)
 		return rc < 0 ? rc : 0;
 	if ((rc = sonde_json_read_str(&c->r, &s, &sn)) < 0)
 		return rc;
-	if (key_is(s, sn, "CLIENT"))
+	if (sonde__tj_key_is(s, sn, "CLIENT"))
 		*kind = SONDE_SPAN_KIND_CLIENT;
-	else if (key_is(s, sn, "SERVER"))
+	else if (sonde__tj_key_is(s, sn, "SERVER"))
 		*kind = SONDE_SPAN_KIND_SERVER;
-	else if (key_is(s, sn, "PRODUCER"))
+	else if (sonde__tj_key_is(s, sn, "PRODUCER"))
 		*kind = SONDE_SPAN_KIND_PRODUCER;
-	else if (key_is(s, sn, "CONSUMER"))
+	else if (sonde__tj_key_is(s, sn, "CONSUMER"))
 		*kind = SONDE_SPAN_KIND_CONSUMER;
-	else if (key_is(s, sn, "INTERNAL"))
+	else if (sonde__tj_key_is(s, sn, "INTERNAL"))
 		*kind = SONDE_SPAN_KIND_INTERNAL; /* not Zipkin's, but some exporters send it */
 	else
-		return bad(c, "expected CLIENT, SERVER, PRODUCER or CONSUMER");
+		return sonde__tj_fail(&c->error, &c->r, "expected CLIENT, SERVER, PRODUCER or CONSUMER");
 	return 0;
 }
 
@@ -853,8 +495,8 @@ static int read_kind(zread *c, sonde_span_kind *kind)
 
 static int resource_for(zread *c, sonde_str service, const sonde_resource **out)
 {
-	pkey key = {service.len ? service.ptr : NULL, NULL, 0};
-	sonde_resource *res = pmap_get(&c->res, key);
+	sonde_ptrmap_key key = {service.len ? service.ptr : NULL, NULL, 0};
+	sonde_resource *res = sonde_ptrmap_find(&c->res, key);
 	if (res) {
 		*out = res;
 		return 0;
@@ -865,38 +507,18 @@ static int resource_for(zread *c, sonde_str service, const sonde_resource **out)
 		sonde_kv *kv = sonde_batch_alloc(c->b, sizeof(*kv));
 		if (!kv)
 			return -ENOMEM;
-		kv->key = (sonde_str){c->keys[K_SERVICE_NAME], strlen(key_names[K_SERVICE_NAME])};
-		kv->value.kind = SONDE_VAL_STRING;
-		kv->value.u.str = service;
+		sonde__tj_str_attr(kv, (sonde_str){c->keys[K_SERVICE_NAME], strlen(key_name(K_SERVICE_NAME))},
+		                   service);
 		res->attrs = (sonde_attrs){kv, 1};
 	}
 	*out = res;
-	return pmap_put(&c->res, key, res);
-}
-
-/* name and version are interned. */
-static int scope_for(zread *c, sonde_str name, sonde_str version, const sonde_scope **out)
-{
-	pkey key = {name.len ? name.ptr : NULL, version.len ? version.ptr : NULL, 0};
-	sonde_scope *sc = pmap_get(&c->scopes, key);
-	if (sc) {
-		*out = sc;
-		return 0;
-	}
-	if (!(sc = sonde_batch_new_scope(c->b)))
-		return -ENOMEM;
-	if (key.a)
-		sc->name = name;
-	if (key.b)
-		sc->version = version;
-	*out = sc;
-	return pmap_put(&c->scopes, key, sc);
+	return sonde_ptrmap_add(&c->res, key, res);
 }
 
 static bool has_tag(const zread *c, const char *key)
 {
 	for (size_t i = 0; i < c->tags_n; i++)
-		if (str_is(c->tags[i].key, key))
+		if (sonde__tj_str_is(c->tags[i].key, key))
 			return true;
 	return false;
 }
@@ -909,7 +531,7 @@ static bool tag_holds(const zread *c, const char *const *keys, sonde_str val)
 		if (t->val.len != val.len || memcmp(t->val.ptr, val.ptr, val.len) != 0)
 			continue;
 		for (const char *const *k = keys; *k; k++)
-			if (str_is(t->key, *k))
+			if (sonde__tj_str_is(t->key, *k))
 				return true;
 	}
 	return false;
@@ -917,13 +539,10 @@ static bool tag_holds(const zread *c, const char *const *keys, sonde_str val)
 
 static int push_attr(zread *c, int key, sonde_str val)
 {
-	int rc = reserve((void **)&c->kvs, &c->kvs_cap, c->kvs_n, sizeof(sonde_kv));
+	int rc = sonde__tj_reserve((void **)&c->kvs, &c->kvs_cap, c->kvs_n, sizeof(sonde_kv));
 	if (rc < 0)
 		return rc;
-	sonde_kv *kv = &c->kvs[c->kvs_n++];
-	kv->key = (sonde_str){c->keys[key], strlen(key_names[key])};
-	kv->value.kind = SONDE_VAL_STRING;
-	kv->value.u.str = val;
+	sonde__tj_str_attr(&c->kvs[c->kvs_n++], (sonde_str){c->keys[key], strlen(key_name(key))}, val);
 	return 0;
 }
 
@@ -940,22 +559,22 @@ static int endpoint_attrs(zread *c, const zspan *z)
 {
 	sonde_str port;
 	int rc = 0;
-	if (z->local.addr.len && !has_tag(c, key_names[K_LOCAL_ADDR]))
+	if (z->local.addr.len && !has_tag(c, key_name(K_LOCAL_ADDR)))
 		rc = push_attr(c, K_LOCAL_ADDR, z->local.addr);
-	if (rc == 0 && z->local.port && !has_tag(c, key_names[K_LOCAL_PORT])) {
+	if (rc == 0 && z->local.port && !has_tag(c, key_name(K_LOCAL_PORT))) {
 		rc = port_str(c, z->local.port, &port);
 		if (rc == 0)
 			rc = push_attr(c, K_LOCAL_PORT, port);
 	}
-	if (rc == 0 && z->remote.service.len && !has_tag(c, key_names[K_PEER_SERVICE]) &&
-	    !tag_holds(c, name_sources, z->remote.service))
+	if (rc == 0 && z->remote.service.len && !has_tag(c, key_name(K_PEER_SERVICE)) &&
+	    !tag_holds(c, sonde__tj_zipkin_name_sources, z->remote.service))
 		rc = push_attr(c, K_PEER_SERVICE, z->remote.service);
-	if (rc == 0 && z->remote.addr.len && !has_tag(c, key_names[K_PEER_ADDR]) &&
-	    !tag_holds(c, addr_sources, z->remote.addr))
+	if (rc == 0 && z->remote.addr.len && !has_tag(c, key_name(K_PEER_ADDR)) &&
+	    !tag_holds(c, sonde__tj_zipkin_addr_sources, z->remote.addr))
 		rc = push_attr(c, K_PEER_ADDR, z->remote.addr);
-	if (rc == 0 && z->remote.port && !has_tag(c, key_names[K_PEER_PORT])) {
+	if (rc == 0 && z->remote.port && !has_tag(c, key_name(K_PEER_PORT))) {
 		rc = port_str(c, z->remote.port, &port);
-		if (rc == 0 && !tag_holds(c, port_sources, port))
+		if (rc == 0 && !tag_holds(c, sonde__tj_zipkin_port_sources, port))
 			rc = push_attr(c, K_PEER_PORT, port);
 	}
 	return rc;
@@ -988,19 +607,22 @@ static int finish_span(zread *c, const zspan *z, size_t obj_off)
 
 	c->field = NULL;
 	if (!z->has_trace)
-		return bad_at(c, obj_off, "expected traceId");
+		return sonde__tj_fail_at(&c->error, obj_off, "expected traceId");
 	if (!z->has_id)
-		return bad_at(c, obj_off, "expected id");
+		return sonde__tj_fail_at(&c->error, obj_off, "expected id");
 	if (z->has_ts && z->dur_us > UINT64_MAX / 1000 - z->ts_us)
-		return bad_at(c, obj_off, "expected timestamp + duration below 2^64 nanoseconds");
+		return sonde__tj_fail_at(&c->error, obj_off,
+		                         "expected timestamp + duration below 2^64 nanoseconds");
 
 	c->kvs_n = 0;
 	for (size_t i = 0; i < c->tags_n; i++) {
 		const tag *t = &c->tags[i];
 		const char *k = t->key.ptr;
 		if (k == c->keys[K_STATUS_CODE]) {
-			code = str_is(t->val, "OK") || str_is(t->val, "STATUS_CODE_OK") ? SONDE_STATUS_OK
-			       : str_is(t->val, "ERROR") || str_is(t->val, "STATUS_CODE_ERROR")
+			code = sonde__tj_str_is(t->val, "OK") || sonde__tj_str_is(t->val, "STATUS_CODE_OK")
+			               ? SONDE_STATUS_OK
+			       : sonde__tj_str_is(t->val, "ERROR") ||
+			                       sonde__tj_str_is(t->val, "STATUS_CODE_ERROR")
 			               ? SONDE_STATUS_ERROR
 			               : SONDE_STATUS_UNSET;
 		} else if (k == c->keys[K_STATUS_DESC]) {
@@ -1028,12 +650,10 @@ static int finish_span(zread *c, const zspan *z, size_t obj_off)
 		} else if (k == c->keys[K_TRACESTATE]) {
 			trace_state = t->val;
 		} else {
-			if ((rc = reserve((void **)&c->kvs, &c->kvs_cap, c->kvs_n, sizeof(sonde_kv))) < 0)
+			if ((rc = sonde__tj_reserve((void **)&c->kvs, &c->kvs_cap, c->kvs_n,
+			                            sizeof(sonde_kv))) < 0)
 				return rc;
-			sonde_kv *kv = &c->kvs[c->kvs_n++];
-			kv->key = t->key;
-			kv->value.kind = SONDE_VAL_STRING;
-			kv->value.u.str = t->val;
+			sonde__tj_str_attr(&c->kvs[c->kvs_n++], t->key, t->val);
 		}
 	}
 	if ((rc = endpoint_attrs(c, z)) < 0)
@@ -1043,24 +663,15 @@ static int finish_span(zread *c, const zspan *z, size_t obj_off)
 	const sonde_scope *scope;
 	if ((rc = resource_for(c, z->local.service, &res)) < 0)
 		return rc;
-	/* Interned, so that equal scopes are one object. */
-	sonde_str sn = scope_name.len ? scope_name : lib_name;
-	sonde_str sv = scope_version.len ? scope_version : lib_version;
-	sn = sonde_batch_intern(c->b, sn.ptr, sn.len);
-	sv = sonde_batch_intern(c->b, sv.ptr, sv.len);
-	if (!sn.ptr || !sv.ptr)
-		return -ENOMEM;
-	if ((rc = scope_for(c, sn, sv, &scope)) < 0)
+	if ((rc = sonde__tj_scope(c->b, &c->scopes, scope_name.len ? scope_name : lib_name,
+	                          scope_version.len ? scope_version : lib_version, &scope)) < 0)
 		return rc;
 
-	sonde_kv *attrs = sonde_batch_alloc(c->b, c->kvs_n * sizeof(sonde_kv));
-	sonde_span_event *events = sonde_batch_alloc(c->b, c->events_n * sizeof(sonde_span_event));
+	sonde_kv *attrs = sonde__tj_batch_copy(c->b, c->kvs, c->kvs_n, sizeof(sonde_kv));
+	sonde_span_event *events =
+	        sonde__tj_batch_copy(c->b, c->events, c->events_n, sizeof(sonde_span_event));
 	if (!attrs || !events)
 		return -ENOMEM;
-	if (c->kvs_n)
-		memcpy(attrs, c->kvs, c->kvs_n * sizeof(sonde_kv));
-	if (c->events_n)
-		memcpy(events, c->events, c->events_n * sizeof(sonde_span_event));
 
 	sonde_span_data *s = sonde_batch_add_span(c->b, res, scope);
 	if (!s)
@@ -1083,9 +694,9 @@ static int finish_span(zread *c, const zspan *z, size_t obj_off)
 	s->events_count = (uint32_t)c->events_n;
 	s->dropped_events_count = dropped[1];
 	s->dropped_links_count = dropped[2];
-	if (has_err && !str_is(err_val, "false")) {
+	if (has_err && !sonde__tj_str_is(err_val, "false")) {
 		s->status_code = SONDE_STATUS_ERROR;
-		s->status_message = !str_is(err_val, "true") ? err_val : has_desc ? desc : empty;
+		s->status_message = !sonde__tj_str_is(err_val, "true") ? err_val : has_desc ? desc : empty;
 	} else if (code != SONDE_STATUS_UNSET) {
 		s->status_code = (sonde_status_code)code;
 		s->status_message = has_desc ? desc : empty;
@@ -1110,56 +721,57 @@ static int read_span(zread *c)
 	c->elem = -1;
 	sonde_json_tok t = sonde_json_next(&c->r);
 	if (t == SONDE_JSON_ERROR)
-		return tok_error(&c->r);
+		return sonde__tj_tok_error(&c->r);
 	if (t != SONDE_JSON_OBJ_BEGIN)
-		return bad(c, "expected a span object");
-	size_t obj_off = tok_offset(&c->r);
+		return sonde__tj_fail(&c->error, &c->r, "expected a span object");
+	size_t obj_off = sonde__tj_tok_offset(&c->r);
 	while ((rc = next_member(c, &c->field, &k, &kn)) > 0) {
-		if (key_is(k, kn, "traceId")) {
+		if (sonde__tj_key_is(k, kn, "traceId")) {
 			c->field = "traceId";
 			rc = read_id(c, z.trace_id, 16, false);
 			z.has_trace = rc == 0;
-		} else if (key_is(k, kn, "id")) {
+		} else if (sonde__tj_key_is(k, kn, "id")) {
 			c->field = "id";
 			rc = read_id(c, z.span_id, 8, false);
 			z.has_id = rc == 0;
-		} else if (key_is(k, kn, "parentId")) {
+		} else if (sonde__tj_key_is(k, kn, "parentId")) {
 			c->field = "parentId";
 			rc = read_id(c, z.parent, 8, true);
 			if (rc == 1)
 				memset(z.parent, 0, 8);
-		} else if (key_is(k, kn, "name")) {
+		} else if (sonde__tj_key_is(k, kn, "name")) {
 			c->field = "name";
-			if ((rc = take_null(c)) == 0 && (rc = sonde_json_read_str(&c->r, &s, &sn)) == 0) {
+			if ((rc = sonde__tj_take_null(&c->r)) == 0 &&
+			    (rc = sonde_json_read_str(&c->r, &s, &sn)) == 0) {
 				z.name = sonde_batch_intern(c->b, s, sn);
 				if (!z.name.ptr)
 					rc = -ENOMEM;
 			}
-		} else if (key_is(k, kn, "kind")) {
+		} else if (sonde__tj_key_is(k, kn, "kind")) {
 			c->field = "kind";
 			rc = read_kind(c, &z.kind);
-		} else if (key_is(k, kn, "timestamp")) {
+		} else if (sonde__tj_key_is(k, kn, "timestamp")) {
 			c->field = "timestamp";
 			rc = read_us(c, &z.ts_us, &z.has_ts);
-		} else if (key_is(k, kn, "duration")) {
+		} else if (sonde__tj_key_is(k, kn, "duration")) {
 			c->field = "duration";
 			rc = read_us(c, &z.dur_us, NULL);
-		} else if (key_is(k, kn, "localEndpoint")) {
+		} else if (sonde__tj_key_is(k, kn, "localEndpoint")) {
 			c->field = "localEndpoint";
 			rc = read_endpoint(c, &z.local);
-		} else if (key_is(k, kn, "remoteEndpoint")) {
+		} else if (sonde__tj_key_is(k, kn, "remoteEndpoint")) {
 			c->field = "remoteEndpoint";
 			rc = read_endpoint(c, &z.remote);
-		} else if (key_is(k, kn, "annotations")) {
+		} else if (sonde__tj_key_is(k, kn, "annotations")) {
 			c->field = "annotations";
 			rc = read_annotations(c);
-		} else if (key_is(k, kn, "tags")) {
+		} else if (sonde__tj_key_is(k, kn, "tags")) {
 			c->field = "tags";
 			rc = read_tags(c);
-		} else if (key_is(k, kn, "debug") || key_is(k, kn, "shared")) {
+		} else if (sonde__tj_key_is(k, kn, "debug") || sonde__tj_key_is(k, kn, "shared")) {
 			bool flag;
 			c->field = kn == 5 ? "debug" : "shared";
-			if ((rc = take_null(c)) == 0)
+			if ((rc = sonde__tj_take_null(&c->r)) == 0)
 				rc = sonde_json_read_bool(&c->r, &flag);
 		} else {
 			rc = sonde_json_skip(&c->r);
@@ -1180,9 +792,9 @@ static int read_doc(zread *c)
 	int rc;
 	sonde_json_tok t = sonde_json_next(&c->r);
 	if (t == SONDE_JSON_ERROR)
-		return tok_error(&c->r);
+		return sonde__tj_tok_error(&c->r);
 	if (t != SONDE_JSON_ARR_BEGIN)
-		return bad(c, "expected a JSON array of Zipkin spans");
+		return sonde__tj_fail(&c->error, &c->r, "expected a JSON array of Zipkin spans");
 	c->outer = -1;
 	size_t index = 0, outer = 0;
 	while ((rc = sonde_json_next_elem(&c->r)) > 0) {
@@ -1222,7 +834,7 @@ int sonde_zipkin_read(sonde_batch *b, const char *buf, size_t len, sonde_wire_er
 	c.outer = c.elem = -1;
 	sonde_buf_init(&c.text);
 	for (int i = 0; i < K_COUNT && rc == 0; i++) {
-		c.keys[i] = sonde_batch_intern(b, key_names[i], strlen(key_names[i])).ptr;
+		c.keys[i] = sonde_batch_intern(b, key_name(i), strlen(key_name(i))).ptr;
 		if (!c.keys[i])
 			rc = -ENOMEM;
 	}
@@ -1238,7 +850,7 @@ int sonde_zipkin_read(sonde_batch *b, const char *buf, size_t len, sonde_wire_er
 	free(c.tags);
 	free(c.events);
 	free(c.kvs);
-	free(c.res.slots);
-	free(c.scopes.slots);
+	sonde_ptrmap_release(&c.res);
+	sonde_ptrmap_release(&c.scopes);
 	return rc;
 }

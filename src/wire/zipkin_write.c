@@ -16,39 +16,8 @@
 #include "base64.h"
 #include "hex.h"
 #include "json.h"
+#include "trace_json_util_internal.h"
 #include "zipkin.h"
-
-/* Tag keys the writer fills from span fields; attributes with these keys are not
- * written, as the reader would take them for those fields. */
-static const char *const reserved[] = {
-        "otel.status_code",
-        "otel.status_description",
-        "error",
-        "otel.scope.name",
-        "otel.scope.version",
-        "otel.library.name",
-        "otel.library.version",
-        "otel.dropped_attributes_count",
-        "otel.dropped_events_count",
-        "otel.dropped_links_count",
-        "w3c.tracestate",
-        NULL,
-};
-
-/* Where a CLIENT or PRODUCER span's remote endpoint comes from when peer.service and
- * network.peer.* are absent, best first (OpenTelemetry's ranking). */
-static const char *const name_sources[] = {
-        "server.address",
-        "net.peer.name",
-        "server.socket.domain",
-        "net.sock.peer.name",
-        "peer.hostname",
-        "peer.address",
-        "db.name",
-        NULL,
-};
-static const char *const addr_sources[] = {"server.socket.address", "net.sock.peer.addr", NULL};
-static const char *const port_sources[] = {"server.socket.port", "net.sock.peer.port", NULL};
 
 /* Values nested deeper than this are written as null. */
 enum { MAX_VALUE_DEPTH = 64 };
@@ -58,19 +27,15 @@ typedef struct zwrite {
 	sonde_buf tmp, tmp2; /* text of one tag or annotation value */
 } zwrite;
 
-static bool str_is(sonde_str s, const char *lit)
-{
-	size_t n = strlen(lit);
-	return s.len == n && memcmp(s.ptr, lit, n) == 0;
-}
-
+/* Is key a tag the reader would take for a span field? Attributes under one are not
+ * written. */
 static bool is_reserved(sonde_str key)
 {
-	/* Every reserved key starts with 'o', 'e' or 'w': most keys are ruled out at once. */
+	/* Every field tag starts with 'o', 'e' or 'w': most keys are ruled out at once. */
 	if (key.len == 0 || (key.ptr[0] != 'o' && key.ptr[0] != 'e' && key.ptr[0] != 'w'))
 		return false;
-	for (const char *const *k = reserved; *k; k++)
-		if (str_is(key, *k))
+	for (const char *const *k = sonde__tj_zipkin_field_tags; *k; k++)
+		if (sonde__tj_str_is(key, *k))
 			return true;
 	return false;
 }
@@ -184,24 +149,10 @@ static void value_text(sonde_buf *out, const sonde_value *v)
 
 static bool ip_family(const sonde_value *v, int *af)
 {
-	char tmp[64];
-	unsigned char addr[16];
 	if (!v || v->kind != SONDE_VAL_STRING)
 		return false;
-	size_t n = v->u.str.len;
-	if (n == 0 || n >= sizeof(tmp) || memchr(v->u.str.ptr, '\0', n))
-		return false;
-	memcpy(tmp, v->u.str.ptr, n);
-	tmp[n] = '\0';
-	if (inet_pton(AF_INET, tmp, addr) == 1) {
-		*af = AF_INET;
-		return true;
-	}
-	if (inet_pton(AF_INET6, tmp, addr) == 1) {
-		*af = AF_INET6;
-		return true;
-	}
-	return false;
+	*af = sonde__tj_ip_family(v->u.str.ptr, v->u.str.len);
+	return *af != 0;
 }
 
 /* A port number: an INT in 1..65535, or a string of its canonical decimal digits. */
@@ -274,15 +225,15 @@ static void endpoints(zwrite *z, const sonde_span_data *s)
 	const sonde_value *addr = sonde_attrs_get(a, "network.peer.address");
 	uint32_t port = port_of(sonde_attrs_get(a, "network.peer.port"));
 	if (!svc && outgoing)
-		svc = first_of(a, name_sources);
+		svc = first_of(a, sonde__tj_zipkin_name_sources);
 	if (!ip_family(addr, &af) && outgoing) {
-		for (const char *const *k = addr_sources; *k; k++) {
+		for (const char *const *k = sonde__tj_zipkin_addr_sources; *k; k++) {
 			addr = sonde_attrs_get(a, *k);
 			if (ip_family(addr, &af))
 				break;
 		}
 	}
-	for (const char *const *k = port_sources; *k && !port && outgoing; k++)
+	for (const char *const *k = sonde__tj_zipkin_port_sources; *k && !port && outgoing; k++)
 		port = port_of(sonde_attrs_get(a, *k));
 	endpoint(z, "remoteEndpoint", svc, addr, port);
 }
@@ -292,16 +243,10 @@ static bool ambiguous(sonde_str name)
 {
 	const char *v = name.ptr;
 	size_t n = name.len;
+	size_t a, z;
 	if (n > 0 && v[0] == '"')
 		return true;
-	const char *p = memchr(v, '|', n);
-	if (!p)
-		return false;
-	size_t a = (size_t)(p - v), z = n;
-	while (z > a && v[z - 1] != '|')
-		z--;
-	z--;
-	return z >= a + 3 && v[a + 1] == '{' && v[z - 1] == '}';
+	return sonde__tj_zipkin_collector_bars(v, n, &a, &z);
 }
 
 static void annotation(zwrite *z, const sonde_span_event *ev)
@@ -325,7 +270,7 @@ static void annotation(zwrite *z, const sonde_span_event *ev)
 	sonde_json_obj_begin(&w2);
 	for (uint32_t i = 0; i < ev->attrs.count; i++) {
 		const sonde_kv *kv = &ev->attrs.items[i];
-		if (str_is(kv->key, "otel.dropped_attributes_count"))
+		if (sonde__tj_str_is(kv->key, "otel.dropped_attributes_count"))
 			continue;
 		sonde_json_key(&w2, kv->key.ptr, kv->key.len);
 		value_json(&w2, &kv->value, 0);
@@ -388,12 +333,12 @@ static void tags(zwrite *z, const sonde_span_data *s)
 		str_tag(z, "otel.library.version", s->scope->version);
 	}
 	sonde_str msg = s->status_message;
-	bool literal = str_is(msg, "true") || str_is(msg, "false");
+	bool literal = sonde__tj_str_is(msg, "true") || sonde__tj_str_is(msg, "false");
 	if (s->status_code == SONDE_STATUS_ERROR) {
 		/* The reader takes error="true" as "no message" and error="false" as no error, so
 		 * those two messages travel in otel.status_description instead. */
 		str_tag(z, "otel.status_code", SONDE_STR_LIT("ERROR"));
-		str_tag(z, "error", str_is(msg, "false") ? SONDE_STR_LIT("true") : msg);
+		str_tag(z, "error", sonde__tj_str_is(msg, "false") ? SONDE_STR_LIT("true") : msg);
 		if (literal)
 			str_tag(z, "otel.status_description", msg);
 	} else if (s->status_code == SONDE_STATUS_OK) {

@@ -10,6 +10,7 @@
 #include "chrome_trace.h"
 #include "hex.h"
 #include "sonde/status.h"
+#include "wire_test_util.h"
 
 static const char doc[] =
         "{\"traceEvents\": [\n"
@@ -48,20 +49,6 @@ static const char doc[] =
         "],\n"
         "\"displayTimeUnit\": \"ms\", \"otherData\": {\"version\": \"x\"}}\n";
 
-static const sonde_value *attr(const sonde_attrs *a, const char *key)
-{
-	const sonde_value *v = sonde_attrs_get(a, key);
-	if (!v)
-		fail_msg("no attribute %s", key);
-	return v;
-}
-
-static void assert_str(sonde_str s, const char *want)
-{
-	if (s.len != strlen(want) || memcmp(s.ptr, want, s.len) != 0)
-		fail_msg("got \"%.*s\", want \"%s\"", (int)s.len, s.ptr, want);
-}
-
 static void assert_parent(const sonde_batch *b, size_t child, long parent)
 {
 	const sonde_span_data *s = &b->spans[child];
@@ -79,10 +66,7 @@ static void test_read(void **state)
 {
 	(void)state;
 	sonde_batch *b = sonde_batch_new();
-	sonde_wire_error err = {0};
-	int rc = sonde_chrome_trace_read(b, doc, strlen(doc), &err);
-	if (rc != 0)
-		fail_msg("read: %d at %zu %s: %s", rc, err.offset, err.field, err.msg);
+	expect_read_ok(sonde_chrome_trace_read, b, doc);
 	static const char *const names[] = {"outer", "inner", "sibling", "same", "lonely", "step",
 	                                    "sub",   "open",  "req",     "dns",  "other"};
 	assert_int_equal(b->spans_count, 11);
@@ -245,19 +229,8 @@ static void test_deep_args(void **state)
 
 static void expect_error(const char *in, const char *at, const char *field, const char *msg_part)
 {
-	sonde_batch *b = sonde_batch_new();
 	static const char good[] = "[{\"ph\":\"X\",\"ts\":1,\"pid\":1,\"tid\":1}]";
-	assert_int_equal(sonde_chrome_trace_read(b, good, strlen(good), NULL), 0);
-	sonde_wire_error err = {0};
-	int rc = sonde_chrome_trace_read(b, in, strlen(in), &err);
-	if (rc != SONDE_EPARSE)
-		fail_msg("%s: rc %d", in, rc);
-	assert_int_equal(b->spans_count, 1);
-	size_t want = at ? (size_t)(strstr(in, at) - in) : strlen(in);
-	if (err.offset != want || strcmp(err.field, field) != 0 || !strstr(err.msg, msg_part))
-		fail_msg("%s: got offset %zu field '%s' msg '%s'; want %zu '%s' '%s'", in, err.offset,
-		         err.field, err.msg, want, field, msg_part);
-	sonde_batch_free(b);
+	expect_read_error(sonde_chrome_trace_read, good, in, at, field, msg_part);
 }
 
 static void test_errors(void **state)

@@ -10,6 +10,7 @@
 #include "hex.h"
 #include "jaeger.h"
 #include "sonde/status.h"
+#include "wire_test_util.h"
 
 /* The opening of a document whose first span has its required members. */
 #define SPAN1 "{\"data\":[{\"traceID\":\"0000000000000001\",\"spans\":[{\"spanID\":\"0000000000000001\""
@@ -65,36 +66,11 @@ static const char doc[] =
         "              \"duration\": 0, \"processID\": \"p1\", \"parentSpanID\": \"00000000000000c3\"}]}],\n"
         " \"total\": 0, \"limit\": 0, \"offset\": 0, \"errors\": null}\n";
 
-static const sonde_value *attr(const sonde_attrs *a, const char *key)
-{
-	const sonde_value *v = sonde_attrs_get(a, key);
-	if (!v)
-		fail_msg("no attribute %s", key);
-	return v;
-}
-
-static void assert_str(sonde_str s, const char *want)
-{
-	if (s.len != strlen(want) || memcmp(s.ptr, want, s.len) != 0)
-		fail_msg("got \"%.*s\", want \"%s\"", (int)s.len, s.ptr, want);
-}
-
-static void assert_id(const uint8_t *id, size_t n, const char *hex)
-{
-	char got[33];
-	sonde_hex_encode(got, id, n);
-	got[2 * n] = '\0';
-	assert_string_equal(got, hex);
-}
-
 static void test_read(void **state)
 {
 	(void)state;
 	sonde_batch *b = sonde_batch_new();
-	sonde_wire_error err = {0};
-	int rc = sonde_jaeger_read(b, doc, strlen(doc), &err);
-	if (rc != 0)
-		fail_msg("read: %d at %zu %s: %s", rc, err.offset, err.field, err.msg);
+	expect_read_ok(sonde_jaeger_read, b, doc);
 	assert_int_equal(b->spans_count, 4);
 
 	const sonde_span_data *s = &b->spans[0];
@@ -194,19 +170,8 @@ static void test_shapes(void **state)
 
 static void expect_error(const char *in, const char *at, const char *field, const char *msg_part)
 {
-	sonde_batch *b = sonde_batch_new();
 	static const char good[] = SPAN1 "}]}]}";
-	assert_int_equal(sonde_jaeger_read(b, good, strlen(good), NULL), 0);
-	sonde_wire_error err = {0};
-	int rc = sonde_jaeger_read(b, in, strlen(in), &err);
-	if (rc != SONDE_EPARSE)
-		fail_msg("%s: rc %d", in, rc);
-	assert_int_equal(b->spans_count, 1);
-	size_t want = at ? (size_t)(strstr(in, at) - in) : strlen(in);
-	if (err.offset != want || strcmp(err.field, field) != 0 || !strstr(err.msg, msg_part))
-		fail_msg("%s: got offset %zu field '%s' msg '%s'; want %zu '%s' '%s'", in, err.offset,
-		         err.field, err.msg, want, field, msg_part);
-	sonde_batch_free(b);
+	expect_read_error(sonde_jaeger_read, good, in, at, field, msg_part);
 }
 
 static void test_errors(void **state)

@@ -9,6 +9,7 @@
 
 #include "hex.h"
 #include "sonde/status.h"
+#include "wire_test_util.h"
 #include "zipkin.h"
 
 /* A span's required members, valid. */
@@ -42,20 +43,6 @@ static const char two_spans[] =
         "   \"localEndpoint\": {\"serviceName\": \"backend\"}, \"tags\": {\"otel.status_code\": \"OK\"}}\n"
         "]\n";
 
-static const sonde_value *attr(const sonde_attrs *a, const char *key)
-{
-	const sonde_value *v = sonde_attrs_get(a, key);
-	if (!v)
-		fail_msg("no attribute %s", key);
-	return v;
-}
-
-static void assert_str(sonde_str s, const char *want)
-{
-	if (s.len != strlen(want) || memcmp(s.ptr, want, s.len) != 0)
-		fail_msg("got \"%.*s\", want \"%s\"", (int)s.len, s.ptr, want);
-}
-
 static void assert_str_attr(const sonde_attrs *a, const char *key, const char *want)
 {
 	const sonde_value *v = attr(a, key);
@@ -63,22 +50,11 @@ static void assert_str_attr(const sonde_attrs *a, const char *key, const char *w
 	assert_str(v->u.str, want);
 }
 
-static void assert_id(const uint8_t *id, size_t n, const char *hex)
-{
-	char got[33];
-	sonde_hex_encode(got, id, n);
-	got[2 * n] = '\0';
-	assert_string_equal(got, hex);
-}
-
 static void test_read(void **state)
 {
 	(void)state;
 	sonde_batch *b = sonde_batch_new();
-	sonde_wire_error err = {0};
-	int rc = sonde_zipkin_read(b, two_spans, strlen(two_spans), &err);
-	if (rc != 0)
-		fail_msg("read: %d at %zu %s: %s", rc, err.offset, err.field, err.msg);
+	expect_read_ok(sonde_zipkin_read, b, two_spans);
 	assert_int_equal(b->spans_count, 3);
 
 	const sonde_span_data *s = &b->spans[0];
@@ -330,20 +306,9 @@ static void test_list_of_traces(void **state)
 
 static void expect_error(const char *in, const char *at, const char *field, const char *msg_part)
 {
-	sonde_batch *b = sonde_batch_new();
 	static const char good[] = "[{" IDS "}]";
-	assert_int_equal(sonde_zipkin_read(b, good, strlen(good), NULL), 0);
-	sonde_wire_error err = {0};
-	int rc = sonde_zipkin_read(b, in, strlen(in), &err);
-	if (rc != SONDE_EPARSE)
-		fail_msg("%s: rc %d", in, rc);
-	assert_int_equal(b->spans_count, 1);                           /* left as it was */
-	size_t want = at ? (size_t)(strstr(in, at) - in) : strlen(in); /* NULL: the end */
-	if (err.offset != want || strcmp(err.field, field) != 0 || !strstr(err.msg, msg_part))
-		fail_msg("%s: got offset %zu field '%s' msg '%s'; want %zu '%s' '%s'", in, err.offset,
-		         err.field, err.msg, want, field, msg_part);
+	sonde_wire_error err = expect_read_error(sonde_zipkin_read, good, in, at, field, msg_part);
 	assert_int_equal(err.line, 1);
-	sonde_batch_free(b);
 }
 
 static void test_errors(void **state)
