@@ -35,12 +35,12 @@ for sig in trace:traces metrics:metrics logs:logs; do
 done
 
 step "The same spans as Zipkin v2 JSON"
-"$sonde" convert --to zipkin --pretty "$data/trace.json" 2>/dev/null | head -40
+"$sonde" convert --to zipkin --pretty "$data/trace.json" 2>/dev/null | sed -n '1,40p'
 
 step "Metrics as a Prometheus exposition, OpenMetrics, and Influx line protocol"
 "$sonde" convert --to prom "$data/metrics.json" 2>/dev/null
 echo
-"$sonde" convert --to openmetrics "$data/metrics.json" 2>/dev/null | tail -5
+"$sonde" convert --to openmetrics "$data/metrics.json" 2>/dev/null | tail -n 5
 echo
 "$sonde" convert --to influx "$data/metrics.json" 2>/dev/null
 
@@ -55,7 +55,7 @@ if command -v node >/dev/null && [ -d tests/interop/node_modules ]; then
 		*metric*) signal=metrics ;;
 		*) signal=traces ;;
 		esac
-		"$sonde" convert --from otlp-proto --signal "$signal" --to text "$f" | head -12
+		"$sonde" convert --from otlp-proto --signal "$signal" --to text "$f" | sed -n '1,12p'
 	done
 fi
 

@@ -169,6 +169,11 @@ void sonde_json_null(sonde_json_writer *w);
 /* Writes pre-encoded JSON text as one value (trusted; not validated). */
 void sonde_json_raw(sonde_json_writer *w, const char *json, size_t n);
 
+/* The shortest decimal text of v that reads back exactly ("0.1", "1.5e-7", "42"), with
+ * "NaN", "Inf" and "-Inf" for the values JSON cannot write: for writers of any text
+ * format. out needs 32 bytes; returns the length (no NUL is written). */
+size_t sonde_fmt_double(char *out, double v);
+
 /*
  * Internal: shared by json_read.c, json_write.c and json_num.c; not for other callers.
  */

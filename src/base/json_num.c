@@ -354,3 +354,16 @@ size_t sonde__json_fmt_f64(char *out, double v)
 	}
 	return (size_t)(o - out);
 }
+
+size_t sonde_fmt_double(char *out, double v)
+{
+	if (isnan(v)) {
+		memcpy(out, "NaN", 3);
+		return 3;
+	}
+	if (isinf(v)) {
+		memcpy(out, v < 0 ? "-Inf" : "Inf", v < 0 ? 4 : 3);
+		return v < 0 ? 4 : 3;
+	}
+	return sonde__json_fmt_f64(out, v);
+}

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "hex.h"
+#include "json.h"
 #include "text_write.h"
 
 static const char *const kind_names[] = {"UNSPECIFIED", "INTERNAL", "SERVER",
@@ -47,6 +48,33 @@ static void short_id(sonde_buf *out, const uint8_t *id, size_t n)
 	sonde_buf_append(out, hex, 8);
 }
 
+static void put_double(sonde_buf *out, double v)
+{
+	char tmp[32];
+	sonde_buf_append(out, tmp, sonde_fmt_double(tmp, v));
+}
+
+/* Strings with control characters would break the one-line-per-record layout: escape
+ * them the way C and JSON do. */
+static void put_text(sonde_buf *out, const char *s, size_t n)
+{
+	size_t run = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c != 0x7f)
+			continue;
+		sonde_buf_append(out, s + run, i - run);
+		run = i + 1;
+		switch (c) {
+		case '\n': sonde_buf_puts(out, "\\n"); break;
+		case '\t': sonde_buf_puts(out, "\\t"); break;
+		case '\r': sonde_buf_puts(out, "\\r"); break;
+		default: sonde_buf_printf(out, "\\x%02x", c); break;
+		}
+	}
+	sonde_buf_append(out, s + run, n - run);
+}
+
 static void attrs_text(sonde_buf *out, const sonde_attrs *a)
 {
 	for (uint32_t i = 0; i < a->count; i++) {
@@ -61,10 +89,10 @@ void sonde_text_value(sonde_buf *out, const sonde_value *v)
 {
 	switch (v->kind) {
 	case SONDE_VAL_EMPTY: sonde_buf_puts(out, "(empty)"); break;
-	case SONDE_VAL_STRING: sonde_buf_append(out, v->u.str.ptr, v->u.str.len); break;
+	case SONDE_VAL_STRING: put_text(out, v->u.str.ptr, v->u.str.len); break;
 	case SONDE_VAL_BOOL: sonde_buf_puts(out, v->u.b ? "true" : "false"); break;
 	case SONDE_VAL_INT: sonde_buf_printf(out, "%" PRId64, v->u.i); break;
-	case SONDE_VAL_DOUBLE: sonde_buf_printf(out, "%.17g", v->u.d); break;
+	case SONDE_VAL_DOUBLE: put_double(out, v->u.d); break;
 	case SONDE_VAL_BYTES: sonde_buf_printf(out, "(%zu bytes)", v->u.str.len); break;
 	case SONDE_VAL_ARRAY:
 		sonde_buf_putc(out, '[');
@@ -101,7 +129,7 @@ static void span_text(sonde_buf *out, const sonde_span_data *s)
 	sonde_buf_putc(out, ' ');
 	service_of(out, s->resource);
 	sonde_buf_puts(out, " \"");
-	sonde_buf_append(out, s->name.ptr, s->name.len);
+	put_text(out, s->name.ptr, s->name.len);
 	sonde_buf_puts(out, "\" ");
 	sonde_buf_puts(out, (unsigned)s->kind < 6 ? kind_names[s->kind] : "?");
 	if (s->status_code == SONDE_STATUS_ERROR) {
@@ -169,25 +197,33 @@ static void point_text(sonde_buf *out, const sonde_metric_data *m, const sonde_p
 	case SONDE_METRIC_SUM:
 		if (p->u.number.kind == SONDE_NUM_INT)
 			sonde_buf_printf(out, " value=%" PRId64, p->u.number.v.i);
-		else
-			sonde_buf_printf(out, " value=%.17g", p->u.number.v.d);
+		else {
+			sonde_buf_puts(out, " value=");
+			put_double(out, p->u.number.v.d);
+		}
 		break;
 	case SONDE_METRIC_HISTOGRAM:
 		sonde_buf_printf(out, " count=%" PRIu64, p->u.hist.count);
-		if (p->u.hist.has_sum)
-			sonde_buf_printf(out, " sum=%.17g", p->u.hist.sum);
+		if (p->u.hist.has_sum) {
+			sonde_buf_puts(out, " sum=");
+			put_double(out, p->u.hist.sum);
+		}
 		sonde_buf_printf(out, " buckets=%" PRIu32, p->u.hist.bucket_counts_count);
 		break;
 	case SONDE_METRIC_EXP_HISTOGRAM:
 		sonde_buf_printf(out, " count=%" PRIu64 " scale=%" PRId32, p->u.exp.count, p->u.exp.scale);
-		if (p->u.exp.has_sum)
-			sonde_buf_printf(out, " sum=%.17g", p->u.exp.sum);
+		if (p->u.exp.has_sum) {
+			sonde_buf_puts(out, " sum=");
+			put_double(out, p->u.exp.sum);
+		}
 		break;
 	case SONDE_METRIC_SUMMARY:
-		sonde_buf_printf(out, " count=%" PRIu64 " sum=%.17g", p->u.summary.count, p->u.summary.sum);
-		for (uint32_t i = 0; i < p->u.summary.quantiles_count; i++)
-			sonde_buf_printf(out, " q%g=%.17g", p->u.summary.quantiles[i].quantile,
-			                 p->u.summary.quantiles[i].value);
+		sonde_buf_printf(out, " count=%" PRIu64 " sum=", p->u.summary.count);
+		put_double(out, p->u.summary.sum);
+		for (uint32_t i = 0; i < p->u.summary.quantiles_count; i++) {
+			sonde_buf_printf(out, " q%g=", p->u.summary.quantiles[i].quantile);
+			put_double(out, p->u.summary.quantiles[i].value);
+		}
 		break;
 	case SONDE_METRIC_NONE: break;
 	}
