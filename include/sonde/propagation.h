@@ -79,11 +79,13 @@ typedef struct sonde_baggage_entry {
 	char *properties; /* the raw ";"-separated properties, or "" */
 } sonde_baggage_entry;
 
+/* Entries point into storage: a sonde_baggage must not be copied by assignment; parse or
+ * set into another one instead. */
 typedef struct sonde_baggage {
 	sonde_baggage_entry entries[SONDE_BAGGAGE_MAX_MEMBERS];
 	uint32_t count;
 	size_t used;
-	char storage[SONDE_BAGGAGE_MAX_LEN];
+	char storage[SONDE_BAGGAGE_MAX_LEN + 1]; /* a full 8192-byte header fits */
 } sonde_baggage;
 
 void sonde_baggage_init(sonde_baggage *b);

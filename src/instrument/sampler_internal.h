@@ -3,7 +3,7 @@
  *
  * The runtime calls sonde__sampler_should_sample at every span start, on the hot path:
  * implementations take no lock, allocate nothing and make no system call (the rate
- * limiter uses atomics and the now_ns it is given). The parent's trace state is passed by
+ * limiter uses atomics, and reads the clock only when now_ns is 0). The parent's trace state is passed by
  * pointer; a sampler that changes the trace state (the probability sampler's "ot=th:")
  * writes the new list into out.
  */
@@ -34,7 +34,8 @@ typedef struct sonde__sample_in {
 	sonde_span_kind kind;
 	const sonde_attr *attrs;
 	size_t attrs_count;
-	uint64_t now_ns; /* monotonic */
+	uint64_t now_ns; /* monotonic ns, or 0: the runtime did not read the clock, a sampler that
+	                  * needs the time (the rate limiter) reads CLOCK_MONOTONIC itself */
 } sonde__sample_in;
 
 typedef struct sonde__sample_out {
