@@ -28,6 +28,10 @@ typedef struct sonde_exporter_ops {
 	int (*shutdown)(sonde_exporter *e, uint64_t deadline_ns);
 	/* Frees e. */
 	void (*destroy)(sonde_exporter *e);
+	/* In a child after fork(): drop connections inherited from the parent without
+	 * closing them (closing could disturb the parent's streams); the next export opens
+	 * new ones. May be NULL. */
+	void (*after_fork_child)(sonde_exporter *e);
 } sonde_exporter_ops;
 
 /* Every exporter embeds this as its first member. */
