@@ -7,6 +7,7 @@
 #   make demo     install what is missing, build, run sonde's main job end to end
 #   make check    just build + run the tests once (no sanitizers, no fuzz smoke)
 #   make asan     the test suite under clang + AddressSanitizer + UndefinedBehaviorSanitizer
+#   make tsan     libsonde's threaded tests under ThreadSanitizer
 #   make bench    optimised build, run every benchmark in bench/
 #   make fuzz     build the libFuzzer targets; run each FUZZ_SECONDS (default 60)
 #   make format   reformat the sources with clang-format; make check-format checks them
@@ -16,7 +17,7 @@ CMAKE_FLAGS ?=
 
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null | grep -v '^tests/interop/')
 
-.PHONY: all build deps test check asan clang demo bench fuzz fuzz-smoke format check-format clean
+.PHONY: all build deps test check asan tsan clang demo bench fuzz fuzz-smoke format check-format clean
 
 all: build
 
@@ -30,7 +31,7 @@ build:
 check: build
 	ctest --test-dir build --output-on-failure -j $(JOBS)
 
-test: deps check-format check asan clang fuzz-smoke
+test: deps check-format check asan tsan clang fuzz-smoke
 	@echo "make test: all suites passed"
 
 asan:
@@ -39,6 +40,16 @@ asan:
 	@cmake --build build-asan -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --test-dir build-asan --output-on-failure -j $(JOBS) -E '^interop/'
+
+# libsonde's threaded tests under ThreadSanitizer (die_after_fork=0: the fork test starts
+# the child's exporter thread, which TSan otherwise refuses in a multi-threaded fork).
+tsan:
+	@CC=clang cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSONDE_BENCH=OFF \
+		-DCMAKE_C_FLAGS=-fsanitize=thread -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread \
+		-DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build-tsan -j $(JOBS)
+	TSAN_OPTIONS=halt_on_error=1:die_after_fork=0 ctest --test-dir build-tsan --output-on-failure \
+		-j $(JOBS) -R '^instrument/'
 
 # Builds everything with clang -Werror too (gcc and clang warn about different things).
 clang:
@@ -71,4 +82,4 @@ check-format:
 	@clang-format --dry-run --Werror $(SOURCES) && echo "check-format: ok"
 
 clean:
-	rm -rf build build-asan build-clang build-fuzz build-bench
+	rm -rf build build-asan build-tsan build-clang build-fuzz build-bench

@@ -135,7 +135,7 @@ int sonde_trace_shutdown(uint32_t timeout_ms);
  * problem (usually the exporter thread) and must not call back into libsonde. */
 void sonde_set_diagnostics(void (*fn)(void *ud, const char *msg), void *ud);
 
-/* Counters of the process-wide pipeline; also exported as libsonde's own metrics. */
+/* Counters of the process-wide pipeline since sonde_trace_init. */
 typedef struct sonde_tracer_stats {
 	uint64_t spans_started;  /* recording spans started */
 	uint64_t spans_ended;    /* recording spans ended and queued */
@@ -174,15 +174,32 @@ enum {
 	SONDE_SPAN_RUSAGE = 1u << 1,
 };
 
+/* Internal, used by the inline functions below: whether tracing is on (so a disabled
+ * span costs one predicted branch), the span returned when it is off, and the calls
+ * behind start and end. */
+extern bool sonde__tracing_on;
+extern struct sonde_span sonde__noop_span;
+sonde_span *sonde__span_start(sonde_tracer *t, const char *name, const sonde_span_opts *opts);
+void sonde__span_end(sonde_span *s, uint64_t end_ns);
+
 /* Starts a span as a child of this thread's current span (or a root) and makes it current.
  * name is copied. Never returns NULL: when not sampled or dropped, returns a span that
  * records nothing but still carries a context to propagate. */
-sonde_span *sonde_span_start(sonde_tracer *t, const char *name);
+static inline sonde_span *sonde_span_start(sonde_tracer *t, const char *name)
+{
+	if (__builtin_expect(!__atomic_load_n(&sonde__tracing_on, __ATOMIC_RELAXED), 0))
+		return &sonde__noop_span;
+	return sonde__span_start(t, name, NULL);
+}
 sonde_span *sonde_span_start_ex(sonde_tracer *t, const char *name, const sonde_span_opts *opts);
 
 /* Ends the span now (or at end_ns, Unix epoch ns). If it is the thread's current span,
  * its parent becomes current again. The span must not be used afterwards. */
-void sonde_span_end(sonde_span *s);
+static inline void sonde_span_end(sonde_span *s)
+{
+	if (s != &sonde__noop_span)
+		sonde__span_end(s, 0);
+}
 void sonde_span_end_at(sonde_span *s, uint64_t end_ns);
 
 /* True when the span is sampled and records what is set on it. */

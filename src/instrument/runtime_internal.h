@@ -1,0 +1,192 @@
+/*
+ * runtime_internal.h - libsonde's tracing runtime: span slots, per-thread buffers, the
+ * rings between application threads and the exporter thread.
+ *
+ * Design notes.
+ *
+ * Slots. A span lives in a fixed-size slot (struct sonde_span, SONDE__SLOT_SIZE bytes)
+ * from a slab each thread allocates on its first span. The slot holds the span's header
+ * (ids, times in clock ticks, kind, status, counts) and the start of a byte stream of
+ * items (attributes, events, links, name, trace state); a span whose items outgrow its
+ * slot chains more slots from the same free list. Nothing is allocated per span.
+ *
+ * Ownership. Every slot has an owner thread. The owner pops free slots from its local
+ * free stack (no atomics). An ended span goes, as a pointer, into the done ring of the
+ * thread that ended it (single producer: that thread; single consumer: the exporter
+ * thread). The exporter thread converts the span into the telemetry model and returns
+ * each slot to its owner through the owner's free ring (single producer: the exporter;
+ * single consumer: the owner, which refills its free stack from it when empty). So every
+ * ring has one producer and one consumer, and the hot path needs only an acquire load
+ * and a release store.
+ *
+ * States of a slot: FREE (in a free stack or free ring) -> RECORDING or NONRECORDING
+ * (started) -> ENDED (in a done ring) -> FREE. A non-recording span ended by its owner goes
+ * straight back to the local free stack; ended by another thread it travels through the
+ * done ring like any span and is freed, not exported. Continuation slots are CHAINED.
+ *
+ * Current span. Each thread keeps a stack of span pointers; start pushes (unless
+ * detached), end pops the span wherever it sits in the stack.
+ *
+ * fork(). The child keeps only the forking thread: other threads' buffers are abandoned,
+ * rings are emptied, spans in flight are forgotten (their parent exports them), spans
+ * still open on the child's stack become non-recording (else parent and child would both
+ * export them), and the exporter thread is restarted on the child's first ended span.
+ */
+#ifndef SONDE_RUNTIME_INTERNAL_H
+#define SONDE_RUNTIME_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sonde/trace.h"
+
+enum {
+	SONDE__SLOT_SIZE = 512,
+	SONDE__STACK_DEPTH = 128, /* current-span stack; deeper nesting still works, untracked */
+};
+
+enum sonde__slot_state {
+	SLOT_FREE = 0,
+	SLOT_RECORDING,
+	SLOT_NONRECORDING,
+	SLOT_ENDED,
+	SLOT_CHAINED,
+	SLOT_NOOP, /* the shared span returned when tracing is off or slots ran out */
+};
+
+/* Span flags (sonde_span.sflags). */
+enum {
+	SF_DETACHED = 1u << 0,
+	SF_RUSAGE = 1u << 1,
+	SF_START_NS = 1u << 2, /* start is epoch ns given by the caller, not ticks */
+	SF_END_NS = 1u << 3,
+	SF_HAS_PARENT = 1u << 4,
+	SF_STATUS_FINAL = 1u << 5, /* status OK was set: later changes are ignored */
+	SF_ON_STACK = 1u << 6,
+	SF_REMOTE_PARENT = 1u << 7,
+};
+
+/* Items of a span's byte stream. Each starts with a one-byte tag. */
+enum sonde__item {
+	ITEM_ATTR = 1,  /* u8 type, u16 key_len, key, value (see span.c) */
+	ITEM_EVENT = 2, /* u16 name_len, u16 attrs, u8 time_is_ns, u64 time, name, attrs items */
+	ITEM_LINK = 3,  /* 16 trace id, 8 span id, u32 flags, u16 ts_len, u16 attrs, trace state, attrs */
+	ITEM_NAME = 4,  /* u16 len, bytes (the last one wins) */
+	ITEM_STATUS_MSG = 5,  /* u16 len, bytes */
+	ITEM_TRACE_STATE = 6, /* u16 len, bytes */
+};
+
+typedef struct sonde__thread sonde__thread;
+
+struct sonde_span {
+	uint8_t state;
+	uint8_t kind;
+	uint8_t status;
+	uint8_t trace_flags;
+	uint16_t sflags;
+	uint16_t used;                 /* bytes of data[] used in this slot */
+	uint32_t attrs, events, links; /* counts kept (for limits) */
+	uint32_t dropped_attrs, dropped_events, dropped_links;
+	sonde_span *next; /* continuation slot, or NULL */
+	sonde_span *tail; /* last slot of the chain (head slot only) */
+	sonde__thread *owner;
+	const sonde_tracer *tracer;
+	uint64_t start, end;             /* ticks, or epoch ns with SF_START_NS / SF_END_NS */
+	uint64_t cpu_ns, minflt, majflt; /* with SF_RUSAGE: at start, then deltas */
+	uint8_t trace_id[16];
+	uint8_t span_id[8];
+	uint8_t parent_id[8];
+	uint8_t data[];
+};
+
+#define SONDE__SLOT_DATA (SONDE__SLOT_SIZE - (int)sizeof(struct sonde_span))
+
+/* A single-producer single-consumer ring of pointers. */
+typedef struct sonde__ring {
+	_Alignas(64) _Atomic uint32_t head; /* consumer's position */
+	uint32_t tail_cache;                /* consumer's copy of tail */
+	_Alignas(64) _Atomic uint32_t tail; /* producer's position */
+	uint32_t head_cache;                /* producer's copy of head */
+	uint32_t mask;
+	sonde_span **items;
+} sonde__ring;
+
+struct sonde__thread {
+	/* Owner-only fields first: the hot path touches these. */
+	sonde_span **free_stack;
+	uint32_t free_count;
+	uint32_t depth; /* current-span stack depth (may exceed the array) */
+	sonde_span *stack[SONDE__STACK_DEPTH];
+	uint64_t rng[2];
+	unsigned fork_gen;
+	_Atomic uint64_t started, ended, dropped; /* written by owner, read by exporter */
+	sonde__ring done;                         /* this thread -> exporter */
+	sonde__ring freed;                        /* exporter -> this thread */
+	sonde_span *slab;
+	uint32_t nslots;
+	_Atomic bool exited;
+	sonde__thread *next; /* registry list */
+};
+
+/* The tracer: one per instrumentation scope. */
+struct sonde_tracer {
+	char *name, *version, *schema_url;
+	uint32_t index;
+	sonde_tracer *next;
+};
+
+/* Process-wide state shared by span.c and runtime.c. */
+/* The provider's span limits: read-only between init and shutdown. */
+extern sonde_span_limits sonde__limits;
+
+extern __thread sonde__thread *sonde__tls_thread __attribute__((tls_model("initial-exec")));
+/* Slow path of sonde__thread_get: allocates and registers the thread's buffer. */
+sonde__thread *sonde__thread_create(void);
+
+/* Returns the calling thread's buffer, creating and registering it on first use (the
+ * one allocation and lock a thread's tracing ever takes); NULL when tracing is off or
+ * memory is short. */
+static inline sonde__thread *sonde__thread_get(void)
+{
+	sonde__thread *th = sonde__tls_thread;
+	if (__builtin_expect(th != NULL, 1))
+		return th;
+	return sonde__thread_create();
+}
+/* The provider's sampler and rusage flag (read-only after init). */
+const sonde_sampler *sonde__provider_sampler(void);
+bool sonde__provider_rusage(void);
+/* Called by the hot path when a done ring was found full or a thread's exporter is not
+ * running (after fork): starts the exporter thread if needed. Not on the common path. */
+void sonde__exporter_kick(void);
+
+/* Ring operations (inline: both ends are hot). */
+static inline bool sonde__ring_push(sonde__ring *r, sonde_span *s)
+{
+	uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	if (tail - r->head_cache > r->mask) {
+		r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
+		if (tail - r->head_cache > r->mask)
+			return false;
+	}
+	r->items[tail & r->mask] = s;
+	atomic_store_explicit(&r->tail, tail + 1, memory_order_release);
+	return true;
+}
+
+static inline sonde_span *sonde__ring_pop(sonde__ring *r)
+{
+	uint32_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+	if (head == r->tail_cache) {
+		r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
+		if (head == r->tail_cache)
+			return NULL;
+	}
+	sonde_span *s = r->items[head & r->mask];
+	atomic_store_explicit(&r->head, head + 1, memory_order_release);
+	return s;
+}
+
+#endif

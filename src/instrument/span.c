@@ -1,0 +1,834 @@
+/*
+ * span.c - the hot path of tracing: starting spans, recording attributes, events, links
+ * and status into span slots, and ending spans into the thread's done ring.
+ *
+ * Nothing here locks, allocates or makes a system call (except with the opt-in rusage
+ * flag); see runtime_internal.h for the design. A span's items are appended to a byte
+ * stream that runs through its chain of slots; runtime.c decodes it on the exporter
+ * thread. Values are stored in native byte order: writer and reader are one process.
+ */
+#define _GNU_SOURCE /* pthread_timedjoin_np, RUSAGE_THREAD */
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "clock.h"
+#include "runtime_internal.h"
+#include "sampler_internal.h"
+
+struct sonde_span sonde__noop_span = {.state = SLOT_NOOP};
+
+/* ---- Small helpers ------------------------------------------------------------- */
+
+static inline uint64_t rng_next(sonde__thread *th)
+{
+	/* wyrand: one multiply per 64 bits, good enough for ids (not for secrets). */
+	th->rng[0] += 0xa0761d6478bd642fULL;
+	__uint128_t m = (__uint128_t)th->rng[0] * (th->rng[0] ^ 0xe7037ed1a0b428dbULL);
+	return (uint64_t)m ^ (uint64_t)(m >> 64);
+}
+
+static inline void new_span_id(sonde__thread *th, uint8_t id[8])
+{
+	uint64_t v;
+	do
+		v = rng_next(th);
+	while (v == 0);
+	memcpy(id, &v, 8);
+}
+
+static inline bool ids_zero(const uint8_t *p, size_t n)
+{
+	uint8_t acc = 0;
+	for (size_t i = 0; i < n; i++)
+		acc |= p[i];
+	return acc == 0;
+}
+
+static inline sonde_span *slot_pop(sonde__thread *th)
+{
+	if (__builtin_expect(th->free_count == 0, 0)) {
+		sonde_span *s;
+		while (th->free_count < th->nslots && (s = sonde__ring_pop(&th->freed)) != NULL)
+			th->free_stack[th->free_count++] = s;
+		if (th->free_count == 0)
+			return NULL;
+	}
+	return th->free_stack[--th->free_count];
+}
+
+static inline bool recording(const sonde_span *s)
+{
+	return s->state == SLOT_RECORDING;
+}
+
+/* ---- The item stream ------------------------------------------------------------- */
+
+/* Makes room for n more bytes of stream in s's chain, chaining slots of th as needed.
+ * Returns false (nothing changed) when slots ran out. */
+static bool stream_reserve(sonde_span *s, size_t n)
+{
+	sonde_span *t = s->tail;
+	size_t room = (size_t)SONDE__SLOT_DATA - t->used;
+	if (room >= n)
+		return true;
+	/* Slots reserved earlier and not used yet (event attributes over their limit leave
+	 * some) count; new slots go after them. */
+	while (t->next) {
+		t = t->next;
+		room += (size_t)SONDE__SLOT_DATA - t->used;
+	}
+	if (room >= n)
+		return true;
+	sonde__thread *th = sonde__thread_get();
+	if (!th)
+		return false;
+	sonde_span *first = NULL, *last = NULL;
+	while (room < n) {
+		sonde_span *c = slot_pop(th);
+		if (!c) {
+			/* Give the slots back: nothing was linked yet. */
+			while (first) {
+				sonde_span *nx = first->next;
+				th->free_stack[th->free_count++] = first;
+				first = nx;
+			}
+			return false;
+		}
+		c->state = SLOT_CHAINED;
+		c->owner = th;
+		c->used = 0;
+		c->next = NULL;
+		if (last)
+			last->next = c;
+		else
+			first = c;
+		last = c;
+		room += SONDE__SLOT_DATA;
+	}
+	t->next = first;
+	return true;
+}
+
+/* Appends n bytes (room must have been reserved). */
+static void stream_put(sonde_span *s, const void *p, size_t n)
+{
+	const uint8_t *src = p;
+	sonde_span *t = s->tail;
+	while (n) {
+		size_t room = (size_t)SONDE__SLOT_DATA - t->used;
+		if (room == 0) {
+			t = t->next;
+			s->tail = t;
+			continue;
+		}
+		size_t k = n < room ? n : room;
+		memcpy(t->data + t->used, src, k);
+		t->used += (uint16_t)k;
+		src += k;
+		n -= k;
+	}
+}
+
+/* Reserves n contiguous bytes in the tail slot when it has them (the common case) and
+ * returns where to write them; NULL sends the caller to the general path. */
+static inline uint8_t *fast_reserve(sonde_span *s, size_t n)
+{
+	sonde_span *t = s->tail;
+	if (__builtin_expect(t->next == NULL && (size_t)SONDE__SLOT_DATA - t->used >= n, 1)) {
+		uint8_t *p = t->data + t->used;
+		t->used = (uint16_t)(t->used + n);
+		return p;
+	}
+	return NULL;
+}
+
+static inline void put_u8(sonde_span *s, uint8_t v)
+{
+	stream_put(s, &v, 1);
+}
+
+static inline void put_u16(sonde_span *s, uint16_t v)
+{
+	stream_put(s, &v, 2);
+}
+
+static inline void put_u32(sonde_span *s, uint32_t v)
+{
+	stream_put(s, &v, 4);
+}
+
+static inline void put_u64(sonde_span *s, uint64_t v)
+{
+	stream_put(s, &v, 8);
+}
+
+static size_t clamp_len(size_t n, size_t limit)
+{
+	return limit && n > limit ? limit : n;
+}
+
+/* Size in the stream of one attribute value (with the value length limit applied). */
+static size_t value_size(const sonde_attr *a, size_t vlimit)
+{
+	switch (a->type) {
+	case SONDE_ATTR_STRING: return 4 + clamp_len(a->v.s ? strlen(a->v.s) : 0, vlimit);
+	case SONDE_ATTR_BOOL: return 1;
+	case SONDE_ATTR_INT:
+	case SONDE_ATTR_DOUBLE: return 8;
+	case SONDE_ATTR_BOOL_ARRAY: return 4 + a->v.array.count;
+	case SONDE_ATTR_INT_ARRAY:
+	case SONDE_ATTR_DOUBLE_ARRAY: return 4 + 8 * a->v.array.count;
+	case SONDE_ATTR_STRING_ARRAY: {
+		size_t n = 4;
+		const char *const *v = a->v.array.items;
+		for (size_t i = 0; i < a->v.array.count; i++)
+			n += 4 + clamp_len(v[i] ? strlen(v[i]) : 0, vlimit);
+		return n;
+	}
+	}
+	return 0;
+}
+
+static void put_str32(sonde_span *s, const char *p, size_t vlimit)
+{
+	size_t n = clamp_len(p ? strlen(p) : 0, vlimit);
+	put_u32(s, (uint32_t)n);
+	stream_put(s, p, n);
+}
+
+static void put_value(sonde_span *s, const sonde_attr *a, size_t vlimit)
+{
+	switch (a->type) {
+	case SONDE_ATTR_STRING: put_str32(s, a->v.s, vlimit); break;
+	case SONDE_ATTR_BOOL: put_u8(s, a->v.b); break;
+	case SONDE_ATTR_INT: stream_put(s, &a->v.i, 8); break;
+	case SONDE_ATTR_DOUBLE: stream_put(s, &a->v.d, 8); break;
+	case SONDE_ATTR_BOOL_ARRAY: {
+		const bool *v = a->v.array.items;
+		put_u32(s, (uint32_t)a->v.array.count);
+		for (size_t i = 0; i < a->v.array.count; i++)
+			put_u8(s, v[i]);
+		break;
+	}
+	case SONDE_ATTR_INT_ARRAY:
+	case SONDE_ATTR_DOUBLE_ARRAY:
+		put_u32(s, (uint32_t)a->v.array.count);
+		stream_put(s, a->v.array.items, 8 * a->v.array.count);
+		break;
+	case SONDE_ATTR_STRING_ARRAY: {
+		const char *const *v = a->v.array.items;
+		put_u32(s, (uint32_t)a->v.array.count);
+		for (size_t i = 0; i < a->v.array.count; i++)
+			put_str32(s, v[i], vlimit);
+		break;
+	}
+	}
+}
+
+static bool valid_attr(const sonde_attr *a)
+{
+	return a->key && a->key[0] && a->type >= SONDE_ATTR_STRING && a->type <= SONDE_ATTR_DOUBLE_ARRAY &&
+	       (a->type < SONDE_ATTR_STRING_ARRAY || a->v.array.count == 0 || a->v.array.items);
+}
+
+/* Appends one attribute item; false when it did not fit (slots ran out). */
+static bool put_attr(sonde_span *s, const sonde_attr *a, size_t vlimit)
+{
+	size_t klen = strlen(a->key);
+	if (klen > UINT16_MAX)
+		klen = UINT16_MAX;
+	size_t need = 4 + klen + value_size(a, vlimit);
+	if (!stream_reserve(s, need))
+		return false;
+	uint8_t hdr[4] = {ITEM_ATTR, (uint8_t)a->type, (uint8_t)(klen & 0xff), (uint8_t)(klen >> 8)};
+	stream_put(s, hdr, 4);
+	stream_put(s, a->key, klen);
+	put_value(s, a, vlimit);
+	return true;
+}
+
+/* Appends a tag + u16 length + bytes item. */
+static bool put_blob(sonde_span *s, uint8_t tag, const char *p, size_t n)
+{
+	if (n > UINT16_MAX)
+		n = UINT16_MAX;
+	if (!stream_reserve(s, 3 + n))
+		return false;
+	put_u8(s, tag);
+	put_u16(s, (uint16_t)n);
+	stream_put(s, p, n);
+	return true;
+}
+
+static void add_attr(sonde_span *s, const sonde_attr *a)
+{
+	if (!recording(s) || !valid_attr(a))
+		return;
+	const sonde_span_limits *lim = &sonde__limits;
+	if (s->attrs >= lim->attribute_count || !put_attr(s, a, lim->attribute_value_length)) {
+		s->dropped_attrs++;
+		return;
+	}
+	s->attrs++;
+}
+
+/* ---- Current-span stack ------------------------------------------------------------ */
+
+static inline void stack_push(sonde__thread *th, sonde_span *s)
+{
+	if (th->depth < SONDE__STACK_DEPTH)
+		th->stack[th->depth] = s;
+	th->depth++;
+}
+
+/* Removes s from th's stack (normally the top). */
+static inline void stack_remove(sonde__thread *th, sonde_span *s)
+{
+	uint32_t d = th->depth < SONDE__STACK_DEPTH ? th->depth : SONDE__STACK_DEPTH;
+	if (d && th->depth <= SONDE__STACK_DEPTH && th->stack[d - 1] == s) {
+		th->depth--;
+		return;
+	}
+	for (uint32_t i = d; i-- > 0;) {
+		if (th->stack[i] == s) {
+			memmove(&th->stack[i], &th->stack[i + 1], (d - i - 1) * sizeof(th->stack[0]));
+			th->depth--;
+			return;
+		}
+	}
+	if (th->depth > SONDE__STACK_DEPTH)
+		th->depth--;
+}
+
+sonde_span *sonde_span_current(void)
+{
+	if (!__atomic_load_n(&sonde__tracing_on, __ATOMIC_RELAXED))
+		return NULL;
+	sonde__thread *th = sonde__thread_get();
+	if (!th || th->depth == 0 || th->depth > SONDE__STACK_DEPTH)
+		return NULL;
+	return th->stack[th->depth - 1];
+}
+
+void sonde_span_push(sonde_span *s)
+{
+	if (!s || s->state == SLOT_NOOP)
+		return;
+	sonde__thread *th = sonde__thread_get();
+	if (th)
+		stack_push(th, s);
+}
+
+void sonde_span_pop(void)
+{
+	sonde__thread *th = sonde__thread_get();
+	if (th && th->depth)
+		th->depth--;
+}
+
+/* ---- Start ----------------------------------------------------------------------- */
+
+static void rusage_now(uint64_t *cpu_ns, uint64_t *minflt, uint64_t *majflt)
+{
+	struct timespec ts;
+	struct rusage ru;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	*cpu_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	if (getrusage(RUSAGE_THREAD, &ru) == 0) {
+		*minflt = (uint64_t)ru.ru_minflt;
+		*majflt = (uint64_t)ru.ru_majflt;
+	}
+}
+
+/* The trace state of a local span (stored as the first item when present). */
+static size_t span_trace_state(const sonde_span *p, char *buf)
+{
+	if (p->data[0] != ITEM_TRACE_STATE || p->used < 3)
+		return 0;
+	uint16_t n;
+	memcpy(&n, p->data + 1, 2);
+	/* Gather across slots: a long trace state may run into the next slot. */
+	size_t got = 0;
+	const sonde_span *t = p;
+	size_t off = 3;
+	while (got < n && t) {
+		size_t k = t->used > off ? t->used - off : 0;
+		if (k > (size_t)n - got)
+			k = (size_t)n - got;
+		memcpy(buf + got, t->data + off, k);
+		got += k;
+		t = t->next;
+		off = 0;
+	}
+	buf[got] = '\0';
+	return got;
+}
+
+static const sonde_span_opts default_opts = {.kind = SONDE_SPAN_KIND_INTERNAL};
+
+/* Writes a tag + u16 length + bytes item straight into the tail slot when it fits. */
+static inline void put_blob_fast(sonde_span *s, uint8_t tag, const char *p, size_t n)
+{
+	uint8_t *d = n <= UINT16_MAX ? fast_reserve(s, 3 + n) : NULL;
+	if (__builtin_expect(d != NULL, 1)) {
+		uint16_t n16 = (uint16_t)n;
+		d[0] = tag;
+		memcpy(d + 1, &n16, 2);
+		memcpy(d + 3, p, n);
+		return;
+	}
+	put_blob(s, tag, p, n);
+}
+
+/* The sampling decision and trace state of a new span whose parent fields are filled. */
+static sonde__decision sample(sonde_span *s, const sonde__sample_in *in, sonde__sample_out *out)
+{
+	const sonde_sampler *sampler = sonde__provider_sampler();
+	out->trace_state_set = false;
+	if (!sampler)
+		return !in->has_parent || (in->parent_flags & SONDE_TRACE_FLAG_SAMPLED)
+		               ? SONDE__RECORD_AND_SAMPLE
+		               : SONDE__DROP;
+	(void)s;
+	sonde__sampler_should_sample(sampler, in, out);
+	return out->decision;
+}
+
+sonde_span *sonde__span_start(sonde_tracer *t, const char *name, const sonde_span_opts *o)
+{
+	if (!__atomic_load_n(&sonde__tracing_on, __ATOMIC_RELAXED))
+		return &sonde__noop_span;
+	sonde__thread *th = sonde__thread_get();
+	if (__builtin_expect(!th, 0))
+		return &sonde__noop_span;
+	if (!o)
+		o = &default_opts;
+	sonde_span *s = slot_pop(th);
+	if (__builtin_expect(!s, 0)) {
+		atomic_store_explicit(&th->dropped,
+		                      atomic_load_explicit(&th->dropped, memory_order_relaxed) + 1,
+		                      memory_order_relaxed);
+		return &sonde__noop_span;
+	}
+	s->owner = th;
+	s->tracer = t;
+	s->next = NULL;
+	s->tail = s;
+	s->used = 0;
+	s->sflags = 0;
+	s->attrs = s->events = s->links = 0;
+	s->dropped_attrs = s->dropped_events = s->dropped_links = 0;
+	s->status = SONDE_STATUS_UNSET;
+	s->kind = (uint8_t)(o->kind ? o->kind : SONDE_SPAN_KIND_INTERNAL);
+	if (!name)
+		name = "";
+
+	/* The parent: explicit, current, or none. */
+	sonde__sample_in in;
+	char ts_buf[SONDE_TRACESTATE_MAX_LEN + 1];
+	in.has_parent = false;
+	in.parent_remote = false;
+	in.parent_flags = 0;
+	in.parent_trace_state = "";
+	in.parent_trace_state_len = 0;
+	if (o->parent && !o->root) {
+		if (!ids_zero(o->parent->trace_id, 16) && !ids_zero(o->parent->span_id, 8)) {
+			in.has_parent = true;
+			in.parent_remote = o->parent->is_remote;
+			if (o->parent->is_remote)
+				s->sflags |= SF_REMOTE_PARENT;
+			in.parent_flags = o->parent->trace_flags;
+			in.parent_trace_state = o->parent->trace_state;
+			in.parent_trace_state_len = o->parent->trace_state_len;
+			memcpy(s->trace_id, o->parent->trace_id, 16);
+			memcpy(s->parent_id, o->parent->span_id, 8);
+		}
+	} else if (!o->root && th->depth && th->depth <= SONDE__STACK_DEPTH) {
+		const sonde_span *local = th->stack[th->depth - 1];
+		in.has_parent = true;
+		in.parent_flags = local->trace_flags;
+		memcpy(s->trace_id, local->trace_id, 16);
+		memcpy(s->parent_id, local->span_id, 8);
+		if (local->used && local->data[0] == ITEM_TRACE_STATE) {
+			in.parent_trace_state_len = span_trace_state(local, ts_buf);
+			in.parent_trace_state = ts_buf;
+		}
+	}
+	if (!in.has_parent) {
+		uint64_t hi = rng_next(th), lo = rng_next(th);
+		if ((hi | lo) == 0)
+			lo = 1;
+		memcpy(s->trace_id, &hi, 8);
+		memcpy(s->trace_id + 8, &lo, 8);
+		memset(s->parent_id, 0, 8);
+	} else {
+		s->sflags |= SF_HAS_PARENT;
+	}
+	new_span_id(th, s->span_id);
+
+	in.trace_id = s->trace_id;
+	in.name = name;
+	in.kind = (sonde_span_kind)s->kind;
+	in.attrs = o->attrs;
+	in.attrs_count = o->attrs_count;
+	in.now_ns = 0; /* samplers that need the time read it themselves */
+	sonde__sample_out out;
+	sonde__decision decision = sample(s, &in, &out);
+	/* Trace flags: the parent's other bits carry over; the random bit marks our own ids. */
+	uint8_t flags = in.has_parent ? (uint8_t)(in.parent_flags & ~SONDE_TRACE_FLAG_SAMPLED)
+	                              : SONDE_TRACE_FLAG_RANDOM;
+	if (decision == SONDE__RECORD_AND_SAMPLE)
+		flags |= SONDE_TRACE_FLAG_SAMPLED;
+	s->trace_flags = flags;
+
+	const char *ts = out.trace_state_set ? out.trace_state : in.parent_trace_state;
+	size_t ts_len = out.trace_state_set ? out.trace_state_len : in.parent_trace_state_len;
+	if (ts_len)
+		put_blob(s, ITEM_TRACE_STATE, ts, ts_len); /* first item: children read it there */
+
+	if (decision == SONDE__DROP) {
+		s->state = SLOT_NONRECORDING;
+	} else {
+		s->state = SLOT_RECORDING;
+		put_blob_fast(s, ITEM_NAME, name, strlen(name));
+		for (size_t i = 0; i < o->attrs_count; i++)
+			add_attr(s, &o->attrs[i]);
+		if ((o->flags & SONDE_SPAN_RUSAGE) || sonde__provider_rusage()) {
+			s->sflags |= SF_RUSAGE;
+			rusage_now(&s->cpu_ns, &s->minflt, &s->majflt);
+		}
+		atomic_store_explicit(&th->started,
+		                      atomic_load_explicit(&th->started, memory_order_relaxed) + 1,
+		                      memory_order_relaxed);
+		if (o->start_ns) {
+			s->start = o->start_ns;
+			s->sflags |= SF_START_NS;
+		} else {
+			s->start = sonde_clock_ticks();
+		}
+	}
+	if (o->flags & SONDE_SPAN_DETACHED) {
+		s->sflags |= SF_DETACHED;
+	} else {
+		s->sflags |= SF_ON_STACK;
+		stack_push(th, s);
+	}
+	return s;
+}
+
+sonde_span *sonde_span_start_ex(sonde_tracer *t, const char *name, const sonde_span_opts *opts)
+{
+	return sonde__span_start(t, name, opts);
+}
+
+/* ---- End ---------------------------------------------------------------------------- */
+
+void sonde__span_end(sonde_span *s, uint64_t end_ns)
+{
+	if (!s || (s->state != SLOT_RECORDING && s->state != SLOT_NONRECORDING))
+		return;
+	uint64_t end = end_ns ? end_ns : sonde_clock_ticks();
+	sonde__thread *th = sonde__thread_get();
+	if (!th)
+		return;
+	if (s->sflags & SF_ON_STACK)
+		stack_remove(th, s);
+	if (s->state == SLOT_NONRECORDING && s->owner == th && !s->next) {
+		s->state = SLOT_FREE;
+		th->free_stack[th->free_count++] = s;
+		return;
+	}
+	if (s->state == SLOT_RECORDING) {
+		s->end = end;
+		if (end_ns)
+			s->sflags |= SF_END_NS;
+		if (s->sflags & SF_RUSAGE) {
+			uint64_t cpu, mn = s->minflt, mj = s->majflt;
+			rusage_now(&cpu, &mn, &mj);
+			s->cpu_ns = cpu - s->cpu_ns;
+			s->minflt = mn - s->minflt;
+			s->majflt = mj - s->majflt;
+		}
+		atomic_store_explicit(&th->ended, atomic_load_explicit(&th->ended, memory_order_relaxed) + 1,
+		                      memory_order_relaxed);
+	}
+	s->state = s->state == SLOT_RECORDING ? SLOT_ENDED : SLOT_NONRECORDING;
+	if (!sonde__ring_push(&th->done, s)) {
+		/* The exporter is behind (or not running after fork): this span is lost. Slots
+		 * owned here go back at once; a foreign chain is left to its owner's exit. */
+		atomic_store_explicit(&th->dropped,
+		                      atomic_load_explicit(&th->dropped, memory_order_relaxed) + 1,
+		                      memory_order_relaxed);
+		for (sonde_span *c = s; c;) {
+			sonde_span *nx = c->next;
+			if (c->owner == th) {
+				c->state = SLOT_FREE;
+				th->free_stack[th->free_count++] = c;
+			}
+			c = nx;
+		}
+		sonde__exporter_kick();
+	}
+}
+
+void sonde_span_end_at(sonde_span *s, uint64_t end_ns)
+{
+	sonde__span_end(s, end_ns);
+}
+
+/* ---- Setters ------------------------------------------------------------------------ */
+
+bool sonde_span_is_recording(const sonde_span *s)
+{
+	return s && s->state == SLOT_RECORDING;
+}
+
+void sonde_span_context_get(const sonde_span *s, sonde_span_context *out)
+{
+	memset(out, 0, offsetof(sonde_span_context, trace_state) + 1);
+	if (!s || s->state == SLOT_NOOP || s->state == SLOT_FREE)
+		return;
+	memcpy(out->trace_id, s->trace_id, 16);
+	memcpy(out->span_id, s->span_id, 8);
+	out->trace_flags = s->trace_flags;
+	out->trace_state_len = (uint16_t)span_trace_state(s, out->trace_state);
+}
+
+void sonde_span_set_str(sonde_span *s, const char *key, const char *value)
+{
+	if (!recording(s) || !key || !key[0])
+		return;
+	if (!value)
+		value = "";
+	size_t klen = strlen(key), vlen = strlen(value);
+	if (__builtin_expect(s->attrs < sonde__limits.attribute_count && klen <= UINT16_MAX &&
+	                             (!sonde__limits.attribute_value_length ||
+	                              vlen <= sonde__limits.attribute_value_length),
+	                     1)) {
+		uint8_t *p = fast_reserve(s, 8 + klen + vlen);
+		if (p) {
+			uint16_t k16 = (uint16_t)klen;
+			uint32_t v32 = (uint32_t)vlen;
+			p[0] = ITEM_ATTR;
+			p[1] = SONDE_ATTR_STRING;
+			memcpy(p + 2, &k16, 2);
+			memcpy(p + 4, key, klen);
+			memcpy(p + 4 + klen, &v32, 4);
+			memcpy(p + 8 + klen, value, vlen);
+			s->attrs++;
+			return;
+		}
+	}
+	sonde_attr a = {.key = key, .type = SONDE_ATTR_STRING, .v.s = value};
+	add_attr(s, &a);
+}
+
+void sonde_span_set_strn(sonde_span *s, const char *key, const char *value, size_t len)
+{
+	/* Copy into a NUL-terminated buffer in the stream: write the item by hand. */
+	if (!recording(s) || !key || !key[0])
+		return;
+	const sonde_span_limits *lim = &sonde__limits;
+	size_t n = clamp_len(len, lim->attribute_value_length), klen = strlen(key);
+	if (klen > UINT16_MAX)
+		klen = UINT16_MAX;
+	if (s->attrs >= lim->attribute_count || n > UINT32_MAX || !stream_reserve(s, 8 + klen + n)) {
+		s->dropped_attrs++;
+		return;
+	}
+	uint8_t hdr[4] = {ITEM_ATTR, SONDE_ATTR_STRING, (uint8_t)(klen & 0xff), (uint8_t)(klen >> 8)};
+	stream_put(s, hdr, 4);
+	stream_put(s, key, klen);
+	put_u32(s, (uint32_t)n);
+	stream_put(s, value, n);
+	s->attrs++;
+}
+
+/* Scalar attributes: header, key and an 8-byte (or 1-byte) value written in place. */
+static inline bool set_scalar_fast(sonde_span *s, const char *key, uint8_t type, const void *v, size_t vlen)
+{
+	if (!recording(s) || !key)
+		return true;
+	size_t klen = strlen(key);
+	if (klen == 0)
+		return true;
+	if (__builtin_expect(s->attrs >= sonde__limits.attribute_count || klen > UINT16_MAX, 0))
+		return false;
+	uint8_t *p = fast_reserve(s, 4 + klen + vlen);
+	if (__builtin_expect(!p, 0))
+		return false;
+	uint16_t k16 = (uint16_t)klen;
+	p[0] = ITEM_ATTR;
+	p[1] = type;
+	memcpy(p + 2, &k16, 2);
+	memcpy(p + 4, key, klen);
+	memcpy(p + 4 + klen, v, vlen);
+	s->attrs++;
+	return true;
+}
+
+void sonde_span_set_int(sonde_span *s, const char *key, int64_t value)
+{
+	if (set_scalar_fast(s, key, SONDE_ATTR_INT, &value, 8))
+		return;
+	sonde_attr a = {.key = key, .type = SONDE_ATTR_INT, .v.i = value};
+	add_attr(s, &a);
+}
+
+void sonde_span_set_double(sonde_span *s, const char *key, double value)
+{
+	if (set_scalar_fast(s, key, SONDE_ATTR_DOUBLE, &value, 8))
+		return;
+	sonde_attr a = {.key = key, .type = SONDE_ATTR_DOUBLE, .v.d = value};
+	add_attr(s, &a);
+}
+
+void sonde_span_set_bool(sonde_span *s, const char *key, bool value)
+{
+	uint8_t b = value;
+	if (set_scalar_fast(s, key, SONDE_ATTR_BOOL, &b, 1))
+		return;
+	sonde_attr a = {.key = key, .type = SONDE_ATTR_BOOL, .v.b = value};
+	add_attr(s, &a);
+}
+
+void sonde_span_set_attrs(sonde_span *s, const sonde_attr *attrs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		add_attr(s, &attrs[i]);
+}
+
+void sonde_span_set_name(sonde_span *s, const char *name)
+{
+	if (recording(s) && name)
+		put_blob(s, ITEM_NAME, name, strlen(name));
+}
+
+void sonde_span_set_status(sonde_span *s, sonde_status_code code, const char *message)
+{
+	if (!recording(s) || (s->sflags & SF_STATUS_FINAL) || code > SONDE_STATUS_ERROR)
+		return;
+	if (code == SONDE_STATUS_UNSET)
+		return; /* setting Unset is ignored, as the API specifies */
+	s->status = (uint8_t)code;
+	if (code == SONDE_STATUS_OK)
+		s->sflags |= SF_STATUS_FINAL;
+	if (code == SONDE_STATUS_ERROR && message && message[0])
+		put_blob(s, ITEM_STATUS_MSG, message, strlen(message));
+}
+
+/* Writes an event or link header and its attributes; returns false when nothing fit. */
+static bool put_attrs_block(sonde_span *s, const sonde_attr *attrs, size_t n, uint32_t limit, uint32_t *kept,
+                            uint32_t *dropped)
+{
+	const sonde_span_limits *lim = &sonde__limits;
+	*kept = *dropped = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!valid_attr(&attrs[i]))
+			continue;
+		if (*kept >= limit || !put_attr(s, &attrs[i], lim->attribute_value_length)) {
+			(*dropped)++;
+			continue;
+		}
+		(*kept)++;
+	}
+	return true;
+}
+
+/* Event and link items carry their attribute counts in the header, which is written
+ * before the attributes: it is patched through a pointer when the header sits in one
+ * slot, which stream_reserve guarantees by reserving header and attributes together. */
+static size_t attrs_size(const sonde_attr *attrs, size_t n)
+{
+	const sonde_span_limits *lim = &sonde__limits;
+	size_t total = 0;
+	for (size_t i = 0; i < n; i++)
+		if (valid_attr(&attrs[i]))
+			total +=
+			        4 + strlen(attrs[i].key) + value_size(&attrs[i], lim->attribute_value_length);
+	return total;
+}
+
+void sonde_span_add_event_at(sonde_span *s, const char *name, uint64_t time_ns, const sonde_attr *attrs,
+                             size_t n)
+{
+	if (!recording(s))
+		return;
+	const sonde_span_limits *lim = &sonde__limits;
+	if (!name)
+		name = "";
+	size_t nlen = strlen(name);
+	if (nlen > UINT16_MAX)
+		nlen = UINT16_MAX;
+	if (s->events >= lim->event_count || !stream_reserve(s, 20 + nlen + attrs_size(attrs, n))) {
+		s->dropped_events++;
+		return;
+	}
+	uint64_t t = time_ns ? time_ns : sonde_clock_ticks();
+	uint32_t kept = 0, dropped = 0;
+	/* Count first, so the header is complete before the attributes follow it. */
+	for (size_t i = 0; i < n; i++)
+		if (valid_attr(&attrs[i]))
+			kept < lim->event_attribute_count ? kept++ : dropped++;
+	put_u8(s, ITEM_EVENT);
+	put_u8(s, time_ns ? 1 : 0);
+	put_u16(s, (uint16_t)nlen);
+	put_u32(s, kept);
+	put_u32(s, dropped);
+	put_u64(s, t);
+	stream_put(s, name, nlen);
+	uint32_t k2, d2;
+	put_attrs_block(s, attrs, n, kept, &k2, &d2);
+	s->events++;
+}
+
+void sonde_span_add_event(sonde_span *s, const char *name, const sonde_attr *attrs, size_t n)
+{
+	sonde_span_add_event_at(s, name, 0, attrs, n);
+}
+
+void sonde_span_record_exception(sonde_span *s, const char *type, const char *message, const char *stacktrace)
+{
+	if (!recording(s))
+		return;
+	sonde_attr a[3];
+	size_t n = 0;
+	if (type)
+		a[n++] = SONDE_ATTR_STR("exception.type", type);
+	if (message)
+		a[n++] = SONDE_ATTR_STR("exception.message", message);
+	if (stacktrace)
+		a[n++] = SONDE_ATTR_STR("exception.stacktrace", stacktrace);
+	sonde_span_add_event(s, "exception", a, n);
+	if (s->status == SONDE_STATUS_UNSET)
+		sonde_span_set_status(s, SONDE_STATUS_ERROR, message ? message : type);
+}
+
+void sonde_span_add_link(sonde_span *s, const sonde_span_context *ctx, const sonde_attr *attrs, size_t n)
+{
+	if (!recording(s) || !ctx)
+		return;
+	const sonde_span_limits *lim = &sonde__limits;
+	size_t tslen = ctx->trace_state_len <= SONDE_TRACESTATE_MAX_LEN ? ctx->trace_state_len : 0;
+	if (s->links >= lim->link_count || !stream_reserve(s, 40 + tslen + attrs_size(attrs, n))) {
+		s->dropped_links++;
+		return;
+	}
+	uint32_t kept = 0, dropped = 0;
+	for (size_t i = 0; i < n; i++)
+		if (valid_attr(&attrs[i]))
+			kept < lim->link_attribute_count ? kept++ : dropped++;
+	put_u8(s, ITEM_LINK);
+	stream_put(s, ctx->trace_id, 16);
+	stream_put(s, ctx->span_id, 8);
+	put_u32(s, ctx->trace_flags);
+	put_u16(s, (uint16_t)tslen);
+	put_u32(s, kept);
+	put_u32(s, dropped);
+	stream_put(s, ctx->trace_state, tslen);
+	uint32_t k2, d2;
+	put_attrs_block(s, attrs, n, kept, &k2, &d2);
+	s->links++;
+}

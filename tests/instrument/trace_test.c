@@ -1,0 +1,475 @@
+/*
+ * trace_test.c - libsonde's tracing runtime end to end, with an exporter that captures
+ * what the background thread delivers: parentage, attributes of every type, events,
+ * links, status, long values spanning slots, limits, the duration filter, threads,
+ * detached spans, drops under a stalled exporter, shutdown with a hung exporter, fork.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exporter_internal.h"
+#include "hex.h"
+#include "otlp_json.h"
+#include "sonde/trace.h"
+#include "telemetry.h"
+
+/* ---- A capturing exporter -------------------------------------------------------- */
+
+typedef struct capture {
+	sonde_exporter base;
+	pthread_mutex_t mu;
+	sonde_batch *got;     /* deep copies of every exported batch */
+	_Atomic int stall_ms; /* sleep this long in each export (a slow peer) */
+	_Atomic int hang;     /* ignore the deadline entirely (a broken exporter) */
+	atomic_int exports;
+} capture;
+
+static int cap_export(sonde_exporter *e, const sonde_batch *b, uint64_t deadline_ns)
+{
+	capture *c = (capture *)e;
+	int stall = atomic_load(&c->stall_ms);
+	if (atomic_load(&c->hang)) {
+		while (atomic_load(&c->hang))
+			usleep(1000);
+	} else if (stall) {
+		struct timespec ts = {stall / 1000, (long)(stall % 1000) * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	(void)deadline_ns;
+	sonde_buf js = SONDE_BUF_INIT;
+	assert_int_equal(sonde_otlp_json_write(b, SONDE_SIGNAL_TRACES, &js, 0), 0);
+	pthread_mutex_lock(&c->mu);
+	sonde_wire_error err;
+	int rc = sonde_otlp_json_read(c->got, js.data, js.len, &err);
+	pthread_mutex_unlock(&c->mu);
+	sonde_buf_release(&js);
+	atomic_fetch_add(&c->exports, 1);
+	return rc;
+}
+
+static void cap_destroy(sonde_exporter *e)
+{
+	(void)e; /* static in the tests */
+}
+
+static const sonde_exporter_ops cap_ops = {
+        .name = "capture",
+        .export_spans = cap_export,
+        .destroy = cap_destroy,
+};
+
+static capture cap;
+
+static void start(const sonde_trace_config *extra)
+{
+	sonde_trace_config cfg = {0};
+	if (extra)
+		cfg = *extra;
+	cfg.service_name = "trace-test";
+	cfg.exporters[0] = &cap.base;
+	cfg.exporters_count = 1;
+	if (!cap.got) {
+		pthread_mutex_init(&cap.mu, NULL);
+		cap.base.ops = &cap_ops;
+		cap.got = sonde_batch_new();
+	}
+	sonde_batch_clear(cap.got);
+	atomic_store(&cap.stall_ms, 0);
+	atomic_store(&cap.hang, 0);
+	assert_int_equal(sonde_trace_init(&cfg), 0);
+}
+
+static void stop(void)
+{
+	assert_int_equal(sonde_trace_shutdown(5000), 0);
+}
+
+static const sonde_span_data *find(const char *name)
+{
+	for (size_t i = 0; i < cap.got->spans_count; i++)
+		if (strcmp(cap.got->spans[i].name.ptr, name) == 0)
+			return &cap.got->spans[i];
+	return NULL;
+}
+
+static const sonde_value *attr(const sonde_span_data *s, const char *key)
+{
+	return sonde_attrs_get(&s->attrs, key);
+}
+
+/* ---- Tests ----------------------------------------------------------------------- */
+
+static void test_tree_attributes_events_links(void **state)
+{
+	(void)state;
+	start(NULL);
+	sonde_tracer *t = sonde_tracer_get("checkout", "1.2.3", NULL);
+	assert_ptr_equal(t, sonde_tracer_get("checkout", "1.2.3", NULL));
+	sonde_span_opts o = {.kind = SONDE_SPAN_KIND_SERVER};
+	sonde_span *root = sonde_span_start_ex(t, "GET /cart", &o);
+	assert_true(sonde_span_is_recording(root));
+	assert_ptr_equal(sonde_span_current(), root);
+	sonde_span_set_str(root, "http.route", "/cart");
+	sonde_span_set_int(root, "http.status_code", 200);
+	sonde_span_set_double(root, "load", 0.75);
+	sonde_span_set_bool(root, "cached", true);
+	sonde_span_set_int(root, "http.status_code", 503); /* a later set replaces */
+	const char *tags[] = {"a", "bb", ""};
+	int64_t ints[] = {1, -2, INT64_MAX};
+	double dbls[] = {0.5, -1e300};
+	bool bools[] = {true, false};
+	sonde_attr arrays[] = {
+	        {.key = "tags", .type = SONDE_ATTR_STRING_ARRAY, .v.array = {tags, 3}},
+	        {.key = "ints", .type = SONDE_ATTR_INT_ARRAY, .v.array = {ints, 3}},
+	        {.key = "dbls", .type = SONDE_ATTR_DOUBLE_ARRAY, .v.array = {dbls, 2}},
+	        {.key = "bools", .type = SONDE_ATTR_BOOL_ARRAY, .v.array = {bools, 2}},
+	};
+	sonde_span_set_attrs(root, arrays, 4);
+	{
+		SONDE_SPAN_SCOPE(child, t, "SELECT cart");
+		assert_ptr_equal(sonde_span_current(), child);
+		sonde_span_set_str(child, "db.system", "postgresql");
+		sonde_attr ea[] = {SONDE_ATTR_INT("rows", 3)};
+		sonde_span_add_event_at(child, "fetched", 1700000000123456789ull, ea, 1);
+		sonde_span *grand = sonde_span_start(t, "decode row");
+		sonde_span_record_exception(grand, "ValueError", "bad row", "at decode_row (cart.c:12)");
+		sonde_span_end(grand);
+	}
+	assert_ptr_equal(sonde_span_current(), root);
+	sonde_span_context other = {.trace_flags = 1};
+	memset(other.trace_id, 0xab, 16);
+	memset(other.span_id, 0xcd, 8);
+	strcpy(other.trace_state, "vendor=x");
+	other.trace_state_len = 8;
+	sonde_attr la[] = {SONDE_ATTR_STR("reason", "batch")};
+	sonde_span_add_link(root, &other, la, 1);
+	sonde_span_set_status(root, SONDE_STATUS_OK, NULL);
+	sonde_span_set_status(root, SONDE_STATUS_ERROR, "too late"); /* OK is final */
+	sonde_span_end(root);
+	assert_null(sonde_span_current());
+	assert_int_equal(sonde_trace_force_flush(5000), 0);
+
+	pthread_mutex_lock(&cap.mu);
+	assert_int_equal(cap.got->spans_count, 3);
+	const sonde_span_data *r = find("GET /cart"), *c = find("SELECT cart"), *g = find("decode row");
+	assert_non_null(r);
+	assert_non_null(c);
+	assert_non_null(g);
+	assert_int_equal(r->kind, SONDE_SPAN_KIND_SERVER);
+	assert_int_equal(c->kind, SONDE_SPAN_KIND_INTERNAL);
+	assert_true(sonde_id_is_zero(r->parent_span_id, 8));
+	assert_memory_equal(c->parent_span_id, r->span_id, 8);
+	assert_memory_equal(g->parent_span_id, c->span_id, 8);
+	assert_memory_equal(c->trace_id, r->trace_id, 16);
+	assert_memory_equal(g->trace_id, r->trace_id, 16);
+	assert_true(r->start_ns <= c->start_ns && c->end_ns <= r->end_ns);
+	assert_true(c->start_ns <= g->start_ns && g->end_ns <= c->end_ns);
+	/* Times are epoch nanoseconds close to now. */
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+	assert_true(r->start_ns > now_ns - 60ull * 1000000000ull && r->end_ns <= now_ns + 1000000000ull);
+	assert_string_equal(attr(r, "http.route")->u.str.ptr, "/cart");
+	assert_int_equal(attr(r, "http.status_code")->u.i, 503);
+	assert_true(attr(r, "load")->u.d == 0.75);
+	assert_true(attr(r, "cached")->u.b);
+	assert_int_equal(r->attrs.count, 8);
+	const sonde_value *v = attr(r, "tags");
+	assert_int_equal(v->kind, SONDE_VAL_ARRAY);
+	assert_int_equal(v->u.array.count, 3);
+	assert_string_equal(v->u.array.items[1].u.str.ptr, "bb");
+	assert_int_equal(attr(r, "ints")->u.array.items[2].u.i, INT64_MAX);
+	assert_true(attr(r, "dbls")->u.array.items[1].u.d == -1e300);
+	assert_false(attr(r, "bools")->u.array.items[1].u.b);
+	assert_int_equal(r->status_code, SONDE_STATUS_OK);
+	assert_int_equal(r->status_message.len, 0);
+	assert_int_equal(r->links_count, 1);
+	assert_memory_equal(r->links[0].trace_id, other.trace_id, 16);
+	assert_string_equal(r->links[0].trace_state.ptr, "vendor=x");
+	assert_string_equal(sonde_attrs_get(&r->links[0].attrs, "reason")->u.str.ptr, "batch");
+	assert_int_equal(c->events_count, 1);
+	assert_string_equal(c->events[0].name.ptr, "fetched");
+	assert_true(c->events[0].time_ns == 1700000000123456789ull);
+	assert_int_equal(sonde_attrs_get(&c->events[0].attrs, "rows")->u.i, 3);
+	assert_int_equal(g->status_code, SONDE_STATUS_ERROR);
+	assert_string_equal(g->status_message.ptr, "bad row");
+	assert_string_equal(g->events[0].name.ptr, "exception");
+	assert_string_equal(sonde_attrs_get(&g->events[0].attrs, "exception.type")->u.str.ptr, "ValueError");
+	/* Resource and scope. */
+	assert_string_equal(sonde_attrs_get(&r->resource->attrs, "service.name")->u.str.ptr, "trace-test");
+	assert_int_equal(sonde_attrs_get(&r->resource->attrs, "process.pid")->u.i, getpid());
+	assert_string_equal(r->scope->name.ptr, "checkout");
+	assert_string_equal(r->scope->version.ptr, "1.2.3");
+	pthread_mutex_unlock(&cap.mu);
+	stop();
+}
+
+static void test_remote_parent_and_long_values(void **state)
+{
+	(void)state;
+	sonde_trace_config cfg = {.limits.attribute_count = 4};
+	start(&cfg);
+	sonde_tracer *t = sonde_tracer_get("rpc", NULL, NULL);
+	sonde_span_context parent = {.trace_flags = SONDE_TRACE_FLAG_SAMPLED, .is_remote = true};
+	for (int i = 0; i < 16; i++)
+		parent.trace_id[i] = (uint8_t)(i + 1);
+	memset(parent.span_id, 7, 8);
+	strcpy(parent.trace_state, "congo=t61rcWkgMzE");
+	parent.trace_state_len = (uint16_t)strlen(parent.trace_state);
+	sonde_span_opts o = {.kind = SONDE_SPAN_KIND_CONSUMER, .parent = &parent};
+	sonde_span *s = sonde_span_start_ex(t, "consume", &o);
+	/* A 5000-byte value runs through several slots. */
+	char *big = malloc(5001);
+	for (int i = 0; i < 5000; i++)
+		big[i] = (char)('a' + i % 26);
+	big[5000] = '\0';
+	sonde_span_set_str(s, "db.statement", big);
+	sonde_span_set_strn(s, "prefix", big, 10);
+	sonde_span_set_int(s, "n3", 3);
+	sonde_span_set_int(s, "n4", 4);
+	sonde_span_set_int(s, "n5", 5); /* over the limit of 4 */
+	sonde_span_set_int(s, "n6", 6);
+	sonde_span_context got;
+	sonde_span_context_get(s, &got);
+	assert_memory_equal(got.trace_id, parent.trace_id, 16);
+	assert_string_equal(got.trace_state, "congo=t61rcWkgMzE");
+	/* A child of a local span inherits the trace state too. */
+	sonde_span *child = sonde_span_start(t, "handle");
+	sonde_span_context_get(child, &got);
+	assert_string_equal(got.trace_state, "congo=t61rcWkgMzE");
+	sonde_span_end(child);
+	sonde_span_end(s);
+	assert_int_equal(sonde_trace_force_flush(5000), 0);
+	pthread_mutex_lock(&cap.mu);
+	const sonde_span_data *d = find("consume");
+	assert_non_null(d);
+	assert_memory_equal(d->trace_id, parent.trace_id, 16);
+	assert_memory_equal(d->parent_span_id, parent.span_id, 8);
+	assert_int_equal(d->flags & 0x300, 0x300); /* parent is remote, and that is known */
+	assert_int_equal(find("handle")->flags & 0x300, 0x100);
+	assert_string_equal(d->trace_state.ptr, "congo=t61rcWkgMzE");
+	assert_int_equal(attr(d, "db.statement")->u.str.len, 5000);
+	assert_memory_equal(attr(d, "db.statement")->u.str.ptr, big, 5000);
+	assert_string_equal(attr(d, "prefix")->u.str.ptr, "abcdefghij");
+	assert_int_equal(d->attrs.count, 4);
+	assert_int_equal(d->dropped_attrs_count, 2);
+	pthread_mutex_unlock(&cap.mu);
+	free(big);
+	stop();
+}
+
+static void test_min_duration_filter(void **state)
+{
+	(void)state;
+	sonde_trace_config cfg = {.min_duration_ns = 50 * 1000000ull};
+	start(&cfg);
+	sonde_tracer *t = sonde_tracer_get("filter", NULL, NULL);
+	sonde_span *slow = sonde_span_start(t, "slow");
+	sonde_span *fast = sonde_span_start(t, "fast");
+	sonde_span_end(fast);
+	sonde_span *failed = sonde_span_start(t, "fast but failed");
+	sonde_span_set_status(failed, SONDE_STATUS_ERROR, "boom");
+	sonde_span_end(failed);
+	struct timespec ts = {0, 60 * 1000000L};
+	nanosleep(&ts, NULL);
+	sonde_span_end(slow);
+	assert_int_equal(sonde_trace_force_flush(5000), 0);
+	pthread_mutex_lock(&cap.mu);
+	assert_int_equal(cap.got->spans_count, 2);
+	assert_non_null(find("slow"));
+	assert_non_null(find("fast but failed"));
+	assert_null(find("fast"));
+	/* The kept error span still names its (exported) parent; nothing is invented. */
+	assert_memory_equal(find("fast but failed")->parent_span_id, find("slow")->span_id, 8);
+	pthread_mutex_unlock(&cap.mu);
+	sonde_tracer_stats st;
+	sonde_tracer_stats_get(&st);
+	assert_true(st.spans_filtered >= 1);
+	stop();
+}
+
+enum { THREADS = 8, PER_THREAD = 5000 };
+
+static sonde_span *handoff;
+
+static void *worker(void *arg)
+{
+	sonde_tracer *t = arg;
+	for (int i = 0; i < PER_THREAD; i++) {
+		sonde_span *s = sonde_span_start(t, "work");
+		sonde_span_set_int(s, "i", i);
+		sonde_span *c = sonde_span_start(t, "inner");
+		sonde_span_end(c);
+		sonde_span_end(s);
+	}
+	return NULL;
+}
+
+static void *finisher(void *arg)
+{
+	(void)arg;
+	sonde_span_set_str(handoff, "finished.by", "other thread");
+	sonde_span_end(handoff);
+	return NULL;
+}
+
+static void test_threads_and_detached(void **state)
+{
+	(void)state;
+	start(NULL);
+	sonde_tracer *t = sonde_tracer_get("threads", NULL, NULL);
+	pthread_t th[THREADS];
+	for (int i = 0; i < THREADS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, worker, t), 0);
+	sonde_span_opts o = {.flags = SONDE_SPAN_DETACHED};
+	handoff = sonde_span_start_ex(t, "async job", &o);
+	assert_null(sonde_span_current()); /* detached spans are not current */
+	pthread_t f;
+	assert_int_equal(pthread_create(&f, NULL, finisher, NULL), 0);
+	pthread_join(f, NULL);
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(sonde_trace_force_flush(10000), 0);
+	sonde_tracer_stats st;
+	sonde_tracer_stats_get(&st);
+	pthread_mutex_lock(&cap.mu);
+	size_t expect = (size_t)THREADS * PER_THREAD * 2 + 1;
+	/* Eight producers can outrun the exporter on a small machine: whatever was not
+	 * exported must have been counted as dropped, never lost silently. */
+	assert_int_equal(cap.got->spans_count + st.spans_dropped, expect);
+	assert_true(cap.got->spans_count > 0);
+	const sonde_span_data *a = find("async job");
+	assert_true(a != NULL || st.spans_dropped > 0);
+	if (a)
+		assert_string_equal(attr(a, "finished.by")->u.str.ptr, "other thread");
+	/* Span ids are unique. */
+	uint64_t *ids = malloc(cap.got->spans_count * sizeof(uint64_t));
+	for (size_t i = 0; i < cap.got->spans_count; i++)
+		memcpy(&ids[i], cap.got->spans[i].span_id, 8);
+	for (size_t i = 0; i < cap.got->spans_count; i++)
+		for (size_t j = i + 1; j < cap.got->spans_count && j < i + 64; j++)
+			assert_true(ids[i] != ids[j]);
+	free(ids);
+	pthread_mutex_unlock(&cap.mu);
+	stop();
+}
+
+static void test_stalled_exporter_drops_never_blocks(void **state)
+{
+	(void)state;
+	sonde_trace_config cfg = {.batch = {.max_queue_size = 256, .max_export_batch_size = 64}};
+	start(&cfg);
+	atomic_store(&cap.stall_ms, 300);
+	sonde_tracer *t = sonde_tracer_get("drops", NULL, NULL);
+	const int total = 20000;
+	for (int i = 0; i < total; i++)
+		sonde_span_end(sonde_span_start(t, "burst"));
+	sonde_tracer_stats st;
+	sonde_tracer_stats_get(&st);
+	assert_true(st.spans_dropped > 0);
+	atomic_store(&cap.stall_ms, 0);
+	assert_int_equal(sonde_trace_force_flush(10000), 0);
+	sonde_tracer_stats_get(&st);
+	pthread_mutex_lock(&cap.mu);
+	assert_int_equal(cap.got->spans_count + st.spans_dropped, (size_t)total);
+	pthread_mutex_unlock(&cap.mu);
+	stop();
+}
+
+static void test_shutdown_with_hung_exporter_returns(void **state)
+{
+	(void)state;
+	start(NULL);
+	sonde_tracer *t = sonde_tracer_get("hang", NULL, NULL);
+	atomic_store(&cap.hang, 1);
+	sonde_span_end(sonde_span_start(t, "stuck"));
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = sonde_trace_shutdown(300);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	assert_int_equal(rc, -ETIMEDOUT);
+	/* Behaviour, not speed: it came back instead of waiting for the hung peer. */
+	assert_true(secs < 30.0);
+	atomic_store(&cap.hang, 0);
+	usleep(100000);
+	/* Tracing is off after shutdown: spans are no-ops. */
+	assert_false(sonde_span_is_recording(sonde_span_start(t, "after")));
+}
+
+static void test_fork_child_exports_its_own(void **state)
+{
+	(void)state;
+	start(NULL);
+	sonde_tracer *t = sonde_tracer_get("fork", NULL, NULL);
+	sonde_span *open = sonde_span_start(t, "open across fork");
+	sonde_span_end(sonde_span_start(t, "before fork"));
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* Child: its exporter thread starts anew; only its own spans are exported. */
+		sonde_batch_clear(cap.got);
+		sonde_span *c = sonde_span_start(t, "in child");
+		sonde_span_end(c);
+		sonde_span_end(open); /* recording in the parent only */
+		int rc = sonde_trace_force_flush(5000);
+		int bad = rc != 0 || cap.got->spans_count != 1 || !find("in child") ||
+		          sonde_attrs_get(&cap.got->spans[0].resource->attrs, "process.pid")->u.i != getpid();
+		_exit(bad ? 1 : 0);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	sonde_span_end(open);
+	assert_int_equal(sonde_trace_force_flush(5000), 0);
+	pthread_mutex_lock(&cap.mu);
+	assert_non_null(find("before fork"));
+	assert_non_null(find("open across fork"));
+	assert_null(find("in child"));
+	assert_int_equal(cap.got->spans_count, 2);
+	pthread_mutex_unlock(&cap.mu);
+	stop();
+}
+
+static void test_disabled_is_noop(void **state)
+{
+	(void)state;
+	/* Not initialised: everything is a cheap no-op and nothing crashes. */
+	sonde_tracer *t = sonde_tracer_get("off", NULL, NULL);
+	sonde_span *s = sonde_span_start(t, "nothing");
+	assert_false(sonde_span_is_recording(s));
+	sonde_span_set_str(s, "k", "v");
+	sonde_span_add_event(s, "e", NULL, 0);
+	sonde_span_end(s);
+	assert_null(sonde_span_current());
+	assert_int_equal(sonde_trace_force_flush(10), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_disabled_is_noop),
+	        cmocka_unit_test(test_tree_attributes_events_links),
+	        cmocka_unit_test(test_remote_parent_and_long_values),
+	        cmocka_unit_test(test_min_duration_filter),
+	        cmocka_unit_test(test_threads_and_detached),
+	        cmocka_unit_test(test_stalled_exporter_drops_never_blocks),
+	        cmocka_unit_test(test_fork_child_exports_its_own),
+	        cmocka_unit_test(test_shutdown_with_hung_exporter_returns),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
