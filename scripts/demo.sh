@@ -59,6 +59,18 @@ if command -v node >/dev/null && [ -d tests/interop/node_modules ]; then
 	done
 fi
 
+examples=$(dirname "$sonde")/examples
+if [ -x "$examples/shop_service" ]; then
+	step "libsonde: a multi-threaded service traces itself (examples/shop_service.c) to OTLP JSON lines"
+	"$examples/shop_service" 12 "$out/shop.jsonl"
+	"$sonde" convert --to text "$out/shop.jsonl" >"$out/shop.txt"
+	first=$(grep -m1 '"POST /orders"' "$out/shop.txt" | sed 's/.*trace=\([0-9a-f]*\).*/\1/')
+	echo "  one request, across the front end and a worker thread (trace $first):"
+	grep "trace=$first" "$out/shop.txt" | cut -c1-160 | sed 's/^/    /'
+	echo "  failed payments (error status, exception event):"
+	grep 'ERROR' "$out/shop.txt" | grep 'POST /payments' | cut -c1-160 | sed 's/^/    /'
+fi
+
 step "Bad input gets a clear message and exit code 2"
 printf '{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"xyz"}]}]}]}\n' >"$out/bad.json"
 set +e

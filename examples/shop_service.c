@@ -1,0 +1,182 @@
+/*
+ * shop_service.c - a small multi-threaded "shop" instrumented with libsonde: an HTTP-ish
+ * front end hands orders to worker threads through a queue, carrying the trace context
+ * across the hop as a W3C traceparent header; workers query a fake database (nested
+ * spans, one slow N+1 pattern), call a payment service that fails now and then (error
+ * status, exception event), and every span is exported to a file of OTLP JSON lines.
+ *
+ *     shop_service [REQUESTS] [OUT.jsonl]     (defaults: 40, shop-traces.jsonl)
+ *
+ * Then: sonde convert --to text OUT.jsonl
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sonde/export.h"
+#include "sonde/propagation.h"
+#include "sonde/trace.h"
+
+enum { WORKERS = 3, QUEUE = 64 };
+
+/* A message between threads: an order id and the headers that carry the context. */
+typedef struct message {
+	int order;
+	char traceparent[64];
+	char tracestate[SONDE_TRACESTATE_MAX_LEN + 1];
+} message;
+
+static message queue[QUEUE];
+static int q_head, q_tail, q_closed;
+static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t q_cv = PTHREAD_COND_INITIALIZER;
+static sonde_tracer *tracer;
+
+/* Carrier callbacks over a message's two header fields. */
+static int msg_set(void *ctx, const char *key, const char *value)
+{
+	message *m = ctx;
+	if (strcmp(key, "traceparent") == 0)
+		snprintf(m->traceparent, sizeof(m->traceparent), "%s", value);
+	else if (strcmp(key, "tracestate") == 0)
+		snprintf(m->tracestate, sizeof(m->tracestate), "%s", value);
+	return 0;
+}
+
+static const char *msg_get(void *ctx, const char *key)
+{
+	message *m = ctx;
+	if (strcmp(key, "traceparent") == 0)
+		return m->traceparent[0] ? m->traceparent : NULL;
+	if (strcmp(key, "tracestate") == 0)
+		return m->tracestate[0] ? m->tracestate : NULL;
+	return NULL;
+}
+
+static void sleep_us(long us)
+{
+	struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+	nanosleep(&ts, NULL);
+}
+
+static void db_query(const char *statement, long us)
+{
+	sonde_span_opts o = {.kind = SONDE_SPAN_KIND_CLIENT};
+	sonde_span *s = sonde_span_start_ex(tracer, "SELECT shop", &o);
+	sonde_span_set_str(s, "db.system", "postgresql");
+	sonde_span_set_str(s, "db.statement", statement);
+	sleep_us(us);
+	sonde_span_end(s);
+}
+
+static int charge(int order)
+{
+	sonde_span_opts o = {.kind = SONDE_SPAN_KIND_CLIENT};
+	sonde_span *s = sonde_span_start_ex(tracer, "POST /payments", &o);
+	sonde_span_set_str(s, "peer.service", "payments");
+	sonde_span_set_int(s, "order.id", order);
+	sleep_us(800 + (order % 5) * 300);
+	int rc = 0;
+	if (order % 7 == 3) {
+		sonde_span_record_exception(s, "PaymentDeclined", "card declined by issuer",
+		                            "charge (shop_service.c)");
+		rc = -1;
+	} else {
+		sonde_span_set_status(s, SONDE_STATUS_OK, NULL);
+	}
+	sonde_span_end(s);
+	return rc;
+}
+
+static void *worker(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&q_mu);
+		while (q_head == q_tail && !q_closed)
+			pthread_cond_wait(&q_cv, &q_mu);
+		if (q_head == q_tail) {
+			pthread_mutex_unlock(&q_mu);
+			return NULL;
+		}
+		message m = queue[q_head++ % QUEUE];
+		pthread_cond_broadcast(&q_cv);
+		pthread_mutex_unlock(&q_mu);
+
+		/* Continue the trace the front end started, on this thread. */
+		sonde_carrier carrier = {.ctx = &m, .get = msg_get};
+		sonde_span_context parent;
+		sonde_propagation_extract(&carrier, &parent, NULL);
+		sonde_span_opts o = {.kind = SONDE_SPAN_KIND_CONSUMER, .parent = &parent};
+		sonde_span *job = sonde_span_start_ex(tracer, "process order", &o);
+		sonde_span_set_int(job, "order.id", m.order);
+		db_query("SELECT * FROM orders WHERE id = 17", 300);
+		int items = 2 + m.order % 3;
+		for (int i = 0; i < items; i++) /* one query per item: an N+1 pattern */
+			db_query("SELECT * FROM items WHERE order_id = 17 AND line = 1", 150);
+		sonde_span_add_event(job, "items loaded", (sonde_attr[]){SONDE_ATTR_INT("items", items)}, 1);
+		if (charge(m.order) < 0)
+			sonde_span_set_status(job, SONDE_STATUS_ERROR, "payment failed");
+		sonde_span_end(job);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	int requests = argc > 1 ? atoi(argv[1]) : 40;
+	const char *out = argc > 2 ? argv[2] : "shop-traces.jsonl";
+	sonde_trace_config cfg = {.service_name = "shop", .service_version = "1.4.2"};
+	cfg.exporters[0] = sonde_exporter_file_new(out);
+	cfg.exporters_count = 1;
+	cfg.batch.schedule_delay_ms = 200;
+	if (!cfg.exporters[0] || sonde_trace_init(&cfg) != 0) {
+		fprintf(stderr, "shop_service: cannot start tracing to %s\n", out);
+		return 1;
+	}
+	tracer = sonde_tracer_get("shop.orders", "1.4.2", NULL);
+	pthread_t th[WORKERS];
+	for (int i = 0; i < WORKERS; i++)
+		pthread_create(&th[i], NULL, worker, NULL);
+	for (int r = 0; r < requests; r++) {
+		sonde_span_opts o = {.kind = SONDE_SPAN_KIND_SERVER};
+		sonde_span *req = sonde_span_start_ex(tracer, "POST /orders", &o);
+		sonde_span_set_str(req, "http.request.method", "POST");
+		sonde_span_set_str(req, "http.route", "/orders");
+		sonde_span_set_int(req, "enduser.id", 1000 + r % 9);
+		{
+			SONDE_SPAN_SCOPE(v, tracer, "validate order"); /* ends with the block */
+			sonde_span_set_int(v, "order.lines", 2 + r % 3);
+			sleep_us(100);
+		}
+		message m = {.order = r};
+		sonde_span_context ctx;
+		sonde_span_context_get(req, &ctx);
+		sonde_carrier carrier = {.ctx = &m, .set = msg_set};
+		sonde_propagation_inject(&carrier, &ctx, NULL);
+		pthread_mutex_lock(&q_mu);
+		while (q_tail - q_head == QUEUE)
+			pthread_cond_wait(&q_cv, &q_mu);
+		queue[q_tail++ % QUEUE] = m;
+		pthread_cond_broadcast(&q_cv);
+		pthread_mutex_unlock(&q_mu);
+		sonde_span_set_int(req, "http.response.status_code", 202);
+		sonde_span_end(req);
+		sleep_us(500);
+	}
+	pthread_mutex_lock(&q_mu);
+	q_closed = 1;
+	pthread_cond_broadcast(&q_cv);
+	pthread_mutex_unlock(&q_mu);
+	for (int i = 0; i < WORKERS; i++)
+		pthread_join(th[i], NULL);
+	int rc = sonde_trace_shutdown(5000);
+	sonde_tracer_stats st;
+	sonde_tracer_stats_get(&st);
+	fprintf(stderr, "shop_service: %d requests, %llu spans started, %llu exported, %llu dropped -> %s\n",
+	        requests, (unsigned long long)st.spans_started, (unsigned long long)st.spans_exported,
+	        (unsigned long long)st.spans_dropped, out);
+	return rc == 0 ? 0 : 1;
+}
