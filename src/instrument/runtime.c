@@ -840,6 +840,23 @@ void sonde__exporter_kick(void)
 	}
 }
 
+/* Zeroes every counter behind sonde_tracer_stats_get (with P.mu held, or in a fork child). */
+static void reset_stats(void)
+{
+	for (sonde__thread *th = P.threads; th; th = th->next) {
+		atomic_store_explicit(&th->started, 0, memory_order_relaxed);
+		atomic_store_explicit(&th->ended, 0, memory_order_relaxed);
+		atomic_store_explicit(&th->dropped, 0, memory_order_relaxed);
+	}
+	atomic_store(&P.exported, 0);
+	atomic_store(&P.failed, 0);
+	atomic_store(&P.filtered, 0);
+	atomic_store(&P.batches, 0);
+	atomic_store(&P.dropped_dead, 0);
+	atomic_store(&P.started_dead, 0);
+	atomic_store(&P.ended_dead, 0);
+}
+
 /* ---- fork ---------------------------------------------------------------------------- */
 
 static void atfork_prepare(void)
@@ -895,18 +912,9 @@ static void atfork_child(void)
 			s->next = NULL;
 			me->free_stack[me->free_count++] = s;
 		}
-		atomic_store(&me->started, 0);
-		atomic_store(&me->ended, 0);
-		atomic_store(&me->dropped, 0);
 		seed(me);
 	}
-	atomic_store(&P.exported, 0);
-	atomic_store(&P.failed, 0);
-	atomic_store(&P.filtered, 0);
-	atomic_store(&P.batches, 0);
-	atomic_store(&P.dropped_dead, 0);
-	atomic_store(&P.started_dead, 0);
-	atomic_store(&P.ended_dead, 0);
+	reset_stats();
 	for (uint32_t i = 0; i < P.resource.attrs.count; i++)
 		if (strcmp(P.resource_kv[i].key.ptr, "process.pid") == 0)
 			P.resource_kv[i].value.u.i = (int64_t)getpid();
@@ -1004,18 +1012,7 @@ int sonde_trace_init(const sonde_trace_config *cfg)
 		}
 	}
 	/* Statistics count from init (a process may init again after a shutdown). */
-	for (sonde__thread *th = P.threads; th; th = th->next) {
-		atomic_store_explicit(&th->started, 0, memory_order_relaxed);
-		atomic_store_explicit(&th->ended, 0, memory_order_relaxed);
-		atomic_store_explicit(&th->dropped, 0, memory_order_relaxed);
-	}
-	atomic_store(&P.exported, 0);
-	atomic_store(&P.failed, 0);
-	atomic_store(&P.filtered, 0);
-	atomic_store(&P.batches, 0);
-	atomic_store(&P.dropped_dead, 0);
-	atomic_store(&P.started_dead, 0);
-	atomic_store(&P.ended_dead, 0);
+	reset_stats();
 	P.initialised = true;
 	P.stop = false;
 	pthread_mutex_unlock(&P.mu);
