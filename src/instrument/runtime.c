@@ -645,9 +645,13 @@ static int decode_span(decoder *d, const sonde_span *s)
 		d->b->spans_count = mark;
 		return -ENOMEM;
 	}
-	memcpy(sp->attrs.items, d->kvs, nkv * sizeof(sonde_kv));
-	memcpy(sp->events, d->events, nev * sizeof(sonde_span_event));
-	memcpy(sp->links, d->links, nln * sizeof(sonde_span_link));
+	/* The scratch arrays stay NULL until first needed: copy only what exists. */
+	if (nkv)
+		memcpy(sp->attrs.items, d->kvs, nkv * sizeof(sonde_kv));
+	if (nev)
+		memcpy(sp->events, d->events, nev * sizeof(sonde_span_event));
+	if (nln)
+		memcpy(sp->links, d->links, nln * sizeof(sonde_span_link));
 	return 0;
 }
 
