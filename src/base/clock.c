@@ -61,6 +61,7 @@ static void sample(uint64_t *tsc, uint64_t *mono)
 {
 #if SONDE_CLOCK_HAVE_TSC
 	uint64_t best = UINT64_MAX;
+	*tsc = *mono = 0;
 	for (int i = 0; i < 5; i++) {
 		uint64_t t0 = __rdtsc();
 		uint64_t m = ts_ns(CLOCK_MONOTONIC);

@@ -1174,7 +1174,7 @@ static int rd_status(rd *c, sonde_span_data *sp)
 		if (id == K_MESSAGE) {
 			rc = rd_str(c, &sp->status_message, false);
 		} else if (id == K_CODE) {
-			int v;
+			int v = 0;
 			rc = rd_enum(c, status_code_names, COUNT_OF(status_code_names), "StatusCode", &v);
 			sp->status_code = (sonde_status_code)v;
 		} else {
@@ -1208,7 +1208,7 @@ static int rd_span(rd *c, const void *arg)
 		case K_FLAGS: rc = rd_u32(c, &sp->flags); break;
 		case K_NAME: rc = rd_str(c, &sp->name, true); break;
 		case K_KIND: {
-			int v;
+			int v = 0;
 			rc = rd_enum(c, span_kind_names, COUNT_OF(span_kind_names), "SpanKind", &v);
 			sp->kind = (sonde_span_kind)v;
 			break;
@@ -1261,7 +1261,7 @@ static int rd_log(rd *c, const void *arg)
 		case K_TIME_UNIX_NANO: rc = rd_u64(c, &l->time_ns); break;
 		case K_OBSERVED_TIME_UNIX_NANO: rc = rd_u64(c, &l->observed_time_ns); break;
 		case K_SEVERITY_NUMBER: {
-			int v;
+			int v = 0;
 			rc = rd_enum(c, severity_names, COUNT_OF(severity_names), "SeverityNumber", &v);
 			l->severity_number = v;
 			break;
@@ -1536,7 +1536,7 @@ static int rd_metric_data(rd *c, sonde_metric_data *m)
 			m->points =
 			        vec_take(c, &c->points, start, sizeof(sonde_point), &m->points_count, &rc);
 		} else if (id == K_AGGREGATION_TEMPORALITY && has_temporality) {
-			int v;
+			int v = 0;
 			rc = rd_enum(c, temporality_names, COUNT_OF(temporality_names),
 			             "AggregationTemporality", &v);
 			m->temporality = (sonde_temporality)v;
