@@ -69,16 +69,27 @@ int sonde__parse_ms(const char *s, uint32_t *out_ms)
 	return 0;
 }
 
-int sonde__env_ms(const char *name, uint32_t *out_ms)
+/* Both durations and counts are whole numbers in uint32; only the message differs. */
+static int env_whole(const char *name, uint32_t *out, const char *expected)
 {
 	const char *v = sonde__env_get(name);
 	if (!v)
 		return 0;
-	if (sonde__parse_ms(v, out_ms) < 0) {
-		sonde__diag("sonde: %s=\"%.64s\" ignored: expected a whole number of milliseconds", name, v);
+	if (sonde__parse_ms(v, out) < 0) {
+		sonde__diag("sonde: %s=\"%.64s\" ignored: expected %s", name, v, expected);
 		return -EINVAL;
 	}
 	return 1;
+}
+
+int sonde__env_ms(const char *name, uint32_t *out_ms)
+{
+	return env_whole(name, out_ms, "a whole number of milliseconds");
+}
+
+int sonde__env_u32(const char *name, uint32_t *out)
+{
+	return env_whole(name, out, "a non-negative whole number");
 }
 
 /* Compares the trimmed value with word, ignoring case. */

@@ -29,6 +29,10 @@ int sonde__env_str(const char *name, char **out);
  * variable; *out_ms untouched) when the value is not such a number or exceeds UINT32_MAX. */
 int sonde__env_ms(const char *name, uint32_t *out_ms);
 
+/* Reads a count (a span limit, a queue size): a non-negative integer, blanks around it
+ * allowed. Returns 1 with *out set, 0 when unset, or -EINVAL (reported; *out untouched). */
+int sonde__env_u32(const char *name, uint32_t *out);
+
 /* Reads a boolean: "true" or "false" in any case. Returns 1 with *out set, 0 when unset,
  * or -EINVAL (reported; *out is then false, as the specification says any other value
  * means false). */

@@ -24,6 +24,7 @@
 
 #include "buf.h"
 #include "clock.h"
+#include "env_internal.h"
 #include "exporter_internal.h"
 #include "runtime_internal.h"
 #include "sampler_internal.h"
@@ -31,6 +32,8 @@
 #include "telemetry.h"
 
 bool sonde__tracing_on;
+sonde_sampler *sonde__sampler;
+bool sonde__rusage;
 sonde_span_limits sonde__limits;
 
 static struct provider {
@@ -38,10 +41,8 @@ static struct provider {
 	pthread_cond_t wake; /* exporter waits here */
 	pthread_cond_t done; /* flushers wait here */
 	bool initialised;
-	sonde_sampler *sampler;
 	sonde_batch_config batch;
 	uint64_t min_duration_ns;
-	bool rusage;
 	sonde_exporter *exporters[8];
 	size_t exporters_count;
 	sonde_resource resource;
@@ -71,40 +72,15 @@ __thread sonde__thread *sonde__tls_thread __attribute__((tls_model("initial-exec
 static pthread_key_t thread_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 
-const sonde_sampler *sonde__provider_sampler(void)
-{
-	return P.sampler;
-}
-
-bool sonde__provider_rusage(void)
-{
-	return P.rusage;
-}
-
 /* ---- Environment ------------------------------------------------------------------- */
-
-static uint32_t env_u32(const char *name, uint32_t fallback)
-{
-	const char *v = getenv(name);
-	if (!v || !*v)
-		return fallback;
-	char *end;
-	errno = 0;
-	unsigned long n = strtoul(v, &end, 10);
-	if (errno || *end || n > UINT32_MAX) {
-		sonde__diag("libsonde: %s=\"%s\" is not a non-negative integer; using %u", name, v, fallback);
-		return fallback;
-	}
-	return (uint32_t)n;
-}
 
 static uint32_t pick(uint32_t configured, const char *env, const char *env2, uint32_t dflt)
 {
 	if (configured)
 		return configured;
-	uint32_t v = env_u32(env, 0);
-	if (!v && env2)
-		v = env_u32(env2, 0);
+	uint32_t v = 0;
+	if (sonde__env_u32(env, &v) <= 0 && env2)
+		sonde__env_u32(env2, &v);
 	return v ? v : dflt;
 }
 
@@ -155,50 +131,17 @@ static void rs_set_int(size_t *used, const char *key, int64_t v)
 		}
 }
 
-static int hexval(char c)
+static int rs_member(void *ud, const char *key, const char *value, size_t value_len)
 {
-	return c >= '0' && c <= '9'   ? c - '0'
-	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
-	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
-	                              : -1;
+	rs_set(ud, key, strlen(key), value, value_len);
+	return 0;
 }
 
-/* Parses "k=v,k2=v2" (values percent-decoded, whitespace around items trimmed). */
+/* Parses "k=v,k2=v2" (values percent-decoded, blanks around items ignored) into the
+ * resource; bad members are reported and skipped. */
 static void rs_parse_list(size_t *used, const char *list, const char *origin)
 {
-	const char *p = list;
-	while (p && *p) {
-		const char *end = strchr(p, ',');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-		const char *eq = memchr(p, '=', n);
-		const char *k = p, *ke = eq ? eq : p + n;
-		while (k < ke && (*k == ' ' || *k == '\t'))
-			k++;
-		while (ke > k && (ke[-1] == ' ' || ke[-1] == '\t'))
-			ke--;
-		if (!eq || ke == k) {
-			sonde__diag("libsonde: %s: ignoring \"%.*s\" (expected key=value)", origin, (int)n,
-			            p);
-		} else {
-			char val[512];
-			size_t vn = 0;
-			const char *v = eq + 1, *ve = p + n;
-			while (v < ve && (*v == ' ' || *v == '\t'))
-				v++;
-			while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-				ve--;
-			for (; v < ve && vn < sizeof(val); v++) {
-				if (*v == '%' && ve - v >= 3 && hexval(v[1]) >= 0 && hexval(v[2]) >= 0) {
-					val[vn++] = (char)(hexval(v[1]) * 16 + hexval(v[2]));
-					v += 2;
-				} else {
-					val[vn++] = *v;
-				}
-			}
-			rs_set(used, k, (size_t)(ke - k), val, vn);
-		}
-		p = end ? end + 1 : NULL;
-	}
+	sonde__kvlist_parse(list, origin, rs_member, used);
 }
 
 static void build_resource(const sonde_trace_config *cfg)
@@ -986,10 +929,10 @@ int sonde_trace_init(const sonde_trace_config *cfg)
 		slots *= 2;
 	P.slots_per_thread = slots;
 	P.min_duration_ns = cfg->min_duration_ns;
-	P.rusage = cfg->record_rusage;
-	P.sampler = cfg->sampler;
-	if (!P.sampler && getenv("OTEL_TRACES_SAMPLER"))
-		P.sampler = sonde_sampler_from_env();
+	sonde__rusage = cfg->record_rusage;
+	sonde__sampler = cfg->sampler;
+	if (!sonde__sampler && getenv("OTEL_TRACES_SAMPLER"))
+		sonde__sampler = sonde_sampler_from_env();
 	P.exporters_count = 0;
 	for (size_t i = 0; i < cfg->exporters_count && i < 8; i++)
 		if (cfg->exporters[i])

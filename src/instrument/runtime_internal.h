@@ -155,9 +155,10 @@ static inline sonde__thread *sonde__thread_get(void)
 		return th;
 	return sonde__thread_create();
 }
-/* The provider's sampler and rusage flag (read-only after init). */
-const sonde_sampler *sonde__provider_sampler(void);
-bool sonde__provider_rusage(void);
+/* The provider's sampler (NULL: the default, parentbased_always_on, decided inline) and
+ * rusage flag: read-only between init and shutdown, like sonde__limits. */
+extern sonde_sampler *sonde__sampler;
+extern bool sonde__rusage;
 /* Called by the hot path when a done ring was found full or a thread's exporter is not
  * running (after fork): starts the exporter thread if needed. Not on the common path. */
 void sonde__exporter_kick(void);

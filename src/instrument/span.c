@@ -385,7 +385,7 @@ static inline void put_blob_fast(sonde_span *s, uint8_t tag, const char *p, size
 /* The sampling decision and trace state of a new span whose parent fields are filled. */
 static sonde__decision sample(sonde_span *s, const sonde__sample_in *in, sonde__sample_out *out)
 {
-	const sonde_sampler *sampler = sonde__provider_sampler();
+	const sonde_sampler *sampler = sonde__sampler;
 	out->trace_state_set = false;
 	if (!sampler)
 		return !in->has_parent || (in->parent_flags & SONDE_TRACE_FLAG_SAMPLED)
@@ -495,7 +495,7 @@ sonde_span *sonde__span_start(sonde_tracer *t, const char *name, const sonde_spa
 		put_blob_fast(s, ITEM_NAME, name, strlen(name));
 		for (size_t i = 0; i < o->attrs_count; i++)
 			add_attr(s, &o->attrs[i]);
-		if ((o->flags & SONDE_SPAN_RUSAGE) || sonde__provider_rusage()) {
+		if ((o->flags & SONDE_SPAN_RUSAGE) || sonde__rusage) {
 			s->sflags |= SF_RUSAGE;
 			rusage_now(&s->cpu_ns, &s->minflt, &s->majflt);
 		}

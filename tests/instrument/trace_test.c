@@ -115,7 +115,9 @@ static const sonde_value *attr(const sonde_span_data *s, const char *key)
 static void test_tree_attributes_events_links(void **state)
 {
 	(void)state;
+	setenv("OTEL_RESOURCE_ATTRIBUTES", " deployment.environment = prod ,team=a%2Cb,broken", 1);
 	start(NULL);
+	unsetenv("OTEL_RESOURCE_ATTRIBUTES");
 	sonde_tracer *t = sonde_tracer_get("checkout", "1.2.3", NULL);
 	assert_ptr_equal(t, sonde_tracer_get("checkout", "1.2.3", NULL));
 	sonde_span_opts o = {.kind = SONDE_SPAN_KIND_SERVER};
@@ -210,6 +212,10 @@ static void test_tree_attributes_events_links(void **state)
 	assert_string_equal(sonde_attrs_get(&g->events[0].attrs, "exception.type")->u.str.ptr, "ValueError");
 	/* Resource and scope. */
 	assert_string_equal(sonde_attrs_get(&r->resource->attrs, "service.name")->u.str.ptr, "trace-test");
+	assert_string_equal(sonde_attrs_get(&r->resource->attrs, "deployment.environment")->u.str.ptr,
+	                    "prod");
+	assert_string_equal(sonde_attrs_get(&r->resource->attrs, "team")->u.str.ptr, "a,b");
+	assert_null(sonde_attrs_get(&r->resource->attrs, "broken"));
 	assert_int_equal(sonde_attrs_get(&r->resource->attrs, "process.pid")->u.i, getpid());
 	assert_string_equal(r->scope->name.ptr, "checkout");
 	assert_string_equal(r->scope->version.ptr, "1.2.3");
