@@ -11,6 +11,7 @@ PACKAGES=(
 	build-essential cmake pkg-config clang llvm libclang-rt-14-dev
 	# libraries
 	libcmocka-dev libjansson-dev zlib1g-dev libcurl4-openssl-dev
+	libsqlite3-dev sqlite3 libelf-dev libdw-dev libunwind-dev libmicrohttpd-dev
 	# checks and tools the tests and CI run
 	clang-format cppcheck python3
 	# interop peers
