@@ -176,11 +176,18 @@ enum {
 
 /* Internal, used by the inline functions below: whether tracing is on (so a disabled
  * span costs one predicted branch), the span returned when it is off, and the calls
- * behind start and end. */
+ * behind start, end and the scalar setters. The inline wrappers pass string lengths so
+ * that a literal's length is folded at compile time. */
 extern bool sonde__tracing_on;
 extern struct sonde_span sonde__noop_span;
 sonde_span *sonde__span_start(sonde_tracer *t, const char *name, const sonde_span_opts *opts);
+sonde_span *sonde__span_start_n(sonde_tracer *t, const char *name, size_t name_len);
 void sonde__span_end(sonde_span *s, uint64_t end_ns);
+void sonde__span_set_str_n(sonde_span *s, const char *key, size_t key_len, const char *value,
+                           size_t value_len);
+void sonde__span_set_int_n(sonde_span *s, const char *key, size_t key_len, int64_t value);
+void sonde__span_set_double_n(sonde_span *s, const char *key, size_t key_len, double value);
+void sonde__span_set_bool_n(sonde_span *s, const char *key, size_t key_len, bool value);
 
 /* Starts a span as a child of this thread's current span (or a root) and makes it current.
  * name is copied. Never returns NULL: when not sampled or dropped, returns a span that
@@ -189,7 +196,7 @@ static inline sonde_span *sonde_span_start(sonde_tracer *t, const char *name)
 {
 	if (__builtin_expect(!__atomic_load_n(&sonde__tracing_on, __ATOMIC_RELAXED), 0))
 		return &sonde__noop_span;
-	return sonde__span_start(t, name, NULL);
+	return sonde__span_start_n(t, name, name ? __builtin_strlen(name) : 0);
 }
 sonde_span *sonde_span_start_ex(sonde_tracer *t, const char *name, const sonde_span_opts *opts);
 
@@ -207,11 +214,36 @@ bool sonde_span_is_recording(const sonde_span *s);
 /* Copies the span's context (ids, flags, trace state) into out. */
 void sonde_span_context_get(const sonde_span *s, sonde_span_context *out);
 
+/* Attribute setters. Keys and values are copied. Setting a key again replaces its value.
+ * (The four scalar setters are also macros over inline wrappers, so that the lengths of
+ * literal keys are known at compile time; the functions exist for bindings.) */
 void sonde_span_set_str(sonde_span *s, const char *key, const char *value);
 void sonde_span_set_strn(sonde_span *s, const char *key, const char *value, size_t len);
 void sonde_span_set_int(sonde_span *s, const char *key, int64_t value);
 void sonde_span_set_double(sonde_span *s, const char *key, double value);
 void sonde_span_set_bool(sonde_span *s, const char *key, bool value);
+
+static inline void sonde__span_set_str_i(sonde_span *s, const char *key, const char *value)
+{
+	sonde__span_set_str_n(s, key, key ? __builtin_strlen(key) : 0, value,
+	                      value ? __builtin_strlen(value) : 0);
+}
+static inline void sonde__span_set_int_i(sonde_span *s, const char *key, int64_t value)
+{
+	sonde__span_set_int_n(s, key, key ? __builtin_strlen(key) : 0, value);
+}
+static inline void sonde__span_set_double_i(sonde_span *s, const char *key, double value)
+{
+	sonde__span_set_double_n(s, key, key ? __builtin_strlen(key) : 0, value);
+}
+static inline void sonde__span_set_bool_i(sonde_span *s, const char *key, bool value)
+{
+	sonde__span_set_bool_n(s, key, key ? __builtin_strlen(key) : 0, value);
+}
+#define sonde_span_set_str(s, key, value)    sonde__span_set_str_i((s), (key), (value))
+#define sonde_span_set_int(s, key, value)    sonde__span_set_int_i((s), (key), (value))
+#define sonde_span_set_double(s, key, value) sonde__span_set_double_i((s), (key), (value))
+#define sonde_span_set_bool(s, key, value)   sonde__span_set_bool_i((s), (key), (value))
 void sonde_span_set_attrs(sonde_span *s, const sonde_attr *attrs, size_t n);
 void sonde_span_set_name(sonde_span *s, const char *name);
 /* Sets the status; message is kept only with SONDE_STATUS_ERROR, as OpenTelemetry says.

@@ -34,6 +34,8 @@
 bool sonde__tracing_on;
 sonde_sampler *sonde__sampler;
 bool sonde__rusage;
+sonde__fast_plan sonde__plan;
+bool sonde__fast_ok;
 sonde_span_limits sonde__limits;
 
 static struct provider {
@@ -496,7 +498,8 @@ static int decode_span(decoder *d, const sonde_span *s)
 	sp->dropped_events_count = s->dropped_events;
 	sp->dropped_links_count = s->dropped_links;
 
-	size_t nkv = 0, nev = 0, nln = 0;
+	size_t nkv = 0, nev = 0, nln = 0, nru = 0;
+	uint64_t ru[2][3];
 	cursor c = {(const uint8_t *)d->stream.data, (const uint8_t *)d->stream.data + d->stream.len};
 	bool ok = true;
 	while (ok && c.p < c.end) {
@@ -560,14 +563,19 @@ static int decode_span(decoder *d, const sonde_span *s)
 			}
 			break;
 		}
+		case ITEM_RUSAGE:
+			ok = take(&c, ru[nru < 2 ? nru : 1], sizeof(ru[0]));
+			nru++;
+			break;
 		default: ok = false; break;
 		}
 	}
-	if (ok && (s->sflags & SF_RUSAGE) &&
-	    grow((void **)&d->kvs, &d->kvs_cap, nkv + 3, sizeof(sonde_kv)) == 0) {
+	/* Resource usage: the start reading, then the end one (missing when the span's slots
+	 * ran out at its end: then there is nothing to record). */
+	if (ok && nru == 2 && grow((void **)&d->kvs, &d->kvs_cap, nkv + 3, sizeof(sonde_kv)) == 0) {
 		static const char *const keys[] = {"thread.cpu_time_ns", "process.page_faults.minor",
 		                                   "process.page_faults.major"};
-		const uint64_t vals[] = {s->cpu_ns, s->minflt, s->majflt};
+		const uint64_t vals[] = {ru[1][0] - ru[0][0], ru[1][1] - ru[0][1], ru[1][2] - ru[0][2]};
 		for (int i = 0; i < 3; i++) {
 			d->kvs[nkv].key = sonde_batch_intern(d->b, keys[i], strlen(keys[i]));
 			d->kvs[nkv].value.kind = SONDE_VAL_INT;
@@ -915,6 +923,12 @@ int sonde_trace_init(const sonde_trace_config *cfg)
 	        pick(l->event_attribute_count, "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", NULL, 128);
 	sonde__limits.link_attribute_count =
 	        pick(l->link_attribute_count, "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", NULL, 128);
+	/* Slots count attributes, events and links in 16 bits. */
+	uint32_t *counts[] = {&sonde__limits.attribute_count, &sonde__limits.event_count,
+	                      &sonde__limits.link_count};
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+		if (*counts[i] > UINT16_MAX)
+			*counts[i] = UINT16_MAX;
 	const sonde_batch_config *bc = &cfg->batch;
 	P.batch.max_queue_size = pick(bc->max_queue_size, "OTEL_BSP_MAX_QUEUE_SIZE", NULL, 2048);
 	P.batch.schedule_delay_ms = pick(bc->schedule_delay_ms, "OTEL_BSP_SCHEDULE_DELAY", NULL, 5000);
@@ -930,9 +944,15 @@ int sonde_trace_init(const sonde_trace_config *cfg)
 	P.slots_per_thread = slots;
 	P.min_duration_ns = cfg->min_duration_ns;
 	sonde__rusage = cfg->record_rusage;
+	/* The previous provider's sampler is freed only now, not at its shutdown: threads
+	 * still starting spans as it shut down may have been reading it. */
+	if (sonde__sampler && sonde__sampler != cfg->sampler)
+		sonde_sampler_free(sonde__sampler);
 	sonde__sampler = cfg->sampler;
 	if (!sonde__sampler && getenv("OTEL_TRACES_SAMPLER"))
 		sonde__sampler = sonde_sampler_from_env();
+	sonde__sampler_fast_plan(sonde__sampler, &sonde__plan);
+	sonde__fast_ok = !sonde__rusage;
 	P.exporters_count = 0;
 	for (size_t i = 0; i < cfg->exporters_count && i < 8; i++)
 		if (cfg->exporters[i])

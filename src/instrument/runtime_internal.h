@@ -76,10 +76,14 @@ enum sonde__item {
 	ITEM_NAME = 4,  /* u16 len, bytes (the last one wins) */
 	ITEM_STATUS_MSG = 5,  /* u16 len, bytes */
 	ITEM_TRACE_STATE = 6, /* u16 len, bytes */
+	ITEM_RUSAGE = 7,      /* u64 thread CPU ns, u64 minor faults, u64 major faults: at start,
+	                       * then again at end (the exporter records the differences) */
 };
 
 typedef struct sonde__thread sonde__thread;
 
+/* The header of a slot: 112 bytes, so that a span with a name and a few attributes
+ * touches three cache lines. Counts are 16-bit (the limits are clamped to fit). */
 struct sonde_span {
 	uint8_t state;
 	uint8_t kind;
@@ -87,14 +91,17 @@ struct sonde_span {
 	uint8_t trace_flags;
 	uint16_t sflags;
 	uint16_t used;                 /* bytes of data[] used in this slot */
-	uint32_t attrs, events, links; /* counts kept (for limits) */
+	uint16_t attrs, events, links; /* counts kept (for limits) */
+	/* Non-recording spans only: children started under this span on its owner thread
+	 * that share it (and its context) instead of taking slots; each end of one of them
+	 * decrements this instead of ending the span. */
+	uint16_t nest;
 	uint32_t dropped_attrs, dropped_events, dropped_links;
 	sonde_span *next; /* continuation slot, or NULL */
 	sonde_span *tail; /* last slot of the chain (head slot only) */
 	sonde__thread *owner;
 	const sonde_tracer *tracer;
-	uint64_t start, end;             /* ticks, or epoch ns with SF_START_NS / SF_END_NS */
-	uint64_t cpu_ns, minflt, majflt; /* with SF_RUSAGE: at start, then deltas */
+	uint64_t start, end; /* ticks, or epoch ns with SF_START_NS / SF_END_NS */
 	uint8_t trace_id[16];
 	uint8_t span_id[8];
 	uint8_t parent_id[8];
@@ -139,9 +146,12 @@ struct sonde_tracer {
 
 /* Process-wide state shared by span.c and runtime.c. */
 /* The provider's span limits: read-only between init and shutdown. */
-extern sonde_span_limits sonde__limits;
+/* Internal globals are hidden: inside libsonde.so the hot path reaches them directly,
+ * not through the GOT. */
+#define SONDE__HIDDEN __attribute__((visibility("hidden")))
+extern SONDE__HIDDEN sonde_span_limits sonde__limits;
 
-extern __thread sonde__thread *sonde__tls_thread __attribute__((tls_model("initial-exec")));
+extern SONDE__HIDDEN __thread sonde__thread *sonde__tls_thread __attribute__((tls_model("initial-exec")));
 /* Slow path of sonde__thread_get: allocates and registers the thread's buffer. */
 sonde__thread *sonde__thread_create(void);
 
@@ -157,8 +167,12 @@ static inline sonde__thread *sonde__thread_get(void)
 }
 /* The provider's sampler (NULL: the default, parentbased_always_on, decided inline) and
  * rusage flag: read-only between init and shutdown, like sonde__limits. */
-extern sonde_sampler *sonde__sampler;
-extern bool sonde__rusage;
+extern SONDE__HIDDEN sonde_sampler *sonde__sampler;
+extern SONDE__HIDDEN bool sonde__rusage;
+/* What span start may decide without the general path (see sampler_internal.h); set
+ * with the sampler. fast_ok is false when every start must take the general path. */
+extern SONDE__HIDDEN struct sonde__fast_plan sonde__plan;
+extern SONDE__HIDDEN bool sonde__fast_ok;
 /* Called by the hot path when a done ring was found full or a thread's exporter is not
  * running (after fork): starts the exporter thread if needed. Not on the common path. */
 void sonde__exporter_kick(void);

@@ -208,14 +208,6 @@ void sonde_sampler_free(sonde_sampler *s)
 /* ---- Deciding ------------------------------------------------------------------------ */
 
 /* The trace id's low 56 bits: bytes 9 to 15, big-endian. */
-static uint64_t trace_id_randomness(const uint8_t *id)
-{
-	/* Written byte by byte so any host order works; compilers make it one load. */
-	uint64_t r = (uint64_t)id[9] << 48 | (uint64_t)id[10] << 40 | (uint64_t)id[11] << 32 |
-	             (uint64_t)id[12] << 24 | (uint64_t)id[13] << 16 | (uint64_t)id[14] << 8 | id[15];
-	return r;
-}
-
 /* A view of one piece of a delimited list: [p, p + len). */
 typedef struct piece {
 	const char *p;
@@ -311,7 +303,7 @@ static uint64_t randomness(const sonde__sample_in *in, bool has_ot, piece ot)
 	uint64_t r;
 	if (has_ot && ot_sub(ot, "rv", &rv) && parse_hex56(rv, true, &r))
 		return r;
-	return trace_id_randomness(in->trace_id);
+	return sonde__trace_id_randomness(in->trace_id);
 }
 
 /* Writes the parent's trace state into out with the ot member's th replaced by th (or
@@ -448,8 +440,9 @@ void sonde__sampler_should_sample(const sonde_sampler *s, const sonde__sample_in
 	case K_ALWAYS_ON: out->decision = SONDE__RECORD_AND_SAMPLE; break;
 	case K_ALWAYS_OFF: out->decision = SONDE__DROP; break;
 	case K_RATIO:
-		out->decision = trace_id_randomness(in->trace_id) >= s->threshold ? SONDE__RECORD_AND_SAMPLE
-		                                                                  : SONDE__DROP;
+		out->decision = sonde__trace_id_randomness(in->trace_id) >= s->threshold
+		                        ? SONDE__RECORD_AND_SAMPLE
+		                        : SONDE__DROP;
 		break;
 	case K_PROBABILITY: sample_probability(s, in, out); break;
 	case K_RATE: out->decision = sample_rate(s, in); break;
@@ -459,6 +452,36 @@ parent_checked:
 	if (which == D_REMOTE_SAMPLED && out->decision == SONDE__RECORD_AND_SAMPLE && !out->trace_state_set &&
 	    in->parent_trace_state_len)
 		check_parent_threshold(in, out);
+}
+
+static uint8_t fast_rule(const sonde_sampler *s, bool root)
+{
+	if (!s)
+		return SONDE__FAST_ON;
+	switch (s->kind) {
+	case K_ALWAYS_ON: return SONDE__FAST_ON;
+	case K_ALWAYS_OFF: return SONDE__FAST_OFF;
+	case K_RATIO: return SONDE__FAST_RATIO;
+	case K_PARENT:
+		if (root)
+			return s->delegate[D_ROOT] && s->delegate[D_ROOT]->kind == K_PARENT
+			               ? SONDE__FAST_GENERAL
+			               : fast_rule(s->delegate[D_ROOT], true);
+		return !s->delegate[D_LOCAL_SAMPLED] && !s->delegate[D_LOCAL_NOT_SAMPLED]
+		               ? SONDE__FAST_FOLLOW
+		               : SONDE__FAST_GENERAL;
+	default: return SONDE__FAST_GENERAL;
+	}
+}
+
+void sonde__sampler_fast_plan(const sonde_sampler *s, sonde__fast_plan *out)
+{
+	out->root = fast_rule(s, true);
+	out->child = s ? fast_rule(s, false) : SONDE__FAST_FOLLOW;
+	const sonde_sampler *r = s && s->kind == K_PARENT ? s->delegate[D_ROOT] : s;
+	out->threshold = r && r->kind == K_RATIO ? r->threshold : 0;
+	if (out->child == SONDE__FAST_RATIO && s->threshold != out->threshold)
+		out->child = SONDE__FAST_GENERAL;
 }
 
 /* ---- Descriptions -------------------------------------------------------------------- */

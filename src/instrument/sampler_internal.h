@@ -45,6 +45,34 @@ typedef struct sonde__sample_out {
 	char trace_state[SONDE_TRACESTATE_MAX_LEN + 1];
 } sonde__sample_out;
 
+/* The part of a sampler's decision the span-start fast path can take without building a
+ * sonde__sample_in: what to do for a root span, and for a child of a local parent. */
+typedef enum sonde__fast_rule {
+	SONDE__FAST_GENERAL = 0, /* ask sonde__sampler_should_sample */
+	SONDE__FAST_ON,          /* record and sample */
+	SONDE__FAST_OFF,         /* drop */
+	SONDE__FAST_FOLLOW,      /* children only: the parent's sampled flag */
+	SONDE__FAST_RATIO,       /* sample iff the trace id's randomness >= threshold */
+} sonde__fast_rule;
+
+typedef struct sonde__fast_plan {
+	uint8_t root, child; /* sonde__fast_rule */
+	uint64_t threshold;  /* SONDE__FAST_RATIO */
+} sonde__fast_plan;
+
+/* Describes s (NULL: the default sampler) as a fast plan. A sampler that changes the trace
+ * state or keeps state (probability, rate limiter) gives GENERAL. */
+void sonde__sampler_fast_plan(const sonde_sampler *s, sonde__fast_plan *out);
+
+/* The 56 bits of randomness of a trace id (its last 7 bytes, big-endian), which
+ * TraceIdRatioBased and the probability sampler compare against their threshold. */
+static inline uint64_t sonde__trace_id_randomness(const uint8_t *id)
+{
+	/* Written byte by byte so any host order works; compilers make it one load. */
+	return (uint64_t)id[9] << 48 | (uint64_t)id[10] << 40 | (uint64_t)id[11] << 32 |
+	       (uint64_t)id[12] << 24 | (uint64_t)id[13] << 16 | (uint64_t)id[14] << 8 | id[15];
+}
+
 /* Decides; sets out->decision and, when it changes the trace state, out->trace_state*.
  * out->trace_state_set must be false on entry. */
 void sonde__sampler_should_sample(const sonde_sampler *s, const sonde__sample_in *in, sonde__sample_out *out);

@@ -46,6 +46,41 @@ static inline bool ids_zero(const uint8_t *p, size_t n)
 	return acc == 0;
 }
 
+/* memcpy for the short strings of the hot path (names, keys, small values), without a
+ * call: overlapping word moves. */
+static inline void copy_short(uint8_t *d, const char *src, size_t n)
+{
+	if (__builtin_expect(n > 32, 0)) {
+		memcpy(d, src, n);
+	} else if (n >= 16) {
+		uint64_t a, b, c, e;
+		memcpy(&a, src, 8);
+		memcpy(&b, src + 8, 8);
+		memcpy(&c, src + n - 16, 8);
+		memcpy(&e, src + n - 8, 8);
+		memcpy(d, &a, 8);
+		memcpy(d + 8, &b, 8);
+		memcpy(d + n - 16, &c, 8);
+		memcpy(d + n - 8, &e, 8);
+	} else if (n >= 8) {
+		uint64_t a, b;
+		memcpy(&a, src, 8);
+		memcpy(&b, src + n - 8, 8);
+		memcpy(d, &a, 8);
+		memcpy(d + n - 8, &b, 8);
+	} else if (n >= 4) {
+		uint32_t a, b;
+		memcpy(&a, src, 4);
+		memcpy(&b, src + n - 4, 4);
+		memcpy(d, &a, 4);
+		memcpy(d + n - 4, &b, 4);
+	} else if (n) {
+		d[0] = (uint8_t)src[0];
+		d[n / 2] = (uint8_t)src[n / 2];
+		d[n - 1] = (uint8_t)src[n - 1];
+	}
+}
+
 static inline sonde_span *slot_pop(sonde__thread *th)
 {
 	if (__builtin_expect(th->free_count == 0, 0)) {
@@ -330,16 +365,22 @@ void sonde_span_pop(void)
 
 /* ---- Start ----------------------------------------------------------------------- */
 
-static void rusage_now(uint64_t *cpu_ns, uint64_t *minflt, uint64_t *majflt)
+/* Appends an ITEM_RUSAGE reading (thread CPU time, minor and major page faults). */
+static void put_rusage(sonde_span *s)
 {
 	struct timespec ts;
 	struct rusage ru;
+	uint64_t v[3] = {0, 0, 0};
+	if (!stream_reserve(s, 1 + sizeof(v)))
+		return;
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	*cpu_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	v[0] = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	if (getrusage(RUSAGE_THREAD, &ru) == 0) {
-		*minflt = (uint64_t)ru.ru_minflt;
-		*majflt = (uint64_t)ru.ru_majflt;
+		v[1] = (uint64_t)ru.ru_minflt;
+		v[2] = (uint64_t)ru.ru_majflt;
 	}
+	put_u8(s, ITEM_RUSAGE);
+	stream_put(s, v, sizeof(v));
 }
 
 /* The trace state of a local span (stored as the first item when present). */
@@ -418,7 +459,7 @@ sonde_span *sonde__span_start(sonde_tracer *t, const char *name, const sonde_spa
 	s->tail = s;
 	s->used = 0;
 	s->sflags = 0;
-	s->attrs = s->events = s->links = 0;
+	s->attrs = s->events = s->links = s->nest = 0;
 	s->dropped_attrs = s->dropped_events = s->dropped_links = 0;
 	s->status = SONDE_STATUS_UNSET;
 	s->kind = (uint8_t)(o->kind ? o->kind : SONDE_SPAN_KIND_INTERNAL);
@@ -497,7 +538,7 @@ sonde_span *sonde__span_start(sonde_tracer *t, const char *name, const sonde_spa
 			add_attr(s, &o->attrs[i]);
 		if ((o->flags & SONDE_SPAN_RUSAGE) || sonde__rusage) {
 			s->sflags |= SF_RUSAGE;
-			rusage_now(&s->cpu_ns, &s->minflt, &s->majflt);
+			put_rusage(s);
 		}
 		atomic_store_explicit(&th->started,
 		                      atomic_load_explicit(&th->started, memory_order_relaxed) + 1,
@@ -518,6 +559,113 @@ sonde_span *sonde__span_start(sonde_tracer *t, const char *name, const sonde_spa
 	return s;
 }
 
+/* The common start: no options, a parent on this thread's stack (or none), a sampler the
+ * fast plan covers, no trace state to carry. Anything else takes the general path. */
+static sonde_span *start_slot(sonde_tracer *t, const char *name, size_t nlen);
+
+sonde_span *sonde__span_start_n(sonde_tracer *t, const char *name, size_t nlen)
+{
+	/* First the cheapest case, kept apart so that it needs no stack frame: a non-recording
+	 * child of a non-recording span of this thread shares that span. */
+	sonde__thread *th = sonde__tls_thread;
+	if (__builtin_expect(th != NULL && th->depth - 1 < SONDE__STACK_DEPTH, 1)) {
+		sonde_span *parent = th->stack[th->depth - 1];
+		uint8_t rule = sonde__plan.child;
+		if (parent->state == SLOT_NONRECORDING &&
+		    (rule == SONDE__FAST_OFF ||
+		     (rule == SONDE__FAST_FOLLOW && !(parent->trace_flags & SONDE_TRACE_FLAG_SAMPLED))) &&
+		    parent->owner == th && !(parent->sflags & SF_DETACHED) && parent->nest < UINT16_MAX &&
+		    sonde__fast_ok) {
+			parent->nest++;
+			return parent;
+		}
+	}
+	return start_slot(t, name, nlen);
+}
+
+__attribute__((noinline)) static sonde_span *start_slot(sonde_tracer *t, const char *name, size_t nlen)
+{
+	sonde__thread *th = sonde__tls_thread;
+	if (__builtin_expect(!th || !sonde__fast_ok || nlen > 255, 0))
+		return sonde__span_start(t, name, NULL);
+	const sonde__fast_plan *plan = &sonde__plan;
+	uint32_t depth = th->depth;
+	sonde_span *parent = NULL;
+	uint8_t rule;
+	if (depth) {
+		if (__builtin_expect(depth > SONDE__STACK_DEPTH, 0))
+			return sonde__span_start(t, name, NULL);
+		parent = th->stack[depth - 1];
+		rule = plan->child;
+		if (rule == SONDE__FAST_FOLLOW)
+			rule = (parent->trace_flags & SONDE_TRACE_FLAG_SAMPLED) ? SONDE__FAST_ON
+			                                                        : SONDE__FAST_OFF;
+		if (__builtin_expect(parent->used && parent->data[0] == ITEM_TRACE_STATE, 0))
+			return sonde__span_start(t, name, NULL);
+	} else {
+		rule = plan->root;
+	}
+	if (__builtin_expect(rule == SONDE__FAST_GENERAL, 0))
+		return sonde__span_start(t, name, NULL);
+	sonde_span *s = slot_pop(th);
+	if (__builtin_expect(!s, 0)) {
+		atomic_store_explicit(&th->dropped,
+		                      atomic_load_explicit(&th->dropped, memory_order_relaxed) + 1,
+		                      memory_order_relaxed);
+		return &sonde__noop_span;
+	}
+	uint8_t flags;
+	uint16_t sflags = SF_ON_STACK;
+	if (parent) {
+		memcpy(s->trace_id, parent->trace_id, 16);
+		memcpy(s->parent_id, parent->span_id, 8);
+		flags = (uint8_t)(parent->trace_flags & ~SONDE_TRACE_FLAG_SAMPLED);
+		sflags |= SF_HAS_PARENT;
+	} else {
+		uint64_t hi = rng_next(th), lo = rng_next(th);
+		if ((hi | lo) == 0)
+			lo = 1;
+		memcpy(s->trace_id, &hi, 8);
+		memcpy(s->trace_id + 8, &lo, 8);
+		memset(s->parent_id, 0, 8);
+		flags = SONDE_TRACE_FLAG_RANDOM;
+	}
+	if (rule == SONDE__FAST_RATIO)
+		rule = sonde__trace_id_randomness(s->trace_id) >= plan->threshold ? SONDE__FAST_ON
+		                                                                  : SONDE__FAST_OFF;
+	new_span_id(th, s->span_id);
+	s->owner = th;
+	s->tracer = t;
+	s->next = NULL;
+	s->tail = s;
+	s->kind = SONDE_SPAN_KIND_INTERNAL;
+	s->status = SONDE_STATUS_UNSET;
+	s->sflags = sflags;
+	s->attrs = s->events = s->links = s->nest = 0;
+	s->dropped_attrs = s->dropped_events = s->dropped_links = 0;
+	if (rule == SONDE__FAST_ON) {
+		s->trace_flags = flags | SONDE_TRACE_FLAG_SAMPLED;
+		s->state = SLOT_RECORDING;
+		/* The name is the first item: it always fits an empty slot. */
+		uint16_t n16 = (uint16_t)nlen;
+		s->data[0] = ITEM_NAME;
+		memcpy(s->data + 1, &n16, 2);
+		copy_short(s->data + 3, name, nlen);
+		s->used = (uint16_t)(3 + nlen);
+		atomic_store_explicit(&th->started,
+		                      atomic_load_explicit(&th->started, memory_order_relaxed) + 1,
+		                      memory_order_relaxed);
+		s->start = sonde_clock_ticks();
+	} else {
+		s->trace_flags = flags;
+		s->state = SLOT_NONRECORDING;
+		s->used = 0;
+	}
+	th->stack[depth] = s;
+	th->depth = depth + 1;
+	return s;
+}
+
 sonde_span *sonde_span_start_ex(sonde_tracer *t, const char *name, const sonde_span_opts *opts)
 {
 	return sonde__span_start(t, name, opts);
@@ -525,7 +673,19 @@ sonde_span *sonde_span_start_ex(sonde_tracer *t, const char *name, const sonde_s
 
 /* ---- End ---------------------------------------------------------------------------- */
 
+static void end_slot(sonde_span *s, uint64_t end_ns);
+
 void sonde__span_end(sonde_span *s, uint64_t end_ns)
+{
+	if (s && s->nest) {
+		/* One of the children that share this non-recording span ended. */
+		s->nest--;
+		return;
+	}
+	end_slot(s, end_ns);
+}
+
+__attribute__((noinline)) static void end_slot(sonde_span *s, uint64_t end_ns)
 {
 	if (!s || (s->state != SLOT_RECORDING && s->state != SLOT_NONRECORDING))
 		return;
@@ -544,13 +704,8 @@ void sonde__span_end(sonde_span *s, uint64_t end_ns)
 		s->end = end_ns ? end_ns : sonde_clock_ticks();
 		if (end_ns)
 			s->sflags |= SF_END_NS;
-		if (s->sflags & SF_RUSAGE) {
-			uint64_t cpu, mn = s->minflt, mj = s->majflt;
-			rusage_now(&cpu, &mn, &mj);
-			s->cpu_ns = cpu - s->cpu_ns;
-			s->minflt = mn - s->minflt;
-			s->majflt = mj - s->majflt;
-		}
+		if (s->sflags & SF_RUSAGE)
+			put_rusage(s);
 		atomic_store_explicit(&th->ended, atomic_load_explicit(&th->ended, memory_order_relaxed) + 1,
 		                      memory_order_relaxed);
 	}
@@ -596,14 +751,14 @@ void sonde_span_context_get(const sonde_span *s, sonde_span_context *out)
 	out->trace_state_len = (uint16_t)span_trace_state(s, out->trace_state);
 }
 
-void sonde_span_set_str(sonde_span *s, const char *key, const char *value)
+void sonde__span_set_str_n(sonde_span *s, const char *key, size_t klen, const char *value, size_t vlen)
 {
-	if (!recording(s) || !key || !key[0])
+	if (!recording(s) || !key || !klen)
 		return;
 	if (!value)
 		value = "";
-	size_t klen = strlen(key), vlen = strlen(value);
 	if (__builtin_expect(s->attrs < sonde__limits.attribute_count && klen <= UINT16_MAX &&
+	                             vlen <= UINT32_MAX &&
 	                             (!sonde__limits.attribute_value_length ||
 	                              vlen <= sonde__limits.attribute_value_length),
 	                     1)) {
@@ -614,15 +769,20 @@ void sonde_span_set_str(sonde_span *s, const char *key, const char *value)
 			p[0] = ITEM_ATTR;
 			p[1] = SONDE_ATTR_STRING;
 			memcpy(p + 2, &k16, 2);
-			memcpy(p + 4, key, klen);
+			copy_short(p + 4, key, klen);
 			memcpy(p + 4 + klen, &v32, 4);
-			memcpy(p + 8 + klen, value, vlen);
+			copy_short(p + 8 + klen, value, vlen);
 			s->attrs++;
 			return;
 		}
 	}
 	sonde_attr a = {.key = key, .type = SONDE_ATTR_STRING, .v.s = value};
 	add_attr(s, &a);
+}
+
+void(sonde_span_set_str)(sonde_span *s, const char *key, const char *value)
+{
+	sonde__span_set_str_n(s, key, key ? strlen(key) : 0, value, value ? strlen(value) : 0);
 }
 
 void sonde_span_set_strn(sonde_span *s, const char *key, const char *value, size_t len)
@@ -646,13 +806,12 @@ void sonde_span_set_strn(sonde_span *s, const char *key, const char *value, size
 	s->attrs++;
 }
 
-/* Scalar attributes: header, key and an 8-byte (or 1-byte) value written in place. */
-static inline bool set_scalar_fast(sonde_span *s, const char *key, uint8_t type, const void *v, size_t vlen)
+/* Scalar attributes: header, key and an 8-byte (or 1-byte) value written in place.
+ * Returns false when the general path must decide (limits, slot full). */
+static inline bool set_scalar_fast(sonde_span *s, const char *key, size_t klen, uint8_t type, const void *v,
+                                   size_t vlen)
 {
-	if (!recording(s) || !key)
-		return true;
-	size_t klen = strlen(key);
-	if (klen == 0)
+	if (!recording(s) || !key || klen == 0)
 		return true;
 	if (__builtin_expect(s->attrs >= sonde__limits.attribute_count || klen > UINT16_MAX, 0))
 		return false;
@@ -663,35 +822,50 @@ static inline bool set_scalar_fast(sonde_span *s, const char *key, uint8_t type,
 	p[0] = ITEM_ATTR;
 	p[1] = type;
 	memcpy(p + 2, &k16, 2);
-	memcpy(p + 4, key, klen);
+	copy_short(p + 4, key, klen);
 	memcpy(p + 4 + klen, v, vlen);
 	s->attrs++;
 	return true;
 }
 
-void sonde_span_set_int(sonde_span *s, const char *key, int64_t value)
+void sonde__span_set_int_n(sonde_span *s, const char *key, size_t klen, int64_t value)
 {
-	if (set_scalar_fast(s, key, SONDE_ATTR_INT, &value, 8))
+	if (set_scalar_fast(s, key, klen, SONDE_ATTR_INT, &value, 8))
 		return;
 	sonde_attr a = {.key = key, .type = SONDE_ATTR_INT, .v.i = value};
 	add_attr(s, &a);
 }
 
-void sonde_span_set_double(sonde_span *s, const char *key, double value)
+void sonde__span_set_double_n(sonde_span *s, const char *key, size_t klen, double value)
 {
-	if (set_scalar_fast(s, key, SONDE_ATTR_DOUBLE, &value, 8))
+	if (set_scalar_fast(s, key, klen, SONDE_ATTR_DOUBLE, &value, 8))
 		return;
 	sonde_attr a = {.key = key, .type = SONDE_ATTR_DOUBLE, .v.d = value};
 	add_attr(s, &a);
 }
 
-void sonde_span_set_bool(sonde_span *s, const char *key, bool value)
+void sonde__span_set_bool_n(sonde_span *s, const char *key, size_t klen, bool value)
 {
 	uint8_t b = value;
-	if (set_scalar_fast(s, key, SONDE_ATTR_BOOL, &b, 1))
+	if (set_scalar_fast(s, key, klen, SONDE_ATTR_BOOL, &b, 1))
 		return;
 	sonde_attr a = {.key = key, .type = SONDE_ATTR_BOOL, .v.b = value};
 	add_attr(s, &a);
+}
+
+void(sonde_span_set_int)(sonde_span *s, const char *key, int64_t value)
+{
+	sonde__span_set_int_n(s, key, key ? strlen(key) : 0, value);
+}
+
+void(sonde_span_set_double)(sonde_span *s, const char *key, double value)
+{
+	sonde__span_set_double_n(s, key, key ? strlen(key) : 0, value);
+}
+
+void(sonde_span_set_bool)(sonde_span *s, const char *key, bool value)
+{
+	sonde__span_set_bool_n(s, key, key ? strlen(key) : 0, value);
 }
 
 void sonde_span_set_attrs(sonde_span *s, const sonde_attr *attrs, size_t n)

@@ -86,7 +86,9 @@ static void start(const sonde_trace_config *extra)
 		cap.base.ops = &cap_ops;
 		cap.got = sonde_batch_new();
 	}
+	pthread_mutex_lock(&cap.mu);
 	sonde_batch_clear(cap.got);
+	pthread_mutex_unlock(&cap.mu);
 	atomic_store(&cap.stall_ms, 0);
 	atomic_store(&cap.hang, 0);
 	assert_int_equal(sonde_trace_init(&cfg), 0);
@@ -465,6 +467,129 @@ static void test_disabled_is_noop(void **state)
 	assert_int_equal(sonde_trace_force_flush(10), 0);
 }
 
+/* Samplers through the runtime: the fast start path and the general one must agree. */
+static void test_samplers_in_the_runtime(void **state)
+{
+	(void)state;
+	/* AlwaysOff: nothing records, children share the unsampled context, the current-span
+	 * stack unwinds exactly, nothing is exported. */
+	sonde_trace_config off = {.sampler = sonde_sampler_always_off()};
+	start(&off);
+	sonde_tracer *t = sonde_tracer_get("sampling", NULL, NULL);
+	sonde_span *root = sonde_span_start(t, "root");
+	assert_false(sonde_span_is_recording(root));
+	assert_ptr_equal(sonde_span_current(), root);
+	sonde_span_context rc, cc;
+	sonde_span_context_get(root, &rc);
+	assert_false(rc.trace_flags & SONDE_TRACE_FLAG_SAMPLED);
+	sonde_span *child = sonde_span_start(t, "child");
+	sonde_span *grandchild = sonde_span_start(t, "grandchild");
+	assert_false(sonde_span_is_recording(grandchild));
+	sonde_span_set_int(grandchild, "ignored", 1);
+	sonde_span_context_get(grandchild, &cc);
+	assert_memory_equal(cc.trace_id, rc.trace_id, 16);
+	assert_false(cc.trace_flags & SONDE_TRACE_FLAG_SAMPLED);
+	sonde_span_end(grandchild);
+	sonde_span_end(child);
+	assert_ptr_equal(sonde_span_current(), root);
+	sonde_span_end(root);
+	assert_null(sonde_span_current());
+	/* A detached child and an explicit-context child take the general path. */
+	sonde_span *r2 = sonde_span_start(t, "root2");
+	sonde_span_opts det = {.flags = SONDE_SPAN_DETACHED};
+	sonde_span *d = sonde_span_start_ex(t, "detached", &det);
+	assert_false(sonde_span_is_recording(d));
+	assert_ptr_equal(sonde_span_current(), r2);
+	sonde_span_end(r2);
+	sonde_span_end(d);
+	assert_null(sonde_span_current());
+	assert_int_equal(sonde_trace_force_flush(5000), 0);
+	sonde_tracer_stats st;
+	sonde_tracer_stats_get(&st);
+	assert_int_equal(st.spans_started, 0);
+	assert_int_equal(cap.got->spans_count, 0);
+	stop();
+
+	/* ParentBased(TraceIdRatioBased(0.5)): about half the roots; a child exactly when its
+	 * root; every sampled trace id above the threshold. */
+	sonde_trace_config half = {.sampler = sonde_sampler_parent_based(sonde_sampler_trace_id_ratio(0.5),
+	                                                                 NULL, NULL, NULL, NULL)};
+	start(&half);
+	t = sonde_tracer_get("sampling", NULL, NULL);
+	enum { N = 400 };
+	int sampled_roots = 0;
+	for (int i = 0; i < N; i++) {
+		sonde_span *r = sonde_span_start(t, "ratio-root");
+		sonde_span *c = sonde_span_start(t, "ratio-child");
+		assert_int_equal(sonde_span_is_recording(r), sonde_span_is_recording(c));
+		sampled_roots += sonde_span_is_recording(r);
+		sonde_span_end(c);
+		sonde_span_end(r);
+		assert_null(sonde_span_current());
+	}
+	assert_int_equal(sonde_trace_force_flush(5000), 0);
+	/* Binomial(400, 0.5): 140..260 is more than 6 standard deviations wide. */
+	assert_in_range(sampled_roots, 140, 260);
+	pthread_mutex_lock(&cap.mu);
+	assert_int_equal(cap.got->spans_count, 2 * (size_t)sampled_roots);
+	for (size_t i = 0; i < cap.got->spans_count; i++) {
+		const uint8_t *id = cap.got->spans[i].trace_id;
+		/* The 56 random bits, big-endian, at or above 2^55 for ratio 0.5. */
+		assert_true(id[9] >= 0x80);
+	}
+	pthread_mutex_unlock(&cap.mu);
+	stop();
+}
+
+/* Opt-in resource usage: CPU time and page faults spent inside the span. */
+static void test_rusage(void **state)
+{
+	(void)state;
+	start(NULL);
+	sonde_tracer *t = sonde_tracer_get("rusage", NULL, NULL);
+	sonde_span_opts o = {.flags = SONDE_SPAN_RUSAGE};
+	sonde_span *s = sonde_span_start_ex(t, "busy", &o);
+	sonde_span_set_str(s, "k", "v");
+	static volatile uint64_t sink;
+	for (uint64_t i = 0; i < 20000000; i++)
+		sink = sink + i;
+	char *touch = malloc(8 << 20);
+	assert_non_null(touch);
+	memset(touch, 1, 8 << 20);
+	free(touch);
+	sonde_span_end(s);
+	sonde_span *plain = sonde_span_start(t, "plain");
+	sonde_span_end(plain);
+	assert_int_equal(sonde_trace_force_flush(5000), 0);
+	pthread_mutex_lock(&cap.mu);
+	const sonde_span_data *b = find("busy");
+	assert_non_null(b);
+	const sonde_value *cpu = attr(b, "thread.cpu_time_ns");
+	const sonde_value *minflt = attr(b, "process.page_faults.minor");
+	assert_non_null(cpu);
+	assert_non_null(minflt);
+	assert_non_null(attr(b, "process.page_faults.major"));
+	assert_true(cpu->u.i > 1000000); /* 20M additions take well over a millisecond */
+	assert_true(cpu->u.i <= (int64_t)(b->end_ns - b->start_ns) + 10000000);
+	assert_true(minflt->u.i > 0);
+	assert_non_null(attr(b, "k"));
+	assert_null(attr(find("plain"), "thread.cpu_time_ns"));
+	pthread_mutex_unlock(&cap.mu);
+	stop();
+
+	/* Process-wide: every span records it. */
+	sonde_trace_config all = {.record_rusage = true};
+	start(&all);
+	t = sonde_tracer_get("rusage", NULL, NULL);
+	plain = sonde_span_start(t, "everywhere");
+	sonde_span_end(plain);
+	assert_int_equal(sonde_trace_force_flush(5000), 0);
+	pthread_mutex_lock(&cap.mu);
+	assert_non_null(attr(find("everywhere"), "thread.cpu_time_ns"));
+	pthread_mutex_unlock(&cap.mu);
+	stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -473,6 +598,8 @@ int main(void)
 	        cmocka_unit_test(test_remote_parent_and_long_values),
 	        cmocka_unit_test(test_min_duration_filter),
 	        cmocka_unit_test(test_threads_and_detached),
+	        cmocka_unit_test(test_samplers_in_the_runtime),
+	        cmocka_unit_test(test_rusage),
 	        cmocka_unit_test(test_stalled_exporter_drops_never_blocks),
 	        cmocka_unit_test(test_fork_child_exports_its_own),
 	        cmocka_unit_test(test_shutdown_with_hung_exporter_returns),
