@@ -122,12 +122,16 @@ typedef struct sonde_trace_config {
 
 /* Configures and starts tracing (the exporter thread starts lazily, with the first ended
  * span). cfg may be NULL: everything from the environment. Returns 0, -EALREADY when
- * already initialised, -EINVAL for a bad setting (reported via sonde_set_diagnostics). */
+ * already initialised, -EBUSY while the exporter thread of a shutdown that timed out is
+ * still inside its export call (retry later), -EINVAL for a bad setting (reported via
+ * sonde_set_diagnostics). */
 int sonde_trace_init(const sonde_trace_config *cfg);
 /* Exports everything ended so far; waits at most timeout_ms. Returns 0, or -ETIMEDOUT. */
 int sonde_trace_force_flush(uint32_t timeout_ms);
-/* Flushes, stops the exporter thread and shuts exporters down; returns within timeout_ms
- * even when a peer is gone. Tracing is disabled afterwards. Returns 0 or -ETIMEDOUT. */
+/* Flushes, stops the exporter thread, shuts the exporters down and frees them; returns
+ * within timeout_ms even when a peer is gone. Tracing is disabled afterwards. Returns 0,
+ * or -ETIMEDOUT: then the exporter thread is left to finish its current export call and
+ * frees the exporters itself. */
 int sonde_trace_shutdown(uint32_t timeout_ms);
 
 /* libsonde never prints. To see what it would have said (bad OTEL_* values, export
@@ -191,7 +195,9 @@ void sonde__span_set_bool_n(sonde_span *s, const char *key, size_t key_len, bool
 
 /* Starts a span as a child of this thread's current span (or a root) and makes it current.
  * name is copied. Never returns NULL: when not sampled or dropped, returns a span that
- * records nothing but still carries a context to propagate. */
+ * records nothing but still carries a context to propagate. (A non-recording child of a
+ * non-recording span on the same thread is that span, shared: it carries the parent's
+ * context and costs a counter; end it as usual.) */
 static inline sonde_span *sonde_span_start(sonde_tracer *t, const char *name)
 {
 	if (__builtin_expect(!__atomic_load_n(&sonde__tracing_on, __ATOMIC_RELAXED), 0))

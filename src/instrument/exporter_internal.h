@@ -37,7 +37,7 @@ typedef struct sonde_exporter_ops {
 /* Every exporter embeds this as its first member. */
 struct sonde_exporter {
 	const sonde_exporter_ops *ops;
-	uint64_t retries; /* retried requests so far (for sonde_tracer_stats) */
+	uint64_t retries; /* retried requests so far (for sonde_tracer_stats; atomic access) */
 };
 
 /* Reports a problem through the callback of sonde_set_diagnostics (or nowhere).

@@ -390,7 +390,7 @@ int sonde__http_post(sonde__http_client *c, const void *body, size_t len, uint64
 		if (now >= deadline_ns || wait_ns >= deadline_ns - now)
 			break;
 		sleep_until(now + wait_ns);
-		(*retries)++;
+		__atomic_fetch_add(retries, 1, __ATOMIC_RELAXED); /* read by sonde_tracer_stats_get */
 	}
 	sonde__diag("sonde: %s: POST %s: deadline reached after %u attempt(s)%s%s", c->what, c->url, attempts,
 	            last[0] ? "; last: " : "", last);

@@ -57,6 +57,10 @@ static struct provider {
 	/* Exporter thread. */
 	pthread_t thread;
 	bool running;
+	/* The thread exists (it may outlive a shutdown that timed out: then it is detached,
+	 * orphaned, and frees the exporters itself when its export call returns). */
+	bool thread_alive;
+	bool orphaned;
 	bool stop;
 	uint64_t stop_deadline;
 	uint64_t flush_requested, flush_completed;
@@ -710,6 +714,15 @@ static size_t drain(decoder *d, uint64_t deadline)
 	return taken;
 }
 
+/* Frees the provider's exporters (they are owned from init on). Called with P.mu held,
+ * once no thread can use them. */
+static void free_exporters(void)
+{
+	for (size_t i = 0; i < P.exporters_count; i++)
+		sonde_exporter_free(P.exporters[i]);
+	P.exporters_count = 0;
+}
+
 static void *exporter_main(void *arg)
 {
 	(void)arg;
@@ -768,6 +781,13 @@ static void *exporter_main(void *arg)
 	free(d.kvs);
 	free(d.events);
 	free(d.links);
+	pthread_mutex_lock(&P.mu);
+	if (P.orphaned) {
+		free_exporters();
+		P.orphaned = false;
+	}
+	P.thread_alive = false;
+	pthread_mutex_unlock(&P.mu);
 	return NULL;
 }
 
@@ -781,7 +801,7 @@ static void ensure_exporter_locked(void)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	if (pthread_create(&P.thread, NULL, exporter_main, NULL) == 0)
-		P.running = true;
+		P.running = P.thread_alive = true;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
@@ -831,7 +851,7 @@ static void atfork_child(void)
 	pthread_mutex_init(&P.mu, NULL);
 	pthread_cond_init(&P.wake, NULL);
 	pthread_cond_init(&P.done, NULL);
-	P.running = false;
+	P.running = P.thread_alive = P.orphaned = false;
 	P.flush_completed = P.flush_requested;
 	P.fork_gen++;
 	sonde__thread *me = sonde__tls_thread;
@@ -905,9 +925,12 @@ int sonde_trace_init(const sonde_trace_config *cfg)
 		cfg = &empty;
 	const char *disabled = getenv("OTEL_SDK_DISABLED");
 	pthread_mutex_lock(&P.mu);
-	if (P.initialised) {
+	if (P.initialised || P.thread_alive) {
+		/* Already running, or the exporter thread of a shutdown that timed out is still
+		 * inside its export call. */
+		bool busy = !P.initialised;
 		pthread_mutex_unlock(&P.mu);
-		return -EALREADY;
+		return busy ? -EBUSY : -EALREADY;
 	}
 	sonde_clock_init();
 	build_resource(cfg);
@@ -1053,10 +1076,16 @@ int sonde_trace_shutdown(uint32_t timeout_ms)
 	}
 	pthread_mutex_lock(&P.mu);
 	P.running = false;
-	for (size_t i = 0; i < P.exporters_count; i++) {
-		sonde_exporter *e = P.exporters[i];
-		if (rc == 0 && e->ops->shutdown)
-			e->ops->shutdown(e, mono_deadline);
+	if (rc == 0) {
+		for (size_t i = 0; i < P.exporters_count; i++) {
+			sonde_exporter *e = P.exporters[i];
+			if (e->ops->shutdown)
+				e->ops->shutdown(e, mono_deadline);
+		}
+		free_exporters();
+		P.thread_alive = false;
+	} else {
+		P.orphaned = true;
 	}
 	P.initialised = false;
 	pthread_mutex_unlock(&P.mu);
@@ -1073,7 +1102,7 @@ void sonde_tracer_stats_get(sonde_tracer_stats *out)
 		out->spans_dropped += atomic_load_explicit(&th->dropped, memory_order_relaxed);
 	}
 	for (size_t i = 0; i < P.exporters_count; i++)
-		out->export_retries += P.exporters[i]->retries;
+		out->export_retries += __atomic_load_n(&P.exporters[i]->retries, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&P.mu);
 	out->spans_started += atomic_load(&P.started_dead);
 	out->spans_ended += atomic_load(&P.ended_dead);

@@ -27,6 +27,14 @@
  * Current span. Each thread keeps a stack of span pointers; start pushes (unless
  * detached), end pops the span wherever it sits in the stack.
  *
+ * Fast start. The common start (no options, the parent on this thread's stack or none)
+ * asks no sampler when the sampler's fast plan (sampler_internal.h) already knows the
+ * answer, and writes the slot header directly. A non-recording child of a non-recording
+ * span of the same thread takes no slot at all: it shares its parent (the parent's nest
+ * count goes up, and each end brings it down). Such children therefore report their
+ * parent's context: an unsampled trace is never exported, and what crosses a process
+ * boundary from it (trace id, the unsampled flag) is the same.
+ *
  * fork(). The child keeps only the forking thread: other threads' buffers are abandoned,
  * rings are emptied, spans in flight are forgotten (their parent exports them), spans
  * still open on the child's stack become non-recording (else parent and child would both

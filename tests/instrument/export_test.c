@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1050,6 +1051,7 @@ static void test_zipkin(void **state)
 	assert_line_has(line, "\"path\":\"/api/v2/spans\"");
 	assert_line_has(line, "\"contentType\":\"application/json\"");
 	assert_line_has(line, "\"status\":202");
+	assert_line_has(line, "\"zipkinProblems\":[]");
 	assert_line_has(line, "\"userAgent\":\"sonde-libsonde/" SONDE_VERSION "\"");
 	size_t len;
 	const char *body = body_of(line, &len);
@@ -1324,6 +1326,278 @@ static void test_after_fork(void **state)
 	sonde_batch_free(b);
 }
 
+/* ---- End to end: the runtime, three exporters at once, the JS decoder ---------------- */
+
+typedef struct e2e_ids {
+	sonde_span_context root, query, job, step;
+} e2e_ids;
+
+/* Work that hops threads: a detached span started under the request, resumed on a
+ * worker, with a child there. */
+static void *e2e_worker(void *arg)
+{
+	e2e_ids *ids = arg;
+	sonde_tracer *t = sonde_tracer_get("e2e", "1.0", NULL);
+	sonde_span_opts o = {
+	        .kind = SONDE_SPAN_KIND_PRODUCER, .parent = &ids->root, .flags = SONDE_SPAN_DETACHED};
+	sonde_span *job = sonde_span_start_ex(t, "enqueue invoice", &o);
+	sonde_span_context_get(job, &ids->job);
+	sonde_span_push(job);
+	sonde_span *step = sonde_span_start(t, "render pdf");
+	sonde_span_set_int(step, "pages", 3);
+	sonde_span_context_get(step, &ids->step);
+	sonde_span_end(step);
+	sonde_span_pop();
+	sonde_span_end(job);
+	return NULL;
+}
+
+/* The spans of one receiver request, read back by sonde's OTLP JSON reader (the receiver
+ * wrote the JS decoder's view of protobuf bodies as OTLP JSON). */
+static sonde_batch *e2e_request(char *text, size_t nlines, const char *content_type, const char *path)
+{
+	for (size_t k = 0; k < nlines; k++) {
+		char *copy = strdup(text);
+		char *line = line_of(copy, k);
+		char want[96];
+		snprintf(want, sizeof(want), "\"contentType\":\"%s\"", content_type);
+		if (strstr(line, want) && strstr(line, path)) {
+			assert_line_has(line, "\"error\":null");
+			size_t len;
+			const char *body = body_of(line, &len);
+			sonde_batch *b = sonde_batch_new();
+			sonde_wire_error err = {0};
+			int rc = strstr(path, "zipkin") || strstr(path, "spans")
+			                 ? sonde_zipkin_read(b, body, len, &err)
+			                 : sonde_otlp_json_read(b, body, len, &err);
+			if (rc != 0)
+				fail_msg("%s body unreadable: %s at %s", content_type, err.msg, err.field);
+			if (strstr(path, "spans"))
+				assert_line_has(line, "\"zipkinProblems\":[]");
+			free(copy);
+			return b;
+		}
+		free(copy);
+	}
+	fail_msg("no %s request to %s among %zu", content_type, path, nlines);
+	return NULL;
+}
+
+static const sonde_span_data *span_named(const sonde_batch *b, const char *name)
+{
+	for (size_t i = 0; i < b->spans_count; i++)
+		if (strcmp(b->spans[i].name.ptr, name) == 0)
+			return &b->spans[i];
+	fail_msg("no span named %s", name);
+	return NULL;
+}
+
+static void assert_parent(const sonde_batch *b, const char *name, const sonde_span_context *self,
+                          const sonde_span_context *parent)
+{
+	const sonde_span_data *s = span_named(b, name);
+	assert_memory_equal(s->span_id, self->span_id, 8);
+	assert_memory_equal(s->trace_id, self->trace_id, 16);
+	if (parent)
+		assert_memory_equal(s->parent_span_id, parent->span_id, 8);
+	else
+		assert_true(s->parent_span_id[0] == 0 &&
+		            !memcmp(s->parent_span_id, s->parent_span_id + 1, 7));
+}
+
+/* libsonde's runtime exporting through OTLP/HTTP protobuf, OTLP/HTTP JSON (gzip) and
+ * Zipkin at once to the node receiver: what the OpenTelemetry JS decoder decodes is the
+ * tree the test built, parents, attributes, events, links and status included; the Zipkin
+ * body keeps to the Zipkin v2 schema. */
+static void test_runtime_end_to_end(void **state)
+{
+	char zipkin_url[160];
+	snprintf(zipkin_url, sizeof(zipkin_url), "%s/api/v2/spans", rcv.base);
+	sonde_trace_config cfg = {.service_name = "e2e-test", .service_version = "2.1.0"};
+	cfg.exporters[0] = otlp_to_receiver(SONDE_OTLP_HTTP_PROTOBUF, false, NULL);
+	cfg.exporters[1] = otlp_to_receiver(SONDE_OTLP_HTTP_JSON, true, NULL);
+	cfg.exporters[2] = sonde_exporter_zipkin_new(zipkin_url, 5000);
+	assert_non_null(cfg.exporters[2]);
+	cfg.exporters_count = 3;
+	assert_int_equal(sonde_trace_init(&cfg), 0);
+
+	e2e_ids ids;
+	sonde_span_context other = {0}; /* no trace state: traceparent_parse fills ids and flags */
+	const char *tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+	assert_int_equal(sonde_traceparent_parse(tp, strlen(tp), &other), 0);
+	sonde_tracer *t = sonde_tracer_get("e2e", "1.0", NULL);
+	sonde_span_opts server = {.kind = SONDE_SPAN_KIND_SERVER};
+	sonde_span *root = sonde_span_start_ex(t, "GET /orders/{id}", &server);
+	sonde_span_context_get(root, &ids.root);
+	sonde_span_set_str(root, "http.route", "/orders/{id}");
+	sonde_span_set_int(root, "http.response.status_code", 500);
+	sonde_span_set_double(root, "load", 0.25);
+	sonde_span_set_bool(root, "cache.hit", false);
+	sonde_span_add_link(root, &other, (sonde_attr[]){SONDE_ATTR_STR("link.reason", "retry of")}, 1);
+
+	sonde_span_opts client = {.kind = SONDE_SPAN_KIND_CLIENT};
+	sonde_span *query = sonde_span_start_ex(t, "SELECT orders", &client);
+	sonde_span_context_get(query, &ids.query);
+	sonde_span_set_str(query, "db.system", "postgresql");
+	sonde_span_add_event(query, "connection acquired", (sonde_attr[]){SONDE_ATTR_INT("pool.waiting", 2)},
+	                     1);
+	sonde_span_record_exception(query, "TimeoutError", "statement timeout after 5s", "at orders.c:42");
+	sonde_span_end(query);
+
+	pthread_t worker;
+	assert_int_equal(pthread_create(&worker, NULL, e2e_worker, &ids), 0);
+	assert_int_equal(pthread_join(worker, NULL), 0);
+	sonde_span_set_status(root, SONDE_STATUS_ERROR, "upstream failed");
+	sonde_span_end(root);
+	assert_int_equal(sonde_trace_shutdown(10000), 0);
+
+	char *text;
+	size_t n = received(&text);
+	assert_int_equal(n, 3);
+	sonde_batch *pb = e2e_request(text, n, "application/x-protobuf", "/v1/traces");
+	sonde_batch *js = e2e_request(text, n, "application/json", "/v1/traces");
+	sonde_batch *zk = e2e_request(text, n, "application/json", "/api/v2/spans");
+	free(text);
+	/* The protobuf and the JSON request say the same. */
+	assert_batches_equal(pb, js);
+
+	for (int k = 0; k < 2; k++) {
+		const sonde_batch *b = k ? zk : pb;
+		assert_int_equal(b->spans_count, 4);
+		assert_parent(b, "GET /orders/{id}", &ids.root, NULL);
+		assert_parent(b, "SELECT orders", &ids.query, &ids.root);
+		assert_parent(b, "enqueue invoice", &ids.job, &ids.root);
+		assert_parent(b, "render pdf", &ids.step, &ids.job);
+		const sonde_span_data *q = span_named(b, "SELECT orders");
+		assert_int_equal(q->kind, SONDE_SPAN_KIND_CLIENT);
+		assert_int_equal(span_named(b, "enqueue invoice")->kind, SONDE_SPAN_KIND_PRODUCER);
+		assert_int_equal(q->status_code, SONDE_STATUS_ERROR);
+		const sonde_span_data *r = span_named(b, "GET /orders/{id}");
+		assert_true(r->start_ns <= q->start_ns && q->end_ns <= r->end_ns);
+		if (k == 1)
+			break; /* Zipkin carries no more of what follows in OTLP's shape */
+		assert_string_equal(q->status_message.ptr, "statement timeout after 5s");
+		assert_int_equal(q->events_count, 2);
+		assert_string_equal(q->events[0].name.ptr, "connection acquired");
+		assert_string_equal(q->events[1].name.ptr, "exception");
+		const sonde_value *et = sonde_attrs_get(&q->events[1].attrs, "exception.type");
+		assert_non_null(et);
+		assert_string_equal(et->u.str.ptr, "TimeoutError");
+		assert_int_equal(sonde_attrs_get(&r->attrs, "http.response.status_code")->u.i, 500);
+		assert_true(sonde_attrs_get(&r->attrs, "load")->u.d == 0.25);
+		assert_false(sonde_attrs_get(&r->attrs, "cache.hit")->u.b);
+		assert_int_equal(r->links_count, 1);
+		assert_memory_equal(r->links[0].trace_id, other.trace_id, 16);
+		assert_memory_equal(r->links[0].span_id, other.span_id, 8);
+		assert_string_equal(r->status_message.ptr, "upstream failed");
+		assert_int_equal(sonde_attrs_get(&span_named(b, "render pdf")->attrs, "pages")->u.i, 3);
+		const sonde_value *svc = sonde_attrs_get(&r->resource->attrs, "service.name");
+		assert_non_null(svc);
+		assert_string_equal(svc->u.str.ptr, "e2e-test");
+		assert_string_equal(r->scope->name.ptr, "e2e");
+	}
+	/* Zipkin: the status travels in the error tag, which sonde's reader turns back into
+	 * the status message. */
+	assert_string_equal(span_named(zk, "SELECT orders")->status_message.ptr,
+	                    "statement timeout after 5s");
+	sonde_batch_free(pb);
+	sonde_batch_free(js);
+	sonde_batch_free(zk);
+}
+
+/* Resident set size in KiB (from /proc/self/status). */
+static long rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kib = -1;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kib;
+}
+
+/* The runtime with the real OTLP exporter against a peer that throttles forever, one that
+ * answers too slowly, and none at all: the application thread's starts and ends all
+ * return while the exporter is stuck (none of its spans has been exported when its loop
+ * ends), what does not fit is dropped and counted, memory stays flat, and shutdown comes
+ * back although the peer never accepts anything. */
+static void test_runtime_faults(void **state)
+{
+	int hold;
+	int port = closed_port(&hold);
+	char dead[64];
+	snprintf(dead, sizeof(dead), "http://127.0.0.1:%d", port);
+	const char *const modes[] = {
+	        "{\"mode\":\"503-retry-after\",\"n\":1000000,\"retryAfter\":\"30\"}",
+	        "{\"mode\":\"slow\",\"delayMs\":20000}", NULL, /* no peer */
+	};
+	for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+		if (modes[m])
+			receiver_mode(modes[m]);
+		sonde_otlp_http_config ocfg = {.endpoint = modes[m] ? rcv.base : dead, .timeout_ms = 1000};
+		sonde_trace_config cfg = {
+		        .service_name = "faults",
+		        .batch = {.max_queue_size = 512, .schedule_delay_ms = 50, .export_timeout_ms = 1000}};
+		cfg.exporters[0] = sonde_exporter_otlp_http_new(&ocfg);
+		assert_non_null(cfg.exporters[0]);
+		cfg.exporters_count = 1;
+		/* The previous round's shutdown may have timed out: its exporter thread finishes
+		 * its export call (bounded by the 1 s export timeout) before tracing can start
+		 * again. */
+		int rc, tries = 0;
+		while ((rc = sonde_trace_init(&cfg)) == -EBUSY && tries++ < 1000)
+			usleep(10000);
+		assert_int_equal(rc, 0);
+		sonde_tracer *t = sonde_tracer_get("faults", NULL, NULL);
+
+		long rss0 = rss_kib();
+		enum { N = 200000 };
+		for (int i = 0; i < N; i++) {
+			sonde_span *sp = sonde_span_start(t, "request");
+			sonde_span_set_int(sp, "i", i);
+			sonde_span_set_str(sp, "payload", "a value of some forty bytes, more or less");
+			sonde_span_end(sp);
+		}
+		long rss1 = rss_kib();
+		sonde_tracer_stats st;
+		sonde_tracer_stats_get(&st);
+		assert_int_equal(st.spans_exported, 0);
+		assert_true(st.spans_dropped > 0);
+		/* Every start returned and every end too: a span is dropped at start (no free
+		 * slot) or at end (the queue to the exporter full), and counted either way. */
+		assert_int_equal(st.spans_started, st.spans_ended);
+		assert_true(st.spans_started <= N);
+		assert_true(st.spans_started + st.spans_dropped >= N);
+		/* 200,000 spans of ~100 bytes would be 20 MB if they were queued: they are not. */
+		assert_true(rss1 - rss0 < 8 * 1024);
+
+		uint64_t t0 = sonde__mono_ns();
+		rc = sonde_trace_shutdown(1500);
+		uint64_t took = elapsed_ms(t0);
+		print_message("fault %zu: %llu dropped of %d, rss +%ld KiB, shutdown %d after %llu ms\n", m,
+		              (unsigned long long)st.spans_dropped, N, rss1 - rss0, rc,
+		              (unsigned long long)took);
+		assert_true(rc == 0 || rc == -ETIMEDOUT);
+		/* Behaviour, not speed: it came back though the peer never took anything. */
+		assert_true(took < 1500 + 5000);
+		sonde_tracer_stats_get(&st);
+		assert_int_equal(st.spans_exported, 0);
+	}
+	/* The last round's exporter thread, if orphaned, frees its exporter when done. */
+	sonde_trace_config none = {.service_name = "faults"};
+	none.exporters[0] = sonde_exporter_console_new(2);
+	none.exporters_count = 1;
+	int rc, tries = 0;
+	while ((rc = sonde_trace_init(&none)) == -EBUSY && tries++ < 1000)
+		usleep(10000);
+	assert_int_equal(rc, 0);
+	assert_int_equal(sonde_trace_shutdown(1000), 0);
+	close(hold);
+}
+
 int main(void)
 {
 	sonde_set_diagnostics(on_diag, NULL);
@@ -1355,6 +1629,8 @@ int main(void)
 	        cmocka_unit_test_setup(test_slow_peer, receiver_setup),
 	        cmocka_unit_test_setup(test_peer_hangs_up, receiver_setup),
 	        cmocka_unit_test_setup(test_after_fork, receiver_setup),
+	        cmocka_unit_test_setup(test_runtime_end_to_end, receiver_setup),
+	        cmocka_unit_test_setup(test_runtime_faults, receiver_setup),
 	};
 	int failed = cmocka_run_group_tests_name("export", local, NULL, NULL);
 	char why[PATH_MAX + 64];

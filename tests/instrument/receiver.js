@@ -11,14 +11,15 @@
 //   {"_meta":{"seq":1,"method":"POST","path":"/v1/traces","contentType":...,
 //             "contentEncoding":...,"userAgent":...,"remotePort":...,
 //             "headers":[[name,value],...],
-//             "mode":"ok","status":200,"error":null},
+//             "mode":"ok","status":200,"error":null[,"zipkinProblems":[...]]},
 //    "body":<the request>}
 //
 // where body is the OTLP/JSON form of a trace request (protobuf decoded with the generated
 // root of @opentelemetry/otlp-transformer, as tests/interop/otlp_decode.js does: ids as hex,
 // 64-bit integers as strings, bytes as base64), the parsed JSON of a JSON request, or null.
 // "_meta" holds no object whose keys come from the request, so `,"body":` first occurs
-// where the body starts.
+// where the body starts. Zipkin requests also get "zipkinProblems": what in the body breaks
+// the Zipkin v2 API's ListOfSpans schema (an empty list when nothing does).
 //
 // Modes (argv, or POST /control with {"mode":..,"n":..,"retryAfter":"..","delayMs":..},
 // which also restarts the count N refers to and answers {"requests":<total so far>}):
@@ -89,6 +90,106 @@ function statusProtobuf(code, message) {
 	if (m.length > 127)
 		throw new Error('status message too long for this encoder');
 	return Buffer.concat([Buffer.from([0x08, code, 0x12, m.length]), m]);
+}
+
+// The Zipkin v2 API's rules for a ListOfSpans (zipkin2-api.yaml): returns what breaks
+// them, as "spans[i].field: problem" strings (empty when the body conforms). Stricter
+// than the schema in one way: fields it does not define are reported too.
+function zipkinProblems(body) {
+	const problems = [];
+	const bad = (where, what) => problems.push(where + ': ' + what);
+	const isInt = (v) => typeof v === 'number' && Number.isSafeInteger(v);
+	const hex = (n) => new RegExp('^[0-9a-f]{' + n + '}$');
+	const endpoint = (where, e) => {
+		if (!e || typeof e !== 'object' || Array.isArray(e))
+			return bad(where, 'not an object');
+		for (const [k, v] of Object.entries(e)) {
+			if (k === 'serviceName' || k === 'ipv6') {
+				if (typeof v !== 'string')
+					bad(where + '.' + k, 'not a string');
+			} else if (k === 'ipv4') {
+				if (typeof v !== 'string' || !/^(\d{1,3})(\.\d{1,3}){3}$/.test(v))
+					bad(where + '.ipv4', 'not a dotted quad');
+			} else if (k === 'port') {
+				if (!isInt(v) || v < 0 || v > 65535)
+					bad(where + '.port', 'not a port');
+			} else {
+				bad(where + '.' + k, 'not an Endpoint field');
+			}
+		}
+	};
+	if (!Array.isArray(body))
+		return ['body: not an array (ListOfSpans)'];
+	body.forEach((sp, i) => {
+		const at = 'spans[' + i + ']';
+		if (!sp || typeof sp !== 'object' || Array.isArray(sp))
+			return bad(at, 'not an object');
+		if (typeof sp.traceId !== 'string' || !(hex(16).test(sp.traceId) || hex(32).test(sp.traceId)))
+			bad(at + '.traceId', 'not 16 or 32 lower-case hex digits');
+		if (typeof sp.id !== 'string' || !hex(16).test(sp.id))
+			bad(at + '.id', 'not 16 lower-case hex digits');
+		for (const [k, v] of Object.entries(sp)) {
+			switch (k) {
+			case 'traceId':
+			case 'id':
+				break;
+			case 'parentId':
+				if (typeof v !== 'string' || !hex(16).test(v))
+					bad(at + '.parentId', 'not 16 lower-case hex digits');
+				else if (v === sp.id)
+					bad(at + '.parentId', 'equals id');
+				break;
+			case 'name':
+				if (typeof v !== 'string')
+					bad(at + '.name', 'not a string');
+				break;
+			case 'kind':
+				if (!['CLIENT', 'SERVER', 'PRODUCER', 'CONSUMER'].includes(v))
+					bad(at + '.kind', 'not CLIENT, SERVER, PRODUCER or CONSUMER');
+				break;
+			case 'timestamp':
+				if (!isInt(v) || v < 0)
+					bad(at + '.timestamp', 'not epoch microseconds');
+				break;
+			case 'duration':
+				if (!isInt(v) || v < 1)
+					bad(at + '.duration', 'not a whole number of microseconds >= 1');
+				break;
+			case 'debug':
+			case 'shared':
+				if (typeof v !== 'boolean')
+					bad(at + '.' + k, 'not a boolean');
+				break;
+			case 'localEndpoint':
+			case 'remoteEndpoint':
+				endpoint(at + '.' + k, v);
+				break;
+			case 'annotations':
+				if (!Array.isArray(v)) {
+					bad(at + '.annotations', 'not an array');
+					break;
+				}
+				v.forEach((a, j) => {
+					const aw = at + '.annotations[' + j + ']';
+					if (!a || typeof a !== 'object' || !isInt(a.timestamp) || typeof a.value !== 'string' ||
+					    Object.keys(a).some((x) => x !== 'timestamp' && x !== 'value'))
+						bad(aw, 'not {timestamp: integer, value: string}');
+				});
+				break;
+			case 'tags':
+				if (!v || typeof v !== 'object' || Array.isArray(v))
+					bad(at + '.tags', 'not an object');
+				else
+					for (const [tk, tv] of Object.entries(v))
+						if (typeof tv !== 'string')
+							bad(at + '.tags.' + tk, 'not a string');
+				break;
+			default:
+				bad(at + '.' + k, 'not a Span field');
+			}
+		}
+	});
+	return problems;
 }
 
 function record(meta, body) {
@@ -177,6 +278,8 @@ function telemetry(req, res, raw) {
 			body = JSON.parse(bytes.toString('utf8'));
 		else
 			throw new Error('unsupported content type ' + JSON.stringify(ctype));
+		if (isZipkin)
+			meta.zipkinProblems = zipkinProblems(body);
 	} catch (err) {
 		meta.status = 400;
 		meta.error = err.message;
