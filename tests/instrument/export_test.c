@@ -1598,6 +1598,84 @@ static void test_runtime_faults(void **state)
 	close(hold);
 }
 
+/* A batch over the 20 MiB request size the OTLP specification recommends is split into
+ * requests that each stay under it; a single span over it is dropped and reported. */
+static void test_otlp_split_large_batch(void **state)
+{
+	enum { SPANS = 12, VALUE = 3 << 20 };
+	char *big = malloc(VALUE + 1);
+	assert_non_null(big);
+	memset(big, 'x', VALUE);
+	big[VALUE] = '\0';
+	sonde_batch *b = sonde_batch_new();
+	sonde_resource *r = sonde_batch_new_resource(b);
+	sonde_scope *sc = sonde_batch_new_scope(b);
+	assert_true(r && sc);
+	sc->name = str(b, "split");
+	for (int i = 0; i < SPANS; i++) {
+		sonde_span_data *sp = sonde_batch_add_span(b, r, sc);
+		assert_non_null(sp);
+		fill_id(sp->trace_id, 16, 0x42);
+		fill_id(sp->span_id, 8, (uint8_t)(0x10 + i));
+		sp->name = str(b, "bulk");
+		sp->start_ns = 1763794949000000000ull;
+		sp->end_ns = sp->start_ns + 1000;
+		sonde_kv *kv = kvs(b, 1);
+		set_str(b, &kv[0], "payload", big);
+		sp->attrs = (sonde_attrs){kv, 1};
+	}
+	sonde_exporter *e = otlp_to_receiver(SONDE_OTLP_HTTP_PROTOBUF, false, NULL);
+	assert_int_equal(e->ops->export_spans(e, b, deadline_in(30000)), 0);
+	char *text;
+	size_t n = received(&text);
+	/* 12 spans of 3 MiB: 36 MiB, halved into two requests of 18 MiB. */
+	assert_int_equal(n, 2);
+	size_t spans = 0;
+	for (size_t k = 0; k < n; k++) {
+		char *copy = strdup(text);
+		char *line = line_of(copy, k);
+		assert_line_has(line, "\"status\":200");
+		size_t len;
+		const char *body = body_of(line, &len);
+		sonde_batch *got = sonde_batch_new();
+		sonde_wire_error err = {0};
+		assert_int_equal(sonde_otlp_json_read(got, body, len, &err), 0);
+		assert_int_equal(got->spans_count, SPANS / 2);
+		assert_int_equal(sonde_attrs_get(&got->spans[0].attrs, "payload")->u.str.len, VALUE);
+		spans += got->spans_count;
+		sonde_batch_free(got);
+		free(copy);
+	}
+	assert_int_equal(spans, SPANS);
+	free(text);
+
+	/* One span alone over the limit cannot be split. */
+	sonde_batch *one = sonde_batch_new();
+	sonde_resource *r1 = sonde_batch_new_resource(one);
+	sonde_scope *s1 = sonde_batch_new_scope(one);
+	sonde_span_data *sp = sonde_batch_add_span(one, r1, s1);
+	assert_non_null(sp);
+	fill_id(sp->trace_id, 16, 0x43);
+	fill_id(sp->span_id, 8, 0x01);
+	sp->name = str(one, "huge");
+	sonde_kv *kv = kvs(one, 7);
+	for (int i = 0; i < 7; i++) {
+		char key[8];
+		snprintf(key, sizeof(key), "p%d", i);
+		set_str(one, &kv[i], key, big);
+	}
+	sp->attrs = (sonde_attrs){kv, 7};
+	clear_received();
+	assert_int_equal(e->ops->export_spans(e, one, deadline_in(30000)), -EMSGSIZE);
+	assert_diag_has("exceeds the request limit; dropped");
+	assert_int_equal(received(&text), 0);
+	free(text);
+	sonde_exporter_free(e);
+	sonde_batch_free(one);
+	sonde_batch_free(b);
+	free(big);
+}
+
 int main(void)
 {
 	sonde_set_diagnostics(on_diag, NULL);
@@ -1629,6 +1707,7 @@ int main(void)
 	        cmocka_unit_test_setup(test_slow_peer, receiver_setup),
 	        cmocka_unit_test_setup(test_peer_hangs_up, receiver_setup),
 	        cmocka_unit_test_setup(test_after_fork, receiver_setup),
+	        cmocka_unit_test_setup(test_otlp_split_large_batch, receiver_setup),
 	        cmocka_unit_test_setup(test_runtime_end_to_end, receiver_setup),
 	        cmocka_unit_test_setup(test_runtime_faults, receiver_setup),
 	};
