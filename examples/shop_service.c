@@ -1,9 +1,10 @@
 /*
  * shop_service.c - a small multi-threaded "shop" instrumented with libsonde: an HTTP-ish
- * front end hands orders to worker threads through a queue, carrying the trace context
- * across the hop as a W3C traceparent header; workers query a fake database (nested
- * spans, one slow N+1 pattern), call a payment service that fails now and then (error
- * status, exception event), and every span is exported to a file of OTLP JSON lines.
+ * front end hands each order to a worker thread through a queue, carrying the trace
+ * context across the hop as a W3C traceparent header, and answers when it is done; workers query a fake database (nested
+ * spans, one slow N+1 pattern), price the order (CPU work, for the profiler), call a
+ * payment service that fails now and then (error status, exception event), and every span
+ * is exported to a file of OTLP JSON lines.
  *
  *     shop_service [REQUESTS] [OUT.jsonl]     (defaults: 40, shop-traces.jsonl)
  *
@@ -25,6 +26,7 @@ enum { WORKERS = 3, QUEUE = 64 };
 /* A message between threads: an order id and the headers that carry the context. */
 typedef struct message {
 	int order;
+	int *done; /* set (under q_mu) when the order is processed; the front end waits for it */
 	char traceparent[64];
 	char tracestate[SONDE_TRACESTATE_MAX_LEN + 1];
 } message;
@@ -72,6 +74,34 @@ static void db_query(const char *statement, long us)
 	sonde_span_end(s);
 }
 
+/* CPU work, so that a profile of the service has something to show: discounts cost
+ * about twice what tax does. */
+static volatile double price_sink;
+
+__attribute__((noinline)) static double apply_discounts(int order)
+{
+	double p = 100.0 + order;
+	for (int i = 0; i < 4000000; i++)
+		p = p * 0.9999999 + (i & 7) * 1e-7;
+	return p;
+}
+
+__attribute__((noinline)) static double compute_tax(double price)
+{
+	double t = price;
+	for (int i = 0; i < 2000000; i++)
+		t = t * 1.0000001 - (i & 3) * 1e-7;
+	return t - price;
+}
+
+static void price_order(int order)
+{
+	SONDE_SPAN_SCOPE(s, tracer, "price order");
+	double p = apply_discounts(order);
+	price_sink = p + compute_tax(p);
+	sonde_span_set_double(s, "order.total", price_sink);
+}
+
 static int charge(int order)
 {
 	sonde_span_opts o = {.kind = SONDE_SPAN_KIND_CLIENT};
@@ -114,13 +144,18 @@ static void *worker(void *arg)
 		sonde_span *job = sonde_span_start_ex(tracer, "process order", &o);
 		sonde_span_set_int(job, "order.id", m.order);
 		db_query("SELECT * FROM orders WHERE id = 17", 300);
-		int items = 2 + m.order % 3;
+		int items = 4 + m.order % 4;
 		for (int i = 0; i < items; i++) /* one query per item: an N+1 pattern */
 			db_query("SELECT * FROM items WHERE order_id = 17 AND line = 1", 150);
 		sonde_span_add_event(job, "items loaded", (sonde_attr[]){SONDE_ATTR_INT("items", items)}, 1);
+		price_order(m.order);
 		if (charge(m.order) < 0)
 			sonde_span_set_status(job, SONDE_STATUS_ERROR, "payment failed");
 		sonde_span_end(job);
+		pthread_mutex_lock(&q_mu);
+		*m.done = 1;
+		pthread_cond_broadcast(&q_cv);
+		pthread_mutex_unlock(&q_mu);
 	}
 }
 
@@ -151,7 +186,8 @@ int main(int argc, char **argv)
 			sonde_span_set_int(v, "order.lines", 2 + r % 3);
 			sleep_us(100);
 		}
-		message m = {.order = r};
+		int done = 0;
+		message m = {.order = r, .done = &done};
 		sonde_span_context ctx;
 		sonde_span_context_get(req, &ctx);
 		sonde_carrier carrier = {.ctx = &m, .set = msg_set};
@@ -161,8 +197,10 @@ int main(int argc, char **argv)
 			pthread_cond_wait(&q_cv, &q_mu);
 		queue[q_tail++ % QUEUE] = m;
 		pthread_cond_broadcast(&q_cv);
+		while (!done) /* the response waits for the order to be processed */
+			pthread_cond_wait(&q_cv, &q_mu);
 		pthread_mutex_unlock(&q_mu);
-		sonde_span_set_int(req, "http.response.status_code", 202);
+		sonde_span_set_int(req, "http.response.status_code", 201);
 		sonde_span_end(req);
 		sleep_us(500);
 	}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# demo.sh SONDE - sonde's most complete end-to-end path so far: telemetry from the
-# OpenTelemetry specification's examples and from the OpenTelemetry JS SDK, read, shown,
-# and carried between OTLP JSON, OTLP protobuf, Zipkin, Prometheus and Influx without loss.
+# demo.sh SONDE - sonde end to end: telemetry formats read and converted without loss; a
+# service instrumented with libsonde, its traces ingested into the embedded store and
+# investigated (slowest traces, the critical path of the slowest, latency, database
+# calls); the same service profiled into a flame graph.
 set -euo pipefail
 sonde=${1:-build/sonde}
 cd "$(dirname "$0")/.."
@@ -62,13 +63,37 @@ fi
 examples=$(dirname "$sonde")/examples
 if [ -x "$examples/shop_service" ]; then
 	step "libsonde: a multi-threaded service traces itself (examples/shop_service.c) to OTLP JSON lines"
-	"$examples/shop_service" 12 "$out/shop.jsonl"
-	"$sonde" convert --to text "$out/shop.jsonl" >"$out/shop.txt"
-	first=$(grep -m1 '"POST /orders"' "$out/shop.txt" | sed 's/.*trace=\([0-9a-f]*\).*/\1/')
-	echo "  one request, across the front end and a worker thread (trace $first):"
-	grep "trace=$first" "$out/shop.txt" | cut -c1-160 | sed 's/^/    /'
-	echo "  failed payments (error status, exception event):"
-	grep 'ERROR' "$out/shop.txt" | grep 'POST /payments' | cut -c1-160 | sed 's/^/    /'
+	"$examples/shop_service" 40 "$out/shop.jsonl"
+
+	db="$out/sonde.db"
+	step "sonde ingest: its spans into the embedded store (SQLite, $db)"
+	"$sonde" ingest --db "$db" "$out/shop.jsonl"
+	echo "  again: ingest is idempotent, nothing is added twice"
+	"$sonde" ingest --db "$db" "$out/shop.jsonl" 2>&1 | grep -E '^ *spans'
+
+	step "sonde traces: the slowest requests"
+	"$sonde" traces --db "$db" --limit 5
+
+	step "sonde trace: the slowest request, its waterfall and critical path"
+	"$sonde" trace --db "$db" --color never | sed -n '1,60p'
+
+	step "sonde latency: per service and operation, and what the service waits on downstream"
+	"$sonde" latency --db "$db" --color never
+
+	step "sonde queries: database calls by statement, with the N+1 pattern"
+	"$sonde" queries --db "$db" --color never
+
+	step "sonde record: the same service profiled under load, without frame pointers, as a flame graph"
+	if "$sonde" record -F 499 -o "$out/shop.svg" -- "$examples/shop_service" 40 "$out/shop-profiled.jsonl" \
+		2>"$out/record.txt"; then
+		sed 's/^/  /' "$out/record.txt" | sed -n '1,24p'
+		mkdir -p build/demo
+		cp "$out/shop.svg" build/demo/shop-flamegraph.svg
+		echo "  flame graph: build/demo/shop-flamegraph.svg (open it in a browser: hover, click to zoom, search)"
+	else
+		echo "  sonde record could not sample here:" >&2
+		sed 's/^/  /' "$out/record.txt" >&2
+	fi
 fi
 
 step "Bad input gets a clear message and exit code 2"

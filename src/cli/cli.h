@@ -53,5 +53,42 @@ int sonde_cmd_help(int argc, char **argv);
 int sonde_cmd_version(int argc, char **argv);
 int sonde_cmd_convert(int argc, char **argv);
 extern const char sonde_convert_usage[];
+int sonde_cmd_ingest(int argc, char **argv);
+extern const char sonde_ingest_usage[];
+int sonde_cmd_db(int argc, char **argv);
+extern const char sonde_db_usage[];
+int sonde_cmd_traces(int argc, char **argv);
+extern const char sonde_traces_usage[];
+int sonde_cmd_trace(int argc, char **argv);
+extern const char sonde_trace_usage[];
+int sonde_cmd_latency(int argc, char **argv);
+extern const char sonde_latency_usage[];
+int sonde_cmd_queries(int argc, char **argv);
+extern const char sonde_queries_usage[];
+int sonde_cmd_flame(int argc, char **argv);
+extern const char sonde_flame_usage[];
+int sonde_cmd_diff(int argc, char **argv);
+extern const char sonde_diff_usage[];
+
+/* Profile input and output shared by the profile verbs (cmd_flame.c). */
+struct sonde_stacktab;
+struct sonde_profile_read_opts;
+struct sonde_buf;
+/* Reads a profile file ("-" for standard input) into t: `from` is a sonde_profile_format,
+ * or 0 to detect it from the content; folded input is streamed. Problems are printed
+ * (FILE:LINE: offset N: field F: message). Returns an exit code. */
+int sonde_cli_read_profile(const char *verb, const char *path, int from,
+                           const struct sonde_profile_read_opts *ro, struct sonde_stacktab *t);
+/* The index of the sample type called name (NULL: the first) in *type, or an error listing
+ * the types. Returns an exit code. */
+int sonde_cli_profile_type(const char *verb, const struct sonde_stacktab *t, const char *name, size_t *type);
+/* Writes out to path (NULL: standard output). Returns an exit code. */
+int sonde_cli_write_output(const char *verb, const char *path, const struct sonde_buf *out, bool binary);
+int sonde_cmd_record(int argc, char **argv);
+extern const char sonde_record_usage[];
+int sonde_cmd_dump(int argc, char **argv);
+extern const char sonde_dump_usage[];
+int sonde_cmd_top(int argc, char **argv);
+extern const char sonde_top_usage[];
 
 #endif

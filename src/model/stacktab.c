@@ -7,6 +7,9 @@
  * a stack is (offset, depth) into it. Counts are a dense array of stacks x types.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -290,4 +293,200 @@ int64_t sonde_stacktab_total(const sonde_stacktab *t, size_t type)
 	for (size_t i = 0; i < t->nstacks; i++)
 		sum += t->counts[i * MAX_TYPES + type];
 	return sum;
+}
+
+sonde_frame_kind sonde_frame_kind_of(const sonde_frame *f)
+{
+	const char *m = f->module ? f->module : "";
+	if (strcmp(m, SONDE_MODULE_THREAD) == 0)
+		return SONDE_FRAME_THREAD;
+	if (f->inlined)
+		return SONDE_FRAME_INLINED;
+	if (strncmp(m, "[kernel", 7) == 0)
+		return SONDE_FRAME_KERNEL;
+	size_t n = strlen(m);
+	if (strcmp(m, SONDE_MODULE_JIT) == 0 ||
+	    (strncmp(m, "/tmp/perf-", 10) == 0 && n > 14 && strcmp(m + n - 4, ".map") == 0))
+		return SONDE_FRAME_JIT;
+	return SONDE_FRAME_USER;
+}
+
+int64_t sonde_stacktab_intern_thread(sonde_stacktab *t, const char *name, int64_t tid)
+{
+	size_t n = name && name[0] ? strlen(name) : 6;
+	char small[128], *s = n + 32 <= sizeof(small) ? small : malloc(n + 32);
+	if (!s)
+		return -ENOMEM;
+	snprintf(s, n + 32, "%s-%" PRId64, name && name[0] ? name : "thread", tid);
+	sonde_frame f = {.function = s, .module = SONDE_MODULE_THREAD};
+	int64_t id = sonde_stacktab_intern_frame(t, &f);
+	if (s != small)
+		free(s);
+	return id;
+}
+
+const sonde_frame *sonde_stacktab_stack_thread(const sonde_stacktab *t, uint32_t stack)
+{
+	size_t n;
+	const uint32_t *frames = sonde_stacktab_stack(t, stack, &n);
+	if (!frames || n == 0)
+		return NULL;
+	const sonde_frame *root = &t->frames[frames[n - 1]];
+	return sonde_frame_kind_of(root) == SONDE_FRAME_THREAD ? root : NULL;
+}
+
+void sonde_stacktab_clear(sonde_stacktab *t)
+{
+	sonde_intern_release(&t->strings);
+	sonde_arena_release(&t->arena);
+	free(t->frames);
+	free(t->frame_index);
+	free(t->stacks);
+	free(t->stack_index);
+	free(t->pool);
+	free(t->counts);
+	memset(t, 0, sizeof(*t));
+	sonde_arena_init(&t->arena);
+	sonde_intern_init(&t->strings, &t->arena);
+}
+
+/* Copies src's stacks into dst, whose types are given by tmap (src type -> dst type), and
+ * whose frames by fmap (src frame -> dst frame, filled as needed; UINT32_MAX = not yet). */
+static int merge_into(sonde_stacktab *dst, const sonde_stacktab *src, const size_t *tmap, uint32_t *fmap)
+{
+	uint32_t small[256], *ids = small;
+	size_t ids_cap = 256;
+	int rc = 0;
+	for (size_t s = 0; s < src->nstacks; s++) {
+		const stack_ref *ref = &src->stacks[s];
+		bool any = false;
+		for (size_t k = 0; k < src->ntypes; k++)
+			any |= src->counts[s * MAX_TYPES + k] != 0;
+		if (!any)
+			continue;
+		if (ref->depth > ids_cap) {
+			uint32_t *p = ids == small ? malloc(ref->depth * sizeof(*p))
+			                           : realloc(ids, ref->depth * sizeof(*p));
+			if (!p) {
+				rc = -ENOMEM;
+				break;
+			}
+			ids = p;
+			ids_cap = ref->depth;
+		}
+		for (uint32_t i = 0; i < ref->depth; i++) {
+			uint32_t f = src->pool[ref->offset + i];
+			if (fmap[f] == UINT32_MAX) {
+				int64_t id = sonde_stacktab_intern_frame(dst, &src->frames[f]);
+				if (id < 0) {
+					rc = (int)id;
+					goto out;
+				}
+				fmap[f] = (uint32_t)id;
+			}
+			ids[i] = fmap[f];
+		}
+		int64_t id = sonde_stacktab_intern_stack(dst, ids, ref->depth);
+		if (id < 0) {
+			rc = (int)id;
+			break;
+		}
+		for (size_t k = 0; k < src->ntypes; k++)
+			dst->counts[(size_t)id * MAX_TYPES + tmap[k]] += src->counts[s * MAX_TYPES + k];
+	}
+out:
+	if (ids != small)
+		free(ids);
+	return rc;
+}
+
+static uint32_t *frame_map_new(const sonde_stacktab *src)
+{
+	uint32_t *fmap = malloc((src->nframes ? src->nframes : 1) * sizeof(*fmap));
+	if (fmap)
+		memset(fmap, 0xff, (src->nframes ? src->nframes : 1) * sizeof(*fmap));
+	return fmap;
+}
+
+int sonde_stacktab_merge(sonde_stacktab *dst, const sonde_stacktab *src)
+{
+	size_t tmap[MAX_TYPES];
+	for (size_t k = 0; k < src->ntypes; k++) {
+		int ti = sonde_stacktab_add_type(dst, src->types[k].name, src->types[k].unit);
+		if (ti < 0)
+			return ti;
+		tmap[k] = (size_t)ti;
+	}
+	uint32_t *fmap = frame_map_new(src);
+	if (!fmap)
+		return -ENOMEM;
+	int rc = merge_into(dst, src, tmap, fmap);
+	free(fmap);
+	return rc;
+}
+
+static void say(char *why, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *why, size_t n, const char *fmt, ...)
+{
+	if (!why || !n)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, n, fmt, ap);
+	va_end(ap);
+}
+
+/* Both tables go into one scratch table, a's counts under types 0..n-1 and b's under
+ * n..2n-1, so stacks with equal content meet under one id. */
+bool sonde_stacktab_equal(const sonde_stacktab *a, const sonde_stacktab *b, char *why, size_t why_len)
+{
+	say(why, why_len, "equal");
+	if (a->ntypes != b->ntypes) {
+		say(why, why_len, "%zu sample types against %zu", a->ntypes, b->ntypes);
+		return false;
+	}
+	for (size_t k = 0; k < a->ntypes; k++) {
+		if (strcmp(a->types[k].name, b->types[k].name) != 0 ||
+		    strcmp(a->types[k].unit, b->types[k].unit) != 0) {
+			say(why, why_len, "sample type %zu: %s/%s against %s/%s", k, a->types[k].name,
+			    a->types[k].unit, b->types[k].name, b->types[k].unit);
+			return false;
+		}
+	}
+	if (a->ntypes > MAX_TYPES / 2) {
+		say(why, why_len, "more than %d sample types cannot be compared", MAX_TYPES / 2);
+		return false;
+	}
+	sonde_stacktab *t = sonde_stacktab_new();
+	size_t ta[MAX_TYPES], tb[MAX_TYPES];
+	bool ok = t != NULL;
+	char name[16];
+	for (size_t k = 0; ok && k < a->ntypes; k++) {
+		snprintf(name, sizeof(name), "a%zu", k);
+		ta[k] = (size_t)sonde_stacktab_add_type(t, name, "");
+		snprintf(name, sizeof(name), "b%zu", k);
+		tb[k] = (size_t)sonde_stacktab_add_type(t, name, "");
+	}
+	uint32_t *fa = ok ? frame_map_new(a) : NULL, *fb = ok ? frame_map_new(b) : NULL;
+	if (!fa || !fb || merge_into(t, a, ta, fa) < 0 || merge_into(t, b, tb, fb) < 0) {
+		say(why, why_len, "out of memory while comparing");
+		ok = false;
+	}
+	for (size_t s = 0; ok && s < t->nstacks; s++) {
+		for (size_t k = 0; k < a->ntypes; k++) {
+			int64_t ca = t->counts[s * MAX_TYPES + ta[k]], cb = t->counts[s * MAX_TYPES + tb[k]];
+			if (ca == cb)
+				continue;
+			const stack_ref *ref = &t->stacks[s];
+			const char *leaf = ref->depth ? t->frames[t->pool[ref->offset]].function : "";
+			say(why, why_len, "stack of depth %u with leaf '%s': %s %" PRId64 " against %" PRId64,
+			    ref->depth, leaf, a->types[k].name, ca, cb);
+			ok = false;
+			break;
+		}
+	}
+	free(fa);
+	free(fb);
+	sonde_stacktab_free(t);
+	return ok;
 }

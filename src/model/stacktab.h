@@ -68,4 +68,52 @@ int64_t sonde_stacktab_count(const sonde_stacktab *t, uint32_t stack, size_t typ
 /* Sum of all stacks' counts of one sample type. */
 int64_t sonde_stacktab_total(const sonde_stacktab *t, size_t type);
 
+/*
+ * Conventions every producer and format of a stack table follows.
+ *
+ * Kinds of frames. A frame's module says what kind of code it is: "[kernel.kallsyms]" (or
+ * any module starting with "[kernel") is kernel code, "[jit]" or a perf map file
+ * ("/tmp/perf-PID.map") is JIT-compiled code, and `inlined` marks a frame inlined into
+ * its caller (the next frame, leaf first). An inlined frame carries the address of the
+ * physical frame it was inlined into (the same return address), so a frame and the frames
+ * inlined into it form one pprof Location.
+ *
+ * Threads. A stack whose ROOT frame (the outermost: the last, leaf first) has the module
+ * "[thread]" belongs to the thread that frame names, as "<thread name>-<tid>"; this is how
+ * perf's flamegraph shows threads (--threads). Renderers draw it as the bottom frame,
+ * speedscope writes one profile per thread, pprof turns it into the sample label
+ * "thread". Stacks without such a frame belong to no particular thread.
+ */
+#define SONDE_MODULE_THREAD "[thread]"
+#define SONDE_MODULE_KERNEL "[kernel.kallsyms]"
+#define SONDE_MODULE_JIT    "[jit]"
+
+typedef enum sonde_frame_kind {
+	SONDE_FRAME_USER,    /* ordinary native code */
+	SONDE_FRAME_KERNEL,  /* module "[kernel..." */
+	SONDE_FRAME_INLINED, /* inlined == true (whatever the module) */
+	SONDE_FRAME_JIT,     /* module "[jit]" or "/tmp/perf-PID.map" */
+	SONDE_FRAME_THREAD,  /* module "[thread]": a thread marker at a stack's root */
+} sonde_frame_kind;
+
+/* The kind of a frame, by the conventions above. */
+sonde_frame_kind sonde_frame_kind_of(const sonde_frame *f);
+/* Interns the thread marker frame for a thread: function "<name>-<tid>", module
+ * "[thread]" (name NULL or "" gives "thread-<tid>"). Returns its id or -ENOMEM. */
+int64_t sonde_stacktab_intern_thread(sonde_stacktab *t, const char *name, int64_t tid);
+/* The thread marker of a stack (its root frame when that is a thread frame), or NULL. */
+const sonde_frame *sonde_stacktab_stack_thread(const sonde_stacktab *t, uint32_t stack);
+
+/* Forgets every type, frame, stack and count; the table is as new (its memory is freed
+ * and taken again as needed). Pointers it returned become invalid. */
+void sonde_stacktab_clear(sonde_stacktab *t);
+/* Adds everything in src to dst: sample types by name (added to dst when missing), frames
+ * and stacks by content, counts summed. Returns 0, -ENOSPC when dst would need more than
+ * 16 types, or -ENOMEM (dst may then hold part of src). */
+int sonde_stacktab_merge(sonde_stacktab *dst, const sonde_stacktab *src);
+/* True when a and b hold the same sample types (names and units, in order) and the same
+ * stacks, compared by frame content, with the same counts; stacks whose counts are all
+ * zero are ignored. Otherwise false, with a one-line reason in why (may be NULL). */
+bool sonde_stacktab_equal(const sonde_stacktab *a, const sonde_stacktab *b, char *why, size_t why_len);
+
 #endif

@@ -8,9 +8,12 @@
 #include <string.h>
 
 #include "chrome_trace.h"
+#include "csv_metrics.h"
 #include "formats.h"
 #include "influx.h"
+#include "influx_read.h"
 #include "jaeger.h"
+#include "logline.h"
 #include "otlp_json.h"
 #include "otlp_pb.h"
 #include "prom_text.h"
@@ -109,6 +112,30 @@ static int openmetrics_write(const sonde_batch *b, const sonde_write_opts *o, so
 	return sonde_prom_text_write(b, SONDE_PROM_OPENMETRICS_1, out);
 }
 
+static int influx_read(sonde_batch *b, const char *buf, size_t len, const sonde_read_opts *o,
+                       sonde_wire_error *err)
+{
+	return sonde_influx_read(b, buf, len, o ? o->default_time_ns : 0, err);
+}
+
+static int logs_jsonl_read(sonde_batch *b, const char *buf, size_t len, const sonde_read_opts *o,
+                           sonde_wire_error *err)
+{
+	return sonde_logjson_read(b, buf, len, o ? o->default_time_ns : 0, err);
+}
+
+static int logs_text_read(sonde_batch *b, const char *buf, size_t len, const sonde_read_opts *o,
+                          sonde_wire_error *err)
+{
+	return sonde_logtext_read(b, buf, len, o ? o->default_time_ns : 0, err);
+}
+
+static int csv_read(sonde_batch *b, const char *buf, size_t len, const sonde_read_opts *o,
+                    sonde_wire_error *err)
+{
+	return sonde_csv_metrics_read(b, buf, len, o ? o->default_time_ns : 0, err);
+}
+
 static int influx_write(const sonde_batch *b, const sonde_write_opts *o, sonde_buf *out)
 {
 	return sonde_influx_write(b, out);
@@ -132,7 +159,13 @@ const sonde_format sonde_formats[] = {
          false},
         {"prom", "Prometheus text exposition 0.0.4 (reads OpenMetrics too)", prom_read, prom_write, false},
         {"openmetrics", "OpenMetrics 1.0 text", prom_read, openmetrics_write, false},
-        {"influx", "InfluxDB line protocol (write only)", NULL, influx_write, false},
+        {"influx", "InfluxDB line protocol", influx_read, influx_write, false},
+        {"logs-jsonl", "JSON-lines logs: one object per line (ts, level, msg, trace_id, ...) (read only)",
+         logs_jsonl_read, NULL, false},
+        {"logs-text", "plain-text logs: ISO 8601, syslog, Apache, log4j, Python layouts (read only)",
+         logs_text_read, NULL, false},
+        {"csv", "CSV metric series: a time column and value columns, e.g. NAB (read only)", csv_read, NULL,
+         false},
         {"text", "readable text, one line per record (write only)", NULL, text_write, false},
 };
 const size_t sonde_formats_count = sizeof(sonde_formats) / sizeof(sonde_formats[0]);
@@ -178,6 +211,54 @@ static bool is_json_lines(const char *p, size_t n)
 	return q < end && *q == '{';
 }
 
+/* True when the first line that is not a comment is a Prometheus sample, `name value`
+ * or `name{labels} value [timestamp]`, or when a # HELP or # TYPE line comes first. */
+static bool is_prom_sample(const char *p, size_t n)
+{
+	if (n >= 6 && (memcmp(p, "# HELP", 6) == 0 || memcmp(p, "# TYPE", 6) == 0))
+		return true;
+	while (n && p[0] == '#') {
+		const char *nl = memchr(p, '\n', n);
+		if (!nl)
+			return false;
+		n -= (size_t)(nl + 1 - p);
+		p = nl + 1;
+	}
+	size_t i = 0;
+	while (i < n && ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
+	                 (p[i] >= '0' && p[i] <= '9' && i > 0) || p[i] == '_' || p[i] == ':'))
+		i++;
+	if (i == 0)
+		return false;
+	if (i < n && p[i] == '{') {
+		const char *close = memchr(p + i, '}', n - i);
+		if (!close)
+			return false;
+		i = (size_t)(close - p) + 1;
+	}
+	if (i >= n || p[i] != ' ')
+		return false;
+	/* The rest of the line: one or two numbers. */
+	int tokens = 0;
+	while (i < n && p[i] != '\n') {
+		while (i < n && p[i] == ' ')
+			i++;
+		if (i >= n || p[i] == '\n' || p[i] == '\r')
+			break;
+		size_t j = i;
+		while (j < n && p[j] != ' ' && p[j] != '\n' && p[j] != '\r')
+			j++;
+		for (size_t k = i; k < j; k++)
+			if (!strchr("0123456789.+-eEaNnIif", p[k]))
+				return false;
+		tokens++;
+		i = j;
+		while (i < n && p[i] == '\r')
+			i++;
+	}
+	return tokens >= 1 && tokens <= 2;
+}
+
 const sonde_format *sonde_format_detect(const char *buf, size_t len)
 {
 	enum { WINDOW = 1 << 16 };
@@ -208,6 +289,8 @@ const sonde_format *sonde_format_detect(const char *buf, size_t len)
 		}
 		if (has(p, n, "\"data\"", WINDOW) && has(p, n, "\"traceID\"", WINDOW))
 			return sonde_format_find("jaeger");
+		if (sonde_logjson_sniff(p, n))
+			return sonde_format_find("logs-jsonl");
 		return NULL;
 	}
 	if (p[0] == '[') {
@@ -219,6 +302,12 @@ const sonde_format *sonde_format_detect(const char *buf, size_t len)
 	}
 	if (has(p, n, "# EOF", n))
 		return sonde_format_find("openmetrics");
+	if (sonde_csv_metrics_sniff(p, n))
+		return sonde_format_find("csv");
+	if (!is_prom_sample(p, n) && sonde_influx_sniff(p, n))
+		return sonde_format_find("influx");
+	if (!is_prom_sample(p, n) && sonde_logtext_sniff(p, n))
+		return sonde_format_find("logs-text");
 	if (p[0] == '#' || (p[0] >= 'a' && p[0] <= 'z') || (p[0] >= 'A' && p[0] <= 'Z') || p[0] == '_' ||
 	    p[0] == ':')
 		return sonde_format_find("prom");

@@ -4,8 +4,8 @@
  * values as sonde_values, hex ids, microseconds, scopes, and the tag tables of Zipkin's
  * reader and writer.
  *
- * Internal to src/wire: zipkin_read.c, zipkin_write.c, jaeger_read.c and
- * chrome_trace_read.c use it; nothing else should. Every function works on the caller's
+ * Internal to src/wire: zipkin_read.c, zipkin_write.c, jaeger_read.c,
+ * chrome_trace_read.c and logline_read.c use it; nothing else should. Every function works on the caller's
  * reader and batch and keeps no state of its own.
  */
 #ifndef SONDE_TRACE_JSON_UTIL_INTERNAL_H

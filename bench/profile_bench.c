@@ -1,0 +1,266 @@
+/*
+ * profile_bench.c - what `sonde record` costs the program it samples, and how fast the
+ * profiler turns DWARF samples into a folded profile.
+ *
+ * Slowdown: this program re-executes itself as a workload (a fixed amount of CPU work in
+ * two threads under a call chain twelve frames deep, built -O2 without frame pointers)
+ * that reports its own CPU time (user + system, which includes the kernel's sampling
+ * work charged to it). Each configuration runs RUNS times, interleaved, and the median is
+ * compared with the median of unprofiled runs.
+ *
+ * Post-processing: a 4999 Hz DWARF recording of a longer workload; the profiler's own CPU time
+ * (draining the rings, unwinding every sample's stack copy, symbolizing, writing folded
+ * stacks) per sample, as samples per second. Beside it, when perf is installed and
+ * permitted, `perf script` on a `perf record --call-graph dwarf` recording of the same
+ * workload. Prints "name: value unit" lines.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "profile_formats.h"
+#include "profiler.h"
+
+enum { RUNS = 5, RUNS_RATE = 3, WORK_UNITS = 6000 };
+
+static volatile uint64_t sink;
+
+__attribute__((noinline)) static uint64_t leaf_work(uint64_t n)
+{
+	uint64_t x = n;
+	for (uint64_t i = 0; i < n * 1000; i++)
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+	return x;
+}
+
+__attribute__((noinline)) static uint64_t chain(int depth, uint64_t n)
+{
+	if (depth == 0)
+		return leaf_work(n);
+	uint64_t r = chain(depth - 1, n);
+	sink += (uint64_t)depth; /* not a tail call */
+	return r;
+}
+
+static void *work_thread(void *arg)
+{
+	uint64_t units = (uint64_t)(uintptr_t)arg, acc = 0;
+	for (uint64_t i = 0; i < units; i++)
+		acc += chain(10, 100);
+	sink += acc;
+	return NULL;
+}
+
+/* The workload: two threads; writes its CPU time in ns to path. */
+static int workload(uint64_t units, const char *path)
+{
+	pthread_t t;
+	pthread_create(&t, NULL, work_thread, (void *)(uintptr_t)(units / 2));
+	work_thread((void *)(uintptr_t)(units / 2));
+	pthread_join(t, NULL);
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	double ns = (double)ru.ru_utime.tv_sec * 1e9 + (double)ru.ru_utime.tv_usec * 1e3 +
+	            (double)ru.ru_stime.tv_sec * 1e9 + (double)ru.ru_stime.tv_usec * 1e3;
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return 1;
+	fprintf(f, "%.0f\n", ns);
+	return fclose(f) != 0;
+}
+
+static double read_ns(const char *path)
+{
+	double v = -1;
+	FILE *f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%lf", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static double thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static char self_path[4096], out_path[256];
+
+typedef struct result {
+	double target_cpu_ns;
+	double profiler_cpu_ns;
+	uint64_t samples;
+	double rooted;
+} result;
+
+/* Runs the workload (units of work) once, sampled with opts (NULL: not sampled). */
+static int run(const sonde_profiler_opts *opts, int work_units, result *r)
+{
+	char units[32];
+	snprintf(units, sizeof(units), "%d", work_units);
+	char *argv[] = {self_path, "--workload", units, out_path, NULL};
+	memset(r, 0, sizeof(*r));
+	unlink(out_path);
+	if (!opts) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			execv(self_path, argv);
+			_exit(127);
+		}
+		int st;
+		waitpid(pid, &st, 0);
+		r->target_cpu_ns = read_ns(out_path);
+		return r->target_cpu_ns > 0 ? 0 : -1;
+	}
+	sonde_profiler *pr;
+	pid_t pid;
+	if (sonde_profiler_new(opts, &pr) != 0)
+		return -1;
+	if (sonde_profiler_spawn(pr, argv, &pid) != 0 || sonde_profiler_start(pr) != 0) {
+		sonde_profiler_free(pr);
+		return -1;
+	}
+	double cpu = 0;
+	while (sonde_profiler_alive(pr, NULL)) {
+		double t0 = thread_cpu_ns();
+		sonde_profiler_poll(pr, 50);
+		cpu += thread_cpu_ns() - t0;
+	}
+	double t0 = thread_cpu_ns();
+	sonde_profiler_stop(pr);
+	const sonde_stacktab *tab = sonde_profiler_stacktab(pr);
+	sonde_buf folded = SONDE_BUF_INIT;
+	if (tab)
+		sonde_folded_write(tab, 0, &folded);
+	cpu += thread_cpu_ns() - t0;
+	sonde_profiler_stats st;
+	sonde_profiler_get_stats(pr, &st);
+	r->profiler_cpu_ns = cpu;
+	r->samples = st.samples;
+	r->target_cpu_ns = read_ns(out_path);
+	sonde_buf_release(&folded);
+	sonde_profiler_free(pr);
+	return r->target_cpu_ns > 0 && tab ? 0 : -1;
+}
+
+static int dbl_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), dbl_cmp);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* perf record --call-graph dwarf of the workload, then perf script timed: samples/s. */
+static void perf_script_rate(void)
+{
+	char cmd[8192], data[300];
+	snprintf(data, sizeof(data), "%s.perf.data", out_path);
+	snprintf(
+	        cmd, sizeof(cmd),
+	        "perf record -q -e cpu-clock -F 4999 --call-graph dwarf,16384 -o %s -- %s --workload %d %s.p "
+	        ">/dev/null 2>&1",
+	        data, self_path, WORK_UNITS * 3, out_path);
+	if (system(cmd) != 0) {
+		printf("perf_script_dwarf_samples: unavailable (perf missing or not permitted)\n");
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "perf script -i %s 2>/dev/null | grep -c '^[^ \t].*cpu-clock'", data);
+	FILE *p = popen(cmd, "r");
+	long samples = 0;
+	if (p) {
+		if (fscanf(p, "%ld", &samples) != 1)
+			samples = 0;
+		pclose(p);
+	}
+	snprintf(cmd, sizeof(cmd), "perf script -i %s >/dev/null 2>&1", data);
+	struct rusage before, after;
+	getrusage(RUSAGE_CHILDREN, &before);
+	int rc = system(cmd);
+	getrusage(RUSAGE_CHILDREN, &after);
+	double cpu = (double)(after.ru_utime.tv_sec - before.ru_utime.tv_sec) * 1e9 +
+	             (double)(after.ru_utime.tv_usec - before.ru_utime.tv_usec) * 1e3 +
+	             (double)(after.ru_stime.tv_sec - before.ru_stime.tv_sec) * 1e9 +
+	             (double)(after.ru_stime.tv_usec - before.ru_stime.tv_usec) * 1e3;
+	unlink(data);
+	if (rc != 0 || samples == 0 || cpu <= 0) {
+		printf("perf_script_dwarf_samples: unavailable (perf script failed)\n");
+		return;
+	}
+	printf("perf_script_dwarf_samples: %ld samples\n", samples);
+	printf("perf_script_dwarf_rate: %.0f samples/s\n", (double)samples / (cpu / 1e9));
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 4 && strcmp(argv[1], "--workload") == 0)
+		return workload(strtoull(argv[2], NULL, 10), argv[3]);
+	ssize_t n = readlink("/proc/self/exe", self_path, sizeof(self_path) - 1);
+	if (n <= 0)
+		return 1;
+	self_path[n] = '\0';
+	snprintf(out_path, sizeof(out_path), "/tmp/sonde-profile-bench-%d", (int)getpid());
+
+	sonde_profiler_opts fp99 = {.freq_hz = 99, .callgraph = SONDE_CALLGRAPH_FP};
+	sonde_profiler_opts auto99 = {.freq_hz = 99, .callgraph = SONDE_CALLGRAPH_AUTO};
+	sonde_profiler_opts dwarf999 = {.freq_hz = 999, .callgraph = SONDE_CALLGRAPH_DWARF};
+	const sonde_profiler_opts *cfg[] = {NULL, &fp99, &auto99, &dwarf999};
+	const char *names[] = {"none", "99hz_fp", "99hz_auto", "999hz_dwarf"};
+	double cpu[4][RUNS];
+	double rate[RUNS_RATE];
+	uint64_t samples = 0;
+	for (int r = 0; r < RUNS; r++) {
+		for (int c = 0; c < 4; c++) {
+			result res;
+			if (run(cfg[c], WORK_UNITS, &res) != 0) {
+				fprintf(stderr,
+				        "profile_bench: run %s failed (is perf_event_open permitted?)\n",
+				        names[c]);
+				return 1;
+			}
+			cpu[c][r] = res.target_cpu_ns;
+		}
+	}
+	/* Throughput: a larger DWARF recording, so that opening and indexing the modules'
+	 * debug information once is a small part of it (as in a real recording). */
+	sonde_profiler_opts dwarf_fast = {.freq_hz = 4999, .callgraph = SONDE_CALLGRAPH_DWARF};
+	for (int r = 0; r < RUNS_RATE; r++) {
+		result res;
+		if (run(&dwarf_fast, WORK_UNITS * 3, &res) != 0)
+			return 1;
+		rate[r] = (double)res.samples / (res.profiler_cpu_ns / 1e9);
+		samples += res.samples;
+	}
+	double base = median(cpu[0], RUNS);
+	printf("profile_target_cpu_unprofiled: %.3f s\n", base / 1e9);
+	for (int c = 1; c < 4; c++) {
+		double m = median(cpu[c], RUNS);
+		printf("profile_slowdown_%s: %.2f %%\n", names[c], 100.0 * (m - base) / base);
+	}
+	printf("profile_dwarf_samples_per_run: %.0f samples\n", (double)samples / RUNS_RATE);
+	printf("profile_dwarf_postprocess_rate: %.0f samples/s\n", median(rate, RUNS_RATE));
+	perf_script_rate();
+	unlink(out_path);
+	char p2[300];
+	snprintf(p2, sizeof(p2), "%s.p", out_path);
+	unlink(p2);
+	return 0;
+}

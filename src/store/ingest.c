@@ -1,0 +1,528 @@
+/*
+ * ingest.c - the ingest engine (see ingest.h): chunking, bad-record isolation, service
+ * names, statistics, batch-sized appends.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ingest.h"
+#include "logline.h"
+#include "ptrmap.h"
+#include "sonde/status.h"
+
+enum { CHUNK_BYTES = 4 << 20, DETECT_BYTES = 1 << 20 };
+
+void sonde_ingest_stats_init(sonde_ingest_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	sonde_arena_init(&st->arena);
+}
+
+void sonde_ingest_stats_release(sonde_ingest_stats *st)
+{
+	if (st)
+		sonde_arena_release(&st->arena);
+}
+
+static void msg(char *errmsg, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void msg(char *errmsg, size_t len, const char *fmt, ...)
+{
+	if (!errmsg || !len)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(errmsg, len, fmt, ap);
+	va_end(ap);
+}
+
+/* Formats read a line (or a record of lines) at a time. */
+static bool line_format(const sonde_format *f)
+{
+	static const char *const names[] = {"otlp-jsonl", "logs-jsonl", "logs-text", "csv", "influx"};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strcmp(f->name, names[i]) == 0)
+			return true;
+	return false;
+}
+
+typedef struct ing {
+	sonde_store *s;
+	const char *source;
+	const sonde_format *fmt;
+	const sonde_ingest_opts *o;
+	sonde_read_opts ro;
+	sonde_ingest_stats *st;
+	sonde_batch *b;
+	sonde_str service;     /* for records without one; ptr NULL: none */
+	uint64_t log_position; /* of the next log record of this source */
+	size_t batch_records;
+	char *errmsg;
+	size_t errmsg_len;
+} ing;
+
+/* The input's service name: opts->service, else the file name less directory and
+ * extension. */
+static void default_service(ing *g, const char *source, char *buf, size_t cap)
+{
+	g->service = (sonde_str){NULL, 0};
+	if (g->o->service) {
+		if (g->o->service[0])
+			g->service = (sonde_str){g->o->service, strlen(g->o->service)};
+		return;
+	}
+	if (strcmp(source, "-") == 0)
+		return;
+	const char *base = strrchr(source, '/');
+	base = base ? base + 1 : source;
+	snprintf(buf, cap, "%s", base);
+	char *dot = strchr(buf, '.');
+	if (dot && dot != buf)
+		*dot = '\0';
+	if (buf[0])
+		g->service = (sonde_str){buf, strlen(buf)};
+}
+
+static bool has_service(const sonde_resource *r)
+{
+	const sonde_value *v = sonde_attrs_get(&r->attrs, "service.name");
+	return v && v->kind == SONDE_VAL_STRING && v->u.str.len > 0;
+}
+
+/* Gives records whose resource lacks service.name a copy of it that has one. */
+static int add_service(ing *g)
+{
+	sonde_batch *b = g->b;
+	if (!g->service.ptr)
+		return 0;
+	sonde_ptrmap map;
+	sonde_ptrmap_init(&map);
+	int rc = 0;
+	sonde_str name = sonde_batch_intern(b, g->service.ptr, g->service.len);
+	if (!name.ptr)
+		return -ENOMEM;
+	for (int kind = 0; kind < 3 && rc == 0; kind++) {
+		size_t n = kind == 0 ? b->spans_count : kind == 1 ? b->logs_count : b->metrics_count;
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			const sonde_resource **rp = kind == 0   ? &b->spans[i].resource
+			                            : kind == 1 ? &b->logs[i].resource
+			                                        : &b->metrics[i].resource;
+			if (has_service(*rp))
+				continue;
+			sonde_ptrmap_key k = {*rp, NULL, 0};
+			sonde_resource *nr = sonde_ptrmap_find(&map, k);
+			if (!nr) {
+				nr = sonde_batch_new_resource(b);
+				sonde_kv *kv =
+				        nr ? sonde_batch_alloc(b, ((*rp)->attrs.count + 1) * sizeof *kv)
+				           : NULL;
+				if (!kv) {
+					rc = -ENOMEM;
+					break;
+				}
+				*nr = **rp;
+				/* Drop an empty service.name the resource may hold, then add ours. */
+				uint32_t c = 0;
+				for (uint32_t j = 0; j < (*rp)->attrs.count; j++)
+					if (strcmp((*rp)->attrs.items[j].key.ptr, "service.name") != 0)
+						kv[c++] = (*rp)->attrs.items[j];
+				kv[c].key = SONDE_STR_LIT("service.name");
+				kv[c].value.kind = SONDE_VAL_STRING;
+				kv[c].value.u.str = name;
+				nr->attrs.items = kv;
+				nr->attrs.count = c + 1;
+				if ((rc = sonde_ptrmap_add(&map, k, nr)) < 0)
+					break;
+			}
+			*rp = nr;
+		}
+	}
+	sonde_ptrmap_release(&map);
+	return rc;
+}
+
+static void note_time(sonde_ingest_stats *st, uint64_t t)
+{
+	if (!t)
+		return;
+	if (!st->min_time_ns || t < st->min_time_ns)
+		st->min_time_ns = t;
+	if (t > st->max_time_ns)
+		st->max_time_ns = t;
+}
+
+static void note_service(sonde_ingest_stats *st, const sonde_resource *r, const sonde_resource **last)
+{
+	if (r == *last)
+		return;
+	*last = r;
+	const sonde_value *v = sonde_attrs_get(&r->attrs, "service.name");
+	if (!v || v->kind != SONDE_VAL_STRING || !v->u.str.len)
+		return;
+	for (size_t i = 0; i < st->services_count; i++)
+		if (strlen(st->services[i]) == v->u.str.len &&
+		    memcmp(st->services[i], v->u.str.ptr, v->u.str.len) == 0)
+			return;
+	if (st->services_count == SONDE_INGEST_MAX_SERVICES) {
+		st->services_truncated = true;
+		return;
+	}
+	const char *copy = sonde_arena_strndup(&st->arena, v->u.str.ptr, v->u.str.len);
+	if (copy)
+		st->services[st->services_count++] = copy;
+}
+
+static void note_batch(sonde_ingest_stats *st, const sonde_batch *b)
+{
+	const sonde_resource *last = NULL;
+	for (size_t i = 0; i < b->spans_count; i++) {
+		note_time(st, b->spans[i].start_ns);
+		note_service(st, b->spans[i].resource, &last);
+	}
+	for (size_t i = 0; i < b->logs_count; i++) {
+		note_time(st, b->logs[i].time_ns ? b->logs[i].time_ns : b->logs[i].observed_time_ns);
+		note_service(st, b->logs[i].resource, &last);
+	}
+	for (size_t i = 0; i < b->metrics_count; i++) {
+		note_service(st, b->metrics[i].resource, &last);
+		for (uint32_t j = 0; j < b->metrics[i].points_count; j++)
+			note_time(st, b->metrics[i].points[j].time_ns);
+	}
+}
+
+/* Appends g->b in slices of at most batch_records records, one transaction each. */
+static int flush(ing *g)
+{
+	sonde_batch *b = g->b;
+	int rc = add_service(g);
+	if (rc < 0)
+		return rc;
+	note_batch(g->st, b);
+	size_t sp = 0, lg = 0, mt = 0;
+	while (sp < b->spans_count || lg < b->logs_count || mt < b->metrics_count) {
+		/* A view of the next slice: the batch's arrays, offset; nothing is copied. */
+		sonde_batch view = *b;
+		size_t room = g->batch_records;
+		view.spans = b->spans ? b->spans + sp : NULL;
+		view.spans_count = b->spans_count - sp < room ? b->spans_count - sp : room;
+		room -= view.spans_count;
+		view.logs = b->logs ? b->logs + lg : NULL;
+		view.logs_count = b->logs_count - lg < room ? b->logs_count - lg : room;
+		room -= view.logs_count;
+		view.metrics = b->metrics ? b->metrics + mt : NULL;
+		view.metrics_count = 0;
+		size_t points = 0;
+		while (mt + view.metrics_count < b->metrics_count &&
+		       (points < room || view.metrics_count == 0) &&
+		       (room > 0 || (view.spans_count == 0 && view.logs_count == 0))) {
+			points += b->metrics[mt + view.metrics_count].points_count;
+			view.metrics_count++;
+		}
+		sonde_append_opts ao = {.log_position = g->log_position};
+		rc = sonde_store_append(g->s, &view, &ao, &g->st->appended);
+		if (rc < 0) {
+			msg(g->errmsg, g->errmsg_len, "%s", sonde_store_errmsg(g->s));
+			return rc;
+		}
+		g->st->batches++;
+		g->log_position += view.logs_count;
+		sp += view.spans_count;
+		lg += view.logs_count;
+		mt += view.metrics_count;
+	}
+	sonde_batch_clear(b);
+	return 0;
+}
+
+static int reject(ing *g, const sonde_wire_error *err)
+{
+	g->st->rejected++;
+	if (g->o->on_reject)
+		g->o->on_reject(g->o->ctx, g->source, g->fmt->name, err);
+	if (g->o->strict) {
+		msg(g->errmsg, g->errmsg_len, "%s:%zu: offset %zu%s%s: %s (reading %s)", g->source, err->line,
+		    err->offset, err->field[0] ? ": field " : "", err->field, err->msg, g->fmt->name);
+		return SONDE_EPARSE;
+	}
+	return 0;
+}
+
+/* Where line `line` (1-based) of buf starts. */
+static size_t line_start(const char *buf, size_t len, size_t line)
+{
+	size_t pos = 0;
+	while (--line > 0 && pos < len) {
+		const char *nl = memchr(buf + pos, '\n', len - pos);
+		if (!nl)
+			return len;
+		pos = (size_t)(nl - buf) + 1;
+	}
+	return pos;
+}
+
+/* Reads chunk (at offset base and line base_line of the input) into g->b, skipping bad
+ * lines. prefix (CSV's header line) is read in front of every piece. */
+static int read_lines(ing *g, const char *input, size_t base, size_t base_line, size_t len,
+                      const char *prefix, size_t prefix_len)
+{
+	sonde_buf tmp = SONDE_BUF_INIT;
+	int rc = 0;
+	size_t pos = 0, line = base_line;
+	while (pos < len) {
+		const char *piece = input + base + pos;
+		size_t plen = len - pos, extra_lines = 0;
+		if (prefix_len) {
+			sonde_buf_reset(&tmp);
+			sonde_buf_append(&tmp, prefix, prefix_len);
+			sonde_buf_append(&tmp, piece, plen);
+			if (tmp.oom) {
+				rc = -ENOMEM;
+				break;
+			}
+			piece = tmp.data;
+			plen = tmp.len;
+			extra_lines = 1;
+		}
+		sonde_wire_error err = {0};
+		rc = g->fmt->read(g->b, piece, plen, &g->ro, &err);
+		if (rc != SONDE_EPARSE)
+			break; /* read whole (0) or failed otherwise */
+		rc = 0;
+		size_t eline = err.line ? err.line : sonde_wire_line_of(piece, plen, err.offset);
+		if (eline <= extra_lines) { /* the header itself is bad: the whole input is */
+			err.line = eline;
+			err.offset = err.offset > prefix_len ? 0 : err.offset;
+			rc = reject(g, &err);
+			if (rc == 0)
+				pos = len;
+			break;
+		}
+		size_t rel_line = eline - extra_lines; /* 1-based within the remaining chunk */
+		size_t bad_start = line_start(input + base + pos, len - pos, rel_line);
+		size_t bad_end = line_start(input + base + pos, len - pos, rel_line + 1);
+		/* The lines before the bad one read alone (they read before it failed). */
+		if (bad_start > 0) {
+			const char *good = input + base + pos;
+			size_t glen = bad_start;
+			if (prefix_len) {
+				sonde_buf_reset(&tmp);
+				sonde_buf_append(&tmp, prefix, prefix_len);
+				sonde_buf_append(&tmp, good, glen);
+				good = tmp.data;
+				glen = tmp.len;
+			}
+			sonde_wire_error e2 = {0};
+			if ((rc = g->fmt->read(g->b, good, glen, &g->ro, &e2)) < 0) {
+				if (rc == SONDE_EPARSE) /* not line-local after all: give up on the rest */
+					rc = reject(g, &err);
+				break;
+			}
+		}
+		err.line = line + rel_line - 1;
+		err.offset = base + pos + (err.offset >= prefix_len ? err.offset - prefix_len : 0);
+		/* The bad record takes a position too, so later records keep the positions they
+		 * have when it is fixed: store what came before it, then count it. */
+		if ((rc = flush(g)) < 0)
+			break;
+		g->log_position++;
+		if ((rc = reject(g, &err)) < 0)
+			break;
+		line += rel_line;
+		pos += bad_end;
+	}
+	sonde_buf_release(&tmp);
+	return rc;
+}
+
+/* The end of the next chunk of input[pos..len): whole lines, at most about CHUNK_BYTES or
+ * batch_records lines, not splitting a text log record. */
+static size_t chunk_end(const ing *g, const char *input, size_t pos, size_t len, size_t *lines)
+{
+	bool text = strcmp(g->fmt->name, "logs-text") == 0;
+	size_t p = pos, n = 0;
+	while (p < len) {
+		const char *nl = memchr(input + p, '\n', len - p);
+		size_t next = nl ? (size_t)(nl - input) + 1 : len;
+		if (n >= g->batch_records || next - pos > CHUNK_BYTES) {
+			if (n == 0) { /* one huge line: take it whole */
+				p = next;
+				n = 1;
+			}
+			if (!text || !sonde_logtext_is_continuation(input + p, len - p))
+				break;
+		}
+		p = next;
+		n++;
+	}
+	*lines = n;
+	return p;
+}
+
+static int ingest_lines(ing *g, const char *buf, size_t len)
+{
+	const char *prefix = NULL;
+	size_t prefix_len = 0, pos = 0, line = 1;
+	int rc = 0;
+	if (strcmp(g->fmt->name, "csv") == 0) {
+		/* The header goes in front of every chunk. */
+		while (pos < len && (buf[pos] == '\n' || buf[pos] == '\r')) {
+			line += buf[pos] == '\n';
+			pos++;
+		}
+		const char *nl = memchr(buf + pos, '\n', len - pos);
+		prefix = buf + pos;
+		prefix_len = nl ? (size_t)(nl - prefix) + 1 : len - pos;
+		pos += prefix_len;
+		line++;
+		if (!nl)
+			prefix_len = 0, pos = 0, line = 1; /* a header alone: read as is */
+	}
+	while (pos < len && rc == 0) {
+		size_t lines;
+		size_t end = chunk_end(g, buf, pos, len, &lines);
+		rc = read_lines(g, buf, pos, line, end - pos, prefix, prefix_len);
+		if (rc < 0)
+			break;
+		if ((rc = flush(g)) < 0)
+			break;
+		g->st->bytes += end - pos;
+		line += lines;
+		pos = end;
+		if (g->o->on_progress)
+			g->o->on_progress(g->o->ctx, g->source, pos, len);
+	}
+	return rc;
+}
+
+int sonde_ingest_buffer(sonde_store *s, const char *source, const char *buf, size_t len,
+                        const sonde_ingest_opts *o, sonde_ingest_stats *st, const sonde_format **fmt_out,
+                        char *errmsg, size_t errmsg_len)
+{
+	msg(errmsg, errmsg_len, "%s", "");
+	const sonde_format *fmt =
+	        o->format ? o->format : sonde_format_detect(buf, len < DETECT_BYTES ? len : DETECT_BYTES);
+	if (fmt_out)
+		*fmt_out = fmt;
+	if (!fmt) {
+		if (len == 0)
+			return 0; /* an empty file holds nothing */
+		msg(errmsg, errmsg_len, "%s: cannot tell the format from the content; name it with --format",
+		    source);
+		return SONDE_EFORMAT;
+	}
+	if (!fmt->read) {
+		msg(errmsg, errmsg_len, "%s: sonde cannot read %s, only write it", source, fmt->name);
+		return SONDE_EFORMAT;
+	}
+	char svc[256];
+	ing g = {
+	        .s = s,
+	        .source = source,
+	        .fmt = fmt,
+	        .o = o,
+	        .ro = {.signal = o->signal, .default_time_ns = o->default_time_ns},
+	        .st = st,
+	        .batch_records = o->batch_records ? o->batch_records : 10000,
+	        .errmsg = errmsg,
+	        .errmsg_len = errmsg_len,
+	};
+	default_service(&g, source, svc, sizeof svc);
+	g.b = sonde_batch_new();
+	if (!g.b)
+		return -ENOMEM;
+	int rc;
+	if (line_format(fmt)) {
+		rc = ingest_lines(&g, buf, len);
+	} else {
+		sonde_wire_error err = {0};
+		rc = fmt->read(g.b, buf, len, &g.ro, &err);
+		if (rc == SONDE_EPARSE) {
+			err.line = err.line ? err.line : sonde_wire_line_of(buf, len, err.offset);
+			rc = reject(&g, &err);
+		} else if (rc < 0) {
+			msg(errmsg, errmsg_len, "%s: %s", source, sonde_strerror(rc));
+		} else {
+			rc = flush(&g);
+			st->bytes += len;
+		}
+		if (rc == 0 && o->on_progress)
+			o->on_progress(o->ctx, source, len, len);
+	}
+	if (rc < 0 && errmsg && !errmsg[0])
+		msg(errmsg, errmsg_len, "%s: %s", source, sonde_strerror(rc));
+	sonde_batch_free(g.b);
+	return rc;
+}
+
+int sonde_ingest_file(sonde_store *s, const char *path, const sonde_ingest_opts *o, sonde_ingest_stats *st,
+                      const sonde_format **fmt_out, char *errmsg, size_t errmsg_len)
+{
+	if (fmt_out)
+		*fmt_out = NULL;
+	int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		msg(errmsg, errmsg_len, "%s: %s", path, strerror(e));
+		return -e;
+	}
+	struct stat stt;
+	int rc;
+	if (fstat(fd, &stt) == 0 && S_ISREG(stt.st_mode)) {
+		size_t len = (size_t)stt.st_size;
+		void *map = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+		if (len && map == MAP_FAILED) {
+			int e = errno;
+			msg(errmsg, errmsg_len, "%s: %s", path, strerror(e));
+			if (fd)
+				close(fd);
+			return -e;
+		}
+		if (map)
+			madvise(map, len, MADV_SEQUENTIAL);
+		rc = sonde_ingest_buffer(s, path, map ? map : "", len, o, st, fmt_out, errmsg, errmsg_len);
+		if (map)
+			munmap(map, len);
+	} else if (fstat(fd, &stt) == 0 && S_ISDIR(stt.st_mode)) {
+		msg(errmsg, errmsg_len, "%s: is a directory", path);
+		rc = -EISDIR;
+	} else {
+		size_t cap = 1 << 20, n = 0;
+		char *data = malloc(cap);
+		rc = data ? 0 : -ENOMEM;
+		while (rc == 0) {
+			if (n == cap) {
+				char *nd = realloc(data, cap * 2);
+				if (!nd) {
+					rc = -ENOMEM;
+					break;
+				}
+				data = nd;
+				cap *= 2;
+			}
+			ssize_t got = read(fd, data + n, cap - n);
+			if (got < 0) {
+				if (errno == EINTR)
+					continue;
+				rc = -errno;
+				break;
+			}
+			if (got == 0)
+				break;
+			n += (size_t)got;
+		}
+		if (rc == 0)
+			rc = sonde_ingest_buffer(s, path, data, n, o, st, fmt_out, errmsg, errmsg_len);
+		else
+			msg(errmsg, errmsg_len, "%s: %s", path, sonde_strerror(rc));
+		free(data);
+	}
+	if (fd)
+		close(fd);
+	return rc;
+}

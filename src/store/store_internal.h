@@ -1,0 +1,52 @@
+/*
+ * store_internal.h - what the store's backends share: the ops struct each backend
+ * implements (one file each: store_sqlite.c, later store_clickhouse.c) and the header
+ * every backend's handle starts with.
+ *
+ * store.c parses the URI, picks the backend and forwards each public call through the
+ * ops; a backend's handle embeds struct sonde_store as its first member so that the
+ * public pointer and the backend's pointer are the same address.
+ */
+#ifndef SONDE_STORE_INTERNAL_H
+#define SONDE_STORE_INTERNAL_H
+
+#include "store.h"
+
+typedef struct sonde_store_ops {
+	const char *name;
+	/* Opens target (the URI less its scheme) into *out; on failure writes errmsg. */
+	int (*open)(const char *target, unsigned flags, sonde_store **out, char *errmsg, size_t errmsg_len);
+	void (*close)(sonde_store *s);
+	int (*append)(sonde_store *s, const sonde_batch *b, const sonde_append_opts *opts,
+	              sonde_append_stats *stats);
+	ssize_t (*get_trace)(sonde_store *s, const uint8_t trace_id[16], bool with_logs, sonde_batch *out);
+	ssize_t (*find_traces)(sonde_store *s, const sonde_query *q, sonde_trace_list *out);
+	ssize_t (*select_spans)(sonde_store *s, const sonde_query *q, unsigned fields, sonde_batch *out);
+	int (*scan_spans)(sonde_store *s, const sonde_query *q, unsigned fields, sonde_span_fn fn, void *ctx);
+	ssize_t (*select_logs)(sonde_store *s, const sonde_query *q, sonde_batch *out);
+	int (*scan_logs)(sonde_store *s, const sonde_query *q, sonde_log_fn fn, void *ctx);
+	ssize_t (*select_points)(sonde_store *s, const sonde_query *q, sonde_batch *out);
+	int (*scan_points)(sonde_store *s, const sonde_query *q, sonde_point_fn fn, void *ctx);
+	ssize_t (*aggregate_spans)(sonde_store *s, const sonde_query *q, const sonde_agg_key *keys,
+	                           size_t keys_count, sonde_agg_value_fn on_value, void *ctx,
+	                           sonde_agg_result *out);
+	int (*info)(sonde_store *s, sonde_store_info *out);
+	int (*prune)(sonde_store *s, uint64_t before_ns, bool vacuum, sonde_prune_stats *stats);
+} sonde_store_ops;
+
+struct sonde_store {
+	const sonde_store_ops *ops;
+	char errmsg[320]; /* the last failure, a sentence; "" when none */
+};
+
+/* Records a failure message on s (printf-style) and returns rc, for `return
+ * sonde__store_fail(s, rc, ...)`. */
+int sonde__store_fail(sonde_store *s, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+extern const sonde_store_ops sonde__store_sqlite_ops;
+
+/* The SQL that moves a SQLite store from from_version to from_version + 1 (NULL past the
+ * current version); tests build old stores with it. */
+const char *sonde__store_sqlite_migration(int from_version);
+
+#endif

@@ -1,0 +1,2138 @@
+/*
+ * store_sqlite.c - the embedded SQLite backend of the store (store.h).
+ *
+ * Design notes.
+ *
+ * Schema (version 2; PRAGMA user_version holds it, migrations[] moves a store from any
+ * older version to the current one in one transaction):
+ *   strings(id, s)              every service name, span name and metric name, once
+ *   resources(id, hash, service_id, data), scopes(id, hash, data)
+ *                               each distinct resource / scope, keyed by a 128-bit hash
+ *                               of its encoding (store_codec.c)
+ *   spans(id, trace_id, span_id, parent_id, start_ns, dur_ns, service_id, name_id, kind,
+ *         status, resource_id, scope_id)
+ *                               narrow on purpose: a scan for latency reads only these
+ *   span_data(id, attrs, rest)  the variable part of a span, same id as its spans row
+ *   traces(trace_id, start_ns, end_ns, spans, errors, has_root, root_start_ns,
+ *          root_service_id, root_name_id)
+ *                               one summary per trace, kept up to date by every append
+ *   logs(id, time_ns, hkey, service_id, severity, body, trace_id, span_id, resource_id,
+ *        scope_id, rest)
+ *   series(id, hash, name_id, service_id, type, resource_id, scope_id, meta, attrs)
+ *   points(series_id, time_ns, value, rest)
+ * Ids are BLOBs (16 and 8 bytes), times INTEGER nanoseconds, a root's parent_id NULL.
+ *
+ * Idempotence: spans are unique on (trace_id, span_id), log records on (time_ns, hkey) where
+ * hkey is a 64-bit hash of content, position and an optional namespace (the time is part
+ * of the content, so this is uniqueness of the hash among records of one nanosecond, and
+ * the index doubles as the time index with inserts that land near its end), points on
+ * (series_id, time_ns); appends use INSERT OR IGNORE and count what the database ignored
+ * as present. The traces row is updated only from spans that were actually inserted.
+ *
+ * Durability: WAL journal, synchronous=NORMAL. An append is one transaction, so a process
+ * killed at any moment leaves whole batches only; a power cut may lose the last
+ * transactions but never corrupts the file. Readers in other connections see the last
+ * committed batch while a writer works.
+ *
+ * Caches: the handle remembers the ids of strings, resources, scopes and series it has
+ * looked up or written. Rows of those tables are never changed or deleted once
+ * committed, so a cache stays true while other processes write; entries added during a
+ * transaction that rolls back are dropped with the whole cache.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "hash.h"
+#include "hex.h"
+#include "ptrmap.h"
+#include "sonde/status.h"
+#include "store_codec_internal.h"
+#include "store_internal.h"
+
+enum { SCHEMA_VERSION = 2 };
+
+/* ---- A map from byte strings to ids ------------------------------------------------ */
+
+typedef struct bmap_ent {
+	uint64_t h;
+	const char *k; /* NULL: empty slot */
+	uint32_t klen;
+	int64_t id;
+} bmap_ent;
+
+typedef struct bmap {
+	bmap_ent *e;
+	size_t mask, count;
+	sonde_arena arena; /* the keys */
+} bmap;
+
+static void bmap_init(bmap *m)
+{
+	memset(m, 0, sizeof *m);
+	sonde_arena_init(&m->arena);
+}
+
+static void bmap_release(bmap *m)
+{
+	free(m->e);
+	sonde_arena_release(&m->arena);
+	bmap_init(m);
+}
+
+static void bmap_clear(bmap *m)
+{
+	if (m->e)
+		memset(m->e, 0, (m->mask + 1) * sizeof *m->e);
+	m->count = 0;
+	sonde_arena_reset(&m->arena, 1 << 20);
+}
+
+static inline uint64_t bhash(const void *k, size_t n)
+{
+	return sonde_hash_bytes(k, n, 0x5eed);
+}
+
+/* Returns the id stored under k, or 0. */
+static int64_t bmap_get(const bmap *m, const void *k, size_t n, uint64_t h)
+{
+	if (!m->e)
+		return 0;
+	for (size_t i = h & m->mask;; i = (i + 1) & m->mask) {
+		const bmap_ent *e = &m->e[i];
+		if (!e->k)
+			return 0;
+		if (e->h == h && e->klen == n && memcmp(e->k, k, n) == 0)
+			return e->id;
+	}
+}
+
+static int bmap_put(bmap *m, const void *k, size_t n, uint64_t h, int64_t id)
+{
+	if (n > UINT32_MAX)
+		return -EINVAL;
+	if ((m->count + 1) * 2 > m->mask + 1) {
+		size_t cap = m->e ? (m->mask + 1) * 2 : 64;
+		bmap_ent *ne = calloc(cap, sizeof *ne);
+		if (!ne)
+			return -ENOMEM;
+		for (size_t i = 0; m->e && i <= m->mask; i++) {
+			if (!m->e[i].k)
+				continue;
+			size_t j = m->e[i].h & (cap - 1);
+			while (ne[j].k)
+				j = (j + 1) & (cap - 1);
+			ne[j] = m->e[i];
+		}
+		free(m->e);
+		m->e = ne;
+		m->mask = cap - 1;
+	}
+	const char *copy = sonde_arena_memdup(&m->arena, k, n);
+	if (!copy)
+		return -ENOMEM;
+	size_t i = h & m->mask;
+	while (m->e[i].k)
+		i = (i + 1) & m->mask;
+	m->e[i] = (bmap_ent){h, copy, (uint32_t)n, id};
+	m->count++;
+	return 0;
+}
+
+/* ---- The handle ---------------------------------------------------------------------- */
+
+typedef struct sq_store {
+	sonde_store base;
+	sqlite3 *db;
+	char *path;
+	bool readonly;
+	sqlite3_stmt *begin, *commit, *rollback;
+	sqlite3_stmt *get_str_id, *ins_str, *get_str;
+	sqlite3_stmt *get_res, *ins_res, *get_res_data;
+	sqlite3_stmt *get_scope, *ins_scope, *get_scope_data;
+	sqlite3_stmt *ins_span, *ins_span_data, *upsert_trace;
+	sqlite3_stmt *ins_log;
+	sqlite3_stmt *get_series, *ins_series, *ins_point;
+	/* Committed ids (see the design notes). */
+	bmap str_ids, res_ids, scope_ids, series_ids;
+	sonde_str *strs; /* by id; ptr NULL: not loaded */
+	size_t strs_cap;
+	sonde_arena strs_arena;
+	/* Scratch for appends. */
+	sonde_buf enc, enc2, key;
+	bmap traces;
+} sq_store;
+
+static int sq_rc(sq_store *s, int rc, const char *what)
+{
+	int neg = rc == SQLITE_NOMEM                              ? -ENOMEM
+	          : rc == SQLITE_BUSY                             ? -EBUSY
+	          : rc == SQLITE_LOCKED                           ? -EBUSY
+	          : rc == SQLITE_FULL                             ? -ENOSPC
+	          : rc == SQLITE_READONLY                         ? -EROFS
+	          : (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB) ? SONDE_EFORMAT
+	                                                          : -EIO;
+	return sonde__store_fail(&s->base, neg, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+}
+
+static int exec(sq_store *s, const char *sql)
+{
+	int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : sq_rc(s, rc, "executing SQL");
+}
+
+static int prep(sq_store *s, sqlite3_stmt **st, const char *sql)
+{
+	int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+	return rc == SQLITE_OK ? 0 : sq_rc(s, rc, "preparing a statement");
+}
+
+/* Runs a statement that returns no rows (or whose rows are ignored) and resets it. */
+static int step_done(sq_store *s, sqlite3_stmt *st)
+{
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : sq_rc(s, rc, "writing");
+}
+
+static void clear_caches(sq_store *s)
+{
+	bmap_clear(&s->str_ids);
+	bmap_clear(&s->res_ids);
+	bmap_clear(&s->scope_ids);
+	bmap_clear(&s->series_ids);
+	free(s->strs);
+	s->strs = NULL;
+	s->strs_cap = 0;
+	sonde_arena_reset(&s->strs_arena, 0);
+}
+
+/* ---- Schema and migrations --------------------------------------------------------- */
+
+/* migrations[v] moves a store from version v to v + 1. */
+static const char *const migrations[SCHEMA_VERSION] = {
+        /* 0 -> 1: the first schema. */
+        "CREATE TABLE strings(id INTEGER PRIMARY KEY, s TEXT NOT NULL UNIQUE);"
+        "CREATE TABLE resources(id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE,"
+        " service_id INTEGER NOT NULL, data BLOB NOT NULL);"
+        "CREATE TABLE scopes(id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, data BLOB NOT NULL);"
+        "CREATE TABLE spans(id INTEGER PRIMARY KEY, trace_id BLOB NOT NULL, span_id BLOB NOT NULL,"
+        " parent_id BLOB, start_ns INTEGER NOT NULL, dur_ns INTEGER NOT NULL,"
+        " service_id INTEGER NOT NULL, name_id INTEGER NOT NULL, kind INTEGER NOT NULL,"
+        " status INTEGER NOT NULL, resource_id INTEGER NOT NULL, scope_id INTEGER NOT NULL);"
+        "CREATE UNIQUE INDEX spans_key ON spans(trace_id, span_id);"
+        "CREATE INDEX spans_start ON spans(start_ns);"
+        "CREATE INDEX spans_op ON spans(service_id, name_id, start_ns);"
+        "CREATE TABLE span_data(id INTEGER PRIMARY KEY, attrs BLOB, rest BLOB);"
+        "CREATE TABLE logs(id INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL, hkey INTEGER NOT NULL,"
+        " service_id INTEGER NOT NULL, severity INTEGER NOT NULL, body TEXT, trace_id BLOB,"
+        " span_id BLOB, resource_id INTEGER NOT NULL, scope_id INTEGER NOT NULL, rest BLOB);"
+        "CREATE UNIQUE INDEX logs_key ON logs(time_ns, hkey);"
+        "CREATE INDEX logs_trace ON logs(trace_id) WHERE trace_id IS NOT NULL;"
+        "CREATE TABLE series(id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, name_id INTEGER NOT NULL,"
+        " service_id INTEGER NOT NULL, type INTEGER NOT NULL, resource_id INTEGER NOT NULL,"
+        " scope_id INTEGER NOT NULL, meta BLOB, attrs BLOB);"
+        "CREATE TABLE points(series_id INTEGER NOT NULL, time_ns INTEGER NOT NULL, value, rest BLOB,"
+        " PRIMARY KEY(series_id, time_ns)) WITHOUT ROWID;"
+        "CREATE INDEX points_time ON points(time_ns);",
+        /* 1 -> 2: a summary row per trace, so that finding traces does not group spans. */
+        "CREATE TABLE traces(trace_id BLOB PRIMARY KEY, start_ns INTEGER NOT NULL,"
+        " end_ns INTEGER NOT NULL, spans INTEGER NOT NULL, errors INTEGER NOT NULL,"
+        " has_root INTEGER NOT NULL, root_start_ns INTEGER NOT NULL, root_service_id INTEGER NOT NULL,"
+        " root_name_id INTEGER NOT NULL) WITHOUT ROWID;"
+        "CREATE INDEX traces_start ON traces(start_ns);"
+        "INSERT INTO traces SELECT trace_id, min(start_ns), max(start_ns + dur_ns), count(*),"
+        " sum(status = 2), max(parent_id IS NULL), 0, 0, 0 FROM spans GROUP BY trace_id;"
+        "UPDATE traces SET (root_start_ns, root_service_id, root_name_id) = (SELECT start_ns, service_id,"
+        " name_id FROM spans s WHERE s.trace_id = traces.trace_id ORDER BY parent_id IS NOT NULL,"
+        " start_ns LIMIT 1);",
+};
+
+static int user_version(sq_store *s, int *v)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_rc(s, rc, "reading the schema version");
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : sq_rc(s, rc, "reading the schema version");
+}
+
+static int table_count(sq_store *s, int *n)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db, "SELECT count(*) FROM sqlite_schema", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_rc(s, rc, "reading the schema");
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : sq_rc(s, rc, "reading the schema");
+}
+
+static int migrate(sq_store *s)
+{
+	int v = 0, rc;
+	if ((rc = user_version(s, &v)) < 0)
+		return rc;
+	if (v > SCHEMA_VERSION)
+		return sonde__store_fail(&s->base, SONDE_EFORMAT,
+		                         "%s: schema version %d is newer than this sonde knows (%d); "
+		                         "use a newer sonde",
+		                         s->path, v, SCHEMA_VERSION);
+	if (v == SCHEMA_VERSION)
+		return 0;
+	if (s->readonly)
+		return sonde__store_fail(&s->base, SONDE_EFORMAT,
+		                         "%s: schema version %d needs migrating to %d; open it once "
+		                         "for writing",
+		                         s->path, v, SCHEMA_VERSION);
+	if ((rc = exec(s, "BEGIN IMMEDIATE")) < 0)
+		return rc;
+	/* Another process may have migrated while this one waited for the lock. */
+	int n = 0;
+	if ((rc = user_version(s, &v)) < 0 || (rc = table_count(s, &n)) < 0)
+		goto fail;
+	if (v == 0 && n > 0) {
+		rc = sonde__store_fail(&s->base, SONDE_EFORMAT,
+		                       "%s: a SQLite database, but not a sonde store (it has other tables)",
+		                       s->path);
+		goto fail;
+	}
+	for (; v < SCHEMA_VERSION; v++)
+		if ((rc = exec(s, migrations[v])) < 0)
+			goto fail;
+	char sql[64];
+	snprintf(sql, sizeof sql, "PRAGMA user_version = %d", SCHEMA_VERSION);
+	if ((rc = exec(s, sql)) < 0 || (rc = exec(s, "COMMIT")) < 0)
+		goto fail;
+	return 0;
+fail:
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+/* ---- SQL functions ------------------------------------------------------------------- */
+
+/* sonde_attr_eq(span_attrs, resource_data, key, value): 1 when the span's attribute key
+ * (else the resource's) has the text value (or, value NULL, exists). */
+static void fn_attr_eq(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const char *key = (const char *)sqlite3_value_text(argv[2]);
+	const char *want =
+	        sqlite3_value_type(argv[3]) == SQLITE_NULL ? NULL : (const char *)sqlite3_value_text(argv[3]);
+	int want_len = sqlite3_value_bytes(argv[3]);
+	if (!key) {
+		sqlite3_result_int(ctx, 0);
+		return;
+	}
+	size_t klen = strlen(key);
+	sonde_buf b = SONDE_BUF_INIT;
+	int found = 0;
+	for (int i = 0; i < 2 && !found; i++) {
+		const void *blob = sqlite3_value_blob(argv[i]);
+		int n = sqlite3_value_bytes(argv[i]);
+		if (!blob || n <= 0)
+			continue;
+		sonde_buf_reset(&b);
+		found = sonde__attrs_find_text(blob, (size_t)n, key, klen, &b) == 1;
+	}
+	int eq = found &&
+	         (!want || (b.len == (size_t)want_len && memcmp(b.data ? b.data : "", want, b.len) == 0));
+	sonde_buf_release(&b);
+	sqlite3_result_int(ctx, eq);
+}
+
+/* sonde_log_attrs(rest): the attribute part of a log record's rest blob. */
+static void fn_log_attrs(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	sonde__dec d;
+	const void *blob = sqlite3_value_blob(argv[0]);
+	int n = sqlite3_value_bytes(argv[0]);
+	if (!blob || n <= 0) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	sonde__dec_init(&d, NULL, blob, (size_t)n);
+	uint64_t x;
+	const uint8_t *p;
+	if (sonde__dec_varint(&d, &x) < 0 || sonde__dec_varint(&d, &x) < 0 || sonde__dec_varint(&d, &x) < 0 ||
+	    x > (uint64_t)(d.end - d.p)) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	p = d.p + x;
+	sqlite3_result_blob(ctx, p, (int)(d.end - p), SQLITE_TRANSIENT);
+}
+
+/* ---- Open and close ------------------------------------------------------------------ */
+
+static void sq_close(sonde_store *base)
+{
+	sq_store *s = (sq_store *)base;
+	sqlite3_stmt **stmts[] = {&s->begin,        &s->commit,        &s->rollback,     &s->get_str_id,
+	                          &s->ins_str,      &s->get_str,       &s->get_res,      &s->ins_res,
+	                          &s->get_res_data, &s->get_scope,     &s->ins_scope,    &s->get_scope_data,
+	                          &s->ins_span,     &s->ins_span_data, &s->upsert_trace, &s->ins_log,
+	                          &s->get_series,   &s->ins_series,    &s->ins_point};
+	for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
+		sqlite3_finalize(*stmts[i]);
+	sqlite3_close(s->db);
+	bmap_release(&s->str_ids);
+	bmap_release(&s->res_ids);
+	bmap_release(&s->scope_ids);
+	bmap_release(&s->series_ids);
+	bmap_release(&s->traces);
+	free(s->strs);
+	sonde_arena_release(&s->strs_arena);
+	sonde_buf_release(&s->enc);
+	sonde_buf_release(&s->enc2);
+	sonde_buf_release(&s->key);
+	free(s->path);
+	free(s);
+}
+
+#define TRACE_BETTER_ROOT                                                                              \
+	"(excluded.has_root > has_root OR (excluded.has_root = has_root AND excluded.root_start_ns < " \
+	"root_start_ns))"
+
+static int prepare_all(sq_store *s)
+{
+	int rc = 0;
+	struct {
+		sqlite3_stmt **st;
+		const char *sql;
+		bool write;
+	} list[] = {
+	        {&s->begin, "BEGIN IMMEDIATE", true},
+	        {&s->commit, "COMMIT", true},
+	        {&s->rollback, "ROLLBACK", true},
+	        {&s->get_str_id, "SELECT id FROM strings WHERE s = ?1", false},
+	        {&s->ins_str, "INSERT INTO strings(s) VALUES(?1)", true},
+	        {&s->get_str, "SELECT s FROM strings WHERE id = ?1", false},
+	        {&s->get_res, "SELECT id, service_id FROM resources WHERE hash = ?1", false},
+	        {&s->ins_res, "INSERT INTO resources(hash, service_id, data) VALUES(?1, ?2, ?3)", true},
+	        {&s->get_res_data, "SELECT data, service_id FROM resources WHERE id = ?1", false},
+	        {&s->get_scope, "SELECT id FROM scopes WHERE hash = ?1", false},
+	        {&s->ins_scope, "INSERT INTO scopes(hash, data) VALUES(?1, ?2)", true},
+	        {&s->get_scope_data, "SELECT data FROM scopes WHERE id = ?1", false},
+	        {&s->ins_span,
+	         "INSERT OR IGNORE INTO spans(trace_id, span_id, parent_id, start_ns, dur_ns, service_id, "
+	         "name_id,"
+	         " kind, status, resource_id, scope_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+	         true},
+	        {&s->ins_span_data, "INSERT INTO span_data(id, attrs, rest) VALUES(?1, ?2, ?3)", true},
+	        {&s->upsert_trace,
+	         "INSERT INTO traces(trace_id, start_ns, end_ns, spans, errors, has_root, root_start_ns,"
+	         " root_service_id, root_name_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+	         " ON CONFLICT(trace_id) DO UPDATE SET start_ns = min(start_ns, excluded.start_ns),"
+	         " end_ns = max(end_ns, excluded.end_ns), spans = spans + excluded.spans,"
+	         " errors = errors + excluded.errors,"
+	         " root_service_id = CASE WHEN " TRACE_BETTER_ROOT
+	         " THEN excluded.root_service_id ELSE root_service_id END,"
+	         " root_name_id = CASE WHEN " TRACE_BETTER_ROOT
+	         " THEN excluded.root_name_id ELSE root_name_id END,"
+	         " root_start_ns = CASE WHEN " TRACE_BETTER_ROOT
+	         " THEN excluded.root_start_ns ELSE root_start_ns END,"
+	         " has_root = max(has_root, excluded.has_root)",
+	         true},
+	        {&s->ins_log,
+	         "INSERT OR IGNORE INTO logs(hkey, time_ns, service_id, severity, body, trace_id, span_id,"
+	         " resource_id, scope_id, rest) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	         true},
+	        {&s->get_series, "SELECT id FROM series WHERE hash = ?1", false},
+	        {&s->ins_series,
+	         "INSERT INTO series(hash, name_id, service_id, type, resource_id, scope_id, meta, attrs)"
+	         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	         true},
+	        {&s->ins_point,
+	         "INSERT OR IGNORE INTO points(series_id, time_ns, value, rest) VALUES(?1, ?2, ?3, ?4)",
+	         true},
+	};
+	for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
+		if (list[i].write && s->readonly)
+			continue;
+		if ((rc = prep(s, list[i].st, list[i].sql)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int sq_open(const char *target, unsigned flags, sonde_store **out, char *errmsg, size_t errmsg_len)
+{
+	sq_store *s = calloc(1, sizeof *s);
+	if (!s)
+		return -ENOMEM;
+	s->path = strdup(target);
+	if (!s->path) {
+		free(s);
+		return -ENOMEM;
+	}
+	s->base.ops = &sonde__store_sqlite_ops;
+	s->readonly = flags & SONDE_STORE_READONLY;
+	bmap_init(&s->str_ids);
+	bmap_init(&s->res_ids);
+	bmap_init(&s->scope_ids);
+	bmap_init(&s->series_ids);
+	bmap_init(&s->traces);
+	sonde_arena_init(&s->strs_arena);
+	int rc;
+	struct stat stt;
+	if ((flags & (SONDE_STORE_READONLY | SONDE_STORE_NOCREATE)) && stat(target, &stt) != 0) {
+		rc = sonde__store_fail(&s->base, -errno, "%s: %s", target, strerror(errno));
+		goto fail;
+	}
+	int oflags = s->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	int src = sqlite3_open_v2(target, &s->db, oflags | SQLITE_OPEN_NOMUTEX, NULL);
+	if (src != SQLITE_OK) {
+		rc = sonde__store_fail(&s->base, src == SQLITE_CANTOPEN ? -ENOENT : -EIO,
+		                       "%s: cannot open: %s", target,
+		                       s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(src));
+		goto fail;
+	}
+	sqlite3_extended_result_codes(s->db, 0);
+	sqlite3_busy_timeout(s->db, 10000);
+	/* The first statement reads the header: a file that is not a database fails here. */
+	if ((rc = exec(s,
+	               "PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;"
+	               " PRAGMA mmap_size = 1073741824")) < 0)
+		goto fail_db;
+	int v = 0;
+	if ((rc = user_version(s, &v)) < 0)
+		goto fail_db;
+	/* Checkpoints (which sync) every 32 MB of log rather than every 4 MB. */
+	if (!s->readonly && (rc = exec(s, "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 8192")) < 0)
+		goto fail_db;
+	if ((rc = migrate(s)) < 0)
+		goto fail;
+	if (sqlite3_create_function(s->db, "sonde_attr_eq", 4, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+	                            fn_attr_eq, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_create_function(s->db, "sonde_log_attrs", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+	                            fn_log_attrs, NULL, NULL) != SQLITE_OK) {
+		rc = sq_rc(s, SQLITE_ERROR, "registering functions");
+		goto fail;
+	}
+	if ((rc = prepare_all(s)) < 0)
+		goto fail;
+	*out = &s->base;
+	return 0;
+fail_db:
+	if (rc == SONDE_EFORMAT || rc == -EIO) {
+		rc = sonde__store_fail(&s->base, SONDE_EFORMAT, "%s: not a sonde store (%s)", target,
+		                       sqlite3_errmsg(s->db));
+	}
+fail:
+	if (errmsg && errmsg_len)
+		snprintf(errmsg, errmsg_len, "%s", s->base.errmsg);
+	sq_close(&s->base);
+	return rc;
+}
+
+/* ---- Strings, resources, scopes ------------------------------------------------------ */
+
+/* Id of string str (inserted when new, unless lookup_only: then 0 when absent). */
+static int string_id(sq_store *s, const char *str, size_t n, bool lookup_only, int64_t *id)
+{
+	uint64_t h = bhash(str, n);
+	int64_t got = bmap_get(&s->str_ids, str, n, h);
+	if (got) {
+		*id = got;
+		return 0;
+	}
+	sqlite3_bind_text(s->get_str_id, 1, str, (int)n, SQLITE_STATIC);
+	int rc = sqlite3_step(s->get_str_id);
+	if (rc == SQLITE_ROW)
+		got = sqlite3_column_int64(s->get_str_id, 0);
+	sqlite3_reset(s->get_str_id);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sq_rc(s, rc, "reading strings");
+	if (!got) {
+		if (lookup_only) {
+			*id = 0;
+			return 0;
+		}
+		sqlite3_bind_text(s->ins_str, 1, str, (int)n, SQLITE_STATIC);
+		if ((rc = step_done(s, s->ins_str)) < 0)
+			return rc;
+		got = sqlite3_last_insert_rowid(s->db);
+	}
+	*id = got;
+	return bmap_put(&s->str_ids, str, n, h, got);
+}
+
+/* The string with this id, or "" when there is none. */
+static int string_of(sq_store *s, int64_t id, sonde_str *out)
+{
+	*out = SONDE_STR_LIT("");
+	if (id <= 0)
+		return 0;
+	if ((uint64_t)id < s->strs_cap && s->strs[id].ptr) {
+		*out = s->strs[id];
+		return 0;
+	}
+	if ((uint64_t)id >= s->strs_cap) {
+		size_t cap = s->strs_cap ? s->strs_cap : 256;
+		while (cap <= (uint64_t)id)
+			cap *= 2;
+		sonde_str *n = realloc(s->strs, cap * sizeof *n);
+		if (!n)
+			return -ENOMEM;
+		memset(n + s->strs_cap, 0, (cap - s->strs_cap) * sizeof *n);
+		s->strs = n;
+		s->strs_cap = cap;
+	}
+	sqlite3_bind_int64(s->get_str, 1, id);
+	int rc = sqlite3_step(s->get_str);
+	if (rc == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(s->get_str, 0);
+		size_t n = (size_t)sqlite3_column_bytes(s->get_str, 0);
+		char *copy = sonde_arena_strndup(&s->strs_arena, t ? t : "", n);
+		if (!copy) {
+			sqlite3_reset(s->get_str);
+			return -ENOMEM;
+		}
+		s->strs[id] = (sonde_str){copy, n};
+		*out = s->strs[id];
+	}
+	sqlite3_reset(s->get_str);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_rc(s, rc, "reading strings");
+}
+
+static void digest(const void *p, size_t n, uint8_t out[16])
+{
+	uint64_t a = sonde_hash_bytes(p, n, 0x736f6e6465ULL),
+	         b = sonde_hash_bytes(p, n, 0x9e3779b97f4a7c15ULL);
+	memcpy(out, &a, 8);
+	memcpy(out + 8, &b, 8);
+}
+
+typedef struct res_ref {
+	int64_t id, service_id;
+	uint8_t hash[16];
+} res_ref;
+
+/* Finds or inserts a resource (scope when is_scope) by the hash of its encoding. */
+static int blob_id(sq_store *s, bool is_scope, const void *res, res_ref *ref)
+{
+	sonde_buf *e = &s->enc2;
+	sonde_buf_reset(e);
+	if (is_scope)
+		sonde__enc_scope(e, res);
+	else
+		sonde__enc_resource(e, res);
+	if (e->oom)
+		return -ENOMEM;
+	digest(e->data, e->len, ref->hash);
+	bmap *m = is_scope ? &s->scope_ids : &s->res_ids;
+	uint64_t h = bhash(ref->hash, 16);
+	ref->service_id = 0;
+	int64_t got = bmap_get(m, ref->hash, 16, h);
+	/* A cached resource id packs the service id in the high half: both are small. */
+	if (got) {
+		ref->id = got & 0xffffffff;
+		ref->service_id = got >> 32;
+		return 0;
+	}
+	sqlite3_stmt *get = is_scope ? s->get_scope : s->get_res;
+	sqlite3_bind_blob(get, 1, ref->hash, 16, SQLITE_STATIC);
+	int rc = sqlite3_step(get);
+	if (rc == SQLITE_ROW) {
+		got = sqlite3_column_int64(get, 0);
+		if (!is_scope)
+			ref->service_id = sqlite3_column_int64(get, 1);
+	}
+	sqlite3_reset(get);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sq_rc(s, rc, "reading resources");
+	if (!got) {
+		if (!is_scope) {
+			const sonde_value *v =
+			        sonde_attrs_get(&((const sonde_resource *)res)->attrs, "service.name");
+			const char *svc = v && v->kind == SONDE_VAL_STRING ? v->u.str.ptr : "";
+			size_t svc_len = v && v->kind == SONDE_VAL_STRING ? v->u.str.len : 0;
+			if ((rc = string_id(s, svc, svc_len, false, &ref->service_id)) < 0)
+				return rc;
+			sqlite3_bind_blob(s->ins_res, 1, ref->hash, 16, SQLITE_STATIC);
+			sqlite3_bind_int64(s->ins_res, 2, ref->service_id);
+			sqlite3_bind_blob(s->ins_res, 3, e->data, (int)e->len, SQLITE_STATIC);
+			rc = step_done(s, s->ins_res);
+		} else {
+			sqlite3_bind_blob(s->ins_scope, 1, ref->hash, 16, SQLITE_STATIC);
+			sqlite3_bind_blob(s->ins_scope, 2, e->data, (int)e->len, SQLITE_STATIC);
+			rc = step_done(s, s->ins_scope);
+		}
+		if (rc < 0)
+			return rc;
+		got = sqlite3_last_insert_rowid(s->db);
+	}
+	ref->id = got;
+	if (got > 0xffffffff || ref->service_id > 0x7fffffff)
+		return 0; /* too big to pack: not cached */
+	return bmap_put(m, ref->hash, 16, h, got | ref->service_id << 32);
+}
+
+/* Per-append lookups of a batch's resource and scope objects. */
+typedef struct ref_cache {
+	sonde_ptrmap map;
+	sonde_arena arena;
+} ref_cache;
+
+static int ref_of(sq_store *s, ref_cache *c, bool is_scope, const void *obj, const res_ref **out)
+{
+	sonde_ptrmap_key k = {obj, NULL, is_scope};
+	res_ref *r = sonde_ptrmap_find(&c->map, k);
+	if (r) {
+		*out = r;
+		return 0;
+	}
+	r = sonde_arena_alloc(&c->arena, sizeof *r);
+	if (!r)
+		return -ENOMEM;
+	int rc = blob_id(s, is_scope, obj, r);
+	if (rc < 0 || (rc = sonde_ptrmap_add(&c->map, k, r)) < 0)
+		return rc;
+	*out = r;
+	return 0;
+}
+
+/* ---- Append ---------------------------------------------------------------------------- */
+
+typedef struct trace_acc {
+	uint8_t id[16];
+	uint64_t start, end, root_start;
+	uint32_t spans, errors;
+	bool has_root;
+	int64_t root_service, root_name;
+} trace_acc;
+
+static int append_spans(sq_store *s, const sonde_batch *b, ref_cache *rc_cache, sonde_append_stats *st)
+{
+	trace_acc *acc = NULL;
+	size_t acc_n = 0, acc_cap = 0;
+	int rc = 0;
+	bmap_clear(&s->traces);
+	for (size_t i = 0; i < b->spans_count; i++) {
+		const sonde_span_data *sp = &b->spans[i];
+		const res_ref *res, *scope;
+		int64_t name_id;
+		if ((rc = ref_of(s, rc_cache, false, sp->resource, &res)) < 0 ||
+		    (rc = ref_of(s, rc_cache, true, sp->scope, &scope)) < 0 ||
+		    (rc = string_id(s, sp->name.ptr, sp->name.len, false, &name_id)) < 0)
+			goto out;
+		bool root = sonde_id_is_zero(sp->parent_span_id, 8);
+		int64_t dur = (int64_t)(sp->end_ns - sp->start_ns);
+		sqlite3_stmt *q = s->ins_span;
+		sqlite3_bind_blob(q, 1, sp->trace_id, 16, SQLITE_STATIC);
+		sqlite3_bind_blob(q, 2, sp->span_id, 8, SQLITE_STATIC);
+		if (root)
+			sqlite3_bind_null(q, 3);
+		else
+			sqlite3_bind_blob(q, 3, sp->parent_span_id, 8, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 4, (int64_t)sp->start_ns);
+		sqlite3_bind_int64(q, 5, dur);
+		sqlite3_bind_int64(q, 6, res->service_id);
+		sqlite3_bind_int64(q, 7, name_id);
+		sqlite3_bind_int(q, 8, (int)sp->kind);
+		sqlite3_bind_int(q, 9, (int)sp->status_code);
+		sqlite3_bind_int64(q, 10, res->id);
+		sqlite3_bind_int64(q, 11, scope->id);
+		if ((rc = step_done(s, q)) < 0)
+			goto out;
+		if (sqlite3_changes(s->db) == 0) {
+			st->spans_present++;
+			continue;
+		}
+		st->spans_added++;
+		int64_t rowid = sqlite3_last_insert_rowid(s->db);
+		sonde_buf_reset(&s->enc);
+		sonde_buf_reset(&s->enc2);
+		if (sp->attrs.count)
+			sonde__enc_attrs(&s->enc, &sp->attrs);
+		sonde__enc_span_rest(&s->enc2, sp);
+		if (s->enc.oom || s->enc2.oom) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		sqlite3_bind_int64(s->ins_span_data, 1, rowid);
+		if (s->enc.len)
+			sqlite3_bind_blob(s->ins_span_data, 2, s->enc.data, (int)s->enc.len, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(s->ins_span_data, 2);
+		sqlite3_bind_blob(s->ins_span_data, 3, s->enc2.data, (int)s->enc2.len, SQLITE_STATIC);
+		if ((rc = step_done(s, s->ins_span_data)) < 0)
+			goto out;
+
+		uint64_t h = bhash(sp->trace_id, 16);
+		int64_t idx = bmap_get(&s->traces, sp->trace_id, 16, h);
+		trace_acc *t;
+		uint64_t end = sp->start_ns + (uint64_t)dur;
+		if (!idx) {
+			if (acc_n == acc_cap) {
+				size_t cap = acc_cap ? acc_cap * 2 : 64;
+				trace_acc *na = realloc(acc, cap * sizeof *na);
+				if (!na) {
+					rc = -ENOMEM;
+					goto out;
+				}
+				acc = na;
+				acc_cap = cap;
+			}
+			if ((rc = bmap_put(&s->traces, sp->trace_id, 16, h, (int64_t)acc_n + 1)) < 0)
+				goto out;
+			t = &acc[acc_n++];
+			memcpy(t->id, sp->trace_id, 16);
+			t->start = sp->start_ns;
+			t->end = end;
+			t->spans = t->errors = 0;
+			t->has_root = root;
+			t->root_start = sp->start_ns;
+			t->root_service = res->service_id;
+			t->root_name = name_id;
+		} else {
+			t = &acc[idx - 1];
+			if ((int64_t)sp->start_ns < (int64_t)t->start)
+				t->start = sp->start_ns;
+			if ((int64_t)end > (int64_t)t->end)
+				t->end = end;
+			if ((root && !t->has_root) ||
+			    (root == t->has_root && (int64_t)sp->start_ns < (int64_t)t->root_start)) {
+				t->has_root = root;
+				t->root_start = sp->start_ns;
+				t->root_service = res->service_id;
+				t->root_name = name_id;
+			}
+		}
+		t->spans++;
+		t->errors += sp->status_code == SONDE_STATUS_ERROR;
+	}
+	for (size_t i = 0; i < acc_n; i++) {
+		const trace_acc *t = &acc[i];
+		sqlite3_stmt *q = s->upsert_trace;
+		sqlite3_bind_blob(q, 1, t->id, 16, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 2, (int64_t)t->start);
+		sqlite3_bind_int64(q, 3, (int64_t)t->end);
+		sqlite3_bind_int64(q, 4, t->spans);
+		sqlite3_bind_int64(q, 5, t->errors);
+		sqlite3_bind_int(q, 6, t->has_root);
+		sqlite3_bind_int64(q, 7, (int64_t)t->root_start);
+		sqlite3_bind_int64(q, 8, t->root_service);
+		sqlite3_bind_int64(q, 9, t->root_name);
+		if ((rc = step_done(s, q)) < 0)
+			goto out;
+	}
+out:
+	free(acc);
+	return rc;
+}
+
+static int append_logs(sq_store *s, const sonde_batch *b, const sonde_append_opts *opts, ref_cache *c,
+                       sonde_append_stats *st)
+{
+	const char *source = opts && opts->log_source ? opts->log_source : "";
+	size_t source_len = strlen(source);
+	uint64_t pos = opts ? opts->log_position : 0;
+	int rc;
+	for (size_t i = 0; i < b->logs_count; i++) {
+		const sonde_log_data *lg = &b->logs[i];
+		const res_ref *res, *scope;
+		if ((rc = ref_of(s, c, false, lg->resource, &res)) < 0 ||
+		    (rc = ref_of(s, c, true, lg->scope, &scope)) < 0)
+			return rc;
+		sonde_buf *rest = &s->enc, *key = &s->key;
+		sonde_buf_reset(rest);
+		sonde_buf_reset(key);
+		sonde__enc_log_rest(rest, lg);
+		/* The identity: content (rest holds times, severity text, attributes, event name
+		 * and a non-string body), the columns' content, resource, scope, source, position. */
+		sonde_buf_append(key, rest->data, rest->len);
+		sonde__enc_varint(key, (uint64_t)(int64_t)lg->severity_number);
+		if (lg->body.kind == SONDE_VAL_STRING)
+			sonde__enc_str(key, lg->body.u.str);
+		sonde_buf_append(key, lg->trace_id, 16);
+		sonde_buf_append(key, lg->span_id, 8);
+		sonde_buf_append(key, res->hash, 16);
+		sonde_buf_append(key, scope->hash, 16);
+		sonde__enc_str(key, (sonde_str){source, source_len});
+		sonde__enc_varint(key, pos + i);
+		if (rest->oom || key->oom)
+			return -ENOMEM;
+		uint64_t t = lg->time_ns ? lg->time_ns : lg->observed_time_ns;
+		sqlite3_stmt *q = s->ins_log;
+		sqlite3_bind_int64(q, 1, (int64_t)sonde_hash_bytes(key->data, key->len, 0x736f6e6465ULL));
+		sqlite3_bind_int64(q, 2, (int64_t)t);
+		sqlite3_bind_int64(q, 3, res->service_id);
+		sqlite3_bind_int(q, 4, lg->severity_number);
+		if (lg->body.kind == SONDE_VAL_STRING)
+			sqlite3_bind_text(q, 5, lg->body.u.str.ptr, (int)lg->body.u.str.len, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(q, 5);
+		if (sonde_id_is_zero(lg->trace_id, 16))
+			sqlite3_bind_null(q, 6);
+		else
+			sqlite3_bind_blob(q, 6, lg->trace_id, 16, SQLITE_STATIC);
+		if (sonde_id_is_zero(lg->span_id, 8))
+			sqlite3_bind_null(q, 7);
+		else
+			sqlite3_bind_blob(q, 7, lg->span_id, 8, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 8, res->id);
+		sqlite3_bind_int64(q, 9, scope->id);
+		sqlite3_bind_blob(q, 10, rest->data, (int)rest->len, SQLITE_STATIC);
+		if ((rc = step_done(s, q)) < 0)
+			return rc;
+		if (sqlite3_changes(s->db))
+			st->logs_added++;
+		else
+			st->logs_present++;
+	}
+	return 0;
+}
+
+static int series_id(sq_store *s, const sonde_metric_data *m, const sonde_point *p, const res_ref *res,
+                     const res_ref *scope, int64_t *out)
+{
+	sonde_buf *k = &s->key, *attrs = &s->enc;
+	sonde_buf_reset(k);
+	sonde_buf_reset(attrs);
+	sonde__enc_attrs(attrs, &p->attrs);
+	sonde__enc_str(k, m->name);
+	sonde__enc_varint(k, (uint64_t)m->type);
+	sonde_buf_append(k, res->hash, 16);
+	sonde_buf_append(k, scope->hash, 16);
+	sonde_buf_append(k, attrs->data, attrs->len);
+	if (k->oom || attrs->oom)
+		return -ENOMEM;
+	uint8_t hash[16];
+	digest(k->data, k->len, hash);
+	uint64_t h = bhash(hash, 16);
+	int64_t got = bmap_get(&s->series_ids, hash, 16, h);
+	if (got) {
+		*out = got;
+		return 0;
+	}
+	sqlite3_bind_blob(s->get_series, 1, hash, 16, SQLITE_STATIC);
+	int rc = sqlite3_step(s->get_series);
+	if (rc == SQLITE_ROW)
+		got = sqlite3_column_int64(s->get_series, 0);
+	sqlite3_reset(s->get_series);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sq_rc(s, rc, "reading series");
+	if (!got) {
+		int64_t name_id;
+		if ((rc = string_id(s, m->name.ptr, m->name.len, false, &name_id)) < 0)
+			return rc;
+		sonde_buf *meta = &s->enc2;
+		sonde_buf_reset(meta);
+		sonde__enc_metric_meta(meta, m);
+		if (meta->oom)
+			return -ENOMEM;
+		sqlite3_stmt *q = s->ins_series;
+		sqlite3_bind_blob(q, 1, hash, 16, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 2, name_id);
+		sqlite3_bind_int64(q, 3, res->service_id);
+		sqlite3_bind_int(q, 4, (int)m->type);
+		sqlite3_bind_int64(q, 5, res->id);
+		sqlite3_bind_int64(q, 6, scope->id);
+		sqlite3_bind_blob(q, 7, meta->data, (int)meta->len, SQLITE_STATIC);
+		sqlite3_bind_blob(q, 8, attrs->data, (int)attrs->len, SQLITE_STATIC);
+		if ((rc = step_done(s, q)) < 0)
+			return rc;
+		got = sqlite3_last_insert_rowid(s->db);
+	}
+	*out = got;
+	return bmap_put(&s->series_ids, hash, 16, h, got);
+}
+
+static int append_metrics(sq_store *s, const sonde_batch *b, ref_cache *c, sonde_append_stats *st)
+{
+	int rc;
+	for (size_t i = 0; i < b->metrics_count; i++) {
+		const sonde_metric_data *m = &b->metrics[i];
+		const res_ref *res, *scope;
+		if ((rc = ref_of(s, c, false, m->resource, &res)) < 0 ||
+		    (rc = ref_of(s, c, true, m->scope, &scope)) < 0)
+			return rc;
+		for (uint32_t j = 0; j < m->points_count; j++) {
+			const sonde_point *p = &m->points[j];
+			int64_t sid = 0;
+			if ((rc = series_id(s, m, p, res, scope, &sid)) < 0)
+				return rc;
+			sonde_buf_reset(&s->enc);
+			sonde__enc_point_rest(&s->enc, m->type, p);
+			if (s->enc.oom)
+				return -ENOMEM;
+			sqlite3_stmt *q = s->ins_point;
+			sqlite3_bind_int64(q, 1, sid);
+			sqlite3_bind_int64(q, 2, (int64_t)p->time_ns);
+			bool number = m->type == SONDE_METRIC_GAUGE || m->type == SONDE_METRIC_SUM;
+			if (number && p->u.number.kind == SONDE_NUM_INT)
+				sqlite3_bind_int64(q, 3, p->u.number.v.i);
+			else if (number && p->u.number.kind == SONDE_NUM_DOUBLE)
+				sqlite3_bind_double(q, 3, p->u.number.v.d);
+			else
+				sqlite3_bind_null(q, 3);
+			sqlite3_bind_blob(q, 4, s->enc.data, (int)s->enc.len, SQLITE_STATIC);
+			if ((rc = step_done(s, q)) < 0)
+				return rc;
+			if (sqlite3_changes(s->db))
+				st->points_added++;
+			else
+				st->points_present++;
+		}
+	}
+	return 0;
+}
+
+static int sq_append(sonde_store *base, const sonde_batch *b, const sonde_append_opts *opts,
+                     sonde_append_stats *stats)
+{
+	sq_store *s = (sq_store *)base;
+	if (s->readonly)
+		return sonde__store_fail(base, -EROFS, "%s: opened read-only", s->path);
+	sonde_append_stats st = {0};
+	ref_cache c;
+	sonde_ptrmap_init(&c.map);
+	sonde_arena_init(&c.arena);
+	int rc = step_done(s, s->begin);
+	if (rc < 0)
+		goto out;
+	if ((rc = append_spans(s, b, &c, &st)) < 0 || (rc = append_logs(s, b, opts, &c, &st)) < 0 ||
+	    (rc = append_metrics(s, b, &c, &st)) < 0 || (rc = step_done(s, s->commit)) < 0) {
+		int keep = rc;
+		char msg[sizeof s->base.errmsg];
+		memcpy(msg, s->base.errmsg, sizeof msg);
+		if (!sqlite3_get_autocommit(s->db))
+			step_done(s, s->rollback);
+		memcpy(s->base.errmsg, msg, sizeof msg);
+		if (!s->base.errmsg[0])
+			sonde__store_fail(base, keep, "%s: append failed: %s", s->path, sonde_strerror(keep));
+		clear_caches(s);
+		rc = keep;
+		goto out;
+	}
+	if (stats) {
+		stats->spans_added += st.spans_added;
+		stats->spans_present += st.spans_present;
+		stats->logs_added += st.logs_added;
+		stats->logs_present += st.logs_present;
+		stats->points_added += st.points_added;
+		stats->points_present += st.points_present;
+	}
+out:
+	sonde_ptrmap_release(&c.map);
+	sonde_arena_release(&c.arena);
+	return rc;
+}
+
+/* ---- Building queries ---------------------------------------------------------------- */
+
+typedef struct bindv {
+	int type; /* 0 int, 1 text, 2 blob */
+	int64_t i;
+	const void *p;
+	int n;
+} bindv;
+
+typedef struct qbuild {
+	sonde_buf sql;
+	bindv binds[48];
+	int nbinds;
+	bool none; /* a name that is not stored: nothing can match */
+} qbuild;
+
+static void qb_int(qbuild *qb, const char *clause, int64_t v)
+{
+	sonde_buf_puts(&qb->sql, clause);
+	if (qb->nbinds < 48)
+		qb->binds[qb->nbinds++] = (bindv){0, v, NULL, 0};
+}
+
+static void qb_text(qbuild *qb, const char *clause, const char *t)
+{
+	sonde_buf_puts(&qb->sql, clause);
+	if (qb->nbinds < 48)
+		qb->binds[qb->nbinds++] = (bindv){1, 0, t, -1};
+}
+
+static void qb_blob(qbuild *qb, const char *clause, const void *p, int n)
+{
+	sonde_buf_puts(&qb->sql, clause);
+	if (qb->nbinds < 48)
+		qb->binds[qb->nbinds++] = (bindv){2, 0, p, n};
+}
+
+static int qb_prepare(sq_store *s, qbuild *qb, sqlite3_stmt **st)
+{
+	if (qb->sql.oom)
+		return sonde__store_fail(&s->base, -ENOMEM, "out of memory");
+	if (qb->nbinds >= 48)
+		return sonde__store_fail(&s->base, -E2BIG, "too many query conditions");
+	int rc = sqlite3_prepare_v2(s->db, qb->sql.data, -1, st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_rc(s, rc, "preparing a query");
+	for (int i = 0; i < qb->nbinds; i++) {
+		const bindv *b = &qb->binds[i];
+		if (b->type == 0)
+			sqlite3_bind_int64(*st, i + 1, b->i);
+		else if (b->type == 1)
+			sqlite3_bind_text(*st, i + 1, b->p, b->n, SQLITE_STATIC);
+		else
+			sqlite3_bind_blob(*st, i + 1, b->p, b->n, SQLITE_STATIC);
+	}
+	return 0;
+}
+
+/* Adds the conditions of q on spans aliased `s` (with span_data `d` and resources `r`
+ * joined when attrs are asked for). */
+static int qb_span_where(sq_store *s, qbuild *qb, const sonde_query *q)
+{
+	int rc;
+	if (q->since_ns)
+		qb_int(qb, " AND s.start_ns >= ?", (int64_t)q->since_ns);
+	if (q->until_ns)
+		qb_int(qb, " AND s.start_ns < ?", (int64_t)q->until_ns);
+	if (q->service) {
+		int64_t id;
+		if ((rc = string_id(s, q->service, strlen(q->service), true, &id)) < 0)
+			return rc;
+		qb->none |= id == 0;
+		qb_int(qb, " AND s.service_id = ?", id);
+	}
+	if (q->operation) {
+		int64_t id;
+		if ((rc = string_id(s, q->operation, strlen(q->operation), true, &id)) < 0)
+			return rc;
+		qb->none |= id == 0;
+		qb_int(qb, " AND s.name_id = ?", id);
+	}
+	if (q->min_duration_ns)
+		qb_int(qb, " AND s.dur_ns >= ?", (int64_t)q->min_duration_ns);
+	if (q->max_duration_ns)
+		qb_int(qb, " AND s.dur_ns <= ?", (int64_t)q->max_duration_ns);
+	if (q->errors_only)
+		sonde_buf_puts(&qb->sql, " AND s.status = 2");
+	if (q->kinds)
+		qb_int(qb, " AND ((1 << s.kind) & ?) != 0", q->kinds);
+	if (q->roots_only)
+		sonde_buf_puts(&qb->sql, " AND s.parent_id IS NULL");
+	if (q->trace_id)
+		qb_blob(qb, " AND s.trace_id = ?", q->trace_id, 16);
+	for (size_t i = 0; i < q->attrs_count; i++) {
+		qb_text(qb, " AND sonde_attr_eq(d.attrs, r.data, ?, ", q->attrs[i].key);
+		if (q->attrs[i].value)
+			qb_text(qb, "?)", q->attrs[i].value);
+		else
+			sonde_buf_puts(&qb->sql, "NULL)");
+	}
+	return 0;
+}
+
+/* ---- Reading records ----------------------------------------------------------------- */
+
+/* Resources and scopes of one read, by id, decoded once into the batch that holds them. */
+typedef struct meta_cache {
+	sonde_ptrmap map;
+	sonde_batch *b; /* where they live */
+} meta_cache;
+
+static int meta_get(sq_store *s, meta_cache *mc, bool is_scope, int64_t id, const void **out)
+{
+	sonde_ptrmap_key k = {NULL, NULL, (uint64_t)id * 2 + is_scope};
+	void *got = sonde_ptrmap_find(&mc->map, k);
+	if (got) {
+		*out = got;
+		return 0;
+	}
+	sqlite3_stmt *q = is_scope ? s->get_scope_data : s->get_res_data;
+	sqlite3_bind_int64(q, 1, id);
+	int rc = sqlite3_step(q);
+	void *obj = is_scope ? (void *)sonde_batch_new_scope(mc->b) : (void *)sonde_batch_new_resource(mc->b);
+	if (!obj) {
+		sqlite3_reset(q);
+		return -ENOMEM;
+	}
+	if (rc == SQLITE_ROW) {
+		sonde__dec d;
+		sonde__dec_init(&d, mc->b, sqlite3_column_blob(q, 0), (size_t)sqlite3_column_bytes(q, 0));
+		int drc = is_scope ? sonde__dec_scope(&d, obj) : sonde__dec_resource(&d, obj);
+		if (drc < 0) {
+			sqlite3_reset(q);
+			return drc == -ENOMEM
+			               ? -ENOMEM
+			               : sonde__store_fail(&s->base, SONDE_EFORMAT, "%s: damaged %s %lld",
+			                                   s->path, is_scope ? "scope" : "resource",
+			                                   (long long)id);
+		}
+	} else if (rc != SQLITE_DONE) {
+		sqlite3_reset(q);
+		return sq_rc(s, rc, "reading resources");
+	}
+	sqlite3_reset(q);
+	if ((rc = sonde_ptrmap_add(&mc->map, k, obj)) < 0)
+		return rc;
+	*out = obj;
+	return 0;
+}
+
+static int damaged(sq_store *s, const char *what, int rc)
+{
+	if (rc == -ENOMEM)
+		return sonde__store_fail(&s->base, -ENOMEM, "out of memory");
+	return sonde__store_fail(&s->base, SONDE_EFORMAT, "%s: damaged %s record", s->path, what);
+}
+
+static void copy_blob(uint8_t *dst, size_t n, sqlite3_stmt *st, int col)
+{
+	const void *p = sqlite3_column_blob(st, col);
+	if (p && (size_t)sqlite3_column_bytes(st, col) == n)
+		memcpy(dst, p, n);
+	else
+		memset(dst, 0, n);
+}
+
+#define SPAN_COLS                                                                                 \
+	"s.trace_id, s.span_id, s.parent_id, s.start_ns, s.dur_ns, s.name_id, s.kind, s.status, " \
+	"s.resource_id,"                                                                          \
+	" s.scope_id"
+
+/* Fills sp from a row of SPAN_COLS (+ d.attrs, d.rest at 10, 11 when full). Decoded
+ * parts go into data; resource and scope into mc. */
+static int row_span(sq_store *s, sqlite3_stmt *st, bool full, meta_cache *mc, sonde_batch *data,
+                    sonde_span_data *sp)
+{
+	const void *res, *scope;
+	int rc;
+	if ((rc = meta_get(s, mc, false, sqlite3_column_int64(st, 8), &res)) < 0 ||
+	    (rc = meta_get(s, mc, true, sqlite3_column_int64(st, 9), &scope)) < 0)
+		return rc;
+	sp->resource = res;
+	sp->scope = scope;
+	copy_blob(sp->trace_id, 16, st, 0);
+	copy_blob(sp->span_id, 8, st, 1);
+	copy_blob(sp->parent_span_id, 8, st, 2);
+	sp->start_ns = (uint64_t)sqlite3_column_int64(st, 3);
+	sp->end_ns = sp->start_ns + (uint64_t)sqlite3_column_int64(st, 4);
+	if ((rc = string_of(s, sqlite3_column_int64(st, 5), &sp->name)) < 0)
+		return rc;
+	sp->kind = (sonde_span_kind)sqlite3_column_int(st, 6);
+	sp->status_code = (sonde_status_code)sqlite3_column_int(st, 7);
+	if (!full)
+		return 0;
+	sonde__dec d;
+	if (sqlite3_column_type(st, 10) == SQLITE_BLOB) {
+		sonde__dec_init(&d, data, sqlite3_column_blob(st, 10), (size_t)sqlite3_column_bytes(st, 10));
+		if ((rc = sonde__dec_attrs(&d, &sp->attrs, 0)) < 0)
+			return damaged(s, "span", rc);
+	}
+	if (sqlite3_column_type(st, 11) == SQLITE_BLOB) {
+		sonde__dec_init(&d, data, sqlite3_column_blob(st, 11), (size_t)sqlite3_column_bytes(st, 11));
+		if ((rc = sonde__dec_span_rest(&d, sp)) < 0)
+			return damaged(s, "span", rc);
+	}
+	return 0;
+}
+
+/* Builds the span query for q. */
+static int span_query(sq_store *s, const sonde_query *q, bool full, bool for_select, qbuild *qb)
+{
+	bool join = full || q->attrs_count;
+	sonde_buf_puts(&qb->sql, "SELECT " SPAN_COLS);
+	sonde_buf_puts(&qb->sql, full ? ", d.attrs, d.rest" : ", NULL, NULL");
+	sonde_buf_puts(&qb->sql, " FROM spans s");
+	if (join)
+		sonde_buf_puts(&qb->sql, " LEFT JOIN span_data d ON d.id = s.id");
+	if (q->attrs_count)
+		sonde_buf_puts(&qb->sql, " LEFT JOIN resources r ON r.id = s.resource_id");
+	sonde_buf_puts(&qb->sql, " WHERE 1");
+	int rc = qb_span_where(s, qb, q);
+	if (rc < 0)
+		return rc;
+	switch (q->sort) {
+	case SONDE_SORT_DEFAULT:
+		if (for_select)
+			sonde_buf_puts(&qb->sql, " ORDER BY s.start_ns, s.id");
+		break;
+	case SONDE_SORT_TIME_ASC: sonde_buf_puts(&qb->sql, " ORDER BY s.start_ns, s.id"); break;
+	case SONDE_SORT_TIME_DESC: sonde_buf_puts(&qb->sql, " ORDER BY s.start_ns DESC, s.id"); break;
+	case SONDE_SORT_DURATION_DESC: sonde_buf_puts(&qb->sql, " ORDER BY s.dur_ns DESC, s.id"); break;
+	case SONDE_SORT_DURATION_ASC: sonde_buf_puts(&qb->sql, " ORDER BY s.dur_ns, s.id"); break;
+	}
+	if (q->limit)
+		qb_int(qb, " LIMIT ?", (int64_t)(q->limit > INT64_MAX ? INT64_MAX : q->limit));
+	return 0;
+}
+
+static ssize_t sq_select_spans(sonde_store *base, const sonde_query *q, unsigned fields, sonde_batch *out)
+{
+	sq_store *s = (sq_store *)base;
+	qbuild qb = {.sql = SONDE_BUF_INIT};
+	sqlite3_stmt *st = NULL;
+	meta_cache mc = {.b = out};
+	sonde_ptrmap_init(&mc.map);
+	size_t before = out->spans_count;
+	bool full = fields != SONDE_FIELDS_BASE;
+	ssize_t rc = span_query(s, q, full, true, &qb);
+	if (rc < 0 || qb.none || (rc = qb_prepare(s, &qb, &st)) < 0)
+		goto out;
+	int src;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		sonde_span_data tmp = {0};
+		if ((rc = row_span(s, st, full, &mc, out, &tmp)) < 0)
+			goto out;
+		sonde_span_data *sp = sonde_batch_add_span(out, tmp.resource, tmp.scope);
+		if (!sp) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		*sp = tmp;
+		/* Names live in the handle's cache; the batch must own its strings. */
+		sp->name = sonde_batch_intern(out, tmp.name.ptr, tmp.name.len);
+		if (!sp->name.ptr) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+	if (src != SQLITE_DONE)
+		rc = sq_rc(s, src, "reading spans");
+out:
+	if (rc < 0)
+		out->spans_count = before;
+	sqlite3_finalize(st);
+	sonde_buf_release(&qb.sql);
+	sonde_ptrmap_release(&mc.map);
+	return rc < 0 ? rc : (ssize_t)(out->spans_count - before);
+}
+
+static int sq_scan_spans(sonde_store *base, const sonde_query *q, unsigned fields, sonde_span_fn fn,
+                         void *ctx)
+{
+	sq_store *s = (sq_store *)base;
+	qbuild qb = {.sql = SONDE_BUF_INIT};
+	sqlite3_stmt *st = NULL;
+	sonde_batch *meta = sonde_batch_new(), *data = sonde_batch_new();
+	meta_cache mc = {.b = meta};
+	sonde_ptrmap_init(&mc.map);
+	bool full = fields != SONDE_FIELDS_BASE;
+	int rc = meta && data ? 0 : -ENOMEM;
+	if (rc < 0 || (rc = span_query(s, q, full, false, &qb)) < 0 || qb.none ||
+	    (rc = qb_prepare(s, &qb, &st)) < 0)
+		goto out;
+	int src;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		sonde_span_data sp = {0};
+		if (data->arena.bytes_used > (1u << 20))
+			sonde_batch_clear(data);
+		if ((rc = row_span(s, st, full, &mc, data, &sp)) < 0)
+			goto out;
+		if ((rc = fn(ctx, &sp)) != 0)
+			goto out;
+	}
+	if (src != SQLITE_DONE)
+		rc = sq_rc(s, src, "reading spans");
+out:
+	sqlite3_finalize(st);
+	sonde_buf_release(&qb.sql);
+	sonde_ptrmap_release(&mc.map);
+	sonde_batch_free(meta);
+	sonde_batch_free(data);
+	return rc;
+}
+
+/* ---- Logs ---------------------------------------------------------------------------- */
+
+#define LOG_COLS "l.severity, l.body, l.trace_id, l.span_id, l.resource_id, l.scope_id, l.rest"
+
+static int log_query(sq_store *s, const sonde_query *q, bool for_select, qbuild *qb)
+{
+	int rc;
+	sonde_buf_puts(&qb->sql, "SELECT " LOG_COLS " FROM logs l");
+	if (q->attrs_count)
+		sonde_buf_puts(&qb->sql, " LEFT JOIN resources r ON r.id = l.resource_id");
+	sonde_buf_puts(&qb->sql, " WHERE 1");
+	if (q->since_ns)
+		qb_int(qb, " AND l.time_ns >= ?", (int64_t)q->since_ns);
+	if (q->until_ns)
+		qb_int(qb, " AND l.time_ns < ?", (int64_t)q->until_ns);
+	if (q->service) {
+		int64_t id;
+		if ((rc = string_id(s, q->service, strlen(q->service), true, &id)) < 0)
+			return rc;
+		qb->none |= id == 0;
+		qb_int(qb, " AND l.service_id = ?", id);
+	}
+	if (q->errors_only)
+		sonde_buf_puts(&qb->sql, " AND l.severity >= 17");
+	if (q->min_severity)
+		qb_int(qb, " AND l.severity >= ?", q->min_severity);
+	if (q->trace_id)
+		qb_blob(qb, " AND l.trace_id = ?", q->trace_id, 16);
+	if (q->text)
+		qb_text(qb, " AND instr(l.body, ?) > 0", q->text);
+	for (size_t i = 0; i < q->attrs_count; i++) {
+		/* A log record's attributes sit inside rest, after its times and severity text:
+		 * the function is given the decoded attributes through sonde_log_attrs(). */
+		qb_text(qb, " AND sonde_attr_eq(sonde_log_attrs(l.rest), r.data, ?, ", q->attrs[i].key);
+		if (q->attrs[i].value)
+			qb_text(qb, "?)", q->attrs[i].value);
+		else
+			sonde_buf_puts(&qb->sql, "NULL)");
+	}
+	if (q->sort == SONDE_SORT_TIME_DESC)
+		sonde_buf_puts(&qb->sql, " ORDER BY l.time_ns DESC, l.id");
+	else if (for_select || q->sort != SONDE_SORT_DEFAULT)
+		sonde_buf_puts(&qb->sql, " ORDER BY l.time_ns, l.id");
+	if (q->limit)
+		qb_int(qb, " LIMIT ?", (int64_t)(q->limit > INT64_MAX ? INT64_MAX : q->limit));
+	return 0;
+}
+
+static int row_log(sq_store *s, sqlite3_stmt *st, meta_cache *mc, sonde_batch *data, sonde_log_data *lg)
+{
+	const void *res, *scope;
+	int rc;
+	if ((rc = meta_get(s, mc, false, sqlite3_column_int64(st, 4), &res)) < 0 ||
+	    (rc = meta_get(s, mc, true, sqlite3_column_int64(st, 5), &scope)) < 0)
+		return rc;
+	lg->resource = res;
+	lg->scope = scope;
+	lg->severity_number = sqlite3_column_int(st, 0);
+	copy_blob(lg->trace_id, 16, st, 2);
+	copy_blob(lg->span_id, 8, st, 3);
+	sonde__dec d;
+	sonde__dec_init(&d, data, sqlite3_column_blob(st, 6), (size_t)sqlite3_column_bytes(st, 6));
+	if ((rc = sonde__dec_log_rest(&d, lg)) < 0)
+		return damaged(s, "log", rc);
+	if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
+		lg->body.kind = SONDE_VAL_STRING;
+		lg->body.u.str = sonde_batch_strdup(data, (const char *)sqlite3_column_text(st, 1),
+		                                    (size_t)sqlite3_column_bytes(st, 1));
+		if (!lg->body.u.str.ptr)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static ssize_t sq_select_logs(sonde_store *base, const sonde_query *q, sonde_batch *out)
+{
+	sq_store *s = (sq_store *)base;
+	qbuild qb = {.sql = SONDE_BUF_INIT};
+	sqlite3_stmt *st = NULL;
+	meta_cache mc = {.b = out};
+	sonde_ptrmap_init(&mc.map);
+	size_t before = out->logs_count;
+	ssize_t rc = log_query(s, q, true, &qb);
+	if (rc < 0 || qb.none || (rc = qb_prepare(s, &qb, &st)) < 0)
+		goto out;
+	int src;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		sonde_log_data tmp = {0};
+		if ((rc = row_log(s, st, &mc, out, &tmp)) < 0)
+			goto out;
+		sonde_log_data *lg = sonde_batch_add_log(out, tmp.resource, tmp.scope);
+		if (!lg) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		*lg = tmp;
+	}
+	if (src != SQLITE_DONE)
+		rc = sq_rc(s, src, "reading logs");
+out:
+	if (rc < 0)
+		out->logs_count = before;
+	sqlite3_finalize(st);
+	sonde_buf_release(&qb.sql);
+	sonde_ptrmap_release(&mc.map);
+	return rc < 0 ? rc : (ssize_t)(out->logs_count - before);
+}
+
+static int sq_scan_logs(sonde_store *base, const sonde_query *q, sonde_log_fn fn, void *ctx)
+{
+	sq_store *s = (sq_store *)base;
+	qbuild qb = {.sql = SONDE_BUF_INIT};
+	sqlite3_stmt *st = NULL;
+	sonde_batch *meta = sonde_batch_new(), *data = sonde_batch_new();
+	meta_cache mc = {.b = meta};
+	sonde_ptrmap_init(&mc.map);
+	int rc = meta && data ? 0 : -ENOMEM;
+	if (rc < 0 || (rc = log_query(s, q, false, &qb)) < 0 || qb.none || (rc = qb_prepare(s, &qb, &st)) < 0)
+		goto out;
+	int src;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		sonde_log_data lg = {0};
+		if (data->arena.bytes_used > (1u << 20))
+			sonde_batch_clear(data);
+		if ((rc = row_log(s, st, &mc, data, &lg)) < 0)
+			goto out;
+		if ((rc = fn(ctx, &lg)) != 0)
+			goto out;
+	}
+	if (src != SQLITE_DONE)
+		rc = sq_rc(s, src, "reading logs");
+out:
+	sqlite3_finalize(st);
+	sonde_buf_release(&qb.sql);
+	sonde_ptrmap_release(&mc.map);
+	sonde_batch_free(meta);
+	sonde_batch_free(data);
+	return rc;
+}
+
+/* ---- Points -------------------------------------------------------------------------- */
+
+static int point_query(sq_store *s, const sonde_query *q, qbuild *qb)
+{
+	int rc;
+	sonde_buf_puts(&qb->sql,
+	               "SELECT p.series_id, p.time_ns, p.value, p.rest, m.name_id, m.type, m.resource_id,"
+	               " m.scope_id, m.meta, m.attrs FROM points p JOIN series m ON m.id = p.series_id"
+	               " WHERE 1");
+	if (q->since_ns)
+		qb_int(qb, " AND p.time_ns >= ?", (int64_t)q->since_ns);
+	if (q->until_ns)
+		qb_int(qb, " AND p.time_ns < ?", (int64_t)q->until_ns);
+	if (q->service) {
+		int64_t id;
+		if ((rc = string_id(s, q->service, strlen(q->service), true, &id)) < 0)
+			return rc;
+		qb->none |= id == 0;
+		qb_int(qb, " AND m.service_id = ?", id);
+	}
+	if (q->operation) {
+		int64_t id;
+		if ((rc = string_id(s, q->operation, strlen(q->operation), true, &id)) < 0)
+			return rc;
+		qb->none |= id == 0;
+		qb_int(qb, " AND m.name_id = ?", id);
+	}
+	for (size_t i = 0; i < q->attrs_count; i++) {
+		qb_text(qb, " AND sonde_attr_eq(m.attrs, NULL, ?, ", q->attrs[i].key);
+		if (q->attrs[i].value)
+			qb_text(qb, "?)", q->attrs[i].value);
+		else
+			sonde_buf_puts(&qb->sql, "NULL)");
+	}
+	sonde_buf_puts(&qb->sql, " ORDER BY p.series_id, p.time_ns");
+	if (q->limit)
+		qb_int(qb, " LIMIT ?", (int64_t)(q->limit > INT64_MAX ? INT64_MAX : q->limit));
+	return 0;
+}
+
+/* Fills m (its series part, when new_series) and p from a row of point_query. */
+static int row_point(sq_store *s, sqlite3_stmt *st, meta_cache *mc, sonde_batch *data, bool new_series,
+                     sonde_metric_data *m, sonde_point *p)
+{
+	int rc;
+	sonde__dec d;
+	if (new_series) {
+		const void *res, *scope;
+		if ((rc = meta_get(s, mc, false, sqlite3_column_int64(st, 6), &res)) < 0 ||
+		    (rc = meta_get(s, mc, true, sqlite3_column_int64(st, 7), &scope)) < 0)
+			return rc;
+		memset(m, 0, sizeof *m);
+		m->resource = res;
+		m->scope = scope;
+		sonde_str name;
+		if ((rc = string_of(s, sqlite3_column_int64(st, 4), &name)) < 0)
+			return rc;
+		m->name = sonde_batch_intern(data, name.ptr, name.len);
+		if (!m->name.ptr)
+			return -ENOMEM;
+		int type = sqlite3_column_int(st, 5);
+		if (type < SONDE_METRIC_NONE || type > SONDE_METRIC_SUMMARY)
+			return damaged(s, "series", -1);
+		m->type = (sonde_metric_type)type;
+		sonde__dec_init(&d, data, sqlite3_column_blob(st, 8), (size_t)sqlite3_column_bytes(st, 8));
+		if ((rc = sonde__dec_metric_meta(&d, m)) < 0)
+			return damaged(s, "series", rc);
+	}
+	memset(p, 0, sizeof *p);
+	sonde__dec_init(&d, data, sqlite3_column_blob(st, 9), (size_t)sqlite3_column_bytes(st, 9));
+	if ((rc = sonde__dec_attrs(&d, &p->attrs, 0)) < 0)
+		return damaged(s, "series", rc);
+	p->time_ns = (uint64_t)sqlite3_column_int64(st, 1);
+	sonde__dec_init(&d, data, sqlite3_column_blob(st, 3), (size_t)sqlite3_column_bytes(st, 3));
+	if ((rc = sonde__dec_point_rest(&d, m->type, p)) < 0)
+		return damaged(s, "point", rc);
+	if (m->type == SONDE_METRIC_GAUGE || m->type == SONDE_METRIC_SUM) {
+		int t = sqlite3_column_type(st, 2);
+		if (t == SQLITE_INTEGER) {
+			p->u.number.kind = SONDE_NUM_INT;
+			p->u.number.v.i = sqlite3_column_int64(st, 2);
+		} else if (t == SQLITE_FLOAT) {
+			p->u.number.kind = SONDE_NUM_DOUBLE;
+			p->u.number.v.d = sqlite3_column_double(st, 2);
+		}
+	}
+	return 0;
+}
+
+static ssize_t sq_select_points(sonde_store *base, const sonde_query *q, sonde_batch *out)
+{
+	sq_store *s = (sq_store *)base;
+	qbuild qb = {.sql = SONDE_BUF_INIT};
+	sqlite3_stmt *st = NULL;
+	meta_cache mc = {.b = out};
+	sonde_ptrmap_init(&mc.map);
+	size_t before = out->metrics_count;
+	ssize_t rc = point_query(s, q, &qb), n = 0;
+	sonde_point *pts = NULL;
+	size_t npts = 0, cap = 0;
+	int64_t cur = 0;
+	if (rc < 0 || qb.none || (rc = qb_prepare(s, &qb, &st)) < 0)
+		goto out;
+	int src;
+	sonde_metric_data tmpm = {0};
+	for (;;) {
+		src = sqlite3_step(st);
+		int64_t sid = src == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+		if ((src != SQLITE_ROW || sid != cur) && npts) {
+			sonde_metric_data *m = sonde_batch_add_metric(out, tmpm.resource, tmpm.scope);
+			sonde_point *arr = sonde_batch_alloc(out, npts * sizeof *arr);
+			if (!m || !arr) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			*m = tmpm;
+			memcpy(arr, pts, npts * sizeof *arr);
+			m->points = arr;
+			m->points_count = (uint32_t)npts;
+			npts = 0;
+		}
+		if (src != SQLITE_ROW)
+			break;
+		if (npts == cap) {
+			cap = cap ? cap * 2 : 64;
+			sonde_point *np = realloc(pts, cap * sizeof *np);
+			if (!np) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			pts = np;
+		}
+		if ((rc = row_point(s, st, &mc, out, sid != cur, &tmpm, &pts[npts])) < 0)
+			goto out;
+		npts++;
+		n++;
+		cur = sid;
+	}
+	if (src != SQLITE_DONE)
+		rc = sq_rc(s, src, "reading points");
+out:
+	if (rc < 0)
+		out->metrics_count = before;
+	free(pts);
+	sqlite3_finalize(st);
+	sonde_buf_release(&qb.sql);
+	sonde_ptrmap_release(&mc.map);
+	return rc < 0 ? rc : n;
+}
+
+static int sq_scan_points(sonde_store *base, const sonde_query *q, sonde_point_fn fn, void *ctx)
+{
+	sq_store *s = (sq_store *)base;
+	qbuild qb = {.sql = SONDE_BUF_INIT};
+	sqlite3_stmt *st = NULL;
+	sonde_batch *meta = sonde_batch_new(), *data = sonde_batch_new();
+	meta_cache mc = {.b = meta};
+	sonde_ptrmap_init(&mc.map);
+	int rc = meta && data ? 0 : -ENOMEM;
+	if (rc < 0 || (rc = point_query(s, q, &qb)) < 0 || qb.none || (rc = qb_prepare(s, &qb, &st)) < 0)
+		goto out;
+	int src;
+	sonde_metric_data m = {0};
+	int64_t cur = 0;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t sid = sqlite3_column_int64(st, 0);
+		sonde_point p;
+		if (sid != cur) {
+			/* The series part lives in meta until the scan ends. */
+			if ((rc = row_point(s, st, &mc, meta, true, &m, &p)) < 0)
+				goto out;
+			cur = sid;
+		} else {
+			if (data->arena.bytes_used > (1u << 20))
+				sonde_batch_clear(data);
+			if ((rc = row_point(s, st, &mc, data, false, &m, &p)) < 0)
+				goto out;
+		}
+		m.points = &p;
+		m.points_count = 1;
+		if ((rc = fn(ctx, &m)) != 0)
+			goto out;
+	}
+	if (src != SQLITE_DONE)
+		rc = sq_rc(s, src, "reading points");
+out:
+	sqlite3_finalize(st);
+	sonde_buf_release(&qb.sql);
+	sonde_ptrmap_release(&mc.map);
+	sonde_batch_free(meta);
+	sonde_batch_free(data);
+	return rc;
+}
+
+/* ---- Traces -------------------------------------------------------------------------- */
+
+static ssize_t sq_get_trace(sonde_store *base, const uint8_t trace_id[16], bool with_logs, sonde_batch *out)
+{
+	sonde_query q = {.trace_id = trace_id, .sort = SONDE_SORT_TIME_ASC};
+	size_t spans_before = out->spans_count;
+	ssize_t n = sq_select_spans(base, &q, SONDE_FIELDS_ALL, out);
+	if (n < 0 || !with_logs || n == 0)
+		return n;
+	ssize_t rc = sq_select_logs(base, &q, out);
+	if (rc < 0) {
+		out->spans_count = spans_before;
+		return rc;
+	}
+	return n;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static ssize_t sq_find_traces(sonde_store *base, const sonde_query *q, sonde_trace_list *out)
+{
+	sq_store *s = (sq_store *)base;
+	qbuild qb = {.sql = SONDE_BUF_INIT};
+	sqlite3_stmt *st = NULL, *svc = NULL;
+	ssize_t rc = 0;
+	size_t cap = 0;
+	sonde_buf_puts(&qb.sql,
+	               "SELECT t.trace_id, t.start_ns, t.end_ns - t.start_ns, t.spans, t.errors, t.has_root,"
+	               " t.root_service_id, t.root_name_id FROM traces t WHERE 1");
+	if (q->since_ns)
+		qb_int(&qb, " AND t.start_ns >= ?", (int64_t)q->since_ns);
+	if (q->until_ns)
+		qb_int(&qb, " AND t.start_ns < ?", (int64_t)q->until_ns);
+	if (q->min_duration_ns)
+		qb_int(&qb, " AND t.end_ns - t.start_ns >= ?", (int64_t)q->min_duration_ns);
+	if (q->max_duration_ns)
+		qb_int(&qb, " AND t.end_ns - t.start_ns <= ?", (int64_t)q->max_duration_ns);
+	if (q->errors_only)
+		sonde_buf_puts(&qb.sql, " AND t.errors > 0");
+	if (q->trace_id)
+		qb_blob(&qb, " AND t.trace_id = ?", q->trace_id, 16);
+	if (q->service || q->operation || q->attrs_count || q->kinds || q->roots_only) {
+		sonde_query sq = {0};
+		sq.service = q->service;
+		sq.operation = q->operation;
+		sq.attrs = q->attrs;
+		sq.attrs_count = q->attrs_count;
+		sq.kinds = q->kinds;
+		sq.roots_only = q->roots_only;
+		sonde_buf_puts(&qb.sql, " AND EXISTS (SELECT 1 FROM spans s");
+		if (q->attrs_count)
+			sonde_buf_puts(&qb.sql,
+			               " LEFT JOIN span_data d ON d.id = s.id LEFT JOIN resources r ON"
+			               " r.id = s.resource_id");
+		sonde_buf_puts(&qb.sql, " WHERE s.trace_id = t.trace_id");
+		if ((rc = qb_span_where(s, &qb, &sq)) < 0)
+			goto out;
+		sonde_buf_puts(&qb.sql, ")");
+	}
+	switch (q->sort) {
+	case SONDE_SORT_TIME_ASC: sonde_buf_puts(&qb.sql, " ORDER BY t.start_ns"); break;
+	case SONDE_SORT_DURATION_DESC: sonde_buf_puts(&qb.sql, " ORDER BY t.end_ns - t.start_ns DESC"); break;
+	case SONDE_SORT_DURATION_ASC: sonde_buf_puts(&qb.sql, " ORDER BY t.end_ns - t.start_ns"); break;
+	default: sonde_buf_puts(&qb.sql, " ORDER BY t.start_ns DESC"); break;
+	}
+	size_t limit = q->limit ? q->limit : 20;
+	qb_int(&qb, " LIMIT ?", (int64_t)(limit > INT64_MAX ? INT64_MAX : limit));
+	if (qb.none || (rc = qb_prepare(s, &qb, &st)) < 0)
+		goto out;
+	int src = sqlite3_prepare_v2(s->db, "SELECT DISTINCT service_id FROM spans WHERE trace_id = ?1", -1,
+	                             &svc, NULL);
+	if (src != SQLITE_OK) {
+		rc = sq_rc(s, src, "preparing a query");
+		goto out;
+	}
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		if (out->count == cap) {
+			cap = cap ? cap * 2 : 32;
+			sonde_trace_summary *n = realloc(out->items, cap * sizeof *n);
+			if (!n) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			out->items = n;
+		}
+		sonde_trace_summary *t = &out->items[out->count];
+		memset(t, 0, sizeof *t);
+		copy_blob(t->trace_id, 16, st, 0);
+		t->start_ns = (uint64_t)sqlite3_column_int64(st, 1);
+		t->duration_ns = (uint64_t)sqlite3_column_int64(st, 2);
+		t->span_count = (uint32_t)sqlite3_column_int64(st, 3);
+		t->error_count = (uint32_t)sqlite3_column_int64(st, 4);
+		t->has_root = sqlite3_column_int(st, 5) != 0;
+		sonde_str a, b;
+		if ((rc = string_of(s, sqlite3_column_int64(st, 6), &a)) < 0 ||
+		    (rc = string_of(s, sqlite3_column_int64(st, 7), &b)) < 0)
+			goto out;
+		t->root_service = sonde_arena_strndup(&out->arena, a.ptr, a.len);
+		t->root_operation = sonde_arena_strndup(&out->arena, b.ptr, b.len);
+		if (!t->root_service || !t->root_operation) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		/* Services of the trace. */
+		sqlite3_bind_blob(svc, 1, t->trace_id, 16, SQLITE_STATIC);
+		size_t ns = 0, scap = 8;
+		const char **names = sonde_arena_alloc(&out->arena, scap * sizeof *names);
+		int r2;
+		while (names && (r2 = sqlite3_step(svc)) == SQLITE_ROW) {
+			sonde_str nm;
+			if ((rc = string_of(s, sqlite3_column_int64(svc, 0), &nm)) < 0) {
+				sqlite3_reset(svc);
+				goto out;
+			}
+			if (ns == scap) {
+				const char **nn = sonde_arena_alloc(&out->arena, scap * 2 * sizeof *nn);
+				if (!nn) {
+					names = NULL;
+					break;
+				}
+				memcpy(nn, names, scap * sizeof *nn);
+				names = nn;
+				scap *= 2;
+			}
+			names[ns] = sonde_arena_strndup(&out->arena, nm.ptr, nm.len);
+			if (!names[ns]) {
+				names = NULL;
+				break;
+			}
+			ns++;
+		}
+		sqlite3_reset(svc);
+		if (!names) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		qsort(names, ns, sizeof *names, cmp_str);
+		t->services = names;
+		t->services_count = ns;
+		out->count++;
+	}
+	if (src != SQLITE_DONE)
+		rc = sq_rc(s, src, "reading traces");
+out:
+	sqlite3_finalize(st);
+	sqlite3_finalize(svc);
+	sonde_buf_release(&qb.sql);
+	return rc < 0 ? rc : (ssize_t)out->count;
+}
+
+/* ---- Aggregation --------------------------------------------------------------------- */
+
+static const char *const kind_names[] = {"unspecified", "internal", "server",
+                                         "client",      "producer", "consumer"};
+static const char *const status_names[] = {"unset", "ok", "error"};
+
+static ssize_t sq_aggregate_spans(sonde_store *base, const sonde_query *q, const sonde_agg_key *keys,
+                                  size_t nkeys, sonde_agg_value_fn on_value, void *ctx, sonde_agg_result *out)
+{
+	sq_store *s = (sq_store *)base;
+	qbuild qb = {.sql = SONDE_BUF_INIT};
+	sqlite3_stmt *st = NULL;
+	bool want_attrs = false, want_parent = false;
+	for (size_t i = 0; i < nkeys; i++) {
+		want_attrs |= keys[i].kind == SONDE_KEY_ATTR;
+		want_parent |= keys[i].kind == SONDE_KEY_PARENT_SERVICE;
+	}
+	bool join_attrs = want_attrs || q->attrs_count;
+	sonde_buf_puts(&qb.sql, "SELECT s.service_id, s.name_id, s.kind, s.status, s.dur_ns, s.start_ns");
+	sonde_buf_puts(&qb.sql, want_attrs ? ", d.attrs, r.data" : ", NULL, NULL");
+	sonde_buf_puts(&qb.sql, want_parent ? ", p.service_id" : ", 0");
+	sonde_buf_puts(&qb.sql, " FROM spans s");
+	if (join_attrs)
+		sonde_buf_puts(&qb.sql, " LEFT JOIN span_data d ON d.id = s.id LEFT JOIN resources r ON r.id "
+		                        "= s.resource_id");
+	if (want_parent)
+		sonde_buf_puts(&qb.sql,
+		               " LEFT JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_id");
+	sonde_buf_puts(&qb.sql, " WHERE 1");
+	bmap groups;
+	bmap_init(&groups);
+	sonde_intern attr_vals;
+	sonde_intern_init(&attr_vals, &out->arena);
+	sonde_buf text = SONDE_BUF_INIT;
+	size_t cap = 0;
+	ssize_t rc = qb_span_where(s, &qb, q);
+	if (rc < 0 || qb.none || (rc = qb_prepare(s, &qb, &st)) < 0)
+		goto out;
+	int src;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t key[SONDE_AGG_MAX_KEYS] = {0};
+		const char *attr_text[SONDE_AGG_MAX_KEYS] = {0};
+		for (size_t i = 0; i < nkeys; i++) {
+			switch (keys[i].kind) {
+			case SONDE_KEY_SERVICE: key[i] = sqlite3_column_int64(st, 0); break;
+			case SONDE_KEY_OPERATION: key[i] = sqlite3_column_int64(st, 1); break;
+			case SONDE_KEY_KIND: key[i] = sqlite3_column_int64(st, 2); break;
+			case SONDE_KEY_STATUS: key[i] = sqlite3_column_int64(st, 3); break;
+			case SONDE_KEY_PARENT_SERVICE: key[i] = sqlite3_column_int64(st, 8); break;
+			case SONDE_KEY_ATTR: {
+				sonde_buf_reset(&text);
+				int found = 0;
+				for (int col = 6; col <= 7 && !found; col++) {
+					const void *blob = sqlite3_column_blob(st, col);
+					int n = sqlite3_column_bytes(st, col);
+					if (blob && n > 0)
+						found = sonde__attrs_find_text(blob, (size_t)n, keys[i].attr,
+						                               strlen(keys[i].attr), &text);
+				}
+				const char *v =
+				        sonde_intern_str(&attr_vals, text.len ? text.data : "", text.len);
+				if (!v) {
+					rc = -ENOMEM;
+					goto out;
+				}
+				attr_text[i] = v;
+				key[i] = (int64_t)(intptr_t)v;
+				break;
+			}
+			}
+		}
+		uint64_t h = bhash(key, sizeof key);
+		int64_t gi = bmap_get(&groups, key, sizeof key, h);
+		if (!gi) {
+			if (out->count == cap) {
+				cap = cap ? cap * 2 : 64;
+				sonde_agg_group *ng = realloc(out->groups, cap * sizeof *ng);
+				if (!ng) {
+					rc = -ENOMEM;
+					goto out;
+				}
+				out->groups = ng;
+			}
+			sonde_agg_group *g = &out->groups[out->count];
+			memset(g, 0, sizeof *g);
+			g->min_ns = UINT64_MAX;
+			for (size_t i = 0; i < SONDE_AGG_MAX_KEYS; i++)
+				g->values[i] = "";
+			for (size_t i = 0; i < nkeys; i++) {
+				sonde_str v = SONDE_STR_LIT("");
+				switch (keys[i].kind) {
+				case SONDE_KEY_SERVICE:
+				case SONDE_KEY_OPERATION:
+				case SONDE_KEY_PARENT_SERVICE:
+					if ((rc = string_of(s, key[i], &v)) < 0)
+						goto out;
+					break;
+				case SONDE_KEY_KIND:
+					v.ptr = key[i] >= 0 && key[i] <= 5 ? kind_names[key[i]] : "unknown";
+					v.len = strlen(v.ptr);
+					break;
+				case SONDE_KEY_STATUS:
+					v.ptr = key[i] >= 0 && key[i] <= 2 ? status_names[key[i]] : "unknown";
+					v.len = strlen(v.ptr);
+					break;
+				case SONDE_KEY_ATTR: v.ptr = attr_text[i]; break;
+				}
+				if (keys[i].kind == SONDE_KEY_ATTR)
+					g->values[i] = v.ptr;
+				else if (!(g->values[i] = sonde_arena_strndup(&out->arena, v.ptr, v.len))) {
+					rc = -ENOMEM;
+					goto out;
+				}
+			}
+			if ((rc = bmap_put(&groups, key, sizeof key, h, (int64_t)out->count + 1)) < 0)
+				goto out;
+			gi = (int64_t)++out->count;
+		}
+		sonde_agg_group *g = &out->groups[gi - 1];
+		int64_t dur = sqlite3_column_int64(st, 4);
+		uint64_t d = dur < 0 ? 0 : (uint64_t)dur;
+		uint64_t start = (uint64_t)sqlite3_column_int64(st, 5);
+		bool err = sqlite3_column_int(st, 3) == SONDE_STATUS_ERROR;
+		if (g->count == 0 || start < g->first_start_ns)
+			g->first_start_ns = start;
+		if (start > g->last_start_ns)
+			g->last_start_ns = start;
+		g->count++;
+		g->errors += err;
+		g->sum_ns += d;
+		if (d < g->min_ns)
+			g->min_ns = d;
+		if (d > g->max_ns)
+			g->max_ns = d;
+		if (on_value && on_value(ctx, (size_t)gi - 1, d, err) != 0) {
+			rc = sonde__store_fail(base, -ECANCELED, "aggregation stopped by the caller");
+			goto out;
+		}
+	}
+	if (src != SQLITE_DONE)
+		rc = sq_rc(s, src, "reading spans");
+out:
+	sqlite3_finalize(st);
+	sonde_buf_release(&qb.sql);
+	sonde_buf_release(&text);
+	bmap_release(&groups);
+	sonde_intern_release(&attr_vals);
+	return rc < 0 ? rc : (ssize_t)out->count;
+}
+
+/* ---- Info and prune ------------------------------------------------------------------ */
+
+static int query_i64s(sq_store *s, const char *sql, int64_t *vals, int n)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_rc(s, rc, "preparing a query");
+	rc = sqlite3_step(st);
+	for (int i = 0; i < n; i++)
+		vals[i] = rc == SQLITE_ROW ? sqlite3_column_int64(st, i) : 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_rc(s, rc, "reading");
+}
+
+static int sq_info(sonde_store *base, sonde_store_info *out)
+{
+	sq_store *s = (sq_store *)base;
+	snprintf(out->backend, sizeof out->backend, "sqlite");
+	out->schema_version = SCHEMA_VERSION;
+	struct stat stt;
+	if (stat(s->path, &stt) == 0)
+		out->size_bytes = (uint64_t)stt.st_size;
+	size_t plen = strlen(s->path);
+	char *wal = malloc(plen + 5);
+	if (wal) {
+		memcpy(wal, s->path, plen);
+		memcpy(wal + plen, "-wal", 5);
+		if (stat(wal, &stt) == 0) {
+			out->wal_bytes = (uint64_t)stt.st_size;
+			out->size_bytes += out->wal_bytes;
+		}
+		free(wal);
+	}
+	int rc;
+	int64_t v[6];
+	/* One read transaction, so the counts agree with each other. */
+	if ((rc = exec(s, "BEGIN")) < 0)
+		return rc;
+	if ((rc = query_i64s(
+	             s,
+	             "SELECT (SELECT count(*) FROM spans), (SELECT count(*) FROM traces),"
+	             " (SELECT count(*) FROM logs), (SELECT count(*) FROM points),"
+	             " (SELECT count(*) FROM series), (SELECT count(DISTINCT service_id) FROM resources)",
+	             v, 6)) < 0)
+		goto out;
+	out->spans = (uint64_t)v[0];
+	out->traces = (uint64_t)v[1];
+	out->logs = (uint64_t)v[2];
+	out->points = (uint64_t)v[3];
+	out->series = (uint64_t)v[4];
+	out->services = (uint64_t)v[5];
+	if ((rc = query_i64s(s,
+	                     "SELECT (SELECT min(start_ns) FROM spans), (SELECT max(start_ns) FROM spans),"
+	                     " (SELECT min(time_ns) FROM logs), (SELECT max(time_ns) FROM logs),"
+	                     " (SELECT min(time_ns) FROM points), (SELECT max(time_ns) FROM points)",
+	                     v, 6)) < 0)
+		goto out;
+	out->spans_min_ns = (uint64_t)v[0];
+	out->spans_max_ns = (uint64_t)v[1];
+	out->logs_min_ns = (uint64_t)v[2];
+	out->logs_max_ns = (uint64_t)v[3];
+	out->points_min_ns = (uint64_t)v[4];
+	out->points_max_ns = (uint64_t)v[5];
+out:
+	sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+	return rc;
+}
+
+static int run_delete(sq_store *s, const char *sql, int64_t before, uint64_t *count)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_rc(s, rc, "preparing a delete");
+	sqlite3_bind_int64(st, 1, before);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return sq_rc(s, rc, "deleting");
+	if (count)
+		*count = (uint64_t)sqlite3_changes(s->db);
+	return 0;
+}
+
+static int sq_prune(sonde_store *base, uint64_t before_ns, bool vacuum, sonde_prune_stats *stats)
+{
+	sq_store *s = (sq_store *)base;
+	if (s->readonly)
+		return sonde__store_fail(base, -EROFS, "%s: opened read-only", s->path);
+	int64_t before = before_ns > INT64_MAX ? INT64_MAX : (int64_t)before_ns;
+	int rc = exec(s, "BEGIN IMMEDIATE");
+	if (rc < 0)
+		return rc;
+	if ((rc = exec(
+	             s,
+	             "CREATE TEMP TABLE IF NOT EXISTS prune_traces(trace_id BLOB PRIMARY KEY) WITHOUT ROWID;"
+	             " DELETE FROM prune_traces")) < 0 ||
+	    (rc = run_delete(s, "INSERT INTO prune_traces SELECT trace_id FROM traces WHERE start_ns < ?1",
+	                     before, NULL)) < 0 ||
+	    (rc = run_delete(s,
+	                     "DELETE FROM span_data WHERE id IN (SELECT s.id FROM prune_traces p JOIN spans s"
+	                     " ON s.trace_id = p.trace_id) AND ?1 IS NOT NULL",
+	                     before, NULL)) < 0 ||
+	    (rc = run_delete(
+	             s,
+	             "DELETE FROM spans WHERE trace_id IN (SELECT trace_id FROM prune_traces) AND ?1 IS NOT"
+	             " NULL",
+	             before, &stats->spans)) < 0 ||
+	    (rc = run_delete(s, "DELETE FROM traces WHERE start_ns < ?1", before, &stats->traces)) < 0 ||
+	    (rc = run_delete(s, "DELETE FROM logs WHERE time_ns < ?1", before, &stats->logs)) < 0 ||
+	    (rc = run_delete(s, "DELETE FROM points WHERE time_ns < ?1", before, &stats->points)) < 0 ||
+	    (rc = exec(s, "DELETE FROM prune_traces; COMMIT")) < 0) {
+		char msg[sizeof s->base.errmsg];
+		memcpy(msg, s->base.errmsg, sizeof msg);
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		memcpy(s->base.errmsg, msg, sizeof msg);
+		memset(stats, 0, sizeof *stats);
+		return rc;
+	}
+	if (vacuum && (rc = exec(s, "PRAGMA wal_checkpoint(TRUNCATE); VACUUM")) < 0)
+		return rc;
+	return 0;
+}
+
+const sonde_store_ops sonde__store_sqlite_ops = {
+        .name = "sqlite",
+        .open = sq_open,
+        .close = sq_close,
+        .append = sq_append,
+        .get_trace = sq_get_trace,
+        .find_traces = sq_find_traces,
+        .select_spans = sq_select_spans,
+        .scan_spans = sq_scan_spans,
+        .select_logs = sq_select_logs,
+        .scan_logs = sq_scan_logs,
+        .select_points = sq_select_points,
+        .scan_points = sq_scan_points,
+        .aggregate_spans = sq_aggregate_spans,
+        .info = sq_info,
+        .prune = sq_prune,
+};
+
+const char *sonde__store_sqlite_migration(int from_version)
+{
+	return from_version >= 0 && from_version < SCHEMA_VERSION ? migrations[from_version] : NULL;
+}
+
+int sonde_store_schema_version(void)
+{
+	return SCHEMA_VERSION;
+}
