@@ -29,6 +29,7 @@
 #include "runtime_internal.h"
 #include "sampler_internal.h"
 #include "sonde/export.h"
+#include "sonde/metrics.h"
 #include "telemetry.h"
 
 bool sonde__tracing_on;
@@ -917,8 +918,78 @@ static void register_atfork(void)
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
+/* ---- libsonde's own metrics ----------------------------------------------------------- */
+
+/* What the tracing pipeline did, as the OpenTelemetry semantic conventions for SDK
+ * metrics name it, read from sonde_tracer_stats_get at each collection. */
+enum { SELF_STARTED, SELF_LIVE, SELF_PROCESSED, SELF_EXPORTED, SELF_FILTERED, SELF_RETRIES };
+
+static bool stats_try(sonde_tracer_stats *out);
+
+static void observe_self(sonde_observer *o, void *ud)
+{
+	sonde_tracer_stats st;
+	stats_try(&st);
+	switch ((int)(intptr_t)ud) {
+	case SELF_STARTED: sonde_observe_int(o, (int64_t)st.spans_started, NULL, 0); break;
+	case SELF_LIVE: sonde_observe_int(o, (int64_t)(st.spans_started - st.spans_ended), NULL, 0); break;
+	case SELF_PROCESSED: {
+		/* Spans the processor handed on (to the exporters or the duration filter), and
+		 * spans dropped because a buffer was full (at start, for want of a slot, or at
+		 * end, the queue to the exporter thread being full). */
+		sonde_attr full = SONDE_ATTR_STR("error.type", "queue_full");
+		sonde_observe_int(o, (int64_t)(st.spans_exported + st.spans_failed + st.spans_filtered), NULL,
+		                  0);
+		sonde_observe_int(o, (int64_t)st.spans_dropped, &full, 1);
+		break;
+	}
+	case SELF_EXPORTED: {
+		sonde_attr failed = SONDE_ATTR_STR("error.type", "export_failed");
+		sonde_observe_int(o, (int64_t)st.spans_exported, NULL, 0);
+		sonde_observe_int(o, (int64_t)st.spans_failed, &failed, 1);
+		break;
+	}
+	case SELF_FILTERED: sonde_observe_int(o, (int64_t)st.spans_filtered, NULL, 0); break;
+	case SELF_RETRIES: sonde_observe_int(o, (int64_t)st.export_retries, NULL, 0); break;
+	}
+}
+
+static void register_self_metrics(void)
+{
+	static const struct {
+		sonde_instrument_kind kind;
+		const char *name, *unit, *description;
+	} defs[] = {
+	        [SELF_STARTED] = {SONDE_INSTRUMENT_OBSERVABLE_COUNTER, "otel.sdk.span.started", "{span}",
+	                          "Sampled spans started by libsonde"},
+	        [SELF_LIVE] = {SONDE_INSTRUMENT_OBSERVABLE_UPDOWN_COUNTER, "otel.sdk.span.live", "{span}",
+	                       "Sampled spans started and not yet ended"},
+	        [SELF_PROCESSED] = {SONDE_INSTRUMENT_OBSERVABLE_COUNTER, "otel.sdk.processor.span.processed",
+	                            "{span}", "Spans the batch processor took, or dropped (error.type)"},
+	        [SELF_EXPORTED] = {SONDE_INSTRUMENT_OBSERVABLE_COUNTER, "otel.sdk.exporter.span.exported",
+	                           "{span}", "Spans every exporter accepted, or given up (error.type)"},
+	        [SELF_FILTERED] = {SONDE_INSTRUMENT_OBSERVABLE_COUNTER, "sonde.tracer.span.filtered",
+	                           "{span}", "Spans shorter than the minimum duration, not exported"},
+	        [SELF_RETRIES] = {SONDE_INSTRUMENT_OBSERVABLE_COUNTER, "sonde.tracer.export.retries",
+	                          "{request}", "Export requests retried"},
+	};
+	sonde_meter *m = sonde_meter_get("libsonde", SONDE_VERSION, NULL);
+	for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
+		sonde_instrument_opts o = {.kind = defs[i].kind,
+		                           .name = defs[i].name,
+		                           .unit = defs[i].unit,
+		                           .description = defs[i].description,
+		                           .value_type = SONDE_METRIC_INT,
+		                           .callback = observe_self,
+		                           .callback_ud = (void *)(intptr_t)i};
+		sonde_instrument_new(m, &o);
+	}
+}
+
 int sonde_trace_init(const sonde_trace_config *cfg)
 {
+	static pthread_once_t self_metrics_once = PTHREAD_ONCE_INIT;
+	pthread_once(&self_metrics_once, register_self_metrics);
 	static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 	static const sonde_trace_config empty;
 	if (!cfg)
@@ -1092,10 +1163,34 @@ int sonde_trace_shutdown(uint32_t timeout_ms)
 	return rc;
 }
 
+/* The body of sonde_tracer_stats_get, with P.mu held (it releases it). */
+static void stats_locked(sonde_tracer_stats *out);
+
 void sonde_tracer_stats_get(sonde_tracer_stats *out)
 {
-	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&P.mu);
+	stats_locked(out);
+}
+
+/* For the metrics callback, which runs with the metrics lock held: P.mu is only tried
+ * (the fork handlers take the two locks in the other order); when it is busy, the last
+ * reading is reported again. Collections are serialised by the metrics lock, so `last`
+ * needs no lock of its own. */
+static bool stats_try(sonde_tracer_stats *out)
+{
+	static sonde_tracer_stats last;
+	if (pthread_mutex_trylock(&P.mu) != 0) {
+		*out = last;
+		return false;
+	}
+	stats_locked(out);
+	last = *out;
+	return true;
+}
+
+static void stats_locked(sonde_tracer_stats *out)
+{
+	memset(out, 0, sizeof(*out));
 	for (sonde__thread *th = P.threads; th; th = th->next) {
 		out->spans_started += atomic_load_explicit(&th->started, memory_order_relaxed);
 		out->spans_ended += atomic_load_explicit(&th->ended, memory_order_relaxed);

@@ -23,6 +23,7 @@
 #include "exporter_internal.h"
 #include "hex.h"
 #include "otlp_json.h"
+#include "sonde/metrics.h"
 #include "sonde/trace.h"
 #include "telemetry.h"
 
@@ -394,6 +395,26 @@ static void test_stalled_exporter_drops_never_blocks(void **state)
 	pthread_mutex_lock(&cap.mu);
 	assert_int_equal(cap.got->spans_count + st.spans_dropped, (size_t)total);
 	pthread_mutex_unlock(&cap.mu);
+	/* The drops are libsonde's own metrics too, as OpenTelemetry's SDK metrics name them. */
+	char *text;
+	size_t len;
+	assert_int_equal(sonde_metrics_prometheus_text(false, &text, &len), 0);
+	char want[160];
+	snprintf(want, sizeof(want),
+	         "otel_sdk_processor_span_processed_total{error_type=\"queue_full\",otel_scope_name="
+	         "\"libsonde\"");
+	const char *line = strstr(text, want);
+	if (!line)
+		fail_msg("no %s in\n%s", want, text);
+	const char *value = strchr(strchr(line, '}'), ' ');
+	assert_non_null(value);
+	assert_int_equal(strtoull(value + 1, NULL, 10), st.spans_dropped);
+	snprintf(want, sizeof(want), "otel_sdk_exporter_span_exported_total{otel_scope_name=\"libsonde\"");
+	line = strstr(text, want);
+	if (!line)
+		fail_msg("no %s in\n%s", want, text);
+	assert_int_equal(strtoull(strchr(strchr(line, '}'), ' ') + 1, NULL, 10), st.spans_exported);
+	free(text);
 	stop();
 }
 
