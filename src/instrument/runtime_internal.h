@@ -74,6 +74,7 @@ enum {
 	SF_STATUS_FINAL = 1u << 5, /* status OK was set: later changes are ignored */
 	SF_ON_STACK = 1u << 6,
 	SF_REMOTE_PARENT = 1u << 7,
+	SF_LAZY_IDS = 1u << 8, /* a non-recording root whose ids are made when first asked for */
 };
 
 /* Items of a span's byte stream. Each starts with a one-byte tag. */

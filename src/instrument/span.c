@@ -38,6 +38,22 @@ static inline void new_span_id(sonde__thread *th, uint8_t id[8])
 	memcpy(id, &v, 8);
 }
 
+/* Gives a lazily started non-recording root its trace and span ids (see the fast start). */
+static void ensure_ids(sonde_span *s)
+{
+	if (__builtin_expect(!(s->sflags & SF_LAZY_IDS), 1))
+		return;
+	sonde__thread *th = sonde__tls_thread ? sonde__tls_thread : s->owner;
+	uint64_t hi = rng_next(th), lo = rng_next(th);
+	if ((hi | lo) == 0)
+		lo = 1;
+	memcpy(s->trace_id, &hi, 8);
+	memcpy(s->trace_id + 8, &lo, 8);
+	memset(s->parent_id, 0, 8);
+	new_span_id(th, s->span_id);
+	s->sflags &= (uint16_t)~SF_LAZY_IDS;
+}
+
 static inline bool ids_zero(const uint8_t *p, size_t n)
 {
 	uint8_t acc = 0;
@@ -487,7 +503,8 @@ sonde_span *sonde__span_start(sonde_tracer *t, const char *name, const sonde_spa
 			memcpy(s->parent_id, o->parent->span_id, 8);
 		}
 	} else if (!o->root && th->depth && th->depth <= SONDE__STACK_DEPTH) {
-		const sonde_span *local = th->stack[th->depth - 1];
+		sonde_span *local = th->stack[th->depth - 1];
+		ensure_ids(local);
 		in.has_parent = true;
 		in.parent_flags = local->trace_flags;
 		memcpy(s->trace_id, local->trace_id, 16);
@@ -579,6 +596,24 @@ sonde_span *sonde__span_start_n(sonde_tracer *t, const char *name, size_t nlen)
 			parent->nest++;
 			return parent;
 		}
+	} else if (th != NULL && th->depth == 0 && sonde__plan.root == SONDE__FAST_OFF && th->free_count &&
+	           sonde__fast_ok) {
+		/* A root the sampler drops whatever its ids: they are made only if asked for. */
+		sonde_span *s = th->free_stack[--th->free_count];
+		s->state = SLOT_NONRECORDING;
+		s->kind = SONDE_SPAN_KIND_INTERNAL;
+		s->status = SONDE_STATUS_UNSET;
+		s->trace_flags = SONDE_TRACE_FLAG_RANDOM;
+		s->sflags = SF_ON_STACK | SF_LAZY_IDS;
+		s->used = 0;
+		s->nest = 0;
+		s->next = NULL;
+		s->tail = s;
+		s->owner = th;
+		s->tracer = t;
+		th->stack[0] = s;
+		th->depth = 1;
+		return s;
 	}
 	return start_slot(t, name, nlen);
 }
@@ -596,6 +631,7 @@ __attribute__((noinline)) static sonde_span *start_slot(sonde_tracer *t, const c
 		if (__builtin_expect(depth > SONDE__STACK_DEPTH, 0))
 			return sonde__span_start(t, name, NULL);
 		parent = th->stack[depth - 1];
+		ensure_ids(parent);
 		rule = plan->child;
 		if (rule == SONDE__FAST_FOLLOW)
 			rule = (parent->trace_flags & SONDE_TRACE_FLAG_SAMPLED) ? SONDE__FAST_ON
@@ -682,6 +718,15 @@ void sonde__span_end(sonde_span *s, uint64_t end_ns)
 		s->nest--;
 		return;
 	}
+	sonde__thread *th = sonde__tls_thread;
+	if (s && s->state == SLOT_NONRECORDING && th && s->owner == th && !s->next && th->depth &&
+	    th->depth <= SONDE__STACK_DEPTH && th->stack[th->depth - 1] == s) {
+		/* The common end of a non-recording span: back to the free stack at once. */
+		th->depth--;
+		s->state = SLOT_FREE;
+		th->free_stack[th->free_count++] = s;
+		return;
+	}
 	end_slot(s, end_ns);
 }
 
@@ -745,6 +790,7 @@ void sonde_span_context_get(const sonde_span *s, sonde_span_context *out)
 	memset(out, 0, offsetof(sonde_span_context, trace_state) + 1);
 	if (!s || s->state == SLOT_NOOP || s->state == SLOT_FREE)
 		return;
+	ensure_ids((sonde_span *)s);
 	memcpy(out->trace_id, s->trace_id, 16);
 	memcpy(out->span_id, s->span_id, 8);
 	out->trace_flags = s->trace_flags;

@@ -503,6 +503,12 @@ static void test_samplers_in_the_runtime(void **state)
 	sonde_span_context rc, cc;
 	sonde_span_context_get(root, &rc);
 	assert_false(rc.trace_flags & SONDE_TRACE_FLAG_SAMPLED);
+	/* Its ids are made when first asked for, and then stay. */
+	assert_true(sonde_span_context_is_valid(&rc));
+	sonde_span_context again;
+	sonde_span_context_get(root, &again);
+	assert_memory_equal(again.trace_id, rc.trace_id, 16);
+	assert_memory_equal(again.span_id, rc.span_id, 8);
 	sonde_span *child = sonde_span_start(t, "child");
 	sonde_span *grandchild = sonde_span_start(t, "grandchild");
 	assert_false(sonde_span_is_recording(grandchild));
@@ -520,6 +526,12 @@ static void test_samplers_in_the_runtime(void **state)
 	sonde_span_opts det = {.flags = SONDE_SPAN_DETACHED};
 	sonde_span *d = sonde_span_start_ex(t, "detached", &det);
 	assert_false(sonde_span_is_recording(d));
+	sonde_span_context r2c, dc;
+	sonde_span_context_get(d, &dc);
+	sonde_span_context_get(r2, &r2c);
+	assert_true(sonde_span_context_is_valid(&dc));
+	assert_memory_equal(dc.trace_id, r2c.trace_id, 16);
+	assert_memory_not_equal(dc.span_id, r2c.span_id, 8);
 	assert_ptr_equal(sonde_span_current(), r2);
 	sonde_span_end(r2);
 	sonde_span_end(d);
