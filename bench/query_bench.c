@@ -1,11 +1,11 @@
 /*
  * query_bench.c - the investigation verbs at scale: `sonde trace` on a 100,000-span trace,
  * end to end (the command, run as a process) and in-process (fetch, analyse, render), and
- * `sonde latency` over many spans.
+ * `sonde latency` over many spans (as the command, and in-process in one pass and in two).
  *
  * The data is generated through the store API into SQLite databases under $TMPDIR (kept
- * between runs, keyed by size, since generating 10 million spans takes a while; delete
- * /tmp/sonde-query-bench-* to regenerate). Usage:
+ * between runs, keyed by schema version and size, since generating 10 million spans takes
+ * a while; delete /tmp/sonde-query-bench-* to regenerate). Usage:
  *   query_bench [latency-spans]     (default 10000000; 0 skips the latency part)
  * The sonde command is $SONDE_BIN, else ../sonde next to this program. Prints
  * "name: value unit" lines; timed figures are the median of 3 runs.
@@ -222,8 +222,11 @@ int main(int argc, char **argv)
 		snprintf(self, sizeof(self), "%s", argv[0]);
 		snprintf(sonde, sizeof(sonde), "%s/../sonde", dirname(self));
 	}
-	snprintf(big, sizeof(big), "%s/sonde-query-bench-trace100k.db", tmp);
-	snprintf(many_db, sizeof(many_db), "%s/sonde-query-bench-%llu.db", tmp, (unsigned long long)many);
+	/* Named by schema version too: a store of an older layout is not reused. */
+	int v = sonde_store_schema_version();
+	snprintf(big, sizeof(big), "%s/sonde-query-bench-v%d-trace100k.db", tmp, v);
+	snprintf(many_db, sizeof(many_db), "%s/sonde-query-bench-v%d-%llu.db", tmp, v,
+	         (unsigned long long)many);
 	if (!exists(big) && make_big_trace(big) < 0)
 		return 1;
 
@@ -289,5 +292,41 @@ int main(int argc, char **argv)
 		if ((t[r] = run(latency_op)) < 0)
 			return 1;
 	printf("latency_by_operation_%llu_spans_cli: %.2f s\n", (unsigned long long)many, median(t, RUNS));
+
+	/* In-process: what `sonde latency` asks of the store, as two passes (per operation,
+	 * then client spans by dependency) and as one. */
+	for (int one = 0; one < 2; one++) {
+		for (int r = 0; r < RUNS; r++) {
+			double t0 = now();
+			sonde_store *st;
+			char msg[256];
+			if (sonde_store_open(many_db, SONDE_STORE_READONLY, &st, msg, sizeof(msg)) < 0) {
+				fprintf(stderr, "query_bench: %s\n", msg);
+				return 1;
+			}
+			sonde_query q = {0};
+			sonde_latency_table main_t, ops, down;
+			int rc = one ? sonde_latency_run_all(st, &q, SONDE_LATENCY_BY_SERVICE, NULL, &main_t,
+			                                     &ops, &down)
+			             : sonde_latency_run(st, &q, SONDE_LATENCY_BY_SERVICE, NULL, &main_t,
+			                                 &ops);
+			if (!one && rc == 0)
+				rc = sonde_latency_downstream(st, &q, &down);
+			else if (!one)
+				sonde_latency_table_init(&down);
+			if (rc < 0 || main_t.count != SERVICES || down.count == 0) {
+				fprintf(stderr, "query_bench: latency failed (%d): %s\n", rc,
+				        sonde_store_errmsg(st));
+				return 1;
+			}
+			sonde_latency_table_release(&main_t);
+			sonde_latency_table_release(&ops);
+			sonde_latency_table_release(&down);
+			sonde_store_close(st);
+			t[r] = now() - t0;
+		}
+		printf("latency_%llu_spans_in_process_%s: %.2f s\n", (unsigned long long)many,
+		       one ? "one_pass" : "two_passes", median(t, RUNS));
+	}
 	return 0;
 }

@@ -3,6 +3,7 @@
  * store, and how the answers feed the in-memory analyses.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -198,20 +199,128 @@ static int aggregate_into(sonde_store *s, const sonde_query *q, const sonde_agg_
 	return rc;
 }
 
-int sonde_latency_run(sonde_store *s, const sonde_query *q, sonde_latency_by by, const char *attr,
-                      sonde_latency_table *main, sonde_latency_table *ops)
+/* One pass for sonde_latency_run_all(): each group of the aggregation (service,
+ * operation, and with downstream its kind and dependency, and by attribute its value)
+ * maps to a row of ops, of main (by attribute) and, for client groups, of down. */
+typedef struct lat1_ctx {
+	sonde_agg_result *agg;
+	sonde_latency_table *ops, *main, *down; /* main: by attribute only; down: may be NULL */
+	size_t kkind, ktarget, kattr;           /* key indexes */
+	struct lat1_map {
+		size_t op, main, down; /* SIZE_MAX: none */
+	} * map;
+	size_t n, cap;
+	int err;
+} lat1_ctx;
+
+static int lat1_map_group(lat1_ctx *c, size_t group)
+{
+	while (group >= c->n) {
+		if (c->n == c->cap) {
+			size_t cap = c->cap ? c->cap * 2 : 64;
+			struct lat1_map *m = realloc(c->map, cap * sizeof(*m));
+			if (!m)
+				return -ENOMEM;
+			c->map = m;
+			c->cap = cap;
+		}
+		const sonde_agg_group *g = &c->agg->groups[c->n];
+		struct lat1_map *m = &c->map[c->n];
+		m->main = m->down = SIZE_MAX;
+		ssize_t r = sonde_latency_table_row(c->ops, g->values[0], g->values[1]);
+		if (r < 0)
+			return (int)r;
+		m->op = (size_t)r;
+		if (c->main) {
+			if ((r = sonde_latency_table_row(c->main, g->values[c->kattr], NULL)) < 0)
+				return (int)r;
+			m->main = (size_t)r;
+		}
+		if (c->down && strcmp(g->values[c->kkind], "client") == 0) {
+			const char *target = g->values[c->ktarget][0] ? g->values[c->ktarget] : "?";
+			if ((r = sonde_latency_table_row(c->down, g->values[0], target)) < 0)
+				return (int)r;
+			m->down = (size_t)r;
+		}
+		c->n++;
+	}
+	return 0;
+}
+
+static int lat1_value(void *ctx, size_t group, uint64_t duration_ns, bool error)
+{
+	lat1_ctx *c = ctx;
+	int rc = lat1_map_group(c, group);
+	const struct lat1_map *m = &c->map[group];
+	if (rc == 0)
+		rc = sonde_latency_table_add(c->ops, m->op, 0, duration_ns, error);
+	if (rc == 0 && m->main != SIZE_MAX)
+		rc = sonde_latency_table_add(c->main, m->main, 0, duration_ns, error);
+	if (rc == 0 && m->down != SIZE_MAX)
+		rc = sonde_latency_table_add(c->down, m->down, 0, duration_ns, error);
+	if (rc < 0) {
+		c->err = rc;
+		return 1;
+	}
+	return 0;
+}
+
+/* Widens row's first and last start to the group's window. */
+static void lat1_window(sonde_latency_table *t, size_t row, const sonde_agg_group *g)
+{
+	if (row == SIZE_MAX)
+		return;
+	sonde_latency_row *r = &t->rows[row];
+	if (g->first_start_ns && (r->first_ns == 0 || g->first_start_ns < r->first_ns))
+		r->first_ns = g->first_start_ns;
+	if (g->last_start_ns > r->last_ns)
+		r->last_ns = g->last_start_ns;
+}
+
+int sonde_latency_run_all(sonde_store *s, const sonde_query *q, sonde_latency_by by, const char *attr,
+                          sonde_latency_table *main, sonde_latency_table *ops, sonde_latency_table *down)
 {
 	sonde_latency_table_init(main);
 	sonde_latency_table_init(ops);
-	static const sonde_agg_key op_keys[] = {{SONDE_KEY_SERVICE, NULL}, {SONDE_KEY_OPERATION, NULL}};
-	int rc = aggregate_into(s, q, op_keys, 2, false, ops);
-	if (rc < 0)
-		return rc;
-	if (by == SONDE_LATENCY_BY_ATTR) {
-		sonde_agg_key k = {SONDE_KEY_ATTR, attr};
-		rc = aggregate_into(s, q, &k, 1, false, main);
-	} else {
-		/* One pass serves both: per-service rows are the operations rolled up. */
+	if (down)
+		sonde_latency_table_init(down);
+	/* Client spans outside q's kinds: the downstream needs a pass of its own. */
+	bool down_apart = down && q->kinds && !(q->kinds & (1u << SONDE_SPAN_KIND_CLIENT));
+	sonde_agg_key keys[SONDE_AGG_MAX_KEYS] = {{SONDE_KEY_SERVICE, NULL, 0},
+	                                          {SONDE_KEY_OPERATION, NULL, 0}};
+	size_t nkeys = 2;
+	lat1_ctx c = {.ops = ops,
+	              .main = by == SONDE_LATENCY_BY_ATTR ? main : NULL,
+	              .down = down && !down_apart ? down : NULL};
+	if (c.down) {
+		c.kkind = nkeys;
+		keys[nkeys++] = (sonde_agg_key){SONDE_KEY_KIND, NULL, 0};
+		c.ktarget = nkeys;
+		keys[nkeys++] = (sonde_agg_key){SONDE_KEY_ATTR_ANY, "peer.service,db.system,server.address",
+		                                1u << SONDE_SPAN_KIND_CLIENT};
+	}
+	if (c.main) {
+		c.kattr = nkeys;
+		keys[nkeys++] = (sonde_agg_key){SONDE_KEY_ATTR, attr, 0};
+	}
+	sonde_agg_result agg;
+	c.agg = &agg;
+	ssize_t n = sonde_store_aggregate_spans(s, q, keys, nkeys, lat1_value, &c, &agg);
+	int rc = n < 0 ? (c.err ? c.err : (int)n) : 0;
+	/* Rows also see groups that streamed no value (none do today, but map them all). */
+	if (rc == 0 && agg.count)
+		rc = lat1_map_group(&c, agg.count - 1);
+	for (size_t g = 0; rc == 0 && g < agg.count; g++) {
+		lat1_window(ops, c.map[g].op, &agg.groups[g]);
+		if (c.main)
+			lat1_window(main, c.map[g].main, &agg.groups[g]);
+		if (c.down)
+			lat1_window(down, c.map[g].down, &agg.groups[g]);
+	}
+	sonde_agg_result_release(&agg);
+	free(c.map);
+	if (rc == 0 && by != SONDE_LATENCY_BY_ATTR) {
+		/* Per-service rows are the operations rolled up. */
 		for (size_t i = 0; i < ops->count && rc == 0; i++) {
 			const sonde_latency_row *src = &ops->rows[i];
 			ssize_t r = sonde_latency_table_row(
@@ -223,17 +332,27 @@ int sonde_latency_run(sonde_store *s, const sonde_query *q, sonde_latency_by by,
 		return rc;
 	sonde_latency_table_finish(main, false);
 	sonde_latency_table_finish(ops, true);
+	if (down_apart)
+		return sonde_latency_downstream(s, q, down);
+	if (down)
+		sonde_latency_table_finish(down, false);
 	return 0;
+}
+
+int sonde_latency_run(sonde_store *s, const sonde_query *q, sonde_latency_by by, const char *attr,
+                      sonde_latency_table *main, sonde_latency_table *ops)
+{
+	return sonde_latency_run_all(s, q, by, attr, main, ops, NULL);
 }
 
 int sonde_latency_downstream(sonde_store *s, const sonde_query *q, sonde_latency_table *out)
 {
 	sonde_latency_table_init(out);
 	static const sonde_agg_key keys[] = {
-	        {SONDE_KEY_SERVICE, NULL},
-	        {SONDE_KEY_ATTR, "peer.service"},
-	        {SONDE_KEY_ATTR, "db.system"},
-	        {SONDE_KEY_ATTR, "server.address"},
+	        {SONDE_KEY_SERVICE, NULL, 0},
+	        {SONDE_KEY_ATTR, "peer.service", 0},
+	        {SONDE_KEY_ATTR, "db.system", 0},
+	        {SONDE_KEY_ATTR, "server.address", 0},
 	};
 	sonde_query cq = *q;
 	cq.kinds = 1u << SONDE_SPAN_KIND_CLIENT;

@@ -70,6 +70,13 @@ typedef enum sonde_latency_by {
 int sonde_latency_run(sonde_store *s, const sonde_query *q, sonde_latency_by by, const char *attr,
                       sonde_latency_table *main, sonde_latency_table *ops);
 
+/* sonde_latency_run() and, when down is non-NULL, sonde_latency_downstream() into down,
+ * in one pass over the spans (two when q's kinds leave client spans out). The tables are
+ * initialised here; release all three (down when non-NULL) even on failure. Returns 0 or
+ * a negative code. */
+int sonde_latency_run_all(sonde_store *s, const sonde_query *q, sonde_latency_by by, const char *attr,
+                          sonde_latency_table *main, sonde_latency_table *ops, sonde_latency_table *down);
+
 /* The latency each service sees from its downstream dependencies: CLIENT spans matching
  * q, grouped by service (key) and the dependency they call (key2: peer.service, else
  * db.system, else server.address, else "?"), sorted by count. Returns 0 or a negative

@@ -95,9 +95,8 @@ int sonde_cmd_latency(int argc, char **argv)
 	                                                          : SONDE_LATENCY_BY_ATTR;
 	sonde_latency_table main_t, ops, down;
 	sonde_latency_table_init(&down);
-	int e = sonde_latency_run(o.store, &o.q, by, by_name, &main_t, &ops);
-	if (e == 0 && downstream)
-		e = sonde_latency_downstream(o.store, &o.q, &down);
+	/* One scan of the spans gives every table. */
+	int e = sonde_latency_run_all(o.store, &o.q, by, by_name, &main_t, &ops, downstream ? &down : NULL);
 	if (e < 0) {
 		sonde_cli_error("latency", "%s",
 		                sonde_store_errmsg(o.store)[0] ? sonde_store_errmsg(o.store)

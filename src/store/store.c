@@ -158,7 +158,8 @@ ssize_t sonde_store_aggregate_spans(sonde_store *s, const sonde_query *q, const 
 	if (keys_count > SONDE_AGG_MAX_KEYS)
 		return sonde__store_fail(s, -EINVAL, "at most %d aggregation keys", SONDE_AGG_MAX_KEYS);
 	for (size_t i = 0; i < keys_count; i++)
-		if (keys[i].kind == SONDE_KEY_ATTR && (!keys[i].attr || !keys[i].attr[0]))
+		if ((keys[i].kind == SONDE_KEY_ATTR || keys[i].kind == SONDE_KEY_ATTR_ANY) &&
+		    (!keys[i].attr || !keys[i].attr[0]))
 			return sonde__store_fail(s, -EINVAL, "an attribute key needs an attribute name");
 	return s->ops->aggregate_spans(s, q, keys, keys_count, on_value, ctx, out);
 }

@@ -230,14 +230,21 @@ typedef enum sonde_agg_key_kind {
 	SONDE_KEY_ATTR,           /* a span attribute (else a resource attribute) as text */
 	SONDE_KEY_PARENT_SERVICE, /* service of the parent span ("" for roots and
 	                                 parents not stored) */
+	SONDE_KEY_ATTR_ANY,       /* attr is a comma-separated list of attribute keys: the
+	                                 value (as for SONDE_KEY_ATTR) of the first that is
+	                                 non-empty, "" when none is */
 } sonde_agg_key_kind;
 
 typedef struct sonde_agg_key {
 	sonde_agg_key_kind kind;
-	const char *attr; /* the attribute key for SONDE_KEY_ATTR */
+	const char *attr; /* the attribute key for SONDE_KEY_ATTR, keys for _ATTR_ANY */
+	/* ATTR and ATTR_ANY: bit (1u << sonde_span_kind) per kind whose spans have the value;
+	 * spans of other kinds get "" without their attributes being read (so one pass can
+	 * key client spans by their target and the rest by operation alone). 0: all kinds. */
+	uint32_t kinds;
 } sonde_agg_key;
 
-#define SONDE_AGG_MAX_KEYS 4
+#define SONDE_AGG_MAX_KEYS 6
 
 /* One group of an aggregation. Durations are end - start in nanoseconds. */
 typedef struct sonde_agg_group {

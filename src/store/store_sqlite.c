@@ -3,26 +3,35 @@
  *
  * Design notes.
  *
- * Schema (version 2; PRAGMA user_version holds it, migrations[] moves a store from any
+ * Schema (version 3; PRAGMA user_version holds it, migrations[] moves a store from any
  * older version to the current one in one transaction):
  *   strings(id, s)              every service name, span name and metric name, once
  *   resources(id, hash, service_id, data), scopes(id, hash, data)
  *                               each distinct resource / scope, keyed by a 128-bit hash
  *                               of its encoding (store_codec.c)
- *   spans(id, trace_id, span_id, parent_id, start_ns, dur_ns, service_id, name_id, kind,
- *         status, resource_id, scope_id)
- *                               narrow on purpose: a scan for latency reads only these
+ *   spans(id, trace_key, span_id, trace_id, parent_id, start_ns, dur_ns, service_id,
+ *         name_id, kind, status, resource_id, scope_id)
+ *                               narrow on purpose: a scan for latency reads only these;
+ *                               id = (trace_key << 24) + the span's ordinal in its trace
  *   span_data(id, attrs, rest)  the variable part of a span, same id as its spans row
- *   traces(trace_id, start_ns, end_ns, spans, errors, has_root, root_start_ns,
+ *   traces(trace_key, trace_id, start_ns, end_ns, spans, errors, has_root, root_start_ns,
  *          root_service_id, root_name_id)
- *                               one summary per trace, kept up to date by every append
+ *                               one summary per trace, kept up to date by every append;
+ *                               trace_key is given in order of arrival
  *   logs(id, time_ns, hkey, service_id, severity, body, trace_id, span_id, resource_id,
  *        scope_id, rest)
  *   series(id, hash, name_id, service_id, type, resource_id, scope_id, meta, attrs)
  *   points(series_id, time_ns, value, rest)
  * Ids are BLOBs (16 and 8 bytes), times INTEGER nanoseconds, a root's parent_id NULL.
  *
- * Idempotence: spans are unique on (trace_id, span_id), log records on (time_ns, hkey) where
+ * Clustering: ids are random, so an index on them takes every new span at a random place
+ * and a batch dirties most of its pages. Spans are instead keyed by their trace's integer
+ * key: an append looks each trace up once in traces(trace_id) (the only random write,
+ * one per trace), gives a new trace the next key and puts a trace's spans after its last
+ * stored one, so the span b-trees grow at their end and a trace is one rowid range of
+ * spans and of span_data.
+ *
+ * Idempotence: spans are unique on (trace_key, span_id), log records on (time_ns, hkey) where
  * hkey is a 64-bit hash of content, position and an optional namespace (the time is part
  * of the content, so this is uniqueness of the hash among records of one nanosecond, and
  * the index doubles as the time index with inserts that land near its end), points on
@@ -54,7 +63,10 @@
 #include "store_codec_internal.h"
 #include "store_internal.h"
 
-enum { SCHEMA_VERSION = 2 };
+enum { SCHEMA_VERSION = 3 };
+#ifndef PAGE_SIZE_NEW
+#define PAGE_SIZE_NEW "16384"
+#endif
 
 /* ---- A map from byte strings to ids ------------------------------------------------ */
 
@@ -155,6 +167,7 @@ typedef struct sq_store {
 	sqlite3_stmt *get_res, *ins_res, *get_res_data;
 	sqlite3_stmt *get_scope, *ins_scope, *get_scope_data;
 	sqlite3_stmt *ins_span, *ins_span_data, *upsert_trace;
+	sqlite3_stmt *get_trace_key, *last_span_id, *last_trace_key;
 	sqlite3_stmt *ins_log;
 	sqlite3_stmt *get_series, *ins_series, *ins_point;
 	/* Committed ids (see the design notes). */
@@ -252,6 +265,38 @@ static const char *const migrations[SCHEMA_VERSION] = {
         "UPDATE traces SET (root_start_ns, root_service_id, root_name_id) = (SELECT start_ns, service_id,"
         " name_id FROM spans s WHERE s.trace_id = traces.trace_id ORDER BY parent_id IS NOT NULL,"
         " start_ns LIMIT 1);",
+        /* 2 -> 3: spans clustered by trace. A trace gets an integer key (traces.trace_key,
+         * given in order of arrival); its spans have rowids (trace_key << 24) + ordinal and
+         * are unique on (trace_key, span_id), so appends write at the end of every span
+         * b-tree instead of at random places, and a trace is one rowid range. */
+        "CREATE TABLE traces3(trace_key INTEGER PRIMARY KEY, trace_id BLOB NOT NULL UNIQUE,"
+        " start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, spans INTEGER NOT NULL,"
+        " errors INTEGER NOT NULL, has_root INTEGER NOT NULL, root_start_ns INTEGER NOT NULL,"
+        " root_service_id INTEGER NOT NULL, root_name_id INTEGER NOT NULL);"
+        "INSERT INTO traces3(trace_id, start_ns, end_ns, spans, errors, has_root, root_start_ns,"
+        " root_service_id, root_name_id) SELECT trace_id, start_ns, end_ns, spans, errors, has_root,"
+        " root_start_ns, root_service_id, root_name_id FROM traces ORDER BY start_ns, trace_id;"
+        "CREATE TEMP TABLE span_ids3(old INTEGER PRIMARY KEY, new INTEGER NOT NULL, trace_key INTEGER);"
+        "INSERT INTO span_ids3 SELECT s.id, (t.trace_key << 24) + row_number() OVER"
+        " (PARTITION BY t.trace_key ORDER BY s.start_ns, s.id) - 1, t.trace_key"
+        " FROM spans s JOIN traces3 t ON t.trace_id = s.trace_id;"
+        "CREATE TABLE spans3(id INTEGER PRIMARY KEY, trace_key INTEGER NOT NULL, span_id BLOB NOT NULL,"
+        " trace_id BLOB NOT NULL, parent_id BLOB, start_ns INTEGER NOT NULL, dur_ns INTEGER NOT NULL,"
+        " service_id INTEGER NOT NULL, name_id INTEGER NOT NULL, kind INTEGER NOT NULL,"
+        " status INTEGER NOT NULL, resource_id INTEGER NOT NULL, scope_id INTEGER NOT NULL);"
+        "INSERT INTO spans3 SELECT m.new, m.trace_key, s.span_id, s.trace_id, s.parent_id, s.start_ns,"
+        " s.dur_ns, s.service_id, s.name_id, s.kind, s.status, s.resource_id, s.scope_id"
+        " FROM span_ids3 m JOIN spans s ON s.id = m.old ORDER BY m.new;"
+        "CREATE TABLE span_data3(id INTEGER PRIMARY KEY, attrs BLOB, rest BLOB);"
+        "INSERT INTO span_data3 SELECT m.new, d.attrs, d.rest FROM span_ids3 m JOIN span_data d"
+        " ON d.id = m.old ORDER BY m.new;"
+        "DROP TABLE span_ids3; DROP TABLE span_data; DROP TABLE spans; DROP TABLE traces;"
+        "ALTER TABLE traces3 RENAME TO traces; ALTER TABLE spans3 RENAME TO spans;"
+        "ALTER TABLE span_data3 RENAME TO span_data;"
+        "CREATE INDEX traces_start ON traces(start_ns);"
+        "CREATE UNIQUE INDEX spans_key ON spans(trace_key, span_id);"
+        "CREATE INDEX spans_start ON spans(start_ns);"
+        "CREATE INDEX spans_op ON spans(service_id, name_id, start_ns);",
 };
 
 static int user_version(sq_store *s, int *v)
@@ -384,7 +429,8 @@ static void sq_close(sonde_store *base)
 	                          &s->ins_str,      &s->get_str,       &s->get_res,      &s->ins_res,
 	                          &s->get_res_data, &s->get_scope,     &s->ins_scope,    &s->get_scope_data,
 	                          &s->ins_span,     &s->ins_span_data, &s->upsert_trace, &s->ins_log,
-	                          &s->get_series,   &s->ins_series,    &s->ins_point};
+	                          &s->get_series,   &s->ins_series,    &s->ins_point,    &s->get_trace_key,
+	                          &s->last_span_id, &s->last_trace_key};
 	for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
 		sqlite3_finalize(*stmts[i]);
 	sqlite3_close(s->db);
@@ -428,14 +474,17 @@ static int prepare_all(sq_store *s)
 	        {&s->get_scope_data, "SELECT data FROM scopes WHERE id = ?1", false},
 	        {&s->ins_span,
 	         "INSERT OR IGNORE INTO spans(trace_id, span_id, parent_id, start_ns, dur_ns, service_id, "
-	         "name_id,"
-	         " kind, status, resource_id, scope_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+	         "name_id, kind, status, resource_id, scope_id, id, trace_key)"
+	         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
 	         true},
+	        {&s->get_trace_key, "SELECT trace_key FROM traces WHERE trace_id = ?1", false},
+	        {&s->last_span_id, "SELECT max(id) FROM spans WHERE id BETWEEN ?1 AND ?2", false},
+	        {&s->last_trace_key, "SELECT max(trace_key) FROM traces", true},
 	        {&s->ins_span_data, "INSERT INTO span_data(id, attrs, rest) VALUES(?1, ?2, ?3)", true},
 	        {&s->upsert_trace,
 	         "INSERT INTO traces(trace_id, start_ns, end_ns, spans, errors, has_root, root_start_ns,"
-	         " root_service_id, root_name_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-	         " ON CONFLICT(trace_id) DO UPDATE SET start_ns = min(start_ns, excluded.start_ns),"
+	         " root_service_id, root_name_id, trace_key) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+	         " ON CONFLICT(trace_key) DO UPDATE SET start_ns = min(start_ns, excluded.start_ns),"
 	         " end_ns = max(end_ns, excluded.end_ns), spans = spans + excluded.spans,"
 	         " errors = errors + excluded.errors,"
 	         " root_service_id = CASE WHEN " TRACE_BETTER_ROOT
@@ -509,6 +558,13 @@ static int sq_open(const char *target, unsigned flags, sonde_store **out, char *
 		goto fail_db;
 	int v = 0;
 	if ((rc = user_version(s, &v)) < 0)
+		goto fail_db;
+	/* A new store gets bigger pages than SQLite's 4 KB default: fewer, shallower b-trees and
+	 * fewer page writes per appended record. Only possible before the first table. */
+	int ntables = 0;
+	if (!s->readonly && v == 0 && (rc = table_count(s, &ntables)) == 0 && ntables == 0)
+		rc = exec(s, "PRAGMA page_size = " PAGE_SIZE_NEW);
+	if (rc < 0)
 		goto fail_db;
 	/* Checkpoints (which sync) every 32 MB of log rather than every 4 MB. */
 	if (!s->readonly && (rc = exec(s, "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 8192")) < 0)
@@ -707,30 +763,134 @@ static int ref_of(sq_store *s, ref_cache *c, bool is_scope, const void *obj, con
 
 /* ---- Append ---------------------------------------------------------------------------- */
 
+/* A span's rowid: its trace's key in the high bits, its ordinal in the trace below. */
+enum { SPAN_ORD_BITS = 24 };
+#define SPAN_ORD_MAX ((int64_t)1 << SPAN_ORD_BITS)
+
 typedef struct trace_acc {
 	uint8_t id[16];
+	int64_t key;      /* traces.trace_key */
+	int64_t next_ord; /* the ordinal of the trace's next stored span */
 	uint64_t start, end, root_start;
-	uint32_t spans, errors;
+	uint32_t spans, errors; /* of the spans inserted by this append */
 	bool has_root;
 	int64_t root_service, root_name;
 } trace_acc;
 
-static int append_spans(sq_store *s, const sonde_batch *b, ref_cache *rc_cache, sonde_append_stats *st)
+/* Finds (or gives) the key of every trace of b and where its next span goes: an existing
+ * trace continues after its last stored span, a new one gets the next key. tix[i] is
+ * span i's index in *accp. */
+static int trace_keys(sq_store *s, const sonde_batch *b, trace_acc **accp, size_t *acc_np, uint32_t *tix)
 {
 	trace_acc *acc = NULL;
 	size_t acc_n = 0, acc_cap = 0;
+	int64_t next_key = 0;
 	int rc = 0;
 	bmap_clear(&s->traces);
 	for (size_t i = 0; i < b->spans_count; i++) {
+		const uint8_t *tid = b->spans[i].trace_id;
+		uint64_t h = bhash(tid, 16);
+		int64_t idx = bmap_get(&s->traces, tid, 16, h);
+		if (idx) {
+			tix[i] = (uint32_t)(idx - 1);
+			continue;
+		}
+		if (acc_n == acc_cap) {
+			size_t cap = acc_cap ? acc_cap * 2 : 64;
+			trace_acc *na = realloc(acc, cap * sizeof *na);
+			if (!na) {
+				rc = -ENOMEM;
+				goto fail;
+			}
+			acc = na;
+			acc_cap = cap;
+		}
+		if ((rc = bmap_put(&s->traces, tid, 16, h, (int64_t)acc_n + 1)) < 0)
+			goto fail;
+		trace_acc *t = &acc[acc_n];
+		memset(t, 0, sizeof *t);
+		memcpy(t->id, tid, 16);
+		tix[i] = (uint32_t)acc_n++;
+		sqlite3_bind_blob(s->get_trace_key, 1, tid, 16, SQLITE_STATIC);
+		int src = sqlite3_step(s->get_trace_key);
+		if (src == SQLITE_ROW)
+			t->key = sqlite3_column_int64(s->get_trace_key, 0);
+		sqlite3_reset(s->get_trace_key);
+		if (src != SQLITE_ROW && src != SQLITE_DONE) {
+			rc = sq_rc(s, src, "reading traces");
+			goto fail;
+		}
+		if (t->key) {
+			int64_t base = t->key * SPAN_ORD_MAX;
+			sqlite3_bind_int64(s->last_span_id, 1, base);
+			sqlite3_bind_int64(s->last_span_id, 2, base + SPAN_ORD_MAX - 1);
+			src = sqlite3_step(s->last_span_id);
+			if (src == SQLITE_ROW && sqlite3_column_type(s->last_span_id, 0) == SQLITE_INTEGER)
+				t->next_ord = sqlite3_column_int64(s->last_span_id, 0) - base + 1;
+			sqlite3_reset(s->last_span_id);
+			if (src != SQLITE_ROW) {
+				rc = sq_rc(s, src, "reading spans");
+				goto fail;
+			}
+			continue;
+		}
+		if (!next_key) {
+			src = sqlite3_step(s->last_trace_key);
+			next_key = src == SQLITE_ROW ? sqlite3_column_int64(s->last_trace_key, 0) + 1 : 0;
+			sqlite3_reset(s->last_trace_key);
+			if (src != SQLITE_ROW) {
+				rc = sq_rc(s, src, "reading traces");
+				goto fail;
+			}
+		}
+		if (next_key >= INT64_MAX / SPAN_ORD_MAX) {
+			rc = sonde__store_fail(&s->base, -EOVERFLOW, "%s: no trace keys left", s->path);
+			goto fail;
+		}
+		t->key = next_key++;
+	}
+	*accp = acc;
+	*acc_np = acc_n;
+	return 0;
+fail:
+	free(acc);
+	return rc;
+}
+
+static int append_spans(sq_store *s, const sonde_batch *b, ref_cache *rc_cache, sonde_append_stats *st)
+{
+	trace_acc *acc = NULL;
+	size_t acc_n = 0;
+	if (!b->spans_count)
+		return 0;
+	if (b->spans_count > UINT32_MAX)
+		return sonde__store_fail(&s->base, -E2BIG, "%s: too many spans in one batch", s->path);
+	uint32_t *tix = malloc(b->spans_count * sizeof *tix);
+	if (!tix)
+		return -ENOMEM;
+	int rc = trace_keys(s, b, &acc, &acc_n, tix);
+	if (rc < 0)
+		goto out;
+	for (size_t i = 0; i < b->spans_count; i++) {
 		const sonde_span_data *sp = &b->spans[i];
+		trace_acc *t = &acc[tix[i]];
 		const res_ref *res, *scope;
 		int64_t name_id;
 		if ((rc = ref_of(s, rc_cache, false, sp->resource, &res)) < 0 ||
 		    (rc = ref_of(s, rc_cache, true, sp->scope, &scope)) < 0 ||
 		    (rc = string_id(s, sp->name.ptr, sp->name.len, false, &name_id)) < 0)
 			goto out;
+		if (t->next_ord >= SPAN_ORD_MAX) {
+			char hex[33];
+			sonde_hex_encode(hex, sp->trace_id, 16);
+			hex[32] = '\0';
+			rc = sonde__store_fail(&s->base, -EFBIG, "%s: trace %s has more than %lld spans",
+			                       s->path, hex, (long long)(SPAN_ORD_MAX - 1));
+			goto out;
+		}
 		bool root = sonde_id_is_zero(sp->parent_span_id, 8);
 		int64_t dur = (int64_t)(sp->end_ns - sp->start_ns);
+		int64_t rowid = t->key * SPAN_ORD_MAX + t->next_ord;
 		sqlite3_stmt *q = s->ins_span;
 		sqlite3_bind_blob(q, 1, sp->trace_id, 16, SQLITE_STATIC);
 		sqlite3_bind_blob(q, 2, sp->span_id, 8, SQLITE_STATIC);
@@ -746,6 +906,8 @@ static int append_spans(sq_store *s, const sonde_batch *b, ref_cache *rc_cache, 
 		sqlite3_bind_int(q, 9, (int)sp->status_code);
 		sqlite3_bind_int64(q, 10, res->id);
 		sqlite3_bind_int64(q, 11, scope->id);
+		sqlite3_bind_int64(q, 12, rowid);
+		sqlite3_bind_int64(q, 13, t->key);
 		if ((rc = step_done(s, q)) < 0)
 			goto out;
 		if (sqlite3_changes(s->db) == 0) {
@@ -753,7 +915,7 @@ static int append_spans(sq_store *s, const sonde_batch *b, ref_cache *rc_cache, 
 			continue;
 		}
 		st->spans_added++;
-		int64_t rowid = sqlite3_last_insert_rowid(s->db);
+		t->next_ord++;
 		sonde_buf_reset(&s->enc);
 		sonde_buf_reset(&s->enc2);
 		if (sp->attrs.count)
@@ -772,34 +934,15 @@ static int append_spans(sq_store *s, const sonde_batch *b, ref_cache *rc_cache, 
 		if ((rc = step_done(s, s->ins_span_data)) < 0)
 			goto out;
 
-		uint64_t h = bhash(sp->trace_id, 16);
-		int64_t idx = bmap_get(&s->traces, sp->trace_id, 16, h);
-		trace_acc *t;
 		uint64_t end = sp->start_ns + (uint64_t)dur;
-		if (!idx) {
-			if (acc_n == acc_cap) {
-				size_t cap = acc_cap ? acc_cap * 2 : 64;
-				trace_acc *na = realloc(acc, cap * sizeof *na);
-				if (!na) {
-					rc = -ENOMEM;
-					goto out;
-				}
-				acc = na;
-				acc_cap = cap;
-			}
-			if ((rc = bmap_put(&s->traces, sp->trace_id, 16, h, (int64_t)acc_n + 1)) < 0)
-				goto out;
-			t = &acc[acc_n++];
-			memcpy(t->id, sp->trace_id, 16);
+		if (t->spans == 0) {
 			t->start = sp->start_ns;
 			t->end = end;
-			t->spans = t->errors = 0;
 			t->has_root = root;
 			t->root_start = sp->start_ns;
 			t->root_service = res->service_id;
 			t->root_name = name_id;
 		} else {
-			t = &acc[idx - 1];
 			if ((int64_t)sp->start_ns < (int64_t)t->start)
 				t->start = sp->start_ns;
 			if ((int64_t)end > (int64_t)t->end)
@@ -817,6 +960,8 @@ static int append_spans(sq_store *s, const sonde_batch *b, ref_cache *rc_cache, 
 	}
 	for (size_t i = 0; i < acc_n; i++) {
 		const trace_acc *t = &acc[i];
+		if (!t->spans)
+			continue;
 		sqlite3_stmt *q = s->upsert_trace;
 		sqlite3_bind_blob(q, 1, t->id, 16, SQLITE_STATIC);
 		sqlite3_bind_int64(q, 2, (int64_t)t->start);
@@ -827,11 +972,13 @@ static int append_spans(sq_store *s, const sonde_batch *b, ref_cache *rc_cache, 
 		sqlite3_bind_int64(q, 7, (int64_t)t->root_start);
 		sqlite3_bind_int64(q, 8, t->root_service);
 		sqlite3_bind_int64(q, 9, t->root_name);
+		sqlite3_bind_int64(q, 10, t->key);
 		if ((rc = step_done(s, q)) < 0)
 			goto out;
 	}
 out:
 	free(acc);
+	free(tix);
 	return rc;
 }
 
@@ -1091,6 +1238,18 @@ static int qb_prepare(sq_store *s, qbuild *qb, sqlite3_stmt **st)
 	return 0;
 }
 
+/* The key of trace_id (0: not stored). */
+static int trace_key_of(sq_store *s, const uint8_t *trace_id, int64_t *key)
+{
+	*key = 0;
+	sqlite3_bind_blob(s->get_trace_key, 1, trace_id, 16, SQLITE_STATIC);
+	int rc = sqlite3_step(s->get_trace_key);
+	if (rc == SQLITE_ROW)
+		*key = sqlite3_column_int64(s->get_trace_key, 0);
+	sqlite3_reset(s->get_trace_key);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_rc(s, rc, "reading traces");
+}
+
 /* Adds the conditions of q on spans aliased `s` (with span_data `d` and resources `r`
  * joined when attrs are asked for). */
 static int qb_span_where(sq_store *s, qbuild *qb, const sonde_query *q)
@@ -1124,8 +1283,15 @@ static int qb_span_where(sq_store *s, qbuild *qb, const sonde_query *q)
 		qb_int(qb, " AND ((1 << s.kind) & ?) != 0", q->kinds);
 	if (q->roots_only)
 		sonde_buf_puts(&qb->sql, " AND s.parent_id IS NULL");
-	if (q->trace_id)
-		qb_blob(qb, " AND s.trace_id = ?", q->trace_id, 16);
+	if (q->trace_id) {
+		/* A trace's spans are one rowid range. */
+		int64_t key = 0;
+		if ((rc = trace_key_of(s, q->trace_id, &key)) < 0)
+			return rc;
+		qb->none |= key == 0;
+		qb_int(qb, " AND s.id BETWEEN ?", key * SPAN_ORD_MAX);
+		qb_int(qb, " AND ?", key * SPAN_ORD_MAX + SPAN_ORD_MAX - 1);
+	}
 	for (size_t i = 0; i < q->attrs_count; i++) {
 		qb_text(qb, " AND sonde_attr_eq(d.attrs, r.data, ?, ", q->attrs[i].key);
 		if (q->attrs[i].value)
@@ -1712,7 +1878,7 @@ static ssize_t sq_find_traces(sonde_store *base, const sonde_query *q, sonde_tra
 	size_t cap = 0;
 	sonde_buf_puts(&qb.sql,
 	               "SELECT t.trace_id, t.start_ns, t.end_ns - t.start_ns, t.spans, t.errors, t.has_root,"
-	               " t.root_service_id, t.root_name_id FROM traces t WHERE 1");
+	               " t.root_service_id, t.root_name_id, t.trace_key FROM traces t WHERE 1");
 	if (q->since_ns)
 		qb_int(&qb, " AND t.start_ns >= ?", (int64_t)q->since_ns);
 	if (q->until_ns)
@@ -1738,7 +1904,8 @@ static ssize_t sq_find_traces(sonde_store *base, const sonde_query *q, sonde_tra
 			sonde_buf_puts(&qb.sql,
 			               " LEFT JOIN span_data d ON d.id = s.id LEFT JOIN resources r ON"
 			               " r.id = s.resource_id");
-		sonde_buf_puts(&qb.sql, " WHERE s.trace_id = t.trace_id");
+		sonde_buf_puts(&qb.sql,
+		               " WHERE s.id BETWEEN t.trace_key << 24 AND (t.trace_key << 24) + 16777215");
 		if ((rc = qb_span_where(s, &qb, &sq)) < 0)
 			goto out;
 		sonde_buf_puts(&qb.sql, ")");
@@ -1753,8 +1920,8 @@ static ssize_t sq_find_traces(sonde_store *base, const sonde_query *q, sonde_tra
 	qb_int(&qb, " LIMIT ?", (int64_t)(limit > INT64_MAX ? INT64_MAX : limit));
 	if (qb.none || (rc = qb_prepare(s, &qb, &st)) < 0)
 		goto out;
-	int src = sqlite3_prepare_v2(s->db, "SELECT DISTINCT service_id FROM spans WHERE trace_id = ?1", -1,
-	                             &svc, NULL);
+	int src = sqlite3_prepare_v2(
+	        s->db, "SELECT DISTINCT service_id FROM spans WHERE id BETWEEN ?1 AND ?2", -1, &svc, NULL);
 	if (src != SQLITE_OK) {
 		rc = sq_rc(s, src, "preparing a query");
 		goto out;
@@ -1788,7 +1955,9 @@ static ssize_t sq_find_traces(sonde_store *base, const sonde_query *q, sonde_tra
 			goto out;
 		}
 		/* Services of the trace. */
-		sqlite3_bind_blob(svc, 1, t->trace_id, 16, SQLITE_STATIC);
+		int64_t key = sqlite3_column_int64(st, 8);
+		sqlite3_bind_int64(svc, 1, key * SPAN_ORD_MAX);
+		sqlite3_bind_int64(svc, 2, key * SPAN_ORD_MAX + SPAN_ORD_MAX - 1);
 		size_t ns = 0, scap = 8;
 		const char **names = sonde_arena_alloc(&out->arena, scap * sizeof *names);
 		int r2;
@@ -1840,6 +2009,61 @@ static const char *const kind_names[] = {"unspecified", "internal", "server",
                                          "client",      "producer", "consumer"};
 static const char *const status_names[] = {"unset", "ok", "error"};
 
+/* Values of resource attributes met during one aggregation, by (resource id, key). */
+typedef struct res_attrs {
+	bmap map; /* -> index + 1 in vals */
+	const char **vals;
+	size_t n, cap;
+} res_attrs;
+
+/* The text of attribute key[0..klen) of resource rid ("" when it lacks it), interned in
+ * vals; read from the store once per resource and key. */
+static int res_attr(sq_store *s, res_attrs *ra, sonde_intern *vals, int64_t rid, const char *key, size_t klen,
+                    const char **out)
+{
+	struct {
+		int64_t rid;
+		uintptr_t key;
+		uint64_t klen;
+	} k = {rid, (uintptr_t)key, klen};
+	uint64_t h = bhash(&k, sizeof k);
+	int64_t got = bmap_get(&ra->map, &k, sizeof k, h);
+	if (got) {
+		*out = ra->vals[got - 1];
+		return 0;
+	}
+	sonde_buf text = SONDE_BUF_INIT;
+	sqlite3_bind_int64(s->get_res_data, 1, rid);
+	int rc = sqlite3_step(s->get_res_data);
+	if (rc == SQLITE_ROW) {
+		const void *blob = sqlite3_column_blob(s->get_res_data, 0);
+		int n = sqlite3_column_bytes(s->get_res_data, 0);
+		if (blob && n > 0)
+			sonde__attrs_find_text(blob, (size_t)n, key, klen, &text);
+	}
+	sqlite3_reset(s->get_res_data);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		sonde_buf_release(&text);
+		return sq_rc(s, rc, "reading resources");
+	}
+	bool oom = text.oom;
+	const char *v = oom ? NULL : sonde_intern_str(vals, text.len ? text.data : "", text.len);
+	sonde_buf_release(&text);
+	if (!v)
+		return -ENOMEM;
+	if (ra->n == ra->cap) {
+		size_t cap = ra->cap ? ra->cap * 2 : 16;
+		const char **nv = realloc(ra->vals, cap * sizeof *nv);
+		if (!nv)
+			return -ENOMEM;
+		ra->vals = nv;
+		ra->cap = cap;
+	}
+	ra->vals[ra->n++] = v;
+	*out = v;
+	return bmap_put(&ra->map, &k, sizeof k, h, (int64_t)ra->n);
+}
+
 static ssize_t sq_aggregate_spans(sonde_store *base, const sonde_query *q, const sonde_agg_key *keys,
                                   size_t nkeys, sonde_agg_value_fn on_value, void *ctx, sonde_agg_result *out)
 {
@@ -1847,26 +2071,48 @@ static ssize_t sq_aggregate_spans(sonde_store *base, const sonde_query *q, const
 	qbuild qb = {.sql = SONDE_BUF_INIT};
 	sqlite3_stmt *st = NULL;
 	bool want_attrs = false, want_parent = false;
+	uint32_t attr_kinds = 0; /* spans of these kinds need their attributes; 0: all */
+	bool attr_all_kinds = false;
 	for (size_t i = 0; i < nkeys; i++) {
-		want_attrs |= keys[i].kind == SONDE_KEY_ATTR;
+		bool a = keys[i].kind == SONDE_KEY_ATTR || keys[i].kind == SONDE_KEY_ATTR_ANY;
+		want_attrs |= a;
 		want_parent |= keys[i].kind == SONDE_KEY_PARENT_SERVICE;
+		if (a && keys[i].kinds)
+			attr_kinds |= keys[i].kinds;
+		else if (a)
+			attr_all_kinds = true;
 	}
-	bool join_attrs = want_attrs || q->attrs_count;
+	bool join_attrs = (want_attrs && attr_all_kinds) || q->attrs_count;
 	sonde_buf_puts(&qb.sql, "SELECT s.service_id, s.name_id, s.kind, s.status, s.dur_ns, s.start_ns");
-	sonde_buf_puts(&qb.sql, want_attrs ? ", d.attrs, r.data" : ", NULL, NULL");
+	if (want_attrs && !join_attrs) {
+		/* Only spans of some kinds need attributes: read them for those alone. */
+		char cols[200];
+		snprintf(cols, sizeof cols,
+		         ", CASE WHEN (1 << s.kind) & %u THEN (SELECT attrs FROM span_data WHERE id = s.id) "
+		         "END,"
+		         " s.resource_id",
+		         (unsigned)attr_kinds);
+		sonde_buf_puts(&qb.sql, cols);
+	} else {
+		/* Resource attributes are looked up once per resource (res_attr()), not per span. */
+		sonde_buf_puts(&qb.sql, want_attrs ? ", d.attrs, s.resource_id" : ", NULL, NULL");
+	}
 	sonde_buf_puts(&qb.sql, want_parent ? ", p.service_id" : ", 0");
 	sonde_buf_puts(&qb.sql, " FROM spans s");
 	if (join_attrs)
-		sonde_buf_puts(&qb.sql, " LEFT JOIN span_data d ON d.id = s.id LEFT JOIN resources r ON r.id "
-		                        "= s.resource_id");
+		sonde_buf_puts(&qb.sql, " LEFT JOIN span_data d ON d.id = s.id");
+	if (q->attrs_count)
+		sonde_buf_puts(&qb.sql, " LEFT JOIN resources r ON r.id = s.resource_id");
 	if (want_parent)
 		sonde_buf_puts(&qb.sql,
-		               " LEFT JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_id");
+		               " LEFT JOIN spans p ON p.trace_key = s.trace_key AND p.span_id = s.parent_id");
 	sonde_buf_puts(&qb.sql, " WHERE 1");
 	bmap groups;
 	bmap_init(&groups);
 	sonde_intern attr_vals;
 	sonde_intern_init(&attr_vals, &out->arena);
+	res_attrs rattrs = {.vals = NULL};
+	bmap_init(&rattrs.map);
 	sonde_buf text = SONDE_BUF_INIT;
 	size_t cap = 0;
 	ssize_t rc = qb_span_where(s, &qb, q);
@@ -1883,21 +2129,34 @@ static ssize_t sq_aggregate_spans(sonde_store *base, const sonde_query *q, const
 			case SONDE_KEY_KIND: key[i] = sqlite3_column_int64(st, 2); break;
 			case SONDE_KEY_STATUS: key[i] = sqlite3_column_int64(st, 3); break;
 			case SONDE_KEY_PARENT_SERVICE: key[i] = sqlite3_column_int64(st, 8); break;
-			case SONDE_KEY_ATTR: {
-				sonde_buf_reset(&text);
-				int found = 0;
-				for (int col = 6; col <= 7 && !found; col++) {
-					const void *blob = sqlite3_column_blob(st, col);
-					int n = sqlite3_column_bytes(st, col);
-					if (blob && n > 0)
-						found = sonde__attrs_find_text(blob, (size_t)n, keys[i].attr,
-						                               strlen(keys[i].attr), &text);
-				}
-				const char *v =
-				        sonde_intern_str(&attr_vals, text.len ? text.data : "", text.len);
-				if (!v) {
-					rc = -ENOMEM;
-					goto out;
+			case SONDE_KEY_ATTR:
+			case SONDE_KEY_ATTR_ANY: {
+				int kind = sqlite3_column_int(st, 2);
+				bool has = !keys[i].kinds ||
+				           (kind >= 0 && kind < 32 && (keys[i].kinds >> kind & 1));
+				const char *list = keys[i].attr ? keys[i].attr : "";
+				const void *blob = sqlite3_column_blob(st, 6);
+				int n = sqlite3_column_bytes(st, 6);
+				const char *v = "";
+				while (has) {
+					size_t klen = keys[i].kind == SONDE_KEY_ATTR_ANY ? strcspn(list, ",")
+					                                                 : strlen(list);
+					sonde_buf_reset(&text);
+					if (blob && n > 0 &&
+					    sonde__attrs_find_text(blob, (size_t)n, list, klen, &text))
+						v = sonde_intern_str(&attr_vals, text.len ? text.data : "",
+						                     text.len);
+					else if ((rc = res_attr(s, &rattrs, &attr_vals,
+					                        sqlite3_column_int64(st, 7), list, klen,
+					                        &v)) < 0)
+						goto out;
+					if (!v) {
+						rc = -ENOMEM;
+						goto out;
+					}
+					if (keys[i].kind == SONDE_KEY_ATTR || v[0] || !list[klen])
+						break;
+					list += klen + 1;
 				}
 				attr_text[i] = v;
 				key[i] = (int64_t)(intptr_t)v;
@@ -1939,9 +2198,10 @@ static ssize_t sq_aggregate_spans(sonde_store *base, const sonde_query *q, const
 					v.ptr = key[i] >= 0 && key[i] <= 2 ? status_names[key[i]] : "unknown";
 					v.len = strlen(v.ptr);
 					break;
-				case SONDE_KEY_ATTR: v.ptr = attr_text[i]; break;
+				case SONDE_KEY_ATTR:
+				case SONDE_KEY_ATTR_ANY: v.ptr = attr_text[i]; break;
 				}
-				if (keys[i].kind == SONDE_KEY_ATTR)
+				if (keys[i].kind == SONDE_KEY_ATTR || keys[i].kind == SONDE_KEY_ATTR_ANY)
 					g->values[i] = v.ptr;
 				else if (!(g->values[i] = sonde_arena_strndup(&out->arena, v.ptr, v.len))) {
 					rc = -ENOMEM;
@@ -1980,6 +2240,8 @@ out:
 	sonde_buf_release(&qb.sql);
 	sonde_buf_release(&text);
 	bmap_release(&groups);
+	bmap_release(&rattrs.map);
+	free(rattrs.vals);
 	sonde_intern_release(&attr_vals);
 	return rc < 0 ? rc : (ssize_t)out->count;
 }
@@ -2078,25 +2340,24 @@ static int sq_prune(sonde_store *base, uint64_t before_ns, bool vacuum, sonde_pr
 	int rc = exec(s, "BEGIN IMMEDIATE");
 	if (rc < 0)
 		return rc;
-	if ((rc = exec(
-	             s,
-	             "CREATE TEMP TABLE IF NOT EXISTS prune_traces(trace_id BLOB PRIMARY KEY) WITHOUT ROWID;"
-	             " DELETE FROM prune_traces")) < 0 ||
-	    (rc = run_delete(s, "INSERT INTO prune_traces SELECT trace_id FROM traces WHERE start_ns < ?1",
-	                     before, NULL)) < 0 ||
-	    (rc = run_delete(s,
-	                     "DELETE FROM span_data WHERE id IN (SELECT s.id FROM prune_traces p JOIN spans s"
-	                     " ON s.trace_id = p.trace_id) AND ?1 IS NOT NULL",
+	if ((rc = exec(s, "CREATE TEMP TABLE IF NOT EXISTS prune_traces3(trace_key INTEGER PRIMARY KEY);"
+	                  " DELETE FROM prune_traces3")) < 0 ||
+	    (rc = run_delete(s, "INSERT INTO prune_traces3 SELECT trace_key FROM traces WHERE start_ns < ?1",
 	                     before, NULL)) < 0 ||
 	    (rc = run_delete(
 	             s,
-	             "DELETE FROM spans WHERE trace_id IN (SELECT trace_id FROM prune_traces) AND ?1 IS NOT"
-	             " NULL",
-	             before, &stats->spans)) < 0 ||
+	             "DELETE FROM span_data WHERE id IN (SELECT s.id FROM prune_traces3 p JOIN spans s"
+	             " ON s.trace_key = p.trace_key) AND ?1 IS NOT NULL",
+	             before, NULL)) < 0 ||
+	    (rc = run_delete(s,
+	                     "DELETE FROM spans WHERE trace_key IN (SELECT trace_key FROM prune_traces3) AND "
+	                     "?1 IS NOT"
+	                     " NULL",
+	                     before, &stats->spans)) < 0 ||
 	    (rc = run_delete(s, "DELETE FROM traces WHERE start_ns < ?1", before, &stats->traces)) < 0 ||
 	    (rc = run_delete(s, "DELETE FROM logs WHERE time_ns < ?1", before, &stats->logs)) < 0 ||
 	    (rc = run_delete(s, "DELETE FROM points WHERE time_ns < ?1", before, &stats->points)) < 0 ||
-	    (rc = exec(s, "DELETE FROM prune_traces; COMMIT")) < 0) {
+	    (rc = exec(s, "DELETE FROM prune_traces3; COMMIT")) < 0) {
 		char msg[sizeof s->base.errmsg];
 		memcpy(msg, s->base.errmsg, sizeof msg);
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);

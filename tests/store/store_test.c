@@ -484,7 +484,7 @@ static void test_aggregate(void **state)
 	sonde_store *s = open_ok();
 	sonde_batch *in = sample_batch();
 	assert_int_equal(sonde_store_append(s, in, NULL, NULL), 0);
-	sonde_agg_key keys[2] = {{SONDE_KEY_SERVICE, NULL}, {SONDE_KEY_OPERATION, NULL}};
+	sonde_agg_key keys[2] = {{SONDE_KEY_SERVICE, NULL, 0}, {SONDE_KEY_OPERATION, NULL, 0}};
 	sonde_agg_result r;
 	durs x = {0};
 	sonde_query q = {0};
@@ -510,7 +510,7 @@ static void test_aggregate(void **state)
 	sonde_agg_result_release(&r);
 
 	/* By an attribute; spans without it form the "" group. */
-	sonde_agg_key ak = {SONDE_KEY_ATTR, "http.route"};
+	sonde_agg_key ak = {SONDE_KEY_ATTR, "http.route", 0};
 	assert_int_equal(sonde_store_aggregate_spans(s, &q, &ak, 1, NULL, NULL, &r), 3);
 	size_t empty = 0;
 	for (size_t i = 0; i < r.count; i++)
@@ -520,11 +520,32 @@ static void test_aggregate(void **state)
 	sonde_agg_result_release(&r);
 
 	/* By parent service: the db spans are called from frontend. */
-	sonde_agg_key pk[2] = {{SONDE_KEY_PARENT_SERVICE, NULL}, {SONDE_KEY_SERVICE, NULL}};
+	sonde_agg_key pk[2] = {{SONDE_KEY_PARENT_SERVICE, NULL, 0}, {SONDE_KEY_SERVICE, NULL, 0}};
 	sonde_query cq = {.service = "db"};
 	assert_int_equal(sonde_store_aggregate_spans(s, &cq, pk, 2, NULL, NULL, &r), 1);
 	assert_string_equal(r.groups[0].values[0], "frontend");
 	assert_string_equal(r.groups[0].values[1], "db");
+	sonde_agg_result_release(&r);
+
+	/* The first non-empty of several attributes, for server spans only: the first root has
+	 * a status code, the second only a route; the client spans get "" unread. A resource
+	 * attribute counts when the span lacks the key. */
+	sonde_agg_key any[2] = {
+	        {SONDE_KEY_ATTR_ANY, "db.missing,http.status_code,http.route", 1u << SONDE_SPAN_KIND_SERVER},
+	        {SONDE_KEY_ATTR_ANY, "nothing,service.name", 1u << SONDE_SPAN_KIND_CLIENT}};
+	assert_int_equal(sonde_store_aggregate_spans(s, &q, any, 2, NULL, NULL, &r), 3);
+	for (size_t i = 0; i < r.count; i++) {
+		const sonde_agg_group *g = &r.groups[i];
+		if (strcmp(g->values[0], "200") == 0)
+			assert_string_equal(g->values[1], "");
+		else if (strcmp(g->values[0], "/home") == 0)
+			assert_string_equal(g->values[1], "");
+		else if (strcmp(g->values[0], "") == 0) {
+			assert_string_equal(g->values[1], "db");
+			assert_int_equal(g->count, 2);
+		} else
+			fail_msg("unexpected group '%s'", g->values[0]);
+	}
 	sonde_agg_result_release(&r);
 
 	/* No keys: one group. */
@@ -612,6 +633,94 @@ static void test_migration(void **state)
 	assert_string_equal(out->spans[0].name.ptr, "child");
 	sonde_batch_free(out);
 	sonde_store_close(s);
+}
+
+static int64_t query_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* A version 2 store (spans keyed by trace id) is migrated to version 3 (spans clustered
+ * by trace key): every span keeps its attributes, the trace summaries stay, and appending
+ * to a migrated trace continues its range without duplicating what is there. */
+static void test_migration_2_to_3(void **state)
+{
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	exec_sql(db, sonde__store_sqlite_migration(0));
+	exec_sql(db, sonde__store_sqlite_migration(1));
+	/* Trace 1 (two spans, ids 1 and 3, interleaved with trace 2's span id 2). */
+	exec_sql(db,
+	         "PRAGMA user_version = 2;"
+	         "INSERT INTO strings VALUES(1, 'svc'), (2, 'root'), (3, 'child');"
+	         "INSERT INTO resources VALUES(1, x'01', 1, x'000000');"
+	         "INSERT INTO scopes VALUES(1, x'01', x'0000000000');"
+	         "INSERT INTO spans VALUES(1, x'ab000000000000000000000000000001', x'ab00000000000001', NULL,"
+	         " 1000, 500, 1, 2, 2, 0, 1, 1);"
+	         "INSERT INTO spans VALUES(2, x'ab000000000000000000000000000002', x'ab00000000000009', NULL,"
+	         " 5000, 100, 1, 2, 2, 0, 1, 1);"
+	         "INSERT INTO spans VALUES(3, x'ab000000000000000000000000000001', x'ab00000000000002',"
+	         " x'ab00000000000001', 1100, 300, 1, 3, 3, 2, 1, 1);"
+	         "INSERT INTO span_data VALUES(3, NULL, NULL);"
+	         "INSERT INTO traces VALUES(x'ab000000000000000000000000000001', 1000, 1500, 2, 1, 1, 1000, "
+	         "1, 2);"
+	         "INSERT INTO traces VALUES(x'ab000000000000000000000000000002', 5000, 5100, 1, 0, 1, 5000, "
+	         "1, 2);");
+	sqlite3_close(db);
+
+	sonde_store *s = open_ok();
+	sonde_store_info info;
+	assert_int_equal(sonde_store_info_get(s, &info), 0);
+	assert_int_equal(info.schema_version, 3);
+	assert_int_equal(info.spans, 3);
+	assert_int_equal(info.traces, 2);
+	sonde_batch *out = sonde_batch_new();
+	uint8_t t1[16];
+	id_of(t1, 16, 1);
+	assert_int_equal(sonde_store_get_trace(s, t1, false, out), 2);
+	assert_int_equal(out->spans[0].start_ns, 1000);
+	assert_int_equal(out->spans[1].start_ns, 1100);
+	assert_int_equal(out->spans[1].parent_span_id[7], 1);
+	assert_int_equal(out->spans[1].status_code, SONDE_STATUS_ERROR);
+	/* Re-appending a stored span adds nothing; a new span of trace 1 lands in its range. */
+	sonde_batch *b = sonde_batch_new();
+	sonde_resource *r = resource(b, "svc");
+	sonde_scope *sc = sonde_batch_new_scope(b);
+	span(b, r, sc, 1, 2, 1, "child", 0, 1);
+	span(b, r, sc, 1, 7, 1, "late", 0, 1);
+	sonde_append_stats st = {0};
+	assert_int_equal(sonde_store_append(s, b, NULL, &st), 0);
+	assert_int_equal(st.spans_added, 1);
+	assert_int_equal(st.spans_present, 1);
+	sonde_batch_clear(out);
+	assert_int_equal(sonde_store_get_trace(s, t1, false, out), 3);
+	sonde_trace_list l;
+	sonde_query q = {.trace_id = t1};
+	assert_int_equal(sonde_store_find_traces(s, &q, &l), 1);
+	assert_int_equal(l.items[0].span_count, 3);
+	assert_int_equal(l.items[0].error_count, 1);
+	sonde_trace_list_release(&l);
+	sonde_batch_free(b);
+	sonde_batch_free(out);
+	sonde_store_close(s);
+
+	/* The layout: one key per trace, the spans of a trace one rowid range, data rows by the
+	 * same ids. */
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(query_int(db, "SELECT count(DISTINCT trace_key) FROM traces"), 2);
+	assert_int_equal(query_int(db,
+	                           "SELECT count(*) FROM spans s JOIN traces t ON t.trace_key = s.trace_key"
+	                           " AND t.trace_id = s.trace_id WHERE s.id >> 24 = s.trace_key"),
+	                 4);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM span_data d JOIN spans s ON s.id = d.id"), 2);
+	assert_int_equal(
+	        query_int(db, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'"), 1);
+	sqlite3_close(db);
 }
 
 static void expect_open_error(int want, const char *msg_part)
@@ -705,10 +814,10 @@ static void test_two_handles(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        T(test_round_trip),     T(test_idempotent),  T(test_trace_across_batches),
-	        T(test_filters),        T(test_scan_stops),  T(test_aggregate),
-	        T(test_prune),          T(test_migration),   T(test_bad_files),
-	        T(test_damaged_record), T(test_two_handles),
+	        T(test_round_trip), T(test_idempotent),     T(test_trace_across_batches),
+	        T(test_filters),    T(test_scan_stops),     T(test_aggregate),
+	        T(test_prune),      T(test_migration),      T(test_migration_2_to_3),
+	        T(test_bad_files),  T(test_damaged_record), T(test_two_handles),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
