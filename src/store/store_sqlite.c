@@ -1210,6 +1210,21 @@ static void qb_text(qbuild *qb, const char *clause, const char *t)
 		qb->binds[qb->nbinds++] = (bindv){1, 0, t, -1};
 }
 
+/* Adds `clause` bound to the id of a stored name (a service, an operation); a name the
+ * store has never seen matches nothing. NULL name: no condition. */
+static int qb_name(sq_store *s, qbuild *qb, const char *clause, const char *name)
+{
+	if (!name)
+		return 0;
+	int64_t id;
+	int rc = string_id(s, name, strlen(name), true, &id);
+	if (rc < 0)
+		return rc;
+	qb->none |= id == 0;
+	qb_int(qb, clause, id);
+	return 0;
+}
+
 static void qb_blob(qbuild *qb, const char *clause, const void *p, int n)
 {
 	sonde_buf_puts(&qb->sql, clause);
@@ -1259,20 +1274,10 @@ static int qb_span_where(sq_store *s, qbuild *qb, const sonde_query *q)
 		qb_int(qb, " AND s.start_ns >= ?", (int64_t)q->since_ns);
 	if (q->until_ns)
 		qb_int(qb, " AND s.start_ns < ?", (int64_t)q->until_ns);
-	if (q->service) {
-		int64_t id;
-		if ((rc = string_id(s, q->service, strlen(q->service), true, &id)) < 0)
-			return rc;
-		qb->none |= id == 0;
-		qb_int(qb, " AND s.service_id = ?", id);
-	}
-	if (q->operation) {
-		int64_t id;
-		if ((rc = string_id(s, q->operation, strlen(q->operation), true, &id)) < 0)
-			return rc;
-		qb->none |= id == 0;
-		qb_int(qb, " AND s.name_id = ?", id);
-	}
+	if ((rc = qb_name(s, qb, " AND s.service_id = ?", q->service)) < 0)
+		return rc;
+	if ((rc = qb_name(s, qb, " AND s.name_id = ?", q->operation)) < 0)
+		return rc;
 	if (q->min_duration_ns)
 		qb_int(qb, " AND s.dur_ns >= ?", (int64_t)q->min_duration_ns);
 	if (q->max_duration_ns)
@@ -1528,13 +1533,8 @@ static int log_query(sq_store *s, const sonde_query *q, bool for_select, qbuild 
 		qb_int(qb, " AND l.time_ns >= ?", (int64_t)q->since_ns);
 	if (q->until_ns)
 		qb_int(qb, " AND l.time_ns < ?", (int64_t)q->until_ns);
-	if (q->service) {
-		int64_t id;
-		if ((rc = string_id(s, q->service, strlen(q->service), true, &id)) < 0)
-			return rc;
-		qb->none |= id == 0;
-		qb_int(qb, " AND l.service_id = ?", id);
-	}
+	if ((rc = qb_name(s, qb, " AND l.service_id = ?", q->service)) < 0)
+		return rc;
 	if (q->errors_only)
 		sonde_buf_puts(&qb->sql, " AND l.severity >= 17");
 	if (q->min_severity)
@@ -1666,20 +1666,10 @@ static int point_query(sq_store *s, const sonde_query *q, qbuild *qb)
 		qb_int(qb, " AND p.time_ns >= ?", (int64_t)q->since_ns);
 	if (q->until_ns)
 		qb_int(qb, " AND p.time_ns < ?", (int64_t)q->until_ns);
-	if (q->service) {
-		int64_t id;
-		if ((rc = string_id(s, q->service, strlen(q->service), true, &id)) < 0)
-			return rc;
-		qb->none |= id == 0;
-		qb_int(qb, " AND m.service_id = ?", id);
-	}
-	if (q->operation) {
-		int64_t id;
-		if ((rc = string_id(s, q->operation, strlen(q->operation), true, &id)) < 0)
-			return rc;
-		qb->none |= id == 0;
-		qb_int(qb, " AND m.name_id = ?", id);
-	}
+	if ((rc = qb_name(s, qb, " AND m.service_id = ?", q->service)) < 0)
+		return rc;
+	if ((rc = qb_name(s, qb, " AND m.name_id = ?", q->operation)) < 0)
+		return rc;
 	for (size_t i = 0; i < q->attrs_count; i++) {
 		qb_text(qb, " AND sonde_attr_eq(m.attrs, NULL, ?, ", q->attrs[i].key);
 		if (q->attrs[i].value)
