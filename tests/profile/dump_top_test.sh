@@ -11,29 +11,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() {
-	echo "FAIL: $*" >&2
-	fail=$((fail + 1))
-}
-has() {
-	if grep -Eq -- "$2" "$1"; then ok; else bad "$3: no line matches /$2/ in $(head -c 800 "$1")"; fi
-}
-expect_exit() {
-	local name=$1 code=$2 pattern=$3
-	shift 3
-	"$@" >"$tmp/out" 2>"$tmp/err"
-	local rc=$?
-	if [ "$rc" != "$code" ]; then
-		bad "$name: exit $rc, expected $code; stderr: $(head -3 "$tmp/err")"
-	elif [ -n "$pattern" ] && ! grep -Eq -- "$pattern" "$tmp/err"; then
-		bad "$name: stderr does not match /$pattern/: $(head -3 "$tmp/err")"
-	else
-		ok
-	fi
-}
+. "$src/tests/lib/check.sh"
 
 ${CC:-gcc} -O2 -g -fno-ipa-icf -pthread "$src/tests/profile/progs/split.c" -o "$tmp/split" || exit 1
 

@@ -13,31 +13,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() {
-	echo "FAIL: $*" >&2
-	fail=$((fail + 1))
-}
-# has FILE PATTERN NAME: FILE has a line matching the extended regex PATTERN.
-has() {
-	if grep -Eq -- "$2" "$1"; then ok; else bad "$3: no line matches /$2/ in $(head -c 600 "$1")"; fi
-}
-# expect_exit NAME CODE STDERR_PATTERN COMMAND...
-expect_exit() {
-	local name=$1 code=$2 pattern=$3
-	shift 3
-	"$@" >"$tmp/out" 2>"$tmp/err"
-	local rc=$?
-	if [ "$rc" != "$code" ]; then
-		bad "$name: exit $rc, expected $code; stderr: $(head -3 "$tmp/err")"
-	elif [ -n "$pattern" ] && ! grep -Eq -- "$pattern" "$tmp/err"; then
-		bad "$name: stderr does not match /$pattern/: $(head -3 "$tmp/err")"
-	else
-		ok
-	fi
-}
+. "$src/tests/lib/check.sh"
 
 if ! "$sonde" record -q -d 0.1 -o "$tmp/probe.folded" -- true 2>"$tmp/probe.err"; then
 	if grep -q "permission denied" "$tmp/probe.err"; then
