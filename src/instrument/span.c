@@ -114,6 +114,22 @@ static inline bool recording(const sonde_span *s)
 	return s->state == SLOT_RECORDING;
 }
 
+/* Resets the header of a slot taken for a new span of t on th (ids, state, flags and
+ * times are the caller's). */
+static inline void slot_reset(sonde_span *s, sonde__thread *th, sonde_tracer *t, uint16_t sflags)
+{
+	s->owner = th;
+	s->tracer = t;
+	s->next = NULL;
+	s->tail = s;
+	s->used = 0;
+	s->sflags = sflags;
+	s->kind = SONDE_SPAN_KIND_INTERNAL;
+	s->status = SONDE_STATUS_UNSET;
+	s->attrs = s->events = s->links = s->nest = 0;
+	s->dropped_attrs = s->dropped_events = s->dropped_links = 0;
+}
+
 /* ---- The item stream ------------------------------------------------------------- */
 
 /* Makes room for n more bytes of stream in s's chain, chaining slots of th as needed.
@@ -469,16 +485,9 @@ sonde_span *sonde__span_start(sonde_tracer *t, const char *name, const sonde_spa
 		                      memory_order_relaxed);
 		return &sonde__noop_span;
 	}
-	s->owner = th;
-	s->tracer = t;
-	s->next = NULL;
-	s->tail = s;
-	s->used = 0;
-	s->sflags = 0;
-	s->attrs = s->events = s->links = s->nest = 0;
-	s->dropped_attrs = s->dropped_events = s->dropped_links = 0;
-	s->status = SONDE_STATUS_UNSET;
-	s->kind = (uint8_t)(o->kind ? o->kind : SONDE_SPAN_KIND_INTERNAL);
+	slot_reset(s, th, t, 0);
+	if (o->kind)
+		s->kind = (uint8_t)o->kind;
 	if (!name)
 		name = "";
 
@@ -600,17 +609,9 @@ sonde_span *sonde__span_start_n(sonde_tracer *t, const char *name, size_t nlen)
 	           sonde__fast_ok) {
 		/* A root the sampler drops whatever its ids: they are made only if asked for. */
 		sonde_span *s = th->free_stack[--th->free_count];
+		slot_reset(s, th, t, SF_ON_STACK | SF_LAZY_IDS);
 		s->state = SLOT_NONRECORDING;
-		s->kind = SONDE_SPAN_KIND_INTERNAL;
-		s->status = SONDE_STATUS_UNSET;
 		s->trace_flags = SONDE_TRACE_FLAG_RANDOM;
-		s->sflags = SF_ON_STACK | SF_LAZY_IDS;
-		s->used = 0;
-		s->nest = 0;
-		s->next = NULL;
-		s->tail = s;
-		s->owner = th;
-		s->tracer = t;
 		th->stack[0] = s;
 		th->depth = 1;
 		return s;
@@ -670,15 +671,7 @@ __attribute__((noinline)) static sonde_span *start_slot(sonde_tracer *t, const c
 		rule = sonde__trace_id_randomness(s->trace_id) >= plan->threshold ? SONDE__FAST_ON
 		                                                                  : SONDE__FAST_OFF;
 	new_span_id(th, s->span_id);
-	s->owner = th;
-	s->tracer = t;
-	s->next = NULL;
-	s->tail = s;
-	s->kind = SONDE_SPAN_KIND_INTERNAL;
-	s->status = SONDE_STATUS_UNSET;
-	s->sflags = sflags;
-	s->attrs = s->events = s->links = s->nest = 0;
-	s->dropped_attrs = s->dropped_events = s->dropped_links = 0;
+	slot_reset(s, th, t, sflags);
 	if (rule == SONDE__FAST_ON) {
 		s->trace_flags = flags | SONDE_TRACE_FLAG_SAMPLED;
 		s->state = SLOT_RECORDING;
@@ -695,7 +688,6 @@ __attribute__((noinline)) static sonde_span *start_slot(sonde_tracer *t, const c
 	} else {
 		s->trace_flags = flags;
 		s->state = SLOT_NONRECORDING;
-		s->used = 0;
 	}
 	th->stack[depth] = s;
 	th->depth = depth + 1;
