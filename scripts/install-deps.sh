@@ -12,10 +12,13 @@ PACKAGES=(
 	# libraries
 	libcmocka-dev libjansson-dev zlib1g-dev libcurl4-openssl-dev
 	libsqlite3-dev sqlite3 libelf-dev libdw-dev libunwind-dev libmicrohttpd-dev
+	libgsl-dev libyaml-dev
 	# checks and tools the tests and CI run
 	clang-format cppcheck python3
 	# interop peers
-	nodejs prometheus protobuf-compiler
+	nodejs prometheus protobuf-compiler clickhouse-server heaptrack
+	# statistics references (run by the tests with Debian's /usr/bin/python3)
+	python3-scipy python3-statsmodels
 )
 
 missing=()
