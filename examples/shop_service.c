@@ -4,13 +4,15 @@
  * context across the hop as a W3C traceparent header, and answers when it is done; workers query a fake database (nested
  * spans, one slow N+1 pattern), price the order (CPU work, for the profiler), call a
  * payment service that fails now and then (error status, exception event), and every span
- * is exported to a file of OTLP JSON lines.
+ * is exported to a file of OTLP JSON lines. It leaks one small record per order on purpose
+ * (remember_order), for `sonde mem` to find.
  *
  *     shop_service [REQUESTS] [OUT.jsonl]     (defaults: 40, shop-traces.jsonl)
  *
  * Then: sonde convert --to text OUT.jsonl
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +123,27 @@ static int charge(int order)
 	return rc;
 }
 
+/* Keeps a note of each order for an audit that never reads it, and never frees it: the leak
+ * `sonde mem` finds in the demo (one small record per order). */
+typedef struct order_note {
+	int order;
+	int items;
+	char summary[48];
+} order_note;
+
+static order_note *_Atomic last_note;
+
+__attribute__((noinline)) static void remember_order(int order, int items)
+{
+	order_note *n = malloc(sizeof *n);
+	if (!n)
+		return;
+	n->order = order;
+	n->items = items;
+	snprintf(n->summary, sizeof n->summary, "order %d: %d items", order, items);
+	last_note = n; /* overwritten by the next order; the previous note is lost */
+}
+
 static void *worker(void *arg)
 {
 	(void)arg;
@@ -149,6 +172,7 @@ static void *worker(void *arg)
 			db_query("SELECT * FROM items WHERE order_id = 17 AND line = 1", 150);
 		sonde_span_add_event(job, "items loaded", (sonde_attr[]){SONDE_ATTR_INT("items", items)}, 1);
 		price_order(m.order);
+		remember_order(m.order, items);
 		if (charge(m.order) < 0)
 			sonde_span_set_status(job, SONDE_STATUS_ERROR, "payment failed");
 		sonde_span_end(job);
