@@ -44,7 +44,7 @@ static void sink_destroy(sonde_exporter *e)
 }
 
 static const sonde_exporter_ops sink_ops = {
-        .name = "pb-sink", .export_spans = sink_export, .destroy = sink_destroy};
+        .name = "pb-sink", .deliver = sink_export, .destroy = sink_destroy};
 static pb_sink sink = {.base = {.ops = &sink_ops}};
 
 static double now(void)

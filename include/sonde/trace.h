@@ -95,6 +95,17 @@ typedef struct sonde_batch_config {
 	uint32_t export_timeout_ms;     /* default 30000 */
 } sonde_batch_config;
 
+/* Log settings (see log.h). Zero means the environment variable named, else the default. */
+typedef struct sonde_log_config {
+	int level;                 /* minimum severity (sonde_log_level); SONDE_LOG_LEVEL, else info (9) */
+	uint32_t rate_limit;       /* records per second per SONDE_LOG site; SONDE_LOG_RATE_LIMIT, else
+	                      * 100; UINT32_MAX: no limit */
+	uint32_t max_value_length; /* bytes of a body or string attribute kept; default 4096 */
+	bool redact_off;           /* keep secrets (SONDE_LOG_REDACT=off); redaction is on by default */
+	bool redact_email;         /* also replace e-mail addresses (SONDE_LOG_REDACT_EMAIL=true) */
+	const char *redact_keys;   /* more secret attribute keys, "k1,k2" (SONDE_LOG_REDACT_KEYS) */
+} sonde_log_config;
+
 typedef struct sonde_trace_config {
 	/* Resource: service.name (else OTEL_SERVICE_NAME, else "unknown_service:<exe>"),
 	 * service.version, and "k=v,k2=v2" extra attributes (merged with
@@ -118,6 +129,9 @@ typedef struct sonde_trace_config {
 	 * thread.cpu_time_ns, process.page_faults.minor/major): costs two system calls per
 	 * span, so it is opt-in. */
 	bool record_rusage;
+	/* Logs (log.h): they share the runtime and the exporters; an exporter that takes logs
+	 * (OTLP/HTTP, file, console, the JSON-lines log sink) receives them. */
+	sonde_log_config logs;
 } sonde_trace_config;
 
 /* Configures and starts tracing (the exporter thread starts lazily, with the first ended

@@ -108,7 +108,7 @@ static void console_destroy(sonde_exporter *e)
 
 static const sonde_exporter_ops console_ops = {
         .name = "console",
-        .export_spans = console_export,
+        .deliver = console_export,
         .force_flush = NULL,
         .shutdown = NULL,
         .destroy = console_destroy,

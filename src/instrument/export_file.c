@@ -1,6 +1,8 @@
 /*
- * export_file.c - the file exporter: each batch appended as one line of OTLP JSON, the
- * layout of the OpenTelemetry Collector's file exporter, which `sonde ingest` reads back.
+ * export_file.c - the file exporters: each batch appended as one line of OTLP JSON per
+ * signal, the layout of the OpenTelemetry Collector's file exporter, which `sonde ingest`
+ * reads back; or, for logs only, one JSON line per record (log.h's
+ * sonde_exporter_log_json_new) to a file or a descriptor such as stderr.
  *
  * Each line goes to the kernel in write() calls as soon as it is encoded, so nothing is
  * buffered here and force_flush has nothing to do; the data reaches the disk at shutdown
@@ -9,18 +11,23 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "exporter_internal.h"
+#include "logline.h"
 #include "otlp_json.h"
+#include "sonde/log.h"
 
 typedef struct file_exporter {
 	sonde_exporter base;
-	int fd;     /* owned; -1 after shutdown */
-	char *path; /* owned, for diagnostics */
-	bool torn;  /* the last line was cut short by a failed write */
+	int fd;         /* owned; -1 after shutdown */
+	char *path;     /* owned, for diagnostics */
+	bool torn;      /* the last line was cut short by a failed write */
+	bool logs_json; /* JSON lines of log records, not OTLP */
+	bool own_fd;    /* opened here: synced and closed at shutdown */
 	sonde_buf line;
 } file_exporter;
 
@@ -49,7 +56,7 @@ static int file_export(sonde_exporter *e, const sonde_batch *b, uint64_t deadlin
 	/* A newline ends a torn line, so one failed write costs one unreadable line, not two. */
 	if (x->torn)
 		sonde_buf_putc(&x->line, '\n');
-	int rc = sonde_otlp_jsonl_write(b, &x->line);
+	int rc = x->logs_json ? sonde_logjson_write(b, &x->line) : sonde_otlp_jsonl_write(b, &x->line);
 	if (rc == 0 && x->line.oom)
 		rc = -ENOMEM;
 	if (rc < 0) {
@@ -80,6 +87,11 @@ static int file_shutdown(sonde_exporter *e, uint64_t deadline_ns)
 	int rc = 0;
 	if (x->fd < 0)
 		return 0;
+	if (!x->own_fd) {
+		x->fd = -1;
+		sonde_buf_release(&x->line);
+		return 0;
+	}
 	/* EINVAL: the path is a pipe or a terminal, which has nothing to sync. */
 	if (fdatasync(x->fd) < 0 && errno != EINVAL && errno != EROFS) {
 		rc = -errno;
@@ -106,7 +118,7 @@ static void file_after_fork_child(sonde_exporter *e)
 static void file_destroy(sonde_exporter *e)
 {
 	file_exporter *x = (file_exporter *)e;
-	if (x->fd >= 0)
+	if (x->fd >= 0 && x->own_fd)
 		close(x->fd);
 	sonde_buf_release(&x->line);
 	free(x->path);
@@ -115,12 +127,39 @@ static void file_destroy(sonde_exporter *e)
 
 static const sonde_exporter_ops file_ops = {
         .name = "file",
-        .export_spans = file_export,
+        .deliver = file_export,
         .force_flush = file_force_flush,
         .shutdown = file_shutdown,
         .destroy = file_destroy,
         .after_fork_child = file_after_fork_child,
 };
+
+/* A file exporter writing to path (opened for appending) or, when path is NULL, to fd. */
+static sonde_exporter *file_new(const char *path, int fd, bool logs_json)
+{
+	file_exporter *x = calloc(1, sizeof(*x));
+	if (!x)
+		return NULL;
+	x->base.ops = &file_ops;
+	x->logs_json = logs_json;
+	char name[32];
+	snprintf(name, sizeof name, "fd %d", fd);
+	x->path = strdup(path ? path : name);
+	if (!x->path) {
+		free(x);
+		return NULL;
+	}
+	x->own_fd = path != NULL;
+	x->fd = path ? open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644) : fd;
+	if (x->fd < 0) {
+		sonde__diag("sonde: file: cannot open %s: %s", x->path,
+		            path ? strerror(errno) : "bad descriptor");
+		free(x->path);
+		free(x);
+		return NULL;
+	}
+	return &x->base;
+}
 
 sonde_exporter *sonde_exporter_file_new(const char *path)
 {
@@ -128,21 +167,14 @@ sonde_exporter *sonde_exporter_file_new(const char *path)
 		sonde__diag("sonde: file: no path given");
 		return NULL;
 	}
-	file_exporter *x = calloc(1, sizeof(*x));
-	if (!x)
-		return NULL;
-	x->base.ops = &file_ops;
-	x->path = strdup(path);
-	if (!x->path) {
-		free(x);
-		return NULL;
-	}
-	x->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-	if (x->fd < 0) {
-		sonde__diag("sonde: file: cannot open %s: %s", path, strerror(errno));
-		free(x->path);
-		free(x);
+	return file_new(path, -1, false);
+}
+
+sonde_exporter *sonde_exporter_log_json_new(const char *path, int fd)
+{
+	if (path && !*path) {
+		sonde__diag("sonde: log-json: empty path");
 		return NULL;
 	}
-	return &x->base;
+	return file_new(path, fd, true);
 }

@@ -1,7 +1,9 @@
 /*
- * export_otlp_http.c - the OTLP/HTTP trace exporter: ExportTraceServiceRequest as protobuf
- * or JSON, optionally gzipped, POSTed to <endpoint>/v1/traces with the retry policy of
- * http_client_internal.h; partial successes are reported, never retried.
+ * export_otlp_http.c - the OTLP/HTTP exporter of traces and logs: ExportTraceServiceRequest
+ * and ExportLogsServiceRequest as protobuf or JSON, optionally gzipped, POSTed to
+ * <endpoint>/v1/traces and <endpoint>/v1/logs with the retry policy of
+ * http_client_internal.h; partial successes are reported, never retried. The endpoint of
+ * each signal may also be given alone (OTEL_EXPORTER_OTLP_LOGS_ENDPOINT).
  *
  * Settings come from the config, else the OTEL_EXPORTER_OTLP_TRACES_* variables, else the
  * OTEL_EXPORTER_OTLP_* ones, else the defaults; a bad environment value is reported and
@@ -25,6 +27,7 @@
 
 #define DEFAULT_ENDPOINT   "http://localhost:4318"
 #define TRACES_PATH        "v1/traces"
+#define LOGS_PATH          "v1/logs"
 #define DEFAULT_TIMEOUT_MS 10000u
 /* The request size the OTLP specification recommends clients stay under (before
  * compression); larger batches are split in halves until they fit. */
@@ -32,7 +35,8 @@
 
 typedef struct otlp_exporter {
 	sonde_exporter base;
-	sonde__http_client http;
+	sonde__http_client http;      /* to /v1/traces */
+	sonde__http_client http_logs; /* to /v1/logs */
 	sonde_otlp_protocol protocol;
 	bool gzip;
 	uint32_t timeout_ms;
@@ -42,24 +46,41 @@ typedef struct otlp_exporter {
 
 /* ---- Settings ------------------------------------------------------------------------ */
 
-/* Returns a heap copy of base with "/v1/traces" appended (one '/' between them). */
-static char *signal_url(const char *base)
+/* Returns a heap copy of base with path ("v1/traces", "v1/logs") appended (one '/'
+ * between them). */
+static char *signal_url(const char *base, const char *path)
 {
-	size_t n = strlen(base);
+	size_t n = strlen(base), pn = strlen(path);
 	bool slash = n > 0 && base[n - 1] == '/';
-	char *url = malloc(n + sizeof(TRACES_PATH) + 1);
+	char *url = malloc(n + pn + 2);
 	if (url) {
 		memcpy(url, base, n);
 		if (!slash)
 			url[n++] = '/';
-		memcpy(url + n, TRACES_PATH, sizeof(TRACES_PATH));
+		memcpy(url + n, path, pn + 1);
 	}
 	return url;
 }
 
+/* A full traces URL made into the logs URL: a trailing "/v1/traces" becomes "/v1/logs";
+ * any other URL is used as it is (the peer sorts the signals out by content). */
+static char *logs_from_traces_url(const char *url)
+{
+	size_t n = strlen(url), t = sizeof("/" TRACES_PATH) - 1;
+	if (n >= t && strcmp(url + n - t, "/" TRACES_PATH) == 0) {
+		char *u = malloc(n - t + sizeof("/" LOGS_PATH));
+		if (u) {
+			memcpy(u, url, n - t);
+			memcpy(u + n - t, "/" LOGS_PATH, sizeof("/" LOGS_PATH));
+		}
+		return u;
+	}
+	return strdup(url);
+}
+
 /* An environment URL, trimmed and checked. Returns 1 (*out set), 0 (unset or bad,
  * reported), -ENOMEM. */
-static int env_url(const char *name, bool append, char **out)
+static int env_url(const char *name, const char *append, char **out)
 {
 	char *v;
 	int rc = sonde__env_str(name, &v);
@@ -71,7 +92,7 @@ static int env_url(const char *name, bool append, char **out)
 		return 0;
 	}
 	if (append) {
-		*out = signal_url(v);
+		*out = signal_url(v, append);
 		free(v);
 		return *out ? 1 : -ENOMEM;
 	}
@@ -79,23 +100,30 @@ static int env_url(const char *name, bool append, char **out)
 	return 1;
 }
 
-static int resolve_url(const sonde_otlp_http_config *cfg, char **out)
+/* The URL of one signal: the config's endpoint, else OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT
+ * (used as is), else OTEL_EXPORTER_OTLP_ENDPOINT (path appended), else the default. */
+static int resolve_url(const sonde_otlp_http_config *cfg, bool logs, char **out)
 {
 	*out = NULL;
+	const char *path = logs ? LOGS_PATH : TRACES_PATH;
 	if (cfg && cfg->endpoint) {
 		if (!sonde__http_url_ok(cfg->endpoint)) {
 			sonde__diag("sonde: otlp-http: endpoint \"%.128s\" is not an http:// or https:// URL",
 			            cfg->endpoint);
 			return -EINVAL;
 		}
-		*out = cfg->full_url ? strdup(cfg->endpoint) : signal_url(cfg->endpoint);
+		if (cfg->full_url)
+			*out = logs ? logs_from_traces_url(cfg->endpoint) : strdup(cfg->endpoint);
+		else
+			*out = signal_url(cfg->endpoint, path);
 		return *out ? 0 : -ENOMEM;
 	}
-	int rc = env_url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", false, out);
+	int rc = env_url(logs ? "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT" : "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+	                 NULL, out);
 	if (rc == 0)
-		rc = env_url("OTEL_EXPORTER_OTLP_ENDPOINT", true, out);
+		rc = env_url("OTEL_EXPORTER_OTLP_ENDPOINT", path, out);
 	if (rc == 0) {
-		*out = signal_url(DEFAULT_ENDPOINT);
+		*out = signal_url(DEFAULT_ENDPOINT, path);
 		rc = *out ? 1 : -ENOMEM;
 	}
 	return rc < 0 ? rc : 0;
@@ -197,11 +225,12 @@ static int add_user_header(void *ud, const char *key, const char *value, size_t 
 	return rc;
 }
 
-static int add_headers(otlp_exporter *x, const sonde_otlp_http_config *cfg)
+static int add_headers(sonde__http_client *http, bool logs, const sonde_otlp_http_config *cfg)
 {
-	static const char *const names[] = {"OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-	                                    "OTEL_EXPORTER_OTLP_HEADERS"};
-	header_ctx h = {&x->http, "otlp-http"};
+	const char *const names[] = {logs ? "OTEL_EXPORTER_OTLP_LOGS_HEADERS"
+	                                  : "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+	                             "OTEL_EXPORTER_OTLP_HEADERS"};
+	header_ctx h = {http, "otlp-http"};
 	if (cfg && cfg->headers) {
 		int rc = sonde__kvlist_parse(cfg->headers, "otlp-http headers", add_user_header, &h);
 		return rc < 0 ? rc : 0;
@@ -250,17 +279,17 @@ done:
 	return rc;
 }
 
-static void report_partial(int64_t rejected, const char *msg, size_t msg_len)
+static void report_partial(const char *what, int64_t rejected, const char *msg, size_t msg_len)
 {
 	if (rejected > 0 || msg_len > 0)
-		sonde__diag("sonde: otlp-http: partial success: %lld span(s) rejected%s%.*s",
-		            (long long)rejected, msg_len ? ": " : "", (int)(msg_len > 300 ? 300 : msg_len),
-		            msg);
+		sonde__diag("sonde: otlp-http: partial success: %lld %s(s) rejected%s%.*s",
+		            (long long)rejected, what, msg_len ? ": " : "",
+		            (int)(msg_len > 300 ? 300 : msg_len), msg);
 }
 
 /* ExportTraceServiceResponse { ExportTracePartialSuccess partial_success = 1; } with
  * ExportTracePartialSuccess { int64 rejected_spans = 1; string error_message = 2; }. */
-static int partial_pb(const char *p, size_t n)
+static int partial_pb(const char *what, const char *p, size_t n)
 {
 	sonde_pb_reader r, sub;
 	uint32_t field, wt;
@@ -295,7 +324,7 @@ static int partial_pb(const char *p, size_t n)
 	}
 	if (rc < 0)
 		return SONDE_EPARSE;
-	report_partial(rejected, (const char *)msg, msg_len);
+	report_partial(what, rejected, (const char *)msg, msg_len);
 	return 0;
 }
 
@@ -305,7 +334,7 @@ static bool key_is(const char *k, size_t n, const char *camel, const char *snake
 	       (n == strlen(snake) && memcmp(k, snake, n) == 0);
 }
 
-static int partial_json(const char *p, size_t n)
+static int partial_json(const char *what, const char *p, size_t n)
 {
 	sonde_json_reader r;
 	const char *k;
@@ -327,7 +356,8 @@ static int partial_json(const char *p, size_t n)
 		if ((rc = sonde_json_enter_object(&r)) < 0)
 			goto out;
 		while ((rc = sonde_json_next_key(&r, &k, &kn)) > 0) {
-			if (key_is(k, kn, "rejectedSpans", "rejected_spans")) {
+			if (key_is(k, kn, "rejectedSpans", "rejected_spans") ||
+			    key_is(k, kn, "rejectedLogRecords", "rejected_log_records")) {
 				rc = sonde_json_read_i64(&r, &rejected);
 			} else if (key_is(k, kn, "errorMessage", "error_message")) {
 				const char *s;
@@ -352,46 +382,48 @@ out:
 	sonde_json_reader_release(&r);
 	if (rc < 0)
 		return rc;
-	report_partial(rejected, msg, msg_len);
+	report_partial(what, rejected, msg, msg_len);
 	return 0;
 }
 
 /* Reads the 2xx response; its format follows its Content-Type, or the request's. */
-static void check_response(otlp_exporter *x)
+static void check_response(otlp_exporter *x, const sonde__http_client *h, const char *what)
 {
-	const sonde__http_client *h = &x->http;
 	if (h->resp.len == 0)
 		return;
 	bool json = strstr(h->content_type, "json") != NULL;
 	if (!h->content_type[0])
 		json = x->protocol == SONDE_OTLP_HTTP_JSON;
-	int rc = json ? partial_json(h->resp.data, h->resp.len) : partial_pb(h->resp.data, h->resp.len);
+	int rc = json ? partial_json(what, h->resp.data, h->resp.len)
+	              : partial_pb(what, h->resp.data, h->resp.len);
 	if (rc < 0)
 		sonde__diag("sonde: otlp-http: %s answered HTTP %ld with an unreadable %s body (%zu bytes)",
 		            h->url, h->status, json ? "JSON" : "protobuf", h->resp.len);
 }
 
-static int send_range(otlp_exporter *x, const sonde_batch *b, size_t first, size_t count,
+/* Sends records [first, first+count) of one signal (traces or logs), in halves when the
+ * request would be too large. */
+static int send_range(otlp_exporter *x, const sonde_batch *b, sonde_signal sig, size_t first, size_t count,
                       uint64_t deadline_ns)
 {
+	const char *what = sig == SONDE_SIGNAL_LOGS ? "log record" : "span";
 	sonde_buf_reset(&x->body);
 	int rc = x->protocol == SONDE_OTLP_HTTP_JSON
-	                 ? sonde_otlp_json_write_range(b, SONDE_SIGNAL_TRACES, first, count, &x->body, 0)
-	                 : sonde_otlp_pb_write_range(b, SONDE_SIGNAL_TRACES, first, count, &x->body);
+	                 ? sonde_otlp_json_write_range(b, sig, first, count, &x->body, 0)
+	                 : sonde_otlp_pb_write_range(b, sig, first, count, &x->body);
 	if (rc < 0) {
-		sonde__diag("sonde: otlp-http: encoding %zu span(s) failed (%d)", count, rc);
+		sonde__diag("sonde: otlp-http: encoding %zu %s(s) failed (%d)", count, what, rc);
 		return rc;
 	}
 	if (x->body.len > MAX_REQUEST_BYTES) {
 		if (count == 1) {
-			sonde__diag(
-			        "sonde: otlp-http: a span of %zu bytes exceeds the request limit; dropped",
-			        x->body.len);
+			sonde__diag("sonde: otlp-http: a %s of %zu bytes exceeds the request limit; dropped",
+			            what, x->body.len);
 			return -EMSGSIZE;
 		}
 		size_t half = count / 2;
-		int r1 = send_range(x, b, first, half, deadline_ns);
-		int r2 = send_range(x, b, first + half, count - half, deadline_ns);
+		int r1 = send_range(x, b, sig, first, half, deadline_ns);
+		int r2 = send_range(x, b, sig, first + half, count - half, deadline_ns);
 		return r1 < 0 ? r1 : r2;
 	}
 	const sonde_buf *out = &x->body;
@@ -400,27 +432,32 @@ static int send_range(otlp_exporter *x, const sonde_batch *b, size_t first, size
 			return rc;
 		out = &x->gz;
 	}
-	rc = sonde__http_post(&x->http, out->data, out->len, deadline_ns, &x->base.retries);
+	sonde__http_client *h = sig == SONDE_SIGNAL_LOGS ? &x->http_logs : &x->http;
+	rc = sonde__http_post(h, out->data, out->len, deadline_ns, &x->base.retries);
 	if (rc == 0)
-		check_response(x);
+		check_response(x, h, what);
 	return rc;
 }
 
 static int otlp_export(sonde_exporter *e, const sonde_batch *b, uint64_t deadline_ns)
 {
 	otlp_exporter *x = (otlp_exporter *)e;
-	if (b->spans_count == 0)
-		return 0;
 	uint64_t limit = sonde__mono_ns() + (uint64_t)x->timeout_ms * 1000000u;
 	if (limit < deadline_ns)
 		deadline_ns = limit;
-	return send_range(x, b, 0, b->spans_count, deadline_ns);
+	int rc = 0, rl = 0;
+	if (b->spans_count)
+		rc = send_range(x, b, SONDE_SIGNAL_TRACES, 0, b->spans_count, deadline_ns);
+	if (b->logs_count)
+		rl = send_range(x, b, SONDE_SIGNAL_LOGS, 0, b->logs_count, deadline_ns);
+	return rc < 0 ? rc : rl;
 }
 
 static int otlp_shutdown(sonde_exporter *e, uint64_t deadline_ns)
 {
 	otlp_exporter *x = (otlp_exporter *)e;
 	sonde__http_client_release(&x->http);
+	sonde__http_client_release(&x->http_logs);
 	sonde_buf_release(&x->body);
 	sonde_buf_release(&x->gz);
 	return 0;
@@ -431,6 +468,7 @@ static void otlp_after_fork_child(sonde_exporter *e)
 {
 	otlp_exporter *x = (otlp_exporter *)e;
 	sonde__http_client_after_fork(&x->http);
+	sonde__http_client_after_fork(&x->http_logs);
 	x->body = (sonde_buf)SONDE_BUF_INIT;
 	x->gz = (sonde_buf)SONDE_BUF_INIT;
 }
@@ -443,12 +481,36 @@ static void otlp_destroy(sonde_exporter *e)
 
 static const sonde_exporter_ops otlp_ops = {
         .name = "otlp-http",
-        .export_spans = otlp_export,
+        .deliver = otlp_export,
         .force_flush = NULL,
         .shutdown = otlp_shutdown,
         .destroy = otlp_destroy,
         .after_fork_child = otlp_after_fork_child,
 };
+
+/* Prepares the client of one signal: its URL, content type, compression and headers.
+ * On failure nothing is left to release. */
+static int client_setup(otlp_exporter *x, sonde__http_client *h, bool logs, const sonde_otlp_http_config *cfg)
+{
+	char *url;
+	int rc = resolve_url(cfg, logs, &url);
+	if (rc < 0)
+		return rc;
+	rc = sonde__http_client_init(h, "otlp-http", url);
+	free(url);
+	if (rc < 0)
+		return rc;
+	rc = sonde__http_client_add_header(h, x->protocol == SONDE_OTLP_HTTP_JSON
+	                                              ? "Content-Type: application/json"
+	                                              : "Content-Type: application/x-protobuf");
+	if (rc == 0 && x->gzip)
+		rc = sonde__http_client_add_header(h, "Content-Encoding: gzip");
+	if (rc == 0)
+		rc = add_headers(h, logs, cfg);
+	if (rc < 0)
+		sonde__http_client_release(h);
+	return rc;
+}
 
 sonde_exporter *sonde_exporter_otlp_http_new(const sonde_otlp_http_config *cfg)
 {
@@ -457,33 +519,21 @@ sonde_exporter *sonde_exporter_otlp_http_new(const sonde_otlp_http_config *cfg)
 		sonde__diag("sonde: otlp-http: unknown protocol %d", (int)cfg->protocol);
 		return NULL;
 	}
-	char *url;
-	if (resolve_url(cfg, &url) < 0)
-		return NULL;
 	otlp_exporter *x = calloc(1, sizeof(*x));
-	if (!x) {
-		free(url);
+	if (!x)
 		return NULL;
-	}
 	x->base.ops = &otlp_ops;
 	x->protocol = cfg && cfg->protocol_set ? cfg->protocol : env_protocol();
 	x->gzip = (cfg && cfg->gzip) || env_gzip();
 	x->timeout_ms = cfg && cfg->timeout_ms ? cfg->timeout_ms : env_timeout();
-	int rc = sonde__http_client_init(&x->http, "otlp-http", url);
-	free(url);
+	int rc = client_setup(x, &x->http, false, cfg);
+	if (rc == 0) {
+		rc = client_setup(x, &x->http_logs, true, cfg);
+		if (rc < 0)
+			sonde__http_client_release(&x->http);
+	}
 	if (rc < 0) {
 		free(x);
-		return NULL;
-	}
-	rc = sonde__http_client_add_header(&x->http, x->protocol == SONDE_OTLP_HTTP_JSON
-	                                                     ? "Content-Type: application/json"
-	                                                     : "Content-Type: application/x-protobuf");
-	if (rc == 0 && x->gzip)
-		rc = sonde__http_client_add_header(&x->http, "Content-Encoding: gzip");
-	if (rc == 0)
-		rc = add_headers(x, cfg);
-	if (rc < 0) {
-		otlp_destroy(&x->base);
 		return NULL;
 	}
 	return &x->base;

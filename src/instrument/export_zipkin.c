@@ -61,7 +61,7 @@ static void zipkin_destroy(sonde_exporter *e)
 
 static const sonde_exporter_ops zipkin_ops = {
         .name = "zipkin",
-        .export_spans = zipkin_export,
+        .deliver = zipkin_export,
         .force_flush = NULL,
         .shutdown = zipkin_shutdown,
         .destroy = zipkin_destroy,

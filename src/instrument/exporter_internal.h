@@ -1,8 +1,8 @@
 /*
  * exporter_internal.h - the contract between libsonde's runtime and its exporters.
  *
- * The runtime's background thread turns ended spans into a sonde_batch (the telemetry
- * model) and calls export_spans on every exporter in turn. An exporter encodes the batch
+ * The runtime's background thread turns ended spans and log records into a sonde_batch
+ * (the telemetry model) and calls deliver on every exporter in turn. An exporter encodes the batch
  * with src/wire and delivers it; it may block, retry and back off, but must return by the
  * deadline. Only the exporter thread calls these functions, one at a time, so exporters
  * need no locks of their own.
@@ -17,11 +17,12 @@
 
 typedef struct sonde_exporter_ops {
 	const char *name; /* "otlp-http", "zipkin", "file", "console" */
-	/* Delivers b's spans. deadline_ns is CLOCK_MONOTONIC nanoseconds. Returns 0 when the
-	 * peer accepted the batch (a partial success counts as delivered), -ETIMEDOUT when the
-	 * deadline passed while retrying, or another negative code when the batch was given up
-	 * (the runtime counts its spans as failed; it never re-sends). */
-	int (*export_spans)(sonde_exporter *e, const sonde_batch *b, uint64_t deadline_ns);
+	/* Delivers b's spans and log records (either may be none; an exporter that takes only
+	 * one signal ignores the other). deadline_ns is CLOCK_MONOTONIC nanoseconds. Returns 0
+	 * when the peer accepted the batch (a partial success counts as delivered), -ETIMEDOUT
+	 * when the deadline passed while retrying, or another negative code when the batch was
+	 * given up (the runtime counts it as failed; it never re-sends). */
+	int (*deliver)(sonde_exporter *e, const sonde_batch *b, uint64_t deadline_ns);
 	/* Flushes anything the exporter buffers (files: fflush). May be NULL. */
 	int (*force_flush)(sonde_exporter *e, uint64_t deadline_ns);
 	/* Releases connections and files; no export follows. May be NULL. */

@@ -27,8 +27,10 @@
 #include "env_internal.h"
 #include "exporter_internal.h"
 #include "runtime_internal.h"
+#include "redact.h"
 #include "sampler_internal.h"
 #include "sonde/export.h"
+#include "sonde/log.h"
 #include "sonde/metrics.h"
 #include "telemetry.h"
 
@@ -69,6 +71,12 @@ static struct provider {
 	/* Counts of threads whose buffers were reclaimed after they exited. */
 	_Atomic uint64_t started_dead, ended_dead, dropped_dead;
 	unsigned fork_gen;
+	/* Logs: how the exporter thread redacts them, and what became of them. */
+	sonde__redactor redactor;
+	int log_level;     /* the minimum severity init settled on */
+	char *redact_keys; /* owned copy of the extra secret keys */
+	_Atomic uint64_t logs_dead, logs_dropped_dead;
+	_Atomic uint64_t logs_exported, logs_failed, logs_redacted;
 } P = {
         .mu = PTHREAD_MUTEX_INITIALIZER,
         .wake = PTHREAD_COND_INITIALIZER,
@@ -341,6 +349,7 @@ typedef struct decoder {
 	size_t events_cap;
 	sonde_span_link *links;
 	size_t links_cap;
+	sonde_buf text; /* a log value being redacted */
 } decoder;
 
 typedef struct cursor {
@@ -611,6 +620,144 @@ static int decode_span(decoder *d, const sonde_span *s)
 	return 0;
 }
 
+/* OpenTelemetry's short severity names: TRACE, TRACE2 ... FATAL4. */
+static sonde_str severity_text(int n)
+{
+	static const char *const names[] = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"};
+	static const char *const suffixed[6][3] = {
+	        {"TRACE2", "TRACE3", "TRACE4"}, {"DEBUG2", "DEBUG3", "DEBUG4"},
+	        {"INFO2", "INFO3", "INFO4"},    {"WARN2", "WARN3", "WARN4"},
+	        {"ERROR2", "ERROR3", "ERROR4"}, {"FATAL2", "FATAL3", "FATAL4"}};
+	if (n < 1 || n > 24)
+		return SONDE_STR_LIT("");
+	int range = (n - 1) / 4, step = (n - 1) % 4;
+	const char *t = step ? suffixed[range][step - 1] : names[range];
+	return (sonde_str){t, strlen(t)};
+}
+
+/* Redacts text (orig: its length before the hot path cut it) into the batch's arena. */
+static bool redact_into(decoder *d, const char *p, size_t n, size_t orig, sonde_str *out)
+{
+	sonde_buf_reset(&d->text);
+	int k = sonde__redact_text(&P.redactor, p, n, &d->text);
+	if (k < 0)
+		return false;
+	if (orig > n) {
+		sonde_buf_printf(&d->text, "...[truncated from %zu bytes]", orig);
+		k++;
+	} else if (P.redactor.max_value_len && n > P.redactor.max_value_len) {
+		k++;
+	}
+	if (d->text.oom)
+		return false;
+	if (k)
+		atomic_fetch_add_explicit(&P.logs_redacted, (uint64_t)k, memory_order_relaxed);
+	char *mem = sonde_batch_alloc(d->b, d->text.len + 1);
+	if (!mem)
+		return false;
+	memcpy(mem, d->text.data, d->text.len);
+	*out = (sonde_str){mem, d->text.len};
+	return true;
+}
+
+/* Applies the redaction rules to one decoded attribute: a secret key loses its value (of
+ * any type); string values lose what looks like a secret. */
+static bool redact_kv(decoder *d, sonde_kv *kv, size_t orig)
+{
+	if (P.redactor.flags & SONDE__REDACT_OFF)
+		return true;
+	if (sonde__redact_key(&P.redactor, kv->key.ptr, kv->key.len)) {
+		sonde_buf_reset(&d->text);
+		if (sonde__redact_key_marker(kv->key.ptr, kv->key.len, &d->text) < 0 || d->text.oom)
+			return false;
+		char *mem = sonde_batch_alloc(d->b, d->text.len + 1);
+		if (!mem)
+			return false;
+		memcpy(mem, d->text.data, d->text.len);
+		kv->value.kind = SONDE_VAL_STRING;
+		kv->value.u.str = (sonde_str){mem, d->text.len};
+		atomic_fetch_add_explicit(&P.logs_redacted, 1, memory_order_relaxed);
+		return true;
+	}
+	if (kv->value.kind == SONDE_VAL_STRING)
+		return redact_into(d, kv->value.u.str.ptr, kv->value.u.str.len, orig, &kv->value.u.str);
+	if (kv->value.kind == SONDE_VAL_ARRAY)
+		for (uint32_t i = 0; i < kv->value.u.array.count; i++) {
+			sonde_value *e = &kv->value.u.array.items[i];
+			if (e->kind == SONDE_VAL_STRING &&
+			    !redact_into(d, e->u.str.ptr, e->u.str.len, 0, &e->u.str))
+				return false;
+		}
+	return true;
+}
+
+/* Converts one log record slot into the batch's logs, redacting it. Returns 0 or -ENOMEM
+ * (or -EINVAL for a stream that does not parse, which cannot happen). */
+static int decode_log(decoder *d, const sonde_span *s)
+{
+	sonde_buf_reset(&d->stream);
+	for (const sonde_span *t = s; t; t = t->next)
+		sonde_buf_append(&d->stream, t->data, t->used);
+	if (d->stream.oom)
+		return -ENOMEM;
+	size_t mark = d->b->logs_count;
+	sonde_log_data *lg = sonde_batch_add_log(d->b, &P.resource, tracer_scope(NULL));
+	if (!lg)
+		return -ENOMEM;
+	lg->time_ns = to_ns(s->start, false);
+	lg->observed_time_ns = lg->time_ns;
+	lg->severity_number = s->status;
+	lg->severity_text = severity_text(s->status);
+	memcpy(lg->trace_id, s->trace_id, 16);
+	memcpy(lg->span_id, s->span_id, 8);
+	lg->flags = s->trace_flags;
+	lg->dropped_attrs_count = s->dropped_attrs;
+	lg->body.kind = SONDE_VAL_STRING;
+	lg->body.u.str = SONDE_STR_LIT("");
+	size_t nkv = 0;
+	uint32_t cut = 0;
+	cursor c = {(const uint8_t *)d->stream.data, (const uint8_t *)d->stream.data + d->stream.len};
+	bool ok = true;
+	while (ok && c.p < c.end) {
+		uint8_t tag = *c.p++;
+		switch (tag) {
+		case ITEM_BODY: {
+			uint32_t orig;
+			uint16_t len;
+			ok = take(&c, &orig, 4) && take(&c, &len, 2) && len <= (size_t)(c.end - c.p);
+			if (ok) {
+				ok = redact_into(d, (const char *)c.p, len, orig, &lg->body.u.str);
+				c.p += len;
+			}
+			break;
+		}
+		case ITEM_CUT: ok = take(&c, &cut, 4); break;
+		case ITEM_ATTR: {
+			sonde_kv kv;
+			ok = decode_attr(&c, d, &kv) && redact_kv(d, &kv, cut) &&
+			     grow((void **)&d->kvs, &d->kvs_cap, nkv + 1, sizeof(sonde_kv)) == 0;
+			cut = 0;
+			if (ok)
+				d->kvs[nkv++] = kv;
+			break;
+		}
+		default: ok = false; break;
+		}
+	}
+	if (ok) {
+		lg->attrs.count = (uint32_t)nkv;
+		lg->attrs.items = sonde_batch_alloc(d->b, nkv * sizeof(sonde_kv) + 1);
+		ok = lg->attrs.items != NULL;
+	}
+	if (!ok) {
+		d->b->logs_count = mark;
+		return -ENOMEM;
+	}
+	if (nkv)
+		memcpy(lg->attrs.items, d->kvs, nkv * sizeof(sonde_kv));
+	return 0;
+}
+
 /* Returns every slot of a chain to its owner. */
 static void release_chain(sonde_span *s)
 {
@@ -633,10 +780,10 @@ static uint64_t now_mono(void)
 
 static void export_batch(sonde_batch *b, uint64_t deadline)
 {
-	if (b->spans_count == 0)
+	size_t n = b->spans_count, nlogs = b->logs_count;
+	if (n == 0 && nlogs == 0)
 		return;
 	/* Group by scope so writers emit one ScopeSpans per tracer (stable: index breaks ties). */
-	size_t n = b->spans_count;
 	for (size_t i = 1; i < n; i++) {
 		sonde_span_data tmp = b->spans[i];
 		size_t j = i;
@@ -649,15 +796,20 @@ static void export_batch(sonde_batch *b, uint64_t deadline)
 	bool all_ok = true;
 	for (size_t i = 0; i < P.exporters_count; i++) {
 		sonde_exporter *e = P.exporters[i];
-		int rc = e->ops->export_spans(e, b, deadline);
+		int rc = e->ops->deliver(e, b, deadline);
 		if (rc < 0) {
 			all_ok = false;
-			sonde__diag("libsonde: exporter %s failed to deliver %zu spans: %s", e->ops->name, n,
-			            rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
+			sonde__diag(
+			        "libsonde: exporter %s failed to deliver %zu spans and %zu log records: %s",
+			        e->ops->name, n, nlogs, rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
 		}
 	}
-	atomic_fetch_add(all_ok ? &P.exported : &P.failed, n);
-	atomic_fetch_add(&P.batches, 1);
+	if (n) {
+		atomic_fetch_add(all_ok ? &P.exported : &P.failed, n);
+		atomic_fetch_add(&P.batches, 1);
+	}
+	if (nlogs)
+		atomic_fetch_add(all_ok ? &P.logs_exported : &P.logs_failed, nlogs);
 	sonde_batch_clear(b);
 }
 
@@ -674,7 +826,10 @@ static size_t drain(decoder *d, uint64_t deadline)
 		sonde_span *s;
 		while ((s = sonde__ring_pop(&th->done)) != NULL) {
 			taken++;
-			if (s->state == SLOT_ENDED) {
+			if (s->state == SLOT_ENDED && (s->sflags & SF_LOG)) {
+				if (decode_log(d, s) < 0)
+					atomic_fetch_add(&P.logs_failed, 1);
+			} else if (s->state == SLOT_ENDED) {
 				int rc = decode_span(d, s);
 				if (rc == 1)
 					atomic_fetch_add(&P.filtered, 1);
@@ -682,7 +837,7 @@ static size_t drain(decoder *d, uint64_t deadline)
 					atomic_fetch_add(&P.failed, 1);
 			}
 			release_chain(s);
-			if (d->b->spans_count >= P.batch.max_export_batch_size)
+			if (d->b->spans_count + d->b->logs_count >= P.batch.max_export_batch_size)
 				export_batch(d->b,
 				             deadline ? deadline
 				                      : now_mono() + P.batch.export_timeout_ms * 1000000ull);
@@ -706,6 +861,9 @@ static size_t drain(decoder *d, uint64_t deadline)
 			                 atomic_load_explicit(&th->ended, memory_order_relaxed));
 			atomic_fetch_add(&P.dropped_dead,
 			                 atomic_load_explicit(&th->dropped, memory_order_relaxed));
+			atomic_fetch_add(&P.logs_dead, atomic_load_explicit(&th->logs, memory_order_relaxed));
+			atomic_fetch_add(&P.logs_dropped_dead,
+			                 atomic_load_explicit(&th->logs_dropped, memory_order_relaxed));
 			thread_free(th);
 			continue;
 		}
@@ -753,13 +911,13 @@ static void *exporter_main(void *arg)
 		size_t got = drain(&d, deadline);
 		sleep_ns = got ? 1000000 : (sleep_ns * 2 > 50000000 ? 50000000 : sleep_ns * 2);
 		uint64_t now = now_mono();
-		if (d.b->spans_count &&
-		    (flushing || stop ||
-		     now - last_export >= (uint64_t)P.batch.schedule_delay_ms * 1000000u)) {
+		size_t pending = d.b->spans_count + d.b->logs_count;
+		if (pending && (flushing || stop ||
+		                now - last_export >= (uint64_t)P.batch.schedule_delay_ms * 1000000u)) {
 			export_batch(d.b, deadline ? deadline
 			                           : now + (uint64_t)P.batch.export_timeout_ms * 1000000u);
 			last_export = now_mono();
-		} else if (!d.b->spans_count) {
+		} else if (!pending) {
 			last_export = now;
 		}
 		if (flushing || stop) {
@@ -782,6 +940,7 @@ static void *exporter_main(void *arg)
 	free(d.kvs);
 	free(d.events);
 	free(d.links);
+	sonde_buf_release(&d.text);
 	pthread_mutex_lock(&P.mu);
 	if (P.orphaned) {
 		free_exporters();
@@ -831,6 +990,16 @@ static void reset_stats(void)
 	atomic_store(&P.dropped_dead, 0);
 	atomic_store(&P.started_dead, 0);
 	atomic_store(&P.ended_dead, 0);
+	for (sonde__thread *th = P.threads; th; th = th->next) {
+		atomic_store_explicit(&th->logs, 0, memory_order_relaxed);
+		atomic_store_explicit(&th->logs_dropped, 0, memory_order_relaxed);
+	}
+	atomic_store(&P.logs_dead, 0);
+	atomic_store(&P.logs_dropped_dead, 0);
+	atomic_store(&P.logs_exported, 0);
+	atomic_store(&P.logs_failed, 0);
+	atomic_store(&P.logs_redacted, 0);
+	atomic_store(&sonde__log_suppressed, 0);
 }
 
 /* ---- fork ---------------------------------------------------------------------------- */
@@ -986,6 +1155,39 @@ static void register_self_metrics(void)
 	}
 }
 
+/* Log settings: programmatic, then environment, then defaults. Called with P.mu held. */
+static void init_logs(const sonde_log_config *lc)
+{
+	static const char *const levels[] = {"trace", "debug", "info", "warn", "error", "fatal"};
+	int level = __atomic_load_n(&sonde__log_level_set, __ATOMIC_RELAXED);
+	if (!level)
+		level = lc->level;
+	if (!level) {
+		int k = sonde__env_choice("SONDE_LOG_LEVEL", levels, 6);
+		level = k >= 0 ? 1 + 4 * k : SONDE_LOG_INFO;
+	}
+	P.log_level = level;
+	sonde__log_rate_limit = pick(lc->rate_limit, "SONDE_LOG_RATE_LIMIT", NULL, 100);
+	uint32_t vmax = lc->max_value_length ? lc->max_value_length : 4096;
+	sonde__log_value_max = vmax > UINT16_MAX ? UINT16_MAX : vmax;
+	double tps = sonde_clock_ticks_per_sec();
+	sonde__log_ticks_per_sec = tps >= 1 ? (uint64_t)tps : 1000000000u;
+	unsigned flags = 0;
+	bool b;
+	if (lc->redact_off || (sonde__env_bool("SONDE_LOG_REDACT", &b) > 0 && !b))
+		flags |= SONDE__REDACT_OFF;
+	if (lc->redact_email || (sonde__env_bool("SONDE_LOG_REDACT_EMAIL", &b) > 0 && b))
+		flags |= SONDE__REDACT_EMAIL;
+	free(P.redact_keys);
+	P.redact_keys = NULL;
+	if (lc->redact_keys)
+		P.redact_keys = strdup(lc->redact_keys);
+	else
+		sonde__env_str("SONDE_LOG_REDACT_KEYS", &P.redact_keys);
+	P.redactor = (sonde__redactor){
+	        .flags = flags, .max_value_len = sonde__log_value_max, .extra_keys = P.redact_keys};
+}
+
 int sonde_trace_init(const sonde_trace_config *cfg)
 {
 	static pthread_once_t self_metrics_once = PTHREAD_ONCE_INIT;
@@ -1072,6 +1274,7 @@ int sonde_trace_init(const sonde_trace_config *cfg)
 				p++;
 		}
 	}
+	init_logs(&cfg->logs);
 	/* Statistics count from init (a process may init again after a shutdown). */
 	reset_stats();
 	P.initialised = true;
@@ -1080,6 +1283,7 @@ int sonde_trace_init(const sonde_trace_config *cfg)
 	pthread_once(&atfork_once, register_atfork);
 	bool off = disabled && (strcmp(disabled, "true") == 0 || strcmp(disabled, "TRUE") == 0);
 	__atomic_store_n(&sonde__tracing_on, !off, __ATOMIC_RELEASE);
+	__atomic_store_n(&sonde__log_min, off ? INT_MAX : P.log_level, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&P.mu);
 	ensure_exporter_locked();
 	pthread_mutex_unlock(&P.mu);
@@ -1130,6 +1334,7 @@ int sonde_trace_shutdown(uint32_t timeout_ms)
 	uint64_t real_deadline = sonde_clock_realtime_ns() + (uint64_t)timeout_ms * 1000000u;
 	uint64_t mono_deadline = now_mono() + (uint64_t)timeout_ms * 1000000u;
 	__atomic_store_n(&sonde__tracing_on, false, __ATOMIC_RELEASE);
+	__atomic_store_n(&sonde__log_min, INT_MAX, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&P.mu);
 	P.stop = true;
 	P.stop_deadline = mono_deadline;
@@ -1206,4 +1411,21 @@ static void stats_locked(sonde_tracer_stats *out)
 	out->spans_exported = atomic_load(&P.exported);
 	out->spans_failed = atomic_load(&P.failed);
 	out->export_batches = atomic_load(&P.batches);
+}
+
+void sonde_log_stats_get(sonde_log_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&P.mu);
+	for (sonde__thread *th = P.threads; th; th = th->next) {
+		out->recorded += atomic_load_explicit(&th->logs, memory_order_relaxed);
+		out->dropped += atomic_load_explicit(&th->logs_dropped, memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&P.mu);
+	out->recorded += atomic_load(&P.logs_dead);
+	out->dropped += atomic_load(&P.logs_dropped_dead);
+	out->suppressed = atomic_load(&sonde__log_suppressed);
+	out->exported = atomic_load(&P.logs_exported);
+	out->failed = atomic_load(&P.logs_failed);
+	out->redacted = atomic_load(&P.logs_redacted);
 }

@@ -35,6 +35,13 @@
  * parent's context: an unsampled trace is never exported, and what crosses a process
  * boundary from it (trace id, the unsampled flag) is the same.
  *
+ * Log records. A log record (log.h) travels in a slot too: SF_LOG set, state ENDED from the
+ * start, status = severity number, start = its time, trace_id/span_id/trace_flags = the
+ * current span's (zero when none), tracer NULL, items ITEM_BODY then ITEM_ATTRs. It goes
+ * through the same done ring; the exporter thread decodes it into the batch's logs and
+ * redacts it there (redact.h), so the caller only copies. Logs and spans share a thread's
+ * slots: a log storm can crowd out spans, which is why call sites are rate limited.
+ *
  * fork(). The child keeps only the forking thread: other threads' buffers are abandoned,
  * rings are emptied, spans in flight are forgotten (their parent exports them), spans
  * still open on the child's stack become non-recording (else parent and child would both
@@ -75,6 +82,7 @@ enum {
 	SF_ON_STACK = 1u << 6,
 	SF_REMOTE_PARENT = 1u << 7,
 	SF_LAZY_IDS = 1u << 8, /* a non-recording root whose ids are made when first asked for */
+	SF_LOG = 1u << 9,      /* not a span: a log record (see "Log records" below) */
 };
 
 /* Items of a span's byte stream. Each starts with a one-byte tag. */
@@ -87,6 +95,9 @@ enum sonde__item {
 	ITEM_TRACE_STATE = 6, /* u16 len, bytes */
 	ITEM_RUSAGE = 7,      /* u64 thread CPU ns, u64 minor faults, u64 major faults: at start,
 	                       * then again at end (the exporter records the differences) */
+	ITEM_BODY = 8,        /* a log record's body: u32 original length, u16 len, bytes */
+	ITEM_CUT = 9,         /* u32: the original length of the next attribute's string value,
+	                       * which was cut to fit (log records only) */
 };
 
 typedef struct sonde__thread sonde__thread;
@@ -138,6 +149,7 @@ struct sonde__thread {
 	uint64_t rng[2];
 	unsigned fork_gen;
 	_Atomic uint64_t started, ended, dropped; /* written by owner, read by exporter */
+	_Atomic uint64_t logs, logs_dropped;      /* log records sent and lost, likewise */
 	sonde__ring done;                         /* this thread -> exporter */
 	sonde__ring freed;                        /* exporter -> this thread */
 	sonde_span *slab;
@@ -178,6 +190,16 @@ static inline sonde__thread *sonde__thread_get(void)
  * rusage flag: read-only between init and shutdown, like sonde__limits. */
 extern SONDE__HIDDEN sonde_sampler *sonde__sampler;
 extern SONDE__HIDDEN bool sonde__rusage;
+/* Log settings, read-only between init and shutdown: records per second per rate-limited
+ * site (UINT32_MAX: no limit), the most bytes of a body or string value a record copies,
+ * and clock ticks per second (for the rate limit's windows). Records lost to rate limits
+ * are counted in sonde__log_suppressed. */
+extern SONDE__HIDDEN uint32_t sonde__log_rate_limit;
+extern SONDE__HIDDEN uint32_t sonde__log_value_max;
+extern SONDE__HIDDEN uint64_t sonde__log_ticks_per_sec;
+extern SONDE__HIDDEN _Atomic uint64_t sonde__log_suppressed;
+/* The level set by sonde_log_set_level (0: none; it wins over config and environment). */
+extern SONDE__HIDDEN int sonde__log_level_set;
 /* What span start may decide without the general path (see sampler_internal.h); set
  * with the sampler. fast_ok is false when every start must take the general path. */
 extern SONDE__HIDDEN struct sonde__fast_plan sonde__plan;

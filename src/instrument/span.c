@@ -8,7 +8,10 @@
  * thread. Values are stored in native byte order: writer and reader are one process.
  */
 #define _GNU_SOURCE /* pthread_timedjoin_np, RUSAGE_THREAD */
+#include <limits.h>
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -16,6 +19,7 @@
 #include "clock.h"
 #include "runtime_internal.h"
 #include "sampler_internal.h"
+#include "sonde/log.h"
 
 struct sonde_span sonde__noop_span = {.state = SLOT_NOOP};
 
@@ -1043,4 +1047,290 @@ void sonde_span_add_link(sonde_span *s, const sonde_span_context *ctx, const son
 	uint32_t k2, d2;
 	put_attrs_block(s, attrs, n, kept, &k2, &d2);
 	s->links++;
+}
+
+/* ---- Log records -------------------------------------------------------------------- */
+
+int sonde__log_min = INT_MAX; /* nothing is recorded until init */
+uint32_t sonde__log_rate_limit = 100;
+uint32_t sonde__log_value_max = 4096;
+uint64_t sonde__log_ticks_per_sec = 1000000000u;
+_Atomic uint64_t sonde__log_suppressed;
+int sonde__log_level_set;
+
+static inline void count_add(_Atomic uint64_t *c)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
+/* Takes a slot for a record of severity level, stamped now with the current span's
+ * context; NULL (counted) when the thread has none free. */
+static sonde_span *log_begin(sonde__thread *th, int level)
+{
+	sonde_span *s = slot_pop(th);
+	if (__builtin_expect(!s, 0)) {
+		count_add(&th->logs_dropped);
+		return NULL;
+	}
+	slot_reset(s, th, NULL, SF_LOG);
+	s->state = SLOT_ENDED;
+	s->status = (uint8_t)level;
+	s->start = sonde_clock_ticks();
+	sonde_span *cur = th->depth && th->depth <= SONDE__STACK_DEPTH ? th->stack[th->depth - 1] : NULL;
+	if (cur) {
+		ensure_ids(cur);
+		memcpy(s->trace_id, cur->trace_id, 16);
+		memcpy(s->span_id, cur->span_id, 8);
+		s->trace_flags = cur->trace_flags;
+	} else {
+		memset(s->trace_id, 0, 16);
+		memset(s->span_id, 0, 8);
+		s->trace_flags = 0;
+	}
+	return s;
+}
+
+/* Appends the body, cut to sonde__log_value_max bytes (the original length travels with
+ * it). A body that does not fit the slots left is recorded empty. */
+static void log_body(sonde_span *s, const char *p, size_t n)
+{
+	size_t keep = n > sonde__log_value_max ? sonde__log_value_max : n;
+	if (!stream_reserve(s, 7 + keep)) {
+		keep = 0;
+		if (!stream_reserve(s, 7))
+			return;
+	}
+	uint8_t hdr[7] = {ITEM_BODY};
+	uint32_t orig = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+	uint16_t k = (uint16_t)keep;
+	memcpy(hdr + 1, &orig, 4);
+	memcpy(hdr + 5, &k, 2);
+	stream_put(s, hdr, 7);
+	stream_put(s, p, keep);
+}
+
+static void log_attrs(sonde_span *s, const sonde_attr *attrs, size_t n)
+{
+	uint32_t limit = sonde__limits.attribute_count;
+	for (size_t i = 0; i < n; i++) {
+		const sonde_attr *a = &attrs[i];
+		if (!valid_attr(a))
+			continue;
+		if (s->attrs >= limit) {
+			s->dropped_attrs++;
+			continue;
+		}
+		if (a->type == SONDE_ATTR_STRING && a->v.s) {
+			size_t len = strlen(a->v.s);
+			if (len > sonde__log_value_max && stream_reserve(s, 5)) {
+				uint32_t orig = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
+				put_u8(s, ITEM_CUT);
+				put_u32(s, orig);
+			}
+		}
+		if (!put_attr(s, a, sonde__log_value_max)) {
+			s->dropped_attrs++;
+			continue;
+		}
+		s->attrs++;
+	}
+}
+
+/* Hands the record to the exporter thread; when the done ring is full it is lost and
+ * counted, never waited for. */
+static void log_send(sonde__thread *th, sonde_span *s)
+{
+	if (__builtin_expect(sonde__ring_push(&th->done, s), 1)) {
+		count_add(&th->logs);
+		return;
+	}
+	count_add(&th->logs_dropped);
+	for (sonde_span *c = s; c;) {
+		sonde_span *nx = c->next;
+		c->state = SLOT_FREE;
+		th->free_stack[th->free_count++] = c;
+		c = nx;
+	}
+	sonde__exporter_kick();
+}
+
+/* The common record - a short body and a few scalar or short string attributes - written
+ * into its first slot in one pass, each length measured once. False (nothing written)
+ * sends the caller to the general path. */
+static bool log_fast(sonde_span *s, const char *body, size_t blen, const sonde_attr *attrs, size_t n)
+{
+	enum { MAX = 8 };
+	if (n > MAX || n > sonde__limits.attribute_count || blen > sonde__log_value_max)
+		return false;
+	size_t klen[MAX], vlen[MAX];
+	size_t total = 7 + blen;
+	for (size_t i = 0; i < n; i++) {
+		const sonde_attr *a = &attrs[i];
+		if (!a->key || !a->key[0])
+			return false;
+		klen[i] = strlen(a->key);
+		switch (a->type) {
+		case SONDE_ATTR_STRING:
+			if (!a->v.s)
+				return false;
+			vlen[i] = strlen(a->v.s);
+			if (vlen[i] > sonde__log_value_max)
+				return false;
+			total += 4 + vlen[i];
+			break;
+		case SONDE_ATTR_INT:
+		case SONDE_ATTR_DOUBLE: vlen[i] = 8; break;
+		case SONDE_ATTR_BOOL: vlen[i] = 1; break;
+		default: return false;
+		}
+		if (klen[i] > UINT16_MAX)
+			return false;
+		total += 4 + klen[i] + (a->type == SONDE_ATTR_STRING ? 0 : vlen[i]);
+	}
+	uint8_t *p = fast_reserve(s, total);
+	if (!p)
+		return false;
+	uint32_t orig = (uint32_t)blen;
+	uint16_t b16 = (uint16_t)blen;
+	p[0] = ITEM_BODY;
+	memcpy(p + 1, &orig, 4);
+	memcpy(p + 5, &b16, 2);
+	memcpy(p + 7, body, blen);
+	p += 7 + blen;
+	for (size_t i = 0; i < n; i++) {
+		const sonde_attr *a = &attrs[i];
+		uint16_t k16 = (uint16_t)klen[i];
+		p[0] = ITEM_ATTR;
+		p[1] = (uint8_t)a->type;
+		memcpy(p + 2, &k16, 2);
+		memcpy(p + 4, a->key, klen[i]);
+		p += 4 + klen[i];
+		switch (a->type) {
+		case SONDE_ATTR_STRING: {
+			uint32_t v32 = (uint32_t)vlen[i];
+			memcpy(p, &v32, 4);
+			memcpy(p + 4, a->v.s, vlen[i]);
+			p += 4 + vlen[i];
+			break;
+		}
+		case SONDE_ATTR_BOOL: *p++ = a->v.b; break;
+		default:
+			memcpy(p, &a->v.i, 8);
+			p += 8;
+			break;
+		}
+	}
+	s->attrs = (uint16_t)n;
+	return true;
+}
+
+static void log_emit(int level, const char *body, size_t blen, const sonde_attr *attrs, size_t n,
+                     uint64_t suppressed)
+{
+	sonde__thread *th = sonde__thread_get();
+	if (!th)
+		return;
+	sonde_span *s = log_begin(th, level);
+	if (!s)
+		return;
+	if (!log_fast(s, body, blen, attrs, n)) {
+		log_body(s, body, blen);
+		log_attrs(s, attrs, n);
+	}
+	if (suppressed) {
+		sonde_attr a = SONDE_ATTR_INT("sonde.log.suppressed", (int64_t)suppressed);
+		log_attrs(s, &a, 1);
+	}
+	log_send(th, s);
+}
+
+/* vsnprintf into a stack buffer: the body of a formatted record is at most 4 KiB. */
+static void log_emitv(int level, const char *fmt, va_list ap, uint64_t suppressed)
+{
+	char buf[4096];
+	int k = vsnprintf(buf, sizeof buf, fmt ? fmt : "", ap);
+	if (k < 0)
+		k = 0;
+	size_t n = (size_t)k < sizeof buf ? (size_t)k : sizeof buf - 1;
+	log_emit(level, buf, n, NULL, 0, suppressed);
+}
+
+static inline bool log_on(int level)
+{
+	return level >= __atomic_load_n(&sonde__log_min, __ATOMIC_RELAXED);
+}
+
+void sonde_log(sonde_log_level level, const char *body, const sonde_attr *attrs, size_t n)
+{
+	if (!log_on((int)level))
+		return;
+	log_emit((int)level, body ? body : "", body ? strlen(body) : 0, attrs, attrs ? n : 0, 0);
+}
+
+void sonde_logv(sonde_log_level level, const char *fmt, va_list ap)
+{
+	if (log_on((int)level))
+		log_emitv((int)level, fmt, ap, 0);
+}
+
+void sonde_logf(sonde_log_level level, const char *fmt, ...)
+{
+	if (!log_on((int)level))
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	log_emitv((int)level, fmt, ap, 0);
+	va_end(ap);
+}
+
+/* The rate limit of a site: at most sonde__log_rate_limit records per second. Returns
+ * false when this record must be dropped; otherwise *suppressed is how many the site lost
+ * since its last record (to report on this one). */
+static bool site_admit(sonde_log_site *site, uint64_t *suppressed)
+{
+	*suppressed = 0;
+	uint32_t limit = sonde__log_rate_limit;
+	if (limit == UINT32_MAX)
+		return true;
+	uint64_t win = sonde_clock_ticks() / sonde__log_ticks_per_sec + 1;
+	uint64_t seen = atomic_load_explicit(&site->window, memory_order_relaxed);
+	if (seen != win && atomic_compare_exchange_strong_explicit(
+	                           &site->window, &seen, win, memory_order_relaxed, memory_order_relaxed))
+		atomic_store_explicit(&site->count, 0, memory_order_relaxed);
+	if (atomic_fetch_add_explicit(&site->count, 1, memory_order_relaxed) >= limit) {
+		atomic_fetch_add_explicit(&site->suppressed, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&sonde__log_suppressed, 1, memory_order_relaxed);
+		return false;
+	}
+	if (atomic_load_explicit(&site->suppressed, memory_order_relaxed))
+		*suppressed = atomic_exchange_explicit(&site->suppressed, 0, memory_order_relaxed);
+	return true;
+}
+
+void sonde_log_site_emit(sonde_log_site *site, sonde_log_level level, const char *body,
+                         const sonde_attr *attrs, size_t n)
+{
+	uint64_t suppressed;
+	if (!log_on((int)level) || !site_admit(site, &suppressed))
+		return;
+	log_emit((int)level, body ? body : "", body ? strlen(body) : 0, attrs, attrs ? n : 0, suppressed);
+}
+
+void sonde_log_site_emitf(sonde_log_site *site, sonde_log_level level, const char *fmt, ...)
+{
+	uint64_t suppressed;
+	if (!log_on((int)level) || !site_admit(site, &suppressed))
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	log_emitv((int)level, fmt, ap, suppressed);
+	va_end(ap);
+}
+
+void sonde_log_set_level(sonde_log_level level)
+{
+	int v = (int)level < 1 ? 1 : (int)level;
+	__atomic_store_n(&sonde__log_level_set, v, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&sonde__tracing_on, __ATOMIC_RELAXED))
+		__atomic_store_n(&sonde__log_min, v, __ATOMIC_RELAXED);
 }

@@ -39,6 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "telemetry.h"
 #include "wire_error.h"
 
@@ -69,6 +70,10 @@ int sonde_logjson_read(sonde_batch *b, const char *buf, size_t len, uint64_t def
                        sonde_wire_error *err);
 int sonde_logtext_read(sonde_batch *b, const char *buf, size_t len, uint64_t default_time_ns,
                        sonde_wire_error *err);
+
+/* Appends every log record of b as one JSON line (see logline_write.c for the fields).
+ * Returns 0 or -ENOMEM. */
+int sonde_logjson_write(const sonde_batch *b, sonde_buf *out);
 
 /* Content sniffing for formats.c: true when buf looks like JSON-lines logs (its first
  * line an object with a time, level or message member), or like plain-text logs (text,

@@ -106,6 +106,8 @@ static int field_of(const char *k, size_t n)
 	        {"t", F_TIME},
 	        {"level", F_LEVEL},
 	        {"severity", F_LEVEL},
+	        {"severity_text", F_LEVEL},
+	        {"severity_number", F_LEVEL},
 	        {"lvl", F_LEVEL},
 	        {"loglevel", F_LEVEL},
 	        {"levelname", F_LEVEL},

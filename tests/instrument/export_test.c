@@ -29,7 +29,9 @@
 #include "env_internal.h"
 #include "exporter_internal.h"
 #include "otlp_json.h"
+#include "hex.h"
 #include "sonde/export.h"
+#include "sonde/log.h"
 #include "sonde/trace.h"
 #include "zipkin.h"
 
@@ -443,7 +445,7 @@ static void expect_url(sonde_exporter *e, const char *url)
 	assert_non_null(e);
 	sonde_batch *b = make_batch();
 	diag_reset();
-	assert_int_equal(e->ops->export_spans(e, b, sonde__mono_ns()), -ETIMEDOUT);
+	assert_int_equal(e->ops->deliver(e, b, sonde__mono_ns()), -ETIMEDOUT);
 	char want[512];
 	snprintf(want, sizeof(want), "POST %s: deadline reached after 0 attempt(s)", url);
 	assert_diag_has(want);
@@ -552,7 +554,7 @@ static void test_file_exporter(void **state)
 	assert_int_equal(st.st_mode & 0777, 0644);
 
 	sonde_batch *b = make_batch();
-	assert_int_equal(e->ops->export_spans(e, b, deadline_in(1000)), 0);
+	assert_int_equal(e->ops->deliver(e, b, deadline_in(1000)), 0);
 	size_t len;
 	char *text = read_file(path, &len);
 	assert_true(len > 0 && text[len - 1] == '\n');
@@ -566,8 +568,8 @@ static void test_file_exporter(void **state)
 
 	/* Appends, and an empty batch writes nothing. */
 	sonde_batch *empty = sonde_batch_new();
-	assert_int_equal(e->ops->export_spans(e, empty, deadline_in(1000)), 0);
-	assert_int_equal(e->ops->export_spans(e, b, deadline_in(1000)), 0);
+	assert_int_equal(e->ops->deliver(e, empty, deadline_in(1000)), 0);
+	assert_int_equal(e->ops->deliver(e, b, deadline_in(1000)), 0);
 	assert_int_equal(e->ops->force_flush(e, deadline_in(1000)), 0);
 	text = read_file(path, &len);
 	got = sonde_batch_new();
@@ -577,12 +579,12 @@ static void test_file_exporter(void **state)
 	sonde_batch_free(got);
 
 	assert_int_equal(e->ops->shutdown(e, deadline_in(1000)), 0);
-	assert_int_equal(e->ops->export_spans(e, b, deadline_in(1000)), -EBADF);
+	assert_int_equal(e->ops->deliver(e, b, deadline_in(1000)), -EBADF);
 	sonde_exporter_free(e);
 
 	/* A second exporter appends to the existing file. */
 	e = sonde_exporter_file_new(path);
-	assert_int_equal(e->ops->export_spans(e, b, deadline_in(1000)), 0);
+	assert_int_equal(e->ops->deliver(e, b, deadline_in(1000)), 0);
 	sonde_exporter_free(e);
 	text = read_file(path, &len);
 	got = sonde_batch_new();
@@ -614,7 +616,7 @@ static void test_file_exporter_errors(void **state)
 	sonde_exporter *e = sonde_exporter_file_new("/dev/full");
 	assert_non_null(e);
 	sonde_batch *b = make_batch();
-	assert_int_equal(e->ops->export_spans(e, b, deadline_in(1000)), -ENOSPC);
+	assert_int_equal(e->ops->deliver(e, b, deadline_in(1000)), -ENOSPC);
 	assert_diag_has("file: writing /dev/full:");
 	e->ops->shutdown(e, deadline_in(1000));
 	sonde_exporter_free(e);
@@ -632,7 +634,7 @@ static void test_console_exporter(void **state)
 	assert_non_null(e);
 	assert_string_equal(e->ops->name, "console");
 	sonde_batch *b = make_batch();
-	assert_int_equal(e->ops->export_spans(e, b, deadline_in(1000)), 0);
+	assert_int_equal(e->ops->deliver(e, b, deadline_in(1000)), 0);
 	sonde_exporter_free(e);
 	/* The descriptor stays the application's. */
 	assert_int_equal(fcntl(fd, F_GETFD), FD_CLOEXEC);
@@ -662,7 +664,7 @@ static void test_console_broken_and_full_pipe(void **state)
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	close(p[0]);
 	sonde_exporter *e = sonde_exporter_console_new(p[1]);
-	assert_int_equal(e->ops->export_spans(e, b, deadline_in(1000)), -EPIPE);
+	assert_int_equal(e->ops->deliver(e, b, deadline_in(1000)), -EPIPE);
 	sigset_t pending;
 	sigpending(&pending);
 	assert_false(sigismember(&pending, SIGPIPE));
@@ -679,7 +681,7 @@ static void test_console_broken_and_full_pipe(void **state)
 	assert_int_equal(fcntl(p[1], F_SETFL, 0), 0);
 	e = sonde_exporter_console_new(p[1]);
 	uint64_t t0 = sonde__mono_ns();
-	assert_int_equal(e->ops->export_spans(e, b, deadline_in(200)), -ETIMEDOUT);
+	assert_int_equal(e->ops->deliver(e, b, deadline_in(200)), -ETIMEDOUT);
 	uint64_t took = elapsed_ms(t0);
 	assert_true(took >= 190 && took < 400);
 	sonde_exporter_free(e);
@@ -700,7 +702,7 @@ static void test_otlp_no_peer(void **state)
 	assert_non_null(e);
 	sonde_batch *b = make_batch();
 	uint64_t t0 = sonde__mono_ns();
-	int rc = e->ops->export_spans(e, b, deadline_in(700));
+	int rc = e->ops->deliver(e, b, deadline_in(700));
 	uint64_t took = elapsed_ms(t0);
 	assert_int_equal(rc, -ETIMEDOUT);
 	assert_true(took <= 700 + 200);
@@ -935,10 +937,10 @@ static void test_otlp_protobuf(void **state)
 {
 	sonde_exporter *e = otlp_to_receiver(SONDE_OTLP_HTTP_PROTOBUF, false, NULL);
 	sonde_batch *b = make_batch();
-	assert_int_equal(e->ops->export_spans(e, b, deadline_in(5000)), 0);
+	assert_int_equal(e->ops->deliver(e, b, deadline_in(5000)), 0);
 	expect_otlp_request(0, b, "application/x-protobuf", false);
 	/* The second export reuses the connection. */
-	assert_int_equal(e->ops->export_spans(e, b, deadline_in(5000)), 0);
+	assert_int_equal(e->ops->deliver(e, b, deadline_in(5000)), 0);
 	char *text;
 	assert_int_equal(received(&text), 2);
 	char *l0 = line_of(text, 0), *l1 = line_of(l0 + strlen(l0) + 1, 0);
@@ -951,7 +953,7 @@ static void test_otlp_protobuf(void **state)
 	assert_string_equal(diag_log, "");
 	/* An empty batch sends nothing. */
 	sonde_batch *empty = sonde_batch_new();
-	assert_int_equal(e->ops->export_spans(e, empty, deadline_in(5000)), 0);
+	assert_int_equal(e->ops->deliver(e, empty, deadline_in(5000)), 0);
 	assert_int_equal(received(&text), 2);
 	free(text);
 	assert_int_equal(e->ops->shutdown(e, deadline_in(1000)), 0);
@@ -966,7 +968,7 @@ static void test_otlp_json_with_headers(void **state)
 	        otlp_to_receiver(SONDE_OTLP_HTTP_JSON, false,
 	                         "x-sonde-test=a%20b%2Cc, Authorization = Bearer t0k3n ,x-empty=");
 	sonde_batch *b = make_batch();
-	assert_int_equal(e->ops->export_spans(e, b, deadline_in(5000)), 0);
+	assert_int_equal(e->ops->deliver(e, b, deadline_in(5000)), 0);
 	expect_otlp_request(0, b, "application/json", false);
 	char *text;
 	received(&text);
@@ -985,7 +987,7 @@ static void test_otlp_gzip(void **state)
 		clear_received();
 		sonde_exporter *e = otlp_to_receiver((sonde_otlp_protocol)proto, true, NULL);
 		sonde_batch *b = make_batch();
-		assert_int_equal(e->ops->export_spans(e, b, deadline_in(5000)), 0);
+		assert_int_equal(e->ops->deliver(e, b, deadline_in(5000)), 0);
 		expect_otlp_request(0, b, proto ? "application/json" : "application/x-protobuf", true);
 		sonde_exporter_free(e);
 		sonde_batch_free(b);
@@ -1008,7 +1010,7 @@ static void test_otlp_from_env(void **state)
 	sonde_exporter *e = sonde_exporter_otlp_http_new(NULL);
 	assert_non_null(e);
 	sonde_batch *b = make_batch();
-	assert_int_equal(e->ops->export_spans(e, b, deadline_in(5000)), 0);
+	assert_int_equal(e->ops->deliver(e, b, deadline_in(5000)), 0);
 	expect_otlp_request(0, b, "application/json", true);
 	char *text;
 	received(&text);
@@ -1027,7 +1029,7 @@ static void test_otlp_from_env(void **state)
 	setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", full, 1);
 	setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf", 1);
 	e = sonde_exporter_otlp_http_new(NULL);
-	assert_int_equal(e->ops->export_spans(e, b, deadline_in(5000)), 0);
+	assert_int_equal(e->ops->deliver(e, b, deadline_in(5000)), 0);
 	expect_otlp_request(0, b, "application/x-protobuf", true);
 	received(&text);
 	assert_line_has(text, "\"path\":\"/custom/v1/traces\"");
@@ -1044,7 +1046,7 @@ static void test_zipkin(void **state)
 	assert_non_null(e);
 	assert_string_equal(e->ops->name, "zipkin");
 	sonde_batch *b = make_batch();
-	assert_int_equal(e->ops->export_spans(e, b, deadline_in(5000)), 0);
+	assert_int_equal(e->ops->deliver(e, b, deadline_in(5000)), 0);
 	char *text;
 	assert_int_equal(received(&text), 1);
 	char *line = line_of(text, 0);
@@ -1093,7 +1095,7 @@ static void test_zipkin(void **state)
 
 	/* The retry policy is the OTLP exporter's. */
 	receiver_mode("{\"mode\":\"429\",\"n\":1}");
-	assert_int_equal(e->ops->export_spans(e, b, deadline_in(5000)), 0);
+	assert_int_equal(e->ops->deliver(e, b, deadline_in(5000)), 0);
 	assert_int_equal(e->retries, 1);
 	assert_int_equal(received(&text), 3);
 	free(text);
@@ -1107,7 +1109,7 @@ static void test_retry_after_503(void **state)
 	sonde_exporter *e = otlp_to_receiver(SONDE_OTLP_HTTP_PROTOBUF, false, NULL);
 	sonde_batch *b = make_batch();
 	uint64_t t0 = sonde__mono_ns();
-	assert_int_equal(e->ops->export_spans(e, b, deadline_in(5000)), 0);
+	assert_int_equal(e->ops->deliver(e, b, deadline_in(5000)), 0);
 	uint64_t took = elapsed_ms(t0);
 	assert_true(e->retries >= 1);
 	assert_true(took >= 1000);
@@ -1124,7 +1126,7 @@ static void test_retry_after_503(void **state)
 	receiver_mode("{\"mode\":\"503-retry-after\",\"n\":1,\"retryAfter\":\"30\"}");
 	diag_reset();
 	t0 = sonde__mono_ns();
-	assert_int_equal(e->ops->export_spans(e, b, deadline_in(3000)), -ETIMEDOUT);
+	assert_int_equal(e->ops->deliver(e, b, deadline_in(3000)), -ETIMEDOUT);
 	assert_true(elapsed_ms(t0) < 1000);
 	assert_diag_has("deadline reached after 1 attempt(s); last: HTTP 503");
 
@@ -1138,7 +1140,7 @@ static void test_retry_after_503(void **state)
 	snprintf(cmd, sizeof(cmd), "{\"mode\":\"503-retry-after\",\"n\":1,\"retryAfter\":\"%s\"}", date);
 	receiver_mode(cmd);
 	t0 = sonde__mono_ns();
-	assert_int_equal(e->ops->export_spans(e, b, deadline_in(5000)), 0);
+	assert_int_equal(e->ops->deliver(e, b, deadline_in(5000)), 0);
 	took = elapsed_ms(t0);
 	assert_true(took >= 900 && took < 3500);
 	sonde_exporter_free(e);
@@ -1151,7 +1153,7 @@ static void test_retry_429(void **state)
 	sonde_exporter *e = otlp_to_receiver(SONDE_OTLP_HTTP_JSON, false, NULL);
 	sonde_batch *b = make_batch();
 	uint64_t t0 = sonde__mono_ns();
-	assert_int_equal(e->ops->export_spans(e, b, deadline_in(5000)), 0);
+	assert_int_equal(e->ops->deliver(e, b, deadline_in(5000)), 0);
 	uint64_t took = elapsed_ms(t0);
 	assert_int_equal(e->retries, 2);
 	/* Full jitter: at most 250 ms + 500 ms of backoff. */
@@ -1173,7 +1175,7 @@ static void test_permanent_500(void **state)
 		sonde_exporter *e = otlp_to_receiver((sonde_otlp_protocol)proto, false, NULL);
 		sonde_batch *b = make_batch();
 		uint64_t t0 = sonde__mono_ns();
-		int rc = e->ops->export_spans(e, b, deadline_in(5000));
+		int rc = e->ops->deliver(e, b, deadline_in(5000));
 		assert_true(rc < 0 && rc != -ETIMEDOUT);
 		assert_true(elapsed_ms(t0) < 1000);
 		assert_int_equal(e->retries, 0);
@@ -1195,7 +1197,7 @@ static void test_partial_success(void **state)
 		diag_reset();
 		sonde_exporter *e = otlp_to_receiver((sonde_otlp_protocol)proto, false, NULL);
 		sonde_batch *b = make_batch();
-		assert_int_equal(e->ops->export_spans(e, b, deadline_in(5000)), 0);
+		assert_int_equal(e->ops->deliver(e, b, deadline_in(5000)), 0);
 		assert_int_equal(e->retries, 0);
 		assert_diag_has(
 		        "partial success: 3 span(s) rejected: receiver.js rejected 3 spans on purpose");
@@ -1213,7 +1215,7 @@ static void test_slow_peer(void **state)
 	sonde_exporter *e = otlp_to_receiver(SONDE_OTLP_HTTP_PROTOBUF, false, NULL);
 	sonde_batch *b = make_batch();
 	uint64_t t0 = sonde__mono_ns();
-	assert_int_equal(e->ops->export_spans(e, b, deadline_in(800)), -ETIMEDOUT);
+	assert_int_equal(e->ops->deliver(e, b, deadline_in(800)), -ETIMEDOUT);
 	uint64_t took = elapsed_ms(t0);
 	print_message("slow peer: -ETIMEDOUT after %llu ms (deadline 800)\n", (unsigned long long)took);
 	assert_true(took >= 790 && took <= 800 + 200);
@@ -1223,7 +1225,7 @@ static void test_slow_peer(void **state)
 	sonde_otlp_http_config cfg = {.endpoint = rcv.base, .timeout_ms = 400};
 	e = sonde_exporter_otlp_http_new(&cfg);
 	t0 = sonde__mono_ns();
-	assert_int_equal(e->ops->export_spans(e, b, deadline_in(10000)), -ETIMEDOUT);
+	assert_int_equal(e->ops->deliver(e, b, deadline_in(10000)), -ETIMEDOUT);
 	took = elapsed_ms(t0);
 	assert_true(took >= 390 && took <= 400 + 200);
 	sonde_exporter_free(e);
@@ -1232,7 +1234,7 @@ static void test_slow_peer(void **state)
 	setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.base, 1);
 	e = sonde_exporter_otlp_http_new(NULL);
 	t0 = sonde__mono_ns();
-	assert_int_equal(e->ops->export_spans(e, b, deadline_in(10000)), -ETIMEDOUT);
+	assert_int_equal(e->ops->deliver(e, b, deadline_in(10000)), -ETIMEDOUT);
 	took = elapsed_ms(t0);
 	assert_true(took >= 290 && took <= 300 + 200);
 	sonde_exporter_free(e);
@@ -1245,7 +1247,7 @@ static void test_peer_hangs_up(void **state)
 	sonde_exporter *e = otlp_to_receiver(SONDE_OTLP_HTTP_PROTOBUF, false, NULL);
 	sonde_batch *b = make_batch();
 	uint64_t t0 = sonde__mono_ns();
-	int rc = e->ops->export_spans(e, b, deadline_in(1200));
+	int rc = e->ops->deliver(e, b, deadline_in(1200));
 	uint64_t took = elapsed_ms(t0);
 	assert_int_equal(rc, -ETIMEDOUT);
 	assert_true(took <= 1200 + 200);
@@ -1261,7 +1263,7 @@ static void test_peer_hangs_up(void **state)
 	/* Once the peer behaves again, the same exporter delivers. */
 	receiver_mode("{\"mode\":\"ok\"}");
 	clear_received();
-	assert_int_equal(e->ops->export_spans(e, b, deadline_in(5000)), 0);
+	assert_int_equal(e->ops->deliver(e, b, deadline_in(5000)), 0);
 	expect_otlp_request(0, b, "application/x-protobuf", false);
 	sonde_exporter_free(e);
 	sonde_batch_free(b);
@@ -1284,14 +1286,14 @@ static void test_after_fork(void **state)
 {
 	sonde_exporter *e = otlp_to_receiver(SONDE_OTLP_HTTP_PROTOBUF, false, NULL);
 	sonde_batch *b = make_batch();
-	assert_int_equal(e->ops->export_spans(e, b, deadline_in(5000)), 0);
+	assert_int_equal(e->ops->deliver(e, b, deadline_in(5000)), 0);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		/* The child leaks what after_fork_child abandons, so it ends with _exit: no
 		 * leak check, no cmocka. */
 		e->ops->after_fork_child(e);
-		int rc = e->ops->export_spans(e, b, deadline_in(5000));
+		int rc = e->ops->deliver(e, b, deadline_in(5000));
 		sonde_exporter_free(e);
 		if (rc < 0)
 			_exit(10 + (-rc & 0x7f));
@@ -1300,10 +1302,10 @@ static void test_after_fork(void **state)
 		sonde_exporter *others[] = {sonde_exporter_console_new(fd),
 		                            sonde_exporter_file_new("/dev/null")};
 		for (size_t i = 0; i < 2; i++) {
-			if (!others[i] || others[i]->ops->export_spans(others[i], b, deadline_in(1000)) < 0)
+			if (!others[i] || others[i]->ops->deliver(others[i], b, deadline_in(1000)) < 0)
 				_exit(2);
 			others[i]->ops->after_fork_child(others[i]);
-			if (others[i]->ops->export_spans(others[i], b, deadline_in(1000)) < 0)
+			if (others[i]->ops->deliver(others[i], b, deadline_in(1000)) < 0)
 				_exit(3);
 			sonde_exporter_free(others[i]);
 		}
@@ -1313,7 +1315,7 @@ static void test_after_fork(void **state)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
-	assert_int_equal(e->ops->export_spans(e, b, deadline_in(5000)), 0);
+	assert_int_equal(e->ops->deliver(e, b, deadline_in(5000)), 0);
 	char *text;
 	assert_int_equal(received(&text), 3);
 	int p0 = remote_port_of(text, 0), p1 = remote_port_of(text, 1), p2 = remote_port_of(text, 2);
@@ -1505,6 +1507,62 @@ static void test_runtime_end_to_end(void **state)
 	sonde_batch_free(zk);
 }
 
+/* Logs through the runtime's OTLP/HTTP exporter, protobuf and JSON (gzip), to the node
+ * receiver: what the OpenTelemetry JS decoder decodes from /v1/logs is what was recorded -
+ * severity, body, attributes, the trace context of the span they were written in, the
+ * resource - with the secret redacted before it left the process. */
+static void test_runtime_logs_end_to_end(void **state)
+{
+	(void)state;
+	sonde_trace_config cfg = {.service_name = "e2e-logs"};
+	cfg.exporters[0] = otlp_to_receiver(SONDE_OTLP_HTTP_PROTOBUF, false, NULL);
+	cfg.exporters[1] = otlp_to_receiver(SONDE_OTLP_HTTP_JSON, true, NULL);
+	cfg.exporters_count = 2;
+	assert_int_equal(sonde_trace_init(&cfg), 0);
+	sonde_tracer *t = sonde_tracer_get("e2e", "1.0", NULL);
+	sonde_span *s = sonde_span_start(t, "checkout");
+	sonde_span_context ctx;
+	sonde_span_context_get(s, &ctx);
+	sonde_attr a[] = {SONDE_ATTR_STR("order.id", "A-17"), SONDE_ATTR_INT("attempt", 2),
+	                  SONDE_ATTR_STR("password", "hunter2")};
+	sonde_log(SONDE_LOG_ERROR, "payment declined", a, 3);
+	sonde_span_end(s);
+	sonde_log(SONDE_LOG_INFO, "no span here", NULL, 0);
+	assert_int_equal(sonde_trace_shutdown(10000), 0);
+
+	char *text;
+	size_t n = received(&text);
+	sonde_batch *pb = e2e_request(text, n, "application/x-protobuf", "/v1/logs");
+	sonde_batch *js = e2e_request(text, n, "application/json", "/v1/logs");
+	free(text);
+	for (int k = 0; k < 2; k++) {
+		const sonde_batch *b = k ? js : pb;
+		assert_int_equal(b->logs_count, 2);
+		const sonde_log_data *e = &b->logs[0], *i = &b->logs[1];
+		if (e->severity_number != 17) {
+			const sonde_log_data *tmp = e;
+			e = i;
+			i = tmp;
+		}
+		assert_int_equal(e->severity_number, 17);
+		assert_string_equal(e->severity_text.ptr, "ERROR");
+		assert_string_equal(e->body.u.str.ptr, "payment declined");
+		assert_memory_equal(e->trace_id, ctx.trace_id, 16);
+		assert_memory_equal(e->span_id, ctx.span_id, 8);
+		assert_string_equal(sonde_attrs_get(&e->attrs, "order.id")->u.str.ptr, "A-17");
+		assert_int_equal(sonde_attrs_get(&e->attrs, "attempt")->u.i, 2);
+		assert_string_equal(sonde_attrs_get(&e->attrs, "password")->u.str.ptr,
+		                    "[redacted: password]");
+		assert_string_equal(sonde_attrs_get(&e->resource->attrs, "service.name")->u.str.ptr,
+		                    "e2e-logs");
+		assert_int_equal(i->severity_number, 9);
+		assert_true(sonde_id_is_zero(i->trace_id, 16));
+		assert_true(e->time_ns > 1700000000000000000ull);
+	}
+	sonde_batch_free(pb);
+	sonde_batch_free(js);
+}
+
 /* Resident set size in KiB (from /proc/self/status). */
 static long rss_kib(void)
 {
@@ -1625,7 +1683,7 @@ static void test_otlp_split_large_batch(void **state)
 		sp->attrs = (sonde_attrs){kv, 1};
 	}
 	sonde_exporter *e = otlp_to_receiver(SONDE_OTLP_HTTP_PROTOBUF, false, NULL);
-	assert_int_equal(e->ops->export_spans(e, b, deadline_in(30000)), 0);
+	assert_int_equal(e->ops->deliver(e, b, deadline_in(30000)), 0);
 	char *text;
 	size_t n = received(&text);
 	/* 12 spans of 3 MiB: 36 MiB, halved into two requests of 18 MiB. */
@@ -1666,7 +1724,7 @@ static void test_otlp_split_large_batch(void **state)
 	}
 	sp->attrs = (sonde_attrs){kv, 7};
 	clear_received();
-	assert_int_equal(e->ops->export_spans(e, one, deadline_in(30000)), -EMSGSIZE);
+	assert_int_equal(e->ops->deliver(e, one, deadline_in(30000)), -EMSGSIZE);
 	assert_diag_has("exceeds the request limit; dropped");
 	assert_int_equal(received(&text), 0);
 	free(text);
@@ -1709,6 +1767,7 @@ int main(void)
 	        cmocka_unit_test_setup(test_after_fork, receiver_setup),
 	        cmocka_unit_test_setup(test_otlp_split_large_batch, receiver_setup),
 	        cmocka_unit_test_setup(test_runtime_end_to_end, receiver_setup),
+	        cmocka_unit_test_setup(test_runtime_logs_end_to_end, receiver_setup),
 	        cmocka_unit_test_setup(test_runtime_faults, receiver_setup),
 	};
 	int failed = cmocka_run_group_tests_name("export", local, NULL, NULL);

@@ -27,50 +27,7 @@
 #include "sonde/trace.h"
 #include "telemetry.h"
 
-/* ---- A capturing exporter -------------------------------------------------------- */
-
-typedef struct capture {
-	sonde_exporter base;
-	pthread_mutex_t mu;
-	sonde_batch *got;     /* deep copies of every exported batch */
-	_Atomic int stall_ms; /* sleep this long in each export (a slow peer) */
-	_Atomic int hang;     /* ignore the deadline entirely (a broken exporter) */
-	atomic_int exports;
-} capture;
-
-static int cap_export(sonde_exporter *e, const sonde_batch *b, uint64_t deadline_ns)
-{
-	capture *c = (capture *)e;
-	int stall = atomic_load(&c->stall_ms);
-	if (atomic_load(&c->hang)) {
-		while (atomic_load(&c->hang))
-			usleep(1000);
-	} else if (stall) {
-		struct timespec ts = {stall / 1000, (long)(stall % 1000) * 1000000L};
-		nanosleep(&ts, NULL);
-	}
-	(void)deadline_ns;
-	sonde_buf js = SONDE_BUF_INIT;
-	assert_int_equal(sonde_otlp_json_write(b, SONDE_SIGNAL_TRACES, &js, 0), 0);
-	pthread_mutex_lock(&c->mu);
-	sonde_wire_error err;
-	int rc = sonde_otlp_json_read(c->got, js.data, js.len, &err);
-	pthread_mutex_unlock(&c->mu);
-	sonde_buf_release(&js);
-	atomic_fetch_add(&c->exports, 1);
-	return rc;
-}
-
-static void cap_destroy(sonde_exporter *e)
-{
-	(void)e; /* static in the tests */
-}
-
-static const sonde_exporter_ops cap_ops = {
-        .name = "capture",
-        .export_spans = cap_export,
-        .destroy = cap_destroy,
-};
+#include "capture_exporter.h"
 
 static capture cap;
 
@@ -82,16 +39,7 @@ static void start(const sonde_trace_config *extra)
 	cfg.service_name = "trace-test";
 	cfg.exporters[0] = &cap.base;
 	cfg.exporters_count = 1;
-	if (!cap.got) {
-		pthread_mutex_init(&cap.mu, NULL);
-		cap.base.ops = &cap_ops;
-		cap.got = sonde_batch_new();
-	}
-	pthread_mutex_lock(&cap.mu);
-	sonde_batch_clear(cap.got);
-	pthread_mutex_unlock(&cap.mu);
-	atomic_store(&cap.stall_ms, 0);
-	atomic_store(&cap.hang, 0);
+	capture_init(&cap);
 	assert_int_equal(sonde_trace_init(&cfg), 0);
 }
 

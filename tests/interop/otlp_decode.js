@@ -184,4 +184,7 @@ function main(argv) {
 	return 1;
 }
 
-process.exitCode = main(process.argv.slice(2));
+if (require.main === module)
+	process.exitCode = main(process.argv.slice(2));
+else
+	module.exports = { requestType };
