@@ -7,7 +7,12 @@
  * is exported to a file of OTLP JSON lines. It leaks one small record per order on purpose
  * (remember_order), for `sonde mem` to find.
  *
- *     shop_service [REQUESTS] [OUT.jsonl]     (defaults: 40, shop-traces.jsonl)
+ * It also logs (records stamped with the trace of the order they belong to, into the same
+ * OTLP JSON file) and counts orders and their durations in libsonde metrics, written as a
+ * Prometheus exposition at exit.
+ *
+ *     shop_service [REQUESTS] [OUT.jsonl] [METRICS.prom]
+ *         (defaults: 40, shop-traces.jsonl, shop-metrics.prom)
  *
  * Then: sonde convert --to text OUT.jsonl
  */
@@ -20,6 +25,8 @@
 #include <unistd.h>
 
 #include "sonde/export.h"
+#include "sonde/log.h"
+#include "sonde/metrics.h"
 #include "sonde/propagation.h"
 #include "sonde/trace.h"
 
@@ -38,6 +45,8 @@ static int q_head, q_tail, q_closed;
 static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t q_cv = PTHREAD_COND_INITIALIZER;
 static sonde_tracer *tracer;
+static sonde_instrument *orders_total;
+static sonde_series *duration_of[2]; /* order.status = paid, failed */
 
 /* Carrier callbacks over a message's two header fields. */
 static int msg_set(void *ctx, const char *key, const char *value)
@@ -115,6 +124,9 @@ static int charge(int order)
 	if (order % 7 == 3) {
 		sonde_span_record_exception(s, "PaymentDeclined", "card declined by issuer",
 		                            "charge (shop_service.c)");
+		SONDE_LOG(SONDE_LOG_ERROR, "payment declined by issuer", SONDE_ATTR_INT("order.id", order),
+		          SONDE_ATTR_STR("peer.service", "payments"),
+		          SONDE_ATTR_STR("card", "4111 1111 1111 1111"));
 		rc = -1;
 	} else {
 		sonde_span_set_status(s, SONDE_STATUS_OK, NULL);
@@ -166,6 +178,8 @@ static void *worker(void *arg)
 		sonde_span_opts o = {.kind = SONDE_SPAN_KIND_CONSUMER, .parent = &parent};
 		sonde_span *job = sonde_span_start_ex(tracer, "process order", &o);
 		sonde_span_set_int(job, "order.id", m.order);
+		uint64_t t0 = sonde_timer_start();
+		SONDE_LOGF(SONDE_LOG_INFO, "processing order %d", m.order);
 		db_query("SELECT * FROM orders WHERE id = 17", 300);
 		int items = 4 + m.order % 4;
 		for (int i = 0; i < items; i++) /* one query per item: an N+1 pattern */
@@ -173,8 +187,12 @@ static void *worker(void *arg)
 		sonde_span_add_event(job, "items loaded", (sonde_attr[]){SONDE_ATTR_INT("items", items)}, 1);
 		price_order(m.order);
 		remember_order(m.order, items);
-		if (charge(m.order) < 0)
+		int failed = charge(m.order) < 0;
+		if (failed)
 			sonde_span_set_status(job, SONDE_STATUS_ERROR, "payment failed");
+		sonde_attr st = SONDE_ATTR_STR("order.status", failed ? "failed" : "paid");
+		sonde_instrument_add(orders_total, 1, &st, 1);
+		sonde_series_record_since(duration_of[failed], t0);
 		sonde_span_end(job);
 		pthread_mutex_lock(&q_mu);
 		*m.done = 1;
@@ -187,6 +205,7 @@ int main(int argc, char **argv)
 {
 	int requests = argc > 1 ? atoi(argv[1]) : 40;
 	const char *out = argc > 2 ? argv[2] : "shop-traces.jsonl";
+	const char *metrics_out = argc > 3 ? argv[3] : "shop-metrics.prom";
 	sonde_trace_config cfg = {.service_name = "shop", .service_version = "1.4.2"};
 	cfg.exporters[0] = sonde_exporter_file_new(out);
 	cfg.exporters_count = 1;
@@ -196,6 +215,16 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	tracer = sonde_tracer_get("shop.orders", "1.4.2", NULL);
+	sonde_meter *meter = sonde_meter_get("shop.orders", "1.4.2", NULL);
+	orders_total = sonde_counter_new(meter, "shop.orders", "{order}", "Orders processed, by outcome");
+	static const double bounds[] = {0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1};
+	sonde_instrument *order_duration =
+	        sonde_histogram_new(meter, "shop.order.duration", "s", "Time to process an order", bounds,
+	                            sizeof bounds / sizeof bounds[0]);
+	for (int f = 0; f < 2; f++)
+		duration_of[f] = sonde_instrument_bind(
+		        order_duration, (sonde_attr[]){SONDE_ATTR_STR("order.status", f ? "failed" : "paid")},
+		        1);
 	pthread_t th[WORKERS];
 	for (int i = 0; i < WORKERS; i++)
 		pthread_create(&th[i], NULL, worker, NULL);
@@ -234,6 +263,15 @@ int main(int argc, char **argv)
 	pthread_mutex_unlock(&q_mu);
 	for (int i = 0; i < WORKERS; i++)
 		pthread_join(th[i], NULL);
+	char *text;
+	size_t len;
+	FILE *mf = fopen(metrics_out, "w");
+	if (mf && sonde_metrics_prometheus_text(false, &text, &len) == 0) {
+		fwrite(text, 1, len, mf);
+		free(text);
+	}
+	if (mf)
+		fclose(mf);
 	int rc = sonde_trace_shutdown(5000);
 	sonde_tracer_stats st;
 	sonde_tracer_stats_get(&st);

@@ -62,12 +62,17 @@ fi
 
 examples=$(dirname "$sonde")/examples
 if [ -x "$examples/shop_service" ]; then
-	step "libsonde: a multi-threaded service traces itself (examples/shop_service.c) to OTLP JSON lines"
-	"$examples/shop_service" 40 "$out/shop.jsonl"
+	step "libsonde: a multi-threaded service traces and logs itself (examples/shop_service.c) to OTLP JSON lines, with metrics"
+	"$examples/shop_service" 40 "$out/shop.jsonl" "$out/shop-metrics.prom"
+	echo "  its metrics, as libsonde's Prometheus exposition writes them:"
+	grep -E '^shop_orders_total|^shop_order_duration_seconds_(count|sum)' "$out/shop-metrics.prom" | sed 's/^/    /'
+	echo "  its payment log carried a card number; what left the process:"
+	grep -o '"key":"card","value":{"stringValue":"[^"]*"}' "$out/shop.jsonl" | sort | uniq -c | sed 's/^/    /'
 
 	db="$out/sonde.db"
-	step "sonde ingest: its spans into the embedded store (SQLite, $db)"
+	step "sonde ingest: its spans, logs and metrics into the embedded store (SQLite, $db)"
 	"$sonde" ingest --db "$db" "$out/shop.jsonl"
+	"$sonde" ingest --db "$db" --service shop "$out/shop-metrics.prom" 2>&1 | grep -E '^ *metric points'
 	echo "  again: ingest is idempotent, nothing is added twice"
 	"$sonde" ingest --db "$db" "$out/shop.jsonl" 2>&1 | grep -E '^ *spans'
 
@@ -76,6 +81,9 @@ if [ -x "$examples/shop_service" ]; then
 
 	step "sonde trace: the slowest request, its waterfall and critical path"
 	"$sonde" trace --db "$db" --color never | sed -n '1,60p'
+
+	step "The logs of that request, found by its trace id (libsonde stamped them with it)"
+	"$sonde" trace --db "$db" --color never | sed -n '/^Logs/,/^Metrics/p' | sed '$d'
 
 	step "sonde latency: per service and operation, and what the service waits on downstream"
 	"$sonde" latency --db "$db" --color never

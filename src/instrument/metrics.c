@@ -1283,10 +1283,25 @@ void sonde__metrics_resource_default(void)
 		build_resource(NULL);
 }
 
+void sonde__metrics_resource_from_tracing(const char *service_name, const char *service_version,
+                                          const char *resource_attributes)
+{
+	ensure_init();
+	pthread_mutex_lock(&M.mu);
+	if (!M.resource_configured) {
+		sonde_metrics_config cfg = {.service_name = service_name,
+		                            .service_version = service_version,
+		                            .resource_attributes = resource_attributes};
+		build_resource(&cfg);
+	}
+	pthread_mutex_unlock(&M.mu);
+}
+
 int sonde_metrics_configure(const sonde_metrics_config *cfg)
 {
 	ensure_init();
 	pthread_mutex_lock(&M.mu);
+	M.resource_configured = true;
 	int rc = build_resource(cfg);
 	if (rc == 0 && cfg && cfg->cardinality_limit)
 		M.default_limit = cfg->cardinality_limit;

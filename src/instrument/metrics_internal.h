@@ -313,6 +313,7 @@ struct sonde__metrics {
 	sonde_kv *resource;
 	uint32_t nresource;
 	bool resource_built;
+	bool resource_configured; /* by sonde_metrics_configure: tracing's resource no longer applies */
 	struct sonde_metric_reader *readers; /* to reset delta state in a fork child */
 	struct sonde_metric_reader *prom_reader;
 };
@@ -342,5 +343,11 @@ sonde_series *sonde__series_get_locked(sonde_instrument *in, const sonde_attr *a
 /* Builds the resource from the environment when sonde_metrics_configure has not (M.mu
  * held). */
 void sonde__metrics_resource_default(void);
+
+/* Called by sonde_trace_init: unless sonde_metrics_configure set the metrics' resource,
+ * metrics report the same service as the traces (the trace config's values over the
+ * environment, as for the tracing resource). */
+void sonde__metrics_resource_from_tracing(const char *service_name, const char *service_version,
+                                          const char *resource_attributes);
 
 #endif

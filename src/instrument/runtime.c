@@ -26,6 +26,7 @@
 #include "clock.h"
 #include "env_internal.h"
 #include "exporter_internal.h"
+#include "metrics_internal.h"
 #include "runtime_internal.h"
 #include "redact.h"
 #include "sampler_internal.h"
@@ -1281,6 +1282,8 @@ int sonde_trace_init(const sonde_trace_config *cfg)
 	P.stop = false;
 	pthread_mutex_unlock(&P.mu);
 	pthread_once(&atfork_once, register_atfork);
+	sonde__metrics_resource_from_tracing(cfg->service_name, cfg->service_version,
+	                                     cfg->resource_attributes);
 	bool off = disabled && (strcmp(disabled, "true") == 0 || strcmp(disabled, "TRUE") == 0);
 	__atomic_store_n(&sonde__tracing_on, !off, __ATOMIC_RELEASE);
 	__atomic_store_n(&sonde__log_min, off ? INT_MAX : P.log_level, __ATOMIC_RELAXED);
