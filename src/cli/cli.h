@@ -90,5 +90,7 @@ int sonde_cmd_dump(int argc, char **argv);
 extern const char sonde_dump_usage[];
 int sonde_cmd_top(int argc, char **argv);
 extern const char sonde_top_usage[];
+int sonde_cmd_serve(int argc, char **argv);
+extern const char sonde_serve_usage[];
 
 #endif

@@ -1,0 +1,286 @@
+/*
+ * serve_bench.c - sonde serve end to end: an in-process server on loopback, client
+ * threads POSTing OTLP protobuf export requests (each with its own trace ids) with
+ * libcurl over keep-alive connections, and the store it writes. Prints the sustained rate
+ * of spans acknowledged (and so stored), then the request latency at 80% of that rate,
+ * and checks that the store holds every acknowledged span.
+ *
+ *     serve_bench [--db URI] [--seconds S] [--clients N] [--spans K] [--batch N]
+ *
+ * Defaults: a temporary SQLite file, 3 s per phase, 4 clients, 500 spans per request.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "otlp_pb.h"
+#include "serve.h"
+#include "store.h"
+
+typedef struct body {
+	char *data;
+	size_t len;
+} body;
+
+static body *bodies;
+static size_t bodies_count;
+static atomic_size_t next_body;
+static atomic_int stop_flag;
+static char url[128];
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* One request of k spans: 10 traces of k/10 spans, ids from seq. */
+static int make_body(size_t seq, size_t k, body *out)
+{
+	sonde_batch *b = sonde_batch_new();
+	sonde_resource *res = sonde_batch_new_resource(b);
+	sonde_scope *sc = sonde_batch_new_scope(b);
+	res->attrs.items = sonde_batch_alloc(b, sizeof(sonde_kv));
+	res->attrs.count = 1;
+	res->attrs.items[0].key = SONDE_STR_LIT("service.name");
+	res->attrs.items[0].value.kind = SONDE_VAL_STRING;
+	res->attrs.items[0].value.u.str = SONDE_STR_LIT("bench");
+	sc->name = SONDE_STR_LIT("serve_bench");
+	static const char *const ops[] = {"GET /orders", "SELECT orders", "charge", "render", "cache get"};
+	uint64_t t0 = 1700000000000000000ull + seq * 1000000ull;
+	for (size_t i = 0; i < k; i++) {
+		sonde_span_data *s = sonde_batch_add_span(b, res, sc);
+		uint64_t trace = seq * 10 + i / (k / 10 ? k / 10 : 1) + 1;
+		memcpy(s->trace_id, &trace, 8);
+		s->trace_id[15] = 0x5e;
+		uint64_t sid = seq * 100000 + i + 1;
+		memcpy(s->span_id, &sid, 8);
+		if (i % (k / 10 ? k / 10 : 1)) {
+			uint64_t parent = sid - 1;
+			memcpy(s->parent_span_id, &parent, 8);
+		}
+		s->name = (sonde_str){ops[i % 5], strlen(ops[i % 5])};
+		s->kind = i % 5 == 0 ? SONDE_SPAN_KIND_SERVER : SONDE_SPAN_KIND_CLIENT;
+		s->start_ns = t0 + i * 1000;
+		s->end_ns = s->start_ns + 500 + i % 97;
+	}
+	sonde_buf buf = SONDE_BUF_INIT;
+	int rc = sonde_otlp_pb_write(b, SONDE_SIGNAL_TRACES, &buf);
+	sonde_batch_free(b);
+	out->data = buf.data;
+	out->len = buf.len;
+	return rc;
+}
+
+static size_t discard(char *p, size_t sz, size_t n, void *ud)
+{
+	(void)p;
+	(void)ud;
+	return sz * n;
+}
+
+typedef struct client {
+	pthread_t th;
+	uint64_t interval_ns; /* paced: one request per interval; 0: as fast as answered */
+	uint64_t ok, throttled, failed;
+	uint64_t *lat_ns;
+	size_t lat_count, lat_cap;
+} client;
+
+static void *client_main(void *arg)
+{
+	client *c = arg;
+	CURL *h = curl_easy_init();
+	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/x-protobuf");
+	hdr = curl_slist_append(hdr, "Expect:");
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	uint64_t next = now_ns();
+	while (!atomic_load(&stop_flag)) {
+		if (c->interval_ns) {
+			uint64_t t = now_ns();
+			if (t < next) {
+				struct timespec ts = {0, (long)(next - t)};
+				nanosleep(&ts, NULL);
+			}
+			next += c->interval_ns;
+		}
+		size_t i = atomic_fetch_add(&next_body, 1);
+		if (i >= bodies_count) {
+			atomic_store(&stop_flag, 1);
+			break;
+		}
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, bodies[i].data);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)bodies[i].len);
+		uint64_t t0 = now_ns();
+		CURLcode cr = curl_easy_perform(h);
+		long code = 0;
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+		uint64_t dt = now_ns() - t0;
+		if (cr == CURLE_OK && code == 200) {
+			c->ok++;
+			if (c->lat_count == c->lat_cap) {
+				c->lat_cap = c->lat_cap ? c->lat_cap * 2 : 1024;
+				c->lat_ns = realloc(c->lat_ns, c->lat_cap * sizeof *c->lat_ns);
+			}
+			c->lat_ns[c->lat_count++] = dt;
+		} else if (code == 429 || code == 503) {
+			c->throttled++;
+			usleep(10000);
+		} else {
+			c->failed++;
+		}
+	}
+	curl_slist_free_all(hdr);
+	curl_easy_cleanup(h);
+	return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Runs n clients for seconds (interval_ns per client; 0: flat out). Returns requests
+ * acknowledged; fills the latency quantiles in ms. */
+static uint64_t run(size_t n, double seconds, uint64_t interval_ns, double *elapsed_s, double *p50,
+                    double *p99, uint64_t *throttled)
+{
+	client *cs = calloc(n, sizeof *cs);
+	atomic_store(&stop_flag, 0);
+	uint64_t t0 = now_ns();
+	for (size_t i = 0; i < n; i++) {
+		cs[i].interval_ns = interval_ns;
+		pthread_create(&cs[i].th, NULL, client_main, &cs[i]);
+	}
+	while (!atomic_load(&stop_flag) && (double)(now_ns() - t0) / 1e9 < seconds)
+		usleep(10000);
+	atomic_store(&stop_flag, 1);
+	uint64_t ok = 0;
+	size_t lat_n = 0;
+	*throttled = 0;
+	for (size_t i = 0; i < n; i++) {
+		pthread_join(cs[i].th, NULL);
+		ok += cs[i].ok;
+		*throttled += cs[i].throttled;
+		lat_n += cs[i].lat_count;
+		if (cs[i].failed)
+			fprintf(stderr, "serve_bench: client %zu: %llu requests failed\n", i,
+			        (unsigned long long)cs[i].failed);
+	}
+	*elapsed_s = (double)(now_ns() - t0) / 1e9;
+	uint64_t *all = malloc((lat_n ? lat_n : 1) * sizeof *all);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(all + k, cs[i].lat_ns, cs[i].lat_count * sizeof *all);
+		k += cs[i].lat_count;
+		free(cs[i].lat_ns);
+	}
+	qsort(all, lat_n, sizeof *all, cmp_u64);
+	*p50 = lat_n ? (double)all[lat_n / 2] / 1e6 : 0;
+	*p99 = lat_n ? (double)all[(lat_n * 99) / 100] / 1e6 : 0;
+	free(all);
+	free(cs);
+	return ok;
+}
+
+int main(int argc, char **argv)
+{
+	const char *db = NULL;
+	double seconds = 3;
+	size_t clients = 4, spans = 500, batch = 0;
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--db"))
+			db = argv[i + 1];
+		else if (!strcmp(argv[i], "--seconds"))
+			seconds = atof(argv[i + 1]);
+		else if (!strcmp(argv[i], "--clients"))
+			clients = (size_t)atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--spans"))
+			spans = (size_t)atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--batch"))
+			batch = (size_t)atoi(argv[i + 1]);
+	}
+	if (spans < 10)
+		spans = 10;
+	char tmpdb[] = "/tmp/serve_bench.XXXXXX";
+	char path[64];
+	if (!db) {
+		if (!mkdtemp(tmpdb))
+			return 1;
+		snprintf(path, sizeof path, "%s/bench.db", tmpdb);
+		db = path;
+	}
+	/* Enough distinct requests for both phases at 300,000 spans/s. */
+	bodies_count = (size_t)(seconds * 2 * 300000 / (double)spans) + 16;
+	bodies = calloc(bodies_count, sizeof *bodies);
+	for (size_t i = 0; i < bodies_count; i++)
+		if (make_body(i, spans, &bodies[i]) != 0)
+			return 1;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	sonde_serve_opts o = {
+	        .host = "127.0.0.1", .db_uri = db, .batch_records = batch, .queue_requests = 64};
+	sonde_serve *srv;
+	char err[256];
+	if (sonde_serve_start(&o, &srv, err, sizeof err) != 0) {
+		fprintf(stderr, "serve_bench: %s\n", err);
+		return 1;
+	}
+	snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/traces", (unsigned)sonde_serve_port(srv));
+
+	double el, p50, p99;
+	uint64_t thr;
+	uint64_t ok = run(clients, seconds, 0, &el, &p50, &p99, &thr);
+	double rate = (double)ok * (double)spans / el;
+	printf("serve_sqlite_spans_per_s: %.0f spans/s\n", rate);
+	printf("serve_sqlite_requests_per_s: %.0f requests/s\n", (double)ok / el);
+	printf("serve_saturated_p50_latency: %.2f ms\n", p50);
+	printf("serve_saturated_p99_latency: %.2f ms\n", p99);
+	printf("serve_saturated_throttled: %llu requests\n", (unsigned long long)thr);
+
+	/* At 80% of that rate, paced. */
+	double target_req_s = 0.8 * (double)ok / el;
+	uint64_t interval = target_req_s > 0 ? (uint64_t)((double)clients / target_req_s * 1e9) : 0;
+	uint64_t ok2 = run(clients, seconds, interval, &el, &p50, &p99, &thr);
+	printf("serve_paced_spans_per_s: %.0f spans/s\n", (double)ok2 * (double)spans / el);
+	printf("serve_paced80_p50_latency: %.2f ms\n", p50);
+	printf("serve_paced80_p99_latency: %.2f ms\n", p99);
+
+	sonde_serve_totals t;
+	sonde_serve_stop(srv, 5000, &t);
+	sonde_store *s;
+	sonde_store_info info;
+	if (sonde_store_open(db, SONDE_STORE_READONLY, &s, err, sizeof err) == 0 &&
+	    sonde_store_info_get(s, &info) == 0) {
+		uint64_t want = (ok + ok2) * spans;
+		printf("serve_spans_stored: %llu spans (acknowledged %llu)\n", (unsigned long long)info.spans,
+		       (unsigned long long)want);
+		printf("serve_transactions: %llu batches\n", (unsigned long long)t.batches);
+		if (info.spans < want) {
+			fprintf(stderr, "serve_bench: acknowledged spans missing from the store\n");
+			return 1;
+		}
+		sonde_store_close(s);
+	}
+	for (size_t i = 0; i < bodies_count; i++)
+		free(bodies[i].data);
+	free(bodies);
+	curl_global_cleanup();
+	if (db == path) {
+		char cmd[128];
+		snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdb);
+		if (system(cmd) != 0)
+			return 1;
+	}
+	return 0;
+}
