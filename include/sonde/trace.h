@@ -132,6 +132,12 @@ typedef struct sonde_trace_config {
 	/* Logs (log.h): they share the runtime and the exporters; an exporter that takes logs
 	 * (OTLP/HTTP, file, console, the JSON-lines log sink) receives them. */
 	sonde_log_config logs;
+	/* Metrics (metrics.h) pushed to the exporters that take them (OTLP/HTTP to /v1/metrics,
+	 * the file, the console), cumulative, every interval: OTEL_METRIC_EXPORT_INTERVAL, else
+	 * 60000 ms; also at each force flush and at shutdown. metrics_off: never pushed (the
+	 * Prometheus endpoint is unaffected). */
+	uint32_t metrics_interval_ms;
+	bool metrics_off;
 } sonde_trace_config;
 
 /* Configures and starts tracing (the exporter thread starts lazily, with the first ended

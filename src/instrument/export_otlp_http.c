@@ -1,9 +1,9 @@
 /*
- * export_otlp_http.c - the OTLP/HTTP exporter of traces and logs: ExportTraceServiceRequest
- * and ExportLogsServiceRequest as protobuf or JSON, optionally gzipped, POSTed to
- * <endpoint>/v1/traces and <endpoint>/v1/logs with the retry policy of
- * http_client_internal.h; partial successes are reported, never retried. The endpoint of
- * each signal may also be given alone (OTEL_EXPORTER_OTLP_LOGS_ENDPOINT).
+ * export_otlp_http.c - the OTLP/HTTP exporter of traces, metrics and logs: Export*ServiceRequest
+ * as protobuf or JSON, optionally gzipped, POSTed to <endpoint>/v1/traces, /v1/metrics and
+ * /v1/logs with the retry policy of http_client_internal.h; partial successes are
+ * reported, never retried. Each signal's endpoint may also be given alone
+ * (OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_ENDPOINT).
  *
  * Settings come from the config, else the OTEL_EXPORTER_OTLP_TRACES_* variables, else the
  * OTEL_EXPORTER_OTLP_* ones, else the defaults; a bad environment value is reported and
@@ -28,6 +28,7 @@
 #define DEFAULT_ENDPOINT   "http://localhost:4318"
 #define TRACES_PATH        "v1/traces"
 #define LOGS_PATH          "v1/logs"
+#define METRICS_PATH       "v1/metrics"
 #define DEFAULT_TIMEOUT_MS 10000u
 /* The request size the OTLP specification recommends clients stay under (before
  * compression); larger batches are split in halves until they fit. */
@@ -35,8 +36,7 @@
 
 typedef struct otlp_exporter {
 	sonde_exporter base;
-	sonde__http_client http;      /* to /v1/traces */
-	sonde__http_client http_logs; /* to /v1/logs */
+	sonde__http_client http[3]; /* by sonde_signal: to /v1/traces, /v1/metrics, /v1/logs */
 	sonde_otlp_protocol protocol;
 	bool gzip;
 	uint32_t timeout_ms;
@@ -62,21 +62,30 @@ static char *signal_url(const char *base, const char *path)
 	return url;
 }
 
-/* A full traces URL made into the logs URL: a trailing "/v1/traces" becomes "/v1/logs";
- * any other URL is used as it is (the peer sorts the signals out by content). */
-static char *logs_from_traces_url(const char *url)
+/* A full traces URL made into another signal's: a trailing "v1/traces" becomes path
+ * ("v1/logs", "v1/metrics"); any other URL is used as it is. */
+static char *from_traces_url(const char *url, const char *path)
 {
-	size_t n = strlen(url), t = sizeof("/" TRACES_PATH) - 1;
-	if (n >= t && strcmp(url + n - t, "/" TRACES_PATH) == 0) {
-		char *u = malloc(n - t + sizeof("/" LOGS_PATH));
+	size_t n = strlen(url), t = sizeof(TRACES_PATH) - 1, pn = strlen(path);
+	if (n >= t && strcmp(url + n - t, TRACES_PATH) == 0) {
+		char *u = malloc(n - t + pn + 1);
 		if (u) {
 			memcpy(u, url, n - t);
-			memcpy(u + n - t, "/" LOGS_PATH, sizeof("/" LOGS_PATH));
+			memcpy(u + n - t, path, pn + 1);
 		}
 		return u;
 	}
 	return strdup(url);
 }
+
+static const char *const signal_paths[] = {TRACES_PATH, METRICS_PATH, LOGS_PATH};
+static const char *const signal_endpoint_env[] = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                                                  "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                                                  "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"};
+static const char *const signal_headers_env[] = {"OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                                                 "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+                                                 "OTEL_EXPORTER_OTLP_LOGS_HEADERS"};
+static const char *const signal_items[] = {"span", "metric", "log record"};
 
 /* An environment URL, trimmed and checked. Returns 1 (*out set), 0 (unset or bad,
  * reported), -ENOMEM. */
@@ -102,10 +111,10 @@ static int env_url(const char *name, const char *append, char **out)
 
 /* The URL of one signal: the config's endpoint, else OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT
  * (used as is), else OTEL_EXPORTER_OTLP_ENDPOINT (path appended), else the default. */
-static int resolve_url(const sonde_otlp_http_config *cfg, bool logs, char **out)
+static int resolve_url(const sonde_otlp_http_config *cfg, sonde_signal sig, char **out)
 {
 	*out = NULL;
-	const char *path = logs ? LOGS_PATH : TRACES_PATH;
+	const char *path = signal_paths[sig];
 	if (cfg && cfg->endpoint) {
 		if (!sonde__http_url_ok(cfg->endpoint)) {
 			sonde__diag("sonde: otlp-http: endpoint \"%.128s\" is not an http:// or https:// URL",
@@ -113,13 +122,13 @@ static int resolve_url(const sonde_otlp_http_config *cfg, bool logs, char **out)
 			return -EINVAL;
 		}
 		if (cfg->full_url)
-			*out = logs ? logs_from_traces_url(cfg->endpoint) : strdup(cfg->endpoint);
+			*out = sig == SONDE_SIGNAL_TRACES ? strdup(cfg->endpoint)
+			                                  : from_traces_url(cfg->endpoint, path);
 		else
 			*out = signal_url(cfg->endpoint, path);
 		return *out ? 0 : -ENOMEM;
 	}
-	int rc = env_url(logs ? "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT" : "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-	                 NULL, out);
+	int rc = env_url(signal_endpoint_env[sig], NULL, out);
 	if (rc == 0)
 		rc = env_url("OTEL_EXPORTER_OTLP_ENDPOINT", path, out);
 	if (rc == 0) {
@@ -225,11 +234,9 @@ static int add_user_header(void *ud, const char *key, const char *value, size_t 
 	return rc;
 }
 
-static int add_headers(sonde__http_client *http, bool logs, const sonde_otlp_http_config *cfg)
+static int add_headers(sonde__http_client *http, sonde_signal sig, const sonde_otlp_http_config *cfg)
 {
-	const char *const names[] = {logs ? "OTEL_EXPORTER_OTLP_LOGS_HEADERS"
-	                                  : "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-	                             "OTEL_EXPORTER_OTLP_HEADERS"};
+	const char *const names[] = {signal_headers_env[sig], "OTEL_EXPORTER_OTLP_HEADERS"};
 	header_ctx h = {http, "otlp-http"};
 	if (cfg && cfg->headers) {
 		int rc = sonde__kvlist_parse(cfg->headers, "otlp-http headers", add_user_header, &h);
@@ -401,12 +408,12 @@ static void check_response(otlp_exporter *x, const sonde__http_client *h, const 
 		            h->url, h->status, json ? "JSON" : "protobuf", h->resp.len);
 }
 
-/* Sends records [first, first+count) of one signal (traces or logs), in halves when the
+/* Sends records [first, first+count) of one signal, in halves when the
  * request would be too large. */
 static int send_range(otlp_exporter *x, const sonde_batch *b, sonde_signal sig, size_t first, size_t count,
                       uint64_t deadline_ns)
 {
-	const char *what = sig == SONDE_SIGNAL_LOGS ? "log record" : "span";
+	const char *what = signal_items[sig];
 	sonde_buf_reset(&x->body);
 	int rc = x->protocol == SONDE_OTLP_HTTP_JSON
 	                 ? sonde_otlp_json_write_range(b, sig, first, count, &x->body, 0)
@@ -432,7 +439,7 @@ static int send_range(otlp_exporter *x, const sonde_batch *b, sonde_signal sig, 
 			return rc;
 		out = &x->gz;
 	}
-	sonde__http_client *h = sig == SONDE_SIGNAL_LOGS ? &x->http_logs : &x->http;
+	sonde__http_client *h = &x->http[sig];
 	rc = sonde__http_post(h, out->data, out->len, deadline_ns, &x->base.retries);
 	if (rc == 0)
 		check_response(x, h, what);
@@ -445,19 +452,22 @@ static int otlp_export(sonde_exporter *e, const sonde_batch *b, uint64_t deadlin
 	uint64_t limit = sonde__mono_ns() + (uint64_t)x->timeout_ms * 1000000u;
 	if (limit < deadline_ns)
 		deadline_ns = limit;
-	int rc = 0, rl = 0;
-	if (b->spans_count)
-		rc = send_range(x, b, SONDE_SIGNAL_TRACES, 0, b->spans_count, deadline_ns);
-	if (b->logs_count)
-		rl = send_range(x, b, SONDE_SIGNAL_LOGS, 0, b->logs_count, deadline_ns);
-	return rc < 0 ? rc : rl;
+	const size_t counts[] = {b->spans_count, b->metrics_count, b->logs_count};
+	int rc = 0;
+	for (int sig = 0; sig < 3; sig++)
+		if (counts[sig]) {
+			int r = send_range(x, b, (sonde_signal)sig, 0, counts[sig], deadline_ns);
+			if (rc == 0)
+				rc = r;
+		}
+	return rc;
 }
 
 static int otlp_shutdown(sonde_exporter *e, uint64_t deadline_ns)
 {
 	otlp_exporter *x = (otlp_exporter *)e;
-	sonde__http_client_release(&x->http);
-	sonde__http_client_release(&x->http_logs);
+	for (int sig = 0; sig < 3; sig++)
+		sonde__http_client_release(&x->http[sig]);
 	sonde_buf_release(&x->body);
 	sonde_buf_release(&x->gz);
 	return 0;
@@ -467,8 +477,8 @@ static int otlp_shutdown(sonde_exporter *e, uint64_t deadline_ns)
 static void otlp_after_fork_child(sonde_exporter *e)
 {
 	otlp_exporter *x = (otlp_exporter *)e;
-	sonde__http_client_after_fork(&x->http);
-	sonde__http_client_after_fork(&x->http_logs);
+	for (int sig = 0; sig < 3; sig++)
+		sonde__http_client_after_fork(&x->http[sig]);
 	x->body = (sonde_buf)SONDE_BUF_INIT;
 	x->gz = (sonde_buf)SONDE_BUF_INIT;
 }
@@ -490,10 +500,11 @@ static const sonde_exporter_ops otlp_ops = {
 
 /* Prepares the client of one signal: its URL, content type, compression and headers.
  * On failure nothing is left to release. */
-static int client_setup(otlp_exporter *x, sonde__http_client *h, bool logs, const sonde_otlp_http_config *cfg)
+static int client_setup(otlp_exporter *x, sonde__http_client *h, sonde_signal sig,
+                        const sonde_otlp_http_config *cfg)
 {
 	char *url;
-	int rc = resolve_url(cfg, logs, &url);
+	int rc = resolve_url(cfg, sig, &url);
 	if (rc < 0)
 		return rc;
 	rc = sonde__http_client_init(h, "otlp-http", url);
@@ -506,7 +517,7 @@ static int client_setup(otlp_exporter *x, sonde__http_client *h, bool logs, cons
 	if (rc == 0 && x->gzip)
 		rc = sonde__http_client_add_header(h, "Content-Encoding: gzip");
 	if (rc == 0)
-		rc = add_headers(h, logs, cfg);
+		rc = add_headers(h, sig, cfg);
 	if (rc < 0)
 		sonde__http_client_release(h);
 	return rc;
@@ -526,12 +537,12 @@ sonde_exporter *sonde_exporter_otlp_http_new(const sonde_otlp_http_config *cfg)
 	x->protocol = cfg && cfg->protocol_set ? cfg->protocol : env_protocol();
 	x->gzip = (cfg && cfg->gzip) || env_gzip();
 	x->timeout_ms = cfg && cfg->timeout_ms ? cfg->timeout_ms : env_timeout();
-	int rc = client_setup(x, &x->http, false, cfg);
-	if (rc == 0) {
-		rc = client_setup(x, &x->http_logs, true, cfg);
-		if (rc < 0)
-			sonde__http_client_release(&x->http);
-	}
+	int rc = 0, sig;
+	for (sig = 0; sig < 3 && rc == 0; sig++)
+		rc = client_setup(x, &x->http[sig], (sonde_signal)sig, cfg);
+	if (rc < 0)
+		for (int k = 0; k < sig - 1; k++)
+			sonde__http_client_release(&x->http[k]);
 	if (rc < 0) {
 		free(x);
 		return NULL;

@@ -78,6 +78,9 @@ static struct provider {
 	char *redact_keys; /* owned copy of the extra secret keys */
 	_Atomic uint64_t logs_dead, logs_dropped_dead;
 	_Atomic uint64_t logs_exported, logs_failed, logs_redacted;
+	/* Metrics pushed to the exporters: the reader (NULL: not pushed) and its interval. */
+	sonde_metric_reader *metric_reader;
+	uint64_t metrics_interval_ns;
 } P = {
         .mu = PTHREAD_MUTEX_INITIALIZER,
         .wake = PTHREAD_COND_INITIALIZER,
@@ -782,7 +785,7 @@ static uint64_t now_mono(void)
 static void export_batch(sonde_batch *b, uint64_t deadline)
 {
 	size_t n = b->spans_count, nlogs = b->logs_count;
-	if (n == 0 && nlogs == 0)
+	if (n == 0 && nlogs == 0 && b->metrics_count == 0)
 		return;
 	/* Group by scope so writers emit one ScopeSpans per tracer (stable: index breaks ties). */
 	for (size_t i = 1; i < n; i++) {
@@ -800,9 +803,10 @@ static void export_batch(sonde_batch *b, uint64_t deadline)
 		int rc = e->ops->deliver(e, b, deadline);
 		if (rc < 0) {
 			all_ok = false;
-			sonde__diag(
-			        "libsonde: exporter %s failed to deliver %zu spans and %zu log records: %s",
-			        e->ops->name, n, nlogs, rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
+			sonde__diag("libsonde: exporter %s failed to deliver %zu spans, %zu log records and "
+			            "%zu metrics: %s",
+			            e->ops->name, n, nlogs, b->metrics_count,
+			            rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
 		}
 	}
 	if (n) {
@@ -888,7 +892,7 @@ static void *exporter_main(void *arg)
 	(void)arg;
 	decoder d = {0};
 	d.b = sonde_batch_new();
-	uint64_t last_export = now_mono(), sleep_ns = 1000000;
+	uint64_t last_export = now_mono(), sleep_ns = 1000000, last_metrics = last_export;
 	for (;;) {
 		pthread_mutex_lock(&P.mu);
 		bool stop = P.stop;
@@ -912,7 +916,13 @@ static void *exporter_main(void *arg)
 		size_t got = drain(&d, deadline);
 		sleep_ns = got ? 1000000 : (sleep_ns * 2 > 50000000 ? 50000000 : sleep_ns * 2);
 		uint64_t now = now_mono();
-		size_t pending = d.b->spans_count + d.b->logs_count;
+		/* Metrics: collected every interval, and at a flush or the stop. */
+		if (P.metric_reader && (flushing || stop || now - last_metrics >= P.metrics_interval_ns)) {
+			if (sonde_metric_reader_collect(P.metric_reader, d.b) < 0)
+				sonde__diag("libsonde: collecting metrics ran out of memory");
+			last_metrics = now;
+		}
+		size_t pending = d.b->spans_count + d.b->logs_count + d.b->metrics_count;
 		if (pending && (flushing || stop ||
 		                now - last_export >= (uint64_t)P.batch.schedule_delay_ms * 1000000u)) {
 			export_batch(d.b, deadline ? deadline
@@ -1276,6 +1286,16 @@ int sonde_trace_init(const sonde_trace_config *cfg)
 		}
 	}
 	init_logs(&cfg->logs);
+	if (cfg->metrics_off) {
+		sonde_metric_reader_free(P.metric_reader);
+		P.metric_reader = NULL;
+	} else if (!P.metric_reader) {
+		P.metric_reader = sonde_metric_reader_new(SONDE_METRICS_CUMULATIVE);
+	}
+	uint32_t mi = cfg->metrics_interval_ms;
+	if (!mi && sonde__env_ms("OTEL_METRIC_EXPORT_INTERVAL", &mi) <= 0)
+		mi = 0;
+	P.metrics_interval_ns = (uint64_t)(mi ? mi : 60000u) * 1000000u;
 	/* Statistics count from init (a process may init again after a shutdown). */
 	reset_stats();
 	P.initialised = true;

@@ -32,6 +32,7 @@
 #include "hex.h"
 #include "sonde/export.h"
 #include "sonde/log.h"
+#include "sonde/metrics.h"
 #include "sonde/trace.h"
 #include "zipkin.h"
 
@@ -1415,7 +1416,8 @@ static void test_runtime_end_to_end(void **state)
 {
 	char zipkin_url[160];
 	snprintf(zipkin_url, sizeof(zipkin_url), "%s/api/v2/spans", rcv.base);
-	sonde_trace_config cfg = {.service_name = "e2e-test", .service_version = "2.1.0"};
+	sonde_trace_config cfg = {
+	        .service_name = "e2e-test", .service_version = "2.1.0", .metrics_off = true};
 	cfg.exporters[0] = otlp_to_receiver(SONDE_OTLP_HTTP_PROTOBUF, false, NULL);
 	cfg.exporters[1] = otlp_to_receiver(SONDE_OTLP_HTTP_JSON, true, NULL);
 	cfg.exporters[2] = sonde_exporter_zipkin_new(zipkin_url, 5000);
@@ -1558,6 +1560,69 @@ static void test_runtime_logs_end_to_end(void **state)
 		assert_int_equal(i->severity_number, 9);
 		assert_true(sonde_id_is_zero(i->trace_id, 16));
 		assert_true(e->time_ns > 1700000000000000000ull);
+	}
+	sonde_batch_free(pb);
+	sonde_batch_free(js);
+}
+
+static const sonde_metric_data *metric_named(const sonde_batch *b, const char *name)
+{
+	for (size_t i = 0; i < b->metrics_count; i++)
+		if (strcmp(b->metrics[i].name.ptr, name) == 0)
+			return &b->metrics[i];
+	fail_msg("no metric named %s", name);
+	return NULL;
+}
+
+/* Metrics pushed by the runtime through OTLP/HTTP protobuf and JSON to the node receiver:
+ * the OpenTelemetry JS decoder reads /v1/metrics and finds the counter's value, the
+ * histogram's count, sum and buckets, and the service's resource. */
+static void test_runtime_metrics_end_to_end(void **state)
+{
+	(void)state;
+	sonde_meter *m = sonde_meter_get("e2e.metrics", "1.0", NULL);
+	sonde_instrument *orders = sonde_counter_new(m, "e2e.orders", "{order}", "Orders");
+	static const double bounds[] = {1, 10, 100};
+	sonde_instrument *lat = sonde_histogram_new(m, "e2e.latency", "ms", NULL, bounds, 3);
+	sonde_attr paid = SONDE_ATTR_STR("status", "paid");
+	sonde_instrument_add(orders, 5, &paid, 1);
+	sonde_instrument_record(lat, 0.5, NULL, 0);
+	sonde_instrument_record(lat, 20, NULL, 0);
+	sonde_instrument_record(lat, 500, NULL, 0);
+
+	sonde_trace_config cfg = {.service_name = "e2e-metrics", .metrics_interval_ms = 3600000};
+	cfg.exporters[0] = otlp_to_receiver(SONDE_OTLP_HTTP_PROTOBUF, false, NULL);
+	cfg.exporters[1] = otlp_to_receiver(SONDE_OTLP_HTTP_JSON, true, NULL);
+	cfg.exporters_count = 2;
+	assert_int_equal(sonde_trace_init(&cfg), 0);
+	assert_int_equal(sonde_trace_force_flush(10000), 0);
+	assert_int_equal(sonde_trace_shutdown(10000), 0);
+
+	char *text;
+	size_t n = received(&text);
+	sonde_batch *pb = e2e_request(text, n, "application/x-protobuf", "/v1/metrics");
+	sonde_batch *js = e2e_request(text, n, "application/json", "/v1/metrics");
+	free(text);
+	for (int k = 0; k < 2; k++) {
+		const sonde_batch *b = k ? js : pb;
+		const sonde_metric_data *c = metric_named(b, "e2e.orders");
+		assert_int_equal(c->type, SONDE_METRIC_SUM);
+		assert_true(c->is_monotonic);
+		assert_int_equal(c->temporality, SONDE_TEMPORALITY_CUMULATIVE);
+		assert_int_equal(c->points_count, 1);
+		assert_int_equal(c->points[0].u.number.v.i, 5);
+		assert_string_equal(sonde_attrs_get(&c->points[0].attrs, "status")->u.str.ptr, "paid");
+		assert_string_equal(c->scope->name.ptr, "e2e.metrics");
+		assert_string_equal(sonde_attrs_get(&c->resource->attrs, "service.name")->u.str.ptr,
+		                    "e2e-metrics");
+		const sonde_metric_data *h = metric_named(b, "e2e.latency");
+		assert_int_equal(h->type, SONDE_METRIC_HISTOGRAM);
+		assert_int_equal(h->points[0].u.hist.count, 3);
+		assert_true(h->points[0].u.hist.sum == 520.5);
+		assert_int_equal(h->points[0].u.hist.bucket_counts_count, 4);
+		for (int i = 0; i < 4; i++)
+			assert_int_equal(h->points[0].u.hist.bucket_counts[i],
+			                 i == 1 ? 0 : 1); /* (..1] (1,10] (10,100] (100..) */
 	}
 	sonde_batch_free(pb);
 	sonde_batch_free(js);
@@ -1768,6 +1833,7 @@ int main(void)
 	        cmocka_unit_test_setup(test_otlp_split_large_batch, receiver_setup),
 	        cmocka_unit_test_setup(test_runtime_end_to_end, receiver_setup),
 	        cmocka_unit_test_setup(test_runtime_logs_end_to_end, receiver_setup),
+	        cmocka_unit_test_setup(test_runtime_metrics_end_to_end, receiver_setup),
 	        cmocka_unit_test_setup(test_runtime_faults, receiver_setup),
 	};
 	int failed = cmocka_run_group_tests_name("export", local, NULL, NULL);

@@ -4,7 +4,7 @@
 // Usage: node receiver.js OUT.jsonl [MODE [N]]
 //
 // Listens on 127.0.0.1 on an ephemeral port and prints the port as the first line of stdout.
-// Accepts POST .../v1/traces and .../v1/logs (application/x-protobuf or application/json, optionally
+// Accepts POST .../v1/traces, .../v1/metrics and .../v1/logs (application/x-protobuf or application/json, optionally
 // Content-Encoding: gzip) and POST .../api/v2/spans (Zipkin v2 JSON), under any path
 // prefix. For every request it appends one line to OUT.jsonl, before answering:
 //
@@ -14,7 +14,7 @@
 //             "mode":"ok","status":200,"error":null[,"zipkinProblems":[...]]},
 //    "body":<the request>}
 //
-// where body is the OTLP/JSON form of a trace or logs request (protobuf decoded with the generated
+// where body is the OTLP/JSON form of a trace, metrics or logs request (protobuf decoded with the generated
 // root of @opentelemetry/otlp-transformer, as tests/interop/otlp_decode.js does: ids as hex,
 // 64-bit integers as strings, bytes as base64), the parsed JSON of a JSON request, or null.
 // "_meta" holds no object whose keys come from the request, so `,"body":` first occurs
@@ -79,8 +79,10 @@ function idsToHex(v) {
 	return v;
 }
 
-function decodeProtobuf(bytes, isLogs) {
-	const T = isLogs ? logsRequest : traceTypes.ExportTraceServiceRequest;
+function decodeProtobuf(bytes, url) {
+	const T = url.endsWith('/v1/logs') ? logsRequest
+		: url.endsWith('/v1/metrics') ? root.opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest
+			: traceTypes.ExportTraceServiceRequest;
 	const msg = T.decode(bytes);
 	return idsToHex(T.toObject(msg, { longs: String, enums: Number, bytes: String, defaults: false }));
 }
@@ -275,7 +277,7 @@ function telemetry(req, res, raw) {
 		if ((req.headers['content-encoding'] || '').toLowerCase() === 'gzip')
 			bytes = zlib.gunzipSync(raw);
 		if (isProto)
-			body = decodeProtobuf(bytes, req.url.endsWith('/v1/logs'));
+			body = decodeProtobuf(bytes, req.url);
 		else if (ctype === 'application/json')
 			body = JSON.parse(bytes.toString('utf8'));
 		else
@@ -316,7 +318,8 @@ function telemetry(req, res, raw) {
 }
 
 const server = http.createServer((req, res) => {
-	const isTelemetry = req.method === 'POST' && (req.url.endsWith('/v1/traces') || req.url.endsWith('/v1/logs') || req.url.endsWith('/api/v2/spans'));
+	const isTelemetry = req.method === 'POST' && (req.url.endsWith('/v1/traces') || req.url.endsWith('/v1/logs') || req.url.endsWith('/v1/metrics') ||
+		req.url.endsWith('/api/v2/spans'));
 	if (isTelemetry && state.mode === 'close') {
 		state.total++;
 		state.count++;
