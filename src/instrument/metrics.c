@@ -1241,7 +1241,7 @@ static int build_resource(const sonde_metrics_config *cfg)
 		const char *slash = strrchr(exe, '/');
 		exe_name = slash ? slash + 1 : exe;
 	}
-	char svc[300];
+	char svc[sizeof("unknown_service:") + PATH_MAX];
 	snprintf(svc, sizeof(svc), "unknown_service:%s", exe_name);
 	res_set(r, "service.name", 12, svc, strlen(svc));
 	res_set(r, "telemetry.sdk.name", 18, "sonde", 5);

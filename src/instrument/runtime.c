@@ -177,7 +177,7 @@ static void build_resource(const sonde_trace_config *cfg)
 		const char *slash = strrchr(exe, '/');
 		exe_name = slash ? slash + 1 : exe;
 	}
-	char def_service[300];
+	char def_service[sizeof("unknown_service:") + PATH_MAX];
 	snprintf(def_service, sizeof(def_service), "unknown_service:%s", exe_name);
 	rs_set(&used, "service.name", 12, def_service, strlen(def_service));
 	rs_set(&used, "telemetry.sdk.name", 18, "sonde", 5);
