@@ -92,5 +92,9 @@ int sonde_cmd_top(int argc, char **argv);
 extern const char sonde_top_usage[];
 int sonde_cmd_serve(int argc, char **argv);
 extern const char sonde_serve_usage[];
+int sonde_cmd_abtest(int argc, char **argv);
+extern const char sonde_abtest_usage[];
+int sonde_cmd_bench(int argc, char **argv);
+extern const char sonde_bench_usage[];
 
 #endif
