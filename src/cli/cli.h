@@ -96,5 +96,7 @@ int sonde_cmd_abtest(int argc, char **argv);
 extern const char sonde_abtest_usage[];
 int sonde_cmd_bench(int argc, char **argv);
 extern const char sonde_bench_usage[];
+int sonde_cmd_anomalies(int argc, char **argv);
+extern const char sonde_anomalies_usage[];
 
 #endif
