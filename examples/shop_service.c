@@ -9,7 +9,8 @@
  *
  * It also logs (records stamped with the trace of the order they belong to, into the same
  * OTLP JSON file) and counts orders and their durations in libsonde metrics, written as a
- * Prometheus exposition at exit.
+ * Prometheus exposition at exit; its hot functions are profiled scopes (SONDE_PROFILE_SCOPE),
+ * reported like cProfile on stderr when SHOP_PROFILE_REPORT is set.
  *
  *     shop_service [REQUESTS] [OUT.jsonl] [METRICS.prom]
  *         (defaults: 40, shop-traces.jsonl, shop-metrics.prom)
@@ -27,6 +28,7 @@
 #include "sonde/export.h"
 #include "sonde/log.h"
 #include "sonde/metrics.h"
+#include "sonde/profile.h"
 #include "sonde/propagation.h"
 #include "sonde/trace.h"
 
@@ -77,6 +79,7 @@ static void sleep_us(long us)
 
 static void db_query(const char *statement, long us)
 {
+	SONDE_PROFILE_SCOPE("db_query");
 	sonde_span_opts o = {.kind = SONDE_SPAN_KIND_CLIENT};
 	sonde_span *s = sonde_span_start_ex(tracer, "SELECT shop", &o);
 	sonde_span_set_str(s, "db.system", "postgresql");
@@ -91,6 +94,7 @@ static volatile double price_sink;
 
 __attribute__((noinline)) static double apply_discounts(int order)
 {
+	SONDE_PROFILE_SCOPE("apply_discounts");
 	double p = 100.0 + order;
 	for (int i = 0; i < 4000000; i++)
 		p = p * 0.9999999 + (i & 7) * 1e-7;
@@ -99,6 +103,7 @@ __attribute__((noinline)) static double apply_discounts(int order)
 
 __attribute__((noinline)) static double compute_tax(double price)
 {
+	SONDE_PROFILE_SCOPE("compute_tax");
 	double t = price;
 	for (int i = 0; i < 2000000; i++)
 		t = t * 1.0000001 - (i & 3) * 1e-7;
@@ -107,6 +112,7 @@ __attribute__((noinline)) static double compute_tax(double price)
 
 static void price_order(int order)
 {
+	SONDE_PROFILE_SCOPE("price_order");
 	SONDE_SPAN_SCOPE(s, tracer, "price order");
 	double p = apply_discounts(order);
 	price_sink = p + compute_tax(p);
@@ -272,6 +278,8 @@ int main(int argc, char **argv)
 	}
 	if (mf)
 		fclose(mf);
+	if (getenv("SHOP_PROFILE_REPORT")) /* the profiled scopes, as a cProfile-style table */
+		sonde_profile_report(stderr, SONDE_PROFILE_SORT_CUMTIME);
 	int rc = sonde_trace_shutdown(5000);
 	sonde_tracer_stats st;
 	sonde_tracer_stats_get(&st);

@@ -63,7 +63,7 @@ fi
 examples=$(dirname "$sonde")/examples
 if [ -x "$examples/shop_service" ]; then
 	step "libsonde: a multi-threaded service traces and logs itself (examples/shop_service.c) to OTLP JSON lines, with metrics"
-	"$examples/shop_service" 40 "$out/shop.jsonl" "$out/shop-metrics.prom"
+	SHOP_PROFILE_REPORT=1 "$examples/shop_service" 40 "$out/shop.jsonl" "$out/shop-metrics.prom"
 	echo "  its metrics, as libsonde's Prometheus exposition writes them:"
 	grep -E '^shop_orders_total|^shop_order_duration_seconds_(count|sum)' "$out/shop-metrics.prom" | sed 's/^/    /'
 	echo "  its payment log carried a card number; what left the process:"
