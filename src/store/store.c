@@ -46,13 +46,14 @@ int sonde_store_open(const char *uri, unsigned flags, sonde_store **out, char *e
 		target = uri + 7;
 	else if (strncmp(uri, "file:", 5) == 0)
 		target = uri + 5;
-	else if (strstr(uri, "://")) {
-		if (strncmp(uri, "clickhouse://", 13) == 0)
-			set_msg(errmsg, errmsg_len,
-			        "%s: the ClickHouse backend is not part of this build yet", uri);
-		else
-			set_msg(errmsg, errmsg_len, "%s: unknown store scheme; use a file path (SQLite)",
-			        uri);
+	else if (strncmp(uri, "clickhouse://", 13) == 0) {
+		int rc = sonde__store_clickhouse_ops.open(uri + 13, flags, out, errmsg, errmsg_len);
+		if (rc == 0)
+			(*out)->ops = &sonde__store_clickhouse_ops;
+		return rc;
+	} else if (strstr(uri, "://")) {
+		set_msg(errmsg, errmsg_len,
+		        "%s: unknown store scheme; use a file path (SQLite) or clickhouse://", uri);
 		return SONDE_EUNSUPPORTED;
 	}
 	if (!target[0]) {

@@ -3,12 +3,13 @@
  * analyses read spans, log records and metric points.
  *
  * A store is opened from a URI. A plain path (or "sqlite:PATH", or "file:PATH") is an
- * embedded SQLite database (store_sqlite.c); "clickhouse://host:port/db" is reserved for a
- * second backend behind the same ops struct (store_internal.h) and is refused with
- * SONDE_EUNSUPPORTED until it exists. Callers never learn which backend answers.
+ * embedded SQLite database (store_sqlite.c); "clickhouse://host[:port]/db" is a ClickHouse
+ * server over its HTTP interface (store_clickhouse*.c), behind the same ops struct
+ * (store_internal.h). Callers never learn which backend answers.
  *
  * Writes take a whole sonde_batch (telemetry.h) and store it in one transaction: all of it
- * or none of it. They are idempotent: a span is keyed by (trace id, span id); a log record
+ * or none of it (ClickHouse: in several INSERTs; a failed append may leave part of the
+ * batch, and repeating it completes the batch). They are idempotent: a span is keyed by (trace id, span id); a log record
  * by its content together with its source and position (see sonde_append_opts); a metric
  * point by its series (name, type, resource, scope, attributes) and time. Appending what
  * is already present adds nothing and counts it as present.

@@ -44,6 +44,7 @@ struct sonde_store {
 int sonde__store_fail(sonde_store *s, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 extern const sonde_store_ops sonde__store_sqlite_ops;
+extern const sonde_store_ops sonde__store_clickhouse_ops;
 
 /* The SQL that moves a SQLite store from from_version to from_version + 1 (NULL past the
  * current version); tests build old stores with it. */

@@ -1,0 +1,195 @@
+/*
+ * clickhouse_bench.c - the store's two backends side by side: spans appended per second
+ * (batches of 10,000, as `sonde ingest` appends them) into a fresh SQLite store and into
+ * a ClickHouse database (and into a second one in batches of 100,000: ClickHouse pays
+ * per INSERT, so larger batches go faster), then the time of the `sonde latency` engine
+ * (per service and operation, with the downstream table) over all of them on each.
+ * Prints `name: value unit` lines.
+ *
+ * usage: clickhouse_bench [clickhouse://HOST:PORT/DB [SPANS]]   (default 1000000 spans)
+ * Without a URI (or $SONDE_CH_URI) it says so and exits 0: bench/clickhouse_bench.sh
+ * starts a private server and passes one. The databases DB and DB_big should be new.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "investigate.h"
+#include "store.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+static uint64_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static sonde_str str(sonde_batch *b, const char *s)
+{
+	return sonde_batch_intern(b, s, strlen(s));
+}
+
+static void kv_str(sonde_batch *b, sonde_kv *kv, const char *k, const char *v)
+{
+	kv->key = str(b, k);
+	kv->value.kind = SONDE_VAL_STRING;
+	kv->value.u.str = sonde_batch_strdup(b, v, strlen(v));
+}
+
+static void kv_int(sonde_batch *b, sonde_kv *kv, const char *k, int64_t v)
+{
+	kv->key = str(b, k);
+	kv->value.kind = SONDE_VAL_INT;
+	kv->value.u.i = v;
+}
+
+/* Spans first..first+n of the run, in traces of 8 over four services: a server span,
+ * client calls with peer.service or db.system, internal work; 6 attributes each. */
+static void make_spans(sonde_batch *b, size_t first, size_t n)
+{
+	static const char *const names[] = {
+	        "GET /api/v1/users/{id}", "POST /api/v1/orders", "SELECT orders", "redis GET", "GET /health",
+	        "kafka.produce orders"};
+	static const char *const svc[] = {"checkout", "inventory", "users", "payments"};
+	sonde_resource *res[4];
+	sonde_scope *sc = sonde_batch_new_scope(b);
+	sc->name = str(b, "io.opentelemetry.http");
+	for (int r = 0; r < 4; r++) {
+		res[r] = sonde_batch_new_resource(b);
+		res[r]->attrs.items = sonde_batch_alloc(b, 2 * sizeof(sonde_kv));
+		res[r]->attrs.count = 2;
+		kv_str(b, &res[r]->attrs.items[0], "service.name", svc[r]);
+		kv_str(b, &res[r]->attrs.items[1], "host.name", r % 2 ? "api-2.prod" : "api-1.prod");
+	}
+	static uint8_t trace[16], parent[8];
+	uint64_t t0 = 1700000000000000000ull;
+	for (size_t j = 0; j < n; j++) {
+		size_t i = first + j;
+		sonde_span_data *s = sonde_batch_add_span(b, res[(i / 8) % 4], sc);
+		if (i % 8 == 0) {
+			for (int k = 0; k < 16; k++)
+				trace[k] = (uint8_t)rnd();
+			memset(parent, 0, 8);
+		}
+		memcpy(s->trace_id, trace, 16);
+		for (int k = 0; k < 8; k++)
+			s->span_id[k] = (uint8_t)rnd();
+		memcpy(s->parent_span_id, parent, 8);
+		memcpy(parent, s->span_id, 8);
+		s->name = str(b, names[i % 6]);
+		s->kind = i % 8 == 0 ? SONDE_SPAN_KIND_SERVER
+		          : i % 2    ? SONDE_SPAN_KIND_CLIENT
+		                     : SONDE_SPAN_KIND_INTERNAL;
+		s->start_ns = t0 + i * 100000;
+		s->end_ns = s->start_ns + 1000 + rnd() % 50000000;
+		sonde_kv *kv = sonde_batch_alloc(b, 6 * sizeof(sonde_kv));
+		kv_str(b, &kv[0], "http.request.method", i % 2 ? "GET" : "POST");
+		kv_int(b, &kv[1], "http.response.status_code", i % 17 ? 200 : 503);
+		kv_str(b, &kv[2], "server.address", "api-1.prod.internal");
+		kv_int(b, &kv[3], "server.port", 8080);
+		if (i % 4 == 1)
+			kv_str(b, &kv[4], "db.system", "postgresql");
+		else
+			kv_str(b, &kv[4], "peer.service", svc[(i / 3) % 4]);
+		kv_str(b, &kv[5], "user_agent.original", "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0");
+		s->attrs.items = kv;
+		s->attrs.count = 6;
+		if (i % 17 == 0)
+			s->status_code = SONDE_STATUS_ERROR;
+	}
+}
+
+/* Appends n spans to uri in appends of batch spans; returns seconds, or -1. */
+static double fill(const char *uri, size_t n, size_t batch)
+{
+	sonde_store *s;
+	char msg[512];
+	if (sonde_store_open(uri, 0, &s, msg, sizeof msg) < 0) {
+		fprintf(stderr, "clickhouse_bench: %s\n", msg);
+		return -1;
+	}
+	rng = 0x9e3779b97f4a7c15ULL;
+	sonde_batch *b = sonde_batch_new();
+	double gen = 0, t = now_s();
+	for (size_t i = 0; i < n; i += batch) {
+		double g = now_s();
+		sonde_batch_clear(b);
+		make_spans(b, i, n - i < batch ? n - i : batch);
+		gen += now_s() - g;
+		if (sonde_store_append(s, b, NULL, NULL) != 0) {
+			fprintf(stderr, "clickhouse_bench: %s\n", sonde_store_errmsg(s));
+			return -1;
+		}
+	}
+	sonde_store_close(s);
+	sonde_batch_free(b);
+	return now_s() - t - gen;
+}
+
+/* Runs the latency engine as `sonde latency` does; returns seconds, or -1. */
+static double latency(const char *uri)
+{
+	sonde_store *s;
+	char msg[512];
+	if (sonde_store_open(uri, SONDE_STORE_READONLY, &s, msg, sizeof msg) < 0) {
+		fprintf(stderr, "clickhouse_bench: %s\n", msg);
+		return -1;
+	}
+	sonde_latency_table main_t, ops, down;
+	sonde_query q = {0};
+	double t = now_s();
+	int rc = sonde_latency_run_all(s, &q, SONDE_LATENCY_BY_SERVICE, NULL, &main_t, &ops, &down);
+	t = now_s() - t;
+	if (rc < 0)
+		fprintf(stderr, "clickhouse_bench: latency: %s\n", sonde_store_errmsg(s));
+	sonde_latency_table_release(&main_t);
+	sonde_latency_table_release(&ops);
+	sonde_latency_table_release(&down);
+	sonde_store_close(s);
+	return rc < 0 ? -1 : t;
+}
+
+int main(int argc, char **argv)
+{
+	const char *ch = argc > 1 ? argv[1] : getenv("SONDE_CH_URI");
+	size_t n = argc > 2 ? strtoul(argv[2], NULL, 10) : 1000000;
+	if (!ch || !ch[0]) {
+		printf("clickhouse_bench: no ClickHouse URI given (run bench/clickhouse_bench.sh)\n");
+		return 0;
+	}
+	char dir[] = "/tmp/sonde-ch-bench-XXXXXX";
+	if (!mkdtemp(dir))
+		return 1;
+	char db[128];
+	snprintf(db, sizeof db, "%s/bench.db", dir);
+	/* The same spans in appends ten times larger, into a second database. */
+	char ch_big[512];
+	snprintf(ch_big, sizeof ch_big, "%s_big", ch);
+	double sq_s = fill(db, n, 10000), ch_s = sq_s < 0 ? -1 : fill(ch, n, 10000);
+	double ch_big_s = ch_s < 0 ? -1 : fill(ch_big, n, 100000);
+	if (sq_s < 0 || ch_s < 0 || ch_big_s < 0)
+		return 1;
+	double sq_l = latency(db), ch_l = sq_l < 0 ? -1 : latency(ch);
+	if (sq_l < 0 || ch_l < 0)
+		return 1;
+	printf("append_sqlite_spans: %.0f spans/s\n", (double)n / sq_s);
+	printf("append_clickhouse_spans: %.0f spans/s\n", (double)n / ch_s);
+	printf("append_clickhouse_spans_100k_batches: %.0f spans/s\n", (double)n / ch_big_s);
+	printf("latency_sqlite_%zu_spans: %.3f s\n", n, sq_l);
+	printf("latency_clickhouse_%zu_spans: %.3f s\n", n, ch_l);
+	char cmd[200];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : 1;
+}

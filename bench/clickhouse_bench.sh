@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# clickhouse_bench.sh - runs clickhouse_bench (the store's backends side by side) against
+# a private clickhouse-server it starts on loopback and stops by its PID afterwards.
+#
+# usage: bench/clickhouse_bench.sh BUILD_DIR [SPANS]   (default 1000000 spans)
+set -u
+build=${1:?usage: bench/clickhouse_bench.sh BUILD_DIR [SPANS]}
+spans=${2:-1000000}
+. "$(dirname "$0")/../tests/lib/clickhouse.sh"
+ch_find || { echo "clickhouse_bench: clickhouse-server is not installed" >&2; exit 1; }
+bench=$build/bench/clickhouse_bench
+[ -x "$bench" ] || bench=$build/clickhouse_bench
+[ -x "$bench" ] || { echo "clickhouse_bench: build clickhouse_bench in $build first" >&2; exit 1; }
+work=$(mktemp -d)
+trap 'ch_stop; rm -rf "$work"' EXIT
+ch_start "$work/ch" || exit 1
+"$bench" "clickhouse://127.0.0.1:$ch_http/sonde_bench" "$spans"

@@ -1,0 +1,1612 @@
+/*
+ * store_clickhouse.c - the ClickHouse backend of the store (store.h): opening, the schema,
+ * appends, info and prune, over ClickHouse's HTTP interface with libcurl. Reads are in
+ * store_clickhouse_read.c.
+ *
+ * Design notes.
+ *
+ * Target: ClickHouse 18.16 (Debian's): no DateTime64, no Map, one JOIN per SELECT,
+ * mutations (ALTER TABLE ... DELETE) but no mutations_sync. Times are UInt64 nanoseconds,
+ * ids FixedString(16) / FixedString(8) (all zero: none), attributes parallel
+ * Array(String) columns of keys and values as text, for conditions and group keys, next
+ * to the exact encoding of store_codec.c (a String), which is what reads decode.
+ *
+ * Tables (all ReplacingMergeTree; record tables partitioned by day of their time):
+ *   sonde_meta(key, value)        the schema version
+ *   resources(hash, service, attr_keys, attr_vals, data), scopes(hash, data)
+ *                                 each distinct one, keyed by a 16-byte digest of its encoding
+ *   spans(...)                    every column of a span, ORDER BY (service, name, start_ns,
+ *                                 trace_id, span_id): the analyses' scans by service,
+ *                                 operation and time read a key range
+ *   trace_index(...)              the narrow part of each span, ORDER BY (trace_id, span_id):
+ *                                 the lookup path for trace ids, and what trace summaries
+ *                                 are computed from
+ *   logs(...)                     ORDER BY (time_ns, hkey); hkey as in the SQLite backend
+ *   log_index(trace_id, time_ns, hkey)
+ *                                 the lookup path for a trace's logs; written before logs,
+ *                                 so a record present in logs is always found by trace
+ *   series(hash, seq, ...)        one per metric name + type + resource + scope + attributes
+ *   points(series, series_seq, time_ns, ...)  ORDER BY (series, time_ns)
+ *
+ * Idempotence: an append first asks which of its keys are stored (trace_index by the
+ * batch's trace ids, logs by the batch's hkeys, points by its series) and inserts only
+ * the others, counting them as present; the replacing engines keyed by the same columns
+ * remove what two writers racing on the same records both insert, and every read uses
+ * FINAL, so nothing is ever read twice. Arrival numbers (sid, seq) give equal times the
+ * SQLite backend's order; they are taken from the stored maximum on a handle's first
+ * append and counted on from there.
+ *
+ * Durability: an INSERT is acknowledged once ClickHouse has written its parts. A batch
+ * goes into several tables one after the other, so a writer killed mid-append may leave
+ * part of a batch; running the same append again adds exactly what is missing.
+ */
+#define _GNU_SOURCE /* memmem */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hash.h"
+#include "hex.h"
+#include "json.h"
+#include "sonde/status.h"
+#include "store_clickhouse_internal.h"
+#include "store_codec_internal.h"
+
+enum { CH_SCHEMA_VERSION = 1 };
+
+/* ---- A map from byte strings to integers ----------------------------------------------- */
+
+static uint64_t chmap_hash(const void *k, size_t n)
+{
+	return sonde_hash_bytes(k, n, 0x636b);
+}
+
+void sonde__chmap_init(sonde__chmap *m)
+{
+	memset(m, 0, sizeof *m);
+	sonde_arena_init(&m->arena);
+}
+
+void sonde__chmap_release(sonde__chmap *m)
+{
+	free(m->e);
+	sonde_arena_release(&m->arena);
+	sonde__chmap_init(m);
+}
+
+void sonde__chmap_clear(sonde__chmap *m)
+{
+	if (m->e)
+		memset(m->e, 0, (m->mask + 1) * sizeof *m->e);
+	m->count = 0;
+	sonde_arena_reset(&m->arena, 1 << 20);
+}
+
+sonde__chmap_ent *sonde__chmap_get(const sonde__chmap *m, const void *k, size_t n)
+{
+	if (!m->e)
+		return NULL;
+	uint64_t h = chmap_hash(k, n);
+	for (size_t i = h & m->mask;; i = (i + 1) & m->mask) {
+		sonde__chmap_ent *e = &m->e[i];
+		if (!e->k)
+			return NULL;
+		if (e->h == h && e->klen == n && memcmp(e->k, k, n) == 0)
+			return e;
+	}
+}
+
+int sonde__chmap_put(sonde__chmap *m, const void *k, size_t n, uint64_t v, sonde__chmap_ent **ent)
+{
+	sonde__chmap_ent *got = sonde__chmap_get(m, k, n);
+	if (got) {
+		if (ent)
+			*ent = got;
+		return 0;
+	}
+	if (n > UINT32_MAX)
+		return -EINVAL;
+	if ((m->count + 1) * 2 > m->mask + 1) {
+		size_t cap = m->e ? (m->mask + 1) * 2 : 64;
+		sonde__chmap_ent *ne = calloc(cap, sizeof *ne);
+		if (!ne)
+			return -ENOMEM;
+		for (size_t i = 0; m->e && i <= m->mask; i++) {
+			if (!m->e[i].k)
+				continue;
+			size_t j = m->e[i].h & (cap - 1);
+			while (ne[j].k)
+				j = (j + 1) & (cap - 1);
+			ne[j] = m->e[i];
+		}
+		free(m->e);
+		m->e = ne;
+		m->mask = cap - 1;
+	}
+	const uint8_t *copy = sonde_arena_memdup(&m->arena, k, n ? n : 1);
+	if (!copy)
+		return -ENOMEM;
+	uint64_t h = chmap_hash(k, n);
+	size_t i = h & m->mask;
+	while (m->e[i].k)
+		i = (i + 1) & m->mask;
+	m->e[i] = (sonde__chmap_ent){h, copy, (uint32_t)n, v};
+	m->count++;
+	if (ent)
+		*ent = &m->e[i];
+	return 1;
+}
+
+/* ---- RowBinary ----------------------------------------------------------------------------- */
+
+static const uint8_t *rb_take(sonde__rb *r, size_t n)
+{
+	if (r->short_ || (size_t)(r->end - r->p) < n) {
+		r->short_ = true;
+		return NULL;
+	}
+	const uint8_t *p = r->p;
+	r->p += n;
+	return p;
+}
+
+uint8_t sonde__rb_u8(sonde__rb *r)
+{
+	const uint8_t *p = rb_take(r, 1);
+	return p ? p[0] : 0;
+}
+
+uint64_t sonde__rb_u64(sonde__rb *r)
+{
+	const uint8_t *p = rb_take(r, 8);
+	uint64_t v = 0;
+	for (int i = 7; p && i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+int64_t sonde__rb_i64(sonde__rb *r)
+{
+	return (int64_t)sonde__rb_u64(r);
+}
+
+int32_t sonde__rb_i32(sonde__rb *r)
+{
+	const uint8_t *p = rb_take(r, 4);
+	uint32_t v =
+	        p ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24 : 0;
+	return (int32_t)v;
+}
+
+double sonde__rb_f64(sonde__rb *r)
+{
+	uint64_t u = sonde__rb_u64(r);
+	double d;
+	memcpy(&d, &u, sizeof d);
+	return d;
+}
+
+static uint64_t rb_varint(sonde__rb *r)
+{
+	uint64_t v = 0;
+	for (int shift = 0; shift < 64; shift += 7) {
+		const uint8_t *p = rb_take(r, 1);
+		if (!p)
+			return 0;
+		v |= (uint64_t)(*p & 0x7f) << shift;
+		if (!(*p & 0x80))
+			return v;
+	}
+	r->bad = true;
+	return 0;
+}
+
+const uint8_t *sonde__rb_str(sonde__rb *r, size_t *len)
+{
+	uint64_t n = rb_varint(r);
+	if (n > (1u << 30)) {
+		r->bad = true;
+		n = 0;
+	}
+	const uint8_t *p = rb_take(r, (size_t)n);
+	*len = p ? (size_t)n : 0;
+	return p ? p : (const uint8_t *)"";
+}
+
+void sonde__rb_fixed(sonde__rb *r, void *out, size_t n)
+{
+	const uint8_t *p = rb_take(r, n);
+	if (p)
+		memcpy(out, p, n);
+	else
+		memset(out, 0, n);
+}
+
+uint64_t sonde__rb_count(sonde__rb *r)
+{
+	uint64_t n = rb_varint(r);
+	if (n > (1u << 30)) {
+		r->bad = true;
+		return 0;
+	}
+	return n;
+}
+
+static void rbw_varint(sonde_buf *b, uint64_t v)
+{
+	uint8_t tmp[10];
+	size_t n = 0;
+	do {
+		tmp[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v);
+	sonde_buf_append(b, tmp, n);
+}
+
+void sonde__rbw_u8(sonde_buf *b, uint8_t v)
+{
+	sonde_buf_append(b, &v, 1);
+}
+
+void sonde__rbw_u64(sonde_buf *b, uint64_t v)
+{
+	uint8_t tmp[8];
+	for (int i = 0; i < 8; i++)
+		tmp[i] = (uint8_t)(v >> (8 * i));
+	sonde_buf_append(b, tmp, 8);
+}
+
+void sonde__rbw_i32(sonde_buf *b, int32_t v)
+{
+	uint32_t u = (uint32_t)v;
+	uint8_t tmp[4] = {(uint8_t)u, (uint8_t)(u >> 8), (uint8_t)(u >> 16), (uint8_t)(u >> 24)};
+	sonde_buf_append(b, tmp, 4);
+}
+
+void sonde__rbw_f64(sonde_buf *b, double v)
+{
+	uint64_t u;
+	memcpy(&u, &v, sizeof u);
+	sonde__rbw_u64(b, u);
+}
+
+void sonde__rbw_str(sonde_buf *b, const void *p, size_t n)
+{
+	rbw_varint(b, n);
+	sonde_buf_append(b, p, n);
+}
+
+void sonde__rbw_attr_arrays(sonde_buf *b, const sonde_attrs *a, sonde_buf *scratch)
+{
+	rbw_varint(b, a->count);
+	for (uint32_t i = 0; i < a->count; i++)
+		sonde__rbw_str(b, a->items[i].key.ptr, a->items[i].key.len);
+	rbw_varint(b, a->count);
+	for (uint32_t i = 0; i < a->count; i++) {
+		sonde_buf_reset(scratch);
+		sonde__value_text(&a->items[i].value, scratch);
+		sonde__rbw_str(b, scratch->data ? scratch->data : "", scratch->len);
+		b->oom |= scratch->oom;
+	}
+}
+
+bool sonde__ch_attr_kinds(const sonde_attrs *a, sonde_buf *out)
+{
+	for (uint32_t i = 0; i < a->count; i++) {
+		const sonde_value *v = &a->items[i].value;
+		if (v->kind == SONDE_VAL_DOUBLE) {
+			char tmp[32];
+			size_t n = sonde_fmt_double(tmp, v->u.d);
+			tmp[n < sizeof tmp ? n : sizeof tmp - 1] = '\0';
+			char *end;
+			double back = strtod(tmp, &end);
+			if (*end || memcmp(&back, &v->u.d, sizeof back) != 0)
+				return false;
+		} else if (v->kind != SONDE_VAL_STRING && v->kind != SONDE_VAL_INT &&
+		           v->kind != SONDE_VAL_BOOL) {
+			return false;
+		}
+		sonde_buf_putc(out, (char)v->kind);
+	}
+	return true;
+}
+
+/* ---- HTTP ---------------------------------------------------------------------------------- */
+
+typedef struct http_ctx {
+	ch_store *s;
+	CURL *c;
+	sonde_buf in;   /* bytes of rows not yet complete */
+	size_t pos;     /* where the next row starts in `in` */
+	sonde_buf err;  /* the body of a failed request */
+	long status;    /* 0 until the first byte */
+	char tail[512]; /* the last bytes of the body: where an exception after rows is */
+	size_t tail_len;
+	sonde__ch_row_fn fn;
+	void *ctx;
+	int rc; /* fn's stop value or error */
+} http_ctx;
+
+static int parse_rows(http_ctx *h)
+{
+	while (h->pos < h->in.len) {
+		sonde__rb r = {(const uint8_t *)h->in.data + h->pos, (const uint8_t *)h->in.data + h->in.len,
+		               false, false};
+		int rc = h->fn ? h->fn(h->s, &r, h->ctx) : 0;
+		if (r.bad)
+			return sonde__store_fail(&h->s->base, SONDE_EFORMAT, "%s: a malformed result row",
+			                         h->s->uri);
+		if (r.short_)
+			break;
+		if (rc != 0)
+			return rc;
+		h->pos = (size_t)(r.p - (const uint8_t *)h->in.data);
+	}
+	if (h->pos > (1u << 16) || h->pos == h->in.len) {
+		memmove(h->in.data, h->in.data + h->pos, h->in.len - h->pos);
+		h->in.len -= h->pos;
+		h->pos = 0;
+	}
+	return 0;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+	http_ctx *h = ud;
+	size_t len = size * n;
+	if (!h->status)
+		curl_easy_getinfo(h->c, CURLINFO_RESPONSE_CODE, &h->status);
+	if (h->status != 200) {
+		if (h->err.len < 4096)
+			sonde_buf_append(&h->err, p, len);
+		return len;
+	}
+	if (len >= sizeof h->tail) {
+		memcpy(h->tail, p + len - sizeof h->tail, sizeof h->tail);
+		h->tail_len = sizeof h->tail;
+	} else {
+		size_t keep = h->tail_len + len > sizeof h->tail ? sizeof h->tail - len : h->tail_len;
+		memmove(h->tail, h->tail + h->tail_len - keep, keep);
+		memcpy(h->tail + keep, p, len);
+		h->tail_len = keep + len;
+	}
+	sonde_buf_append(&h->in, p, len);
+	if (h->in.oom) {
+		h->rc = -ENOMEM;
+		return 0;
+	}
+	int rc = parse_rows(h);
+	if (rc != 0) {
+		h->rc = rc;
+		return 0;
+	}
+	return len;
+}
+
+/* The first line of a ClickHouse exception, without its code prefix and what() suffix. */
+static void exception_text(sonde_buf *err, char *out, size_t n)
+{
+	sonde_buf_putc(err, '\0');
+	const char *t = err->data ? err->data : "";
+	const char *m = strstr(t, "DB::Exception: ");
+	if (m)
+		t = m + 15;
+	size_t len = strcspn(t, "\n");
+	const char *w = strstr(t, ", e.what()");
+	if (w && (size_t)(w - t) < len)
+		len = (size_t)(w - t);
+	while (len && (t[len - 1] == ' ' || t[len - 1] == '\r'))
+		len--;
+	snprintf(out, n, "%.*s", (int)(len > 240 ? 240 : len), t);
+}
+
+/* One HTTP request: its URL, its form (with an external table) and what it receives. */
+typedef struct http_req {
+	http_ctx h;
+	sonde_buf url;
+	curl_mime *mime;
+} http_req;
+
+/* Sets c up to POST body to the url (query_param: the statement in the URL, for INSERTs
+ * and for queries with an external table) and stream the response through fn. With ext,
+ * the body is instead a multipart form holding ext's rows as the temporary table "ext":
+ * ClickHouse reads it as data, where a long IN list of literals costs parsing time. On
+ * success req_finish() must follow. */
+static int req_start(ch_store *s, CURL *c, http_req *r, const char *query_param, const sonde__ch_ext *ext,
+                     const void *body, size_t n, sonde__ch_row_fn fn, void *ctx)
+{
+	memset(r, 0, sizeof *r);
+	r->h = (http_ctx){.s = s, .c = c, .in = SONDE_BUF_INIT, .err = SONDE_BUF_INIT, .fn = fn, .ctx = ctx};
+	sonde_buf *url = &r->url;
+	sonde_buf_puts(url, s->url);
+	char *esc;
+	if (query_param) {
+		esc = curl_easy_escape(c, query_param, 0);
+		url->oom |= !esc;
+		sonde_buf_puts(url, "&query=");
+		sonde_buf_puts(url, esc ? esc : "");
+		curl_free(esc);
+	}
+	if (ext) {
+		esc = curl_easy_escape(c, ext->structure, 0);
+		url->oom |= !esc;
+		sonde_buf_puts(url, "&ext_format=RowBinary&ext_structure=");
+		sonde_buf_puts(url, esc ? esc : "");
+		curl_free(esc);
+		curl_mimepart *part;
+		if (!(r->mime = curl_mime_init(c)) || !(part = curl_mime_addpart(r->mime)) ||
+		    curl_mime_name(part, "ext") != CURLE_OK || curl_mime_filename(part, "ext") != CURLE_OK ||
+		    curl_mime_data(part, ext->data ? ext->data : "", ext->len) != CURLE_OK)
+			url->oom = true;
+	}
+	sonde_buf_putc(url, '\0');
+	if (url->oom) {
+		curl_mime_free(r->mime);
+		sonde_buf_release(url);
+		return sonde__store_fail(&s->base, -ENOMEM, "out of memory");
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url->data);
+	if (r->mime) {
+		curl_easy_setopt(c, CURLOPT_MIMEPOST, r->mime);
+	} else {
+		curl_easy_setopt(c, CURLOPT_MIMEPOST, NULL);
+		curl_easy_setopt(c, CURLOPT_POST, 1L);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
+	}
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->h);
+	return 0;
+}
+
+/* The outcome of a request that ended with cc; releases it. */
+static int req_finish(ch_store *s, http_req *r, CURLcode cc, const char *what)
+{
+	http_ctx *h = &r->h;
+	if (r->mime) {
+		curl_easy_setopt(h->c, CURLOPT_MIMEPOST, NULL);
+		curl_mime_free(r->mime);
+	}
+	sonde_buf_release(&r->url);
+	int rc = 0;
+	/* ClickHouse reports an error met after the first rows (status 200 already sent) as
+	 * text at the end of the body, which the row parser may have taken for rows. */
+	const char *x = NULL;
+	size_t tl = h->tail_len;
+	while (tl && (h->tail[tl - 1] == '\n' || h->tail[tl - 1] == '\r'))
+		tl--;
+	static const char end[] = "e.what() = DB::Exception";
+	if (h->status == 200 && tl >= sizeof end - 1 &&
+	    memcmp(h->tail + tl - (sizeof end - 1), end, sizeof end - 1) == 0)
+		x = memmem(h->tail, tl, "DB::Exception: ", 15);
+	if (x) {
+		char msg[256];
+		sonde_buf t = SONDE_BUF_INIT;
+		sonde_buf_append(&t, x, (size_t)(h->tail + tl - x));
+		exception_text(&t, msg, sizeof msg);
+		sonde_buf_release(&t);
+		rc = sonde__store_fail(&s->base, -EIO, "%s: %s: ClickHouse says: %s", s->uri, what, msg);
+	} else if (h->rc != 0) {
+		rc = h->rc;
+	} else if (cc != CURLE_OK) {
+		rc = cc == CURLE_COULDNT_CONNECT      ? -ECONNREFUSED
+		     : cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT
+		                                      : -EIO;
+		sonde__store_fail(&s->base, rc, "%s: %s: %s", s->uri, what, curl_easy_strerror(cc));
+	} else {
+		long status = h->status;
+		if (!status)
+			curl_easy_getinfo(h->c, CURLINFO_RESPONSE_CODE, &status);
+		if (status != 200) {
+			char msg[256];
+			exception_text(&h->err, msg, sizeof msg);
+			rc = sonde__store_fail(&s->base, -EIO, "%s: %s: ClickHouse says: %s", s->uri, what,
+			                       msg[0] ? msg : "an error without a message");
+		} else if (h->in.len != h->pos) {
+			rc = sonde__store_fail(&s->base, SONDE_EFORMAT,
+			                       "%s: %s: the result ends inside a row", s->uri, what);
+		}
+	}
+	sonde_buf_release(&h->in);
+	sonde_buf_release(&h->err);
+	return rc;
+}
+
+static int http_post(ch_store *s, CURL *c, const char *query_param, const sonde__ch_ext *ext,
+                     const void *body, size_t n, sonde__ch_row_fn fn, void *ctx, const char *what)
+{
+	http_req r;
+	int rc = req_start(s, c, &r, query_param, ext, body, n, fn, ctx);
+	return rc < 0 ? rc : req_finish(s, &r, curl_easy_perform(c), what);
+}
+
+int sonde__ch_select(ch_store *s, CURL *c, const char *sql, sonde__ch_row_fn fn, void *ctx, const char *what)
+{
+	sonde_buf b = SONDE_BUF_INIT;
+	sonde_buf_puts(&b, sql);
+	sonde_buf_puts(&b, " FORMAT RowBinary");
+	int rc = b.oom ? -ENOMEM : http_post(s, c, NULL, NULL, b.data, b.len, fn, ctx, what);
+	sonde_buf_release(&b);
+	return rc;
+}
+
+int sonde__ch_select_ext(ch_store *s, const char *sql, const sonde__ch_ext *ext, sonde__ch_row_fn fn,
+                         void *ctx, const char *what)
+{
+	sonde_buf b = SONDE_BUF_INIT;
+	sonde_buf_puts(&b, sql);
+	sonde_buf_puts(&b, " FORMAT RowBinary");
+	sonde_buf_putc(&b, '\0');
+	int rc = b.oom ? -ENOMEM : http_post(s, s->curl, b.data, ext, NULL, 0, fn, ctx, what);
+	sonde_buf_release(&b);
+	return rc;
+}
+
+int sonde__ch_exec(ch_store *s, const char *sql, const char *what)
+{
+	return http_post(s, s->curl, NULL, NULL, sql, strlen(sql), NULL, NULL, what);
+}
+
+/* INSERTs RowBinary rows into table (its columns in the order the rows have them). */
+static int ch_insert(ch_store *s, const char *table, const sonde_buf *rows, const char *what)
+{
+	if (!rows->len)
+		return 0;
+	if (rows->oom)
+		return sonde__store_fail(&s->base, -ENOMEM, "out of memory");
+	char q[128];
+	snprintf(q, sizeof q, "INSERT INTO %s FORMAT RowBinary", table);
+	return http_post(s, s->curl, q, NULL, rows->data, rows->len, NULL, NULL, what);
+}
+
+void sonde__ch_quote(sonde_buf *b, const void *p, size_t n)
+{
+	static const char hexd[] = "0123456789abcdef";
+	const uint8_t *u = p;
+	sonde_buf_putc(b, '\'');
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = u[i];
+		if (c == '\'' || c == '\\') {
+			sonde_buf_putc(b, '\\');
+			sonde_buf_putc(b, (char)c);
+		} else if (c < 0x20 || c >= 0x7f) {
+			char e[4] = {'\\', 'x', hexd[c >> 4], hexd[c & 15]};
+			sonde_buf_append(b, e, 4);
+		} else {
+			sonde_buf_putc(b, (char)c);
+		}
+	}
+	sonde_buf_putc(b, '\'');
+}
+
+void sonde__ch_digest(const void *p, size_t n, uint8_t out[16])
+{
+	uint64_t a = sonde_hash_bytes(p, n, 0x736f6e6465ULL),
+	         b = sonde_hash_bytes(p, n, 0x9e3779b97f4a7c15ULL);
+	memcpy(out, &a, 8);
+	memcpy(out + 8, &b, 8);
+}
+
+/* ---- Schema ---------------------------------------------------------------------------------- */
+
+#define DAY(col) " PARTITION BY toYYYYMMDD(toDateTime(intDiv(" col ", 1000000000)))"
+
+static const char *const tables[] = {
+        "CREATE TABLE IF NOT EXISTS sonde_meta (key String, value String)"
+        " ENGINE = ReplacingMergeTree ORDER BY key",
+        "CREATE TABLE IF NOT EXISTS resources (hash FixedString(16), service String,"
+        " attr_keys Array(String), attr_vals Array(String), data String)"
+        " ENGINE = ReplacingMergeTree ORDER BY hash",
+        "CREATE TABLE IF NOT EXISTS scopes (hash FixedString(16), data String)"
+        " ENGINE = ReplacingMergeTree ORDER BY hash",
+        "CREATE TABLE IF NOT EXISTS spans (service String, name String, start_ns UInt64,"
+        " trace_id FixedString(16), span_id FixedString(8), sid UInt64, parent_id FixedString(8),"
+        " dur_ns Int64, kind UInt8, status UInt8, resource FixedString(16), scope FixedString(16),"
+        " attr_keys Array(String), attr_vals Array(String), attr_kinds String, attrs String, rest String)"
+        " ENGINE = ReplacingMergeTree" DAY(
+                "start_ns") " ORDER BY (service, name, start_ns, trace_id, span_id)",
+        "CREATE TABLE IF NOT EXISTS trace_index (trace_id FixedString(16), span_id FixedString(8), sid "
+        "UInt64,"
+        " is_root UInt8, start_ns UInt64, dur_ns Int64, service String, name String, status UInt8)"
+        " ENGINE = ReplacingMergeTree" DAY("start_ns") " ORDER BY (trace_id, span_id)",
+        "CREATE TABLE IF NOT EXISTS logs (time_ns UInt64, hkey UInt64, seq UInt64, service String,"
+        " severity Int32, has_body UInt8, body String, trace_id FixedString(16), span_id FixedString(8),"
+        " resource FixedString(16), scope FixedString(16), attr_keys Array(String), attr_vals Array(String),"
+        " rest String) ENGINE = ReplacingMergeTree" DAY("time_ns") " ORDER BY (time_ns, hkey)",
+        "CREATE TABLE IF NOT EXISTS log_index (trace_id FixedString(16), time_ns UInt64, hkey UInt64)"
+        " ENGINE = ReplacingMergeTree" DAY("time_ns") " ORDER BY (trace_id, time_ns, hkey)",
+        "CREATE TABLE IF NOT EXISTS series (hash FixedString(16), seq UInt64, name String, service String,"
+        " type UInt8, resource FixedString(16), scope FixedString(16), meta String, attrs String,"
+        " attr_keys Array(String), attr_vals Array(String)) ENGINE = ReplacingMergeTree ORDER BY hash",
+        "CREATE TABLE IF NOT EXISTS points (series FixedString(16), series_seq UInt64, time_ns UInt64,"
+        " vkind UInt8, vi Int64, vd Float64, rest String) ENGINE = ReplacingMergeTree" DAY(
+                "time_ns") " ORDER BY (series, time_ns)",
+};
+
+static int row_u64(ch_store *s, sonde__rb *r, void *ctx)
+{
+	(void)s;
+	uint64_t v = sonde__rb_u64(r);
+	if (!r->short_)
+		*(uint64_t *)ctx = v;
+	return 0;
+}
+
+static int row_str(ch_store *s, sonde__rb *r, void *ctx)
+{
+	(void)s;
+	size_t n;
+	const uint8_t *p = sonde__rb_str(r, &n);
+	if (!r->short_)
+		snprintf(ctx, 32, "%.*s", (int)(n > 31 ? 31 : n), (const char *)p);
+	return 0;
+}
+
+/* A count or number the query returns as UInt64 (0 when no row). */
+static int query_u64(ch_store *s, const char *sql, uint64_t *out)
+{
+	*out = 0;
+	return sonde__ch_select(s, s->curl, sql, row_u64, out, "reading");
+}
+
+/* The first request of a handle: failing here means no ClickHouse answers at the URI. */
+static int connect_check(ch_store *s)
+{
+	uint64_t one = 0;
+	return sonde__ch_select(s, s->curl, "SELECT toUInt64(1)", row_u64, &one, "connecting");
+}
+
+/* Checks (and, for writing, creates) the database and its tables. s->url names the
+ * default database on entry and url_db (the store's, which it takes) on success. */
+static int ch_schema(ch_store *s, unsigned flags, char *url_db)
+{
+	sonde_buf q = SONDE_BUF_INIT;
+	uint64_t n = 0;
+	int rc;
+	sonde_buf_puts(&q, "SELECT count() FROM system.databases WHERE name = ");
+	sonde__ch_quote(&q, s->db, strlen(s->db));
+	if ((rc = q.oom ? -ENOMEM : query_u64(s, q.data, &n)) < 0)
+		goto out;
+	if (!n && (flags & (SONDE_STORE_READONLY | SONDE_STORE_NOCREATE))) {
+		rc = sonde__store_fail(&s->base, -ENOENT, "%s: no such database", s->uri);
+		goto out;
+	}
+	sonde_buf_reset(&q);
+	sonde_buf_puts(&q, "SELECT count() FROM system.tables WHERE database = ");
+	sonde__ch_quote(&q, s->db, strlen(s->db));
+	uint64_t ntables = 0, has_meta = 0;
+	if (n && (rc = q.oom ? -ENOMEM : query_u64(s, q.data, &ntables)) < 0)
+		goto out;
+	sonde_buf_puts(&q, " AND name = 'sonde_meta'");
+	if (n && (rc = q.oom ? -ENOMEM : query_u64(s, q.data, &has_meta)) < 0)
+		goto out;
+	if (ntables && !has_meta) {
+		rc = sonde__store_fail(
+		        &s->base, SONDE_EFORMAT,
+		        "%s: a ClickHouse database, but not a sonde store (it has other tables)", s->uri);
+		goto out;
+	}
+	if (has_meta) {
+		char v[32] = "";
+		sonde_buf_reset(&q);
+		sonde_buf_printf(&q, "SELECT max(value) FROM %s.sonde_meta WHERE key = 'schema_version'",
+		                 s->db);
+		if ((rc = q.oom ? -ENOMEM
+		                : sonde__ch_select(s, s->curl, q.data, row_str, v,
+		                                   "reading the schema version")) < 0)
+			goto out;
+		int ver = atoi(v);
+		if (ver > CH_SCHEMA_VERSION) {
+			rc = sonde__store_fail(
+			        &s->base, SONDE_EFORMAT,
+			        "%s: schema version %d is newer than this sonde knows (%d); use a "
+			        "newer sonde",
+			        s->uri, ver, CH_SCHEMA_VERSION);
+			goto out;
+		}
+		if (ver == CH_SCHEMA_VERSION)
+			goto out;
+	}
+	if (s->readonly) {
+		rc = sonde__store_fail(&s->base, SONDE_EFORMAT,
+		                       "%s: not a sonde store yet; open it once for writing", s->uri);
+		goto out;
+	}
+	sonde_buf_reset(&q);
+	sonde_buf_puts(&q, "CREATE DATABASE IF NOT EXISTS ");
+	sonde_buf_puts(&q, s->db);
+	if ((rc = q.oom ? -ENOMEM : sonde__ch_exec(s, q.data, "creating the database")) < 0)
+		goto out;
+	free(s->url);
+	s->url = url_db;
+	url_db = NULL;
+	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
+		if ((rc = sonde__ch_exec(s, tables[i], "creating the tables")) < 0)
+			goto out;
+	char ins[128];
+	snprintf(ins, sizeof ins, "INSERT INTO sonde_meta VALUES ('schema_version', '%d')",
+	         CH_SCHEMA_VERSION);
+	rc = sonde__ch_exec(s, ins, "writing the schema version");
+out:
+	if (rc == 0 && url_db) {
+		free(s->url);
+		s->url = url_db;
+		url_db = NULL;
+	}
+	free(url_db);
+	sonde_buf_release(&q);
+	return rc;
+}
+
+/* ---- Open and close ---------------------------------------------------------------------- */
+
+static void ch_close(sonde_store *base)
+{
+	ch_store *s = (ch_store *)base;
+	if (s->curl)
+		curl_easy_cleanup(s->curl);
+	if (s->curl2)
+		curl_easy_cleanup(s->curl2);
+	sonde__chmap_release(&s->res_known);
+	sonde__chmap_release(&s->scope_known);
+	sonde__chmap_release(&s->series_seq);
+	sonde_buf_release(&s->enc);
+	sonde_buf_release(&s->enc2);
+	sonde_buf_release(&s->key);
+	sonde_buf_release(&s->text);
+	free(s->uri);
+	free(s->db);
+	free(s->url);
+	free(s);
+}
+
+static CURL *new_curl(void)
+{
+	CURL *c = curl_easy_init();
+	if (!c)
+		return NULL;
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* Inserts and scans are large; ClickHouse answers 100-continue with a delay. */
+	static struct curl_slist hdr = {(char *)"Expect:", NULL};
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, &hdr);
+	return c;
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_init(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* Parses "host[:port]/db" into its parts. */
+static int parse_target(const char *t, char **host, int *port, char **db)
+{
+	const char *slash = strchr(t, '/');
+	size_t hl = slash ? (size_t)(slash - t) : strlen(t);
+	const char *colon = memchr(t, ':', hl);
+	size_t hostlen = colon ? (size_t)(colon - t) : hl;
+	if (!hostlen)
+		return -EINVAL;
+	*port = 8123;
+	if (colon) {
+		char *end;
+		long p = strtol(colon + 1, &end, 10);
+		if (end != t + hl || p <= 0 || p > 65535)
+			return -EINVAL;
+		*port = (int)p;
+	}
+	const char *d = slash && slash[1] ? slash + 1 : "sonde";
+	for (const char *c = d; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+		      *c == '_'))
+			return -EINVAL;
+	*host = strndup(t, hostlen);
+	*db = strdup(d);
+	return *host && *db ? 0 : -ENOMEM;
+}
+
+static int ch_open(const char *target, unsigned flags, sonde_store **out, char *errmsg, size_t errmsg_len)
+{
+	pthread_once(&curl_once, curl_init);
+	ch_store *s = calloc(1, sizeof *s);
+	if (!s)
+		return -ENOMEM;
+	s->readonly = flags & SONDE_STORE_READONLY;
+	s->next_tkey = s->next_log_seq = s->next_series_seq = -1;
+	sonde__chmap_init(&s->res_known);
+	sonde__chmap_init(&s->scope_known);
+	sonde__chmap_init(&s->series_seq);
+	char *host = NULL;
+	int port = 0, rc;
+	size_t ul = strlen(target) + 16;
+	s->uri = malloc(ul);
+	if (!s->uri) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	snprintf(s->uri, ul, "clickhouse://%s", target);
+	if ((rc = parse_target(target, &host, &port, &s->db)) < 0) {
+		if (rc == -EINVAL)
+			sonde__store_fail(
+			        &s->base, rc,
+			        "%s: expected clickhouse://HOST[:PORT]/DB with a database name of letters, "
+			        "digits and _",
+			        s->uri);
+		goto fail;
+	}
+	ul = strlen(host) + strlen(s->db) + 160;
+	s->url = malloc(ul);
+	s->curl = new_curl();
+	s->curl2 = new_curl();
+	if (!s->url || !s->curl || !s->curl2) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	/* Big IN lists of keys are part of the query text: allow 64 MB of it. */
+	snprintf(s->url, ul, "http://%s:%d/?database=default&max_query_size=67108864", host, port);
+	char *url_db = malloc(ul);
+	if (!url_db) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	snprintf(url_db, ul, "http://%s:%d/?database=%s&max_query_size=67108864", host, port, s->db);
+	if ((rc = connect_check(s)) < 0) {
+		free(url_db);
+		goto fail;
+	}
+	if ((rc = ch_schema(s, flags, url_db)) < 0) /* takes url_db */
+		goto fail;
+	free(host);
+	s->base.ops = &sonde__store_clickhouse_ops;
+	*out = &s->base;
+	return 0;
+fail:
+	if (errmsg && errmsg_len)
+		snprintf(errmsg, errmsg_len, "%s", s->base.errmsg[0] ? s->base.errmsg : sonde_strerror(rc));
+	free(host);
+	ch_close(&s->base);
+	return rc;
+}
+
+/* ---- Append ---------------------------------------------------------------------------------- */
+
+typedef struct res_ref {
+	uint8_t hash[16];
+	const char *service;
+	size_t service_len;
+} res_ref;
+
+/* Per-append: the digest of each resource and scope object of the batch, and the rows
+ * of those not yet known to be stored. */
+typedef struct app_ctx {
+	sonde__chmap objs; /* object pointer -> index + 1 into refs */
+	res_ref *refs;
+	size_t nrefs, cap;
+	sonde_buf res_rows, scope_rows;
+	sonde__chmap new_res, new_scopes; /* digests added to the rows above */
+} app_ctx;
+
+static int ref_of(ch_store *s, app_ctx *a, bool is_scope, const void *obj, const res_ref **out)
+{
+	uintptr_t key[2] = {(uintptr_t)obj, is_scope};
+	sonde__chmap_ent *e = sonde__chmap_get(&a->objs, key, sizeof key);
+	if (e) {
+		*out = &a->refs[e->v - 1];
+		return 0;
+	}
+	if (a->nrefs == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 32;
+		res_ref *n = realloc(a->refs, cap * sizeof *n);
+		if (!n)
+			return -ENOMEM;
+		a->refs = n;
+		a->cap = cap;
+	}
+	res_ref *r = &a->refs[a->nrefs];
+	memset(r, 0, sizeof *r);
+	sonde_buf *enc = &s->enc2;
+	sonde_buf_reset(enc);
+	if (is_scope)
+		sonde__enc_scope(enc, obj);
+	else
+		sonde__enc_resource(enc, obj);
+	if (enc->oom)
+		return -ENOMEM;
+	sonde__ch_digest(enc->data, enc->len, r->hash);
+	r->service = "";
+	if (!is_scope) {
+		const sonde_value *v = sonde_attrs_get(&((const sonde_resource *)obj)->attrs, "service.name");
+		if (v && v->kind == SONDE_VAL_STRING) {
+			r->service = v->u.str.ptr;
+			r->service_len = v->u.str.len;
+		}
+	}
+	int rc = sonde__chmap_put(&a->objs, key, sizeof key, a->nrefs + 1, NULL);
+	if (rc < 0)
+		return rc;
+	a->nrefs++;
+	sonde__chmap *known = is_scope ? &s->scope_known : &s->res_known;
+	if (!sonde__chmap_get(known, r->hash, 16) &&
+	    (rc = sonde__chmap_put(is_scope ? &a->new_scopes : &a->new_res, r->hash, 16, 0, NULL)) == 1) {
+		sonde_buf *rows = is_scope ? &a->scope_rows : &a->res_rows;
+		sonde_buf_append(rows, r->hash, 16);
+		if (!is_scope) {
+			sonde__rbw_str(rows, r->service, r->service_len);
+			sonde__rbw_attr_arrays(rows, &((const sonde_resource *)obj)->attrs, &s->text);
+		}
+		sonde__rbw_str(rows, enc->data, enc->len);
+	}
+	*out = r;
+	return rc < 0 ? rc : 0;
+}
+
+/* Appends the ids as a list of string literals: "(lit, lit, ...)". */
+/* The keys of ids (all of one length) one after the other: RowBinary rows of one
+ * FixedString column. */
+static void map_keys(sonde_buf *out, const sonde__chmap *ids)
+{
+	for (size_t i = 0; ids->e && i <= ids->mask; i++)
+		if (ids->e[i].k)
+			sonde_buf_append(out, ids->e[i].k, ids->e[i].klen);
+}
+
+/* Runs sql with the rows of rows as the table "ext" of the given structure. */
+static int select_with(ch_store *s, const char *sql, const char *structure, const sonde_buf *rows,
+                       sonde__ch_row_fn fn, void *ctx, const char *what)
+{
+	if (rows->oom)
+		return sonde__store_fail(&s->base, -ENOMEM, "out of memory");
+	sonde__ch_ext ext = {structure, rows->data, rows->len};
+	return sonde__ch_select_ext(s, sql, &ext, fn, ctx, what);
+}
+
+typedef struct trace_state {
+	sonde__chmap traces; /* trace id -> next sid of the trace */
+	sonde__chmap keys;   /* trace id + span id stored (or added by this append) */
+} trace_state;
+
+static int row_present_span(ch_store *s, sonde__rb *r, void *ctx)
+{
+	(void)s;
+	trace_state *t = ctx;
+	uint8_t key[24];
+	sonde__rb_fixed(r, key, 24);
+	uint64_t sid = sonde__rb_u64(r);
+	if (r->short_)
+		return 0;
+	sonde__chmap_ent *e = sonde__chmap_get(&t->traces, key, 16);
+	if (e && sid + 1 > e->v)
+		e->v = sid + 1;
+	return sonde__chmap_put(&t->keys, key, 24, 0, NULL) < 0 ? -ENOMEM : 0;
+}
+
+static int append_spans(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_append_stats *st)
+{
+	if (!b->spans_count)
+		return 0;
+	trace_state t;
+	sonde__chmap_init(&t.traces);
+	sonde__chmap_init(&t.keys);
+	sonde_buf q = SONDE_BUF_INIT, spans = SONDE_BUF_INIT, index = SONDE_BUF_INIT;
+	int rc = 0;
+	for (size_t i = 0; i < b->spans_count && rc >= 0; i++)
+		rc = sonde__chmap_put(&t.traces, b->spans[i].trace_id, 16, 0, NULL);
+	if (rc < 0)
+		goto out;
+	map_keys(&q, &t.traces);
+	if ((rc = select_with(s, "SELECT trace_id, span_id, sid FROM trace_index WHERE trace_id IN ext",
+	                      "trace_id FixedString(16)", &q, row_present_span, &t, "reading spans")) < 0)
+		goto out;
+	if (s->next_tkey < 0) {
+		uint64_t m = 0;
+		if ((rc = query_u64(s, "SELECT max(intDiv(sid, 16777216)) FROM trace_index", &m)) < 0)
+			goto out;
+		s->next_tkey = (int64_t)m + 1;
+	}
+	int64_t next_tkey = s->next_tkey;
+	for (size_t i = 0; i < b->spans_count; i++) {
+		const sonde_span_data *sp = &b->spans[i];
+		uint8_t key[24];
+		memcpy(key, sp->trace_id, 16);
+		memcpy(key + 16, sp->span_id, 8);
+		if ((rc = sonde__chmap_put(&t.keys, key, 24, 0, NULL)) < 0)
+			goto out;
+		if (rc == 0) {
+			st->spans_present++;
+			continue;
+		}
+		st->spans_added++;
+		const res_ref *res, *scope;
+		if ((rc = ref_of(s, a, false, sp->resource, &res)) < 0 ||
+		    (rc = ref_of(s, a, true, sp->scope, &scope)) < 0)
+			goto out;
+		sonde__chmap_ent *te = sonde__chmap_get(&t.traces, sp->trace_id, 16);
+		if (!te->v)
+			te->v = (uint64_t)next_tkey++ << SONDE__CH_ORD_BITS;
+		/* The last ordinal stays unused, so that the next sid never runs into the next
+		 * trace's: a trace holds at most 2^24 - 1 spans, as in the SQLite backend. */
+		uint64_t sid = te->v++;
+		if ((sid & ((1u << SONDE__CH_ORD_BITS) - 1)) == (1u << SONDE__CH_ORD_BITS) - 1) {
+			char hex[33];
+			sonde_hex_encode(hex, sp->trace_id, 16);
+			hex[32] = '\0';
+			rc = sonde__store_fail(&s->base, -EFBIG, "%s: trace %s has more than %d spans",
+			                       s->uri, hex, (1 << SONDE__CH_ORD_BITS) - 1);
+			goto out;
+		}
+		bool root = sonde_id_is_zero(sp->parent_span_id, 8);
+		int64_t dur = (int64_t)(sp->end_ns - sp->start_ns);
+		sonde__rbw_str(&spans, res->service, res->service_len);
+		sonde__rbw_str(&spans, sp->name.ptr, sp->name.len);
+		sonde__rbw_u64(&spans, sp->start_ns);
+		sonde_buf_append(&spans, sp->trace_id, 16);
+		sonde_buf_append(&spans, sp->span_id, 8);
+		sonde__rbw_u64(&spans, sid);
+		sonde_buf_append(&spans, sp->parent_span_id, 8);
+		sonde__rbw_u64(&spans, (uint64_t)dur);
+		sonde__rbw_u8(&spans, (uint8_t)sp->kind);
+		sonde__rbw_u8(&spans, (uint8_t)sp->status_code);
+		sonde_buf_append(&spans, res->hash, 16);
+		sonde_buf_append(&spans, scope->hash, 16);
+		sonde__rbw_attr_arrays(&spans, &sp->attrs, &s->text);
+		/* Attributes the arrays give back exactly need only their kinds; others (and
+		 * spans with any other) are kept encoded. */
+		sonde_buf_reset(&s->enc);
+		if (sonde__ch_attr_kinds(&sp->attrs, &s->enc)) {
+			sonde__rbw_str(&spans, s->enc.data ? s->enc.data : "", s->enc.len);
+			sonde__rbw_str(&spans, "", 0);
+		} else {
+			sonde__rbw_str(&spans, "", 0);
+			sonde_buf_reset(&s->enc);
+			sonde__enc_attrs(&s->enc, &sp->attrs);
+			sonde__rbw_str(&spans, s->enc.data ? s->enc.data : "", s->enc.len);
+		}
+		sonde_buf_reset(&s->enc);
+		sonde__enc_span_rest(&s->enc, sp);
+		sonde__rbw_str(&spans, s->enc.data ? s->enc.data : "", s->enc.len);
+		spans.oom |= s->enc.oom;
+
+		sonde_buf_append(&index, sp->trace_id, 16);
+		sonde_buf_append(&index, sp->span_id, 8);
+		sonde__rbw_u64(&index, sid);
+		sonde__rbw_u8(&index, root);
+		sonde__rbw_u64(&index, sp->start_ns);
+		sonde__rbw_u64(&index, (uint64_t)dur);
+		sonde__rbw_str(&index, res->service, res->service_len);
+		sonde__rbw_str(&index, sp->name.ptr, sp->name.len);
+		sonde__rbw_u8(&index, (uint8_t)sp->status_code);
+	}
+	rc = 0;
+	/* Resources and scopes first, the index last and only once the spans are written: a
+	 * span in the index is a span stored (which is why the two are not sent at once). */
+	if ((rc = ch_insert(s, "resources", &a->res_rows, "writing resources")) < 0 ||
+	    (rc = ch_insert(s, "scopes", &a->scope_rows, "writing scopes")) < 0 ||
+	    (rc = ch_insert(s, "spans", &spans, "writing spans")) < 0 ||
+	    (rc = ch_insert(s, "trace_index", &index, "writing spans")) < 0)
+		goto out;
+	sonde_buf_reset(&a->res_rows);
+	sonde_buf_reset(&a->scope_rows);
+	s->next_tkey = next_tkey;
+out:
+	sonde__chmap_release(&t.traces);
+	sonde__chmap_release(&t.keys);
+	sonde_buf_release(&q);
+	sonde_buf_release(&spans);
+	sonde_buf_release(&index);
+	return rc;
+}
+
+/* A stored log record's (time, hkey), as append_logs keys them. */
+static int row_present_pair(ch_store *s, sonde__rb *r, void *ctx)
+{
+	(void)s;
+	uint64_t key[2];
+	key[0] = sonde__rb_u64(r);
+	key[1] = sonde__rb_u64(r);
+	if (r->short_)
+		return 0;
+	return sonde__chmap_put(ctx, key, sizeof key, 0, NULL) < 0 ? -ENOMEM : 0;
+}
+
+/* A stored point's (series, time), as append_metrics keys them. */
+static int row_present_point(ch_store *s, sonde__rb *r, void *ctx)
+{
+	(void)s;
+	uint8_t key[24];
+	sonde__rb_fixed(r, key, 16);
+	uint64_t t = sonde__rb_u64(r);
+	if (r->short_)
+		return 0;
+	memcpy(key + 16, &t, 8);
+	return sonde__chmap_put(ctx, key, sizeof key, 0, NULL) < 0 ? -ENOMEM : 0;
+}
+
+static int append_logs(ch_store *s, const sonde_batch *b, const sonde_append_opts *opts, app_ctx *a,
+                       sonde_append_stats *st)
+{
+	if (!b->logs_count)
+		return 0;
+	const char *source = opts && opts->log_source ? opts->log_source : "";
+	uint64_t pos = opts ? opts->log_position : 0;
+	uint64_t *keys = malloc(b->logs_count * 2 * sizeof *keys); /* time, hkey */
+	sonde__chmap present;
+	sonde__chmap_init(&present);
+	sonde_buf q = SONDE_BUF_INIT, rows = SONDE_BUF_INIT, index = SONDE_BUF_INIT;
+	int rc = keys ? 0 : -ENOMEM;
+	uint64_t tmin = UINT64_MAX, tmax = 0;
+	for (size_t i = 0; rc == 0 && i < b->logs_count; i++) {
+		const sonde_log_data *lg = &b->logs[i];
+		const res_ref *res, *scope;
+		if ((rc = ref_of(s, a, false, lg->resource, &res)) < 0 ||
+		    (rc = ref_of(s, a, true, lg->scope, &scope)) < 0)
+			break;
+		/* The identity, exactly as the SQLite backend computes it. */
+		sonde_buf *rest = &s->enc, *key = &s->key;
+		sonde_buf_reset(rest);
+		sonde_buf_reset(key);
+		sonde__enc_log_rest(rest, lg);
+		sonde_buf_append(key, rest->data, rest->len);
+		sonde__enc_varint(key, (uint64_t)(int64_t)lg->severity_number);
+		if (lg->body.kind == SONDE_VAL_STRING)
+			sonde__enc_str(key, lg->body.u.str);
+		sonde_buf_append(key, lg->trace_id, 16);
+		sonde_buf_append(key, lg->span_id, 8);
+		sonde_buf_append(key, res->hash, 16);
+		sonde_buf_append(key, scope->hash, 16);
+		sonde__enc_str(key, (sonde_str){source, strlen(source)});
+		sonde__enc_varint(key, pos + i);
+		if (rest->oom || key->oom) {
+			rc = -ENOMEM;
+			break;
+		}
+		keys[2 * i] = lg->time_ns ? lg->time_ns : lg->observed_time_ns;
+		keys[2 * i + 1] = sonde_hash_bytes(key->data, key->len, 0x736f6e6465ULL);
+		if (keys[2 * i] < tmin)
+			tmin = keys[2 * i];
+		if (keys[2 * i] > tmax)
+			tmax = keys[2 * i];
+	}
+	if (rc < 0)
+		goto out;
+	char sql[160];
+	snprintf(sql, sizeof sql,
+	         "SELECT time_ns, hkey FROM logs WHERE time_ns >= %llu AND time_ns <= %llu AND hkey IN ext",
+	         (unsigned long long)tmin, (unsigned long long)tmax);
+	for (size_t i = 0; i < b->logs_count; i++)
+		sonde__rbw_u64(&q, keys[2 * i + 1]);
+	if ((rc = select_with(s, sql, "hkey UInt64", &q, row_present_pair, &present, "reading logs")) < 0)
+		goto out;
+	if (s->next_log_seq < 0) {
+		uint64_t m = 0;
+		if ((rc = query_u64(s, "SELECT max(seq) FROM logs", &m)) < 0)
+			goto out;
+		s->next_log_seq = (int64_t)m + 1;
+	}
+	int64_t seq = s->next_log_seq;
+	for (size_t i = 0; i < b->logs_count; i++) {
+		const sonde_log_data *lg = &b->logs[i];
+		if ((rc = sonde__chmap_put(&present, &keys[2 * i], 16, 0, NULL)) < 0)
+			goto out;
+		if (rc == 0) {
+			st->logs_present++;
+			continue;
+		}
+		st->logs_added++;
+		const res_ref *res, *scope;
+		if ((rc = ref_of(s, a, false, lg->resource, &res)) < 0 ||
+		    (rc = ref_of(s, a, true, lg->scope, &scope)) < 0)
+			goto out;
+		sonde__rbw_u64(&rows, keys[2 * i]);
+		sonde__rbw_u64(&rows, keys[2 * i + 1]);
+		sonde__rbw_u64(&rows, (uint64_t)seq++);
+		sonde__rbw_str(&rows, res->service, res->service_len);
+		sonde__rbw_i32(&rows, lg->severity_number);
+		bool body = lg->body.kind == SONDE_VAL_STRING;
+		sonde__rbw_u8(&rows, body);
+		sonde__rbw_str(&rows, body ? lg->body.u.str.ptr : "", body ? lg->body.u.str.len : 0);
+		sonde_buf_append(&rows, lg->trace_id, 16);
+		if (!sonde_id_is_zero(lg->trace_id, 16)) {
+			sonde_buf_append(&index, lg->trace_id, 16);
+			sonde__rbw_u64(&index, keys[2 * i]);
+			sonde__rbw_u64(&index, keys[2 * i + 1]);
+		}
+		sonde_buf_append(&rows, lg->span_id, 8);
+		sonde_buf_append(&rows, res->hash, 16);
+		sonde_buf_append(&rows, scope->hash, 16);
+		sonde__rbw_attr_arrays(&rows, &lg->attrs, &s->text);
+		sonde_buf_reset(&s->enc);
+		sonde__enc_log_rest(&s->enc, lg);
+		sonde__rbw_str(&rows, s->enc.data ? s->enc.data : "", s->enc.len);
+		rows.oom |= s->enc.oom;
+	}
+	rc = 0;
+	if ((rc = ch_insert(s, "resources", &a->res_rows, "writing resources")) < 0 ||
+	    (rc = ch_insert(s, "scopes", &a->scope_rows, "writing scopes")) < 0 ||
+	    (rc = ch_insert(s, "log_index", &index, "writing logs")) < 0 ||
+	    (rc = ch_insert(s, "logs", &rows, "writing logs")) < 0)
+		goto out;
+	sonde_buf_reset(&a->res_rows);
+	sonde_buf_reset(&a->scope_rows);
+	s->next_log_seq = seq;
+out:
+	free(keys);
+	sonde__chmap_release(&present);
+	sonde_buf_release(&q);
+	sonde_buf_release(&rows);
+	sonde_buf_release(&index);
+	return rc;
+}
+
+typedef struct series_row {
+	uint8_t hash[16];
+	uint64_t seq;
+} series_row;
+
+static int row_series_seq(ch_store *s, sonde__rb *r, void *ctx)
+{
+	(void)ctx;
+	uint8_t h[16];
+	sonde__rb_fixed(r, h, 16);
+	uint64_t seq = sonde__rb_u64(r);
+	if (r->short_)
+		return 0;
+	return sonde__chmap_put(&s->series_seq, h, 16, seq, NULL) < 0 ? -ENOMEM : 0;
+}
+
+static int append_metrics(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_append_stats *st)
+{
+	size_t npts = 0;
+	for (size_t i = 0; i < b->metrics_count; i++)
+		npts += b->metrics[i].points_count;
+	if (!npts)
+		return 0;
+	series_row *sr = malloc(npts * sizeof *sr);
+	sonde__chmap batch_series, present;
+	sonde__chmap_init(&batch_series);
+	sonde__chmap_init(&present);
+	sonde_buf q = SONDE_BUF_INIT, series = SONDE_BUF_INIT, rows = SONDE_BUF_INIT;
+	int rc = sr ? 0 : -ENOMEM;
+	size_t k = 0;
+	/* Each point's series digest, as the SQLite backend keys series. */
+	for (size_t i = 0; rc == 0 && i < b->metrics_count; i++) {
+		const sonde_metric_data *m = &b->metrics[i];
+		const res_ref *res, *scope;
+		if ((rc = ref_of(s, a, false, m->resource, &res)) < 0 ||
+		    (rc = ref_of(s, a, true, m->scope, &scope)) < 0)
+			break;
+		for (uint32_t j = 0; j < m->points_count; j++, k++) {
+			sonde_buf *key = &s->key, *attrs = &s->enc;
+			sonde_buf_reset(key);
+			sonde_buf_reset(attrs);
+			sonde__enc_attrs(attrs, &m->points[j].attrs);
+			sonde__enc_str(key, m->name);
+			sonde__enc_varint(key, (uint64_t)m->type);
+			sonde_buf_append(key, res->hash, 16);
+			sonde_buf_append(key, scope->hash, 16);
+			sonde_buf_append(key, attrs->data, attrs->len);
+			if (key->oom || attrs->oom) {
+				rc = -ENOMEM;
+				break;
+			}
+			sonde__ch_digest(key->data, key->len, sr[k].hash);
+			if (!sonde__chmap_get(&s->series_seq, sr[k].hash, 16) &&
+			    (rc = sonde__chmap_put(&batch_series, sr[k].hash, 16, 0, NULL)) < 0)
+				break;
+			rc = 0;
+		}
+	}
+	if (rc < 0)
+		goto out;
+	if (batch_series.count) {
+		map_keys(&q, &batch_series);
+		if ((rc = select_with(s, "SELECT hash, seq FROM series FINAL WHERE hash IN ext",
+		                      "hash FixedString(16)", &q, row_series_seq, NULL, "reading series")) <
+		    0)
+			goto out;
+		if (s->next_series_seq < 0) {
+			uint64_t m = 0;
+			if ((rc = query_u64(s, "SELECT max(seq) FROM series", &m)) < 0)
+				goto out;
+			s->next_series_seq = (int64_t)m + 1;
+		}
+	}
+	/* Points already stored, among those of the batch's series. */
+	sonde__chmap all;
+	sonde__chmap_init(&all);
+	for (size_t i = 0; i < npts && rc >= 0; i++)
+		rc = sonde__chmap_put(&all, sr[i].hash, 16, 0, NULL);
+	sonde_buf_reset(&q);
+	map_keys(&q, &all);
+	sonde__chmap_release(&all);
+	if (rc < 0 || (rc = select_with(s, "SELECT series, time_ns FROM points WHERE series IN ext",
+	                                "series FixedString(16)", &q, row_present_point, &present,
+	                                "reading points")) < 0)
+		goto out;
+	int64_t seq = s->next_series_seq;
+	k = 0;
+	for (size_t i = 0; i < b->metrics_count; i++) {
+		const sonde_metric_data *m = &b->metrics[i];
+		const res_ref *res, *scope;
+		if ((rc = ref_of(s, a, false, m->resource, &res)) < 0 ||
+		    (rc = ref_of(s, a, true, m->scope, &scope)) < 0)
+			goto out;
+		for (uint32_t j = 0; j < m->points_count; j++, k++) {
+			const sonde_point *p = &m->points[j];
+			sonde__chmap_ent *se = sonde__chmap_get(&s->series_seq, sr[k].hash, 16);
+			if (!se) {
+				if ((rc = sonde__chmap_put(&s->series_seq, sr[k].hash, 16, (uint64_t)seq++,
+				                           &se)) < 0)
+					goto out;
+				sonde_buf_append(&series, sr[k].hash, 16);
+				sonde__rbw_u64(&series, se->v);
+				sonde__rbw_str(&series, m->name.ptr, m->name.len);
+				sonde__rbw_str(&series, res->service, res->service_len);
+				sonde__rbw_u8(&series, (uint8_t)m->type);
+				sonde_buf_append(&series, res->hash, 16);
+				sonde_buf_append(&series, scope->hash, 16);
+				sonde_buf_reset(&s->enc);
+				sonde__enc_metric_meta(&s->enc, m);
+				sonde__rbw_str(&series, s->enc.data ? s->enc.data : "", s->enc.len);
+				sonde_buf_reset(&s->enc);
+				sonde__enc_attrs(&s->enc, &p->attrs);
+				sonde__rbw_str(&series, s->enc.data ? s->enc.data : "", s->enc.len);
+				sonde__rbw_attr_arrays(&series, &p->attrs, &s->text);
+				series.oom |= s->enc.oom;
+			}
+			uint8_t pk[24];
+			memcpy(pk, sr[k].hash, 16);
+			memcpy(pk + 16, &p->time_ns, 8);
+			if ((rc = sonde__chmap_put(&present, pk, 24, 0, NULL)) < 0)
+				goto out;
+			if (rc == 0) {
+				st->points_present++;
+				continue;
+			}
+			st->points_added++;
+			sonde_buf_append(&rows, sr[k].hash, 16);
+			sonde__rbw_u64(&rows, se->v);
+			sonde__rbw_u64(&rows, p->time_ns);
+			bool number = m->type == SONDE_METRIC_GAUGE || m->type == SONDE_METRIC_SUM;
+			uint8_t vk = !number                                ? 0
+			             : p->u.number.kind == SONDE_NUM_INT    ? 1
+			             : p->u.number.kind == SONDE_NUM_DOUBLE ? 2
+			                                                    : 0;
+			sonde__rbw_u8(&rows, vk);
+			sonde__rbw_u64(&rows, vk == 1 ? (uint64_t)p->u.number.v.i : 0);
+			sonde__rbw_f64(&rows, vk == 2 ? p->u.number.v.d : 0.0);
+			sonde_buf_reset(&s->enc);
+			sonde__enc_point_rest(&s->enc, m->type, p);
+			sonde__rbw_str(&rows, s->enc.data ? s->enc.data : "", s->enc.len);
+			rows.oom |= s->enc.oom;
+		}
+	}
+	rc = 0;
+	if ((rc = ch_insert(s, "resources", &a->res_rows, "writing resources")) < 0 ||
+	    (rc = ch_insert(s, "scopes", &a->scope_rows, "writing scopes")) < 0 ||
+	    (rc = ch_insert(s, "series", &series, "writing series")) < 0 ||
+	    (rc = ch_insert(s, "points", &rows, "writing points")) < 0)
+		goto out;
+	sonde_buf_reset(&a->res_rows);
+	sonde_buf_reset(&a->scope_rows);
+	s->next_series_seq = seq;
+out:
+	if (rc < 0)
+		sonde__chmap_clear(&s->series_seq);
+	free(sr);
+	sonde__chmap_release(&batch_series);
+	sonde__chmap_release(&present);
+	sonde_buf_release(&q);
+	sonde_buf_release(&series);
+	sonde_buf_release(&rows);
+	return rc;
+}
+
+static int ch_append(sonde_store *base, const sonde_batch *b, const sonde_append_opts *opts,
+                     sonde_append_stats *stats)
+{
+	ch_store *s = (ch_store *)base;
+	if (s->readonly)
+		return sonde__store_fail(base, -EROFS, "%s: opened read-only", s->uri);
+	sonde_append_stats st = {0};
+	app_ctx a = {.res_rows = SONDE_BUF_INIT, .scope_rows = SONDE_BUF_INIT};
+	sonde__chmap_init(&a.objs);
+	sonde__chmap_init(&a.new_res);
+	sonde__chmap_init(&a.new_scopes);
+	int rc;
+	if ((rc = append_spans(s, b, &a, &st)) < 0 || (rc = append_logs(s, b, opts, &a, &st)) < 0 ||
+	    (rc = append_metrics(s, b, &a, &st)) < 0) {
+		if (!s->base.errmsg[0])
+			sonde__store_fail(base, rc, "%s: append failed: %s", s->uri, sonde_strerror(rc));
+		/* What this handle believed stored may not be: read it again next time. */
+		s->next_tkey = s->next_log_seq = s->next_series_seq = -1;
+		goto out;
+	}
+	/* Every resource and scope of the batch is stored now. */
+	for (size_t i = 0; i < a.new_res.mask + 1 && a.new_res.e; i++)
+		if (a.new_res.e[i].k &&
+		    (rc = sonde__chmap_put(&s->res_known, a.new_res.e[i].k, 16, 0, NULL)) < 0)
+			goto out;
+	for (size_t i = 0; i < a.new_scopes.mask + 1 && a.new_scopes.e; i++)
+		if (a.new_scopes.e[i].k &&
+		    (rc = sonde__chmap_put(&s->scope_known, a.new_scopes.e[i].k, 16, 0, NULL)) < 0)
+			goto out;
+	rc = 0;
+	if (stats) {
+		stats->spans_added += st.spans_added;
+		stats->spans_present += st.spans_present;
+		stats->logs_added += st.logs_added;
+		stats->logs_present += st.logs_present;
+		stats->points_added += st.points_added;
+		stats->points_present += st.points_present;
+	}
+out:
+	sonde__chmap_release(&a.objs);
+	sonde__chmap_release(&a.new_res);
+	sonde__chmap_release(&a.new_scopes);
+	sonde_buf_release(&a.res_rows);
+	sonde_buf_release(&a.scope_rows);
+	free(a.refs);
+	return rc;
+}
+
+/* ---- Info and prune -------------------------------------------------------------------------- */
+
+static int row_u64s(ch_store *s, sonde__rb *r, void *ctx)
+{
+	(void)s;
+	uint64_t v[6];
+	for (int i = 0; i < 6; i++)
+		v[i] = sonde__rb_u64(r);
+	if (!r->short_)
+		memcpy(ctx, v, sizeof v);
+	return 0;
+}
+
+static int ch_info(sonde_store *base, sonde_store_info *out)
+{
+	ch_store *s = (ch_store *)base;
+	snprintf(out->backend, sizeof out->backend, "clickhouse");
+	out->schema_version = CH_SCHEMA_VERSION;
+	uint64_t v[6] = {0};
+	sonde_buf q = SONDE_BUF_INIT;
+	sonde_buf_puts(&q,
+	               "SELECT toUInt64(sum(bytes_on_disk)) FROM system.parts WHERE active AND database = ");
+	sonde__ch_quote(&q, s->db, strlen(s->db));
+	int rc = q.oom ? -ENOMEM : query_u64(s, q.data, &out->size_bytes);
+	sonde_buf_release(&q);
+	if (rc < 0)
+		return rc;
+	if ((rc = sonde__ch_select(
+	             s, s->curl,
+	             "SELECT (SELECT count() FROM spans FINAL), (SELECT uniqExact(trace_id) FROM "
+	             "trace_index),"
+	             " (SELECT count() FROM logs FINAL), (SELECT count() FROM points FINAL),"
+	             " (SELECT count() FROM series FINAL), (SELECT uniqExact(service) FROM resources)",
+	             row_u64s, v, "counting")) < 0)
+		return rc;
+	out->spans = v[0];
+	out->traces = v[1];
+	out->logs = v[2];
+	out->points = v[3];
+	out->series = v[4];
+	out->services = v[5];
+	memset(v, 0, sizeof v);
+	if ((rc = sonde__ch_select(
+	             s, s->curl,
+	             "SELECT (SELECT if(count() = 0, 0, min(start_ns)) FROM trace_index),"
+	             " (SELECT max(start_ns) FROM trace_index),"
+	             " (SELECT if(count() = 0, 0, min(time_ns)) FROM logs), (SELECT max(time_ns) FROM logs),"
+	             " (SELECT if(count() = 0, 0, min(time_ns)) FROM points), (SELECT max(time_ns) FROM "
+	             "points)",
+	             row_u64s, v, "reading time ranges")) < 0)
+		return rc;
+	out->spans_min_ns = v[0];
+	out->spans_max_ns = v[1];
+	out->logs_min_ns = v[2];
+	out->logs_max_ns = v[3];
+	out->points_min_ns = v[4];
+	out->points_max_ns = v[5];
+	return 0;
+}
+
+/* Waits until every mutation of the store's tables is done (18.16 has no
+ * mutations_sync), for at most a minute. */
+static int wait_mutations(ch_store *s)
+{
+	sonde_buf q = SONDE_BUF_INIT;
+	sonde_buf_puts(&q, "SELECT count() FROM system.mutations WHERE NOT is_done AND database = ");
+	sonde__ch_quote(&q, s->db, strlen(s->db));
+	int rc = q.oom ? -ENOMEM : 0;
+	for (int i = 0; rc == 0 && i < 1200; i++) {
+		uint64_t n = 0;
+		if ((rc = query_u64(s, q.data, &n)) < 0 || n == 0)
+			break;
+		struct timespec ts = {0, 50 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+		if (i == 1199)
+			rc = sonde__store_fail(&s->base, -ETIMEDOUT,
+			                       "%s: deletions still running after a minute", s->uri);
+	}
+	sonde_buf_release(&q);
+	return rc;
+}
+
+static int ch_prune(sonde_store *base, uint64_t before_ns, bool vacuum, sonde_prune_stats *stats)
+{
+	ch_store *s = (ch_store *)base;
+	if (s->readonly)
+		return sonde__store_fail(base, -EROFS, "%s: opened read-only", s->uri);
+	char old[200], q[1024];
+	snprintf(old, sizeof old,
+	         "trace_id IN (SELECT trace_id FROM trace_index GROUP BY trace_id HAVING min(start_ns) < "
+	         "%llu)",
+	         (unsigned long long)before_ns);
+	uint64_t v[6] = {0};
+	snprintf(q, sizeof q,
+	         "SELECT (SELECT count() FROM spans FINAL WHERE %s), (SELECT uniqExact(trace_id) FROM "
+	         "trace_index"
+	         " WHERE %s), (SELECT count() FROM logs FINAL WHERE time_ns < %llu),"
+	         " (SELECT count() FROM points FINAL WHERE time_ns < %llu), toUInt64(0), toUInt64(0)",
+	         old, old, (unsigned long long)before_ns, (unsigned long long)before_ns);
+	int rc = sonde__ch_select(s, s->curl, q, row_u64s, v, "counting what to delete");
+	if (rc < 0)
+		return rc;
+	/* One mutation at a time, each finished before the next: the spans' condition reads
+	 * trace_index, which must not have lost those traces yet. The index goes last, so a
+	 * prune that stops half way leaves spans that trace lookups no longer find rather than
+	 * the reverse (the same order as appends). */
+	static const struct {
+		const char *table;
+		bool by_trace;
+		int counted; /* the count that says there is something to delete */
+	} dels[] = {{"spans", true, 0},
+	            {"trace_index", true, 0},
+	            {"logs", false, 2},
+	            {"log_index", false, 2},
+	            {"points", false, 3}};
+	for (size_t i = 0; i < sizeof dels / sizeof dels[0]; i++) {
+		if (!v[dels[i].counted])
+			continue;
+		if (dels[i].by_trace)
+			snprintf(q, sizeof q, "ALTER TABLE %s DELETE WHERE %s", dels[i].table, old);
+		else
+			snprintf(q, sizeof q, "ALTER TABLE %s DELETE WHERE time_ns < %llu", dels[i].table,
+			         (unsigned long long)before_ns);
+		if ((rc = sonde__ch_exec(s, q, "deleting")) < 0 || (rc = wait_mutations(s)) < 0)
+			return rc;
+	}
+	stats->spans = v[0];
+	stats->traces = v[1];
+	stats->logs = v[2];
+	stats->points = v[3];
+	for (size_t i = 0; vacuum && i < sizeof dels / sizeof dels[0]; i++) {
+		snprintf(q, sizeof q, "OPTIMIZE TABLE %s FINAL", dels[i].table);
+		if ((rc = sonde__ch_exec(s, q, "merging")) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+const sonde_store_ops sonde__store_clickhouse_ops = {
+        .name = "clickhouse",
+        .open = ch_open,
+        .close = ch_close,
+        .append = ch_append,
+        .get_trace = sonde__ch_get_trace,
+        .find_traces = sonde__ch_find_traces,
+        .select_spans = sonde__ch_select_spans,
+        .scan_spans = sonde__ch_scan_spans,
+        .select_logs = sonde__ch_select_logs,
+        .scan_logs = sonde__ch_scan_logs,
+        .select_points = sonde__ch_select_points,
+        .scan_points = sonde__ch_scan_points,
+        .aggregate_spans = sonde__ch_aggregate_spans,
+        .info = ch_info,
+        .prune = ch_prune,
+};
