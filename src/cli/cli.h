@@ -98,5 +98,7 @@ int sonde_cmd_bench(int argc, char **argv);
 extern const char sonde_bench_usage[];
 int sonde_cmd_anomalies(int argc, char **argv);
 extern const char sonde_anomalies_usage[];
+int sonde_cmd_mem(int argc, char **argv);
+extern const char sonde_mem_usage[];
 
 #endif

@@ -47,6 +47,8 @@ const sonde_cmd sonde_commands[] = {
          sonde_cmd_bench, sonde_bench_usage},
         {"record", SONDE_JOB_PROFILE, "sample the CPU use of processes or a command into a profile",
          sonde_cmd_record, sonde_record_usage},
+        {"mem", SONDE_JOB_PROFILE, "record a command's allocations; report peak, leaks and allocation sites",
+         sonde_cmd_mem, sonde_mem_usage},
         {"dump", SONDE_JOB_PROFILE, "print the current stack of every thread of a running process",
          sonde_cmd_dump, sonde_dump_usage},
         {"top", SONDE_JOB_PROFILE, "watch the hottest functions of running processes, live", sonde_cmd_top,

@@ -1,0 +1,37 @@
+/*
+ * mem_format.h - the constants of the memory recording file that libsonde_mem.so writes
+ * (src/profile/memprof/memrec.c) and `sonde mem report` reads (mem_file.c). The layout is
+ * documented in docs/memory.md; this header is the one place its numbers are defined.
+ *
+ * File: a 48-byte header, then records. Header: magic "SONDEMEM", u32 version, u32 flags
+ * (SONDE_MEMFILE_ALL), u64 sample_bytes, u64 pid, u64 start wall-clock ns, u64 start
+ * monotonic ns; integers little-endian. Record: u8 type, u32 payload length (LE), payload.
+ * Inside payloads numbers are unsigned LEB128 varints.
+ */
+#ifndef SONDE_MEM_FORMAT_H
+#define SONDE_MEM_FORMAT_H
+
+#define SONDE_MEMFILE_MAGIC        "SONDEMEM"
+#define SONDE_MEMFILE_VERSION      1u
+#define SONDE_MEMFILE_HEADER_BYTES 48u
+#define SONDE_MEMFILE_ALL          1u /* every allocation recorded, not a sample */
+
+enum {
+	SONDE_MEMREC_MAPS = 1,   /* varint generation, then the text of /proc/self/maps */
+	SONDE_MEMREC_STACK = 2,  /* varint id, varint generation, varint depth, depth x varint ip */
+	SONDE_MEMREC_EVENTS = 3, /* u32 tid (LE), then events to the end of the payload */
+	SONDE_MEMREC_END = 4,    /* varint seq, varint monotonic ns since start, varint lost events */
+};
+
+/* Events of an EVENTS record. seq is a delta from the previous event of the record (the
+ * first from 0); sequence numbers order events of all threads. */
+enum {
+	SONDE_MEMEV_ALLOC = 1,  /* seq, ptr, size, stack */
+	SONDE_MEMEV_FREE = 2,   /* seq, ptr */
+	SONDE_MEMEV_TEMP = 3,   /* seq, ptr, size, stack: freed before the thread's next event */
+	SONDE_MEMEV_MMAP = 4,   /* seq, ptr, size, stack */
+	SONDE_MEMEV_MUNMAP = 5, /* seq, ptr, size */
+	SONDE_MEMEV_TIME = 6,   /* seq, monotonic ns since start: a clock reading at that seq */
+};
+
+#endif
