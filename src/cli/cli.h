@@ -100,5 +100,7 @@ int sonde_cmd_anomalies(int argc, char **argv);
 extern const char sonde_anomalies_usage[];
 int sonde_cmd_mem(int argc, char **argv);
 extern const char sonde_mem_usage[];
+int sonde_cmd_errors(int argc, char **argv);
+extern const char sonde_errors_usage[];
 
 #endif
