@@ -102,5 +102,7 @@ int sonde_cmd_mem(int argc, char **argv);
 extern const char sonde_mem_usage[];
 int sonde_cmd_errors(int argc, char **argv);
 extern const char sonde_errors_usage[];
+int sonde_cmd_logs(int argc, char **argv);
+extern const char sonde_logs_usage[];
 
 #endif
