@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "exporter_internal.h"
 #include "otlp_pb.h"
 #include "sonde/log.h"
@@ -47,30 +48,11 @@ static const sonde_exporter_ops sink_ops = {
         .name = "pb-sink", .deliver = sink_export, .destroy = sink_destroy};
 static pb_sink sink = {.base = {.ops = &sink_ops}};
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp);
-	return v[n / 2];
-}
-
 typedef enum { K_ATTRS5, K_PRINTF, K_SITE, K_FILTERED } kind;
 
 static double burst(kind k)
 {
-	double t0 = now();
+	double t0 = bench_now();
 	for (int i = 0; i < BURST; i++) {
 		switch (k) {
 		case K_ATTRS5: {
@@ -92,7 +74,7 @@ static double burst(kind k)
 		case K_FILTERED: SONDE_LOG(SONDE_LOG_DEBUG, "cache probe", SONDE_ATTR_INT("slot", i)); break;
 		}
 	}
-	return now() - t0;
+	return bench_now() - t0;
 }
 
 static double run(kind k)
@@ -111,7 +93,7 @@ static double measure(kind k)
 	run(k); /* warm-up: page in slots, settle the exporter */
 	for (int i = 0; i < RUNS; i++)
 		v[i] = run(k);
-	return median(v, RUNS);
+	return bench_median(v, RUNS);
 }
 
 int main(void)
@@ -145,9 +127,9 @@ int main(void)
 	size_t logs0 = sink.logs, bytes0 = sink.bytes;
 	for (int r = 0; r < 20; r++) {
 		burst(K_ATTRS5);
-		double t0 = now();
+		double t0 = bench_now();
 		sonde_trace_force_flush(10000);
-		wait += now() - t0;
+		wait += bench_now() - t0;
 	}
 	size_t logs = sink.logs - logs0;
 	sonde_log_stats st;

@@ -14,30 +14,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "sonde/metrics.h"
 
 enum { RUNS = 11, OPS = 4000000, NVALS = 4096, SERIES = 10000 };
 
 static double vals[NVALS];
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(double), cmp);
-	return v[n / 2];
-}
 
 typedef void (*loop_fn)(void *arg, int ops);
 
@@ -47,11 +29,11 @@ static double measure(loop_fn fn, void *arg, int ops)
 	double r[RUNS];
 	fn(arg, ops / 10); /* warm up: cells allocated, caches filled */
 	for (int i = 0; i < RUNS; i++) {
-		double t0 = now();
+		double t0 = bench_now();
 		fn(arg, ops);
-		r[i] = (now() - t0) * 1e9 / ops;
+		r[i] = (bench_now() - t0) * 1e9 / ops;
 	}
-	return median(r, RUNS);
+	return bench_median(r, RUNS);
 }
 
 static void loop_bound_add(void *arg, int ops)
@@ -99,9 +81,9 @@ static void *two_main(void *arg)
 	two *t = arg;
 	loop_bound_add(t->s, t->ops / 10);
 	pthread_barrier_wait(&barrier);
-	double t0 = now();
+	double t0 = bench_now();
 	loop_bound_add(t->s, t->ops);
-	t->ns = (now() - t0) * 1e9 / t->ops;
+	t->ns = (bench_now() - t0) * 1e9 / t->ops;
 	return NULL;
 }
 
@@ -120,7 +102,7 @@ static double measure_two(sonde_series *s)
 		pthread_barrier_destroy(&barrier);
 		r[k] = t[0].ns > t[1].ns ? t[0].ns : t[1].ns;
 	}
-	return median(r, RUNS);
+	return bench_median(r, RUNS);
 }
 
 int main(void)
@@ -193,16 +175,16 @@ int main(void)
 	double r[RUNS];
 	size_t bytes = 0;
 	for (int k = 0; k < RUNS; k++) {
-		double t0 = now();
+		double t0 = bench_now();
 		char *text;
 		size_t len;
 		if (sonde_metrics_prometheus_text(false, &text, &len) < 0)
 			return 1;
-		r[k] = (now() - t0) * 1e3;
+		r[k] = (bench_now() - t0) * 1e3;
 		bytes = len;
 		free(text);
 	}
-	printf("metrics_scrape_10000_series: %.2f ms\n", median(r, RUNS));
+	printf("metrics_scrape_10000_series: %.2f ms\n", bench_median(r, RUNS));
 	printf("metrics_scrape_bytes: %zu bytes\n", bytes);
 	return 0;
 }

@@ -12,29 +12,11 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "clock.h"
 #include "sonde/profile.h"
 
 enum { RUNS = 11, OPS = 2000000 };
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(double), cmp);
-	return v[n / 2];
-}
 
 typedef void (*loop_fn)(int ops);
 
@@ -44,11 +26,11 @@ static double measure(loop_fn fn, int ops)
 	double r[RUNS];
 	fn(ops / 10); /* warm up: the thread's cells allocated */
 	for (int i = 0; i < RUNS; i++) {
-		double t0 = now();
+		double t0 = bench_now();
 		fn(ops);
-		r[i] = (now() - t0) * 1e9 / ops;
+		r[i] = (bench_now() - t0) * 1e9 / ops;
 	}
-	return median(r, RUNS);
+	return bench_median(r, RUNS);
 }
 
 static volatile int sink;
@@ -103,18 +85,18 @@ int main(void)
 
 	double r[RUNS];
 	for (int i = 0; i < RUNS; i++) {
-		double t0 = now();
+		double t0 = bench_now();
 		sonde_profile_row *rows;
 		size_t n;
 		if (sonde_profile_snapshot(SONDE_PROFILE_SORT_CUMTIME, &rows, &n) == 0)
 			free(rows);
-		r[i] = (now() - t0) * 1e6;
+		r[i] = (bench_now() - t0) * 1e6;
 	}
 	printf("profile_empty_loop: %.2f ns\n", base);
 	printf("profile_clock_read: %.2f ns\n", clock - base);
 	printf("profile_scope_enter_leave: %.2f ns\n", scope - base);
 	printf("profile_scope_nested_enter_leave: %.2f ns\n", nested - base);
 	printf("profile_scope_sampled_out: %.2f ns\n", sampled - base);
-	printf("profile_snapshot_5_sites: %.1f us\n", median(r, RUNS));
+	printf("profile_snapshot_5_sites: %.1f us\n", bench_median(r, RUNS));
 	return 0;
 }

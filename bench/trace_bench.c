@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "exporter_internal.h"
 #include "otlp_pb.h"
 #include "sonde/trace.h"
@@ -47,25 +48,6 @@ static const sonde_exporter_ops sink_ops = {
         .name = "pb-sink", .deliver = sink_export, .destroy = sink_destroy};
 static pb_sink sink = {.base = {.ops = &sink_ops}};
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp);
-	return v[n / 2];
-}
-
 static sonde_tracer *tracer;
 
 typedef enum { K_ATTRS2, K_ATTRS8, K_PLAIN } kind;
@@ -73,7 +55,7 @@ typedef enum { K_ATTRS2, K_ATTRS8, K_PLAIN } kind;
 /* One burst; returns seconds spent producing. */
 static double burst(kind k)
 {
-	double t0 = now();
+	double t0 = bench_now();
 	for (int i = 0; i < BURST; i++) {
 		sonde_span *s = sonde_span_start(tracer, "GET /api/orders");
 		if (k != K_PLAIN) {
@@ -90,7 +72,7 @@ static double burst(kind k)
 		}
 		sonde_span_end(s);
 	}
-	return now() - t0;
+	return bench_now() - t0;
 }
 
 /* ns per span for one run of BURSTS bursts, each flushed before the next. */
@@ -110,7 +92,7 @@ static double measure(kind k)
 	run(k); /* warm-up: page in slots, settle the exporter */
 	for (int i = 0; i < RUNS; i++)
 		v[i] = run(k);
-	return median(v, RUNS);
+	return bench_median(v, RUNS);
 }
 
 /* Several producing threads: every burst starts on all threads at once (a barrier), and
@@ -169,7 +151,7 @@ static double measure_team(int n)
 		for (int i = 0; i < n; i++)
 			v[r] += tm.busy[i][r] / n;
 	}
-	return median(v, RUNS);
+	return bench_median(v, RUNS);
 }
 
 /* Tight loops over a cheap path (disabled or unsampled): ns per start+end. */
@@ -177,14 +159,14 @@ static double loop_ns(void)
 {
 	double v[RUNS];
 	for (int r = 0; r < RUNS; r++) {
-		double t0 = now();
+		double t0 = bench_now();
 		for (int i = 0; i < 1000000; i++) {
 			sonde_span *s = sonde_span_start(tracer, "noop");
 			sonde_span_end(s);
 		}
-		v[r] = (now() - t0) * 1e9 / 1e6;
+		v[r] = (bench_now() - t0) * 1e9 / 1e6;
 	}
-	return median(v, RUNS);
+	return bench_median(v, RUNS);
 }
 
 int main(void)
@@ -216,9 +198,9 @@ int main(void)
 	size_t spans0 = sink.spans, bytes0 = sink.bytes;
 	for (int r = 0; r < 20; r++) {
 		burst(K_ATTRS2);
-		double t0 = now();
+		double t0 = bench_now();
 		sonde_trace_force_flush(10000);
-		wait += now() - t0;
+		wait += bench_now() - t0;
 	}
 	sonde_tracer_stats_get(&st1);
 	size_t spans = sink.spans - spans0;
