@@ -91,7 +91,7 @@ if [ -x "$examples/shop_service" ]; then
 	"$sonde" queries --db "$db" --color never
 
 	step "sonde record: the same service profiled under load, without frame pointers, as a flame graph"
-	if "$sonde" record -F 499 -o "$out/shop.svg" -- "$examples/shop_service" 40 "$out/shop-profiled.jsonl" \
+	if "$sonde" record -F 499 -o "$out/shop.svg" -- "$examples/shop_service" 40 "$out/shop-profiled.jsonl" "$out/shop-profiled.prom" \
 		2>"$out/record.txt"; then
 		sed 's/^/  /' "$out/record.txt" | sed -n '1,24p'
 		mkdir -p build/demo
