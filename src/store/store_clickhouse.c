@@ -57,89 +57,6 @@
 
 enum { CH_SCHEMA_VERSION = 1 };
 
-/* ---- A map from byte strings to integers ----------------------------------------------- */
-
-static uint64_t chmap_hash(const void *k, size_t n)
-{
-	return sonde_hash_bytes(k, n, 0x636b);
-}
-
-void sonde__chmap_init(sonde__chmap *m)
-{
-	memset(m, 0, sizeof *m);
-	sonde_arena_init(&m->arena);
-}
-
-void sonde__chmap_release(sonde__chmap *m)
-{
-	free(m->e);
-	sonde_arena_release(&m->arena);
-	sonde__chmap_init(m);
-}
-
-void sonde__chmap_clear(sonde__chmap *m)
-{
-	if (m->e)
-		memset(m->e, 0, (m->mask + 1) * sizeof *m->e);
-	m->count = 0;
-	sonde_arena_reset(&m->arena, 1 << 20);
-}
-
-sonde__chmap_ent *sonde__chmap_get(const sonde__chmap *m, const void *k, size_t n)
-{
-	if (!m->e)
-		return NULL;
-	uint64_t h = chmap_hash(k, n);
-	for (size_t i = h & m->mask;; i = (i + 1) & m->mask) {
-		sonde__chmap_ent *e = &m->e[i];
-		if (!e->k)
-			return NULL;
-		if (e->h == h && e->klen == n && memcmp(e->k, k, n) == 0)
-			return e;
-	}
-}
-
-int sonde__chmap_put(sonde__chmap *m, const void *k, size_t n, uint64_t v, sonde__chmap_ent **ent)
-{
-	sonde__chmap_ent *got = sonde__chmap_get(m, k, n);
-	if (got) {
-		if (ent)
-			*ent = got;
-		return 0;
-	}
-	if (n > UINT32_MAX)
-		return -EINVAL;
-	if ((m->count + 1) * 2 > m->mask + 1) {
-		size_t cap = m->e ? (m->mask + 1) * 2 : 64;
-		sonde__chmap_ent *ne = calloc(cap, sizeof *ne);
-		if (!ne)
-			return -ENOMEM;
-		for (size_t i = 0; m->e && i <= m->mask; i++) {
-			if (!m->e[i].k)
-				continue;
-			size_t j = m->e[i].h & (cap - 1);
-			while (ne[j].k)
-				j = (j + 1) & (cap - 1);
-			ne[j] = m->e[i];
-		}
-		free(m->e);
-		m->e = ne;
-		m->mask = cap - 1;
-	}
-	const uint8_t *copy = sonde_arena_memdup(&m->arena, k, n ? n : 1);
-	if (!copy)
-		return -ENOMEM;
-	uint64_t h = chmap_hash(k, n);
-	size_t i = h & m->mask;
-	while (m->e[i].k)
-		i = (i + 1) & m->mask;
-	m->e[i] = (sonde__chmap_ent){h, copy, (uint32_t)n, v};
-	m->count++;
-	if (ent)
-		*ent = &m->e[i];
-	return 1;
-}
-
 /* ---- RowBinary ----------------------------------------------------------------------------- */
 
 static const uint8_t *rb_take(sonde__rb *r, size_t n)
@@ -750,9 +667,9 @@ static void ch_close(sonde_store *base)
 		curl_easy_cleanup(s->curl);
 	if (s->curl2)
 		curl_easy_cleanup(s->curl2);
-	sonde__chmap_release(&s->res_known);
-	sonde__chmap_release(&s->scope_known);
-	sonde__chmap_release(&s->series_seq);
+	sonde__keymap_release(&s->res_known);
+	sonde__keymap_release(&s->scope_known);
+	sonde__keymap_release(&s->series_seq);
 	sonde_buf_release(&s->enc);
 	sonde_buf_release(&s->enc2);
 	sonde_buf_release(&s->key);
@@ -819,9 +736,9 @@ static int ch_open(const char *target, unsigned flags, sonde_store **out, char *
 		return -ENOMEM;
 	s->readonly = flags & SONDE_STORE_READONLY;
 	s->next_tkey = s->next_log_seq = s->next_series_seq = -1;
-	sonde__chmap_init(&s->res_known);
-	sonde__chmap_init(&s->scope_known);
-	sonde__chmap_init(&s->series_seq);
+	sonde__keymap_init(&s->res_known);
+	sonde__keymap_init(&s->scope_known);
+	sonde__keymap_init(&s->series_seq);
 	char *host = NULL;
 	int port = 0, rc;
 	size_t ul = strlen(target) + 16;
@@ -885,17 +802,17 @@ typedef struct res_ref {
 /* Per-append: the digest of each resource and scope object of the batch, and the rows
  * of those not yet known to be stored. */
 typedef struct app_ctx {
-	sonde__chmap objs; /* object pointer -> index + 1 into refs */
+	sonde__keymap objs; /* object pointer -> index + 1 into refs */
 	res_ref *refs;
 	size_t nrefs, cap;
 	sonde_buf res_rows, scope_rows;
-	sonde__chmap new_res, new_scopes; /* digests added to the rows above */
+	sonde__keymap new_res, new_scopes; /* digests added to the rows above */
 } app_ctx;
 
 static int ref_of(ch_store *s, app_ctx *a, bool is_scope, const void *obj, const res_ref **out)
 {
 	uintptr_t key[2] = {(uintptr_t)obj, is_scope};
-	sonde__chmap_ent *e = sonde__chmap_get(&a->objs, key, sizeof key);
+	sonde__keymap_ent *e = sonde__keymap_get(&a->objs, key, sizeof key);
 	if (e) {
 		*out = &a->refs[e->v - 1];
 		return 0;
@@ -927,13 +844,13 @@ static int ref_of(ch_store *s, app_ctx *a, bool is_scope, const void *obj, const
 			r->service_len = v->u.str.len;
 		}
 	}
-	int rc = sonde__chmap_put(&a->objs, key, sizeof key, a->nrefs + 1, NULL);
+	int rc = sonde__keymap_put(&a->objs, key, sizeof key, a->nrefs + 1, NULL);
 	if (rc < 0)
 		return rc;
 	a->nrefs++;
-	sonde__chmap *known = is_scope ? &s->scope_known : &s->res_known;
-	if (!sonde__chmap_get(known, r->hash, 16) &&
-	    (rc = sonde__chmap_put(is_scope ? &a->new_scopes : &a->new_res, r->hash, 16, 0, NULL)) == 1) {
+	sonde__keymap *known = is_scope ? &s->scope_known : &s->res_known;
+	if (!sonde__keymap_get(known, r->hash, 16) &&
+	    (rc = sonde__keymap_put(is_scope ? &a->new_scopes : &a->new_res, r->hash, 16, 0, NULL)) == 1) {
 		sonde_buf *rows = is_scope ? &a->scope_rows : &a->res_rows;
 		sonde_buf_append(rows, r->hash, 16);
 		if (!is_scope) {
@@ -949,7 +866,7 @@ static int ref_of(ch_store *s, app_ctx *a, bool is_scope, const void *obj, const
 /* Appends the ids as a list of string literals: "(lit, lit, ...)". */
 /* The keys of ids (all of one length) one after the other: RowBinary rows of one
  * FixedString column. */
-static void map_keys(sonde_buf *out, const sonde__chmap *ids)
+static void map_keys(sonde_buf *out, const sonde__keymap *ids)
 {
 	for (size_t i = 0; ids->e && i <= ids->mask; i++)
 		if (ids->e[i].k)
@@ -967,8 +884,8 @@ static int select_with(ch_store *s, const char *sql, const char *structure, cons
 }
 
 typedef struct trace_state {
-	sonde__chmap traces; /* trace id -> next sid of the trace */
-	sonde__chmap keys;   /* trace id + span id stored (or added by this append) */
+	sonde__keymap traces; /* trace id -> next sid of the trace */
+	sonde__keymap keys;   /* trace id + span id stored (or added by this append) */
 } trace_state;
 
 static int row_present_span(ch_store *s, sonde__rb *r, void *ctx)
@@ -980,10 +897,10 @@ static int row_present_span(ch_store *s, sonde__rb *r, void *ctx)
 	uint64_t sid = sonde__rb_u64(r);
 	if (r->short_)
 		return 0;
-	sonde__chmap_ent *e = sonde__chmap_get(&t->traces, key, 16);
+	sonde__keymap_ent *e = sonde__keymap_get(&t->traces, key, 16);
 	if (e && sid + 1 > e->v)
 		e->v = sid + 1;
-	return sonde__chmap_put(&t->keys, key, 24, 0, NULL) < 0 ? -ENOMEM : 0;
+	return sonde__keymap_put(&t->keys, key, 24, 0, NULL) < 0 ? -ENOMEM : 0;
 }
 
 static int append_spans(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_append_stats *st)
@@ -991,12 +908,12 @@ static int append_spans(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_app
 	if (!b->spans_count)
 		return 0;
 	trace_state t;
-	sonde__chmap_init(&t.traces);
-	sonde__chmap_init(&t.keys);
+	sonde__keymap_init(&t.traces);
+	sonde__keymap_init(&t.keys);
 	sonde_buf q = SONDE_BUF_INIT, spans = SONDE_BUF_INIT, index = SONDE_BUF_INIT;
 	int rc = 0;
 	for (size_t i = 0; i < b->spans_count && rc >= 0; i++)
-		rc = sonde__chmap_put(&t.traces, b->spans[i].trace_id, 16, 0, NULL);
+		rc = sonde__keymap_put(&t.traces, b->spans[i].trace_id, 16, 0, NULL);
 	if (rc < 0)
 		goto out;
 	map_keys(&q, &t.traces);
@@ -1015,7 +932,7 @@ static int append_spans(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_app
 		uint8_t key[24];
 		memcpy(key, sp->trace_id, 16);
 		memcpy(key + 16, sp->span_id, 8);
-		if ((rc = sonde__chmap_put(&t.keys, key, 24, 0, NULL)) < 0)
+		if ((rc = sonde__keymap_put(&t.keys, key, 24, 0, NULL)) < 0)
 			goto out;
 		if (rc == 0) {
 			st->spans_present++;
@@ -1026,7 +943,7 @@ static int append_spans(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_app
 		if ((rc = ref_of(s, a, false, sp->resource, &res)) < 0 ||
 		    (rc = ref_of(s, a, true, sp->scope, &scope)) < 0)
 			goto out;
-		sonde__chmap_ent *te = sonde__chmap_get(&t.traces, sp->trace_id, 16);
+		sonde__keymap_ent *te = sonde__keymap_get(&t.traces, sp->trace_id, 16);
 		if (!te->v)
 			te->v = (uint64_t)next_tkey++ << SONDE__CH_ORD_BITS;
 		/* The last ordinal stays unused, so that the next sid never runs into the next
@@ -1094,8 +1011,8 @@ static int append_spans(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_app
 	sonde_buf_reset(&a->scope_rows);
 	s->next_tkey = next_tkey;
 out:
-	sonde__chmap_release(&t.traces);
-	sonde__chmap_release(&t.keys);
+	sonde__keymap_release(&t.traces);
+	sonde__keymap_release(&t.keys);
 	sonde_buf_release(&q);
 	sonde_buf_release(&spans);
 	sonde_buf_release(&index);
@@ -1111,7 +1028,7 @@ static int row_present_pair(ch_store *s, sonde__rb *r, void *ctx)
 	key[1] = sonde__rb_u64(r);
 	if (r->short_)
 		return 0;
-	return sonde__chmap_put(ctx, key, sizeof key, 0, NULL) < 0 ? -ENOMEM : 0;
+	return sonde__keymap_put(ctx, key, sizeof key, 0, NULL) < 0 ? -ENOMEM : 0;
 }
 
 /* A stored point's (series, time), as append_metrics keys them. */
@@ -1124,7 +1041,7 @@ static int row_present_point(ch_store *s, sonde__rb *r, void *ctx)
 	if (r->short_)
 		return 0;
 	memcpy(key + 16, &t, 8);
-	return sonde__chmap_put(ctx, key, sizeof key, 0, NULL) < 0 ? -ENOMEM : 0;
+	return sonde__keymap_put(ctx, key, sizeof key, 0, NULL) < 0 ? -ENOMEM : 0;
 }
 
 static int append_logs(ch_store *s, const sonde_batch *b, const sonde_append_opts *opts, app_ctx *a,
@@ -1135,8 +1052,8 @@ static int append_logs(ch_store *s, const sonde_batch *b, const sonde_append_opt
 	const char *source = opts && opts->log_source ? opts->log_source : "";
 	uint64_t pos = opts ? opts->log_position : 0;
 	uint64_t *keys = malloc(b->logs_count * 2 * sizeof *keys); /* time, hkey */
-	sonde__chmap present;
-	sonde__chmap_init(&present);
+	sonde__keymap present;
+	sonde__keymap_init(&present);
 	sonde_buf q = SONDE_BUF_INIT, rows = SONDE_BUF_INIT, index = SONDE_BUF_INIT;
 	int rc = keys ? 0 : -ENOMEM;
 	uint64_t tmin = UINT64_MAX, tmax = 0;
@@ -1191,7 +1108,7 @@ static int append_logs(ch_store *s, const sonde_batch *b, const sonde_append_opt
 	int64_t seq = s->next_log_seq;
 	for (size_t i = 0; i < b->logs_count; i++) {
 		const sonde_log_data *lg = &b->logs[i];
-		if ((rc = sonde__chmap_put(&present, &keys[2 * i], 16, 0, NULL)) < 0)
+		if ((rc = sonde__keymap_put(&present, &keys[2 * i], 16, 0, NULL)) < 0)
 			goto out;
 		if (rc == 0) {
 			st->logs_present++;
@@ -1236,7 +1153,7 @@ static int append_logs(ch_store *s, const sonde_batch *b, const sonde_append_opt
 	s->next_log_seq = seq;
 out:
 	free(keys);
-	sonde__chmap_release(&present);
+	sonde__keymap_release(&present);
 	sonde_buf_release(&q);
 	sonde_buf_release(&rows);
 	sonde_buf_release(&index);
@@ -1256,7 +1173,7 @@ static int row_series_seq(ch_store *s, sonde__rb *r, void *ctx)
 	uint64_t seq = sonde__rb_u64(r);
 	if (r->short_)
 		return 0;
-	return sonde__chmap_put(&s->series_seq, h, 16, seq, NULL) < 0 ? -ENOMEM : 0;
+	return sonde__keymap_put(&s->series_seq, h, 16, seq, NULL) < 0 ? -ENOMEM : 0;
 }
 
 static int append_metrics(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_append_stats *st)
@@ -1267,9 +1184,9 @@ static int append_metrics(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_a
 	if (!npts)
 		return 0;
 	series_row *sr = malloc(npts * sizeof *sr);
-	sonde__chmap batch_series, present;
-	sonde__chmap_init(&batch_series);
-	sonde__chmap_init(&present);
+	sonde__keymap batch_series, present;
+	sonde__keymap_init(&batch_series);
+	sonde__keymap_init(&present);
 	sonde_buf q = SONDE_BUF_INIT, series = SONDE_BUF_INIT, rows = SONDE_BUF_INIT;
 	int rc = sr ? 0 : -ENOMEM;
 	size_t k = 0;
@@ -1295,8 +1212,8 @@ static int append_metrics(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_a
 				break;
 			}
 			sonde__ch_digest(key->data, key->len, sr[k].hash);
-			if (!sonde__chmap_get(&s->series_seq, sr[k].hash, 16) &&
-			    (rc = sonde__chmap_put(&batch_series, sr[k].hash, 16, 0, NULL)) < 0)
+			if (!sonde__keymap_get(&s->series_seq, sr[k].hash, 16) &&
+			    (rc = sonde__keymap_put(&batch_series, sr[k].hash, 16, 0, NULL)) < 0)
 				break;
 			rc = 0;
 		}
@@ -1317,13 +1234,13 @@ static int append_metrics(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_a
 		}
 	}
 	/* Points already stored, among those of the batch's series. */
-	sonde__chmap all;
-	sonde__chmap_init(&all);
+	sonde__keymap all;
+	sonde__keymap_init(&all);
 	for (size_t i = 0; i < npts && rc >= 0; i++)
-		rc = sonde__chmap_put(&all, sr[i].hash, 16, 0, NULL);
+		rc = sonde__keymap_put(&all, sr[i].hash, 16, 0, NULL);
 	sonde_buf_reset(&q);
 	map_keys(&q, &all);
-	sonde__chmap_release(&all);
+	sonde__keymap_release(&all);
 	if (rc < 0 || (rc = select_with(s, "SELECT series, time_ns FROM points WHERE series IN ext",
 	                                "series FixedString(16)", &q, row_present_point, &present,
 	                                "reading points")) < 0)
@@ -1338,10 +1255,10 @@ static int append_metrics(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_a
 			goto out;
 		for (uint32_t j = 0; j < m->points_count; j++, k++) {
 			const sonde_point *p = &m->points[j];
-			sonde__chmap_ent *se = sonde__chmap_get(&s->series_seq, sr[k].hash, 16);
+			sonde__keymap_ent *se = sonde__keymap_get(&s->series_seq, sr[k].hash, 16);
 			if (!se) {
-				if ((rc = sonde__chmap_put(&s->series_seq, sr[k].hash, 16, (uint64_t)seq++,
-				                           &se)) < 0)
+				if ((rc = sonde__keymap_put(&s->series_seq, sr[k].hash, 16, (uint64_t)seq++,
+				                            &se)) < 0)
 					goto out;
 				sonde_buf_append(&series, sr[k].hash, 16);
 				sonde__rbw_u64(&series, se->v);
@@ -1362,7 +1279,7 @@ static int append_metrics(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_a
 			uint8_t pk[24];
 			memcpy(pk, sr[k].hash, 16);
 			memcpy(pk + 16, &p->time_ns, 8);
-			if ((rc = sonde__chmap_put(&present, pk, 24, 0, NULL)) < 0)
+			if ((rc = sonde__keymap_put(&present, pk, 24, 0, NULL)) < 0)
 				goto out;
 			if (rc == 0) {
 				st->points_present++;
@@ -1397,10 +1314,10 @@ static int append_metrics(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_a
 	s->next_series_seq = seq;
 out:
 	if (rc < 0)
-		sonde__chmap_clear(&s->series_seq);
+		sonde__keymap_clear(&s->series_seq);
 	free(sr);
-	sonde__chmap_release(&batch_series);
-	sonde__chmap_release(&present);
+	sonde__keymap_release(&batch_series);
+	sonde__keymap_release(&present);
 	sonde_buf_release(&q);
 	sonde_buf_release(&series);
 	sonde_buf_release(&rows);
@@ -1415,9 +1332,9 @@ static int ch_append(sonde_store *base, const sonde_batch *b, const sonde_append
 		return sonde__store_fail(base, -EROFS, "%s: opened read-only", s->uri);
 	sonde_append_stats st = {0};
 	app_ctx a = {.res_rows = SONDE_BUF_INIT, .scope_rows = SONDE_BUF_INIT};
-	sonde__chmap_init(&a.objs);
-	sonde__chmap_init(&a.new_res);
-	sonde__chmap_init(&a.new_scopes);
+	sonde__keymap_init(&a.objs);
+	sonde__keymap_init(&a.new_res);
+	sonde__keymap_init(&a.new_scopes);
 	int rc;
 	if ((rc = append_spans(s, b, &a, &st)) < 0 || (rc = append_logs(s, b, opts, &a, &st)) < 0 ||
 	    (rc = append_metrics(s, b, &a, &st)) < 0) {
@@ -1430,11 +1347,11 @@ static int ch_append(sonde_store *base, const sonde_batch *b, const sonde_append
 	/* Every resource and scope of the batch is stored now. */
 	for (size_t i = 0; i < a.new_res.mask + 1 && a.new_res.e; i++)
 		if (a.new_res.e[i].k &&
-		    (rc = sonde__chmap_put(&s->res_known, a.new_res.e[i].k, 16, 0, NULL)) < 0)
+		    (rc = sonde__keymap_put(&s->res_known, a.new_res.e[i].k, 16, 0, NULL)) < 0)
 			goto out;
 	for (size_t i = 0; i < a.new_scopes.mask + 1 && a.new_scopes.e; i++)
 		if (a.new_scopes.e[i].k &&
-		    (rc = sonde__chmap_put(&s->scope_known, a.new_scopes.e[i].k, 16, 0, NULL)) < 0)
+		    (rc = sonde__keymap_put(&s->scope_known, a.new_scopes.e[i].k, 16, 0, NULL)) < 0)
 			goto out;
 	rc = 0;
 	if (stats) {
@@ -1446,9 +1363,9 @@ static int ch_append(sonde_store *base, const sonde_batch *b, const sonde_append
 		stats->points_present += st.points_present;
 	}
 out:
-	sonde__chmap_release(&a.objs);
-	sonde__chmap_release(&a.new_res);
-	sonde__chmap_release(&a.new_scopes);
+	sonde__keymap_release(&a.objs);
+	sonde__keymap_release(&a.new_res);
+	sonde__keymap_release(&a.new_scopes);
 	sonde_buf_release(&a.res_rows);
 	sonde_buf_release(&a.scope_rows);
 	free(a.refs);

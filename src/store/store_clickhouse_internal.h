@@ -1,7 +1,6 @@
 /*
  * store_clickhouse_internal.h - what the ClickHouse backend's two files share: the handle,
- * the HTTP calls, the RowBinary reader and writer, and a small map from byte strings to
- * integers. store_clickhouse.c opens stores and writes; store_clickhouse_read.c reads.
+ * the HTTP calls, and the RowBinary reader and writer. store_clickhouse.c opens stores and writes; store_clickhouse_read.c reads.
  */
 #ifndef SONDE_STORE_CLICKHOUSE_INTERNAL_H
 #define SONDE_STORE_CLICKHOUSE_INTERNAL_H
@@ -18,30 +17,6 @@
  * ordinal in the trace below, as the SQLite backend's rowids, so both order equal
  * start times alike. */
 enum { SONDE__CH_ORD_BITS = 24 };
-
-/* ---- A map from byte strings to integers ----------------------------------------------- */
-
-typedef struct sonde__chmap_ent {
-	uint64_t h;
-	const uint8_t *k; /* NULL: empty slot */
-	uint32_t klen;
-	uint64_t v;
-} sonde__chmap_ent;
-
-typedef struct sonde__chmap {
-	sonde__chmap_ent *e; /* owned */
-	size_t mask, count;
-	sonde_arena arena; /* the keys */
-} sonde__chmap;
-
-void sonde__chmap_init(sonde__chmap *m);
-void sonde__chmap_release(sonde__chmap *m);
-void sonde__chmap_clear(sonde__chmap *m);
-/* The entry of key[0..n), or NULL. */
-sonde__chmap_ent *sonde__chmap_get(const sonde__chmap *m, const void *k, size_t n);
-/* Adds key[0..n) with value v unless present. Returns 1 added, 0 present (*ent set
- * either way when ent is non-NULL), -ENOMEM. */
-int sonde__chmap_put(sonde__chmap *m, const void *k, size_t n, uint64_t v, sonde__chmap_ent **ent);
 
 /* ---- RowBinary ----------------------------------------------------------------------------- */
 
@@ -94,7 +69,7 @@ typedef struct ch_store {
 	char *url; /* http://host:port/?database=db&settings */
 	bool readonly;
 	/* What this handle knows is stored (rows that never change once written). */
-	sonde__chmap res_known, scope_known, series_seq;
+	sonde__keymap res_known, scope_known, series_seq;
 	int64_t next_tkey, next_log_seq, next_series_seq; /* -1: not read yet */
 	sonde_buf enc, enc2, key, text;
 } ch_store;

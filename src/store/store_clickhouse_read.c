@@ -141,8 +141,8 @@ static int oom(ch_store *s)
 /* ---- Resources and scopes of one read ---------------------------------------------------- */
 
 typedef struct meta_cache {
-	sonde__chmap map; /* hash + kind byte -> object */
-	sonde_batch *b;   /* where they live */
+	sonde__keymap map; /* hash + kind byte -> object */
+	sonde_batch *b;    /* where they live */
 } meta_cache;
 
 typedef struct blob_ctx {
@@ -169,7 +169,7 @@ static int meta_get(ch_store *s, meta_cache *mc, bool is_scope, const uint8_t ha
 	uint8_t key[17];
 	memcpy(key, hash, 16);
 	key[16] = is_scope;
-	sonde__chmap_ent *e = sonde__chmap_get(&mc->map, key, sizeof key);
+	sonde__keymap_ent *e = sonde__keymap_get(&mc->map, key, sizeof key);
 	if (e) {
 		*out = (const void *)(uintptr_t)e->v;
 		return 0;
@@ -196,7 +196,8 @@ static int meta_get(ch_store *s, meta_cache *mc, bool is_scope, const uint8_t ha
 			                    : sonde__store_fail(&s->base, SONDE_EFORMAT, "%s: a damaged %s",
 			                                        s->uri, is_scope ? "scope" : "resource");
 	}
-	if (rc == 0 && (rc = sonde__chmap_put(&mc->map, key, sizeof key, (uint64_t)(uintptr_t)obj, NULL)) > 0)
+	if (rc == 0 &&
+	    (rc = sonde__keymap_put(&mc->map, key, sizeof key, (uint64_t)(uintptr_t)obj, NULL)) > 0)
 		rc = 0;
 	sonde_buf_release(&q);
 	sonde_buf_release(&c.data);
@@ -365,14 +366,14 @@ ssize_t sonde__ch_select_spans(sonde_store *base, const sonde_query *q, unsigned
 	sonde_buf b = SONDE_BUF_INIT;
 	span_read c = {.data = out, .full = fields != SONDE_FIELDS_BASE, .select = true};
 	c.mc.b = out;
-	sonde__chmap_init(&c.mc.map);
+	sonde__keymap_init(&c.mc.map);
 	size_t before = out->spans_count;
 	span_query(q, c.full, &b);
 	int rc = b.oom ? oom(s) : sonde__ch_select(s, s->curl, b.data, row_span, &c, "reading spans");
 	if (rc < 0)
 		out->spans_count = before;
 	sonde_buf_release(&b);
-	sonde__chmap_release(&c.mc.map);
+	sonde__keymap_release(&c.mc.map);
 	return rc < 0 ? rc : (ssize_t)(out->spans_count - before);
 }
 
@@ -384,13 +385,13 @@ int sonde__ch_scan_spans(sonde_store *base, const sonde_query *q, unsigned field
 	sonde_batch *meta = sonde_batch_new(), *data = sonde_batch_new();
 	span_read c = {.data = data, .full = fields != SONDE_FIELDS_BASE, .fn = fn, .ctx = ctx};
 	c.mc.b = meta;
-	sonde__chmap_init(&c.mc.map);
+	sonde__keymap_init(&c.mc.map);
 	span_query(q, c.full, &b);
 	int rc = !meta || !data || b.oom
 	                 ? oom(s)
 	                 : sonde__ch_select(s, s->curl, b.data, row_span, &c, "reading spans");
 	sonde_buf_release(&b);
-	sonde__chmap_release(&c.mc.map);
+	sonde__keymap_release(&c.mc.map);
 	sonde_batch_free(meta);
 	sonde_batch_free(data);
 	return rc;
@@ -495,14 +496,14 @@ ssize_t sonde__ch_select_logs(sonde_store *base, const sonde_query *q, sonde_bat
 	sonde_buf b = SONDE_BUF_INIT;
 	log_read c = {.data = out, .select = true};
 	c.mc.b = out;
-	sonde__chmap_init(&c.mc.map);
+	sonde__keymap_init(&c.mc.map);
 	size_t before = out->logs_count;
 	log_query(q, &b);
 	int rc = b.oom ? oom(s) : sonde__ch_select(s, s->curl, b.data, row_log, &c, "reading logs");
 	if (rc < 0)
 		out->logs_count = before;
 	sonde_buf_release(&b);
-	sonde__chmap_release(&c.mc.map);
+	sonde__keymap_release(&c.mc.map);
 	return rc < 0 ? rc : (ssize_t)(out->logs_count - before);
 }
 
@@ -513,12 +514,12 @@ int sonde__ch_scan_logs(sonde_store *base, const sonde_query *q, sonde_log_fn fn
 	sonde_batch *meta = sonde_batch_new(), *data = sonde_batch_new();
 	log_read c = {.data = data, .fn = fn, .ctx = ctx};
 	c.mc.b = meta;
-	sonde__chmap_init(&c.mc.map);
+	sonde__keymap_init(&c.mc.map);
 	log_query(q, &b);
 	int rc = !meta || !data || b.oom ? oom(s)
 	                                 : sonde__ch_select(s, s->curl, b.data, row_log, &c, "reading logs");
 	sonde_buf_release(&b);
-	sonde__chmap_release(&c.mc.map);
+	sonde__keymap_release(&c.mc.map);
 	sonde_batch_free(meta);
 	sonde_batch_free(data);
 	return rc;
@@ -673,7 +674,7 @@ ssize_t sonde__ch_select_points(sonde_store *base, const sonde_query *q, sonde_b
 	sonde_buf b = SONDE_BUF_INIT;
 	point_read c = {.data = out, .select = true};
 	c.mc.b = out;
-	sonde__chmap_init(&c.mc.map);
+	sonde__keymap_init(&c.mc.map);
 	size_t before = out->metrics_count;
 	point_query(q, &b);
 	int rc = b.oom ? oom(s) : sonde__ch_select(s, s->curl, b.data, row_point, &c, "reading points");
@@ -683,7 +684,7 @@ ssize_t sonde__ch_select_points(sonde_store *base, const sonde_query *q, sonde_b
 		out->metrics_count = before;
 	free(c.pts);
 	sonde_buf_release(&b);
-	sonde__chmap_release(&c.mc.map);
+	sonde__keymap_release(&c.mc.map);
 	return rc < 0 ? rc : c.n;
 }
 
@@ -694,13 +695,13 @@ int sonde__ch_scan_points(sonde_store *base, const sonde_query *q, sonde_point_f
 	sonde_batch *meta = sonde_batch_new(), *data = sonde_batch_new();
 	point_read c = {.data = data, .meta = meta, .fn = fn, .ctx = ctx};
 	c.mc.b = meta;
-	sonde__chmap_init(&c.mc.map);
+	sonde__keymap_init(&c.mc.map);
 	point_query(q, &b);
 	int rc = !meta || !data || b.oom
 	                 ? oom(s)
 	                 : sonde__ch_select(s, s->curl, b.data, row_point, &c, "reading points");
 	sonde_buf_release(&b);
-	sonde__chmap_release(&c.mc.map);
+	sonde__keymap_release(&c.mc.map);
 	sonde_batch_free(meta);
 	sonde_batch_free(data);
 	return rc;

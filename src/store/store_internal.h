@@ -10,6 +10,7 @@
 #ifndef SONDE_STORE_INTERNAL_H
 #define SONDE_STORE_INTERNAL_H
 
+#include "arena.h"
 #include "store.h"
 
 typedef struct sonde_store_ops {
@@ -49,5 +50,37 @@ extern const sonde_store_ops sonde__store_clickhouse_ops;
 /* The SQL that moves a SQLite store from from_version to from_version + 1 (NULL past the
  * current version); tests build old stores with it. */
 const char *sonde__store_sqlite_migration(int from_version);
+
+/* ---- A map from byte strings to integers, for the backends --------------------------
+ * Open addressing, keys copied into the map's arena. clear keeps the table's memory for
+ * the next batch. */
+
+typedef struct sonde__keymap_ent {
+	uint64_t h;
+	const uint8_t *k; /* NULL: empty slot */
+	uint32_t klen;
+	uint64_t v;
+} sonde__keymap_ent;
+
+typedef struct sonde__keymap {
+	sonde__keymap_ent *e; /* owned */
+	size_t mask, count;
+	sonde_arena arena; /* the keys */
+} sonde__keymap;
+
+void sonde__keymap_init(sonde__keymap *m);
+void sonde__keymap_release(sonde__keymap *m);
+void sonde__keymap_clear(sonde__keymap *m);
+/* The hash the map files key[0..n) under, for callers that look up and then add the same
+ * key (the _h calls take it instead of hashing again). */
+uint64_t sonde__keymap_hash(const void *k, size_t n);
+/* The entry of key[0..n), or NULL. */
+sonde__keymap_ent *sonde__keymap_get(const sonde__keymap *m, const void *k, size_t n);
+sonde__keymap_ent *sonde__keymap_get_h(const sonde__keymap *m, const void *k, size_t n, uint64_t h);
+/* Adds key[0..n) with value v unless present. Returns 1 added, 0 present (*ent set
+ * either way when ent is non-NULL), -ENOMEM, or -EINVAL for a key over 4 GiB. */
+int sonde__keymap_put(sonde__keymap *m, const void *k, size_t n, uint64_t v, sonde__keymap_ent **ent);
+int sonde__keymap_put_h(sonde__keymap *m, const void *k, size_t n, uint64_t h, uint64_t v,
+                        sonde__keymap_ent **ent);
 
 #endif

@@ -68,91 +68,22 @@ enum { SCHEMA_VERSION = 3 };
 #define PAGE_SIZE_NEW "16384"
 #endif
 
-/* ---- A map from byte strings to ids ------------------------------------------------ */
+/* ---- Ids by key ------------------------------------------------------------------------
+ * The store's keymap (store_internal.h) holding ids, which are never 0. Callers hash a key
+ * once (sonde__keymap_hash), look it up, and add it when the database gave it an id. */
 
-typedef struct bmap_ent {
-	uint64_t h;
-	const char *k; /* NULL: empty slot */
-	uint32_t klen;
-	int64_t id;
-} bmap_ent;
-
-typedef struct bmap {
-	bmap_ent *e;
-	size_t mask, count;
-	sonde_arena arena; /* the keys */
-} bmap;
-
-static void bmap_init(bmap *m)
+/* The id stored under k (hashed as h), or 0. */
+static int64_t id_get(const sonde__keymap *m, const void *k, size_t n, uint64_t h)
 {
-	memset(m, 0, sizeof *m);
-	sonde_arena_init(&m->arena);
+	const sonde__keymap_ent *e = sonde__keymap_get_h(m, k, n, h);
+	return e ? (int64_t)e->v : 0;
 }
 
-static void bmap_release(bmap *m)
+/* Remembers id under k. Returns 0 or a negative errno. */
+static int id_put(sonde__keymap *m, const void *k, size_t n, uint64_t h, int64_t id)
 {
-	free(m->e);
-	sonde_arena_release(&m->arena);
-	bmap_init(m);
-}
-
-static void bmap_clear(bmap *m)
-{
-	if (m->e)
-		memset(m->e, 0, (m->mask + 1) * sizeof *m->e);
-	m->count = 0;
-	sonde_arena_reset(&m->arena, 1 << 20);
-}
-
-static inline uint64_t bhash(const void *k, size_t n)
-{
-	return sonde_hash_bytes(k, n, 0x5eed);
-}
-
-/* Returns the id stored under k, or 0. */
-static int64_t bmap_get(const bmap *m, const void *k, size_t n, uint64_t h)
-{
-	if (!m->e)
-		return 0;
-	for (size_t i = h & m->mask;; i = (i + 1) & m->mask) {
-		const bmap_ent *e = &m->e[i];
-		if (!e->k)
-			return 0;
-		if (e->h == h && e->klen == n && memcmp(e->k, k, n) == 0)
-			return e->id;
-	}
-}
-
-static int bmap_put(bmap *m, const void *k, size_t n, uint64_t h, int64_t id)
-{
-	if (n > UINT32_MAX)
-		return -EINVAL;
-	if ((m->count + 1) * 2 > m->mask + 1) {
-		size_t cap = m->e ? (m->mask + 1) * 2 : 64;
-		bmap_ent *ne = calloc(cap, sizeof *ne);
-		if (!ne)
-			return -ENOMEM;
-		for (size_t i = 0; m->e && i <= m->mask; i++) {
-			if (!m->e[i].k)
-				continue;
-			size_t j = m->e[i].h & (cap - 1);
-			while (ne[j].k)
-				j = (j + 1) & (cap - 1);
-			ne[j] = m->e[i];
-		}
-		free(m->e);
-		m->e = ne;
-		m->mask = cap - 1;
-	}
-	const char *copy = sonde_arena_memdup(&m->arena, k, n);
-	if (!copy)
-		return -ENOMEM;
-	size_t i = h & m->mask;
-	while (m->e[i].k)
-		i = (i + 1) & m->mask;
-	m->e[i] = (bmap_ent){h, copy, (uint32_t)n, id};
-	m->count++;
-	return 0;
+	int rc = sonde__keymap_put_h(m, k, n, h, (uint64_t)id, NULL);
+	return rc < 0 ? rc : 0;
 }
 
 /* ---- The handle ---------------------------------------------------------------------- */
@@ -171,13 +102,13 @@ typedef struct sq_store {
 	sqlite3_stmt *ins_log;
 	sqlite3_stmt *get_series, *ins_series, *ins_point;
 	/* Committed ids (see the design notes). */
-	bmap str_ids, res_ids, scope_ids, series_ids;
+	sonde__keymap str_ids, res_ids, scope_ids, series_ids;
 	sonde_str *strs; /* by id; ptr NULL: not loaded */
 	size_t strs_cap;
 	sonde_arena strs_arena;
 	/* Scratch for appends. */
 	sonde_buf enc, enc2, key;
-	bmap traces;
+	sonde__keymap traces;
 } sq_store;
 
 static int sq_rc(sq_store *s, int rc, const char *what)
@@ -216,10 +147,10 @@ static int step_done(sq_store *s, sqlite3_stmt *st)
 
 static void clear_caches(sq_store *s)
 {
-	bmap_clear(&s->str_ids);
-	bmap_clear(&s->res_ids);
-	bmap_clear(&s->scope_ids);
-	bmap_clear(&s->series_ids);
+	sonde__keymap_clear(&s->str_ids);
+	sonde__keymap_clear(&s->res_ids);
+	sonde__keymap_clear(&s->scope_ids);
+	sonde__keymap_clear(&s->series_ids);
 	free(s->strs);
 	s->strs = NULL;
 	s->strs_cap = 0;
@@ -434,11 +365,11 @@ static void sq_close(sonde_store *base)
 	for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
 		sqlite3_finalize(*stmts[i]);
 	sqlite3_close(s->db);
-	bmap_release(&s->str_ids);
-	bmap_release(&s->res_ids);
-	bmap_release(&s->scope_ids);
-	bmap_release(&s->series_ids);
-	bmap_release(&s->traces);
+	sonde__keymap_release(&s->str_ids);
+	sonde__keymap_release(&s->res_ids);
+	sonde__keymap_release(&s->scope_ids);
+	sonde__keymap_release(&s->series_ids);
+	sonde__keymap_release(&s->traces);
 	free(s->strs);
 	sonde_arena_release(&s->strs_arena);
 	sonde_buf_release(&s->enc);
@@ -529,11 +460,11 @@ static int sq_open(const char *target, unsigned flags, sonde_store **out, char *
 	}
 	s->base.ops = &sonde__store_sqlite_ops;
 	s->readonly = flags & SONDE_STORE_READONLY;
-	bmap_init(&s->str_ids);
-	bmap_init(&s->res_ids);
-	bmap_init(&s->scope_ids);
-	bmap_init(&s->series_ids);
-	bmap_init(&s->traces);
+	sonde__keymap_init(&s->str_ids);
+	sonde__keymap_init(&s->res_ids);
+	sonde__keymap_init(&s->scope_ids);
+	sonde__keymap_init(&s->series_ids);
+	sonde__keymap_init(&s->traces);
 	sonde_arena_init(&s->strs_arena);
 	int rc;
 	struct stat stt;
@@ -599,8 +530,8 @@ fail:
 /* Id of string str (inserted when new, unless lookup_only: then 0 when absent). */
 static int string_id(sq_store *s, const char *str, size_t n, bool lookup_only, int64_t *id)
 {
-	uint64_t h = bhash(str, n);
-	int64_t got = bmap_get(&s->str_ids, str, n, h);
+	uint64_t h = sonde__keymap_hash(str, n);
+	int64_t got = id_get(&s->str_ids, str, n, h);
 	if (got) {
 		*id = got;
 		return 0;
@@ -623,7 +554,7 @@ static int string_id(sq_store *s, const char *str, size_t n, bool lookup_only, i
 		got = sqlite3_last_insert_rowid(s->db);
 	}
 	*id = got;
-	return bmap_put(&s->str_ids, str, n, h, got);
+	return id_put(&s->str_ids, str, n, h, got);
 }
 
 /* The string with this id, or "" when there is none. */
@@ -689,10 +620,10 @@ static int blob_id(sq_store *s, bool is_scope, const void *res, res_ref *ref)
 	if (e->oom)
 		return -ENOMEM;
 	digest(e->data, e->len, ref->hash);
-	bmap *m = is_scope ? &s->scope_ids : &s->res_ids;
-	uint64_t h = bhash(ref->hash, 16);
+	sonde__keymap *m = is_scope ? &s->scope_ids : &s->res_ids;
+	uint64_t h = sonde__keymap_hash(ref->hash, 16);
 	ref->service_id = 0;
-	int64_t got = bmap_get(m, ref->hash, 16, h);
+	int64_t got = id_get(m, ref->hash, 16, h);
 	/* A cached resource id packs the service id in the high half: both are small. */
 	if (got) {
 		ref->id = got & 0xffffffff;
@@ -734,7 +665,7 @@ static int blob_id(sq_store *s, bool is_scope, const void *res, res_ref *ref)
 	ref->id = got;
 	if (got > 0xffffffff || ref->service_id > 0x7fffffff)
 		return 0; /* too big to pack: not cached */
-	return bmap_put(m, ref->hash, 16, h, got | ref->service_id << 32);
+	return id_put(m, ref->hash, 16, h, got | ref->service_id << 32);
 }
 
 /* Per-append lookups of a batch's resource and scope objects. */
@@ -786,11 +717,11 @@ static int trace_keys(sq_store *s, const sonde_batch *b, trace_acc **accp, size_
 	size_t acc_n = 0, acc_cap = 0;
 	int64_t next_key = 0;
 	int rc = 0;
-	bmap_clear(&s->traces);
+	sonde__keymap_clear(&s->traces);
 	for (size_t i = 0; i < b->spans_count; i++) {
 		const uint8_t *tid = b->spans[i].trace_id;
-		uint64_t h = bhash(tid, 16);
-		int64_t idx = bmap_get(&s->traces, tid, 16, h);
+		uint64_t h = sonde__keymap_hash(tid, 16);
+		int64_t idx = id_get(&s->traces, tid, 16, h);
 		if (idx) {
 			tix[i] = (uint32_t)(idx - 1);
 			continue;
@@ -805,7 +736,7 @@ static int trace_keys(sq_store *s, const sonde_batch *b, trace_acc **accp, size_
 			acc = na;
 			acc_cap = cap;
 		}
-		if ((rc = bmap_put(&s->traces, tid, 16, h, (int64_t)acc_n + 1)) < 0)
+		if ((rc = id_put(&s->traces, tid, 16, h, (int64_t)acc_n + 1)) < 0)
 			goto fail;
 		trace_acc *t = &acc[acc_n];
 		memset(t, 0, sizeof *t);
@@ -1060,8 +991,8 @@ static int series_id(sq_store *s, const sonde_metric_data *m, const sonde_point 
 		return -ENOMEM;
 	uint8_t hash[16];
 	digest(k->data, k->len, hash);
-	uint64_t h = bhash(hash, 16);
-	int64_t got = bmap_get(&s->series_ids, hash, 16, h);
+	uint64_t h = sonde__keymap_hash(hash, 16);
+	int64_t got = id_get(&s->series_ids, hash, 16, h);
 	if (got) {
 		*out = got;
 		return 0;
@@ -1096,7 +1027,7 @@ static int series_id(sq_store *s, const sonde_metric_data *m, const sonde_point 
 		got = sqlite3_last_insert_rowid(s->db);
 	}
 	*out = got;
-	return bmap_put(&s->series_ids, hash, 16, h, got);
+	return id_put(&s->series_ids, hash, 16, h, got);
 }
 
 static int append_metrics(sq_store *s, const sonde_batch *b, ref_cache *c, sonde_append_stats *st)
@@ -2001,7 +1932,7 @@ static const char *const status_names[] = {"unset", "ok", "error"};
 
 /* Values of resource attributes met during one aggregation, by (resource id, key). */
 typedef struct res_attrs {
-	bmap map; /* -> index + 1 in vals */
+	sonde__keymap map; /* -> index + 1 in vals */
 	const char **vals;
 	size_t n, cap;
 } res_attrs;
@@ -2016,8 +1947,8 @@ static int res_attr(sq_store *s, res_attrs *ra, sonde_intern *vals, int64_t rid,
 		uintptr_t key;
 		uint64_t klen;
 	} k = {rid, (uintptr_t)key, klen};
-	uint64_t h = bhash(&k, sizeof k);
-	int64_t got = bmap_get(&ra->map, &k, sizeof k, h);
+	uint64_t h = sonde__keymap_hash(&k, sizeof k);
+	int64_t got = id_get(&ra->map, &k, sizeof k, h);
 	if (got) {
 		*out = ra->vals[got - 1];
 		return 0;
@@ -2051,7 +1982,7 @@ static int res_attr(sq_store *s, res_attrs *ra, sonde_intern *vals, int64_t rid,
 	}
 	ra->vals[ra->n++] = v;
 	*out = v;
-	return bmap_put(&ra->map, &k, sizeof k, h, (int64_t)ra->n);
+	return id_put(&ra->map, &k, sizeof k, h, (int64_t)ra->n);
 }
 
 static ssize_t sq_aggregate_spans(sonde_store *base, const sonde_query *q, const sonde_agg_key *keys,
@@ -2097,12 +2028,12 @@ static ssize_t sq_aggregate_spans(sonde_store *base, const sonde_query *q, const
 		sonde_buf_puts(&qb.sql,
 		               " LEFT JOIN spans p ON p.trace_key = s.trace_key AND p.span_id = s.parent_id");
 	sonde_buf_puts(&qb.sql, " WHERE 1");
-	bmap groups;
-	bmap_init(&groups);
+	sonde__keymap groups;
+	sonde__keymap_init(&groups);
 	sonde_intern attr_vals;
 	sonde_intern_init(&attr_vals, &out->arena);
 	res_attrs rattrs = {.vals = NULL};
-	bmap_init(&rattrs.map);
+	sonde__keymap_init(&rattrs.map);
 	sonde_buf text = SONDE_BUF_INIT;
 	size_t cap = 0;
 	ssize_t rc = qb_span_where(s, &qb, q);
@@ -2154,8 +2085,8 @@ static ssize_t sq_aggregate_spans(sonde_store *base, const sonde_query *q, const
 			}
 			}
 		}
-		uint64_t h = bhash(key, sizeof key);
-		int64_t gi = bmap_get(&groups, key, sizeof key, h);
+		uint64_t h = sonde__keymap_hash(key, sizeof key);
+		int64_t gi = id_get(&groups, key, sizeof key, h);
 		if (!gi) {
 			if (out->count == cap) {
 				cap = cap ? cap * 2 : 64;
@@ -2198,7 +2129,7 @@ static ssize_t sq_aggregate_spans(sonde_store *base, const sonde_query *q, const
 					goto out;
 				}
 			}
-			if ((rc = bmap_put(&groups, key, sizeof key, h, (int64_t)out->count + 1)) < 0)
+			if ((rc = id_put(&groups, key, sizeof key, h, (int64_t)out->count + 1)) < 0)
 				goto out;
 			gi = (int64_t)++out->count;
 		}
@@ -2229,8 +2160,8 @@ out:
 	sqlite3_finalize(st);
 	sonde_buf_release(&qb.sql);
 	sonde_buf_release(&text);
-	bmap_release(&groups);
-	bmap_release(&rattrs.map);
+	sonde__keymap_release(&groups);
+	sonde__keymap_release(&rattrs.map);
 	free(rattrs.vals);
 	sonde_intern_release(&attr_vals);
 	return rc < 0 ? rc : (ssize_t)out->count;
