@@ -17,43 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "investigate.h"
 #include "store.h"
-
-static uint64_t rng = 0x9e3779b97f4a7c15ULL;
-static uint64_t rnd(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static sonde_str str(sonde_batch *b, const char *s)
-{
-	return sonde_batch_intern(b, s, strlen(s));
-}
-
-static void kv_str(sonde_batch *b, sonde_kv *kv, const char *k, const char *v)
-{
-	kv->key = str(b, k);
-	kv->value.kind = SONDE_VAL_STRING;
-	kv->value.u.str = sonde_batch_strdup(b, v, strlen(v));
-}
-
-static void kv_int(sonde_batch *b, sonde_kv *kv, const char *k, int64_t v)
-{
-	kv->key = str(b, k);
-	kv->value.kind = SONDE_VAL_INT;
-	kv->value.u.i = v;
-}
 
 /* Spans first..first+n of the run, in traces of 8 over four services: a server span,
  * client calls with peer.service or db.system, internal work; 6 attributes each. */
@@ -65,13 +31,13 @@ static void make_spans(sonde_batch *b, size_t first, size_t n)
 	static const char *const svc[] = {"checkout", "inventory", "users", "payments"};
 	sonde_resource *res[4];
 	sonde_scope *sc = sonde_batch_new_scope(b);
-	sc->name = str(b, "io.opentelemetry.http");
+	sc->name = bench_str(b, "io.opentelemetry.http");
 	for (int r = 0; r < 4; r++) {
 		res[r] = sonde_batch_new_resource(b);
 		res[r]->attrs.items = sonde_batch_alloc(b, 2 * sizeof(sonde_kv));
 		res[r]->attrs.count = 2;
-		kv_str(b, &res[r]->attrs.items[0], "service.name", svc[r]);
-		kv_str(b, &res[r]->attrs.items[1], "host.name", r % 2 ? "api-2.prod" : "api-1.prod");
+		bench_kv_str(b, &res[r]->attrs.items[0], "service.name", svc[r]);
+		bench_kv_str(b, &res[r]->attrs.items[1], "host.name", r % 2 ? "api-2.prod" : "api-1.prod");
 	}
 	static uint8_t trace[16], parent[8];
 	uint64_t t0 = 1700000000000000000ull;
@@ -80,30 +46,31 @@ static void make_spans(sonde_batch *b, size_t first, size_t n)
 		sonde_span_data *s = sonde_batch_add_span(b, res[(i / 8) % 4], sc);
 		if (i % 8 == 0) {
 			for (int k = 0; k < 16; k++)
-				trace[k] = (uint8_t)rnd();
+				trace[k] = (uint8_t)bench_rand();
 			memset(parent, 0, 8);
 		}
 		memcpy(s->trace_id, trace, 16);
 		for (int k = 0; k < 8; k++)
-			s->span_id[k] = (uint8_t)rnd();
+			s->span_id[k] = (uint8_t)bench_rand();
 		memcpy(s->parent_span_id, parent, 8);
 		memcpy(parent, s->span_id, 8);
-		s->name = str(b, names[i % 6]);
+		s->name = bench_str(b, names[i % 6]);
 		s->kind = i % 8 == 0 ? SONDE_SPAN_KIND_SERVER
 		          : i % 2    ? SONDE_SPAN_KIND_CLIENT
 		                     : SONDE_SPAN_KIND_INTERNAL;
 		s->start_ns = t0 + i * 100000;
-		s->end_ns = s->start_ns + 1000 + rnd() % 50000000;
+		s->end_ns = s->start_ns + 1000 + bench_rand() % 50000000;
 		sonde_kv *kv = sonde_batch_alloc(b, 6 * sizeof(sonde_kv));
-		kv_str(b, &kv[0], "http.request.method", i % 2 ? "GET" : "POST");
-		kv_int(b, &kv[1], "http.response.status_code", i % 17 ? 200 : 503);
-		kv_str(b, &kv[2], "server.address", "api-1.prod.internal");
-		kv_int(b, &kv[3], "server.port", 8080);
+		bench_kv_str(b, &kv[0], "http.request.method", i % 2 ? "GET" : "POST");
+		bench_kv_int(b, &kv[1], "http.response.status_code", i % 17 ? 200 : 503);
+		bench_kv_str(b, &kv[2], "server.address", "api-1.prod.internal");
+		bench_kv_int(b, &kv[3], "server.port", 8080);
 		if (i % 4 == 1)
-			kv_str(b, &kv[4], "db.system", "postgresql");
+			bench_kv_str(b, &kv[4], "db.system", "postgresql");
 		else
-			kv_str(b, &kv[4], "peer.service", svc[(i / 3) % 4]);
-		kv_str(b, &kv[5], "user_agent.original", "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0");
+			bench_kv_str(b, &kv[4], "peer.service", svc[(i / 3) % 4]);
+		bench_kv_str(b, &kv[5], "user_agent.original",
+		             "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0");
 		s->attrs.items = kv;
 		s->attrs.count = 6;
 		if (i % 17 == 0)
@@ -120,14 +87,14 @@ static double fill(const char *uri, size_t n, size_t batch)
 		fprintf(stderr, "clickhouse_bench: %s\n", msg);
 		return -1;
 	}
-	rng = 0x9e3779b97f4a7c15ULL;
+	*bench_rng() = 0x9e3779b97f4a7c15ULL;
 	sonde_batch *b = sonde_batch_new();
-	double gen = 0, t = now_s();
+	double gen = 0, t = bench_now();
 	for (size_t i = 0; i < n; i += batch) {
-		double g = now_s();
+		double g = bench_now();
 		sonde_batch_clear(b);
 		make_spans(b, i, n - i < batch ? n - i : batch);
-		gen += now_s() - g;
+		gen += bench_now() - g;
 		if (sonde_store_append(s, b, NULL, NULL) != 0) {
 			fprintf(stderr, "clickhouse_bench: %s\n", sonde_store_errmsg(s));
 			return -1;
@@ -135,7 +102,7 @@ static double fill(const char *uri, size_t n, size_t batch)
 	}
 	sonde_store_close(s);
 	sonde_batch_free(b);
-	return now_s() - t - gen;
+	return bench_now() - t - gen;
 }
 
 /* Runs the latency engine as `sonde latency` does; returns seconds, or -1. */
@@ -149,9 +116,9 @@ static double latency(const char *uri)
 	}
 	sonde_latency_table main_t, ops, down;
 	sonde_query q = {0};
-	double t = now_s();
+	double t = bench_now();
 	int rc = sonde_latency_run_all(s, &q, SONDE_LATENCY_BY_SERVICE, NULL, &main_t, &ops, &down);
-	t = now_s() - t;
+	t = bench_now() - t;
 	if (rc < 0)
 		fprintf(stderr, "clickhouse_bench: latency: %s\n", sonde_store_errmsg(s));
 	sonde_latency_table_release(&main_t);

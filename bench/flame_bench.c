@@ -24,25 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "flame_svg.h"
 #include "profile_formats.h"
-
-static uint64_t rng = 0x9e3779b97f4a7c15ULL;
-
-static uint64_t next(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static double cpu_s(void)
 {
@@ -75,11 +59,12 @@ static void make_names(void)
 	for (int i = 0; i < NAMES; i++) {
 		/* Half C-style names (do_read_3), half C++ ones with templates and arguments. */
 		if (i % 2)
-			snprintf(buf, sizeof(buf), "%s_%s_%d", verbs[next() % 14], nouns[next() % 12], i);
+			snprintf(buf, sizeof(buf), "%s_%s_%d", verbs[bench_rand() % 14],
+			         nouns[bench_rand() % 12], i);
 		else
-			snprintf(buf, sizeof(buf), "%s%s%s<%s>::%s_%d(%s const&)", ns[next() % 7],
-			         verbs[next() % 14], nouns[next() % 12], nouns[next() % 12],
-			         verbs[next() % 14], i, nouns[next() % 12]);
+			snprintf(buf, sizeof(buf), "%s%s%s<%s>::%s_%d(%s const&)", ns[bench_rand() % 7],
+			         verbs[bench_rand() % 14], nouns[bench_rand() % 12], nouns[bench_rand() % 12],
+			         verbs[bench_rand() % 14], i, nouns[bench_rand() % 12]);
 		names[i] = strdup(buf);
 	}
 }
@@ -100,11 +85,11 @@ static size_t generate(FILE *f, size_t bytes)
 	char *line = malloc(1 << 16);
 	size_t total = 0;
 	while (total < bytes) {
-		int depth = 6 + (int)(next() % 43), fn = (int)(next() % 16);
+		int depth = 6 + (int)(bench_rand() % 43), fn = (int)(bench_rand() % 16);
 		size_t n = 0;
 		for (int d = 0; d < depth; d++) {
 			/* Skewed fan-out: callee 0 is the hot path. */
-			int k = (int)(next() % (FANOUT * FANOUT));
+			int k = (int)(bench_rand() % (FANOUT * FANOUT));
 			k = k < FANOUT ? 0 : k % FANOUT;
 			fn = d == 0 ? fn : callee(fn, k, d);
 			size_t len = strlen(names[fn]);
@@ -113,7 +98,7 @@ static size_t generate(FILE *f, size_t bytes)
 			memcpy(line + n, names[fn], len);
 			n += len;
 		}
-		n += (size_t)sprintf(line + n, " %d\n", 1 + (int)(next() % 50));
+		n += (size_t)sprintf(line + n, " %d\n", 1 + (int)(bench_rand() % 50));
 		fwrite(line, 1, n, f);
 		total += n;
 	}
@@ -143,7 +128,7 @@ int main(void)
 
 	/* The sonde flame pipeline: stream, parse, merge, render. */
 	rewind(f);
-	double c0 = cpu_s(), t0 = now_s();
+	double c0 = cpu_s(), t0 = bench_now();
 	sonde_stacktab *t = sonde_stacktab_new();
 	sonde_folded_reader *r = sonde_folded_reader_new(t, NULL);
 	char *piece = malloc(1 << 20);
@@ -156,11 +141,11 @@ int main(void)
 		}
 	if (sonde_folded_reader_finish(r, &err) != 0)
 		return 1;
-	double t1 = now_s();
+	double t1 = bench_now();
 	sonde_buf svg = SONDE_BUF_INIT;
 	if (sonde_flame_svg(t, NULL, &svg) != 0)
 		return 1;
-	double t2 = now_s(), c2 = cpu_s();
+	double t2 = bench_now(), c2 = cpu_s();
 	double rss = maxrss_mb();
 	double mb = (double)size / (1 << 20);
 	printf("flame_input_mb: %.1f MB\n", mb);
@@ -185,9 +170,9 @@ int main(void)
 	if (pl && *pl) {
 		char cmd[512];
 		snprintf(cmd, sizeof(cmd), "perl '%s' '%s' > /dev/null", pl, path);
-		double p0 = now_s();
+		double p0 = bench_now();
 		int rc = system(cmd);
-		double p1 = now_s();
+		double p1 = bench_now();
 		if (rc == 0)
 			printf("flamegraph_pl_mb_per_s: %.1f MB/s\n", mb / (p1 - p0));
 		else

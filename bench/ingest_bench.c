@@ -14,45 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "formats.h"
 #include "ingest.h"
 #include "otlp_json.h"
 #include "store.h"
-
-static uint64_t rng = 0x9e3779b97f4a7c15ULL;
-static uint64_t rnd(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static sonde_str str(sonde_batch *b, const char *s)
-{
-	return sonde_batch_intern(b, s, strlen(s));
-}
-
-static void kv_str(sonde_batch *b, sonde_kv *kv, const char *k, const char *v)
-{
-	kv->key = str(b, k);
-	kv->value.kind = SONDE_VAL_STRING;
-	kv->value.u.str = sonde_batch_strdup(b, v, strlen(v));
-}
-
-static void kv_int(sonde_batch *b, sonde_kv *kv, const char *k, int64_t v)
-{
-	kv->key = str(b, k);
-	kv->value.kind = SONDE_VAL_INT;
-	kv->value.u.i = v;
-}
 
 /* n spans in traces of 8, over two services, as an instrumented HTTP service emits. */
 static sonde_batch *make_spans(size_t n)
@@ -64,14 +30,14 @@ static sonde_batch *make_spans(size_t n)
 	sonde_batch *b = sonde_batch_new();
 	sonde_resource *res[2];
 	sonde_scope *sc = sonde_batch_new_scope(b);
-	sc->name = str(b, "io.opentelemetry.http");
+	sc->name = bench_str(b, "io.opentelemetry.http");
 	for (int r = 0; r < 2; r++) {
 		res[r] = sonde_batch_new_resource(b);
 		res[r]->attrs.items = sonde_batch_alloc(b, 3 * sizeof(sonde_kv));
 		res[r]->attrs.count = 3;
-		kv_str(b, &res[r]->attrs.items[0], "service.name", svc[r]);
-		kv_str(b, &res[r]->attrs.items[1], "host.name", r ? "api-2.prod" : "api-1.prod");
-		kv_int(b, &res[r]->attrs.items[2], "process.pid", 4242 + r);
+		bench_kv_str(b, &res[r]->attrs.items[0], "service.name", svc[r]);
+		bench_kv_str(b, &res[r]->attrs.items[1], "host.name", r ? "api-2.prod" : "api-1.prod");
+		bench_kv_int(b, &res[r]->attrs.items[2], "process.pid", 4242 + r);
 	}
 	uint8_t trace[16], parent[8];
 	uint64_t t0 = 1700000000000000000ull;
@@ -79,43 +45,44 @@ static sonde_batch *make_spans(size_t n)
 		sonde_span_data *s = sonde_batch_add_span(b, res[i * 2 / n], sc);
 		if (i % 8 == 0) {
 			for (int k = 0; k < 16; k++)
-				trace[k] = (uint8_t)rnd();
+				trace[k] = (uint8_t)bench_rand();
 			memset(parent, 0, 8);
 		}
 		memcpy(s->trace_id, trace, 16);
 		for (int k = 0; k < 8; k++)
-			s->span_id[k] = (uint8_t)rnd();
+			s->span_id[k] = (uint8_t)bench_rand();
 		memcpy(s->parent_span_id, parent, 8);
 		memcpy(parent, s->span_id, 8);
-		s->name = str(b, names[i % 6]);
+		s->name = bench_str(b, names[i % 6]);
 		s->kind = (sonde_span_kind)(1 + i % 3);
 		s->start_ns = t0 + i * 1000;
-		s->end_ns = s->start_ns + 1000 + rnd() % 5000000;
+		s->end_ns = s->start_ns + 1000 + bench_rand() % 5000000;
 		uint32_t na = 8 + (uint32_t)(i % 3);
 		sonde_kv *kv = sonde_batch_alloc(b, na * sizeof(sonde_kv));
 		char url[96];
 		snprintf(url, sizeof url, "https://api.example.com/api/v1/users/%llu?page=%u",
-		         (unsigned long long)(rnd() % 1000000), (unsigned)(i % 50));
-		kv_str(b, &kv[0], "http.request.method", i % 2 ? "GET" : "POST");
-		kv_str(b, &kv[1], "url.full", url);
-		kv_int(b, &kv[2], "http.response.status_code", i % 17 ? 200 : 503);
-		kv_str(b, &kv[3], "server.address", "api-1.prod.internal");
-		kv_int(b, &kv[4], "server.port", 8080);
-		kv_int(b, &kv[5], "http.request.body.size", (int64_t)(rnd() % 100000));
-		kv_str(b, &kv[6], "network.protocol.version", "1.1");
-		kv_str(b, &kv[7], "user_agent.original", "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0");
+		         (unsigned long long)(bench_rand() % 1000000), (unsigned)(i % 50));
+		bench_kv_str(b, &kv[0], "http.request.method", i % 2 ? "GET" : "POST");
+		bench_kv_str(b, &kv[1], "url.full", url);
+		bench_kv_int(b, &kv[2], "http.response.status_code", i % 17 ? 200 : 503);
+		bench_kv_str(b, &kv[3], "server.address", "api-1.prod.internal");
+		bench_kv_int(b, &kv[4], "server.port", 8080);
+		bench_kv_int(b, &kv[5], "http.request.body.size", (int64_t)(bench_rand() % 100000));
+		bench_kv_str(b, &kv[6], "network.protocol.version", "1.1");
+		bench_kv_str(b, &kv[7], "user_agent.original",
+		             "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0");
 		for (uint32_t k = 8; k < na; k++)
-			kv_int(b, &kv[k], k == 8 ? "db.rows_returned" : "retry.count",
-			       (int64_t)(rnd() % 1000));
+			bench_kv_int(b, &kv[k], k == 8 ? "db.rows_returned" : "retry.count",
+			             (int64_t)(bench_rand() % 1000));
 		s->attrs.items = kv;
 		s->attrs.count = na;
 		s->events = sonde_batch_alloc(b, sizeof(sonde_span_event));
 		s->events_count = 1;
 		s->events[0].time_ns = s->start_ns + 500;
-		s->events[0].name = str(b, "cache.lookup");
+		s->events[0].name = bench_str(b, "cache.lookup");
 		if (i % 17 == 0) {
 			s->status_code = SONDE_STATUS_ERROR;
-			s->status_message = str(b, "upstream unavailable");
+			s->status_message = bench_str(b, "upstream unavailable");
 		}
 	}
 	return b;
@@ -146,10 +113,10 @@ static double ingest(const char *db, const char *path, sonde_ingest_stats *st)
 		return -1;
 	}
 	sonde_ingest_opts o = {.default_time_ns = 1700000000000000000ull, .service = ""};
-	double t = now_s();
+	double t = bench_now();
 	int rc = sonde_ingest_file(s, path, &o, st, NULL, msg, sizeof msg);
 	sonde_store_close(s); /* the final checkpoint is part of the cost */
-	t = now_s() - t;
+	t = bench_now() - t;
 	if (rc < 0) {
 		fprintf(stderr, "ingest_bench: %s\n", msg);
 		return -1;
@@ -178,10 +145,10 @@ int main(int argc, char **argv)
 	size_t json_bytes = out.len;
 	/* The decode share alone: the same file read into a batch. */
 	sonde_batch *d = sonde_batch_new();
-	double t = now_s();
+	double t = bench_now();
 	if (sonde_otlp_json_read(d, out.data, out.len, NULL) != 0)
 		return 1;
-	double decode_s = now_s() - t;
+	double decode_s = bench_now() - t;
 	sonde_buf_release(&out);
 	/* The append share alone: the decoded batch into a fresh store. */
 	sonde_store *s;
@@ -189,7 +156,7 @@ int main(int argc, char **argv)
 	unlink(db);
 	if (sonde_store_open(db, 0, &s, msg, sizeof msg) < 0)
 		return 1;
-	t = now_s();
+	t = bench_now();
 	for (size_t i = 0; i < d->spans_count; i += 10000) {
 		sonde_batch view = *d;
 		view.spans = d->spans + i;
@@ -200,7 +167,7 @@ int main(int argc, char **argv)
 		}
 	}
 	sonde_store_close(s);
-	double append_s = now_s() - t;
+	double append_s = bench_now() - t;
 	sonde_batch_free(d);
 	sonde_batch_free(b);
 
@@ -228,10 +195,10 @@ int main(int argc, char **argv)
 			        (unsigned)(i / 60000000 % 60), (unsigned)(i / 1000000 % 60),
 			        (unsigned)(i % 1000000), levels[i % 6]);
 			if (traced)
-				fprintf(f, "\"trace_id\":\"%016llx%016llx\",", (unsigned long long)rnd(),
-				        (unsigned long long)rnd());
+				fprintf(f, "\"trace_id\":\"%016llx%016llx\",",
+				        (unsigned long long)bench_rand(), (unsigned long long)bench_rand());
 			fprintf(f, "\"route\":\"/api/v1/orders\",\"status\":%u,\"duration_ms\":%u}\n",
-			        i % 23 ? 200u : 500u, (unsigned)(rnd() % 900));
+			        i % 23 ? 200u : 500u, (unsigned)(bench_rand() % 900));
 		}
 		log_bytes[traced] = ftell(f);
 		fclose(f);

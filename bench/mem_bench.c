@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 void *volatile mem_bench_sink;
 
 __attribute__((noinline)) static void churn(uint64_t pairs)
@@ -46,18 +48,11 @@ __attribute__((noinline)) static int work(uint64_t pairs)
 	return 0;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Runs argv with stdout and stderr to /dev/null; *wall and *cpu receive seconds. Returns
  * the exit status, or -1 when it could not run. */
 static int run(char *const argv[], double *wall, double *cpu)
 {
-	double t0 = now_s();
+	double t0 = bench_now();
 	pid_t pid = fork();
 	if (pid < 0)
 		return -1;
@@ -71,7 +66,7 @@ static int run(char *const argv[], double *wall, double *cpu)
 	struct rusage ru;
 	if (wait4(pid, &status, 0, &ru) < 0)
 		return -1;
-	*wall = now_s() - t0;
+	*wall = bench_now() - t0;
 	*cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
 	       (double)ru.ru_stime.tv_usec / 1e6;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
