@@ -486,13 +486,19 @@ static uint64_t to_ns(uint64_t t, bool is_ns)
 	return is_ns ? t : sonde_clock_to_ns(t);
 }
 
-/* Converts one ended span into the batch. Returns 0, 1 when filtered out, or -ENOMEM. */
-static int decode_span(decoder *d, const sonde_span *s)
+/* Copies the item stream of s's chain of slots into d->stream; false when out of memory. */
+static bool gather(decoder *d, const sonde_span *s)
 {
 	sonde_buf_reset(&d->stream);
 	for (const sonde_span *t = s; t; t = t->next)
 		sonde_buf_append(&d->stream, t->data, t->used);
-	if (d->stream.oom)
+	return !d->stream.oom;
+}
+
+/* Converts one ended span into the batch. Returns 0, 1 when filtered out, or -ENOMEM. */
+static int decode_span(decoder *d, const sonde_span *s)
+{
+	if (!gather(d, s))
 		return -ENOMEM;
 	uint64_t start = to_ns(s->start, s->sflags & SF_START_NS), end = to_ns(s->end, s->sflags & SF_END_NS);
 	if (end < start)
@@ -699,10 +705,7 @@ static bool redact_kv(decoder *d, sonde_kv *kv, size_t orig)
  * (or -EINVAL for a stream that does not parse, which cannot happen). */
 static int decode_log(decoder *d, const sonde_span *s)
 {
-	sonde_buf_reset(&d->stream);
-	for (const sonde_span *t = s; t; t = t->next)
-		sonde_buf_append(&d->stream, t->data, t->used);
-	if (d->stream.oom)
+	if (!gather(d, s))
 		return -ENOMEM;
 	size_t mark = d->b->logs_count;
 	sonde_log_data *lg = sonde_batch_add_log(d->b, &P.resource, tracer_scope(NULL));
