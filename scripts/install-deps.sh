@@ -17,6 +17,8 @@ PACKAGES=(
 	clang-format cppcheck python3
 	# interop peers
 	nodejs prometheus protobuf-compiler clickhouse-server heaptrack
+	# the HTML report is opened in headless Chromium by its test
+	chromium
 	# statistics references (run by the tests with Debian's /usr/bin/python3)
 	python3-scipy python3-statsmodels
 )
