@@ -104,5 +104,9 @@ int sonde_cmd_errors(int argc, char **argv);
 extern const char sonde_errors_usage[];
 int sonde_cmd_logs(int argc, char **argv);
 extern const char sonde_logs_usage[];
+int sonde_cmd_compare(int argc, char **argv);
+extern const char sonde_compare_usage[];
+int sonde_cmd_canary(int argc, char **argv);
+extern const char sonde_canary_usage[];
 
 #endif
