@@ -8,6 +8,7 @@
 #define SONDE_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 enum {
@@ -108,5 +109,12 @@ int sonde_cmd_compare(int argc, char **argv);
 extern const char sonde_compare_usage[];
 int sonde_cmd_canary(int argc, char **argv);
 extern const char sonde_canary_usage[];
+int sonde_cmd_incident(int argc, char **argv);
+extern const char sonde_incident_usage[];
+int sonde_cmd_postmortem(int argc, char **argv);
+extern const char sonde_postmortem_usage[];
+/* Now in Unix ns: $SONDE_NOW (RFC 3339) when it is set and valid, else the clock
+ * (cmd_incident.c). */
+uint64_t sonde_cli_now_ns(void);
 
 #endif

@@ -47,6 +47,11 @@ int sonde__store_fail(sonde_store *s, int rc, const char *fmt, ...) __attribute_
 extern const sonde_store_ops sonde__store_sqlite_ops;
 extern const sonde_store_ops sonde__store_clickhouse_ops;
 
+/* The SQLite connection of a store of the SQLite backend, NULL for other backends: for
+ * the journal (journal.c), which keeps its own tables in the same database. Borrowed
+ * until the store is closed. */
+struct sqlite3 *sonde__store_sqlite_db(sonde_store *s);
+
 /* The SQL that moves a SQLite store from from_version to from_version + 1 (NULL past the
  * current version); tests build old stores with it. */
 const char *sonde__store_sqlite_migration(int from_version);

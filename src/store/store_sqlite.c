@@ -2318,3 +2318,8 @@ int sonde_store_schema_version(void)
 {
 	return SCHEMA_VERSION;
 }
+
+struct sqlite3 *sonde__store_sqlite_db(sonde_store *s)
+{
+	return s && s->ops == &sonde__store_sqlite_ops ? ((sq_store *)s)->db : NULL;
+}
