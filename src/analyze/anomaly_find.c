@@ -309,6 +309,9 @@ done:
 ssize_t sonde_anomaly_find(sonde_store *s, const sonde_query *q, const sonde_anomaly_find_opts *o,
                            sonde_anomaly_report *out)
 {
+	static const sonde_anomaly_find_opts defaults;
+	if (!o)
+		o = &defaults;
 	memset(out, 0, sizeof *out);
 	sonde_arena_init(&out->arena);
 	sonde_batch *b = sonde_batch_new();

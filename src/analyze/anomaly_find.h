@@ -61,7 +61,7 @@ typedef struct sonde_anomaly_find_opts {
 } sonde_anomaly_find_opts;
 
 /* Finds the anomalies in the points matching q (since/until, service, attrs; q->operation
- * and q->limit are ignored) and their context. Fills *out (initialised here; release with
+ * and q->limit are ignored) and their context; o NULL: the defaults. Fills *out (initialised here; release with
  * sonde_anomaly_report_release() even on failure). Returns the number of anomalies or a
  * negative code (sonde_store_errmsg() says more for store failures). */
 ssize_t sonde_anomaly_find(sonde_store *s, const sonde_query *q, const sonde_anomaly_find_opts *o,

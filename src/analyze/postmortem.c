@@ -863,14 +863,16 @@ static void write_summary_impact(pm *p)
 	        sc->failed, rate, 100 * p->base_rate, sc->base_req[sc->mode]);
 	appendf(o, "- Error log records: %" PRIu64 ".\n", p->error_logs);
 	appendf(o, "- Affected users: %zu", sc->users.count);
-	qsort(sc->users.items, sc->users.count, sizeof *sc->users.items, by_failed);
+	if (sc->users.count)
+		qsort(sc->users.items, sc->users.count, sizeof *sc->users.items, by_failed);
 	for (size_t i = 0; i < sc->users.count && i < 5; i++) {
 		appendf(o, "%s", i ? ", " : " (most failures: ");
 		md_text(o, sc->users.items[i].name);
 		appendf(o, " %" PRIu64, sc->users.items[i].failed);
 	}
 	appendf(o, "%s.\n", sc->users.count ? (sc->users.count > 5 ? ", ...)" : ")") : "");
-	qsort(sc->services.items, sc->services.count, sizeof *sc->services.items, by_failed);
+	if (sc->services.count)
+		qsort(sc->services.items, sc->services.count, sizeof *sc->services.items, by_failed);
 	appendf(o, "- Services with failed spans: ");
 	for (size_t i = 0; i < sc->services.count; i++) {
 		appendf(o, "%s", i ? ", " : "");
@@ -878,7 +880,8 @@ static void write_summary_impact(pm *p)
 		appendf(o, " (%" PRIu64 ")", sc->services.items[i].failed);
 	}
 	appendf(o, "%s.\n", sc->services.count ? "" : "none");
-	qsort(sc->endpoints.items, sc->endpoints.count, sizeof *sc->endpoints.items, by_failed);
+	if (sc->endpoints.count)
+		qsort(sc->endpoints.items, sc->endpoints.count, sizeof *sc->endpoints.items, by_failed);
 	size_t shown = 0;
 	for (size_t i = 0; i < sc->endpoints.count && shown < 10; i++) {
 		const pm_count *c = &sc->endpoints.items[i];
@@ -898,7 +901,8 @@ static void write_summary_impact(pm *p)
 static void write_timeline(pm *p)
 {
 	sonde_buf *o = p->out;
-	qsort(p->tl.items, p->tl.count, sizeof *p->tl.items, by_time);
+	if (p->tl.count)
+		qsort(p->tl.items, p->tl.count, sizeof *p->tl.items, by_time);
 	sonde_buf_puts(o,
 	               "## Timeline\n\nTimes are UTC. *telemetry*: found in the store; *journal*: recorded"
 	               " events (deploys, canary and compare verdicts); *incident*: the investigation's own"
@@ -1116,7 +1120,8 @@ static int write_actions(pm *p)
 		if (!sonde_incident_detail_get(e->detail_json, "status", x->status, sizeof x->status))
 			snprintf(x->status, sizeof x->status, "open");
 	}
-	qsort(a, n, sizeof *a, by_priority);
+	if (n)
+		qsort(a, n, sizeof *a, by_priority);
 	if (!n)
 		sonde_buf_puts(o, "None recorded.\n");
 	else

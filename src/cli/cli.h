@@ -116,5 +116,7 @@ extern const char sonde_postmortem_usage[];
 /* Now in Unix ns: $SONDE_NOW (RFC 3339) when it is set and valid, else the clock
  * (cmd_incident.c). */
 uint64_t sonde_cli_now_ns(void);
+int sonde_cmd_report(int argc, char **argv);
+extern const char sonde_report_usage[];
 
 #endif

@@ -2,6 +2,7 @@
  * cli_select.c - parsing SEL for compare and canary (see cli_select.h).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 #include "cli.h"
 #include "cli_query.h"
 #include "cli_select.h"
+#include "journal.h"
 #include "sonde/status.h"
 
 void sonde_cli_sel_release(sonde_cli_sel *s)
@@ -27,13 +29,41 @@ static bool is_file(const char *p)
 	return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+static const char *store_uri(const char *db_uri)
+{
+	const char *uri = db_uri ? db_uri : getenv("SONDE_DB");
+	return uri && *uri ? uri : SONDE_STORE_DEFAULT_URI;
+}
+
+void sonde_cli_record_verdict(const char *verb, const sonde_store *db, const char *db_uri,
+                              const char *summary, const char *detail_json)
+{
+	if (!db)
+		return;
+	char msg[512] = "";
+	sonde_store *w = NULL;
+	int rc = sonde_store_open(store_uri(db_uri), SONDE_STORE_NOCREATE, &w, msg, sizeof msg);
+	if (rc == 0) {
+		sonde_event ev = {.time_ns = sonde_cli_now_ns(),
+		                  .kind = verb,
+		                  .source = strcmp(verb, "canary") ? "sonde compare" : "sonde canary",
+		                  .summary = summary,
+		                  .detail_json = detail_json};
+		rc = sonde_store_event_add(w, &ev, NULL);
+		if (rc < 0)
+			snprintf(msg, sizeof msg, "%s", sonde_store_errmsg(w));
+	}
+	if (rc < 0)
+		fprintf(stderr, "sonde %s: warning: the verdict was not recorded in the journal: %s\n", verb,
+		        msg[0] ? msg : sonde_strerror(rc));
+	sonde_store_close(w);
+}
+
 static int open_db(const char *verb, const char *db_uri, sonde_store **db)
 {
 	if (*db)
 		return SONDE_EXIT_OK;
-	const char *uri = db_uri ? db_uri : getenv("SONDE_DB");
-	if (!uri || !*uri)
-		uri = SONDE_STORE_DEFAULT_URI;
+	const char *uri = store_uri(db_uri);
 	char msg[512];
 	int rc = sonde_store_open(uri, SONDE_STORE_READONLY, db, msg, sizeof msg);
 	if (rc == -ENOENT) {

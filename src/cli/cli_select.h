@@ -44,4 +44,12 @@ int sonde_cli_sel_parse(const char *verb, const char *opt, const char *text, con
                         sonde_store **db, sonde_cli_sel *out);
 void sonde_cli_sel_release(sonde_cli_sel *s);
 
+/* Records a verdict in the store's event journal (journal.h) at now (sonde_cli_now_ns),
+ * so that post-mortems and reports find it: kind "canary" or "compare", a one-line
+ * summary and the verdict's JSON. Only when a selection read the user's store (db
+ * non-NULL): the store named by db_uri / $SONDE_DB / ./sonde.db is then opened for
+ * writing. A failure is a warning on stderr, never the verb's failure. */
+void sonde_cli_record_verdict(const char *verb, const sonde_store *db, const char *db_uri,
+                              const char *summary, const char *detail_json);
+
 #endif

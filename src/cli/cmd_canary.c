@@ -489,6 +489,16 @@ int sonde_cmd_canary(int argc, char **argv)
 				rc = res.verdict == SONDE_CANARY_VERDICT_FAIL       ? SONDE_EXIT_FINDING
 				     : res.verdict == SONDE_CANARY_VERDICT_MARGINAL ? EXIT_MARGINAL
 				                                                    : SONDE_EXIT_OK;
+			if (rc != SONDE_EXIT_USAGE) {
+				char summary[512];
+				snprintf(summary, sizeof summary,
+				         "canary %s against %s: %s, score %.0f/100%s%s", csel, bsel,
+				         sonde_canary_verdict_name(res.verdict), res.score,
+				         res.reasons_count ? ": " : "",
+				         res.reasons_count ? res.reasons[0] : "");
+				sonde_cli_record_verdict("canary", db, db_uri, summary,
+				                         js.data ? js.data : "");
+			}
 			if (res.verdict == SONDE_CANARY_VERDICT_FAIL && on_fail)
 				run_on_fail(on_fail);
 		}

@@ -368,13 +368,26 @@ int sonde_cmd_compare(int argc, char **argv)
 			                          : "; `sonde db info` shows what the store holds");
 			rc = SONDE_EXIT_USAGE;
 		} else {
-			sonde_buf out = SONDE_BUF_INIT;
+			sonde_buf out = SONDE_BUF_INIT, js = SONDE_BUF_INIT;
+			render_json(&res, bsel, csel, &js);
 			if (json)
-				render_json(&res, bsel, csel, &out);
-			else
+				rc = sonde_cli_emit("compare", &js);
+			else {
 				render_text(&res, bsel, csel, &out);
-			rc = sonde_cli_emit("compare", &out);
+				rc = sonde_cli_emit("compare", &out);
+			}
+			if (rc == SONDE_EXIT_OK && !js.oom) {
+				char summary[512];
+				snprintf(summary, sizeof summary,
+				         "compare %s against %s: %zu regression%s, %zu improvement%s, %zu "
+				         "unchanged",
+				         csel, bsel, res.regressions, res.regressions == 1 ? "" : "s",
+				         res.improvements, res.improvements == 1 ? "" : "s", res.unchanged);
+				sonde_cli_record_verdict("compare", db, db_uri, summary,
+				                         js.data ? js.data : "");
+			}
 			sonde_buf_release(&out);
+			sonde_buf_release(&js);
 			if (rc == SONDE_EXIT_OK && res.regressions)
 				rc = SONDE_EXIT_FINDING;
 		}

@@ -85,6 +85,18 @@ for f in traces.json canary.txt canary.json; do [ -s "$T/evidence/$f" ] || fail 
 "$SONDE" traces --db "$T/back.db" --attr service.version=1 --json 2>/dev/null | grep -q traceId &&
 	fail "evidence holds baseline spans"
 
+# the verdicts on the store went into its event journal, where post-mortems and reports find them
+if command -v sqlite3 >/dev/null; then
+	n=$(sqlite3 "$DB" "select count(*) from journal_events where kind='canary' and summary like '%fail%'")
+	[ "$n" -ge 1 ] || fail "canary verdict not recorded in the journal"
+	n=$(sqlite3 "$DB" "select count(*) from journal_events where kind='compare' and summary like '%1 regression%'")
+	[ "$n" -ge 1 ] || fail "compare verdict not recorded in the journal"
+fi
+"$SONDE" report --db "$DB" --since 2000-01-01T00:00:00Z -o "$T/r.html" 2>/dev/null || fail "report"
+grep -q "canary version=2 against version=1: fail" "$T/r.html" || fail "report does not show the canary verdict"
+n=$(sqlite3 "$T/back.db" "select count(*) from sqlite_master where name='journal_events'" 2>/dev/null || echo 0)
+[ "${n:-0}" = 0 ] || fail "a file selection wrote a journal"
+
 # --on-fail does not run on pass; a command that does not exist is reported, not fatal
 rm -f "$MARK"
 "$SONDE" canary --baseline "$T/v1.json" --current "$T/v2same.json" --on-fail touch "$MARK" >/dev/null 2>&1
