@@ -52,6 +52,25 @@ sonde_exporter *sonde_exporter_zipkin_new(const char *url, uint32_t timeout_ms);
 /* Appends one OTLP JSON export request per line to path (created if missing): the form
  * the OpenTelemetry Collector's file exporter writes, which `sonde ingest` reads. */
 sonde_exporter *sonde_exporter_file_new(const char *path);
+/* Settings of the InfluxDB line-protocol metric exporter: exactly one of path and endpoint. */
+typedef struct sonde_influx_config {
+	const char *path; /* append lines to this file (created if missing) */
+	/* POST to InfluxDB: a URL naming the write path ("http://h:8086/api/v2/write?org=o&
+	 * bucket=b&precision=ns", ".../write?db=d"), used as is; or a base URL
+	 * ("http://h:8086") to which /write?db=<db> (db set) or /api/v2/write?bucket=<bucket>
+	 * [&org=<org>] and &precision=ns are appended. */
+	const char *endpoint;
+	const char *org, *bucket; /* InfluxDB 2 */
+	const char *db;           /* InfluxDB 1 (and Telegraf's listeners) */
+	const char *token;        /* InfluxDB 2: "Authorization: Token <token>" */
+	uint32_t timeout_ms;      /* per export including retries; default 10000 */
+} sonde_influx_config;
+
+/* Metrics in InfluxDB line protocol (one line per data point, see src/wire/influx.h), for
+ * InfluxDB or Telegraf; spans and logs are ignored. HTTP failures are retried as the OTLP
+ * exporter retries them. Returns NULL when out of memory or a setting is invalid
+ * (reported). */
+sonde_exporter *sonde_exporter_influx_new(const sonde_influx_config *cfg);
 /* Writes each span as one readable line to fd (2 for stderr): for development. */
 sonde_exporter *sonde_exporter_console_new(int fd);
 /* Frees an exporter that was not handed to sonde_trace_init. NULL is a no-op. */

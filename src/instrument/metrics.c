@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "config_internal.h"
 #include "env_internal.h"
 #include "exporter_internal.h"
 #include "hash.h"
@@ -810,6 +811,13 @@ sonde_instrument *sonde_instrument_new(sonde_meter *m, const sonde_instrument_op
 	case SONDE__OP_HIST: {
 		const double *b = o->bounds ? o->bounds : default_bounds;
 		size_t nb = o->bounds ? o->bounds_count : sizeof(default_bounds) / sizeof(default_bounds[0]);
+		/* A view of the configuration file overrides the instrument's own bounds. */
+		double vb[SONDE__M_MAX_BOUNDS];
+		size_t vn;
+		if (sonde__view_bounds(m->name, o->name, vb, &vn)) {
+			b = vb;
+			nb = vn;
+		}
 		in->bounds = malloc((nb ? nb : 1) * sizeof(double));
 		if (!in->bounds)
 			goto oom;

@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "exporter_internal.h"
+#include "host_metrics_internal.h"
 #include "metrics_internal.h"
 #include "prom_text.h"
 #include "ptrmap.h"
@@ -200,6 +201,8 @@ sonde_metric_reader *sonde_metric_reader_new(sonde_metric_temporality temporalit
 		return NULL;
 	r->temporality = temporality;
 	sonde_ptrmap_init(&r->prev);
+	/* Runtime metrics asked for by SONDE_METRICS_RUNTIME / SONDE_METRICS_HOST. */
+	sonde__runtime_metrics_from_env();
 	sonde_meter_get("sonde", NULL, NULL); /* initialises the runtime */
 	pthread_mutex_lock(&M.mu);
 	r->last_ns = M.start_ns;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "exporter_internal.h"
+#include "host_metrics_internal.h"
 #include "metrics_internal.h"
 
 static pthread_mutex_t prom_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -112,6 +113,7 @@ static void prom_init(void)
 
 int sonde_metrics_prometheus_start(const char *addr)
 {
+	sonde__runtime_metrics_from_env();
 	struct sockaddr_in sa;
 	if (parse_addr(addr ? addr : "127.0.0.1:9464", &sa) < 0) {
 		sonde__diag("metrics: bad Prometheus endpoint address \"%s\" (expected IPv4 host:port)",

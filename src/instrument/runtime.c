@@ -24,6 +24,7 @@
 
 #include "buf.h"
 #include "clock.h"
+#include "config_internal.h"
 #include "env_internal.h"
 #include "exporter_internal.h"
 #include "metrics_internal.h"
@@ -1084,7 +1085,7 @@ static void atfork_child(void)
 
 /* ---- Init, flush, shutdown, stats --------------------------------------------------- */
 
-static sonde_exporter *exporter_by_name(const char *name, size_t n)
+sonde_exporter *sonde__exporter_by_name(const char *name, size_t n)
 {
 	if (n == 4 && memcmp(name, "otlp", 4) == 0)
 		return sonde_exporter_otlp_http_new(NULL);
@@ -1208,6 +1209,14 @@ int sonde_trace_init(const sonde_trace_config *cfg)
 	pthread_once(&self_metrics_once, register_self_metrics);
 	static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 	static const sonde_trace_config empty;
+	/* OTEL_CONFIG_FILE: the file under the environment under cfg (config.h). */
+	if (!sonde__config_applying()) {
+		const char *file = sonde__env_get("OTEL_CONFIG_FILE");
+		if (!file)
+			file = sonde__env_get("OTEL_EXPERIMENTAL_CONFIG_FILE");
+		if (file)
+			return sonde__config_init_from_env(file, cfg);
+	}
 	if (!cfg)
 		cfg = &empty;
 	const char *disabled = getenv("OTEL_SDK_DISABLED");
@@ -1279,7 +1288,7 @@ int sonde_trace_init(const sonde_trace_config *cfg)
 			while (m && p[m - 1] == ' ')
 				m--;
 			if (m && !(m == 4 && memcmp(p, "none", 4) == 0)) {
-				sonde_exporter *e = exporter_by_name(p, m);
+				sonde_exporter *e = sonde__exporter_by_name(p, m);
 				if (e)
 					P.exporters[P.exporters_count++] = e;
 			}
