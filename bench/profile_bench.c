@@ -10,13 +10,17 @@
  *
  * Post-processing: a 4999 Hz DWARF recording of a longer workload; the profiler's own CPU time
  * (draining the rings, unwinding every sample's stack copy, symbolizing, writing folded
- * stacks) per sample, as samples per second. Beside it, when perf is installed and
+ * stacks) per sample, as samples per second. The runs share a fresh debug cache
+ * (symbolize.h): the first one inflates glibc's compressed debug file and writes its copy
+ * (the "cold" figure), the others open the copy. Beside it, when perf is installed and
  * permitted, `perf script` on a `perf record --call-graph dwarf` recording of the same
- * workload. Prints "name: value unit" lines.
+ * workload. Prints "name: value unit" lines. `profile_bench --rate` measures the
+ * post-processing rate (and perf script) only, skipping the slowdown runs.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,7 +107,9 @@ static char self_path[4096], out_path[256];
 typedef struct result {
 	double target_cpu_ns;
 	double profiler_cpu_ns;
+	double final_cpu_ns; /* of it: stop, symbolization and the folded output */
 	uint64_t samples;
+	uint64_t fast; /* DWARF samples unwound without libunwind */
 	double rooted;
 } result;
 
@@ -146,11 +152,13 @@ static int run(const sonde_profiler_opts *opts, int work_units, result *r)
 	sonde_buf folded = SONDE_BUF_INIT;
 	if (tab)
 		sonde_folded_write(tab, 0, &folded);
-	cpu += thread_cpu_ns() - t0;
+	r->final_cpu_ns = thread_cpu_ns() - t0;
+	cpu += r->final_cpu_ns;
 	sonde_profiler_stats st;
 	sonde_profiler_get_stats(pr, &st);
 	r->profiler_cpu_ns = cpu;
 	r->samples = st.samples;
+	r->fast = st.unwind_fast;
 	r->target_cpu_ns = read_ns(out_path);
 	sonde_buf_release(&folded);
 	sonde_profiler_free(pr);
@@ -218,6 +226,7 @@ int main(int argc, char **argv)
 		return 1;
 	self_path[n] = '\0';
 	snprintf(out_path, sizeof(out_path), "/tmp/sonde-profile-bench-%d", (int)getpid());
+	bool rate_only = argc == 2 && strcmp(argv[1], "--rate") == 0;
 
 	sonde_profiler_opts fp99 = {.freq_hz = 99, .callgraph = SONDE_CALLGRAPH_FP};
 	sonde_profiler_opts auto99 = {.freq_hz = 99, .callgraph = SONDE_CALLGRAPH_AUTO};
@@ -225,9 +234,9 @@ int main(int argc, char **argv)
 	const sonde_profiler_opts *cfg[] = {NULL, &fp99, &auto99, &dwarf999};
 	const char *names[] = {"none", "99hz_fp", "99hz_auto", "999hz_dwarf"};
 	double cpu[4][RUNS];
-	double rate[RUNS_RATE];
-	uint64_t samples = 0;
-	for (int r = 0; r < RUNS; r++) {
+	double rate[RUNS_RATE], final_ms[RUNS_RATE];
+	uint64_t samples = 0, fast = 0;
+	for (int r = 0; r < RUNS && !rate_only; r++) {
 		for (int c = 0; c < 4; c++) {
 			result res;
 			if (run(cfg[c], WORK_UNITS, &res) != 0) {
@@ -241,24 +250,40 @@ int main(int argc, char **argv)
 	}
 	/* Throughput: a larger DWARF recording, so that opening and indexing the modules'
 	 * debug information once is a small part of it (as in a real recording). */
-	sonde_profiler_opts dwarf_fast = {.freq_hz = 4999, .callgraph = SONDE_CALLGRAPH_DWARF};
+	char cache[300];
+	snprintf(cache, sizeof(cache), "%s.debug-cache", out_path);
+	sonde_profiler_opts dwarf_fast = {
+	        .freq_hz = 4999, .callgraph = SONDE_CALLGRAPH_DWARF, .debug_cache = cache};
 	for (int r = 0; r < RUNS_RATE; r++) {
 		result res;
 		if (run(&dwarf_fast, WORK_UNITS * 3, &res) != 0)
 			return 1;
 		rate[r] = (double)res.samples / (res.profiler_cpu_ns / 1e9);
+		final_ms[r] = res.final_cpu_ns / 1e6;
 		samples += res.samples;
+		fast += res.fast;
 	}
-	double base = median(cpu[0], RUNS);
-	printf("profile_target_cpu_unprofiled: %.3f s\n", base / 1e9);
-	for (int c = 1; c < 4; c++) {
-		double m = median(cpu[c], RUNS);
-		printf("profile_slowdown_%s: %.2f %%\n", names[c], 100.0 * (m - base) / base);
+	if (!rate_only) {
+		double base = median(cpu[0], RUNS);
+		printf("profile_target_cpu_unprofiled: %.3f s\n", base / 1e9);
+		for (int c = 1; c < 4; c++) {
+			double m = median(cpu[c], RUNS);
+			printf("profile_slowdown_%s: %.2f %%\n", names[c], 100.0 * (m - base) / base);
+		}
 	}
 	printf("profile_dwarf_samples_per_run: %.0f samples\n", (double)samples / RUNS_RATE);
+	double cold = rate[0]; /* the first run writes the debug cache; median() sorts rate */
 	printf("profile_dwarf_postprocess_rate: %.0f samples/s\n", median(rate, RUNS_RATE));
+	printf("profile_dwarf_postprocess_rate_cold_cache: %.0f samples/s\n", cold);
+	printf("profile_dwarf_symbolize_fold_cpu: %.1f ms\n", median(final_ms, RUNS_RATE));
+	printf("profile_dwarf_fast_unwind_share: %.1f %%\n",
+	       samples ? 100.0 * (double)fast / (double)samples : 0.0);
 	perf_script_rate();
 	unlink(out_path);
+	char rm[400];
+	snprintf(rm, sizeof(rm), "rm -rf '%s'", cache);
+	if (system(rm) != 0)
+		fprintf(stderr, "profile_bench: cannot remove %s\n", cache);
 	char p2[300];
 	snprintf(p2, sizeof(p2), "%s.p", out_path);
 	unlink(p2);

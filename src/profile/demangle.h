@@ -4,8 +4,9 @@
  * C++ (Itanium ABI, "_Z...") goes through the C++ runtime's __cxa_demangle, found at run
  * time in libstdc++ so that sonde itself needs no C++ runtime; Rust's legacy mangling (also
  * "_ZN...", ending in a "17h<16 hex digits>E" hash) is demangled the same way, then loses its
- * hash and has its $...$ escapes decoded. Names that are not mangled, or that cannot be
- * demangled here (Rust v0 "_R..."), stay as they are. Thread-safe.
+ * hash and has its $...$ escapes decoded. Rust v0 names ("_R...") are demangled here
+ * without a runtime. Names that are not mangled, or that cannot be demangled, stay as they
+ * are. Thread-safe.
  */
 #ifndef SONDE_DEMANGLE_H
 #define SONDE_DEMANGLE_H

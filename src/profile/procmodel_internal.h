@@ -59,6 +59,11 @@ typedef struct sonde__procmodel {
 	size_t nmodules, modules_cap;
 	void (*proc_release)(void *ctx, sonde__proc *p); /* called before a proc is freed */
 	void *release_ctx;
+	/* The DWARF unwinder's setting (SONDE_UNWINDER_*, profiler.h) and counters. */
+	int dwarf_unwinder;
+	uint64_t dwarf_fast;    /* samples the fast CFI walk unwound on its own */
+	uint64_t dwarf_checked; /* samples unwound both ways (check mode) */
+	uint64_t dwarf_differ;  /* ... whose stacks differed */
 } sonde__procmodel;
 
 /* An address resolved against a process's maps. */

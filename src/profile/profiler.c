@@ -147,7 +147,8 @@ int sonde_profiler_new(const sonde_profiler_opts *opts, sonde_profiler **out)
 	pr->child_go = pr->child_err = -1;
 	sonde_arena_init(&pr->arena);
 	sonde_intern_init(&pr->strings, &pr->arena);
-	sonde_symbolizer_opts so = {pr->opts.debug_dirs, pr->opts.debug_dirs_count, false, false};
+	sonde_symbolizer_opts so = {pr->opts.debug_dirs, pr->opts.debug_dirs_count, false, false,
+	                            pr->opts.debug_cache};
 	pr->sym = sonde_symbolizer_new(&so);
 	pr->tab = sonde_stacktab_new();
 	if (!pr->sym || !pr->tab || sonde_stacktab_add_type(pr->tab, "samples", "count") != 0 ||
@@ -157,6 +158,7 @@ int sonde_profiler_new(const sonde_profiler_opts *opts, sonde_profiler **out)
 	}
 	sonde__procmodel_init(&pr->model, pr->sym);
 	pr->model.proc_release = release_proc_state;
+	pr->model.dwarf_unwinder = (int)pr->opts.unwinder;
 	sonde_perf_opts po = {
 	        .freq_hz = pr->opts.freq_hz,
 	        .kernel = pr->opts.kernel,
@@ -894,6 +896,9 @@ const sonde_stacktab *sonde_profiler_stacktab(sonde_profiler *pr)
 void sonde_profiler_get_stats(const sonde_profiler *pr, sonde_profiler_stats *out)
 {
 	*out = pr->st;
+	out->unwind_fast = pr->model.dwarf_fast;
+	out->unwind_checked = pr->model.dwarf_checked;
+	out->unwind_differ = pr->model.dwarf_differ;
 	out->processes = 0;
 	for (size_t i = 0; i < pr->nthreads; i++) {
 		if (!pr->threads[i].sampled)

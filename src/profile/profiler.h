@@ -32,6 +32,14 @@ typedef enum sonde_callgraph {
 	SONDE_CALLGRAPH_DWARF,
 } sonde_callgraph;
 
+/* How DWARF stacks are unwound. */
+typedef enum sonde_unwinder {
+	SONDE_UNWINDER_DEFAULT =
+	        0, /* sonde's CFI walk with rules cached per address; libunwind where it gives up */
+	SONDE_UNWINDER_LIBUNWIND, /* libunwind alone */
+	SONDE_UNWINDER_CHECK, /* both on every sample, compared (stats.unwind_differ); the default's result */
+} sonde_unwinder;
+
 typedef struct sonde_profiler_opts {
 	uint32_t freq_hz;              /* default 99 */
 	sonde_callgraph callgraph;     /* default auto */
@@ -40,6 +48,8 @@ typedef struct sonde_profiler_opts {
 	bool threads;                  /* a root frame per thread */
 	const char *const *debug_dirs; /* where separate debug files live; NULL: /usr/lib/debug */
 	size_t debug_dirs_count;
+	sonde_unwinder unwinder; /* default SONDE_UNWINDER_DEFAULT */
+	const char *debug_cache; /* uncompressed copies of compressed debug files (symbolize.h); NULL: none */
 } sonde_profiler_opts;
 
 typedef struct sonde_profiler_stats {
@@ -51,6 +61,9 @@ typedef struct sonde_profiler_stats {
 	uint64_t dwarf_complete; /* DWARF walks that reached the outermost frame */
 	uint64_t dwarf_used;     /* samples whose user stack came from DWARF */
 	uint64_t fp_used;        /* samples whose user stack came from frame pointers */
+	uint64_t unwind_fast;    /* DWARF samples unwound by sonde's CFI walk alone (no libunwind) */
+	uint64_t unwind_checked; /* SONDE_UNWINDER_CHECK: samples both unwinders walked */
+	uint64_t unwind_differ;  /* ... whose frames differed */
 } sonde_profiler_stats;
 
 typedef struct sonde_profiler sonde_profiler;

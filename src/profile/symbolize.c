@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
+#include <gelf.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,15 @@ struct sonde_symfile {
 	cu_range *cus;          /* sorted by start */
 	size_t ncus;
 	const sonde_elf_info *syms; /* where symbols come from: elf, or dbg_elf when richer */
+
+	bool eh_cfi_tried;
+	Dwarf_CFI *eh_cfi; /* the file's .eh_frame CFI (dwarf_getcfi_elf); owned */
+	bool dbg_cfi_tried;
+	Dwarf *cfi_dw;      /* DWARF opened for .debug_frame alone (no_lines); owned */
+	Dwarf_CFI *dbg_cfi; /* .debug_frame CFI; owned by dw or cfi_dw */
+
+	mapped cache_img;         /* the uncompressed copy the DWARF was opened from, if any */
+	sonde_elf_info cache_elf; /* its ELF information */
 };
 
 typedef struct failed_path {
@@ -89,6 +99,7 @@ struct sonde_symbolizer {
 	char **debug_dirs;
 	size_t ndebug_dirs;
 	bool no_lines, no_demangle;
+	char *debug_cache; /* NULL: none */
 	sonde_symfile *files;
 	failed_path *failed;
 	bool kallsyms_loaded;
@@ -139,6 +150,11 @@ sonde_symbolizer *sonde_symbolizer_new(const sonde_symbolizer_opts *opts)
 	s->ndebug_dirs = n;
 	s->no_lines = opts && opts->no_lines;
 	s->no_demangle = opts && opts->no_demangle;
+	if (opts && opts->debug_cache) {
+		s->debug_cache = sonde_arena_strndup(&s->arena, opts->debug_cache, strlen(opts->debug_cache));
+		if (!s->debug_cache)
+			goto fail;
+	}
 	return s;
 fail:
 	sonde_symbolizer_free(s);
@@ -147,8 +163,14 @@ fail:
 
 static void symfile_free(sonde_symfile *f)
 {
+	if (f->eh_cfi)
+		dwarf_cfi_end(f->eh_cfi);
+	if (f->cfi_dw)
+		dwarf_end(f->cfi_dw);
 	if (f->dw)
 		dwarf_end(f->dw);
+	sonde_elf_info_release(&f->cache_elf);
+	mapped_release(&f->cache_img);
 	free(f->cus);
 	sonde_elf_info_release(&f->dbg_elf);
 	mapped_release(&f->dbg_img);
@@ -384,6 +406,97 @@ static void index_cus(sonde_symfile *f)
 		qsort(f->cus, f->ncus, sizeof(*f->cus), cu_cmp);
 }
 
+/* True when one of the ELF's sections is compressed (SHF_COMPRESSED). */
+static bool has_compressed(const sonde_elf_info *e)
+{
+	Elf_Scn *scn = NULL;
+	while ((scn = elf_nextscn(e->elf, scn)) != NULL) {
+		GElf_Shdr sh;
+		if (gelf_getshdr(scn, &sh) && (sh.sh_flags & SHF_COMPRESSED))
+			return true;
+	}
+	return false;
+}
+
+/* Writes img[0..len), an ELF file, to path with its sections decompressed: through a
+ * temporary file renamed into place, so that readers never see half a copy. */
+static int write_uncompressed(const char *dir, const char *path, const mapped *img)
+{
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+		return -errno;
+	char tmp[PATH_MAX];
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	int rc = 0;
+	for (size_t off = 0; off < img->len && rc == 0;) {
+		ssize_t n = write(fd, (const char *)img->map + off, img->len - off);
+		if (n < 0 && errno != EINTR)
+			rc = -errno;
+		else if (n > 0)
+			off += (size_t)n;
+	}
+	Elf *e = rc == 0 ? elf_begin(fd, ELF_C_RDWR, NULL) : NULL;
+	if (!e && rc == 0)
+		rc = SONDE_EPARSE;
+	for (Elf_Scn *scn = NULL; rc == 0 && (scn = elf_nextscn(e, scn)) != NULL;) {
+		GElf_Shdr sh;
+		if (gelf_getshdr(scn, &sh) && (sh.sh_flags & SHF_COMPRESSED) && elf_compress(scn, 0, 0) < 0)
+			rc = SONDE_EPARSE;
+	}
+	if (rc == 0 && elf_update(e, ELF_C_WRITE) < 0)
+		rc = SONDE_EPARSE;
+	if (e)
+		elf_end(e);
+	if (close(fd) != 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = -errno;
+	if (rc != 0)
+		unlink(tmp);
+	return rc;
+}
+
+/* The ELF to open the DWARF of: src itself, or its uncompressed copy in the debug cache
+ * (written first when missing) when src has compressed sections. */
+static const sonde_elf_info *uncompressed_source(sonde_symbolizer *s, sonde_symfile *f,
+                                                 const sonde_elf_info *src, const mapped *img)
+{
+	if (!s->debug_cache || !src->build_id_len || !has_compressed(src))
+		return src;
+	char hex[2 * SONDE_ELF_MAX_BUILD_ID + 1], path[PATH_MAX];
+	sonde_elf_info_build_id_hex(src, hex);
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s.debug", s->debug_cache, hex) >= sizeof(path))
+		return src;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && (write_uncompressed(s->debug_cache, path, img) != 0 ||
+	               (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0))
+		return src;
+	struct stat st;
+	mapped m = {0};
+	bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && map_fd(fd, (size_t)st.st_size, &m) == 0;
+	close(fd);
+	if (!ok)
+		return src;
+	sonde_elf_info e;
+	if (sonde_elf_info_read(&e, m.map, m.len, NULL) != 0) {
+		mapped_release(&m);
+		return src;
+	}
+	/* A copy of another file, or damaged: not used (and not trusted). */
+	if (e.build_id_len != src->build_id_len || memcmp(e.build_id, src->build_id, e.build_id_len) != 0 ||
+	    !e.has_debug_info || has_compressed(&e)) {
+		sonde_elf_info_release(&e);
+		mapped_release(&m);
+		return src;
+	}
+	f->cache_img = m;
+	f->cache_elf = e;
+	return &f->cache_elf;
+}
+
 static void open_dwarf(sonde_symbolizer *s, sonde_symfile *f)
 {
 	f->dwarf_tried = true;
@@ -398,9 +511,38 @@ static void open_dwarf(sonde_symbolizer *s, sonde_symfile *f)
 	}
 	if (!src || s->no_lines)
 		return;
+	src = uncompressed_source(s, f, src, src == &f->elf ? &f->img : &f->dbg_img);
 	f->dw = dwarf_begin_elf(src->elf, DWARF_C_READ, NULL);
 	if (f->dw)
 		index_cus(f);
+}
+
+Dwarf_CFI *sonde_symfile_eh_cfi(sonde_symfile *f)
+{
+	if (!f->eh_cfi_tried) {
+		f->eh_cfi_tried = true;
+		if (f->elf.elf)
+			f->eh_cfi = dwarf_getcfi_elf(f->elf.elf);
+	}
+	return f->eh_cfi;
+}
+
+Dwarf_CFI *sonde_symfile_debug_cfi(sonde_symbolizer *s, sonde_symfile *f)
+{
+	if (f->dbg_cfi_tried)
+		return f->dbg_cfi;
+	f->dbg_cfi_tried = true;
+	if (!f->dwarf_tried)
+		open_dwarf(s, f);
+	Dwarf *dw = f->dw;
+	if (!dw && f->dbg_path) { /* lines are off: open the DWARF for its CFI alone */
+		const sonde_elf_info *src = f->elf.has_debug_info ? &f->elf : &f->dbg_elf;
+		if (src->elf)
+			dw = f->cfi_dw = dwarf_begin_elf(src->elf, DWARF_C_READ, NULL);
+	}
+	if (dw)
+		f->dbg_cfi = dwarf_getcfi(dw);
+	return f->dbg_cfi;
 }
 
 static bool find_cu(sonde_symfile *f, uint64_t vaddr, Dwarf_Die *cu)

@@ -30,6 +30,11 @@ typedef struct sonde_symbolizer_opts {
 	size_t debug_dirs_count;
 	bool no_lines; /* skip DWARF (no file:line, no inlined frames) */
 	bool no_demangle;
+	/* A folder (created when missing) for uncompressed copies, named BUILD-ID.debug, of
+	 * debug files whose DWARF sections are compressed (Debian's -dbg packages): libdw
+	 * inflates every section when it opens a file, 50-100 ms for glibc's, so the copy is
+	 * written once and then opened instead. NULL: no copies, inflate every time. */
+	const char *debug_cache;
 } sonde_symbolizer_opts;
 
 /* One frame of a symbolized address. Strings are interned in the symbolizer. */
@@ -58,6 +63,13 @@ const sonde_elf_info *sonde_symfile_elf(const sonde_symfile *f);
 const uint8_t *sonde_symfile_image(const sonde_symfile *f, size_t *len);
 /* Where the DWARF came from: the file itself, a separate debug file's path, or NULL. */
 const char *sonde_symfile_debug_path(const sonde_symfile *f);
+
+/* The call frame information of the file, for unwinding: its .eh_frame (NULL when it has
+ * none), and the .debug_frame of the file or of its separate debug file (NULL when neither
+ * has one; opens the DWARF on first use). Borrowed from the symbolizer; addresses are ELF
+ * virtual addresses. */
+struct Dwarf_CFI_s *sonde_symfile_eh_cfi(sonde_symfile *f);
+struct Dwarf_CFI_s *sonde_symfile_debug_cfi(sonde_symbolizer *s, sonde_symfile *f);
 
 /* Symbolizes the ELF virtual address vaddr of f into out[0..max), innermost first: inlined
  * frames (inlined = true) and then the function that holds them. Returns how many entries

@@ -1,8 +1,16 @@
 /*
- * unwind_dwarf.c - DWARF unwinding of sampled user stacks with libunwind's remote
- * interface.
+ * unwind_dwarf.c - DWARF unwinding of sampled user stacks: sonde's own walk over cached
+ * CFI rules (unwind_cfi.c), and libunwind's remote interface where that walk gives up.
  *
- * Design notes. Each sampled process gets one libunwind address space whose accessors
+ * Design notes. Most samples are unwound by unwind_cfi.c alone: rules parsed once per
+ * address, no locks, no system calls. When it gives up (an address in no file or without
+ * CFI, a rule it cannot express, a signal frame, memory outside the stack copy), the sample
+ * is unwound again from the start with libunwind, except that a walk which used
+ * .debug_frame rules (which this libunwind cannot read) keeps whichever walk is deeper.
+ * SONDE_UNWINDER_LIBUNWIND uses libunwind alone; SONDE_UNWINDER_CHECK runs both on every
+ * sample and counts the samples whose frames differ (a test asserts none do).
+ *
+ * libunwind. Each sampled process gets one libunwind address space whose accessors
  * read: registers from the sample; memory from the copy of the stack when the address
  * lies in it, otherwise from the mapped file's image (the .eh_frame_hdr search table and
  * .eh_frame the unwinder needs). find_proc_info locates the module of an address and hands
@@ -19,7 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "profiler.h"
 #include "unwind_internal.h"
+
+enum { MAX_CHECK = 256 }; /* frames kept for a comparison (the profiler asks for at most 256) */
 
 /* Exported by libunwind but not declared in its headers (perf declares it the same way). */
 extern int UNW_OBJ(dwarf_search_unwind_table)(unw_addr_space_t as, unw_word_t ip, unw_dyn_info_t *di,
@@ -27,7 +38,8 @@ extern int UNW_OBJ(dwarf_search_unwind_table)(unw_addr_space_t as, unw_word_t ip
 
 typedef struct dwarf_proc {
 	unw_addr_space_t as;
-	uint32_t generation; /* of the maps the cache was filled under */
+	uint32_t generation;   /* of the maps the cache was filled under */
+	sonde__cfi_cache *cfi; /* the fast walk's rules */
 } dwarf_proc;
 
 typedef struct uctx {
@@ -194,6 +206,9 @@ static unw_accessors_t accessors = {
         .get_proc_name = get_proc_name,
 };
 
+static size_t libunwind_walk(dwarf_proc *d, sonde__procmodel *m, sonde__proc *p, const sonde_perf_record *s,
+                             uint64_t *ips, size_t max, bool *complete);
+
 static size_t dwarf_unwind(sonde__procmodel *m, sonde__proc *p, const sonde_perf_record *s, uint64_t *ips,
                            size_t max, bool *complete)
 {
@@ -205,15 +220,50 @@ static size_t dwarf_unwind(sonde__procmodel *m, sonde__proc *p, const sonde_perf
 		d = calloc(1, sizeof(*d));
 		if (!d)
 			return 0;
-		d->as = unw_create_addr_space(&accessors, 0);
-		if (!d->as) {
-			free(d);
-			return 0;
+		d->generation = p->generation;
+		p->unwind_state = d;
+	}
+	if (m->dwarf_unwinder == SONDE_UNWINDER_LIBUNWIND)
+		return libunwind_walk(d, m, p, s, ips, max, complete);
+	bool gave_up, dbg;
+	size_t n = sonde__cfi_unwind(&d->cfi, m, p, s, ips, max, complete, &gave_up, &dbg);
+	if (!gave_up) {
+		m->dwarf_fast++;
+		if (m->dwarf_unwinder == SONDE_UNWINDER_CHECK) {
+			uint64_t lips[MAX_CHECK];
+			bool lc;
+			size_t ln = libunwind_walk(d, m, p, s, lips, max < MAX_CHECK ? max : MAX_CHECK, &lc);
+			m->dwarf_checked++;
+			if (ln != n || lc != *complete || memcmp(lips, ips, n * sizeof(*ips)) != 0)
+				m->dwarf_differ++;
 		}
+		return n;
+	}
+	uint64_t fips[MAX_CHECK];
+	size_t fn = n < MAX_CHECK ? n : MAX_CHECK;
+	if (dbg)
+		memcpy(fips, ips, fn * sizeof(*ips));
+	n = libunwind_walk(d, m, p, s, ips, max, complete);
+	if (dbg && fn > n) {
+		memcpy(ips, fips, fn * sizeof(*ips));
+		n = fn;
+		*complete = false;
+	}
+	return n;
+}
+
+/* The sample unwound by libunwind alone. */
+static size_t libunwind_walk(dwarf_proc *d, sonde__procmodel *m, sonde__proc *p, const sonde_perf_record *s,
+                             uint64_t *ips, size_t max, bool *complete)
+{
+	*complete = false;
+	if (!d->as) {
+		d->as = unw_create_addr_space(&accessors, 0);
+		if (!d->as)
+			return 0;
 		unw_set_caching_policy(d->as, UNW_CACHE_GLOBAL);
 		unw_set_cache_size(d->as, 1024, 0);
 		d->generation = p->generation;
-		p->unwind_state = d;
 	}
 	if (d->generation != p->generation) {
 		unw_flush_cache(d->as, 0, 0);
@@ -246,7 +296,9 @@ static void dwarf_proc_release(sonde__proc *p)
 	dwarf_proc *d = p->unwind_state;
 	if (!d)
 		return;
-	unw_destroy_addr_space(d->as);
+	if (d->as)
+		unw_destroy_addr_space(d->as);
+	sonde__cfi_cache_free(d->cfi);
 	free(d);
 	p->unwind_state = NULL;
 }
