@@ -186,7 +186,8 @@ typedef struct trace_rec {
 } trace_rec;
 
 typedef struct grp {
-	uint64_t tid;
+	uint64_t tid; /* the templater's key */
+	uint64_t id;  /* the template's id (the key, for a simple templater) */
 	const char *template_text, *example, *error_type, *status;
 	sonde_attrs attrs; /* of the first record, for attribute rules */
 	uint64_t count, logs, spans, first, last;
@@ -209,6 +210,7 @@ typedef struct trace_info {
 
 struct sonde_errors {
 	sonde_errors_opts o;
+	sonde_errors_miner *miner; /* the engine's own templater, when none was given */
 	sonde_buf scratch, msg;
 	sonde_arena arena;
 	itab gmap; /* template id -> group */
@@ -251,8 +253,13 @@ sonde_errors *sonde_errors_new(const sonde_errors_opts *o)
 		return NULL;
 	if (o)
 		e->o = *o;
-	if (!e->o.templater.template_of)
-		e->o.templater = sonde_errors_mask_templater(&e->scratch);
+	if (!e->o.templater.template_of) {
+		if (sonde_errors_miner_new(&e->miner) < 0) {
+			free(e);
+			return NULL;
+		}
+		e->o.templater = sonde_errors_miner_templater(e->miner);
+	}
 	if (!e->o.cascade_window_ns)
 		e->o.cascade_window_ns = 60 * NS_PER_S;
 	if (!e->o.max_traces)
@@ -320,6 +327,7 @@ void sonde_errors_free(sonde_errors *e)
 	sonde_buf_release(&e->scratch);
 	sonde_buf_release(&e->msg);
 	sonde_arena_release(&e->arena);
+	sonde_errors_miner_free(e->miner);
 	free(e);
 }
 
@@ -594,14 +602,24 @@ static int keep_trace(sonde_errors *e, grp *g, const char *text, size_t len)
 	return 0;
 }
 
-static int note_trace(sonde_errors *e, const uint8_t *id, uint64_t t, uint32_t svc, uint32_t group)
+/* The key that stands for a trace id: trace ids are random, so a 64-bit hash of one
+ * stands for it (a collision merges two traces, once in billions). The slot it probes
+ * first is fetched into the cache while the record's other work goes on: the table of
+ * traces is megabytes, and waiting for it was a large cost of a record. */
+static uint64_t trace_key_prefetch(const sonde_errors *e, const uint8_t *id)
 {
-	/* Trace ids are random: a 64-bit hash of one stands for it (a collision merges two
-	 * traces, once in billions). */
+	uint64_t key = sonde_hash_bytes(id, 16, 0x7ace);
+	if (e->tmap.slots)
+		__builtin_prefetch(&e->tmap.slots[sonde_hash_u64(key) & e->tmap.mask]);
+	return key;
+}
+
+static int note_trace(sonde_errors *e, uint64_t key, uint64_t t, uint32_t svc, uint32_t group)
+{
 	if (grow((void **)&e->tr, &e->tr_cap, e->tr_n + 1, sizeof(*e->tr)) < 0)
 		return -ENOMEM;
 	bool oom = false;
-	islot *sl = itab_get(&e->tmap, sonde_hash_bytes(id, 16, 0x7ace), (uint32_t)e->tr_n, MAX_TRACES, &oom);
+	islot *sl = itab_get(&e->tmap, key, (uint32_t)e->tr_n, MAX_TRACES, &oom);
 	if (oom)
 		return -ENOMEM;
 	if (!sl)
@@ -630,6 +648,7 @@ static bool nonzero(const uint8_t *p, size_t n)
 static int add_record(sonde_errors *e, rec_facts *f)
 {
 	int rc;
+	uint64_t trace_key = f->trace_id ? trace_key_prefetch(e, f->trace_id) : 0;
 	/* The message line (without a stack trace the body may carry) is what gets templated. */
 	const char *m = f->msg.ptr ? f->msg.ptr : "";
 	size_t mn = f->msg.len;
@@ -670,7 +689,11 @@ static int add_record(sonde_errors *e, rec_facts *f)
 	if (gi == e->gn) {
 		grp *g = &e->g[e->gn];
 		memset(g, 0, sizeof(*g));
-		g->tid = tid;
+		g->tid = g->id = tid;
+		if (e->o.templater.describe &&
+		    (rc = e->o.templater.describe(e->o.templater.ctx, tid, false, &g->id, &tt)) < 0 &&
+		    rc != -ENOENT)
+			return rc;
 		g->template_text = arena_str(e, tt, strlen(tt));
 		g->example = arena_str(e, m, mn);
 		g->error_type = "";
@@ -721,7 +744,7 @@ static int add_record(sonde_errors *e, rec_facts *f)
 	if (g->traces_n < e->o.max_traces && trace_text.len &&
 	    (rc = keep_trace(e, g, trace_text.ptr, trace_text.len)) < 0)
 		return rc;
-	if (f->trace_id && svc != UINT32_MAX && (rc = note_trace(e, f->trace_id, f->time_ns, svc, gi)) < 0)
+	if (f->trace_id && svc != UINT32_MAX && (rc = note_trace(e, trace_key, f->time_ns, svc, gi)) < 0)
 		return rc;
 	return 0;
 }
@@ -836,16 +859,34 @@ static int merge_group(sonde_errors *a, const sonde_errors *b, const grp *bg, co
 	int rc;
 	if (grow((void **)&a->g, &a->gcap, a->gn + 1, sizeof(*a->g)) < 0)
 		return -ENOMEM;
+	/* A keyed templater's keys mean nothing to another: a adopts b's template by its text
+	 * (as it stands in b; a's own finish refines). */
+	const sonde_errors_templater *at = &a->o.templater, *bt = &b->o.templater;
+	uint64_t key = bg->id; /* for a simple templater, the id is the key */
+	const char *text = bg->template_text;
+	if (bt->describe) {
+		uint64_t id;
+		const char *now = NULL;
+		if ((rc = bt->describe(bt->ctx, bg->tid, false, &id, &now)) < 0 && rc != -ENOENT)
+			return rc;
+		if (rc == 0)
+			text = now;
+	}
+	if (at->describe && !(key = at->adopt(at->ctx, text, strlen(text))))
+		return -ENOMEM;
 	bool oom = false;
-	islot *gs = itab_get(&a->gmap, bg->tid, (uint32_t)a->gn, SIZE_MAX, &oom);
+	islot *gs = itab_get(&a->gmap, key, (uint32_t)a->gn, SIZE_MAX, &oom);
 	if (!gs)
 		return -ENOMEM;
 	uint32_t gi = gs->val;
 	if (gi == a->gn) {
 		grp *g = &a->g[a->gn];
 		memset(g, 0, sizeof(*g));
-		g->tid = bg->tid;
-		g->template_text = arena_str(a, bg->template_text, strlen(bg->template_text));
+		g->tid = g->id = key;
+		if (at->describe && (rc = at->describe(at->ctx, key, false, &g->id, &text)) < 0 &&
+		    rc != -ENOENT)
+			return rc;
+		g->template_text = arena_str(a, text, strlen(text));
 		g->example = arena_str(a, bg->example, strlen(bg->example));
 		g->error_type = arena_str(a, bg->error_type, strlen(bg->error_type));
 		g->status = arena_str(a, bg->status, strlen(bg->status));
@@ -913,6 +954,8 @@ int sonde_errors_merge(sonde_errors *a, const sonde_errors *b)
 {
 	if (a->finished || b->finished)
 		return -EINVAL;
+	if (a->o.templater.describe && !a->o.templater.adopt)
+		return -ENOTSUP;
 	int rc = 0;
 	uint32_t *svc_map = malloc((b->svc.n ? b->svc.n : 1) * sizeof(*svc_map));
 	uint32_t *g_map = malloc((b->gn ? b->gn : 1) * sizeof(*g_map));
@@ -1217,7 +1260,32 @@ static int build_series(sonde_errors *e, const grp *g, uint64_t start, uint64_t 
 	return sonde_error_series_analyse(out, start, b, c, n);
 }
 
-static int build_clusters(sonde_errors *e)
+/* Where the first spike of g's series began, to the width of the engine's buckets (finer
+ * than the report's when the window is long): the first of them inside the spike's first
+ * bucket that holds at least half that bucket's average, so that a stray error early in
+ * the bucket does not count, and that services whose spikes share a minute are told
+ * apart in a cascade. */
+static uint64_t spike_onset(const sonde_errors *e, const grp *g, const sonde_error_series *s)
+{
+	uint64_t b0 = s->spikes[0].onset_ns, w = width_ns(e->ladder);
+	if (w >= s->bucket_ns || s->bucket_ns % w)
+		return b0;
+	uint64_t per = s->bucket_ns / w, total = 0, lo = b0 / w;
+	for (uint64_t k = 0; k < per; k++)
+		if (lo + k >= g->hbase && lo + k < g->hbase + g->hn)
+			total += g->h[lo + k - g->hbase];
+	for (uint64_t k = 0; k < per; k++) {
+		if (lo + k < g->hbase || lo + k >= g->hbase + g->hn)
+			continue;
+		uint64_t c = g->h[lo + k - g->hbase];
+		if (c && 2 * c * per >= total)
+			return (lo + k) * w;
+	}
+	return b0;
+}
+
+/* sorted_of: the result index of each of the engine's groups. */
+static int build_clusters(sonde_errors *e, const size_t *sorted_of)
 {
 	sonde_errors_result *r = &e->res;
 	size_t n = r->groups_count;
@@ -1297,20 +1365,10 @@ static int build_clusters(sonde_errors *e)
 	}
 	/* Where traces link services, the first error of each trace names where it began. */
 	if (r->clusters_count && e->tr_n) {
-		size_t *sorted_of = malloc(e->gn * sizeof(*sorted_of)); /* engine group -> result index */
 		uint64_t *votes = calloc(e->svc.n ? e->svc.n : 1, sizeof(*votes));
-		if (!sorted_of || !votes) {
-			free(sorted_of);
-			free(votes);
+		if (!votes) {
 			rc = -ENOMEM;
 			goto out;
-		}
-		for (size_t i = 0; i < e->gn; i++)
-			sorted_of[i] = SIZE_MAX;
-		for (size_t i = 0; i < n; i++) {
-			const islot *gs = itab_find(&e->gmap, r->groups[i].template_id);
-			if (gs && gs->val < e->gn)
-				sorted_of[gs->val] = i;
 		}
 		for (size_t c = 0; c < r->clusters_count; c++) {
 			sonde_error_cluster *cl = &r->clusters[c];
@@ -1343,7 +1401,6 @@ static int build_clusters(sonde_errors *e)
 				cl->origin_by_traces = true;
 			}
 		}
-		free(sorted_of);
 		free(votes);
 	}
 out:
@@ -1353,12 +1410,137 @@ out:
 	return rc;
 }
 
+/* Adds src's counts, values, buckets and traces to dst (both groups of e, of one
+ * template), and empties src. */
+static int fold_group(sonde_errors *e, grp *dst, grp *src)
+{
+	int rc;
+	if (src->first && (!dst->first || src->first < dst->first)) {
+		dst->example = src->example; /* the first record's, as when one group saw all */
+		dst->attrs = src->attrs;
+	}
+	if (!dst->error_type[0])
+		dst->error_type = src->error_type;
+	if (!dst->status[0])
+		dst->status = src->status;
+	dst->count += src->count;
+	dst->logs += src->logs;
+	dst->spans += src->spans;
+	if (src->first && (!dst->first || src->first < dst->first))
+		dst->first = src->first;
+	if (src->last > dst->last)
+		dst->last = src->last;
+	for (size_t k = 0; k < src->svc_n; k++) {
+		size_t j = 0;
+		while (j < dst->svc_n && dst->svc[j] != src->svc[k])
+			j++;
+		if (j < dst->svc_n)
+			continue;
+		if (grow((void **)&dst->svc, &dst->svc_cap, dst->svc_n + 1, sizeof(*dst->svc)) < 0)
+			return -ENOMEM;
+		dst->svc[dst->svc_n++] = src->svc[k];
+	}
+	for (int d = 0; d < SONDE_ERRDIM_COUNT; d++) {
+		const dimtab *sd = &src->dims[d];
+		dst->dims[d].with_value += sd->with_value;
+		for (size_t i = 0; sd->slots && i <= sd->mask; i++)
+			if (sd->slots[i].key1 &&
+			    (rc = dimtab_count(&dst->dims[d], sd->slots[i].key1 - 1, sd->slots[i].count)) < 0)
+				return rc;
+	}
+	/* Counting into dst may coarsen every group, src too: its buckets are taken first. */
+	uint32_t *h = src->h;
+	size_t hn = src->hn;
+	uint64_t hbase = src->hbase, w = width_ns(e->ladder);
+	src->h = NULL;
+	src->hn = src->hcap = 0;
+	for (size_t i = 0; i < hn; i++)
+		if (h[i] && (rc = count_time(e, dst, (hbase + i) * w, h[i])) < 0) {
+			free(h);
+			return rc;
+		}
+	free(h);
+	for (size_t i = 0; i < src->traces_n && dst->traces_n < e->o.max_traces; i++) {
+		if (!dst->traces && !(dst->traces = calloc(e->o.max_traces, sizeof(*dst->traces))))
+			return -ENOMEM;
+		if (!dst->traces_n)
+			dst->lang = src->lang;
+		dst->traces[dst->traces_n++] = src->traces[i]; /* frames live in the arena */
+	}
+	free(src->svc);
+	free(src->traces);
+	for (int d = 0; d < SONDE_ERRDIM_COUNT; d++)
+		free(src->dims[d].slots);
+	memset(src, 0, sizeof(*src));
+	return 0;
+}
+
+/* With a keyed templater: asks it for the template each key ended in, and makes one
+ * group of the groups whose templates became one (the first made survives). */
+static int settle_templates(sonde_errors *e)
+{
+	const sonde_errors_templater *t = &e->o.templater;
+	if (!t->describe || !e->gn)
+		return 0;
+	for (size_t i = 0; i < e->gn; i++) {
+		grp *g = &e->g[i];
+		const char *text = NULL;
+		uint64_t id;
+		int rc = t->describe(t->ctx, g->tid, true, &id, &text);
+		if (rc == -ENOENT)
+			continue; /* the templater forgot it: the group keeps what it had */
+		if (rc < 0)
+			return rc;
+		g->id = id;
+		if (strcmp(text, g->template_text) != 0 &&
+		    !(g->template_text = arena_str(e, text, strlen(text))))
+			return -ENOMEM;
+	}
+	itab byid = {0};
+	uint32_t *remap = malloc(e->gn * sizeof(*remap));
+	int rc = remap ? 0 : -ENOMEM;
+	size_t live = 0;
+	for (size_t i = 0; i < e->gn && rc == 0; i++) {
+		bool oom = false;
+		islot *sl = itab_get(&byid, e->g[i].id, (uint32_t)live, SIZE_MAX, &oom);
+		if (!sl) {
+			rc = -ENOMEM;
+			break;
+		}
+		if (sl->val == live) {
+			if (live != i) {
+				e->g[live] = e->g[i];
+				memset(&e->g[i], 0, sizeof(e->g[i]));
+			}
+			remap[i] = (uint32_t)live++;
+		} else {
+			remap[i] = sl->val;
+			rc = fold_group(e, &e->g[sl->val], &e->g[i]);
+		}
+	}
+	free(byid.slots);
+	if (rc == 0) {
+		for (size_t i = 0; i < e->tr_n; i++)
+			if (e->tr[i].first_group < e->gn)
+				e->tr[i].first_group = remap[e->tr[i].first_group];
+		e->gn = live;
+		free(e->gmap.slots); /* keyed by what no longer names the groups */
+		e->gmap = (itab){0};
+	}
+	free(remap);
+	return rc;
+}
+
 int sonde_errors_finish(sonde_errors *e)
 {
 	if (e->finished)
 		return 0;
 	sonde_errors_result *r = &e->res;
-	int rc = 0;
+	int rc = settle_templates(e);
+	if (rc < 0) {
+		e->finished = true;
+		return rc;
+	}
 	size_t n = e->gn;
 	order *perm = malloc((n ? n : 1) * sizeof(*perm));
 	r->groups = calloc(n ? n : 1, sizeof(*r->groups));
@@ -1368,7 +1550,7 @@ int sonde_errors_finish(sonde_errors *e)
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++)
-		perm[i] = (order){e->g[i].count, e->g[i].template_text, e->g[i].tid, i};
+		perm[i] = (order){e->g[i].count, e->g[i].template_text, e->g[i].id, i};
 	qsort(perm, n, sizeof(*perm), cmp_count);
 	uint64_t first = 0, last = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -1398,7 +1580,7 @@ int sonde_errors_finish(sonde_errors *e)
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const grp *g = &e->g[perm[i].idx];
 		sonde_error_group *o = &r->groups[i];
-		o->template_id = g->tid;
+		o->template_id = g->id;
 		o->template_text = g->template_text;
 		o->example = g->example;
 		o->error_type = g->error_type;
@@ -1420,7 +1602,7 @@ int sonde_errors_finish(sonde_errors *e)
 			rc = build_series(e, g, start, b, nb, total, &o->series);
 		if (rc == 0)
 			rc = common_frames(g, o);
-		o->onset_ns = o->series.spikes_count ? o->series.spikes[0].onset_ns : g->first;
+		o->onset_ns = o->series.spikes_count ? spike_onset(e, g, &o->series) : g->first;
 		if (o->series.spikes_count && o->onset_ns < g->first)
 			o->onset_ns = g->first; /* the bucket began before the group's first error */
 		sonde_error_facts facts = {
@@ -1433,13 +1615,19 @@ int sonde_errors_finish(sonde_errors *e)
 		o->rule = sonde_error_rules_match(e->o.rules, &facts);
 		o->category = o->rule ? o->rule->category : SONDE_ERRCAT_UNKNOWN;
 	}
+	size_t *sorted_of = rc == 0 ? malloc((n ? n : 1) * sizeof(*sorted_of)) : NULL;
+	if (rc == 0 && !sorted_of)
+		rc = -ENOMEM;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		sorted_of[perm[i].idx] = i;
 	free(perm);
 	if (rc == 0)
 		rc = sonde_error_series_analyse(&r->overall, start, b, total, nb);
 	else
 		free(total);
 	if (rc == 0)
-		rc = build_clusters(e);
+		rc = build_clusters(e, sorted_of);
+	free(sorted_of);
 	e->finished = true; /* even after a failure, so that free() releases what was built */
 	return rc;
 }

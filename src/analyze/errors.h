@@ -14,9 +14,10 @@
  * group only counters, small tables of values and a few example traces, so memory does
  * not grow with the number of records.
  *
- * Templates: a message is grouped by the template a sonde_errors_templater gives it. The
- * log template miner plugs in there; without one, the fallback masker of errors_mask.c
- * (numbers, hex, UUIDs, addresses, quoted strings -> <*>) is used.
+ * Templates: a message is grouped by the template a sonde_errors_templater gives it: by
+ * default the log template miner (logmine.h, through errors_miner.c), reporting for each
+ * group the template the miner ended with; the masker of errors_mask.c (numbers, hex,
+ * UUIDs, addresses, quoted strings -> <*>) is the other templater on offer.
  *
  * Not thread-safe: an engine belongs to one thread at a time.
  */
@@ -34,21 +35,56 @@
 
 /* ---- Templates ----------------------------------------------------------------------- */
 
-/* Gives a message its template. template_of returns the template's id (stable: a hash of
- * the template) and sets *template_text to the template, NUL-terminated and borrowed
- * until the next call with the same ctx (the engine copies it). It returns 0 with
- * *template_text NULL when it cannot (out of memory). */
+/* Gives a message its template. Two kinds of templater plug in:
+ *  - Simple (describe NULL): template_of returns the template's id (stable: a hash of the
+ *    template) and sets *template_text to the template, NUL-terminated and borrowed until
+ *    the next call with the same ctx (the engine copies it).
+ *  - Keyed (describe set), for a learning miner whose templates change as it reads:
+ *    template_of returns a key (a handle on the template that took the message; nonzero)
+ *    and sets *template_text to any non-NULL string. The engine groups records by key and
+ *    calls describe(ctx, key, false, ...) when a key first appears (the template's id and
+ *    text as they stand), then, in sonde_errors_finish(), describe(ctx, key, true, ...)
+ *    for every key: the template each ended in (the first final call may refine the
+ *    templates; keys whose templates merged get one id, and their groups become one).
+ *    describe returns 0, -ENOENT when the key's template is gone (the group keeps what it
+ *    had) or -ENOMEM; the text is borrowed until the next call. adopt (optional) returns
+ *    the key of a template given by its text, for sonde_errors_merge().
+ * Either returns 0 from template_of with *template_text NULL when out of memory. */
 typedef struct sonde_errors_templater {
 	uint64_t (*template_of)(void *ctx, const char *body, size_t len, const char **template_text);
 	void *ctx;
+	int (*describe)(void *ctx, uint64_t key, bool final, uint64_t *id, const char **template_text);
+	uint64_t (*adopt)(void *ctx, const char *template_text, size_t len);
 } sonde_errors_templater;
 
-/* The fallback masker (errors_mask.c): appends s[0..n) to out with quoted strings and
+/* The masker (errors_mask.c): appends s[0..n) to out with quoted strings and
  * words holding a digit replaced by <*>. */
 void sonde_errors_mask(const char *s, size_t n, sonde_buf *out);
-/* A templater over sonde_errors_mask(), using scratch (borrowed; the caller releases it
- * after the engine is freed) for the masked text. */
+/* A simple templater over sonde_errors_mask(), using scratch (borrowed; the caller
+ * releases it after the engine is freed) for the masked text. */
 sonde_errors_templater sonde_errors_mask_templater(sonde_buf *scratch);
+/* The shape of s[0..n): a nonzero 64-bit hash of it with every word holding a digit
+ * (words split as sonde_errors_mask() splits them) taken as one and the same word, save
+ * for what else it holds (hex letters, other letters, dots, other punctuation) and whether
+ * it has eight bytes or more. Two messages of one shape differ only in such words, which
+ * the log template miner never tells apart as events; the miner templater caches its
+ * answer per shape. */
+uint64_t sonde_errors_shape(const char *s, size_t n);
+
+/* The log template miner (logmine.h) as a keyed templater (errors_miner.c): the default
+ * of the engine. The miner reads the first few messages of each shape
+ * (sonde_errors_shape()) and then one in 64; the others take the template the last
+ * one read got, which is where the miner would have put them (they differ from it only
+ * in words holding a digit). At the end the miner's templates are refined, and each key
+ * resolves to the template it ended in. Not thread-safe. */
+typedef struct sonde_errors_miner sonde_errors_miner;
+/* Returns 0 and *out (free with sonde_errors_miner_free() after the engine that uses
+ * it), or -ENOMEM. */
+int sonde_errors_miner_new(sonde_errors_miner **out);
+/* NULL is a no-op. */
+void sonde_errors_miner_free(sonde_errors_miner *m);
+/* A templater over m (borrowed until the engine is freed). */
+sonde_errors_templater sonde_errors_miner_templater(sonde_errors_miner *m);
 
 /* ---- Categories and rules ------------------------------------------------------------ */
 
@@ -212,7 +248,7 @@ typedef struct sonde_errors_result {
 /* ---- The engine ---------------------------------------------------------------------- */
 
 typedef struct sonde_errors_opts {
-	sonde_errors_templater templater; /* template_of NULL: the fallback masker */
+	sonde_errors_templater templater; /* template_of NULL: a miner of the engine's own */
 	const sonde_error_rules *rules;   /* user rules (borrowed until free), or NULL */
 	uint64_t since_ns, until_ns;      /* the window asked; 0: the data's */
 	uint64_t cascade_window_ns;       /* onsets this close chain; 0: 60 s */
@@ -239,8 +275,10 @@ int sonde_errors_run(sonde_errors *e, sonde_store *s, const sonde_query *q);
 
 /* Adds what b counted to a, as if a had been given b's records too: the way to analyse
  * parts of a store (time ranges, say) in parallel threads, one engine each, created with
- * the same options. Neither may be finished; b is left as it was (free it after). Returns
- * 0, -EINVAL (one is finished) or -ENOMEM (a may then hold part of b). */
+ * the same options. Neither may be finished; b is left as it was (free it after). With
+ * keyed templaters (the miner), b's templates are adopted by a's templater by their text.
+ * Returns 0, -EINVAL (one is finished), -ENOTSUP (a's templater is keyed and cannot
+ * adopt) or -ENOMEM (a may then hold part of b). */
 int sonde_errors_merge(sonde_errors *a, const sonde_errors *b);
 
 /* Computes the groups, categories, series, concentrations, common frames and cascades.

@@ -17,6 +17,8 @@
 #include <string.h>
 
 #include "errors.h"
+#include "hash.h"
+#include "logmine.h"
 #include "sonde/status.h"
 #include "stackparse.h"
 
@@ -199,7 +201,7 @@ static void test_grouping(void **state)
 	assert_int_equal(r->groups_count, 2);
 	assert_int_equal(r->total, 11);
 	const sonde_error_group *g = &r->groups[0]; /* most first */
-	assert_string_equal(g->template_text, "payment <*> for user <*> failed: card <*> declined");
+	assert_string_equal(g->template_text, "payment <NUM> for user <*> failed: card <NUM> declined");
 	assert_int_equal(g->count, 10);
 	assert_int_equal(g->logs, 10);
 	assert_int_equal(g->first_ns, T0);
@@ -213,7 +215,7 @@ static void test_grouping(void **state)
 	assert_int_equal(g->dims[SONDE_ERRDIM_USER].top[0].count, 3);
 	assert_string_equal(g->dims[SONDE_ERRDIM_ENDPOINT].top[0].value, "/pay");
 	assert_string_equal(g->dims[SONDE_ERRDIM_HOST].top[0].value, "host-1");
-	assert_string_equal(r->groups[1].template_text, "ledger locked by job <*>");
+	assert_string_equal(r->groups[1].template_text, "ledger locked by job <NUM>");
 	sonde_errors_free(e);
 	fx_release(&f);
 }
@@ -239,7 +241,7 @@ static void test_span_errors(void **state)
 	const sonde_errors_result *r = sonde_errors_result_get(e);
 	assert_int_equal(r->groups_count, 1);
 	assert_int_equal(r->spans, 3);
-	assert_string_equal(r->groups[0].template_text, "timed out after <*> ms");
+	assert_string_equal(r->groups[0].template_text, "timed out after <NUM> ms");
 	assert_string_equal(r->groups[0].error_type, "TimeoutError");
 	assert_int_equal(r->groups[0].category, SONDE_ERRCAT_INFRA);
 	sonde_errors_free(e);
@@ -265,7 +267,7 @@ static void test_templater_hook(void **state)
 	fixture f;
 	fx_init(&f);
 	sonde_buf scratch = SONDE_BUF_INIT;
-	sonde_errors_opts o = {.templater = {first_word, &scratch}};
+	sonde_errors_opts o = {.templater = {.template_of = first_word, .ctx = &scratch}};
 	sonde_errors *e = sonde_errors_new(&o);
 	add_log(e, &f, "a", T0, 17, "abc one", NULL);
 	add_log(e, &f, "a", T0, 17, "xyz two", NULL); /* same length: same id */
@@ -378,10 +380,10 @@ static void test_category_in_engine(void **state)
 	add_log(e, &f, "web", T0, 17, "field 'email' is invalid", NULL);
 	assert_int_equal(sonde_errors_finish(e), 0);
 	const sonde_errors_result *r = sonde_errors_result_get(e);
-	const sonde_error_group *g = find_group(r, "score for item <*> is NaN");
+	const sonde_error_group *g = find_group(r, "score for item <NUM> is NaN");
 	assert_int_equal(g->category, SONDE_ERRCAT_MODEL);
 	assert_string_equal(g->rule->origin, "x.rules:1");
-	g = find_group(r, "field <*> is invalid");
+	g = find_group(r, "field 'email' is invalid"); /* one message: the miner keeps its words */
 	assert_int_equal(g->category, SONDE_ERRCAT_INPUT);
 	assert_string_equal(g->rule->origin, "built-in");
 	sonde_errors_free(e);
@@ -707,7 +709,7 @@ static void test_common_frames(void **state)
 	const sonde_errors_result *r = sonde_errors_result_get(e);
 	assert_int_equal(r->groups_count, 1);
 	const sonde_error_group *g = &r->groups[0];
-	assert_string_equal(g->template_text, "ValueError: invalid literal for int() with base <*> <*>");
+	assert_string_equal(g->template_text, "ValueError: invalid literal for int() with base <NUM>: '<*>'");
 	assert_string_equal(g->error_type, "ValueError");
 	assert_int_equal(g->traces, 5);
 	assert_int_equal(g->trace_lang, SONDE_STACK_PYTHON);
@@ -718,6 +720,156 @@ static void test_common_frames(void **state)
 	assert_string_equal(g->common_frames[1].function, "handle");
 	sonde_errors_free(e);
 	fx_release(&f);
+}
+
+/* ---- The miner's templates ------------------------------------------------------------ */
+
+static void test_miner_final_templates(void **state)
+{
+	(void)state;
+	fixture f;
+	fx_init(&f);
+	sonde_errors *e = sonde_errors_new(NULL);
+	/* While the store is read, each user name is a template of its own (a word differs);
+	 * at the end refinement finds four names at one place, a variable: one group, with
+	 * everything the four groups had. */
+	const char *users[] = {"alice", "bob", "carol", "dave"};
+	for (int i = 0; i < 4; i++)
+		for (int k = 0; k < 3; k++) {
+			char body[96], u[32];
+			snprintf(body, sizeof(body), "login failed for %s from gateway", users[i]);
+			snprintf(u, sizeof(u), "user_id=%s", users[i]);
+			const char *kvs[] = {u, NULL};
+			add_log(e, &f, i == 3 ? "admin" : "auth", T0 + (uint64_t)(10 * i + k) * S, 17, body,
+			        kvs);
+		}
+	/* Capitalised states are events: they stay apart. */
+	add_log(e, &f, "vm", T0 + 50 * S, 17, "VM Stopped unexpectedly", NULL);
+	add_log(e, &f, "vm", T0 + 51 * S, 17, "VM Paused unexpectedly", NULL);
+	add_log(e, &f, "vm", T0 + 52 * S, 17, "VM Crashed unexpectedly", NULL);
+	/* Many messages of one shape with fresh ids: the cache answers after the first few,
+	 * and they are one group whose template generalised over their values. */
+	for (int i = 0; i < 3000; i++) {
+		char body[96];
+		snprintf(body, sizeof(body), "retry %d of %d for job %d", i % 5, 3 + i % 2, 1000 + i * 7);
+		add_log(e, &f, "batch", T0 + 60 * S + (uint64_t)i * S / 100, 17, body, NULL);
+	}
+	assert_int_equal(sonde_errors_finish(e), 0);
+	const sonde_errors_result *r = sonde_errors_result_get(e);
+	assert_int_equal(r->total, 12 + 3 + 3000);
+	assert_int_equal(r->groups_count, 1 + 3 + 1);
+	const sonde_error_group *g = find_group(r, "login failed for <*> from gateway");
+	assert_int_equal(g->count, 12);
+	assert_int_equal(g->first_ns, T0);
+	assert_int_equal(g->last_ns, T0 + 32 * S);
+	assert_string_equal(g->example, "login failed for alice from gateway");
+	assert_int_equal(g->services_count, 2);
+	assert_string_equal(g->services[0], "auth");
+	assert_string_equal(g->services[1], "admin");
+	assert_int_equal(g->dims[SONDE_ERRDIM_USER].distinct, 4);
+	assert_int_equal(g->dims[SONDE_ERRDIM_USER].with_value, 12);
+	const char *t = "login failed for <*> from gateway";
+	assert_true(g->template_id == sonde_logmine_id(t, strlen(t)));
+	uint64_t sum = 0;
+	for (size_t i = 0; i < g->series.count; i++)
+		sum += g->series.counts[i];
+	assert_int_equal(sum, 12);
+	assert_int_equal(find_group(r, "VM Stopped unexpectedly")->count, 1);
+	assert_int_equal(find_group(r, "VM Crashed unexpectedly")->count, 1);
+	g = find_group(r, "retry <NUM> of <NUM> for job <NUM>");
+	assert_int_equal(g->count, 3000);
+	assert_string_equal(g->example, "retry 0 of 3 for job 1000");
+	assert_true(r->groups[0].count == 3000);
+	sonde_errors_free(e);
+	fx_release(&f);
+}
+
+/* The masker is still on offer as a simple templater. */
+static void test_mask_templater(void **state)
+{
+	(void)state;
+	fixture f;
+	fx_init(&f);
+	sonde_buf scratch = SONDE_BUF_INIT;
+	sonde_errors_opts o = {.templater = sonde_errors_mask_templater(&scratch)};
+	sonde_errors *e = sonde_errors_new(&o);
+	add_log(e, &f, "api", T0, 17, "user 42 not found", NULL);
+	add_log(e, &f, "api", T0 + S, 17, "user 7 not found", NULL);
+	assert_int_equal(sonde_errors_finish(e), 0);
+	const sonde_errors_result *r = sonde_errors_result_get(e);
+	assert_int_equal(r->groups_count, 1);
+	assert_string_equal(r->groups[0].template_text, "user <*> not found");
+	sonde_errors_free(e);
+	sonde_buf_release(&scratch);
+	fx_release(&f);
+	/* Shapes: words holding digits are one word; other words and the spaces count. */
+	assert_true(sonde_errors_shape("job 12 failed", 13) == sonde_errors_shape("job 709 failed", 14));
+	/* what else than digits a word holds counts: a hex id of digits only is a number */
+	assert_true(sonde_errors_shape("job 12 failed", 13) != sonde_errors_shape("job 7x9 failed", 14));
+	assert_true(sonde_errors_shape("id 5bec25a986aa6fc8", 19) !=
+	            sonde_errors_shape("id 5123256986336108", 19));
+	assert_true(sonde_errors_shape("id 5bec25a986aa6fc8", 19) ==
+	            sonde_errors_shape("id 0e1fc49bd63b809e", 19));
+	assert_true(sonde_errors_shape("job 12 failed", 13) != sonde_errors_shape("job 12  failed", 14));
+	assert_true(sonde_errors_shape("field 'a' bad", 13) != sonde_errors_shape("field 'b' bad", 13));
+	assert_true(sonde_errors_shape("", 0) != 0);
+}
+
+/* The shape as docs/errors.md says it, a byte at a time: the reference for the fast one. */
+static uint64_t shape_ref(const char *s, size_t n)
+{
+	static const char delims[] = " \t\n\r,;()[]{}<>=/\"'";
+	char tmp[4096];
+	size_t o = 0;
+	assert_true(n <= 2048);
+	for (size_t i = 0; i < n;) {
+		if (s[i] && strchr(delims, s[i])) {
+			tmp[o++] = s[i++];
+			continue;
+		}
+		size_t j = i;
+		bool digit = false;
+		unsigned flags = 0;
+		for (; j < n && !(s[j] && strchr(delims, s[j])); j++) {
+			unsigned char c = (unsigned char)s[j];
+			if (c >= '0' && c <= '9')
+				digit = true;
+			else if ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))
+				flags |= 1;
+			else if ((c >= 'g' && c <= 'z') || (c >= 'G' && c <= 'Z'))
+				flags |= 2;
+			else
+				flags |= c == '.' ? 4 : 8;
+		}
+		if (digit) {
+			tmp[o++] = 1;
+			tmp[o++] = (char)(0x40 | flags | (j - i >= 8 ? 16 : 0));
+		} else {
+			for (size_t k = i; k < j; k++)
+				tmp[o++] = s[k];
+		}
+		i = j;
+	}
+	return n ? sonde_hash_bytes(tmp, o, 0x5ba9e) | 1 : 0x5ba9e | 1;
+}
+
+static void test_shape_random(void **state)
+{
+	(void)state;
+	static const char alphabet[] = "ab Z9 0:-._=/()'\"\t,x\x01\xc3\xa9\xb5"
+	                               "F7g@\x0e";
+	uint64_t r = 0x2545f4914f6cdd1dull;
+	char msg[300];
+	for (int t = 0; t < 20000; t++) {
+		r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+		size_t n = (size_t)(r % sizeof(msg));
+		for (size_t i = 0; i < n; i++) {
+			r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+			msg[i] = alphabet[r % (sizeof(alphabet) - 1)];
+		}
+		if (sonde_errors_shape(msg, n) != shape_ref(msg, n))
+			fail_msg("shape of [%.*s] (%zu bytes) differs from the reference", (int)n, msg, n);
+	}
 }
 
 /* ---- Cascades -------------------------------------------------------------------------- */
@@ -756,7 +908,58 @@ static void test_cascade_by_time(void **state)
 	assert_int_equal(c->end_ns, t + 60 * S);
 	assert_int_equal(c->groups_count, 3);
 	assert_string_equal(r->groups[c->groups[0]].template_text, "too many connections");
-	assert_string_equal(r->groups[c->groups[2]].template_text, "upstream api returned <*>");
+	assert_string_equal(r->groups[c->groups[2]].template_text, "upstream api returned <NUM>");
+	sonde_errors_free(e);
+	fx_release(&f);
+}
+
+static void test_cascade_origin_in_bucket(void **state)
+{
+	(void)state;
+	fixture f;
+	fx_init(&f);
+	sonde_errors *e = sonde_errors_new(NULL);
+	/* An hour of data (minute buckets), each service failing now and then all along;
+	 * then within one minute payments fails (at :05), orders (at :20), frontend (at :40),
+	 * frontend the most. The three spikes share a minute: the cascade still begins in
+	 * payments, and runs payments -> orders -> frontend. */
+	uint64_t inc = T0 + 30 * 60 * S;
+	for (uint64_t m = 0; m < 60; m += 6) {
+		add_log(e, &f, "frontend", T0 + m * 60 * S + 7 * S, 17,
+		        "checkout failed for cart 11: orders returned 502", NULL);
+		add_log(e, &f, "orders", T0 + m * 60 * S + 9 * S, 17,
+		        "charge failed for order 5: payments returned 504", NULL);
+		add_log(e, &f, "payments", T0 + m * 60 * S + 11 * S, 17,
+		        "card processor timed out after 3000 ms", NULL);
+	}
+	for (int k = 0; k < 40; k++) {
+		char body[96];
+		snprintf(body, sizeof(body), "card processor timed out after %d ms", 3000 + k);
+		add_log(e, &f, "payments", inc + 5 * S + (uint64_t)k * S / 2, 17, body, NULL);
+		snprintf(body, sizeof(body), "charge failed for order %d: payments returned 504", 100 + k);
+		add_log(e, &f, "orders", inc + 20 * S + (uint64_t)k * S / 2, 17, body, NULL);
+		for (int j = 0; j < 2; j++) {
+			snprintf(body, sizeof(body), "checkout failed for cart %d: orders returned 502",
+			         900 + 2 * k + j);
+			add_log(e, &f, "frontend", inc + 40 * S + (uint64_t)k * S / 4 + (uint64_t)j, 17, body,
+			        NULL);
+		}
+	}
+	assert_int_equal(sonde_errors_finish(e), 0);
+	const sonde_errors_result *r = sonde_errors_result_get(e);
+	assert_int_equal(r->overall.bucket_ns, 60 * S);
+	assert_int_equal(r->clusters_count, 1);
+	const sonde_error_cluster *c = &r->clusters[0];
+	assert_string_equal(c->origin_service, "payments");
+	assert_false(c->origin_by_traces);
+	assert_int_equal(c->services_count, 3);
+	assert_string_equal(c->services[0], "payments");
+	assert_string_equal(c->services[1], "orders");
+	assert_string_equal(c->services[2], "frontend");
+	assert_int_equal(r->groups[c->groups[0]].series.spikes_count, 1);
+	assert_true(r->groups[c->groups[0]].onset_ns >= inc &&
+	            r->groups[c->groups[0]].onset_ns <= inc + 5 * S);
+	assert_true(r->groups[c->groups[2]].onset_ns >= inc + 40 * S - 5 * S);
 	sonde_errors_free(e);
 	fx_release(&f);
 }
@@ -880,7 +1083,7 @@ static void test_merge(void **state)
 	assert_int_equal(sonde_errors_finish(a), 0);
 	const sonde_errors_result *x = sonde_errors_result_get(all), *y = sonde_errors_result_get(a);
 	assert_true(x->clusters_count >= 1);
-	assert_int_equal(find_group(x, "pool <*> exhausted after <*> ms")->series.spikes_count, 1);
+	assert_int_equal(find_group(x, "pool <NUM> exhausted after <NUM> ms")->series.spikes_count, 1);
 	same_result(x, y);
 	/* A finished engine takes no more. */
 	assert_int_equal(sonde_errors_merge(a, all), -EINVAL);
@@ -896,6 +1099,9 @@ int main(void)
 	        cmocka_unit_test(test_grouping),
 	        cmocka_unit_test(test_span_errors),
 	        cmocka_unit_test(test_templater_hook),
+	        cmocka_unit_test(test_miner_final_templates),
+	        cmocka_unit_test(test_mask_templater),
+	        cmocka_unit_test(test_shape_random),
 	        cmocka_unit_test(test_categories),
 	        cmocka_unit_test(test_category_in_engine),
 	        cmocka_unit_test(test_spike_onset),
@@ -910,6 +1116,7 @@ int main(void)
 	        cmocka_unit_test(test_common_frames),
 	        cmocka_unit_test(test_cascade_by_time),
 	        cmocka_unit_test(test_cascade_by_traces),
+	        cmocka_unit_test(test_cascade_origin_in_bucket),
 	        cmocka_unit_test(test_merge),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

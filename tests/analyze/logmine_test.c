@@ -164,6 +164,36 @@ static void test_refine_merges(void **state)
 	sonde_logmine_free(m);
 }
 
+/* A handle taken from the first line of a template names, at the end, the template it
+ * ended in: generalised by later lines, then merged by refinement into another. */
+static void test_resolve_final(void **state)
+{
+	(void)state;
+	sonde_logmine *m = new_miner(0);
+	sonde_logmine_ref early = add(m, "login failed for alice from gateway port 443");
+	text_is(m, early, "login failed for alice from gateway port <NUM>");
+	assert_true(add(m, "login failed for alice from gateway port 0x1bb") == early);
+	text_is(m, early, "login failed for alice from gateway port <*>");
+	sonde_logmine_ref b = add(m, "login failed for bob from gateway port 80");
+	sonde_logmine_ref c = add(m, "login failed for carol from gateway port 8080");
+	assert_true(b != early && c != early && b != c);
+	/* (refinement merges names only where the rest is the same text) */
+	assert_true(add(m, "login failed for bob from gateway port 0x50") == b);
+	assert_true(add(m, "login failed for carol from gateway port 0x1f90") == c);
+	assert_true(sonde_logmine_refine(m) >= 2);
+	sonde_logmine_ref fin = sonde_logmine_resolve(m, early);
+	assert_true(fin != 0);
+	assert_true(sonde_logmine_resolve(m, b) == fin);
+	assert_true(sonde_logmine_resolve(m, c) == fin);
+	text_is(m, early, "login failed for <*> from gateway port <*>");
+	sonde_logmine_template t;
+	assert_int_equal(sonde_logmine_get(m, b, &t), 0);
+	assert_int_equal(t.count, 6);
+	const char *want = "login failed for <*> from gateway port <*>";
+	assert_true(t.id == sonde_logmine_id(want, strlen(want)));
+	sonde_logmine_free(m);
+}
+
 static void test_stable_ids(void **state)
 {
 	(void)state;
@@ -450,11 +480,12 @@ static void test_null_free(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_masking),        cmocka_unit_test(test_routing_and_generalising),
-	        cmocka_unit_test(test_refine_merges),  cmocka_unit_test(test_stable_ids),
-	        cmocka_unit_test(test_lru_bound),      cmocka_unit_test(test_params),
-	        cmocka_unit_test(test_header_formats), cmocka_unit_test(test_header_auto),
-	        cmocka_unit_test(test_persistence),    cmocka_unit_test(test_null_free),
+	        cmocka_unit_test(test_masking),       cmocka_unit_test(test_routing_and_generalising),
+	        cmocka_unit_test(test_refine_merges), cmocka_unit_test(test_resolve_final),
+	        cmocka_unit_test(test_stable_ids),    cmocka_unit_test(test_lru_bound),
+	        cmocka_unit_test(test_params),        cmocka_unit_test(test_header_formats),
+	        cmocka_unit_test(test_header_auto),   cmocka_unit_test(test_persistence),
+	        cmocka_unit_test(test_null_free),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
