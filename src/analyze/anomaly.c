@@ -293,7 +293,9 @@ double sonde_anomaly_update(sonde_anomaly_detector *d, uint64_t time_ns, double 
 
 	double med = median_sorted(d->level.sorted, d->level.n);
 	double mad = rw_mad(&d->level, med);
-	double tiny = 1e-6 * fmax(fabs(med), 1.0);
+	/* A change of less than 0.1% of the level is never evidence: a near-constant gauge
+	 * (a process' memory) would otherwise alarm on its last digits. Neutral on NAB. */
+	double tiny = 1e-3 * fmax(fabs(med), 1.0);
 	double floor_[MODELS];
 	for (int m = 0; m < MODELS; m++)
 		floor_[m] = fmax(FLOOR_SHARE * d->spread[m], tiny);

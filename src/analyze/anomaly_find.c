@@ -330,8 +330,12 @@ ssize_t sonde_anomaly_find(sonde_store *s, const sonde_query *q, const sonde_ano
 		const sonde_metric_data *m = &b->metrics[i];
 		char name[256];
 		snprintf(name, sizeof name, "%.*s", (int)m->name.len, m->name.ptr);
+		/* Without a pattern, the telemetry pipeline's own metrics (OpenTelemetry SDKs'
+		 * otel.sdk.*, libsonde's sonde.*) are left out: they describe the exporter, not
+		 * the service. A pattern that names them selects them. */
+		bool self = !strncmp(name, "otel.sdk.", 9) || !strncmp(name, "sonde.", 6);
 		bool wanted = (m->type == SONDE_METRIC_GAUGE || m->type == SONDE_METRIC_SUM) &&
-		              (!o->metric_glob || fnmatch(o->metric_glob, name, 0) == 0);
+		              (o->metric_glob ? fnmatch(o->metric_glob, name, 0) == 0 : !self);
 		if (wanted)
 			rc = one_series(s, b, i, j, o, out, &cap);
 		i = j;

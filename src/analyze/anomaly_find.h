@@ -54,7 +54,8 @@ typedef struct sonde_anomaly_report {
 } sonde_anomaly_report;
 
 typedef struct sonde_anomaly_find_opts {
-	const char *metric_glob; /* fnmatch(3) pattern on the metric name; NULL: every metric */
+	const char *metric_glob; /* fnmatch(3) pattern on the metric name; NULL: every metric
+	                            but the pipeline's own (otel.sdk.*, sonde.*) */
 	double threshold;        /* 0: SONDE_ANOMALY_THRESHOLD */
 	uint64_t merge_gap_ns;   /* windows closer than this merge; 0: 10 sampling steps */
 	uint64_t context_ns;     /* context before and after a window; 0: 5 minutes */
