@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -69,7 +70,7 @@ const char sonde_incident_usage[] =
         "when its arguments include --help. Output is kept up to 256 KiB.\n"
         "\n"
         "environment:\n"
-        "  USER                the author recorded with each entry\n"
+        "  USER                the author recorded with each entry (else the login name)\n"
         "  SONDE_NOW           an RFC 3339 time used instead of the clock (for tests and replays)\n"
         "\n"
         "examples:\n"
@@ -114,7 +115,10 @@ static int check_now(void)
 static const char *author(void)
 {
 	const char *u = getenv("USER");
-	return u && *u ? u : "unknown";
+	if (u && *u)
+		return u;
+	const struct passwd *pw = getpwuid(geteuid()); /* a service account, cron, a container */
+	return pw && pw->pw_name && *pw->pw_name ? pw->pw_name : "unknown";
 }
 
 static void fmt_time(uint64_t ns, char *out, size_t cap)
