@@ -31,7 +31,7 @@ const char sonde_record_usage[] =
         "usage: sonde record [-F HZ] [-d SECONDS] (-p PID[,PID...] | -- COMMAND [ARGS...])\n"
         "                    [-o FILE] [--format folded|speedscope|pprof|svg]\n"
         "                    [--call-graph auto|fp|dwarf] [--stack-size BYTES] [--kernel]\n"
-        "                    [--threads] [--debug-dir DIR] [-q]\n"
+        "                    [--threads] [--debug-dir DIR] [--debug-cache DIR | --no-debug-cache] [-q]\n"
         "\n"
         "Samples the CPU use of running processes (every thread, and threads they start\n"
         "later) or of a command it starts, until Ctrl-C, the end of the duration, or the\n"
@@ -61,6 +61,11 @@ const char sonde_record_usage[] =
         "  --threads              one root frame per thread: \"<name>-<tid>\"\n"
         "  --debug-dir DIR        look for separate debug files under DIR (repeatable;\n"
         "                         default /usr/lib/debug)\n"
+        "  --debug-cache DIR      keep uncompressed copies of compressed debug files there,\n"
+        "                         so later runs symbolize without inflating them (default\n"
+        "                         $XDG_CACHE_HOME/sonde/debug, else ~/.cache/sonde/debug;\n"
+        "                         about the size of the debug files used)\n"
+        "  --no-debug-cache       inflate compressed debug files every time instead\n"
         "  -q, --quiet            no summary\n"
         "\n"
         "examples:\n"
@@ -250,7 +255,16 @@ static void raise_fd_limit(void)
 
 int sonde_cmd_record(int argc, char **argv)
 {
-	enum { OPT_FORMAT = 256, OPT_CALLGRAPH, OPT_STACK, OPT_KERNEL, OPT_THREADS, OPT_DEBUGDIR };
+	enum {
+		OPT_FORMAT = 256,
+		OPT_CALLGRAPH,
+		OPT_STACK,
+		OPT_KERNEL,
+		OPT_THREADS,
+		OPT_DEBUGDIR,
+		OPT_CACHE,
+		OPT_NOCACHE
+	};
 	static const struct option longopts[] = {
 	        {"freq", required_argument, NULL, 'F'},
 	        {"duration", required_argument, NULL, 'd'},
@@ -262,10 +276,15 @@ int sonde_cmd_record(int argc, char **argv)
 	        {"kernel", no_argument, NULL, OPT_KERNEL},
 	        {"threads", no_argument, NULL, OPT_THREADS},
 	        {"debug-dir", required_argument, NULL, OPT_DEBUGDIR},
+	        {"debug-cache", required_argument, NULL, OPT_CACHE},
+	        {"no-debug-cache", no_argument, NULL, OPT_NOCACHE},
 	        {"quiet", no_argument, NULL, 'q'},
 	        {NULL, 0, NULL, 0},
 	};
 	sonde_profiler_opts o = {0};
+	const char *cache = NULL;
+	bool no_cache = false;
+	char cache_buf[4096];
 	double duration = 0;
 	pid_t pids[64];
 	size_t npids = 0;
@@ -341,6 +360,8 @@ int sonde_cmd_record(int argc, char **argv)
 			}
 			debug_dirs[ndebug++] = optarg;
 			break;
+		case OPT_CACHE: cache = optarg; break;
+		case OPT_NOCACHE: no_cache = true; break;
 		case 'q': quiet = true; break;
 		case '?':
 		default:
@@ -373,6 +394,20 @@ int sonde_cmd_record(int argc, char **argv)
 	if (ndebug) {
 		o.debug_dirs = debug_dirs;
 		o.debug_dirs_count = ndebug;
+	}
+	if (!no_cache) {
+		const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+		if (!cache && xdg && *xdg == '/')
+			cache = snprintf(cache_buf, sizeof cache_buf, "%s/sonde/debug", xdg) <
+			                        (int)sizeof cache_buf
+			                ? cache_buf
+			                : NULL;
+		else if (!cache && home && *home == '/')
+			cache = snprintf(cache_buf, sizeof cache_buf, "%s/.cache/sonde/debug", home) <
+			                        (int)sizeof cache_buf
+			                ? cache_buf
+			                : NULL;
+		o.debug_cache = cache;
 	}
 	raise_fd_limit();
 
