@@ -3,7 +3,9 @@
  * an OTLP JSON file of spans (instrumentation-like: 8-10 attributes and an event each)
  * and a JSON-lines log file, each written to a temporary directory first, then ingested
  * into a fresh store. Prints `name: value unit` lines; the decode and append shares of
- * the span figure are measured apart.
+ * the span figure are measured apart. Logs are ingested pipelined (reading on one thread,
+ * storing on another: the default) and sequentially, and with log templates assigned at
+ * ingest as `sonde ingest` does (ingest_templates.h), and without.
  *
  * usage: ingest_bench [SPANS [LOG_LINES]]   (default 200000 and 1000000)
  */
@@ -17,6 +19,7 @@
 #include "bench_util.h"
 #include "formats.h"
 #include "ingest.h"
+#include "ingest_templates.h"
 #include "otlp_json.h"
 #include "store.h"
 
@@ -99,8 +102,11 @@ static int write_file(const char *path, const char *data, size_t len)
 	return fclose(f);
 }
 
-/* Ingests path into a fresh store at db; returns seconds, or -1. */
-static double ingest(const char *db, const char *path, sonde_ingest_stats *st)
+enum { PIPELINED = 0, SEQUENTIAL = 1, TEMPLATES = 2 };
+
+/* Ingests path into a fresh store at db (how: PIPELINED or SEQUENTIAL, plus TEMPLATES);
+ * returns seconds, or -1. */
+static double ingest(const char *db, const char *path, sonde_ingest_stats *st, int how)
 {
 	unlink(db);
 	char wal[600];
@@ -112,9 +118,19 @@ static double ingest(const char *db, const char *path, sonde_ingest_stats *st)
 		fprintf(stderr, "ingest_bench: %s\n", msg);
 		return -1;
 	}
-	sonde_ingest_opts o = {.default_time_ns = 1700000000000000000ull, .service = ""};
+	sonde_ingest_opts o = {
+	        .default_time_ns = 1700000000000000000ull, .service = "", .sequential = how & SEQUENTIAL};
 	double t = bench_now();
-	int rc = sonde_ingest_file(s, path, &o, st, NULL, msg, sizeof msg);
+	sonde_ingest_templates *tpl = NULL;
+	int rc = 0;
+	if (how & TEMPLATES) {
+		rc = sonde_ingest_templates_new(s, &tpl, msg, sizeof msg);
+		o.on_logs = sonde_ingest_templates_hook;
+		o.logs_ctx = tpl;
+	}
+	if (rc == 0)
+		rc = sonde_ingest_file(s, path, &o, st, NULL, msg, sizeof msg);
+	sonde_ingest_templates_free(tpl);
 	sonde_store_close(s); /* the final checkpoint is part of the cost */
 	t = bench_now() - t;
 	if (rc < 0) {
@@ -173,14 +189,14 @@ int main(int argc, char **argv)
 
 	sonde_ingest_stats st;
 	sonde_ingest_stats_init(&st);
-	double spans_s = ingest(db, json, &st);
+	double spans_s = ingest(db, json, &st, PIPELINED);
 	if (spans_s < 0 || st.appended.spans_added != nspans)
 		return 1;
 	sonde_ingest_stats_release(&st);
 
 	/* Logs: JSON lines as a structured logger writes them, with a trace id on each line
 	 * (traced requests) and then without. */
-	double logs_s[2];
+	double logs_s[2], logs_seq_s = 0, logs_tpl_s = 0;
 	long log_bytes[2];
 	for (int traced = 1; traced >= 0; traced--) {
 		FILE *f = fopen(logs, "wb");
@@ -203,8 +219,21 @@ int main(int argc, char **argv)
 		log_bytes[traced] = ftell(f);
 		fclose(f);
 		sonde_ingest_stats_init(&st);
-		logs_s[traced] = ingest(db, logs, &st);
+		logs_s[traced] = ingest(db, logs, &st, PIPELINED);
 		if (logs_s[traced] < 0 || st.appended.logs_added != nlogs)
+			return 1;
+		sonde_ingest_stats_release(&st);
+		if (traced)
+			continue;
+		/* The untraced file again: sequentially, and with templates. */
+		sonde_ingest_stats_init(&st);
+		logs_seq_s = ingest(db, logs, &st, SEQUENTIAL);
+		if (logs_seq_s < 0 || st.appended.logs_added != nlogs)
+			return 1;
+		sonde_ingest_stats_release(&st);
+		sonde_ingest_stats_init(&st);
+		logs_tpl_s = ingest(db, logs, &st, PIPELINED | TEMPLATES);
+		if (logs_tpl_s < 0 || st.appended.logs_added != nlogs)
 			return 1;
 		sonde_ingest_stats_release(&st);
 	}
@@ -217,6 +246,8 @@ int main(int argc, char **argv)
 	printf("ingest_jsonl_logs_traced_bytes: %.1f MB/s\n", (double)log_bytes[1] / logs_s[1] / 1e6);
 	printf("ingest_jsonl_logs_untraced: %.0f lines/s\n", (double)nlogs / logs_s[0]);
 	printf("ingest_jsonl_logs_untraced_bytes: %.1f MB/s\n", (double)log_bytes[0] / logs_s[0] / 1e6);
+	printf("ingest_jsonl_logs_untraced_sequential: %.0f lines/s\n", (double)nlogs / logs_seq_s);
+	printf("ingest_jsonl_logs_untraced_templates: %.0f lines/s\n", (double)nlogs / logs_tpl_s);
 	char cmd[200];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	return system(cmd) == 0 ? 0 : 1;

@@ -18,11 +18,13 @@
 #include "ingest.h"
 #include "json.h"
 #include "sonde/status.h"
+#include "ingest_templates.h"
 #include "store.h"
 
 const char sonde_ingest_usage[] =
         "usage: sonde ingest [--db PATH] [--format FORMAT] [--service NAME] [--strict]\n"
-        "                    [--batch N] [--signal traces|metrics|logs] [--json] [--quiet]\n"
+        "                    [--batch N] [--signal traces|metrics|logs] [--no-templates]\n"
+        "                    [--json] [--quiet]\n"
         "                    FILE... | DIR | -\n"
         "\n"
         "Stores telemetry in the store (--db PATH, else $SONDE_DB, else ./sonde.db). Each FILE\n"
@@ -36,7 +38,10 @@ const char sonde_ingest_usage[] =
         "whole or not at all, and ingesting the same data again adds nothing. A bad record is\n"
         "skipped and reported as FILE:LINE: offset N: field F: message; with --strict the\n"
         "first one stops the ingest (exit 2). Logs and metrics whose resource names no\n"
-        "service get --service, else the file's name without its extension.\n"
+        "service get --service, else the file's name without its extension. Every log record\n"
+        "gets the id of its message's template (sonde logs templates mines the same way),\n"
+        "stored with it; templates stored by earlier ingests are loaded first, so later lines\n"
+        "match them and keep their ids.\n"
         "\n"
         "options:\n"
         "  --db PATH          the store to write\n"
@@ -45,6 +50,7 @@ const char sonde_ingest_usage[] =
         "  --signal SIGNAL    what OTLP protobuf input carries (default traces)\n"
         "  --strict           stop at the first bad record\n"
         "  --batch N          records per transaction\n"
+        "  --no-templates     do not assign log templates (faster)\n"
         "  --json             the summary as JSON\n"
         "  -q, --quiet        no progress bar, no list of rejected records on stderr\n"
         "\n"
@@ -264,7 +270,16 @@ static uint64_t now_ns(void)
 
 int sonde_cmd_ingest(int argc, char **argv)
 {
-	enum { OPT_DB = 256, OPT_FORMAT, OPT_SERVICE, OPT_STRICT, OPT_BATCH, OPT_SIGNAL, OPT_JSON };
+	enum {
+		OPT_DB = 256,
+		OPT_FORMAT,
+		OPT_SERVICE,
+		OPT_STRICT,
+		OPT_BATCH,
+		OPT_SIGNAL,
+		OPT_JSON,
+		OPT_NO_TPL
+	};
 	static const struct option longopts[] = {
 	        {"db", required_argument, NULL, OPT_DB},
 	        {"format", required_argument, NULL, OPT_FORMAT},
@@ -273,11 +288,12 @@ int sonde_cmd_ingest(int argc, char **argv)
 	        {"batch", required_argument, NULL, OPT_BATCH},
 	        {"signal", required_argument, NULL, OPT_SIGNAL},
 	        {"json", no_argument, NULL, OPT_JSON},
+	        {"no-templates", no_argument, NULL, OPT_NO_TPL},
 	        {"quiet", no_argument, NULL, 'q'},
 	        {NULL, 0, NULL, 0},
 	};
 	const char *db = NULL;
-	bool json = false;
+	bool json = false, templates = true;
 	ictx c = {.tty = isatty(2)};
 	sonde_ingest_opts o = {.signal = SONDE_SIGNAL_TRACES, .default_time_ns = now_ns(), .ctx = &c};
 	o.on_progress = on_progress;
@@ -325,6 +341,7 @@ int sonde_cmd_ingest(int argc, char **argv)
 			}
 			break;
 		case OPT_JSON: json = true; break;
+		case OPT_NO_TPL: templates = false; break;
 		case 'q': c.quiet = true; break;
 		default:
 			sonde_cli_error("ingest",
@@ -387,6 +404,17 @@ int sonde_cmd_ingest(int argc, char **argv)
 			rc = SONDE_EXIT_USAGE;
 		}
 	}
+	sonde_ingest_templates *tpl = NULL;
+	if (rc == SONDE_EXIT_OK && templates) {
+		msg[0] = '\0';
+		int trc = sonde_ingest_templates_new(s, &tpl, msg, sizeof msg);
+		if (trc < 0) {
+			sonde_cli_error("ingest", "%s", msg[0] ? msg : sonde_strerror(trc));
+			rc = SONDE_EXIT_USAGE;
+		}
+		o.on_logs = sonde_ingest_templates_hook;
+		o.logs_ctx = tpl;
+	}
 	sonde_ingest_stats st;
 	sonde_ingest_stats_init(&st);
 	clock_gettime(CLOCK_MONOTONIC, &c.t0);
@@ -418,6 +446,7 @@ int sonde_cmd_ingest(int argc, char **argv)
 			summary_text(&st, &c, db, done);
 	}
 	sonde_ingest_stats_release(&st);
+	sonde_ingest_templates_free(tpl);
 	sonde_store_close(s);
 	for (size_t i = 0; i < nfiles; i++)
 		free(files[i]);

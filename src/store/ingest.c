@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,7 @@
 #include "ptrmap.h"
 #include "sonde/status.h"
 
-enum { CHUNK_BYTES = 4 << 20, DETECT_BYTES = 1 << 20 };
+enum { CHUNK_BYTES = 4 << 20, DETECT_BYTES = 1 << 20, QUEUE_DEPTH = 2 };
 
 void sonde_ingest_stats_init(sonde_ingest_stats *st)
 {
@@ -52,8 +53,37 @@ static bool line_format(const sonde_format *f)
 	return false;
 }
 
+/* A batch read and ready to store: its records, the position of its first log record,
+ * and the log template ids and descriptions (allocated in the batch). */
+typedef struct job {
+	sonde_batch *b;
+	uint64_t log_position;
+	uint64_t *tids;
+	sonde_log_template *tpl;
+	size_t ntpl;
+} job;
+
+/* The writer thread of a pipelined ingest: the caller's thread reads (decodes, mines
+ * templates) the next chunk while this one stores the previous, in order. At most
+ * QUEUE_DEPTH batches wait; stored batches come back as spares for the reader. */
+typedef struct writer {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	job q[QUEUE_DEPTH];
+	size_t head, n;
+	sonde_batch *spare[QUEUE_DEPTH + 1];
+	size_t nspare;
+	bool closing;
+	int rc;        /* the first failure; the writer stores nothing after it */
+	char err[512]; /* its message */
+	sonde_append_stats appended;
+	uint64_t batches;
+} writer;
+
 typedef struct ing {
 	sonde_store *s;
+	writer *w; /* NULL: store on the caller's thread */
 	const char *source;
 	const sonde_format *fmt;
 	const sonde_ingest_opts *o;
@@ -196,14 +226,53 @@ static void note_batch(sonde_ingest_stats *st, const sonde_batch *b)
 	}
 }
 
-/* Appends g->b in slices of at most batch_records records, one transaction each. */
-static int flush(ing *g)
+/* Runs the on_logs hook over g->b: template ids into *ids (allocated in the batch), and
+ * the hook's descriptions copied into the batch as well. */
+static int mine_logs(ing *g, uint64_t **ids, sonde_log_template **tpl, size_t *ntpl)
 {
 	sonde_batch *b = g->b;
-	int rc = add_service(g);
-	if (rc < 0)
+	*ids = NULL;
+	*tpl = NULL;
+	*ntpl = 0;
+	if (!g->o->on_logs || !b->logs_count)
+		return 0;
+	uint64_t *v = sonde_batch_alloc(b, b->logs_count * sizeof *v);
+	if (!v)
+		return -ENOMEM;
+	memset(v, 0, b->logs_count * sizeof *v);
+	sonde_ingest_log_templates out = {.template_ids = v};
+	int rc = g->o->on_logs(g->o->logs_ctx, b, &out);
+	if (rc < 0) {
+		msg(g->errmsg, g->errmsg_len, "%s: assigning log templates: %s", g->source,
+		    sonde_strerror(rc));
 		return rc;
-	note_batch(g->st, b);
+	}
+	sonde_log_template *t =
+	        out.templates_count ? sonde_batch_alloc(b, out.templates_count * sizeof *t) : NULL;
+	if (out.templates_count && !t)
+		return -ENOMEM;
+	for (size_t i = 0; i < out.templates_count; i++) {
+		t[i] = out.templates[i];
+		sonde_str copy = sonde_batch_intern(b, t[i].text ? t[i].text : "", t[i].text_len);
+		if (!copy.ptr)
+			return -ENOMEM;
+		t[i].text = copy.ptr;
+	}
+	*ids = v;
+	*tpl = t;
+	*ntpl = out.templates_count;
+	return 0;
+}
+
+/* Appends j's batch in slices of at most batch_records records, one transaction each,
+ * counting into *appended and *batches. On failure writes the store's message to err. */
+static int store_job(const ing *g, const job *j, sonde_append_stats *appended, uint64_t *batches, char *err,
+                     size_t errlen)
+{
+	const sonde_batch *b = j->b;
+	uint64_t log_position = j->log_position;
+	const uint64_t *tids = j->tids;
+	int rc;
 	size_t sp = 0, lg = 0, mt = 0;
 	while (sp < b->spans_count || lg < b->logs_count || mt < b->metrics_count) {
 		/* A view of the next slice: the batch's arrays, offset; nothing is copied. */
@@ -224,20 +293,153 @@ static int flush(ing *g)
 			points += b->metrics[mt + view.metrics_count].points_count;
 			view.metrics_count++;
 		}
-		sonde_append_opts ao = {.log_position = g->log_position};
-		rc = sonde_store_append(g->s, &view, &ao, &g->st->appended);
+		sonde_append_opts ao = {
+		        .log_position = log_position,
+		        .log_template_ids = tids && view.logs_count ? tids + lg : NULL,
+		        .templates = j->tpl,
+		        .templates_count = j->ntpl,
+		};
+		rc = sonde_store_append(g->s, &view, &ao, appended);
 		if (rc < 0) {
-			msg(g->errmsg, g->errmsg_len, "%s", sonde_store_errmsg(g->s));
+			msg(err, errlen, "%s", sonde_store_errmsg(g->s));
 			return rc;
 		}
-		g->st->batches++;
-		g->log_position += view.logs_count;
+		++*batches;
+		log_position += view.logs_count;
 		sp += view.spans_count;
 		lg += view.logs_count;
 		mt += view.metrics_count;
 	}
-	sonde_batch_clear(b);
 	return 0;
+}
+
+static void *writer_main(void *arg)
+{
+	ing *g = arg;
+	writer *w = g->w;
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (w->n == 0 && !w->closing)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->n == 0)
+			break;
+		job j = w->q[w->head];
+		bool failed = w->rc < 0;
+		pthread_mutex_unlock(&w->mu);
+		char err[sizeof w->err] = "";
+		int rc = failed ? 0 : store_job(g, &j, &w->appended, &w->batches, err, sizeof err);
+		sonde_batch_clear(j.b);
+		pthread_mutex_lock(&w->mu);
+		if (rc < 0 && w->rc == 0) {
+			w->rc = rc;
+			memcpy(w->err, err, sizeof err);
+		}
+		w->head = (w->head + 1) % QUEUE_DEPTH;
+		w->n--;
+		w->spare[w->nspare++] = j.b;
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* Starts the writer of g (g->w set on success; on failure g stays sequential). */
+static void writer_start(ing *g, writer *w)
+{
+	memset(w, 0, sizeof *w);
+	if (pthread_mutex_init(&w->mu, NULL) != 0)
+		return;
+	if (pthread_cond_init(&w->cv, NULL) != 0) {
+		pthread_mutex_destroy(&w->mu);
+		return;
+	}
+	g->w = w;
+	if (pthread_create(&w->th, NULL, writer_main, g) != 0) {
+		g->w = NULL;
+		pthread_cond_destroy(&w->cv);
+		pthread_mutex_destroy(&w->mu);
+	}
+}
+
+/* Lets the writer store what is queued, joins it, adds its counts to the statistics and
+ * frees its spare batches. Returns the writer's failure (message in errmsg) or 0. */
+static int writer_finish(ing *g)
+{
+	writer *w = g->w;
+	pthread_mutex_lock(&w->mu);
+	w->closing = true;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->th, NULL);
+	g->w = NULL;
+	sonde_append_stats *a = &g->st->appended;
+	a->spans_added += w->appended.spans_added;
+	a->spans_present += w->appended.spans_present;
+	a->logs_added += w->appended.logs_added;
+	a->logs_present += w->appended.logs_present;
+	a->points_added += w->appended.points_added;
+	a->points_present += w->appended.points_present;
+	g->st->batches += w->batches;
+	for (size_t i = 0; i < w->nspare; i++)
+		sonde_batch_free(w->spare[i]);
+	if (w->rc < 0)
+		msg(g->errmsg, g->errmsg_len, "%s", w->err);
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+	return w->rc;
+}
+
+/* Hands j to the writer and gives g a batch to read into. Waits while the queue is full.
+ * Returns 0, or the writer's failure (nothing more will be stored). */
+static int writer_put(ing *g, const job *j)
+{
+	writer *w = g->w;
+	pthread_mutex_lock(&w->mu);
+	while (w->n == QUEUE_DEPTH && w->rc == 0)
+		pthread_cond_wait(&w->cv, &w->mu);
+	int rc = w->rc;
+	sonde_batch *next = NULL;
+	if (rc == 0) {
+		w->q[(w->head + w->n) % QUEUE_DEPTH] = *j;
+		w->n++;
+		pthread_cond_broadcast(&w->cv);
+		if (w->nspare)
+			next = w->spare[--w->nspare];
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (rc < 0)
+		return rc;
+	if (!next && !(next = sonde_batch_new())) {
+		/* The batch is the writer's now; read no further. */
+		g->b = NULL;
+		return -ENOMEM;
+	}
+	g->b = next;
+	return 0;
+}
+
+/* Stores what g->b holds (in slices of at most batch_records records, one transaction
+ * each): on the writer when there is one, else here. Log positions advance either way. */
+static int flush(ing *g)
+{
+	sonde_batch *b = g->b;
+	int rc = add_service(g);
+	if (rc < 0)
+		return rc;
+	note_batch(g->st, b);
+	job j = {.b = b, .log_position = g->log_position};
+	if ((rc = mine_logs(g, &j.tids, &j.tpl, &j.ntpl)) < 0)
+		return rc;
+	g->log_position += b->logs_count;
+	if (!b->spans_count && !b->logs_count && !b->metrics_count) {
+		sonde_batch_clear(b);
+		return 0;
+	}
+	if (g->w)
+		return writer_put(g, &j);
+	rc = store_job(g, &j, &g->st->appended, &g->st->batches, g->errmsg, g->errmsg_len);
+	sonde_batch_clear(b);
+	return rc;
 }
 
 static int reject(ing *g, const sonde_wire_error *err)
@@ -438,7 +640,16 @@ int sonde_ingest_buffer(sonde_store *s, const char *source, const char *buf, siz
 		return -ENOMEM;
 	int rc;
 	if (line_format(fmt)) {
+		/* An input over 1 MB is read and stored at once, on two threads. */
+		writer w;
+		if (!o->sequential && len > CHUNK_BYTES / 4)
+			writer_start(&g, &w);
 		rc = ingest_lines(&g, buf, len);
+		if (g.w) {
+			int wrc = writer_finish(&g);
+			if (rc >= 0 && wrc < 0)
+				rc = wrc;
+		}
 	} else {
 		sonde_wire_error err = {0};
 		rc = fmt->read(g.b, buf, len, &g.ro, &err);

@@ -12,7 +12,15 @@
  * batches, and re-running it adds only what is missing (the store's appends are
  * idempotent; log positions are counted the same way on every run).
  *
- * Not thread-safe; one ingest at a time per store handle. The callbacks run on the
+ * Line formats are pipelined: the caller's thread reads and decodes the next chunk while
+ * a writer thread stores the previous batches, in input order (at most two batches wait).
+ * A failure on either side stops both; what was queued before a bad record (strict) is
+ * still stored, exactly as when reading and storing alternate on one thread. (When the
+ * store fails, the reader may have read, and reported bad records of, up to two batches
+ * past the one that failed.)
+ *
+ * Not thread-safe; one ingest at a time per store handle (the handle is used by the
+ * writer thread during the call, and by nothing else). The callbacks run on the
  * caller's thread.
  */
 #ifndef SONDE_INGEST_H
@@ -27,6 +35,16 @@
 #include "store.h"
 #include "wire_error.h"
 
+/* What an on_logs hook gives back for one batch (see sonde_ingest_opts). */
+typedef struct sonde_ingest_log_templates {
+	uint64_t *template_ids; /* one per log record of the batch, zeroed by ingest: the hook
+	                           sets the template id of each record it recognises */
+	/* Set by the hook: one description per id it used (text with named placeholders).
+	 * Borrowed until the hook's next call; ingest copies what it keeps. */
+	const sonde_log_template *templates;
+	size_t templates_count;
+} sonde_ingest_log_templates;
+
 typedef struct sonde_ingest_opts {
 	const sonde_format *format; /* NULL: detected from each input's first bytes */
 	sonde_signal signal;        /* what OTLP protobuf carries (it does not say) */
@@ -37,12 +55,24 @@ typedef struct sonde_ingest_opts {
 	                               extension ("-": none) */
 	size_t batch_records;       /* records per transaction; 0: 10000 */
 	bool strict;                /* stop at the first bad record */
+	bool sequential;            /* read and store on the caller's thread only (else a line
+	                               format input over 1 MB is read on the caller's thread
+	                               while a second thread stores the previous batches, in
+	                               order: the same records, positions and outcome) */
 	/* After each batch: bytes of this input read so far, and its size. */
 	void (*on_progress)(void *ctx, const char *source, uint64_t done_bytes, uint64_t total_bytes);
 	/* For each bad record skipped (or, strict, the one that stops the ingest). err->line
 	 * and err->offset are positions in the whole input. */
 	void (*on_reject)(void *ctx, const char *source, const char *format, const sonde_wire_error *err);
 	void *ctx;
+	/* Log templates (issue 8): when non-NULL, called with every batch holding log
+	 * records, in input order, before the batch is appended; the ids it sets are stored
+	 * with the records and its templates in the same transaction (sonde_append_opts).
+	 * The store layer cannot mine templates itself (the miner lives in analyze, above
+	 * it): the CLI passes sonde_ingest_templates_hook() (ingest_templates.h). Returns 0
+	 * or a negative code, which stops the ingest before the batch is stored. */
+	int (*on_logs)(void *logs_ctx, const sonde_batch *b, sonde_ingest_log_templates *out);
+	void *logs_ctx;
 } sonde_ingest_opts;
 
 #define SONDE_INGEST_MAX_SERVICES 64

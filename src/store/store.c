@@ -125,16 +125,36 @@ int sonde_store_scan_spans(sonde_store *s, const sonde_query *q, unsigned fields
 	return s->ops->scan_spans(s, q, fields, fn, ctx);
 }
 
+/* Only a backend that keeps templates can filter by them. */
+static int template_filter_ok(sonde_store *s, const sonde_query *q)
+{
+	if (q && q->template_id && !s->ops->scan_templates)
+		return sonde__store_fail(s, SONDE_EUNSUPPORTED, "the %s backend keeps no log templates",
+		                         s->ops->name);
+	return 0;
+}
+
 ssize_t sonde_store_select_logs(sonde_store *s, const sonde_query *q, sonde_batch *out)
 {
 	s->errmsg[0] = '\0';
-	return s->ops->select_logs(s, q, out);
+	int rc = template_filter_ok(s, q);
+	return rc < 0 ? rc : s->ops->select_logs(s, q, out);
 }
 
 int sonde_store_scan_logs(sonde_store *s, const sonde_query *q, sonde_log_fn fn, void *ctx)
 {
 	s->errmsg[0] = '\0';
-	return s->ops->scan_logs(s, q, fn, ctx);
+	int rc = template_filter_ok(s, q);
+	return rc < 0 ? rc : s->ops->scan_logs(s, q, fn, ctx);
+}
+
+int sonde_store_scan_templates(sonde_store *s, sonde_template_fn fn, void *ctx)
+{
+	s->errmsg[0] = '\0';
+	if (!s->ops->scan_templates)
+		return sonde__store_fail(s, SONDE_EUNSUPPORTED, "the %s backend keeps no log templates",
+		                         s->ops->name);
+	return s->ops->scan_templates(s, fn, ctx);
 }
 
 ssize_t sonde_store_select_points(sonde_store *s, const sonde_query *q, sonde_batch *out)

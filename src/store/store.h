@@ -89,7 +89,27 @@ typedef struct sonde_append_opts {
 	 * or "": none, which is what ingest uses). */
 	const char *log_source;
 	uint64_t log_position;
+	/* Log templates (issue 8): log_template_ids, when non-NULL, has one entry per log
+	 * record of the batch: the id of the template (sonde_log_template.id) its body
+	 * matched, 0 for none. templates describe those ids (each id once); a template's
+	 * stored row is created or updated in the same transaction from the records actually
+	 * added (count, first and last time), so re-appending a batch changes nothing. A
+	 * backend without templates (ClickHouse) ignores both. */
+	const uint64_t *log_template_ids;
+	const struct sonde_log_template *templates;
+	size_t templates_count;
 } sonde_append_opts;
+
+/* A log template as stored: the miner's stable id (a hash of the text), its text with
+ * named placeholders ("Received block <BLK> of size <NUM>"), and over the stored records
+ * that carry it: how many, and the first and last record time. */
+typedef struct sonde_log_template {
+	uint64_t id;
+	const char *text;
+	size_t text_len;
+	uint64_t count;
+	uint64_t first_ns, last_ns;
+} sonde_log_template;
 
 typedef struct sonde_append_stats {
 	uint64_t spans_added, spans_present; /* present: the key was already stored */
@@ -139,7 +159,9 @@ typedef struct sonde_query {
 	const sonde_attr_match *attrs; /* all must hold; spans: on any span of a trace for */
 	size_t attrs_count;            /* traces; logs, points: on the record's attributes */
 	sonde_sort sort;
-	size_t limit; /* most records (traces, spans, logs, points) returned; 0: no limit */
+	size_t limit;         /* most records (traces, spans, logs, points) returned; 0: no limit */
+	uint64_t template_id; /* logs: only records given this template id at ingest
+	                         (SQLite backend; others fail with SONDE_EUNSUPPORTED) */
 } sonde_query;
 
 /* ---- Traces ---------------------------------------------------------------------------- */
@@ -304,5 +326,17 @@ typedef struct sonde_prune_stats {
  * The file does not shrink unless vacuum is set (which rewrites it: slow on big stores).
  * Fills *stats when non-NULL. */
 int sonde_store_prune(sonde_store *s, uint64_t before_ns, bool vacuum, sonde_prune_stats *stats);
+
+/* ---- Log templates ------------------------------------------------------------------- */
+
+/* Called once per stored template; t and its text are valid during the call only.
+ * Return 0 to go on; any other value stops the scan, which then returns it. */
+typedef int (*sonde_template_fn)(void *ctx, const sonde_log_template *t);
+
+/* Streams every stored log template (see sonde_append_opts), most records first (ties
+ * by id). Returns 0, fn's non-zero value, SONDE_EUNSUPPORTED for a backend without
+ * templates, or a negative code. Counts are over records still stored when the template
+ * was last written: prune does not lower them. */
+int sonde_store_scan_templates(sonde_store *s, sonde_template_fn fn, void *ctx);
 
 #endif

@@ -33,6 +33,8 @@ typedef struct sonde_store_ops {
 	                           sonde_agg_result *out);
 	int (*info)(sonde_store *s, sonde_store_info *out);
 	int (*prune)(sonde_store *s, uint64_t before_ns, bool vacuum, sonde_prune_stats *stats);
+	/* NULL: the backend keeps no log templates (store.c answers SONDE_EUNSUPPORTED). */
+	int (*scan_templates)(sonde_store *s, sonde_template_fn fn, void *ctx);
 } sonde_store_ops;
 
 struct sonde_store {

@@ -3,7 +3,7 @@
  *
  * Design notes.
  *
- * Schema (version 3; PRAGMA user_version holds it, migrations[] moves a store from any
+ * Schema (version 4; PRAGMA user_version holds it, migrations[] moves a store from any
  * older version to the current one in one transaction):
  *   strings(id, s)              every service name, span name and metric name, once
  *   resources(id, hash, service_id, data), scopes(id, hash, data)
@@ -19,7 +19,11 @@
  *                               one summary per trace, kept up to date by every append;
  *                               trace_key is given in order of arrival
  *   logs(id, time_ns, hkey, service_id, severity, body, trace_id, span_id, resource_id,
- *        scope_id, rest)
+ *        scope_id, rest, template_id)
+ *   templates(id, text, count, first_ns, last_ns)
+ *                               log templates (version 4): id the miner's 64-bit hash of
+ *                               the text (stored as a signed integer), count and times
+ *                               over the records given that template_id
  *   series(id, hash, name_id, service_id, type, resource_id, scope_id, meta, attrs)
  *   points(series_id, time_ns, value, rest)
  * Ids are BLOBs (16 and 8 bytes), times INTEGER nanoseconds, a root's parent_id NULL.
@@ -63,7 +67,7 @@
 #include "store_codec_internal.h"
 #include "store_internal.h"
 
-enum { SCHEMA_VERSION = 3 };
+enum { SCHEMA_VERSION = 4 };
 #ifndef PAGE_SIZE_NEW
 #define PAGE_SIZE_NEW "16384"
 #endif
@@ -99,7 +103,7 @@ typedef struct sq_store {
 	sqlite3_stmt *get_scope, *ins_scope, *get_scope_data;
 	sqlite3_stmt *ins_span, *ins_span_data, *upsert_trace;
 	sqlite3_stmt *get_trace_key, *last_span_id, *last_trace_key;
-	sqlite3_stmt *ins_log;
+	sqlite3_stmt *ins_log, *upsert_template;
 	sqlite3_stmt *get_series, *ins_series, *ins_point;
 	/* Committed ids (see the design notes). */
 	sonde__keymap str_ids, res_ids, scope_ids, series_ids;
@@ -109,7 +113,17 @@ typedef struct sq_store {
 	/* Scratch for appends. */
 	sonde_buf enc, enc2, key;
 	sonde__keymap traces;
+	sonde__keymap tpl_ix; /* template id -> 1 + index in tpl_acc, per append */
+	struct tpl_acc *tpl_acc;
+	size_t tpl_cap;
 } sq_store;
+
+/* What one append adds to a template's row. */
+typedef struct tpl_acc {
+	uint64_t id;
+	uint64_t count, first, last;
+	const sonde_log_template *t; /* its description in the append's options */
+} tpl_acc;
 
 static int sq_rc(sq_store *s, int rc, const char *what)
 {
@@ -228,6 +242,12 @@ static const char *const migrations[SCHEMA_VERSION] = {
         "CREATE UNIQUE INDEX spans_key ON spans(trace_key, span_id);"
         "CREATE INDEX spans_start ON spans(start_ns);"
         "CREATE INDEX spans_op ON spans(service_id, name_id, start_ns);",
+        /* 3 -> 4: log templates. Records stored before have no template (NULL). No index
+         * on template_id: it would cost every append, and the filter runs inside a time
+         * window or over the whole table anyway. */
+        "CREATE TABLE templates(id INTEGER PRIMARY KEY, text TEXT NOT NULL, count INTEGER NOT NULL,"
+        " first_ns INTEGER NOT NULL, last_ns INTEGER NOT NULL);"
+        "ALTER TABLE logs ADD COLUMN template_id INTEGER;",
 };
 
 static int user_version(sq_store *s, int *v)
@@ -356,12 +376,13 @@ static void fn_log_attrs(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 static void sq_close(sonde_store *base)
 {
 	sq_store *s = (sq_store *)base;
-	sqlite3_stmt **stmts[] = {&s->begin,        &s->commit,        &s->rollback,     &s->get_str_id,
-	                          &s->ins_str,      &s->get_str,       &s->get_res,      &s->ins_res,
-	                          &s->get_res_data, &s->get_scope,     &s->ins_scope,    &s->get_scope_data,
-	                          &s->ins_span,     &s->ins_span_data, &s->upsert_trace, &s->ins_log,
-	                          &s->get_series,   &s->ins_series,    &s->ins_point,    &s->get_trace_key,
-	                          &s->last_span_id, &s->last_trace_key};
+	sqlite3_stmt **stmts[] = {
+	        &s->begin,        &s->commit,         &s->rollback,       &s->get_str_id,
+	        &s->ins_str,      &s->get_str,        &s->get_res,        &s->ins_res,
+	        &s->get_res_data, &s->get_scope,      &s->ins_scope,      &s->get_scope_data,
+	        &s->ins_span,     &s->ins_span_data,  &s->upsert_trace,   &s->ins_log,
+	        &s->get_series,   &s->ins_series,     &s->ins_point,      &s->get_trace_key,
+	        &s->last_span_id, &s->last_trace_key, &s->upsert_template};
 	for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
 		sqlite3_finalize(*stmts[i]);
 	sqlite3_close(s->db);
@@ -370,6 +391,8 @@ static void sq_close(sonde_store *base)
 	sonde__keymap_release(&s->scope_ids);
 	sonde__keymap_release(&s->series_ids);
 	sonde__keymap_release(&s->traces);
+	sonde__keymap_release(&s->tpl_ix);
+	free(s->tpl_acc);
 	free(s->strs);
 	sonde_arena_release(&s->strs_arena);
 	sonde_buf_release(&s->enc);
@@ -428,7 +451,13 @@ static int prepare_all(sq_store *s)
 	         true},
 	        {&s->ins_log,
 	         "INSERT OR IGNORE INTO logs(hkey, time_ns, service_id, severity, body, trace_id, span_id,"
-	         " resource_id, scope_id, rest) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	         " resource_id, scope_id, rest, template_id)"
+	         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+	         true},
+	        {&s->upsert_template,
+	         "INSERT INTO templates(id, text, count, first_ns, last_ns) VALUES(?1, ?2, ?3, ?4, ?5)"
+	         " ON CONFLICT(id) DO UPDATE SET count = count + excluded.count,"
+	         " first_ns = min(first_ns, excluded.first_ns), last_ns = max(last_ns, excluded.last_ns)",
 	         true},
 	        {&s->get_series, "SELECT id FROM series WHERE hash = ?1", false},
 	        {&s->ins_series,
@@ -465,6 +494,7 @@ static int sq_open(const char *target, unsigned flags, sonde_store **out, char *
 	sonde__keymap_init(&s->scope_ids);
 	sonde__keymap_init(&s->series_ids);
 	sonde__keymap_init(&s->traces);
+	sonde__keymap_init(&s->tpl_ix);
 	sonde_arena_init(&s->strs_arena);
 	int rc;
 	struct stat stt;
@@ -913,13 +943,75 @@ out:
 	return rc;
 }
 
+/* Counts an added record of template tid at time t into this append's accumulators. */
+static int template_note(sq_store *s, uint64_t tid, uint64_t t, size_t *n)
+{
+	uint64_t h = sonde__keymap_hash(&tid, sizeof tid);
+	int64_t ix = id_get(&s->tpl_ix, &tid, sizeof tid, h);
+	if (!ix) {
+		if (*n == s->tpl_cap) {
+			size_t cap = s->tpl_cap ? s->tpl_cap * 2 : 64;
+			tpl_acc *na = realloc(s->tpl_acc, cap * sizeof *na);
+			if (!na)
+				return -ENOMEM;
+			s->tpl_acc = na;
+			s->tpl_cap = cap;
+		}
+		int rc = id_put(&s->tpl_ix, &tid, sizeof tid, h, (int64_t)*n + 1);
+		if (rc < 0)
+			return rc;
+		s->tpl_acc[*n] = (tpl_acc){.id = tid, .first = t, .last = t};
+		ix = (int64_t)++ * n;
+	}
+	tpl_acc *a = &s->tpl_acc[ix - 1];
+	a->count++;
+	if (t < a->first)
+		a->first = t;
+	if (t > a->last)
+		a->last = t;
+	return 0;
+}
+
+/* Writes the rows of the templates this append added records to. Every id given in
+ * log_template_ids must be described in opts->templates. */
+static int store_templates(sq_store *s, const sonde_append_opts *opts, size_t n)
+{
+	for (size_t j = 0; j < opts->templates_count; j++) {
+		uint64_t id = opts->templates[j].id;
+		int64_t ix = id_get(&s->tpl_ix, &id, sizeof id, sonde__keymap_hash(&id, sizeof id));
+		if (ix)
+			s->tpl_acc[ix - 1].t = &opts->templates[j];
+	}
+	for (size_t i = 0; i < n; i++) {
+		const tpl_acc *a = &s->tpl_acc[i];
+		const sonde_log_template *t = a->t;
+		if (!t || !t->text)
+			return sonde__store_fail(&s->base, -EINVAL,
+			                         "%s: log template %016llx is used but not described",
+			                         s->path, (unsigned long long)a->id);
+		sqlite3_stmt *q = s->upsert_template;
+		sqlite3_bind_int64(q, 1, (int64_t)a->id);
+		sqlite3_bind_text(q, 2, t->text, (int)t->text_len, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 3, (int64_t)a->count);
+		sqlite3_bind_int64(q, 4, (int64_t)a->first);
+		sqlite3_bind_int64(q, 5, (int64_t)a->last);
+		int rc = step_done(s, q);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 static int append_logs(sq_store *s, const sonde_batch *b, const sonde_append_opts *opts, ref_cache *c,
                        sonde_append_stats *st)
 {
 	const char *source = opts && opts->log_source ? opts->log_source : "";
 	size_t source_len = strlen(source);
 	uint64_t pos = opts ? opts->log_position : 0;
+	const uint64_t *tids = opts ? opts->log_template_ids : NULL;
+	size_t ntpl = 0;
 	int rc;
+	sonde__keymap_clear(&s->tpl_ix);
 	for (size_t i = 0; i < b->logs_count; i++) {
 		const sonde_log_data *lg = &b->logs[i];
 		const res_ref *res, *scope;
@@ -965,14 +1057,22 @@ static int append_logs(sq_store *s, const sonde_batch *b, const sonde_append_opt
 		sqlite3_bind_int64(q, 8, res->id);
 		sqlite3_bind_int64(q, 9, scope->id);
 		sqlite3_bind_blob(q, 10, rest->data, (int)rest->len, SQLITE_STATIC);
+		uint64_t tid = tids ? tids[i] : 0;
+		if (tid)
+			sqlite3_bind_int64(q, 11, (int64_t)tid);
+		else
+			sqlite3_bind_null(q, 11);
 		if ((rc = step_done(s, q)) < 0)
 			return rc;
-		if (sqlite3_changes(s->db))
-			st->logs_added++;
-		else
+		if (!sqlite3_changes(s->db)) {
 			st->logs_present++;
+			continue;
+		}
+		st->logs_added++;
+		if (tid && (rc = template_note(s, tid, t, &ntpl)) < 0)
+			return rc;
 	}
-	return 0;
+	return ntpl ? store_templates(s, opts, ntpl) : 0;
 }
 
 static int series_id(sq_store *s, const sonde_metric_data *m, const sonde_point *p, const res_ref *res,
@@ -1474,6 +1574,8 @@ static int log_query(sq_store *s, const sonde_query *q, bool for_select, qbuild 
 		qb_blob(qb, " AND l.trace_id = ?", q->trace_id, 16);
 	if (q->text)
 		qb_text(qb, " AND instr(l.body, ?) > 0", q->text);
+	if (q->template_id)
+		qb_int(qb, " AND l.template_id = ?", (int64_t)q->template_id);
 	for (size_t i = 0; i < q->attrs_count; i++) {
 		/* A log record's attributes sit inside rest, after its times and severity text:
 		 * the function is given the decoded attributes through sonde_log_attrs(). */
@@ -2291,6 +2393,39 @@ static int sq_prune(sonde_store *base, uint64_t before_ns, bool vacuum, sonde_pr
 	return 0;
 }
 
+/* ---- Log templates ------------------------------------------------------------------- */
+
+static int sq_scan_templates(sonde_store *base, sonde_template_fn fn, void *ctx)
+{
+	sq_store *s = (sq_store *)base;
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db,
+	                            "SELECT id, text, count, first_ns, last_ns FROM templates"
+	                            " ORDER BY count DESC, id",
+	                            -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_rc(s, rc, "reading templates");
+	int src;
+	rc = 0;
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *text = (const char *)sqlite3_column_text(st, 1);
+		sonde_log_template t = {
+		        .id = (uint64_t)sqlite3_column_int64(st, 0),
+		        .text = text ? text : "",
+		        .text_len = (size_t)sqlite3_column_bytes(st, 1),
+		        .count = (uint64_t)sqlite3_column_int64(st, 2),
+		        .first_ns = (uint64_t)sqlite3_column_int64(st, 3),
+		        .last_ns = (uint64_t)sqlite3_column_int64(st, 4),
+		};
+		if ((rc = fn(ctx, &t)) != 0)
+			break;
+	}
+	if (rc == 0 && src != SQLITE_DONE)
+		rc = sq_rc(s, src, "reading templates");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 const sonde_store_ops sonde__store_sqlite_ops = {
         .name = "sqlite",
         .open = sq_open,
@@ -2307,6 +2442,7 @@ const sonde_store_ops sonde__store_sqlite_ops = {
         .aggregate_spans = sq_aggregate_spans,
         .info = sq_info,
         .prune = sq_prune,
+        .scan_templates = sq_scan_templates,
 };
 
 const char *sonde__store_sqlite_migration(int from_version)

@@ -676,7 +676,7 @@ static void test_migration_2_to_3(void **state)
 	sonde_store *s = open_ok();
 	sonde_store_info info;
 	assert_int_equal(sonde_store_info_get(s, &info), 0);
-	assert_int_equal(info.schema_version, 3);
+	assert_int_equal(info.schema_version, sonde_store_schema_version());
 	assert_int_equal(info.spans, 3);
 	assert_int_equal(info.traces, 2);
 	sonde_batch *out = sonde_batch_new();
@@ -718,6 +718,160 @@ static void test_migration_2_to_3(void **state)
 	                           " AND t.trace_id = s.trace_id WHERE s.id >> 24 = s.trace_key"),
 	                 4);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM span_data d JOIN spans s ON s.id = d.id"), 2);
+	assert_int_equal(
+	        query_int(db, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'"), 1);
+	sqlite3_close(db);
+}
+
+/* A batch of n log records, body "user N logged in" (i even) or "disk N full" (odd), one a
+ * second from T0 + first seconds, with template ids 0xa1 / 0xb2 given in ids. */
+static sonde_batch *template_logs(size_t first, size_t n, uint64_t *ids)
+{
+	sonde_batch *b = sonde_batch_new();
+	sonde_resource *r = resource(b, "api");
+	sonde_scope *sc = sonde_batch_new_scope(b);
+	for (size_t i = first; i < first + n; i++) {
+		sonde_log_data *lg = sonde_batch_add_log(b, r, sc);
+		lg->time_ns = T0 + i * 1000 * MS;
+		lg->severity_number = 9;
+		lg->body.kind = SONDE_VAL_STRING;
+		char text[64];
+		snprintf(text, sizeof text, i % 2 ? "disk %zu full" : "user %zu logged in", i);
+		lg->body.u.str = sonde_batch_intern(b, text, strlen(text));
+		ids[i - first] = i % 2 ? 0xb2 : 0xa1;
+	}
+	return b;
+}
+
+typedef struct tpl_seen {
+	uint64_t id[4], count[4], first[4], last[4];
+	char text[4][64];
+	size_t n;
+} tpl_seen;
+
+static int collect_tpl(void *ctx, const sonde_log_template *t)
+{
+	tpl_seen *ts = ctx;
+	if (ts->n == 4)
+		return 1;
+	ts->id[ts->n] = t->id;
+	ts->count[ts->n] = t->count;
+	ts->first[ts->n] = t->first_ns;
+	ts->last[ts->n] = t->last_ns;
+	snprintf(ts->text[ts->n], sizeof ts->text[0], "%.*s", (int)t->text_len, t->text);
+	ts->n++;
+	return 0;
+}
+
+static const sonde_log_template two_templates[] = {
+        {.id = 0xa1, .text = "user <NUM> logged in", .text_len = 20},
+        {.id = 0xb2, .text = "disk <NUM> full", .text_len = 15},
+};
+
+/* Template ids go in with the records, come back as a filter, and the templates' counts
+ * and times cover the records added, so re-appending changes nothing. */
+static void test_templates(void **state)
+{
+	sonde_store *s = open_ok();
+	uint64_t ids[5];
+	sonde_batch *b = template_logs(0, 5, ids);
+	sonde_append_opts ao = {.log_template_ids = ids, .templates = two_templates, .templates_count = 2};
+	sonde_append_stats st = {0};
+	assert_int_equal(sonde_store_append(s, b, &ao, &st), 0);
+	assert_int_equal(st.logs_added, 5);
+	/* Again: nothing added, no count doubled. */
+	assert_int_equal(sonde_store_append(s, b, &ao, &st), 0);
+	assert_int_equal(st.logs_present, 5);
+	tpl_seen ts = {.n = 0};
+	assert_int_equal(sonde_store_scan_templates(s, collect_tpl, &ts), 0);
+	assert_int_equal(ts.n, 2);
+	assert_int_equal(ts.id[0], 0xa1); /* most records first */
+	assert_int_equal(ts.count[0], 3);
+	assert_string_equal(ts.text[0], "user <NUM> logged in");
+	assert_int_equal(ts.first[0], T0);
+	assert_int_equal(ts.last[0], T0 + 4000 * MS);
+	assert_int_equal(ts.id[1], 0xb2);
+	assert_int_equal(ts.count[1], 2);
+	assert_int_equal(ts.first[1], T0 + 1000 * MS);
+	assert_int_equal(ts.last[1], T0 + 3000 * MS);
+
+	/* A later batch (the next positions) adds to the counts and widens the times. */
+	sonde_batch *b2 = template_logs(5, 2, ids);
+	ao.log_position = 5;
+	assert_int_equal(sonde_store_append(s, b2, &ao, NULL), 0);
+	ts.n = 0;
+	assert_int_equal(sonde_store_scan_templates(s, collect_tpl, &ts), 0);
+	assert_int_equal(ts.count[0], 4);
+	assert_int_equal(ts.last[1], T0 + 5000 * MS);
+
+	/* The filter. */
+	sonde_batch *out = sonde_batch_new();
+	sonde_query q = {.template_id = 0xb2};
+	assert_int_equal(sonde_store_select_logs(s, &q, out), 3);
+	for (size_t i = 0; i < out->logs_count; i++)
+		assert_non_null(strstr(out->logs[i].body.u.str.ptr, "disk"));
+	sonde_batch_clear(out);
+	q.template_id = 0xc3;
+	assert_int_equal(sonde_store_select_logs(s, &q, out), 0);
+
+	/* An id used but not described fails the append, which then stores nothing. */
+	sonde_batch *b3 = template_logs(10, 2, ids);
+	ids[0] = 0xc3;
+	ao.log_position = 10;
+	assert_int_equal(sonde_store_append(s, b3, &ao, NULL), -EINVAL);
+	assert_non_null(strstr(sonde_store_errmsg(s), "not described"));
+	sonde_store_info info;
+	assert_int_equal(sonde_store_info_get(s, &info), 0);
+	assert_int_equal(info.logs, 7);
+	sonde_batch_free(out);
+	sonde_batch_free(b3);
+	sonde_batch_free(b2);
+	sonde_batch_free(b);
+	sonde_store_close(s);
+}
+
+/* A version 3 store (no templates) is migrated to version 4: its log records stay and
+ * have no template; new ones get theirs. */
+static void test_migration_3_to_4(void **state)
+{
+	/* A version 3 store with a record: one written now, taken back to the version 3
+	 * layout (what the 3 -> 4 migration adds, removed). */
+	sonde_store *s = open_ok();
+	uint64_t ids[2];
+	sonde_batch *b = template_logs(0, 1, ids);
+	assert_int_equal(sonde_store_append(s, b, NULL, NULL), 0);
+	sonde_batch_free(b);
+	sonde_store_close(s);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	exec_sql(db,
+	         "DROP TABLE templates; ALTER TABLE logs DROP COLUMN template_id; PRAGMA user_version = 3;");
+	sqlite3_close(db);
+
+	s = open_ok();
+	sonde_store_info info;
+	assert_int_equal(sonde_store_info_get(s, &info), 0);
+	assert_int_equal(info.schema_version, 4);
+	assert_int_equal(info.logs, 1);
+	sonde_batch *out = sonde_batch_new();
+	sonde_query q = {0};
+	assert_int_equal(sonde_store_select_logs(s, &q, out), 1);
+	assert_string_equal(out->logs[0].body.u.str.ptr, "user 0 logged in");
+	tpl_seen ts = {.n = 0};
+	assert_int_equal(sonde_store_scan_templates(s, collect_tpl, &ts), 0);
+	assert_int_equal(ts.n, 0);
+	b = template_logs(1, 2, ids);
+	sonde_append_opts ao = {.log_template_ids = ids, .templates = two_templates, .templates_count = 2};
+	assert_int_equal(sonde_store_append(s, b, &ao, NULL), 0);
+	sonde_batch_clear(out);
+	q.template_id = 0xa1;
+	assert_int_equal(sonde_store_select_logs(s, &q, out), 1); /* the old record has none */
+	assert_int_equal(out->logs[0].time_ns, T0 + 2000 * MS);
+	sonde_batch_free(b);
+	sonde_batch_free(out);
+	sonde_store_close(s);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(query_int(db, "SELECT count(*) FROM logs WHERE template_id IS NULL"), 1);
 	assert_int_equal(
 	        query_int(db, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'"), 1);
 	sqlite3_close(db);
@@ -814,10 +968,11 @@ static void test_two_handles(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        T(test_round_trip), T(test_idempotent),     T(test_trace_across_batches),
-	        T(test_filters),    T(test_scan_stops),     T(test_aggregate),
-	        T(test_prune),      T(test_migration),      T(test_migration_2_to_3),
-	        T(test_bad_files),  T(test_damaged_record), T(test_two_handles),
+	        T(test_round_trip), T(test_idempotent),       T(test_trace_across_batches),
+	        T(test_filters),    T(test_scan_stops),       T(test_aggregate),
+	        T(test_prune),      T(test_migration),        T(test_migration_2_to_3),
+	        T(test_bad_files),  T(test_damaged_record),   T(test_two_handles),
+	        T(test_templates),  T(test_migration_3_to_4),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

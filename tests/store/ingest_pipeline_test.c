@@ -1,0 +1,275 @@
+/*
+ * ingest_pipeline_test.c - the pipelined ingest (reading on the caller's thread, storing
+ * on a writer thread) stores exactly what the sequential one stores: the same records in
+ * the same positions, the same rejected lines in the same order, the same statistics;
+ * with --strict a bad line in the middle of a big file stops the ingest with its
+ * file:line, every batch before it stored whole and nothing after it; the on_logs hook
+ * sees every batch in input order and its template ids are stored.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "ingest.h"
+#include "sonde/status.h"
+#include "store.h"
+
+enum { LINES = 40000, BAD_EVERY = 9973, BATCH = 1000 };
+
+static char dir[64];
+
+static int setup(void **state)
+{
+	snprintf(dir, sizeof dir, "/tmp/sonde-ingest-pipe-XXXXXX");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[200];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* LINES JSON-lines log records (about 3 MB, so the ingest is pipelined), a bad line every
+ * BAD_EVERY lines when with_bad. */
+static void make_input(sonde_buf *b, bool with_bad)
+{
+	for (unsigned i = 1; i <= LINES; i++) {
+		char line[200];
+		if (with_bad && i % BAD_EVERY == 0)
+			snprintf(line, sizeof line, "{\"ts\":\"2024-03-01T10:00:00Z\",\"msg\":\"broken %u\n",
+			         i);
+		else
+			snprintf(line, sizeof line,
+			         "{\"ts\":\"2024-03-01T10:%02u:%02u.%03uZ\",\"level\":\"%s\",\"msg\":"
+			         "\"request %u "
+			         "served in %u ms\",\"service\":\"api\",\"route\":\"/v1/orders\"}\n",
+			         i / 60000 % 60, i / 1000 % 60, i % 1000, i % 7 ? "info" : "error", i,
+			         i % 500);
+		sonde_buf_puts(b, line);
+	}
+}
+
+typedef struct seen {
+	size_t lines[16];
+	size_t n;
+	uint64_t hook_logs; /* log records the hook saw */
+	uint64_t hook_first_ns, hook_last_ns;
+	bool hook_in_order;
+} seen;
+
+static void on_reject(void *ctx, const char *source, const char *format, const sonde_wire_error *err)
+{
+	seen *s = ctx;
+	if (s->n < 16)
+		s->lines[s->n++] = err->line;
+}
+
+static const sonde_log_template tpl[] = {
+        {.id = 7, .text = "request <NUM> served in <NUM> ms", .text_len = 32},
+};
+
+/* Gives every record template 7 and checks that batches come in input order. */
+static int on_logs(void *ctx, const sonde_batch *b, sonde_ingest_log_templates *out)
+{
+	seen *s = ctx;
+	for (size_t i = 0; i < b->logs_count; i++) {
+		uint64_t t = b->logs[i].time_ns;
+		if (t < s->hook_last_ns)
+			s->hook_in_order = false;
+		if (!s->hook_first_ns)
+			s->hook_first_ns = t;
+		s->hook_last_ns = t;
+		out->template_ids[i] = 7;
+	}
+	s->hook_logs += b->logs_count;
+	out->templates = tpl;
+	out->templates_count = 1;
+	return 0;
+}
+
+typedef struct result {
+	int rc;
+	char errmsg[300];
+	sonde_ingest_stats st;
+	seen seen;
+	sonde_buf dump; /* every stored record's time, body and position-dependent key */
+	ssize_t with_template;
+} result;
+
+static void run(const char *name, const sonde_buf *input, bool sequential, bool strict, result *r)
+{
+	char path[128];
+	snprintf(path, sizeof path, "%s/%s.db", dir, name);
+	sonde_store *s;
+	char msg[256];
+	assert_int_equal(sonde_store_open(path, 0, &s, msg, sizeof msg), 0);
+	memset(r, 0, sizeof *r);
+	r->seen.hook_in_order = true;
+	sonde_buf_init(&r->dump);
+	sonde_ingest_stats_init(&r->st);
+	sonde_ingest_opts o = {
+	        .default_time_ns = 1700000000000000000ull,
+	        .service = "",
+	        .batch_records = BATCH,
+	        .strict = strict,
+	        .sequential = sequential,
+	        .on_reject = on_reject,
+	        .ctx = &r->seen,
+	        .on_logs = on_logs,
+	        .logs_ctx = &r->seen,
+	};
+	r->rc = sonde_ingest_buffer(s, "input.jsonl", input->data, input->len, &o, &r->st, NULL, r->errmsg,
+	                            sizeof r->errmsg);
+	sonde_batch *out = sonde_batch_new();
+	sonde_query q = {0};
+	assert_true(sonde_store_select_logs(s, &q, out) >= 0);
+	for (size_t i = 0; i < out->logs_count; i++) {
+		char line[200];
+		snprintf(line, sizeof line, "%llu %.*s\n", (unsigned long long)out->logs[i].time_ns,
+		         (int)out->logs[i].body.u.str.len, out->logs[i].body.u.str.ptr);
+		sonde_buf_puts(&r->dump, line);
+	}
+	sonde_batch_clear(out);
+	q.template_id = 7;
+	r->with_template = sonde_store_select_logs(s, &q, out);
+	sonde_batch_free(out);
+	/* Re-ingesting the same input adds nothing, pipelined or not. */
+	if (r->rc == 0) {
+		sonde_ingest_stats again;
+		sonde_ingest_stats_init(&again);
+		seen dummy = {.hook_in_order = true};
+		o.ctx = o.logs_ctx = &dummy;
+		assert_int_equal(sonde_ingest_buffer(s, "copy.jsonl", input->data, input->len, &o, &again,
+		                                     NULL, NULL, 0),
+		                 0);
+		assert_int_equal(again.appended.logs_added, 0);
+		assert_int_equal(again.appended.logs_present, r->st.appended.logs_added);
+		sonde_ingest_stats_release(&again);
+	}
+	sonde_store_close(s);
+}
+
+static void release(result *r)
+{
+	sonde_buf_release(&r->dump);
+	sonde_ingest_stats_release(&r->st);
+}
+
+/* Bad lines skipped: the pipelined ingest stores what the sequential one stores. */
+static void test_same_as_sequential(void **state)
+{
+	sonde_buf in = SONDE_BUF_INIT;
+	make_input(&in, true);
+	assert_true(in.len > 1 << 20);
+	result a, b;
+	run("seq", &in, true, false, &a);
+	run("pipe", &in, false, false, &b);
+	assert_int_equal(a.rc, 0);
+	assert_int_equal(b.rc, 0);
+	size_t bad = LINES / BAD_EVERY;
+	assert_int_equal(a.st.rejected, bad);
+	assert_int_equal(b.st.rejected, bad);
+	assert_int_equal(a.st.appended.logs_added, LINES - bad);
+	assert_int_equal(b.st.appended.logs_added, LINES - bad);
+	assert_int_equal(a.st.batches, b.st.batches);
+	assert_true(b.st.batches >= (LINES - bad) / BATCH);
+	assert_int_equal(a.st.bytes, b.st.bytes);
+	assert_int_equal(b.seen.n, bad);
+	for (size_t i = 0; i < bad; i++) {
+		assert_int_equal(a.seen.lines[i], (i + 1) * BAD_EVERY);
+		assert_int_equal(b.seen.lines[i], (i + 1) * BAD_EVERY);
+	}
+	assert_int_equal(a.dump.len, b.dump.len);
+	assert_memory_equal(a.dump.data, b.dump.data, a.dump.len);
+	/* The hook saw every record once, in input order, and its ids were stored. */
+	assert_true(b.seen.hook_in_order);
+	assert_int_equal(b.seen.hook_logs, LINES - bad);
+	assert_int_equal(b.with_template, (ssize_t)(LINES - bad));
+	release(&a);
+	release(&b);
+	sonde_buf_release(&in);
+}
+
+/* --strict: the first bad line stops the ingest with file:line; the lines before it are
+ * stored (whole batches, in order), none after it. */
+static void test_strict_stops(void **state)
+{
+	sonde_buf in = SONDE_BUF_INIT;
+	make_input(&in, true);
+	result a, b;
+	run("sseq", &in, true, true, &a);
+	run("spipe", &in, false, true, &b);
+	assert_int_equal(a.rc, SONDE_EPARSE);
+	assert_int_equal(b.rc, SONDE_EPARSE);
+	char want[64];
+	snprintf(want, sizeof want, "input.jsonl:%d:", BAD_EVERY);
+	if (!strstr(b.errmsg, want))
+		fail_msg("message '%s' does not name %s", b.errmsg, want);
+	assert_string_equal(a.errmsg, b.errmsg);
+	assert_int_equal(b.st.appended.logs_added, BAD_EVERY - 1);
+	assert_int_equal(a.dump.len, b.dump.len);
+	assert_memory_equal(a.dump.data, b.dump.data, a.dump.len);
+	release(&a);
+	release(&b);
+	sonde_buf_release(&in);
+}
+
+/* A store failure on the writer stops the reader and is reported: here the hook gives
+ * an id it does not describe, which the store refuses. */
+static int bad_hook(void *ctx, const sonde_batch *b, sonde_ingest_log_templates *out)
+{
+	int *calls = ctx;
+	++*calls;
+	for (size_t i = 0; i < b->logs_count; i++)
+		out->template_ids[i] = 99;
+	return 0;
+}
+
+static void test_writer_failure(void **state)
+{
+	sonde_buf in = SONDE_BUF_INIT;
+	make_input(&in, false);
+	char path[128];
+	snprintf(path, sizeof path, "%s/fail.db", dir);
+	sonde_store *s;
+	assert_int_equal(sonde_store_open(path, 0, &s, NULL, 0), 0);
+	int calls = 0;
+	sonde_ingest_opts o = {
+	        .service = "", .batch_records = BATCH, .on_logs = bad_hook, .logs_ctx = &calls};
+	sonde_ingest_stats st;
+	sonde_ingest_stats_init(&st);
+	char msg[300];
+	assert_int_equal(sonde_ingest_buffer(s, "in.jsonl", in.data, in.len, &o, &st, NULL, msg, sizeof msg),
+	                 -EINVAL);
+	assert_non_null(strstr(msg, "not described"));
+	assert_int_equal(st.appended.logs_added, 0);
+	assert_true(calls < LINES / BATCH); /* the reader stopped early */
+	sonde_store_info info;
+	assert_int_equal(sonde_store_info_get(s, &info), 0);
+	assert_int_equal(info.logs, 0);
+	sonde_ingest_stats_release(&st);
+	sonde_store_close(s);
+	sonde_buf_release(&in);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        T(test_same_as_sequential),
+	        T(test_strict_stops),
+	        T(test_writer_failure),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
