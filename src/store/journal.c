@@ -390,6 +390,20 @@ void sonde_incident_record_release(sonde_incident_record *r)
 	r->count = 0;
 }
 
+/* A copy of an arena-held array of count items of elem bytes with twice the room (*cap,
+ * 16 at first), or NULL when out of memory (*cap then unchanged). */
+static void *grow(sonde_arena *a, const void *items, size_t count, size_t *cap, size_t elem)
+{
+	size_t ncap = *cap ? *cap * 2 : 16;
+	void *n = sonde_arena_alloc(a, ncap * elem);
+	if (!n)
+		return NULL;
+	if (count)
+		memcpy(n, items, count * elem);
+	*cap = ncap;
+	return n;
+}
+
 ssize_t sonde_incident_list_all(sonde_store *s, sonde_incident_list *out)
 {
 	memset(out, 0, sizeof *out);
@@ -405,16 +419,12 @@ ssize_t sonde_incident_list_all(sonde_store *s, sonde_incident_list *out)
 	int src;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		if (out->count == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			sonde_incident *n = sonde_arena_alloc(&out->arena, ncap * sizeof *n);
+			void *n = grow(&out->arena, out->items, out->count, &cap, sizeof *out->items);
 			if (!n) {
 				sqlite3_finalize(st);
 				return -ENOMEM;
 			}
-			if (out->count)
-				memcpy(n, out->items, out->count * sizeof *n);
 			out->items = n;
-			cap = ncap;
 		}
 		read_incident(st, &out->arena, &out->items[out->count++]);
 	}
@@ -504,16 +514,12 @@ ssize_t sonde_store_events(sonde_store *s, const sonde_event_query *q, sonde_eve
 	int src;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		if (out->count == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			sonde_event *n = sonde_arena_alloc(&out->arena, ncap * sizeof *n);
+			void *n = grow(&out->arena, out->items, out->count, &cap, sizeof *out->items);
 			if (!n) {
 				sqlite3_finalize(st);
 				return -ENOMEM;
 			}
-			if (out->count)
-				memcpy(n, out->items, out->count * sizeof *n);
 			out->items = n;
-			cap = ncap;
 		}
 		sonde_event *e = &out->items[out->count++];
 		e->id = sqlite3_column_int64(st, 0);
