@@ -324,7 +324,7 @@ static bool breached(const sonde_canary_rule *ru, double x)
 	}
 }
 
-static void fmt_metric(char *out, size_t n, sonde_canary_metric m, double v)
+void sonde_canary_fmt_value(char *out, size_t n, sonde_canary_metric m, double v)
 {
 	if (isnan(v))
 		snprintf(out, n, "-");
@@ -523,8 +523,8 @@ int sonde_canary_run(const sonde_selection *base, const sonde_selection *cur, co
 		const sonde_canary_breach *br = &out->breaches[i];
 		const sonde_canary_value *v = &out->metrics[br->rule.metric];
 		char bs[32], cs[32];
-		fmt_metric(bs, sizeof bs, v->metric, v->base);
-		fmt_metric(cs, sizeof cs, v->metric, v->cur);
+		sonde_canary_fmt_value(bs, sizeof bs, v->metric, v->base);
+		sonde_canary_fmt_value(cs, sizeof cs, v->metric, v->cur);
 		reason(out, "rule %s breached (%s): %s %s -> %s", br->rule.text,
 		       sonde_severity_name(br->rule.severity), metric_names[v->metric], bs, cs);
 	}
@@ -533,8 +533,8 @@ int sonde_canary_run(const sonde_selection *base, const sonde_selection *cur, co
 		if (!v->tested)
 			continue;
 		char bs[32], cs[32], ps[32];
-		fmt_metric(bs, sizeof bs, v->metric, v->base);
-		fmt_metric(cs, sizeof cs, v->metric, v->cur);
+		sonde_canary_fmt_value(bs, sizeof bs, v->metric, v->base);
+		sonde_canary_fmt_value(cs, sizeof cs, v->metric, v->cur);
 		fmt_p(ps, sizeof ps, v->p);
 		bool rate = m == SONDE_CANARY_ERROR_RATE;
 		char chg[48];

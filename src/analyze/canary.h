@@ -130,6 +130,9 @@ typedef enum sonde_canary_verdict {
 
 /* "pass", "marginal", "fail". */
 const char *sonde_canary_verdict_name(sonde_canary_verdict v);
+/* Writes a metric's value as the reports show it into out[0..n): rates as percentages,
+ * p95 as a duration, throughput per second, "-" for NaN (no data). */
+void sonde_canary_fmt_value(char *out, size_t n, sonde_canary_metric m, double v);
 
 #define SONDE_CANARY_MAX_BREACHES 32
 #define SONDE_CANARY_MAX_REASONS  24

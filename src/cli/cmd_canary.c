@@ -157,20 +157,6 @@ static void render_json(const sonde_canary_result *r, const char *bl, const char
 	sonde_buf_putc(out, '\n');
 }
 
-static void cell(char *out, size_t n, sonde_canary_metric m, double v)
-{
-	if (isnan(v))
-		snprintf(out, n, "-");
-	else if (m == SONDE_CANARY_ERROR_RATE || m == SONDE_CANARY_SUCCESS_RATE)
-		snprintf(out, n, "%.2f%%", v * 100);
-	else if (m == SONDE_CANARY_P95)
-		sonde_cmp_fmt_ns(out, n, v);
-	else if (m == SONDE_CANARY_THROUGHPUT)
-		snprintf(out, n, "%.3g/s", v);
-	else
-		snprintf(out, n, "%.4g", v);
-}
-
 static void render_text(const sonde_canary_result *r, const char *bl, const char *cl, sonde_buf *out)
 {
 	sonde_buf_printf(out, "canary: %s against baseline %s\n\n", cl, bl);
@@ -179,8 +165,8 @@ static void render_text(const sonde_canary_result *r, const char *bl, const char
 	for (int m = 0; m < SONDE_CANARY_METRICS; m++) {
 		const sonde_canary_value *v = &r->metrics[m];
 		char b[32], c[32], ch[32], p[24];
-		cell(b, sizeof b, v->metric, v->base);
-		cell(c, sizeof c, v->metric, v->cur);
+		sonde_canary_fmt_value(b, sizeof b, v->metric, v->base);
+		sonde_canary_fmt_value(c, sizeof c, v->metric, v->cur);
 		if (isnan(v->change))
 			snprintf(ch, sizeof ch, "-");
 		else if (m <= SONDE_CANARY_SUCCESS_RATE)
