@@ -85,4 +85,17 @@ static void capture_init(capture *c)
 	atomic_store(&c->hang, 0);
 }
 
+/* After a test, whatever its outcome: a failed assertion leaves the test by longjmp, maybe
+ * holding c->mu and with the runtime still running, and the next test would then wait on
+ * the mutex forever instead of failing. Releases the mutex if this thread holds it (a
+ * default mutex: trylock fails only when it is held, and only this thread takes it in
+ * between tests). */
+static inline void capture_after_test(capture *c)
+{
+	if (c->got) {
+		(void)pthread_mutex_trylock(&c->mu);
+		pthread_mutex_unlock(&c->mu);
+	}
+}
+
 #endif

@@ -377,17 +377,28 @@ static void test_json_lines_sink(void **state)
 	sonde_batch_free(b);
 }
 
+/* A failed test must fail, not leave the next one waiting: free the capture's mutex and
+ * stop a runtime it left running (a no-op after a test that stopped it). */
+static int after_test(void **state)
+{
+	(void)state;
+	capture_after_test(&cap);
+	atomic_store(&cap.hang, 0);
+	sonde_trace_shutdown(5000);
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_correlation_and_attributes),
-	        cmocka_unit_test(test_level_filter),
-	        cmocka_unit_test(test_redaction_and_truncation),
-	        cmocka_unit_test(test_rate_limit_per_site),
-	        cmocka_unit_test(test_full_buffers_drop_and_count),
-	        cmocka_unit_test(test_many_threads),
-	        cmocka_unit_test(test_fork),
-	        cmocka_unit_test(test_json_lines_sink),
+	        cmocka_unit_test_teardown(test_correlation_and_attributes, after_test),
+	        cmocka_unit_test_teardown(test_level_filter, after_test),
+	        cmocka_unit_test_teardown(test_redaction_and_truncation, after_test),
+	        cmocka_unit_test_teardown(test_rate_limit_per_site, after_test),
+	        cmocka_unit_test_teardown(test_full_buffers_drop_and_count, after_test),
+	        cmocka_unit_test_teardown(test_many_threads, after_test),
+	        cmocka_unit_test_teardown(test_fork, after_test),
+	        cmocka_unit_test_teardown(test_json_lines_sink, after_test),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
