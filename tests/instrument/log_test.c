@@ -291,12 +291,19 @@ static void test_many_threads(void **state)
 	sonde_log_stats st;
 	sonde_log_stats_get(&st);
 	assert_int_equal(st.recorded + st.dropped, THREADS * PER_THREAD);
+	sonde_tracer_stats ts;
+	sonde_tracer_stats_get(&ts);
 	pthread_mutex_lock(&cap.mu);
 	assert_int_equal(cap.got->logs_count, st.recorded);
-	/* Every record carries the trace of the span it was written in. */
+	/* Every record carries the trace of the span it was written in. The one exception is a
+	 * span the runtime dropped at its start for want of a free slot (under this load it
+	 * can happen): it never became the thread's current span, so a record written in it
+	 * has no context, and there are at most as many such records as dropped spans. */
+	uint64_t zero = 0;
 	for (size_t i = 0; i < cap.got->logs_count; i++)
-		assert_false(sonde_id_is_zero(cap.got->logs[i].trace_id, 16));
+		zero += sonde_id_is_zero(cap.got->logs[i].trace_id, 16);
 	pthread_mutex_unlock(&cap.mu);
+	assert_true(zero <= ts.spans_dropped);
 	stop();
 }
 
