@@ -391,7 +391,7 @@ static bool is_header(line t, parser *ps)
 static size_t parse(const char *text, size_t len, parser *ps, line *msg_first, line *msg_py_last)
 {
 	size_t pos = 0;
-	line l, next;
+	line l, next = {NULL, 0};
 	bool have = next_line(text, len, &pos, &l);
 	bool python_traceback_first = false, first_content = true;
 	while (have) {
