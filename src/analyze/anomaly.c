@@ -13,7 +13,10 @@
  * the EWMA chart run over the chosen model's standardised residuals. The score is not the
  * evidence itself but its surprise: the evidence over the largest of the recent past (a
  * decaying maximum that one point can raise only by Z_CAP), so that scores mean the same
- * on a calm series and on a bursty one, and one threshold serves every series.
+ * on a calm series and on a bursty one, and one threshold serves every series. The one
+ * exception is a new extreme, a value out of the range of the last EXT_BLOCKS windows:
+ * it scores by how far out it lies, since on a bursty series the surprise would rank a
+ * jump past every burst as one more burst.
  */
 #include <errno.h>
 #include <math.h>
@@ -74,6 +77,18 @@
 #endif
 #ifndef RESID_CLIP
 #define RESID_CLIP 4.0 /* a residual teaches the scale at most this many scales */
+#endif
+#ifndef EXT_HALF
+#define EXT_HALF 0.02 /* a new extreme beyond the range by this share of it scores 0.5 */
+#endif
+#ifndef EXT_Z
+#define EXT_Z 4.0 /* a new extreme counts when its evidence is at least this, in sd */
+#endif
+#ifndef EXT_BLOCKS
+#define EXT_BLOCKS 16 /* the range is that of the last this many windows */
+#endif
+#ifndef EXT_REST
+#define EXT_REST 1.0 /* after a new-extreme alarm, the next waits this many windows */
 #endif
 #ifndef FLOOR_SHARE
 #define FLOOR_SHARE 0.3 /* the scale is at least this share of the mean deviation */
@@ -180,6 +195,14 @@ struct sonde_anomaly_detector {
 	double refractory;       /* the score a new episode must beat */
 	double refractory_decay;
 	double zmax, zmax_decay; /* the decaying maximum of past evidence */
+	/* The range of the recent values: the minimum and maximum of each of the last
+	 * EXT_BLOCKS complete blocks of one window (a ring, the newest at nblocks - 1) and of
+	 * the block being filled. */
+	double block_lo[EXT_BLOCKS], block_hi[EXT_BLOCKS];
+	uint64_t nblocks;
+	size_t fill;
+	double cur_lo, cur_hi;
+	uint64_t ext_last; /* the point (d->n) of the last new-extreme alarm, 0 none */
 };
 
 sonde_anomaly_detector *sonde_anomaly_new(void)
@@ -264,6 +287,28 @@ static void remember(sonde_anomaly_detector *d, double x)
 		d->hist_n++;
 }
 
+/* How far x lies outside the range of the recent values (those of the last EXT_BLOCKS
+ * windows), in ranges: 0 inside it. Then x joins the range. */
+static double extreme(sonde_anomaly_detector *d, double x)
+{
+	double lo = d->fill ? d->cur_lo : INFINITY, hi = d->fill ? d->cur_hi : -INFINITY;
+	uint64_t k = d->nblocks < EXT_BLOCKS ? d->nblocks : EXT_BLOCKS;
+	for (uint64_t i = 0; i < k; i++) {
+		lo = fmin(lo, d->block_lo[(d->nblocks - 1 - i) % EXT_BLOCKS]);
+		hi = fmax(hi, d->block_hi[(d->nblocks - 1 - i) % EXT_BLOCKS]);
+	}
+	double ext = hi > lo ? (fmax(x - hi, 0) + fmax(lo - x, 0)) / (hi - lo) : 0;
+	d->cur_lo = d->fill ? fmin(d->cur_lo, x) : x;
+	d->cur_hi = d->fill ? fmax(d->cur_hi, x) : x;
+	if (++d->fill >= d->level.limit) {
+		d->block_lo[d->nblocks % EXT_BLOCKS] = d->cur_lo;
+		d->block_hi[d->nblocks % EXT_BLOCKS] = d->cur_hi;
+		d->nblocks++;
+		d->fill = 0;
+	}
+	return ext;
+}
+
 static double ratio_to_score(double z)
 {
 	if (!(z > 0))
@@ -285,6 +330,7 @@ double sonde_anomaly_update(sonde_anomaly_detector *d, uint64_t time_ns, double 
 	}
 	d->n++;
 	d->last_t = time_ns;
+	double ext = extreme(d, x);
 	if (d->n <= MIN_HISTORY || !d->step_ns) {
 		pt.expected = x;
 		remember(d, x);
@@ -366,6 +412,16 @@ double sonde_anomaly_update(sonde_anomaly_detector *d, uint64_t time_ns, double 
 	double ratio = z / fmax(d->zmax, Z_MIN);
 	d->zmax = fmax(d->zmax * d->zmax_decay, fmin(z, Z_CAP * fmax(d->zmax, Z_MIN)));
 	double raw = ratio_to_score(ratio);
+	/* A new extreme: a value beyond everything seen in the last EXT_BLOCKS windows, once a
+	 * window of history is in and when it is clear evidence too (a record of plain noise is
+	 * not news), scores by how far beyond the range it lies, however bursty the recent past:
+	 * a series whose bursts keep the remembered maximum high still tells a jump past all of
+	 * them. One alarm per EXT_REST windows: the first point of an episode is what counts. */
+	if (ext > 0 && d->n > d->level.limit && z >= EXT_Z &&
+	    (!d->ext_last || (double)(d->n - d->ext_last) > EXT_REST * (double)d->level.limit)) {
+		d->ext_last = d->n;
+		raw = fmax(raw, 1.0 / (1.0 + EXT_HALF / ext));
+	}
 	pt.score = raw > d->refractory ? raw : raw * REFRACTORY_DAMP;
 	d->refractory = fmax(d->refractory * d->refractory_decay, raw);
 

@@ -10,11 +10,15 @@
  * CUSUM and an EWMA chart of the standardised residuals. A point's evidence is the
  * strongest of these, in robust standard deviations; its score in [0, 1] measures how far
  * that evidence exceeds the strongest evidence of the recent past, so one threshold means
- * the same on calm and on bursty series. A refractory rule damps weaker repeats once the
- * detector has fired, so that one incident gives one high score, not a plateau.
+ * the same on calm and on bursty series; a value beyond the range of the recent values
+ * (the last 16 windows), when it is clear evidence too, scores by how far beyond it lies,
+ * so that a bursty series still tells a jump past all its bursts. A refractory rule damps
+ * weaker repeats once the detector has fired, so that one incident gives one high score,
+ * not a plateau.
  *
- * Memory is bounded per series (a ring of at most SONDE_ANOMALY_HISTORY points and two
- * windows of at most 1440), and the result depends only on the points seen, in order.
+ * Memory is bounded per series (a ring of at most SONDE_ANOMALY_HISTORY points, two
+ * windows of at most 1440 and 16 block ranges), and the result depends only on the points
+ * seen, in order.
  *
  * Lifetimes: a detector is created by sonde_anomaly_new() and freed by
  * sonde_anomaly_free(). Thread safety: a detector belongs to one thread at a time;

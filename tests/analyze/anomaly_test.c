@@ -1,7 +1,8 @@
 /*
  * anomaly_test.c - the streaming anomaly detector on constructed series whose answer is
  * known (a spike, a level shift, a flat series, a daily-seasonal series with one genuine
- * anomaly, noise alone), and the NAB scorer on a tiny example worked by hand.
+ * anomaly, noise alone, a bursty series that leaves its range), and the NAB scorer on a
+ * tiny example worked by hand.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -181,6 +182,25 @@ static void test_noise(void **state)
 	release(&x);
 }
 
+/* A bursty series (a burst of +5..+10 every 40 points, so bursts are its normal) drops
+ * once below everything it has shown: the drop is no larger than the bursts, yet it is
+ * the first value out of the series' range, and it is found at once; the bursts are not. */
+static void test_new_extreme(void **state)
+{
+	(void)state;
+	series x = make(4 * PER_DAY);
+	for (size_t i = 0; i < x.n; i++)
+		x.v[i] = 20 + 0.1 * gauss() + (i % 40 == 0 ? 5 + 5 * uniform() : 0);
+	x.v[1000] = 12;
+	score(&x);
+	assert_true(x.s[1000] >= SONDE_ANOMALY_THRESHOLD);
+	size_t over = 0;
+	for (size_t i = 2 * PER_DAY; i < x.n; i++)
+		over += i != 1000 && x.s[i] >= SONDE_ANOMALY_THRESHOLD;
+	assert_int_equal(over, 0);
+	release(&x);
+}
+
 /* 20 points, one window over points 10..14, probation 3 points. Scores: 1.0 at point 1
  * (probationary: ignored), 0.9 at 12 (in the window), 0.8 at 5 (a false positive before
  * any window: weight -0.11). */
@@ -245,9 +265,10 @@ static void test_nab_scorer(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_spike), cmocka_unit_test(test_level_shift),
-	        cmocka_unit_test(test_flat),  cmocka_unit_test(test_daily_seasonal),
-	        cmocka_unit_test(test_noise), cmocka_unit_test(test_nab_scorer),
+	        cmocka_unit_test(test_spike),      cmocka_unit_test(test_level_shift),
+	        cmocka_unit_test(test_flat),       cmocka_unit_test(test_daily_seasonal),
+	        cmocka_unit_test(test_noise),      cmocka_unit_test(test_new_extreme),
+	        cmocka_unit_test(test_nab_scorer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
