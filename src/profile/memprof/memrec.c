@@ -23,8 +23,13 @@
  *   instead of receiving our records.
  * - Sampling: each thread draws exponentially distributed byte intervals (a Poisson
  *   process over allocated bytes); an allocation is sampled when the interval ends inside
- *   it. Sampled pointers are kept in a small open-addressing set read under a seqlock, so
- *   that free() of an unsampled block costs a couple of loads.
+ *   it. malloc() and calloc() subtract the size from an initial-exec TLS countdown and,
+ *   while it stays non-negative, jump straight to the real function (four instructions);
+ *   everything else takes a slow path. Sampled pointers are kept in a small
+ *   open-addressing set read under a seqlock, summarised by a counting filter of one byte
+ *   per hash bucket: free() of an unsampled block reads the mode, the number of live
+ *   sampled blocks and, when that is not zero, one filter byte, then jumps to the real
+ *   free; no lock, no TLS.
  * - Stacks: _Unwind_Backtrace from libgcc_s (dlopen'd at start, so that the library links
  *   nothing but libc, libdl and pthreads), behind a per-thread cache keyed by the caller's
  *   return address and stack pointer. A hit is verified by re-reading every return address
@@ -101,7 +106,14 @@ typedef struct tstate {
 	cache_entry cache[CACHE_SLOTS];
 } tstate;
 
-static real_fns real;
+/* free() does not wait for the bootstrap: before it, the only pointers are NULL and the
+ * boot arena's, which the real free must not see anyway. */
+static void boot_free(void *p)
+{
+	(void)p;
+}
+
+static real_fns real = {.free = boot_free};
 static _Atomic int boot_state; /* 0 unresolved, 1 resolving, 2 resolved */
 static _Alignas(16) char boot_arena[1 << 16];
 static _Atomic size_t boot_used;
@@ -127,7 +139,11 @@ static uintptr_t (*u_getcfa)(void *);
 static TLS tstate *t_state;
 static TLS int t_busy; /* inside the recorder: allocations pass straight through */
 static TLS int t_dead; /* the thread's key destructor ran */
-static TLS int64_t t_remaining;
+/* Bytes left in this thread's sampling interval. Below zero sends the next allocation
+ * to the slow path: -1 at a thread's start (its first interval is not drawn yet), and
+ * always in --all mode (every allocation is recorded there). */
+static TLS int64_t t_remaining = -1;
+static TLS int t_armed; /* the thread's first interval is drawn */
 
 /* ---- raw memory and I/O (never through the interposed functions) ---- */
 
@@ -303,6 +319,33 @@ static size_t g_set_count;
 static _Atomic unsigned g_set_ver;
 static _Atomic size_t g_set_live;
 
+/* A counting filter over the set, so that free() of an unsampled block does not probe
+ * the set even while sampled blocks are live: one byte per hash bucket, the number of
+ * sampled pointers in the set that fall in it (updated under g_lock, read without it). A
+ * count that reaches 255 sticks there (the bucket then always sends free() to the set,
+ * which stays correct). The add happens before malloc() returns the block, so a free()
+ * of it, wherever it runs, sees the count. */
+enum { FILTER_BITS = 16 };
+static uint8_t g_filter[1u << FILTER_BITS];
+
+static inline size_t filter_slot(uintptr_t p)
+{
+	return (size_t)(((p >> 4) * 0x9E3779B97F4A7C15ull) >> (64 - FILTER_BITS));
+}
+
+static inline int filter_maybe(uintptr_t p)
+{
+	return __atomic_load_n(&g_filter[filter_slot(p)], __ATOMIC_RELAXED) != 0;
+}
+
+static void filter_change_locked(uintptr_t p, int add)
+{
+	uint8_t *c = &g_filter[filter_slot(p)];
+	uint8_t v = *c;
+	if (v != 255)
+		__atomic_store_n(c, (uint8_t)(add ? v + 1 : v - 1), __ATOMIC_RELAXED);
+}
+
 static inline size_t set_hash(uintptr_t p, size_t mask)
 {
 	return (size_t)(((p >> 4) * 0x9E3779B97F4A7C15ull) >> 32) & mask;
@@ -364,6 +407,7 @@ static int set_add_locked(uintptr_t p)
 	atomic_fetch_add(&g_set_ver, 1);
 	set_put_locked(t, mask, p);
 	atomic_fetch_add(&g_set_ver, 1);
+	filter_change_locked(p, 1);
 	g_set_count++;
 	atomic_store(&g_set_live, g_set_count);
 	return 0;
@@ -401,6 +445,7 @@ static int set_remove_locked(uintptr_t p)
 	}
 done:
 	atomic_fetch_add(&g_set_ver, 1);
+	filter_change_locked(p, 0);
 	g_set_count--;
 	atomic_store(&g_set_live, g_set_count);
 	return 1;
@@ -564,14 +609,15 @@ __attribute__((noinline)) static uint32_t stack_walk(cache_entry *c, uintptr_t r
 	w.n = 0;
 	if (u_backtrace)
 		u_backtrace(walk_cb, &w);
-	if (w.n == 0) { /* no unwinder, or ra not found: the caller alone */
+	int walked = w.n > 0;
+	if (!walked) { /* no unwinder, or ra not found: the caller alone */
 		w.ips[0] = ra;
 		w.n = 1;
 	}
 	pthread_mutex_lock(&g_lock);
 	uint32_t id = intern_locked(w.ips, w.n);
 	pthread_mutex_unlock(&g_lock);
-	if (id == UINT32_MAX || !c)
+	if (id == UINT32_MAX || !c || !walked) /* (without a walk there is no CFA to check) */
 		return id;
 	/* Cache only when every return address sits just below the CFA _Unwind_GetCFA gives
 	 * for its frame (the callee's canonical frame address), where the x86-64 call
@@ -838,42 +884,77 @@ static int record_free(int kind, uintptr_t ptr, size_t size)
 	return 1;
 }
 
-/* The entry points of allocations: decide whether to record (sampling) and record. */
-static TLS int t_armed;
+/* ---- the entry points' fast paths ----
+ *
+ * malloc() and calloc() subtract the size from the thread's countdown before anything
+ * else; while it stays at or above zero (nearly always when sampling) they jump straight
+ * to the real function: no frame, one initial-exec TLS read-modify-write and a branch.
+ * Everything else (the first allocation of a thread, the end of an interval, --all mode,
+ * the bootstrap, the time before the constructor decided the mode) takes the slow path.
+ * free() looks at nothing but the boot arena's bounds, the mode and, while sampled blocks
+ * are live, one byte of the counting filter, before it jumps to the real free (in --all
+ * mode, at the thread's last allocation, which it turns into a TEMP event). */
 
-/* The sampling interval ran out during this allocation (or the thread has none yet). */
-__attribute__((noinline)) static void sample_slow(int kind, uintptr_t ptr, size_t size, uintptr_t ra,
-                                                  uintptr_t sp)
+static _Atomic int g_ready; /* the constructor decided g_mode */
+
+static inline int64_t sub_bytes(int64_t r, size_t n)
 {
-	if (t_busy)
-		return;
+	return (int64_t)((uint64_t)r - (uint64_t)n);
+}
+
+/* The thread's countdown went below zero once size was subtracted (ptr: what the real
+ * function returned). Returns 1 when the allocation is to be recorded, and sets the
+ * countdown for the next one. */
+__attribute__((noinline)) static int countdown_expired(void *ptr, size_t size)
+{
+	if (!ptr || t_busy || !atomic_load_explicit(&g_ready, memory_order_acquire)) {
+		/* Not counted: a failed allocation, the recorder's own, or one before the mode is
+		 * known (the countdown stays below zero until it is). */
+		t_remaining = sub_bytes(t_remaining, -size);
+		return 0;
+	}
+	int mode = g_mode;
+	if (mode == MODE_OFF) {
+		t_remaining = INT64_MAX / 2;
+		return 0;
+	}
+	if (mode == MODE_ALL) {
+		t_remaining = -1;
+		return 1;
+	}
 	t_busy++;
-	thread_state();
+	thread_state(); /* seeds the thread's generator */
 	int record = 1;
 	if (!t_armed) { /* a thread's first interval, drawn now */
 		t_armed = 1;
-		t_remaining = draw_interval() - (int64_t)size;
+		t_remaining = sub_bytes(draw_interval(), size);
 		record = t_remaining < 0;
 	}
 	if (record)
 		t_remaining = draw_interval();
 	t_busy--;
-	if (record)
-		record_alloc(kind, ptr, size, ra, sp);
+	return record;
 }
 
+/* countdown_expired() with --all's case, where every allocation comes here, inline
+ * (record_alloc() itself passes over the recorder's own allocations). */
+static inline int count_alloc(void *ptr, size_t size)
+{
+	if (LIKELY(g_mode == MODE_ALL) && ptr) {
+		t_remaining = -1;
+		return 1;
+	}
+	return countdown_expired(ptr, size);
+}
+
+/* Counts an allocation made (ptr, size: its bytes) and records it when the countdown
+ * says so. */
 static inline void on_alloc(int kind, void *ptr, size_t size, uintptr_t ra, uintptr_t sp)
 {
-	int mode = g_mode;
-	if (!ptr || mode == MODE_OFF)
-		return;
-	if (mode == MODE_SAMPLE) {
-		t_remaining -= (int64_t)size;
-		if (UNLIKELY(t_remaining < 0))
-			sample_slow(kind, (uintptr_t)ptr, size, ra, sp);
-		return;
-	}
-	record_alloc(kind, (uintptr_t)ptr, size, ra, sp);
+	int64_t r = sub_bytes(t_remaining, size);
+	t_remaining = r;
+	if (UNLIKELY(r < 0) && count_alloc(ptr, size))
+		record_alloc(kind, (uintptr_t)ptr, size, ra, sp);
 }
 
 static inline int on_free(int kind, void *ptr, size_t size)
@@ -890,8 +971,10 @@ static inline int on_free(int kind, void *ptr, size_t size)
 		t->last_alloc = 0;
 		return 1;
 	}
-	/* Sampling: nothing to look up while no sampled block is live (the common case). */
-	if (mode == MODE_SAMPLE && LIKELY(atomic_load_explicit(&g_set_live, memory_order_relaxed) == 0))
+	/* Sampling: nothing to look up while no sampled block is live (the common case), or
+	 * when the filter says ptr is not one of them. */
+	if (mode == MODE_SAMPLE && (LIKELY(atomic_load_explicit(&g_set_live, memory_order_relaxed) == 0) ||
+	                            !filter_maybe((uintptr_t)ptr)))
 		return 0;
 	return record_free(kind, (uintptr_t)ptr, size);
 }
@@ -901,35 +984,90 @@ static inline int on_free(int kind, void *ptr, size_t size)
 
 /* ---- the interposed functions ---- */
 
-EXPORT void *malloc(size_t n)
+/* malloc() and calloc() past their countdown (ra: the return address into their caller;
+ * the stack cache's key is this function's frame, a fixed distance from the caller's). */
+__attribute__((noinline)) static void *malloc_slow(size_t n, uintptr_t ra)
 {
-	if (UNLIKELY(booting()))
+	if (UNLIKELY(booting())) {
+		t_remaining = sub_bytes(t_remaining, -n); /* not counted */
 		return boot_alloc(n, 16);
+	}
 	void *p = real.malloc(n);
-	on_alloc(SONDE_MEMEV_ALLOC, p, n, RA(), SP());
+	if (count_alloc(p, n))
+		record_alloc(SONDE_MEMEV_ALLOC, (uintptr_t)p, n, ra, SP());
 	return p;
 }
 
-EXPORT void free(void *p)
+__attribute__((noinline)) static void *calloc_slow(size_t n, size_t size, uintptr_t ra)
 {
-	if (UNLIKELY(!p || in_boot(p)))
-		return;
-	if (UNLIKELY(booting()))
-		return; /* cannot happen: nothing is allocated by the real malloc before */
-	on_free(SONDE_MEMEV_FREE, p, 0);
-	real.free(p);
+	size_t bytes;
+	int over = __builtin_mul_overflow(n, size, &bytes);
+	if (over)
+		bytes = SIZE_MAX / 2; /* what calloc() subtracted */
+	if (UNLIKELY(booting())) {
+		t_remaining = sub_bytes(t_remaining, -bytes);
+		return over ? NULL : boot_alloc(bytes, 16); /* the arena is static, so zeroed */
+	}
+	void *p = real.calloc(n, size);
+	if (count_alloc(over ? NULL : p, bytes))
+		record_alloc(SONDE_MEMEV_ALLOC, (uintptr_t)p, bytes, ra, SP());
+	return p;
+}
+
+EXPORT void *malloc(size_t n)
+{
+	int64_t r = sub_bytes(t_remaining, n);
+	t_remaining = r;
+	if (LIKELY(r >= 0))
+		return real.malloc(n);
+	return malloc_slow(n, RA());
 }
 
 EXPORT void *calloc(size_t n, size_t size)
 {
-	if (UNLIKELY(booting())) {
-		if (size && n > SIZE_MAX / size)
-			return NULL;
-		return boot_alloc(n * size, 16); /* the arena is static, so zeroed */
+	size_t bytes;
+	if (UNLIKELY(__builtin_mul_overflow(n, size, &bytes)))
+		bytes = SIZE_MAX / 2; /* fails; the slow path does not count it */
+	int64_t r = sub_bytes(t_remaining, bytes);
+	t_remaining = r;
+	if (LIKELY(r >= 0))
+		return real.calloc(n, size);
+	return calloc_slow(n, size, RA());
+}
+
+/* The boot arena's blocks are never released; nothing else is looked at unless --all
+ * records every free or a sampled block may be the one freed. */
+__attribute__((noinline)) static void free_slow(void *p)
+{
+	if (in_boot(p))
+		return;
+	on_free(SONDE_MEMEV_FREE, p, 0);
+	real.free(p);
+}
+
+EXPORT void free(void *p)
+{
+	uintptr_t u = (uintptr_t)p;
+	if (LIKELY(u - (uintptr_t)boot_arena >= sizeof boot_arena)) {
+		if (g_mode != MODE_ALL) {
+			if (LIKELY(atomic_load_explicit(&g_set_live, memory_order_relaxed) == 0) ||
+			    !filter_maybe(u)) {
+				real.free(p);
+				return;
+			}
+		} else {
+			/* --all: the block allocated last by this thread becomes a TEMP event (as in
+			 * on_free()), without a call. */
+			tstate *t = t_state;
+			if (t && t->last_alloc && t->last_ptr == u && !t_busy) {
+				t->buf[t->last_alloc] = SONDE_MEMEV_TEMP;
+				t->last_alloc = 0;
+				real.free(p);
+				return;
+			}
+		}
 	}
-	void *p = real.calloc(n, size);
-	on_alloc(SONDE_MEMEV_ALLOC, p, n * size, RA(), SP());
-	return p;
+	free_slow(p);
 }
 
 static void *realloc_impl(void *old, size_t n, uintptr_t ra, uintptr_t sp)
@@ -1237,8 +1375,10 @@ __attribute__((constructor)) static void memrec_start(void)
 {
 	booting();
 	const char *out = getenv("SONDE_MEM_OUT");
-	if (!out || !*out || strlen(out) + 1 > sizeof g_out)
+	if (!out || !*out || strlen(out) + 1 > sizeof g_out) {
+		atomic_store_explicit(&g_ready, 1, memory_order_release); /* MODE_OFF */
 		return;
+	}
 	strcpy(g_out, out);
 	const char *sb = getenv("SONDE_MEM_SAMPLE_BYTES");
 	g_sample_bytes = sb ? strtoull(sb, NULL, 10) : 512 * 1024;
@@ -1264,6 +1404,7 @@ __attribute__((constructor)) static void memrec_start(void)
 	if (!path[0] || open_output(path) < 0)
 		g_mode = MODE_OFF;
 	pthread_mutex_unlock(&g_lock);
+	atomic_store_explicit(&g_ready, 1, memory_order_release);
 	t_busy--;
 }
 

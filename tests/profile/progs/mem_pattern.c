@@ -8,6 +8,9 @@
  *        mem_pattern sample  many allocations of mixed sizes, all freed; prints totals
  *        mem_pattern stress  8 threads passing blocks to each other through a queue;
  *                            everything is freed; prints how many it allocated
+ *        mem_pattern live    (for sampling) a window of thousands of live blocks, half of
+ *                            them freed by another thread, and large leaks in one named
+ *                            function; prints totals and the leaked bytes
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -194,6 +197,81 @@ static int run_stress(void)
 	return 0;
 }
 
+/* live: while many sampled blocks are live, the frees of unsampled blocks must not hide
+ * the frees of sampled ones (else they would show up as leaks). */
+#define LIVE_N      200000
+#define LIVE_WINDOW 2048
+static void *live_queue[256];
+static int live_queued, live_done;
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t live_cond = PTHREAD_COND_INITIALIZER;
+
+__attribute__((noinline)) void sample_leak(size_t n)
+{
+	sink = malloc(n);
+	memset(sink, 1, n);
+}
+
+__attribute__((noinline)) static void *live_freer(void *arg)
+{
+	for (;;) {
+		pthread_mutex_lock(&live_lock);
+		while (!live_queued && !live_done)
+			pthread_cond_wait(&live_cond, &live_lock);
+		if (!live_queued) {
+			pthread_mutex_unlock(&live_lock);
+			return arg;
+		}
+		void *p = live_queue[--live_queued];
+		pthread_cond_broadcast(&live_cond);
+		pthread_mutex_unlock(&live_lock);
+		free(p);
+	}
+}
+
+static int run_live(void)
+{
+	static void *win[LIVE_WINDOW];
+	uint64_t bytes = 0, count = 0;
+	pthread_t th;
+	pthread_create(&th, NULL, live_freer, NULL);
+	for (int i = 0; i < LIVE_N; i++) {
+		size_t n = 16 + next() % 4096;
+		void *p = malloc(n);
+		bytes += n;
+		count++;
+		if (i % 2000 == 0) { /* the leaks, spread over the run */
+			sample_leak(65536);
+			bytes += 65536;
+			count++;
+		}
+		void *old = win[i % LIVE_WINDOW];
+		win[i % LIVE_WINDOW] = p;
+		if (!old)
+			continue;
+		if (i % 2) {
+			free(old);
+			continue;
+		}
+		pthread_mutex_lock(&live_lock); /* the other thread frees this one */
+		while (live_queued == 256)
+			pthread_cond_wait(&live_cond, &live_lock);
+		live_queue[live_queued++] = old;
+		pthread_cond_broadcast(&live_cond);
+		pthread_mutex_unlock(&live_lock);
+	}
+	pthread_mutex_lock(&live_lock);
+	live_done = 1;
+	pthread_cond_broadcast(&live_cond);
+	pthread_mutex_unlock(&live_lock);
+	pthread_join(th, NULL);
+	for (int i = 0; i < LIVE_WINDOW; i++)
+		free(win[i]);
+	printf("alloc_bytes=%llu alloc_count=%llu leak_bytes=%d\n", (unsigned long long)bytes,
+	       (unsigned long long)count, (LIVE_N / 2000) * 65536);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
@@ -201,5 +279,7 @@ int main(int argc, char **argv)
 		return run_sample();
 	if (argc > 1 && strcmp(argv[1], "stress") == 0)
 		return run_stress();
+	if (argc > 1 && strcmp(argv[1], "live") == 0)
+		return run_live();
 	return run_all();
 }

@@ -2,6 +2,7 @@
 // memalign, valloc, C++ new/delete and dlopen, and prints what it computes: the output
 // must be the same with and without `sonde mem` (tests/profile/mem_test.sh).
 #include <dlfcn.h>
+#include <errno.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,6 +55,19 @@ int main(int argc, char **argv)
 	z[1999] = 7;
 	h = mix(h, (uint64_t)z[1999]);
 	free(z);
+	// failed allocations: NULL with ENOMEM, and the ones after them still work
+	volatile size_t huge = SIZE_MAX / 2;
+	errno = 0;
+	h = mix(h, calloc(huge, 4) == NULL);
+	h = mix(h, errno == ENOMEM);
+	errno = 0;
+	h = mix(h, malloc(huge * 2) == NULL);
+	h = mix(h, errno == ENOMEM);
+	for (int i = 0; i < 100; i++) {
+		char *c = (char *)calloc(i + 1, 64);
+		h = mix(h, (uint64_t)c[i * 64]);
+		free(c);
+	}
 	// an anonymous mapping
 	char *big = (char *)mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	big[12345] = 5;
