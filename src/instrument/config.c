@@ -97,6 +97,7 @@ struct sonde_config {
 	int runtime, host; /* -1 unset */
 	uint64_t min_duration_ns;
 	bool record_rusage;
+	bool env_only; /* no file: the environment and the defaults (sonde__config_init_from_env) */
 };
 
 /* ---- Walking the tree ----------------------------------------------------------------- */
@@ -1351,32 +1352,246 @@ static bool env_set(const char *name)
 	return sonde__env_get(name) != NULL;
 }
 
+/* ---- OTEL_{TRACES,METRICS,LOGS}_EXPORTER ------------------------------------------------ */
+
+enum { EN_OTLP, EN_CONSOLE, EN_ZIPKIN, EN_PROMETHEUS, EN_COUNT };
+static const char *const env_names[EN_COUNT] = {"otlp", "console", "zipkin", "prometheus"};
+/* The signals each exporter name can take. */
+static const unsigned env_name_signals[EN_COUNT] = {
+        SIG_SPANS | SIG_METRICS | SIG_LOGS, SIG_SPANS | SIG_METRICS | SIG_LOGS, SIG_SPANS, SIG_METRICS};
+static const struct {
+	unsigned sig;
+	const char *var, *what, *otlp; /* the variable, the signal's name, its OTLP infix */
+} env_sigs[3] = {{SIG_SPANS, "OTEL_TRACES_EXPORTER", "traces", "TRACES"},
+                 {SIG_METRICS, "OTEL_METRICS_EXPORTER", "metrics", "METRICS"},
+                 {SIG_LOGS, "OTEL_LOGS_EXPORTER", "logs", "LOGS"}};
+
+/* What the three variables ask for: by exporter name, the signals that name it. */
+typedef struct env_plan {
+	unsigned want[EN_COUNT];
+	unsigned set; /* the signals whose variable is set (then it replaces the file's exporters) */
+} env_plan;
+
+/* Adds the names of one list ("otlp,console", "none") for signal k to p; reports unknown
+ * names and names that cannot take the signal. */
+static void plan_list(env_plan *p, size_t k, const char *list)
+{
+	for (const char *s = list; *s;) {
+		size_t n = strcspn(s, ",");
+		const char *w = s;
+		size_t m = n;
+		while (m && (*w == ' ' || *w == '\t'))
+			w++, m--;
+		while (m && (w[m - 1] == ' ' || w[m - 1] == '\t'))
+			m--;
+		s += n;
+		if (*s == ',')
+			s++;
+		if (!m || (m == 4 && strncasecmp(w, "none", 4) == 0))
+			continue;
+		size_t e = 0;
+		while (e < EN_COUNT && !(strlen(env_names[e]) == m && strncasecmp(w, env_names[e], m) == 0))
+			e++;
+		if (e == EN_COUNT)
+			sonde__diag("sonde: %s names unknown exporter \"%.*s\", ignored", env_sigs[k].var,
+			            (int)(m > 64 ? 64 : m), w);
+		else if (!(env_name_signals[e] & env_sigs[k].sig))
+			sonde__diag("sonde: %s: the %s exporter does not take %s, ignored", env_sigs[k].var,
+			            env_names[e], env_sigs[k].what);
+		else
+			p->want[e] |= env_sigs[k].sig;
+	}
+}
+
+/* Reads the three variables. Without a file (env_only), a signal whose variable is unset
+ * goes where the traces go (libsonde's behaviour before these variables were read), and
+ * the traces' default is otlp. */
+static void plan_read(env_plan *p, bool env_only)
+{
+	*p = (env_plan){{0}, 0};
+	const char *lists[3];
+	for (size_t k = 0; k < 3; k++) {
+		lists[k] = sonde__env_get(env_sigs[k].var);
+		if (lists[k])
+			p->set |= env_sigs[k].sig;
+	}
+	if (env_only && !lists[0])
+		lists[0] = "otlp", p->set |= SIG_SPANS;
+	for (size_t k = 0; k < 3; k++) {
+		if (lists[k]) {
+			plan_list(p, k, lists[k]);
+		} else if (env_only) {
+			/* follows the traces */
+			for (size_t e = 0; e < EN_COUNT; e++)
+				if (p->want[e] & SIG_SPANS)
+					p->want[e] |= env_sigs[k].sig & env_name_signals[e];
+			p->set |= env_sigs[k].sig;
+		}
+	}
+}
+
+/* One OTLP setting for signal k: OTEL_EXPORTER_OTLP_<SIGNAL>_<what>, else
+ * OTEL_EXPORTER_OTLP_<what>, else (metrics' timeout) OTEL_METRIC_EXPORT_TIMEOUT. */
+typedef struct otlp_settings {
+	int protocol; /* sonde_otlp_protocol */
+	uint32_t timeout_ms;
+	bool gzip;
+} otlp_settings;
+
+static otlp_settings otlp_settings_of(size_t k)
+{
+	static const char *const protocols[] = {"http/protobuf", "http/json", "grpc"};
+	static const char *const kinds[] = {"gzip", "none"};
+	otlp_settings o = {SONDE_OTLP_HTTP_PROTOBUF, 10000, false};
+	char a[64], b[64];
+	snprintf(a, sizeof a, "OTEL_EXPORTER_OTLP_%s_PROTOCOL", env_sigs[k].otlp);
+	const char *pn[2] = {a, "OTEL_EXPORTER_OTLP_PROTOCOL"};
+	for (size_t i = 0; i < 2; i++) {
+		int c = sonde__env_choice(pn[i], protocols, 3);
+		if (c == 2)
+			sonde__diag("sonde: %s=grpc is not supported by libsonde; using http/protobuf",
+			            pn[i]);
+		if (c >= 0) {
+			o.protocol = c == 1 ? SONDE_OTLP_HTTP_JSON : SONDE_OTLP_HTTP_PROTOBUF;
+			break;
+		}
+	}
+	snprintf(b, sizeof b, "OTEL_EXPORTER_OTLP_%s_COMPRESSION", env_sigs[k].otlp);
+	const char *cn[2] = {b, "OTEL_EXPORTER_OTLP_COMPRESSION"};
+	for (size_t i = 0; i < 2; i++) {
+		int c = sonde__env_choice(cn[i], kinds, 2);
+		if (c >= 0) {
+			o.gzip = c == 0;
+			break;
+		}
+	}
+	snprintf(a, sizeof a, "OTEL_EXPORTER_OTLP_%s_TIMEOUT", env_sigs[k].otlp);
+	const char *tn[3] = {a, "OTEL_EXPORTER_OTLP_TIMEOUT",
+	                     env_sigs[k].sig == SIG_METRICS ? "OTEL_METRIC_EXPORT_TIMEOUT" : NULL};
+	for (size_t i = 0; i < 3 && tn[i]; i++) {
+		uint32_t ms;
+		if (sonde__env_ms(tn[i], &ms) > 0) {
+			if (ms)
+				o.timeout_ms = ms;
+			break;
+		}
+	}
+	return o;
+}
+
+/* Adds x (may be NULL: not made, reported by its constructor) to t. Returns 0, or -EINVAL
+ * when t is full (reported). */
+static int add_exporter(sonde_trace_config *t, sonde_exporter *x, const char *what)
+{
+	if (!x)
+		return 0;
+	if (t->exporters_count == MAX_EXPORTERS) {
+		sonde__diag("sonde: %s: more than %d exporters, ignored", what, MAX_EXPORTERS);
+		sonde_exporter_free(x);
+		return 0;
+	}
+	t->exporters[t->exporters_count++] = x;
+	return 0;
+}
+
+/* The exporters of the plan for the signals in only: one console exporter (stderr) for
+ * the signals that name it, a Zipkin one for the traces, and OTLP/HTTP exporters - one
+ * per distinct set of settings, so the signals share one when theirs agree. */
+static void plan_make(const env_plan *p, unsigned only, sonde_trace_config *t)
+{
+	unsigned otlp = p->want[EN_OTLP] & only;
+	otlp_settings os[3];
+	unsigned done = 0;
+	for (size_t k = 0; k < 3; k++)
+		if (otlp & env_sigs[k].sig)
+			os[k] = otlp_settings_of(k);
+	for (size_t k = 0; k < 3; k++) {
+		if (!(otlp & env_sigs[k].sig) || (done & env_sigs[k].sig))
+			continue;
+		unsigned group = 0;
+		for (size_t j = k; j < 3; j++)
+			if ((otlp & env_sigs[j].sig) && !(done & env_sigs[j].sig) &&
+			    os[j].protocol == os[k].protocol && os[j].timeout_ms == os[k].timeout_ms &&
+			    os[j].gzip == os[k].gzip)
+				group |= env_sigs[j].sig;
+		done |= group;
+		sonde_otlp_http_config oc = {.protocol = (sonde_otlp_protocol)os[k].protocol,
+		                             .protocol_set = true,
+		                             .timeout_ms = os[k].timeout_ms,
+		                             .gzip = os[k].gzip};
+		add_exporter(t, filtered(sonde_exporter_otlp_http_new(&oc), group), "otlp");
+	}
+	if (p->want[EN_CONSOLE] & only)
+		add_exporter(t, filtered(sonde_exporter_console_new(2), p->want[EN_CONSOLE] & only),
+		             "console");
+	if (p->want[EN_ZIPKIN] & only & SIG_SPANS)
+		add_exporter(t, filtered(sonde_exporter_zipkin_new(NULL, 0), SIG_SPANS), "zipkin");
+}
+
+/* The Prometheus endpoint's address: OTEL_EXPORTER_PROMETHEUS_HOST (localhost:
+ * 127.0.0.1) and _PORT over the file's host:port (or 127.0.0.1:9464). */
+static void prom_address(const char *file_addr, char *out, size_t n)
+{
+	char host[64] = "127.0.0.1";
+	uint32_t port = 9464;
+	if (file_addr && *file_addr) {
+		const char *colon = strrchr(file_addr, ':');
+		if (colon) {
+			snprintf(host, sizeof host, "%.*s", (int)(colon - file_addr), file_addr);
+			port = (uint32_t)strtoul(colon + 1, NULL, 10);
+		}
+	}
+	const char *h = sonde__env_get("OTEL_EXPORTER_PROMETHEUS_HOST");
+	if (h) {
+		while (*h == ' ' || *h == '\t')
+			h++;
+		size_t hl = strcspn(h, " \t");
+		if (hl == 9 && strncasecmp(h, "localhost", 9) == 0)
+			snprintf(host, sizeof host, "127.0.0.1");
+		else
+			snprintf(host, sizeof host, "%.*s", (int)(hl > 63 ? 63 : hl), h);
+	}
+	uint32_t p;
+	if (sonde__env_u32("OTEL_EXPORTER_PROMETHEUS_PORT", &p) > 0) {
+		if (p > 65535)
+			sonde__diag("sonde: OTEL_EXPORTER_PROMETHEUS_PORT=%u ignored: expected a port from "
+			            "0 to 65535",
+			            p);
+		else
+			port = p;
+	}
+	snprintf(out, n, "%s:%u", host, port);
+}
+
+/* Whether OTEL_EXPORTER_OTLP_<SIGNAL>_<what> or OTEL_EXPORTER_OTLP_<what> is set, for
+ * signal k of env_sigs. */
+static bool otlp_env_set(size_t k, const char *what)
+{
+	char a[64], b[64];
+	snprintf(a, sizeof a, "OTEL_EXPORTER_OTLP_%s_%s", env_sigs[k].otlp, what);
+	snprintf(b, sizeof b, "OTEL_EXPORTER_OTLP_%s", what);
+	return env_set(a) || env_set(b);
+}
+
 /* The exporter of one spec; the environment's OTEL_EXPORTER_OTLP_* win over the file. */
 static sonde_exporter *make_exporter(const sonde_config *c, const ex_spec *e)
 {
 	switch (e->kind) {
 	case EX_OTLP_HTTP: {
-		static const char *const sig_env[3] = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-		                                       "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-		                                       "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"};
-		int si = e->signals == SIG_SPANS ? 0 : e->signals == SIG_METRICS ? 1 : 2;
-		bool env_ep = env_set("OTEL_EXPORTER_OTLP_ENDPOINT") || env_set(sig_env[si]);
-		sonde_otlp_http_config oc = {0};
-		if (!env_ep && e->endpoint) {
+		size_t k = e->signals == SIG_SPANS ? 0 : e->signals == SIG_METRICS ? 1 : 2;
+		otlp_settings os = otlp_settings_of(k);
+		sonde_otlp_http_config oc = {.protocol_set = true};
+		if (!otlp_env_set(k, "ENDPOINT") && e->endpoint) {
 			oc.endpoint = e->endpoint;
 			oc.full_url = true; /* the file gives the signal's full URL, as the schema says */
 		}
-		if (e->protocol >= 0 && !env_set("OTEL_EXPORTER_OTLP_PROTOCOL") &&
-		    !env_set("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")) {
-			oc.protocol = (sonde_otlp_protocol)e->protocol;
-			oc.protocol_set = true;
-		}
-		if (!env_set("OTEL_EXPORTER_OTLP_HEADERS"))
+		bool env_proto = otlp_env_set(k, "PROTOCOL");
+		oc.protocol =
+		        (sonde_otlp_protocol)(e->protocol >= 0 && !env_proto ? e->protocol : os.protocol);
+		if (!otlp_env_set(k, "HEADERS"))
 			oc.headers = e->headers;
-		if (!env_set("OTEL_EXPORTER_OTLP_TIMEOUT"))
-			oc.timeout_ms = e->timeout_ms;
-		if (!env_set("OTEL_EXPORTER_OTLP_COMPRESSION"))
-			oc.gzip = e->gzip == 1;
+		oc.timeout_ms = e->timeout_ms && !otlp_env_set(k, "TIMEOUT") ? e->timeout_ms : os.timeout_ms;
+		oc.gzip = e->gzip >= 0 && !otlp_env_set(k, "COMPRESSION") ? e->gzip == 1 : os.gzip;
 		return sonde_exporter_otlp_http_new(&oc);
 	}
 	case EX_CONSOLE: return sonde_exporter_console_new(e->fd >= 0 ? e->fd : 1);
@@ -1518,18 +1733,34 @@ int sonde_config_start(const sonde_config *c, const sonde_trace_config *program)
 		t.logs.redact_email = c->logs.redact_email;
 	if (!t.logs.redact_keys && !env_set("SONDE_LOG_REDACT_KEYS"))
 		t.logs.redact_keys = c->logs.redact_keys;
-	/* Metrics are pushed only when a periodic reader asks for it. */
-	if (!t.metrics_off && !c->periodic)
+	/* OTEL_{TRACES,METRICS,LOGS}_EXPORTER: a signal whose variable is set gets the
+	 * exporters it names instead of the file's (the program's exporters win over both). */
+	env_plan plan;
+	plan_read(&plan, c->env_only);
+	bool env_exporters = t.exporters_count == 0;
+	/* Metrics are pushed when a periodic reader asks for it, or OTEL_METRICS_EXPORTER
+	 * names an exporter that pushes; the Prometheus endpoint serves them when a pull
+	 * reader or OTEL_METRICS_EXPORTER=prometheus asks for it. */
+	bool push = c->periodic || c->env_only;
+	if (env_exporters && (plan.set & SIG_METRICS))
+		push = ((plan.want[EN_OTLP] | plan.want[EN_CONSOLE]) & SIG_METRICS) != 0;
+	if (!t.metrics_off && !push)
 		t.metrics_off = true;
+	bool prom = c->prom;
+	if (sonde__env_get("OTEL_METRICS_EXPORTER"))
+		prom = (plan.want[EN_PROMETHEUS] & SIG_METRICS) != 0;
+	char prom_addr[96];
+	if (prom)
+		prom_address(c->prom ? c->prom_addr : NULL, prom_addr, sizeof prom_addr);
 
-	/* Exporters: the program's; else the file's, where OTEL_TRACES_EXPORTER replaces
-	 * the tracer provider's. */
+	/* Exporters: the program's; else the file's, less those of the signals whose
+	 * OTEL_*_EXPORTER variable is set, plus the exporters those variables name. The
+	 * sonde.logs sinks are libsonde's own and stay. */
 	int rc = 0;
-	if (t.exporters_count == 0) {
-		const char *list = sonde__env_get("OTEL_TRACES_EXPORTER");
+	if (env_exporters) {
 		for (size_t i = 0; i < c->nex && rc == 0; i++) {
 			const ex_spec *e = &c->ex[i];
-			if (list && e->signals == SIG_SPANS)
+			if (e->kind != EX_LOG_JSON && (e->signals & plan.set))
 				continue;
 			if (e->kind == EX_FILE && !e->path) {
 				sonde__diag("%s:%u: otlp_file to stdout is not supported by libsonde; use "
@@ -1546,23 +1777,8 @@ int sonde_config_start(const sonde_config *c, const sonde_trace_config *program)
 			}
 			t.exporters[t.exporters_count++] = x;
 		}
-		for (const char *s = list; s && *s && rc == 0 && t.exporters_count < MAX_EXPORTERS;) {
-			size_t n = strcspn(s, ",");
-			const char *w = s;
-			size_t m = n;
-			while (m && *w == ' ')
-				w++, m--;
-			while (m && w[m - 1] == ' ')
-				m--;
-			if (m && !(m == 4 && memcmp(w, "none", 4) == 0)) {
-				sonde_exporter *x = filtered(sonde__exporter_by_name(w, m), SIG_SPANS);
-				if (x)
-					t.exporters[t.exporters_count++] = x;
-			}
-			s += n;
-			if (*s == ',')
-				s++;
-		}
+		if (rc == 0)
+			plan_make(&plan, plan.set, &t);
 		/* No exporter at all would make sonde_trace_init fall back to OTLP. */
 		if (rc == 0 && t.exporters_count == 0) {
 			sonde_exporter *x = filtered(sonde_exporter_console_new(2), 0);
@@ -1577,7 +1793,7 @@ int sonde_config_start(const sonde_config *c, const sonde_trace_config *program)
 			sonde_sampler_free(t.sampler);
 		return rc;
 	}
-	if ((rc = install_views(c)) < 0)
+	if (!c->env_only && (rc = install_views(c)) < 0)
 		return rc;
 	if (c->disabled && !env_set("OTEL_SDK_DISABLED")) {
 		/* disabled: true - nothing starts; tracing, logs and the push stay off. */
@@ -1614,13 +1830,17 @@ int sonde_config_start(const sonde_config *c, const sonde_trace_config *program)
 		sonde__runtime_metrics_set(what);
 	if (c->profile_sample && !env_set("SONDE_PROFILE_SAMPLE"))
 		sonde_profile_configure(&(sonde_profile_config){.sample_every = c->profile_sample});
-	if (c->prom) {
-		rc = sonde_metrics_prometheus_start(c->prom_addr);
+	if (prom) {
+		rc = sonde_metrics_prometheus_start(prom_addr);
 		if (rc == -EALREADY)
 			rc = 0;
 		if (rc < 0)
-			sonde__diag("%s: the Prometheus endpoint %s could not start: %s", c->name,
-			            c->prom_addr, strerror(-rc));
+			sonde__diag("%s: the Prometheus endpoint %s could not start: %s", c->name, prom_addr,
+			            strerror(-rc));
+		/* A bad environment value is reported and ignored, as the specification asks. */
+		if (rc < 0 && (env_set("OTEL_METRICS_EXPORTER") || env_set("OTEL_EXPORTER_PROMETHEUS_HOST") ||
+		               env_set("OTEL_EXPORTER_PROMETHEUS_PORT")))
+			rc = 0;
 	}
 	return rc;
 }
@@ -1629,6 +1849,20 @@ int sonde__config_init_from_env(const char *path, const struct sonde_trace_confi
 {
 	sonde_config *c;
 	char err[512];
+	if (!path) {
+		/* No file: an empty configuration that keeps the runtime's defaults - tracing on,
+		 * metrics pushed, runtime metrics as the environment says. */
+		c = calloc(1, sizeof(*c));
+		if (!c)
+			return -ENOMEM;
+		sonde_arena_init(&c->arena);
+		c->name = (char *)"environment";
+		c->env_only = c->has_tracer = c->has_meter = c->periodic = true;
+		c->runtime = c->host = -1;
+		int rc = sonde_config_start(c, program);
+		sonde_config_free(c);
+		return rc;
+	}
 	int rc = sonde_config_load(path, &c, err, sizeof err);
 	if (rc < 0) {
 		sonde__diag("libsonde: configuration file refused: %s", err);

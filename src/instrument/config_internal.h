@@ -64,7 +64,10 @@ bool sonde__config_applying(void);
 
 /* sonde_trace_init without a configuration being applied, when OTEL_CONFIG_FILE (or
  * OTEL_EXPERIMENTAL_CONFIG_FILE) names a file: loads it and starts with program's settings
- * over it. Returns what sonde_trace_init returns, or -EINVAL for a bad file (reported). */
+ * over it. Returns what sonde_trace_init returns, or -EINVAL for a bad file (reported).
+ * path NULL: no file - starts through the same path from the environment alone (what
+ * sonde_trace_init needs for OTEL_METRICS_EXPORTER and OTEL_LOGS_EXPORTER: exporters per
+ * signal); a signal whose OTEL_*_EXPORTER is unset then goes where the traces go. */
 int sonde__config_init_from_env(const char *path, const struct sonde_trace_config *program);
 
 /* The explicit-bucket boundaries a view gives an instrument (config.c): copies them into
@@ -72,7 +75,8 @@ int sonde__config_init_from_env(const char *path, const struct sonde_trace_confi
 bool sonde__view_bounds(const char *meter, const char *instrument, double *out, size_t *count);
 
 /* Creates the exporter OTEL_TRACES_EXPORTER names ("otlp", "zipkin", "console"), or NULL
- * (reported). runtime.c. */
+ * (reported): runtime.c's start without a configuration. config.c reads the
+ * OTEL_{TRACES,METRICS,LOGS}_EXPORTER variables itself, per signal. */
 struct sonde_exporter *sonde__exporter_by_name(const char *name, size_t n);
 
 #endif

@@ -1216,6 +1216,9 @@ int sonde_trace_init(const sonde_trace_config *cfg)
 			file = sonde__env_get("OTEL_EXPERIMENTAL_CONFIG_FILE");
 		if (file)
 			return sonde__config_init_from_env(file, cfg);
+		/* Exporters per signal: the configuration path without a file (config.c). */
+		if (sonde__env_get("OTEL_METRICS_EXPORTER") || sonde__env_get("OTEL_LOGS_EXPORTER"))
+			return sonde__config_init_from_env(NULL, cfg);
 	}
 	if (!cfg)
 		cfg = &empty;

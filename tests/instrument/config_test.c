@@ -6,6 +6,7 @@
  * the program's settings over the environment over the file, also through OTEL_CONFIG_FILE.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -16,12 +17,18 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cmocka.h>
 
 #include "config_internal.h"
 #include "influx_read.h"
 #include "otlp_json.h"
 #include "sonde/config.h"
+#include "sonde/export.h"
+#include "sonde/log.h"
 #include "sonde/metrics.h"
 #include "sonde/runtime_metrics.h"
 #include "sonde/trace.h"
@@ -48,6 +55,10 @@ static int setup(void **state)
 	                                   "OTEL_CONFIG_FILE",
 	                                   "OTEL_EXPERIMENTAL_CONFIG_FILE",
 	                                   "OTEL_TRACES_EXPORTER",
+	                                   "OTEL_METRICS_EXPORTER",
+	                                   "OTEL_LOGS_EXPORTER",
+	                                   "OTEL_EXPORTER_PROMETHEUS_HOST",
+	                                   "OTEL_EXPORTER_PROMETHEUS_PORT",
 	                                   "OTEL_EXPORTER_OTLP_ENDPOINT",
 	                                   "CFG_T_VAR",
 	                                   "CFG_T_RATIO"};
@@ -365,7 +376,7 @@ static sonde_batch *run(const char *spans, const char *metrics_lp, const sonde_t
 	sonde_instrument_add(sonde_counter_new(m, "cfg.requests", NULL, NULL), 1, NULL, 0);
 	sonde_instrument_record(sonde_histogram_new(m, "cfg.latency", "s", NULL, NULL, 0), 2.5, NULL, 0);
 	assert_int_equal(sonde_trace_shutdown(10000), 0);
-	size_t len;
+	size_t len = 0;
 	char *text = slurp(spans, &len);
 	assert_non_null(text);
 	sonde_batch *b = sonde_batch_new();
@@ -475,6 +486,299 @@ static void test_sampler_and_prometheus(void **state)
 	assert_int_equal(sonde_trace_shutdown(10000), 0);
 }
 
+/* ---- OTEL_{TRACES,METRICS,LOGS}_EXPORTER -------------------------------------------------- */
+
+/* What one start wrote: the stderr of the console exporters, and the files. */
+typedef struct signal_run {
+	char *err, *spans, *lp, *logs, *prog;
+} signal_run;
+
+static char *slurp_or_empty(const char *path)
+{
+	size_t len;
+	char *t = slurp(path, &len);
+	return t ? t : strdup("");
+}
+
+static void signal_run_free(signal_run *r)
+{
+	free(r->err);
+	free(r->spans);
+	free(r->lp);
+	free(r->logs);
+	free(r->prog);
+}
+
+/* Starts from a file whose traces, metrics and logs each go to a file of their own (or,
+ * with no file, from the environment alone), with program's settings over it; records a
+ * span "sig-span", a counter "sig.requests" and a log "sig-log-body"; shuts down and
+ * returns what every destination received. prog_file: an exporter the program gives. */
+static signal_run signal_start(bool with_file, bool prog_file)
+{
+	char dir[] = "/tmp/sonde-cfg-sig-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char spans[64], lp[64], logs[64], prog[64], errp[64];
+	snprintf(spans, sizeof spans, "%s/spans.jsonl", dir);
+	snprintf(lp, sizeof lp, "%s/metrics.lp", dir);
+	snprintf(logs, sizeof logs, "%s/logs.jsonl", dir);
+	snprintf(prog, sizeof prog, "%s/prog.jsonl", dir);
+	snprintf(errp, sizeof errp, "%s/stderr", dir);
+	sonde_trace_config program = {0};
+	if (prog_file) {
+		program.exporters[0] = sonde_exporter_file_new(prog);
+		assert_non_null(program.exporters[0]);
+		program.exporters_count = 1;
+	}
+	/* The console exporters write to fd 2: catch it. */
+	fflush(stderr);
+	int saved = dup(2);
+	int fd = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(saved >= 0 && fd >= 0);
+	dup2(fd, 2);
+	close(fd);
+	int rc;
+	if (with_file) {
+		char yaml[2048];
+		snprintf(yaml, sizeof yaml,
+		         "file_format: \"1.0\"\n"
+		         "tracer_provider:\n"
+		         "  processors: [{simple: {exporter: {otlp_file/development: {output_stream: "
+		         "file://%s}}}}]\n"
+		         "  sampler: {always_on: }\n"
+		         "meter_provider:\n"
+		         "  readers:\n"
+		         "    - periodic: {interval: 3600000, exporter: {influx: {path: %s}}}\n"
+		         "logger_provider:\n"
+		         "  processors: [{simple: {exporter: {otlp_file/development: {output_stream: "
+		         "file://%s}}}}]\n",
+		         spans, lp, logs);
+		sonde_config *c = NULL;
+		char err[512];
+		if (parse(yaml, &c, err, sizeof err) != 0)
+			fail_msg("%s", err);
+		rc = sonde_config_start(c, &program);
+		sonde_config_free(c);
+	} else {
+		rc = sonde__config_init_from_env(NULL, &program);
+	}
+	if (rc == 0) {
+		sonde_span *sp = sonde_span_start(sonde_tracer_get("cfg.sig", NULL, NULL), "sig-span");
+		sonde_span_end(sp);
+		sonde_meter *m = sonde_meter_get("cfg.sig", NULL, NULL);
+		sonde_instrument_add(sonde_counter_new(m, "sig.requests", NULL, NULL), 3, NULL, 0);
+		sonde_log(SONDE_LOG_WARN, "sig-log-body", NULL, 0);
+		rc = sonde_trace_shutdown(10000);
+	}
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	if (rc != 0)
+		fail_msg("start or shutdown: %d; %s", rc, diag_log);
+	signal_run r = {slurp_or_empty(errp), slurp_or_empty(spans), slurp_or_empty(lp), slurp_or_empty(logs),
+	                slurp_or_empty(prog)};
+	const char *files[] = {spans, lp, logs, prog, errp};
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+		unlink(files[i]);
+	rmdir(dir);
+	return r;
+}
+
+static bool has(const char *text, const char *what)
+{
+	return strstr(text, what) != NULL;
+}
+
+static void test_env_signal_exporters(void **state)
+{
+	/* The file alone: each signal to its own file, nothing on the console. */
+	signal_run r = signal_start(true, false);
+	assert_true(has(r.spans, "sig-span") && !has(r.spans, "sig.requests") && !has(r.spans, "sig-log"));
+	assert_true(has(r.lp, "sig.requests"));
+	assert_true(has(r.logs, "sig-log-body") && !has(r.logs, "sig-span"));
+	assert_false(has(r.err, "sig-span") || has(r.err, "sig.requests") || has(r.err, "sig-log-body"));
+	signal_run_free(&r);
+
+	/* Metrics to the console instead of the influx file; logs to nothing; traces keep the
+	 * file's exporter. */
+	setenv("OTEL_METRICS_EXPORTER", "console", 1);
+	setenv("OTEL_LOGS_EXPORTER", "none", 1);
+	r = signal_start(true, false);
+	assert_true(has(r.spans, "sig-span"));
+	assert_false(has(r.lp, "sig.requests"));
+	assert_false(has(r.logs, "sig-log-body"));
+	assert_true(has(r.err, "sig.requests"));
+	assert_false(has(r.err, "sig-log-body") || has(r.err, "sig-span"));
+	signal_run_free(&r);
+
+	/* Logs to the console; traces and metrics to nothing. */
+	setenv("OTEL_TRACES_EXPORTER", "none", 1);
+	setenv("OTEL_METRICS_EXPORTER", "none", 1);
+	setenv("OTEL_LOGS_EXPORTER", " console ", 1);
+	r = signal_start(true, false);
+	assert_false(has(r.spans, "sig-span") || has(r.lp, "sig.requests") || has(r.logs, "sig-log-body"));
+	assert_true(has(r.err, "sig-log-body"));
+	assert_false(has(r.err, "sig.requests") || has(r.err, "sig-span"));
+	signal_run_free(&r);
+
+	/* The program's exporters win over the environment and the file: they get all three. */
+	setenv("OTEL_TRACES_EXPORTER", "console", 1);
+	setenv("OTEL_METRICS_EXPORTER", "console", 1);
+	r = signal_start(true, true);
+	assert_true(has(r.prog, "sig-span") && has(r.prog, "sig.requests") && has(r.prog, "sig-log-body"));
+	assert_false(has(r.err, "sig-span") || has(r.err, "sig.requests") || has(r.err, "sig-log-body"));
+	assert_false(has(r.spans, "sig-span") || has(r.lp, "sig.requests") || has(r.logs, "sig-log-body"));
+	signal_run_free(&r);
+
+	/* Names a signal cannot take, and unknown names, are reported and ignored. */
+	diag_log[0] = '\0';
+	setenv("OTEL_TRACES_EXPORTER", "none", 1);
+	setenv("OTEL_METRICS_EXPORTER", "zipkin,bogus,console", 1);
+	setenv("OTEL_LOGS_EXPORTER", "prometheus", 1);
+	r = signal_start(true, false);
+	assert_true(has(r.err, "sig.requests"));
+	assert_false(has(r.err, "sig-log-body") || has(r.logs, "sig-log-body"));
+	assert_true(has(diag_log, "OTEL_METRICS_EXPORTER: the zipkin exporter does not take metrics"));
+	assert_true(has(diag_log, "OTEL_METRICS_EXPORTER names unknown exporter \"bogus\""));
+	assert_true(has(diag_log, "OTEL_LOGS_EXPORTER: the prometheus exporter does not take logs"));
+	signal_run_free(&r);
+}
+
+/* Without a file (what sonde_trace_init does when OTEL_METRICS_EXPORTER or
+ * OTEL_LOGS_EXPORTER is set): a signal whose variable is unset follows the traces. */
+static void test_env_only_exporters(void **state)
+{
+	setenv("OTEL_TRACES_EXPORTER", "none", 1);
+	setenv("OTEL_METRICS_EXPORTER", "console", 1);
+	signal_run r = signal_start(false, false);
+	assert_true(has(r.err, "sig.requests"));
+	assert_false(has(r.err, "sig-span") || has(r.err, "sig-log-body"));
+	signal_run_free(&r);
+
+	setenv("OTEL_TRACES_EXPORTER", "console", 1);
+	setenv("OTEL_METRICS_EXPORTER", "none", 1);
+	r = signal_start(false, false);
+	assert_true(has(r.err, "sig-span") && has(r.err, "sig-log-body"));
+	assert_false(has(r.err, "sig.requests"));
+	signal_run_free(&r);
+
+	setenv("OTEL_LOGS_EXPORTER", "none", 1);
+	unsetenv("OTEL_METRICS_EXPORTER");
+	r = signal_start(false, false);
+	assert_true(has(r.err, "sig-span") && has(r.err, "sig.requests"));
+	assert_false(has(r.err, "sig-log-body"));
+	signal_run_free(&r);
+}
+
+/* A port nobody listens on right now. */
+static uint16_t free_port(void)
+{
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(s >= 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+	socklen_t len = sizeof a;
+	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &len), 0);
+	close(s);
+	return ntohs(a.sin_port);
+}
+
+/* GET /metrics from 127.0.0.1:port; the whole response, or NULL. */
+static char *scrape(uint16_t port)
+{
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(s >= 0);
+	struct sockaddr_in a = {
+	        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (connect(s, (struct sockaddr *)&a, sizeof a) != 0) {
+		close(s);
+		return NULL;
+	}
+	const char req[] = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
+	assert_int_equal(write(s, req, sizeof req - 1), (ssize_t)(sizeof req - 1));
+	size_t cap = 1 << 20, len = 0;
+	char *buf = malloc(cap);
+	assert_non_null(buf);
+	ssize_t n;
+	while ((n = read(s, buf + len, cap - 1 - len)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+	close(s);
+	return buf;
+}
+
+static void test_env_prometheus(void **state)
+{
+	uint16_t port = free_port();
+	char ps[16];
+	snprintf(ps, sizeof ps, "%u", port);
+	setenv("OTEL_TRACES_EXPORTER", "none", 1);
+	setenv("OTEL_LOGS_EXPORTER", "none", 1);
+	setenv("OTEL_METRICS_EXPORTER", "prometheus", 1);
+	setenv("OTEL_EXPORTER_PROMETHEUS_HOST", "localhost", 1);
+	setenv("OTEL_EXPORTER_PROMETHEUS_PORT", ps, 1);
+	assert_int_equal(sonde__config_init_from_env(NULL, NULL), 0);
+	assert_int_equal(sonde_metrics_prometheus_port(), port);
+	sonde_meter *m = sonde_meter_get("cfg.prom", NULL, NULL);
+	sonde_instrument_add(sonde_counter_new(m, "envprom.hits", NULL, NULL), 7, NULL, 0);
+	char *text = scrape(port);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "200 OK"));
+	const char *line = strstr(text, "\nenvprom_hits_total{");
+	assert_non_null(line);
+	const char *end = strchr(line + 1, '\n');
+	assert_non_null(end);
+	assert_true(end - line > 2 && strncmp(end - 2, " 7", 2) == 0);
+	free(text);
+	sonde_metrics_prometheus_stop();
+	assert_int_equal(sonde_trace_shutdown(10000), 0);
+
+	/* The environment over the file: the file's pull reader moves to the variables' port;
+	 * OTEL_METRICS_EXPORTER=none keeps it from starting at all. */
+	sonde_config *c = NULL;
+	char err[512];
+	assert_int_equal(parse("file_format: \"1.0\"\n"
+	                       "meter_provider:\n"
+	                       "  readers:\n"
+	                       "    - pull: {exporter: {prometheus: {host: localhost, port: 1}}}\n",
+	                       &c, err, sizeof err),
+	                 0);
+	unsetenv("OTEL_METRICS_EXPORTER");
+	assert_int_equal(sonde_config_start(c, NULL), 0);
+	assert_int_equal(sonde_metrics_prometheus_port(), port);
+	sonde_metrics_prometheus_stop();
+	assert_int_equal(sonde_trace_shutdown(10000), 0);
+	setenv("OTEL_METRICS_EXPORTER", "none", 1);
+	assert_int_equal(sonde_config_start(c, NULL), 0);
+	assert_int_equal(sonde_metrics_prometheus_port(), 0);
+	assert_int_equal(sonde_trace_shutdown(10000), 0);
+	sonde_config_free(c);
+	/* A bad port is reported; the file's stays. */
+	diag_log[0] = '\0';
+	setenv("OTEL_EXPORTER_PROMETHEUS_PORT", "70000", 1);
+	unsetenv("OTEL_METRICS_EXPORTER");
+	assert_int_equal(parse("file_format: \"1.0\"\n"
+	                       "meter_provider:\n"
+	                       "  readers:\n"
+	                       "    - pull: {exporter: {prometheus: {host: localhost, port: 0}}}\n",
+	                       &c, err, sizeof err),
+	                 0);
+	assert_int_equal(sonde_config_start(c, NULL), 0);
+	sonde_config_free(c);
+	assert_true(sonde_metrics_prometheus_port() != 0);
+	assert_true(has(diag_log, "OTEL_EXPORTER_PROMETHEUS_PORT=70000 ignored"));
+	sonde_metrics_prometheus_stop();
+	assert_int_equal(sonde_trace_shutdown(10000), 0);
+	/* A host the endpoint cannot listen on: reported, and the start still succeeds. */
+	diag_log[0] = '\0';
+	setenv("OTEL_METRICS_EXPORTER", "prometheus", 1);
+	setenv("OTEL_EXPORTER_PROMETHEUS_HOST", "no-such-host.invalid", 1);
+	setenv("OTEL_EXPORTER_PROMETHEUS_PORT", "0", 1);
+	assert_int_equal(sonde__config_init_from_env(NULL, NULL), 0);
+	assert_int_equal(sonde_metrics_prometheus_port(), 0);
+	assert_true(has(diag_log, "the Prometheus endpoint no-such-host.invalid:0 could not start"));
+	assert_int_equal(sonde_trace_shutdown(10000), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -486,6 +790,9 @@ int main(void)
 	        cmocka_unit_test_setup(test_start_from_file, setup),
 	        cmocka_unit_test_setup(test_bad_file_through_env, setup),
 	        cmocka_unit_test_setup(test_sampler_and_prometheus, setup),
+	        cmocka_unit_test_setup(test_env_signal_exporters, setup),
+	        cmocka_unit_test_setup(test_env_only_exporters, setup),
+	        cmocka_unit_test_setup(test_env_prometheus, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
