@@ -582,6 +582,15 @@ static bool cache_matches(const sonde__mcache *e, const sonde_attr *attrs, size_
 	return k == s->nattrs;
 }
 
+/* The value word a cache snapshot keeps: a string's pointer, an integer, a double's bits,
+ * a bool (the union's other bytes are not set for it). */
+static inline uint64_t attr_word(const sonde_attr *a)
+{
+	uint64_t w;
+	memcpy(&w, &a->v, sizeof w);
+	return w & (a->type == SONDE_ATTR_BOOL ? 0xff : ~(uint64_t)0);
+}
+
 /* Fills a cache entry after a lookup found s for attrs. */
 static void cache_fill(sonde__mcache *e, sonde_instrument *in, const sonde_attr *attrs, size_t n,
                        sonde_series *s)
@@ -591,12 +600,13 @@ static void cache_fill(sonde__mcache *e, sonde_instrument *in, const sonde_attr 
 	e->in = NULL;
 	if (kept < 0 || !series_matches(s, f, (size_t)kept, e->perm))
 		return;
-	e->ro = (size_t)kept == n && n <= SONDE__M_CACHE_PTRS;
-	for (size_t i = 0; e->ro && i < n; i++) {
-		e->kp[i] = f[i].a->key;
-		e->vp[i] = f[i].a->type == SONDE_ATTR_STRING ? f[i].a->v.s : NULL;
-		if (!in_ro(e->kp[i], f[i].klen) || (e->vp[i] && !in_ro(e->vp[i], f[i].slen)))
-			e->ro = false;
+	e->snap = (size_t)kept == n && n <= SONDE__M_CACHE_PTRS;
+	for (size_t i = 0; e->snap && i < n; i++) {
+		const sonde_attr *x = f[i].a;
+		bool vro = x->type != SONDE_ATTR_STRING || !x->v.s || in_ro(x->v.s, f[i].slen);
+		e->kp[i] = in_ro(x->key, f[i].klen) ? x->key : NULL;
+		e->ty[i] = vro ? (uint8_t)x->type : 0;
+		e->vw[i] = attr_word(x);
 	}
 	e->in = in;
 	e->attrs = attrs;
@@ -604,52 +614,63 @@ static void cache_fill(sonde__mcache *e, sonde_instrument *in, const sonde_attr 
 	e->s = s;
 }
 
-/* A cache hit's check when the entry's strings are read-only: same pointers (and, for
- * numbers, same values) mean the same attributes. Falls back to comparing bytes. */
-static bool cache_matches_ro(const sonde__mcache *e, const sonde_attr *attrs, size_t n)
+/* Whether the NUL-terminated c equals p[0..len) (which holds no NUL). Reads c no further
+ * than its NUL or len + 1 bytes, so it needs no strlen first. */
+static inline bool cstr_eq(const char *c, const char *p, size_t len)
 {
-	const sonde_series *s = e->s;
+	for (size_t i = 0; i < len; i++)
+		if (c[i] != p[i])
+			return false;
+	return c[len] == '\0';
+}
+
+/* Whether the caller's attribute a equals the series attribute kv; its key (when key) and
+ * its value (when value) are compared, the parts a snapshot vouched for are not. */
+static bool attr_eq_kv(const sonde_attr *a, const sonde_kv *kv, bool key, bool value)
+{
+	if (!attr_kept(a) || (key && !cstr_eq(a->key, kv->key.ptr, kv->key.len)))
+		return false;
+	if (!value)
+		return true;
+	switch (a->type) {
+	case SONDE_ATTR_STRING:
+		return kv->value.kind == SONDE_VAL_STRING &&
+		       cstr_eq(attr_str(a), kv->value.u.str.ptr, kv->value.u.str.len);
+	case SONDE_ATTR_BOOL: return kv->value.kind == SONDE_VAL_BOOL && kv->value.u.b == a->v.b;
+	case SONDE_ATTR_INT: return kv->value.kind == SONDE_VAL_INT && kv->value.u.i == a->v.i;
+	default:
+		return kv->value.kind == SONDE_VAL_DOUBLE &&
+		       (kv->value.u.d == a->v.d || (isnan(kv->value.u.d) && isnan(a->v.d)));
+	}
+}
+
+/* A hit's check for an entry with a snapshot. A key whose pointer was read-only and is
+ * unchanged is the same key; a value whose type and word are unchanged is the same value
+ * when the word is a number or a pointer that was read-only (that memory cannot have
+ * changed). Anything else is compared with the series attribute the caller's matched at
+ * fill time. Every caller attribute then equals a distinct one of the series' (perm is
+ * one-to-one and n is the series' count), so the sets are equal. */
+static inline bool cache_matches_snap(const sonde__mcache *e, const sonde_attr *attrs, size_t n)
+{
 	for (size_t i = 0; i < n; i++) {
 		const sonde_attr *a = &attrs[i];
-		const sonde_kv *kv = &s->attrs[e->perm[i]];
-		if (a->key != e->kp[i])
-			goto compare;
-		switch (a->type) {
-		case SONDE_ATTR_STRING:
-			if (a->v.s != e->vp[i] || !a->v.s || kv->value.kind != SONDE_VAL_STRING)
-				goto compare;
-			break;
-		case SONDE_ATTR_BOOL:
-			if (kv->value.kind != SONDE_VAL_BOOL || kv->value.u.b != a->v.b)
-				return false;
-			break;
-		case SONDE_ATTR_INT:
-			if (kv->value.kind != SONDE_VAL_INT || kv->value.u.i != a->v.i)
-				return false;
-			break;
-		default: goto compare;
-		}
+		bool k = a->key == e->kp[i] && a->key;
+		bool v = a->type == (sonde_attr_type)e->ty[i] && attr_word(a) == e->vw[i];
+		if (__builtin_expect(!(k && v), 0) && !attr_eq_kv(a, &e->s->attrs[e->perm[i]], !k, !v))
+			return false;
 	}
 	return true;
-compare:
-	return cache_matches(e, attrs, n);
 }
 
 static sonde__mthread *thread_register(void);
 
-static sonde_series *lookup(sonde_instrument *in, const sonde_attr *attrs, size_t n)
+/* A cache miss (e is the two-entry set to fill, or NULL before the thread's first
+ * update): the instrument's table, else the lock. The set's first entry moves to the
+ * second, the new one takes the first. Out of line, so that a hit costs no more than its
+ * check. */
+static __attribute__((noinline)) sonde_series *lookup_miss(sonde_instrument *in, const sonde_attr *attrs,
+                                                           size_t n, sonde__mcache *e)
 {
-	if (n == 0)
-		return in->plain;
-	sonde__mthread *t = tls_mt;
-	sonde__mcache *e = NULL;
-	if (__builtin_expect(t != NULL, 1)) {
-		uintptr_t k = ((uintptr_t)attrs >> 3) ^ ((uintptr_t)in >> 6) ^ n;
-		e = &t->cache[(k ^ (k >> 8)) & (SONDE__M_CACHE - 1)];
-		if (e->in == in && e->attrs == attrs && e->n == n &&
-		    (e->ro ? cache_matches_ro(e, attrs, n) : cache_matches(e, attrs, n)))
-			return e->s;
-	}
 	sonde_series *s = lookup_fast(in, attrs, n);
 	if (__builtin_expect(s == NULL, 0)) {
 		if (in->op == SONDE__OP_NOOP)
@@ -658,9 +679,39 @@ static sonde_series *lookup(sonde_instrument *in, const sonde_attr *attrs, size_
 		s = sonde__series_get_locked(in, attrs, n);
 		pthread_mutex_unlock(&M.mu);
 	}
-	if (e && s != &sonde__noop_series && !s->overflow)
-		cache_fill(e, in, attrs, n, s);
+	if (e && s != &sonde__noop_series && !s->overflow) {
+		e[1] = e[0];
+		cache_fill(&e[0], in, attrs, n, s);
+	}
 	return s;
+}
+
+static inline __attribute__((always_inline)) bool cache_hit(const sonde__mcache *e,
+                                                            const sonde_instrument *in,
+                                                            const sonde_attr *attrs, size_t n)
+{
+	return e->in == in && e->attrs == attrs && e->n == n &&
+	       (e->snap ? cache_matches_snap(e, attrs, n) : cache_matches(e, attrs, n));
+}
+
+static inline __attribute__((always_inline)) sonde_series *lookup(sonde_instrument *in,
+                                                                  const sonde_attr *attrs, size_t n)
+{
+	if (n == 0)
+		return in->plain;
+	sonde__mthread *t = tls_mt;
+	sonde__mcache *e = NULL;
+	if (__builtin_expect(t != NULL, 1)) {
+		/* Two entries per set: call sites that map to the same set, or one site whose
+		 * attributes alternate between two sets, still hit. */
+		uintptr_t k = ((uintptr_t)attrs >> 3) ^ ((uintptr_t)in >> 6) ^ n;
+		e = &t->cache[((k ^ (k >> 8)) & (SONDE__M_CACHE / 2 - 1)) * 2];
+		if (cache_hit(&e[0], in, attrs, n))
+			return e[0].s;
+		if (cache_hit(&e[1], in, attrs, n))
+			return e[1].s;
+	}
+	return lookup_miss(in, attrs, n, e);
 }
 
 sonde_series *sonde_instrument_bind(sonde_instrument *in, const sonde_attr *attrs, size_t n)

@@ -103,20 +103,30 @@ enum sonde__op {
 	SONDE__OP_OBSERVED /* observable instruments: values come from callbacks */
 };
 
-/* A thread's cache of unbound lookups: the series an instrument and a caller's attribute
- * array (by address) gave last time. A hit is checked against the series' attributes, so
- * a caller that rewrites its array in place is never misled. When every key and string
- * value of the array pointed into read-only segments of loaded objects (string literals)
- * at fill time, a hit with the same pointers needs no comparison of bytes: that memory
- * cannot have changed. Owner-only. */
+/* A thread's cache of unbound lookups, two-way set-associative (SONDE__M_CACHE / 2 sets
+ * of two, the most recently filled first): the series an instrument and a caller's
+ * attribute array (by address) gave last time. A hit is checked against the series'
+ * attributes, so a caller that rewrites its array in place is never misled. When the
+ * array held at most
+ * SONDE__M_CACHE_PTRS attributes, all kept, the entry also keeps a snapshot of each: key
+ * pointer, type and value word (a string's pointer, an integer, a double's bits, a bool).
+ * A key, or a string value, that pointed into a read-only segment of a loaded object (a
+ * string literal) at fill time is then the same when its pointer is: that memory cannot
+ * have changed; numbers are the same when their words are. What is not vouched for so is
+ * compared byte by byte with the series' attribute, without strlen. Owner-only. */
 enum { SONDE__M_CACHE = 64, SONDE__M_CACHE_PTRS = 8 };
 typedef struct sonde__mcache {
 	const sonde_instrument *in;
 	const sonde_attr *attrs;
 	uint32_t n;
-	bool ro;          /* kp/vp hold the caller's read-only pointers */
+	bool snap;        /* kp, ty, vw hold a snapshot of the caller's n attributes */
 	uint8_t perm[16]; /* the series attribute matching the caller's i-th kept one */
-	const char *kp[SONDE__M_CACHE_PTRS], *vp[SONDE__M_CACHE_PTRS];
+	/* The i-th attribute: its key pointer when read-only (else NULL: never vouched for);
+	 * its type when its value is a number or a read-only string (else 0: never vouched
+	 * for); its value word (a string's pointer, an integer, a double's bits, a bool). */
+	uint8_t ty[SONDE__M_CACHE_PTRS];
+	const char *kp[SONDE__M_CACHE_PTRS];
+	uint64_t vw[SONDE__M_CACHE_PTRS];
 	sonde_series *s;
 } sonde__mcache;
 

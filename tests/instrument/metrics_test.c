@@ -211,6 +211,54 @@ static void test_unbound_cache_rewrites(void **state)
 	sonde_batch_free(b);
 }
 
+/* The cache keeps a snapshot per attribute: a key or value in writable memory is compared
+ * byte by byte even when its pointer is unchanged, a bool is compared by its byte alone,
+ * and a key that became NULL (not kept) is not taken for the cached one. */
+static void test_unbound_cache_snapshot(void **state)
+{
+	(void)state;
+	sonde_meter *m = sonde_meter_get("t.cache.snap", NULL, NULL);
+	sonde_instrument *c = sonde_counter_new(m, "c", NULL, NULL);
+	char key[16], val[16];
+	sonde_attr site[3];
+	for (int round = 0; round < 2; round++) {
+		/* A literal key with a value in a buffer, a key in a buffer, and a bool. */
+		snprintf(val, sizeof(val), "GET");
+		snprintf(key, sizeof(key), "route");
+		site[0] = SONDE_ATTR_STR("method", val);
+		site[1] = SONDE_ATTR_STR(key, "/a");
+		memset(&site[2], 0xa5, sizeof(site[2])); /* the union's unused bytes are garbage */
+		site[2].key = "ok";
+		site[2].type = SONDE_ATTR_BOOL;
+		site[2].v.b = true;
+		sonde_instrument_add(c, 1, site, 3);
+		sonde_instrument_add(c, 1, site, 3);
+		snprintf(val, sizeof(val), "PUT"); /* same pointer, other bytes */
+		sonde_instrument_add(c, 10, site, 3);
+		snprintf(key, sizeof(key), "path"); /* the key rewritten in place */
+		sonde_instrument_add(c, 100, site, 3);
+		snprintf(val, sizeof(val), "PUTS"); /* longer than the series' value */
+		sonde_instrument_add(c, 1000, site, 3);
+		snprintf(val, sizeof(val), "PU"); /* shorter */
+		sonde_instrument_add(c, 10000, site, 3);
+		site[2].v.b = false;
+		sonde_instrument_add(c, 100000, site, 3);
+		site[2].key = NULL; /* not kept: a set of two */
+		sonde_instrument_add(c, 1000000, site, 3);
+	}
+	sonde_batch *b = collect_cumulative();
+	const sonde_metric_data *md = find_metric(b, "t.cache.snap", "c");
+	assert_int_equal(md->points_count, 7);
+	assert_int_equal(int_of(find_point(md, 3, "method=GET", "route=/a", "ok=true")), 2 * 2);
+	assert_int_equal(int_of(find_point(md, 3, "method=PUT", "route=/a", "ok=true")), 2 * 10);
+	assert_int_equal(int_of(find_point(md, 3, "method=PUT", "path=/a", "ok=true")), 2 * 100);
+	assert_int_equal(int_of(find_point(md, 3, "method=PUTS", "path=/a", "ok=true")), 2 * 1000);
+	assert_int_equal(int_of(find_point(md, 3, "method=PU", "path=/a", "ok=true")), 2 * 10000);
+	assert_int_equal(int_of(find_point(md, 3, "method=PU", "path=/a", "ok=false")), 2 * 100000);
+	assert_int_equal(int_of(find_point(md, 2, "method=PU", "path=/a")), 2 * 1000000);
+	sonde_batch_free(b);
+}
+
 static void test_updown_and_gauge(void **state)
 {
 	(void)state;
@@ -861,6 +909,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_counter_bound_and_unbound),
 	        cmocka_unit_test(test_unbound_cache_rewrites),
+	        cmocka_unit_test(test_unbound_cache_snapshot),
 	        cmocka_unit_test(test_updown_and_gauge),
 	        cmocka_unit_test(test_explicit_histogram),
 	        cmocka_unit_test(test_exp_index_mapping),
