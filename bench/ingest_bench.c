@@ -3,16 +3,20 @@
  * an OTLP JSON file of spans (instrumentation-like: 8-10 attributes and an event each)
  * and a JSON-lines log file, each written to a temporary directory first, then ingested
  * into a fresh store. Prints `name: value unit` lines; the decode and append shares of
- * the span figure are measured apart. Logs are ingested pipelined (reading on one thread,
+ * the span figure are measured apart. The `_cpu` figures divide by the CPU time of the
+ * process (every thread, user and system) instead of elapsed time: on a loaded machine
+ * they move far less from run to run, so they are the ones to compare A/B. Logs are ingested pipelined (reading on one thread,
  * storing on another: the default) and sequentially, and with log templates assigned at
  * ingest as `sonde ingest` does (ingest_templates.h), and without.
  *
- * usage: ingest_bench [SPANS [LOG_LINES]]   (default 200000 and 1000000)
+ * usage: ingest_bench [SPANS [LOG_LINES [BATCH]]]   (default 200000, 1000000 and the
+ * ingest engine's default batch size)
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -104,9 +108,20 @@ static int write_file(const char *path, const char *data, size_t len)
 
 enum { PIPELINED = 0, SEQUENTIAL = 1, TEMPLATES = 2 };
 
+static size_t batch_records; /* 0: the ingest engine's default */
+
+/* CPU seconds used so far by the process, all threads, user and system. */
+static double cpu_now(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+	       (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 /* Ingests path into a fresh store at db (how: PIPELINED or SEQUENTIAL, plus TEMPLATES);
- * returns seconds, or -1. */
-static double ingest(const char *db, const char *path, sonde_ingest_stats *st, int how)
+ * returns seconds, or -1, and the CPU seconds it took in *cpu. */
+static double ingest(const char *db, const char *path, sonde_ingest_stats *st, int how, double *cpu)
 {
 	unlink(db);
 	char wal[600];
@@ -118,9 +133,11 @@ static double ingest(const char *db, const char *path, sonde_ingest_stats *st, i
 		fprintf(stderr, "ingest_bench: %s\n", msg);
 		return -1;
 	}
-	sonde_ingest_opts o = {
-	        .default_time_ns = 1700000000000000000ull, .service = "", .sequential = how & SEQUENTIAL};
-	double t = bench_now();
+	sonde_ingest_opts o = {.default_time_ns = 1700000000000000000ull,
+	                       .service = "",
+	                       .sequential = how & SEQUENTIAL,
+	                       .batch_records = batch_records};
+	double t = bench_now(), c = cpu_now();
 	sonde_ingest_templates *tpl = NULL;
 	int rc = 0;
 	if (how & TEMPLATES) {
@@ -133,6 +150,7 @@ static double ingest(const char *db, const char *path, sonde_ingest_stats *st, i
 	sonde_ingest_templates_free(tpl);
 	sonde_store_close(s); /* the final checkpoint is part of the cost */
 	t = bench_now() - t;
+	*cpu = cpu_now() - c;
 	if (rc < 0) {
 		fprintf(stderr, "ingest_bench: %s\n", msg);
 		return -1;
@@ -144,6 +162,7 @@ int main(int argc, char **argv)
 {
 	size_t nspans = argc > 1 ? strtoul(argv[1], NULL, 10) : 200000;
 	size_t nlogs = argc > 2 ? strtoul(argv[2], NULL, 10) : 1000000;
+	batch_records = argc > 3 ? strtoul(argv[3], NULL, 10) : 0;
 	char dir[] = "/tmp/sonde-ingest-bench-XXXXXX";
 	if (!mkdtemp(dir))
 		return 1;
@@ -189,14 +208,15 @@ int main(int argc, char **argv)
 
 	sonde_ingest_stats st;
 	sonde_ingest_stats_init(&st);
-	double spans_s = ingest(db, json, &st, PIPELINED);
+	double spans_cpu;
+	double spans_s = ingest(db, json, &st, PIPELINED, &spans_cpu);
 	if (spans_s < 0 || st.appended.spans_added != nspans)
 		return 1;
 	sonde_ingest_stats_release(&st);
 
 	/* Logs: JSON lines as a structured logger writes them, with a trace id on each line
 	 * (traced requests) and then without. */
-	double logs_s[2], logs_seq_s = 0, logs_tpl_s = 0;
+	double logs_s[2], logs_seq_s = 0, logs_tpl_s = 0, logs_cpu[2], seq_cpu = 0, tpl_cpu = 0;
 	long log_bytes[2];
 	for (int traced = 1; traced >= 0; traced--) {
 		FILE *f = fopen(logs, "wb");
@@ -219,7 +239,7 @@ int main(int argc, char **argv)
 		log_bytes[traced] = ftell(f);
 		fclose(f);
 		sonde_ingest_stats_init(&st);
-		logs_s[traced] = ingest(db, logs, &st, PIPELINED);
+		logs_s[traced] = ingest(db, logs, &st, PIPELINED, &logs_cpu[traced]);
 		if (logs_s[traced] < 0 || st.appended.logs_added != nlogs)
 			return 1;
 		sonde_ingest_stats_release(&st);
@@ -227,12 +247,12 @@ int main(int argc, char **argv)
 			continue;
 		/* The untraced file again: sequentially, and with templates. */
 		sonde_ingest_stats_init(&st);
-		logs_seq_s = ingest(db, logs, &st, SEQUENTIAL);
+		logs_seq_s = ingest(db, logs, &st, SEQUENTIAL, &seq_cpu);
 		if (logs_seq_s < 0 || st.appended.logs_added != nlogs)
 			return 1;
 		sonde_ingest_stats_release(&st);
 		sonde_ingest_stats_init(&st);
-		logs_tpl_s = ingest(db, logs, &st, PIPELINED | TEMPLATES);
+		logs_tpl_s = ingest(db, logs, &st, PIPELINED | TEMPLATES, &tpl_cpu);
 		if (logs_tpl_s < 0 || st.appended.logs_added != nlogs)
 			return 1;
 		sonde_ingest_stats_release(&st);
@@ -248,6 +268,11 @@ int main(int argc, char **argv)
 	printf("ingest_jsonl_logs_untraced_bytes: %.1f MB/s\n", (double)log_bytes[0] / logs_s[0] / 1e6);
 	printf("ingest_jsonl_logs_untraced_sequential: %.0f lines/s\n", (double)nlogs / logs_seq_s);
 	printf("ingest_jsonl_logs_untraced_templates: %.0f lines/s\n", (double)nlogs / logs_tpl_s);
+	printf("ingest_otlp_json_spans_cpu: %.0f spans/cpu-s\n", (double)nspans / spans_cpu);
+	printf("ingest_jsonl_logs_traced_cpu: %.0f lines/cpu-s\n", (double)nlogs / logs_cpu[1]);
+	printf("ingest_jsonl_logs_untraced_cpu: %.0f lines/cpu-s\n", (double)nlogs / logs_cpu[0]);
+	printf("ingest_jsonl_logs_untraced_sequential_cpu: %.0f lines/cpu-s\n", (double)nlogs / seq_cpu);
+	printf("ingest_jsonl_logs_untraced_templates_cpu: %.0f lines/cpu-s\n", (double)nlogs / tpl_cpu);
 	char cmd[200];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	return system(cmd) == 0 ? 0 : 1;

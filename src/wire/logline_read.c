@@ -93,46 +93,56 @@ static int resource_for(sonde_batch *b, res_cache *c, sonde_str svc, const sonde
 
 enum { F_NONE, F_TIME, F_LEVEL, F_MSG, F_TRACE, F_SPAN, F_SERVICE };
 
+/* The field a member name stands for. Called for every member of every line: names are
+ * compared by length first (no strlen per candidate). */
 static int field_of(const char *k, size_t n)
 {
+#define FIELD(lit, f)                  \
+	{                              \
+		lit, sizeof lit - 1, f \
+	}
 	static const struct {
 		const char *k;
-		int f;
+		unsigned char n;
+		unsigned char f;
 	} names[] = {
-	        {"ts", F_TIME},
-	        {"time", F_TIME},
-	        {"timestamp", F_TIME},
-	        {"@timestamp", F_TIME},
-	        {"t", F_TIME},
-	        {"level", F_LEVEL},
-	        {"severity", F_LEVEL},
-	        {"severity_text", F_LEVEL},
-	        {"severity_number", F_LEVEL},
-	        {"lvl", F_LEVEL},
-	        {"loglevel", F_LEVEL},
-	        {"levelname", F_LEVEL},
-	        {"log.level", F_LEVEL},
-	        {"@l", F_LEVEL},
-	        {"msg", F_MSG},
-	        {"message", F_MSG},
-	        {"body", F_MSG},
-	        {"log", F_MSG},
-	        {"@m", F_MSG},
-	        {"@mt", F_MSG},
-	        {"trace_id", F_TRACE},
-	        {"traceId", F_TRACE},
-	        {"trace.id", F_TRACE},
-	        {"traceid", F_TRACE},
-	        {"span_id", F_SPAN},
-	        {"spanId", F_SPAN},
-	        {"span.id", F_SPAN},
-	        {"spanid", F_SPAN},
-	        {"service", F_SERVICE},
-	        {"service.name", F_SERVICE},
-	        {"service_name", F_SERVICE},
+	        FIELD("ts", F_TIME),
+	        FIELD("time", F_TIME),
+	        FIELD("timestamp", F_TIME),
+	        FIELD("@timestamp", F_TIME),
+	        FIELD("t", F_TIME),
+	        FIELD("level", F_LEVEL),
+	        FIELD("severity", F_LEVEL),
+	        FIELD("severity_text", F_LEVEL),
+	        FIELD("severity_number", F_LEVEL),
+	        FIELD("lvl", F_LEVEL),
+	        FIELD("loglevel", F_LEVEL),
+	        FIELD("levelname", F_LEVEL),
+	        FIELD("log.level", F_LEVEL),
+	        FIELD("@l", F_LEVEL),
+	        FIELD("msg", F_MSG),
+	        FIELD("message", F_MSG),
+	        FIELD("body", F_MSG),
+	        FIELD("log", F_MSG),
+	        FIELD("@m", F_MSG),
+	        FIELD("@mt", F_MSG),
+	        FIELD("trace_id", F_TRACE),
+	        FIELD("traceId", F_TRACE),
+	        FIELD("trace.id", F_TRACE),
+	        FIELD("traceid", F_TRACE),
+	        FIELD("span_id", F_SPAN),
+	        FIELD("spanId", F_SPAN),
+	        FIELD("span.id", F_SPAN),
+	        FIELD("spanid", F_SPAN),
+	        FIELD("service", F_SERVICE),
+	        FIELD("service.name", F_SERVICE),
+	        FIELD("service_name", F_SERVICE),
 	};
+#undef FIELD
+	if (n == 0 || n > 15)
+		return F_NONE;
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (sonde__tj_key_is(k, n, names[i].k))
+		if (names[i].n == n && names[i].k[0] == k[0] && memcmp(k, names[i].k, n) == 0)
 			return names[i].f;
 	return F_NONE;
 }
@@ -195,10 +205,15 @@ static int jl_line(sonde_batch *b, jl_state *st, const char *s, size_t n, size_t
 		size_t keylen = kn < sizeof keybuf ? kn : sizeof keybuf - 1;
 		memcpy(keybuf, k, keylen);
 		keybuf[keylen] = '\0';
-		sonde_str key = sonde_batch_intern(b, k, kn);
-		if (!key.ptr) {
-			rc = -ENOMEM;
-			goto out;
+		/* Only a member that may be kept as an attribute needs its name copied (time,
+		 * level and ids never are). */
+		sonde_str key = {NULL, 0};
+		if (f == F_NONE || f == F_MSG || f == F_SERVICE) {
+			key = sonde_batch_intern(b, k, kn);
+			if (!key.ptr) {
+				rc = -ENOMEM;
+				goto out;
+			}
 		}
 		sonde_json_tok t = sonde_json_next(&r);
 		if (t == SONDE_JSON_ERROR) {
