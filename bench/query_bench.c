@@ -10,6 +10,7 @@
  * The sonde command is $SONDE_BIN, else ../sonde next to this program. Prints
  * "name: value unit" lines; timed figures are the median of 3 runs.
  */
+#define _GNU_SOURCE /* RUSAGE_THREAD */
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -193,6 +195,18 @@ static bool exists(const char *p)
 	return stat(p, &sb) == 0;
 }
 
+static double last_cpu; /* user + system seconds of the last run() */
+
+/* CPU time (user + system) so far, in seconds, of who: RUSAGE_SELF (this process) or
+ * RUSAGE_THREAD (the calling thread). */
+static double cpu_of(int who)
+{
+	struct rusage ru;
+	getrusage(who, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+	       (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 /* Runs argv with stdout to /dev/null; returns the wall time or -1. */
 static double run(char *const argv[])
 {
@@ -206,8 +220,11 @@ static double run(char *const argv[])
 		_exit(127);
 	}
 	int status;
-	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+	struct rusage ru;
+	if (pid < 0 || wait4(pid, &status, 0, &ru) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return -1;
+	last_cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 	return now() - t;
 }
 
@@ -282,12 +299,17 @@ int main(int argc, char **argv)
 	snprintf(dbarg, sizeof(dbarg), "--db=%s", many_db);
 	char *latency[] = {sonde, "latency", dbarg, NULL};
 	char *latency_op[] = {sonde, "latency", dbarg, "--by=operation", "--no-downstream", NULL};
-	for (int r = 0; r < RUNS; r++)
+	double cpu[RUNS];
+	for (int r = 0; r < RUNS; r++) {
 		if ((t[r] = run(latency)) < 0) {
 			fprintf(stderr, "query_bench: %s latency failed\n", sonde);
 			return 1;
 		}
+		cpu[r] = last_cpu;
+	}
 	printf("latency_%llu_spans_cli: %.2f s\n", (unsigned long long)many, median(t, RUNS));
+	/* CPU time (user + system) is the steadier figure on a shared machine. */
+	printf("latency_%llu_spans_cli_cpu: %.2f s\n", (unsigned long long)many, median(cpu, RUNS));
 	for (int r = 0; r < RUNS; r++)
 		if ((t[r] = run(latency_op)) < 0)
 			return 1;
@@ -295,16 +317,18 @@ int main(int argc, char **argv)
 
 	/* In-process: what `sonde latency` asks of the store, as two passes (per operation,
 	 * then client spans by dependency) and as one. */
-	for (int one = 0; one < 2; one++) {
+	for (int mode = 0; mode < 3; mode++) {
+		bool one = mode > 0;
+		double pc[RUNS], tc[RUNS];
 		for (int r = 0; r < RUNS; r++) {
-			double t0 = now();
+			double t0 = now(), p0 = cpu_of(RUSAGE_SELF), c0 = cpu_of(RUSAGE_THREAD);
 			sonde_store *st;
 			char msg[256];
 			if (sonde_store_open(many_db, SONDE_STORE_READONLY, &st, msg, sizeof(msg)) < 0) {
 				fprintf(stderr, "query_bench: %s\n", msg);
 				return 1;
 			}
-			sonde_query q = {0};
+			sonde_query q = {.read_ahead = mode == 2};
 			sonde_latency_table main_t, ops, down;
 			int rc = one ? sonde_latency_run_all(st, &q, SONDE_LATENCY_BY_SERVICE, NULL, &main_t,
 			                                     &ops, &down)
@@ -324,9 +348,21 @@ int main(int argc, char **argv)
 			sonde_latency_table_release(&down);
 			sonde_store_close(st);
 			t[r] = now() - t0;
+			pc[r] = cpu_of(RUSAGE_SELF) - p0;
+			tc[r] = cpu_of(RUSAGE_THREAD) - c0;
 		}
 		printf("latency_%llu_spans_in_process_%s: %.2f s\n", (unsigned long long)many,
-		       one ? "one_pass" : "two_passes", median(t, RUNS));
+		       (const char *[]){"two_passes", "one_pass", "one_pass_read_ahead"}[mode],
+		       median(t, RUNS));
+		if (mode == 2) {
+			/* The store's reader thread has the rest: on an idle machine the wall
+			 * time would be about the larger of the two. */
+			printf("latency_%llu_spans_in_process_one_pass_read_ahead_cpu: %.2f s\n",
+			       (unsigned long long)many, median(pc, RUNS));
+			printf("latency_%llu_spans_in_process_one_pass_read_ahead_caller_thread_cpu: %.2f "
+			       "s\n",
+			       (unsigned long long)many, median(tc, RUNS));
+		}
 	}
 	return 0;
 }

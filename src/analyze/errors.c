@@ -823,7 +823,8 @@ int sonde_errors_run(sonde_errors *e, sonde_store *s, const sonde_query *q)
 	lq.sort = SONDE_SORT_DEFAULT;
 	lq.limit = 0;
 	sonde_query sq = lq;
-	lq.operation = NULL; /* logs have no operation; it narrows the spans only */
+	lq.operation = NULL;  /* logs have no operation; it narrows the spans only */
+	lq.read_ahead = true; /* scan_log() leaves the store alone */
 	int rc = sonde_store_scan_logs(s, &lq, scan_log, e);
 	if (rc == 0)
 		rc = sonde_store_scan_spans(s, &sq, SONDE_FIELDS_ALL, scan_span, e);

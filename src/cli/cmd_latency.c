@@ -89,7 +89,8 @@ int sonde_cmd_latency(int argc, char **argv)
 		sonde_qopts_close(&o);
 		return rc;
 	}
-	o.q.limit = 0; /* --limit trims the printed rows, not the spans counted */
+	o.q.limit = 0;         /* --limit trims the printed rows, not the spans counted */
+	o.q.read_ahead = true; /* the latency tables' callbacks leave the store alone */
 	sonde_latency_by by = strcmp(by_name, "service") == 0     ? SONDE_LATENCY_BY_SERVICE
 	                      : strcmp(by_name, "operation") == 0 ? SONDE_LATENCY_BY_OPERATION
 	                                                          : SONDE_LATENCY_BY_ATTR;

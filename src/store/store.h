@@ -162,6 +162,10 @@ typedef struct sonde_query {
 	size_t limit;         /* most records (traces, spans, logs, points) returned; 0: no limit */
 	uint64_t template_id; /* logs: only records given this template id at ingest
 	                         (SQLite backend; others fail with SONDE_EUNSUPPORTED) */
+	bool read_ahead;      /* scan_logs, aggregate_spans: the backend may read the next
+	                         records on a thread of its own while the callback runs, which
+	                         must then not use this store handle (SQLite; other backends
+	                         ignore it). Results are the same, in the same order. */
 } sonde_query;
 
 /* ---- Traces ---------------------------------------------------------------------------- */

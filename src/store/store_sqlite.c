@@ -54,6 +54,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -477,8 +478,19 @@ static int prepare_all(sq_store *s)
 	return 0;
 }
 
+/* Process-wide SQLite settings, made once before the first connection: no memory
+ * statistics, which sonde never reads and which cost a global mutex around every one of
+ * SQLite's allocations (several per inserted row). When SQLite was started before (by
+ * something else in the process), the call is refused and changes nothing. */
+static void sqlite_setup(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static int sq_open(const char *target, unsigned flags, sonde_store **out, char *errmsg, size_t errmsg_len)
 {
+	static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
+	pthread_once(&setup_once, sqlite_setup);
 	sq_store *s = calloc(1, sizeof *s);
 	if (!s)
 		return -ENOMEM;
@@ -1343,15 +1355,22 @@ static int qb_span_where(sq_store *s, qbuild *qb, const sonde_query *q)
 /* Resources and scopes of one read, by id, decoded once into the batch that holds them. */
 typedef struct meta_cache {
 	sonde_ptrmap map;
-	sonde_batch *b; /* where they live */
+	sonde_batch *b;      /* where they live */
+	int64_t last_id[2];  /* the last resource [0] and scope [1] asked for ... */
+	const void *last[2]; /* ... and what they are (NULL: none yet): records come in runs */
 } meta_cache;
 
 static int meta_get(sq_store *s, meta_cache *mc, bool is_scope, int64_t id, const void **out)
 {
+	if (mc->last[is_scope] && mc->last_id[is_scope] == id) {
+		*out = mc->last[is_scope];
+		return 0;
+	}
 	sonde_ptrmap_key k = {NULL, NULL, (uint64_t)id * 2 + is_scope};
 	void *got = sonde_ptrmap_find(&mc->map, k);
 	if (got) {
-		*out = got;
+		mc->last_id[is_scope] = id;
+		mc->last[is_scope] = *out = got;
 		return 0;
 	}
 	sqlite3_stmt *q = is_scope ? s->get_scope_data : s->get_res_data;
@@ -1381,7 +1400,8 @@ static int meta_get(sq_store *s, meta_cache *mc, bool is_scope, int64_t id, cons
 	sqlite3_reset(q);
 	if ((rc = sonde_ptrmap_add(&mc->map, k, obj)) < 0)
 		return rc;
-	*out = obj;
+	mc->last_id[is_scope] = id;
+	mc->last[is_scope] = *out = obj;
 	return 0;
 }
 
@@ -1654,6 +1674,166 @@ out:
 	return rc < 0 ? rc : (ssize_t)(out->logs_count - before);
 }
 
+/* Reading ahead (sonde_query.read_ahead): a thread of the scan steps the statement and
+ * decodes rows into one chunk while the caller's thread consumes the other; chunks go
+ * back and forth in order, so the caller sees exactly the rows, in the order, of a plain
+ * scan. The reader holds db_mu while it fills a chunk, and the caller's thread takes it
+ * for any other use of the handle during the scan. */
+enum { RA_ROWS = 1024 };
+
+typedef struct ra_chunk {
+	void *rows;        /* RA_ROWS rows of row_size bytes */
+	size_t n;          /* rows filled */
+	sonde_batch *data; /* what the rows point to, cleared before each fill */
+	sonde_buf blobs;   /* the same, for readers that copy bytes */
+	bool full;         /* filled, waiting for the caller */
+} ra_chunk;
+
+typedef struct readahead {
+	sq_store *s;
+	sqlite3_stmt *st;
+	/* Decodes the current row of st into row k of c; 0 or a negative code. */
+	int (*decode)(struct readahead *r, ra_chunk *c, void *row);
+	void *ctx;        /* decode's */
+	const char *what; /* "reading logs", ... for errors */
+	size_t row_size;
+	pthread_t th;
+	pthread_mutex_t mu, db_mu;
+	pthread_cond_t cv;
+	ra_chunk chunk[2];
+	int next;  /* the chunk the caller takes next */
+	bool done; /* the reader has filled its last chunk */
+	bool stop; /* the caller stopped the scan: the reader quits */
+	int rc;    /* the reader's result */
+} readahead;
+
+static void *ra_reader(void *arg)
+{
+	readahead *r = arg;
+	int rc = 0;
+	for (int i = 0;; i ^= 1) {
+		ra_chunk *c = &r->chunk[i];
+		pthread_mutex_lock(&r->mu);
+		while (c->full && !r->stop)
+			pthread_cond_wait(&r->cv, &r->mu);
+		bool stop = r->stop;
+		pthread_mutex_unlock(&r->mu);
+		if (stop)
+			break;
+		sonde_batch_clear(c->data);
+		sonde_buf_reset(&c->blobs);
+		c->n = 0;
+		int src = SQLITE_ROW;
+		pthread_mutex_lock(&r->db_mu);
+		while (c->n < RA_ROWS && (src = sqlite3_step(r->st)) == SQLITE_ROW) {
+			if ((rc = r->decode(r, c, (char *)c->rows + c->n * r->row_size)) < 0)
+				break;
+			c->n++;
+		}
+		if (rc == 0 && src != SQLITE_ROW && src != SQLITE_DONE)
+			rc = sq_rc(r->s, src, r->what);
+		pthread_mutex_unlock(&r->db_mu);
+		bool last = rc < 0 || src != SQLITE_ROW;
+		pthread_mutex_lock(&r->mu);
+		c->full = true;
+		r->done = last;
+		r->rc = rc;
+		pthread_cond_broadcast(&r->cv);
+		pthread_mutex_unlock(&r->mu);
+		if (last)
+			break;
+	}
+	return NULL;
+}
+
+/* Starts reading st ahead. Returns NULL (having read nothing) when there is no memory
+ * or no thread: the caller then reads st itself. */
+static readahead *ra_start(sq_store *s, sqlite3_stmt *st, const char *what, size_t row_size,
+                           int (*decode)(readahead *, ra_chunk *, void *), void *ctx)
+{
+	readahead *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->s = s;
+	r->st = st;
+	r->decode = decode;
+	r->ctx = ctx;
+	r->what = what;
+	r->row_size = row_size;
+	bool ok = true;
+	for (int i = 0; i < 2; i++) {
+		sonde_buf_init(&r->chunk[i].blobs);
+		ok &= (r->chunk[i].rows = malloc(RA_ROWS * row_size)) != NULL &&
+		      (r->chunk[i].data = sonde_batch_new()) != NULL;
+	}
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_mutex_init(&r->db_mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	if (ok && pthread_create(&r->th, NULL, ra_reader, r) == 0)
+		return r;
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->db_mu);
+	pthread_mutex_destroy(&r->mu);
+	for (int i = 0; i < 2; i++) {
+		free(r->chunk[i].rows);
+		sonde_batch_free(r->chunk[i].data);
+		sonde_buf_release(&r->chunk[i].blobs);
+	}
+	free(r);
+	return NULL;
+}
+
+/* The next filled chunk (give it back with ra_next() or ra_finish()), or NULL at the end
+ * (ra_finish() then tells the reader's result). */
+static ra_chunk *ra_next(readahead *r, ra_chunk *prev)
+{
+	pthread_mutex_lock(&r->mu);
+	if (prev) {
+		prev->full = false;
+		pthread_cond_broadcast(&r->cv);
+	}
+	ra_chunk *c = &r->chunk[r->next];
+	/* The reader's last chunk was the other one, and the caller has had it. */
+	while (!c->full && !(r->done && !r->chunk[r->next ^ 1].full && prev))
+		pthread_cond_wait(&r->cv, &r->mu);
+	if (!c->full)
+		c = NULL;
+	else
+		r->next ^= 1;
+	pthread_mutex_unlock(&r->mu);
+	return c;
+}
+
+/* Stops the reader, frees r, and returns the reader's result (0 or a negative code). */
+static int ra_finish(readahead *r)
+{
+	if (!r)
+		return 0;
+	pthread_mutex_lock(&r->mu);
+	r->stop = true;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	pthread_join(r->th, NULL);
+	int rc = r->rc;
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->db_mu);
+	pthread_mutex_destroy(&r->mu);
+	for (int i = 0; i < 2; i++) {
+		free(r->chunk[i].rows);
+		sonde_batch_free(r->chunk[i].data);
+		sonde_buf_release(&r->chunk[i].blobs);
+	}
+	free(r);
+	return rc;
+}
+
+static int ra_decode_log(readahead *r, ra_chunk *c, void *row)
+{
+	sonde_log_data *lg = row;
+	memset(lg, 0, sizeof(*lg));
+	return row_log(r->s, r->st, r->ctx, c->data, lg);
+}
+
 static int sq_scan_logs(sonde_store *base, const sonde_query *q, sonde_log_fn fn, void *ctx)
 {
 	sq_store *s = (sq_store *)base;
@@ -1665,6 +1845,19 @@ static int sq_scan_logs(sonde_store *base, const sonde_query *q, sonde_log_fn fn
 	int rc = meta && data ? 0 : -ENOMEM;
 	if (rc < 0 || (rc = log_query(s, q, false, &qb)) < 0 || qb.none || (rc = qb_prepare(s, &qb, &st)) < 0)
 		goto out;
+	readahead *r = q->read_ahead
+	                       ? ra_start(s, st, "reading logs", sizeof(sonde_log_data), ra_decode_log, &mc)
+	                       : NULL;
+	if (r) {
+		ra_chunk *c = NULL;
+		while (rc == 0 && (c = ra_next(r, c)))
+			for (size_t k = 0; k < c->n && rc == 0; k++)
+				rc = fn(ctx, (const sonde_log_data *)c->rows + k);
+		int rrc = ra_finish(r);
+		if (rc == 0)
+			rc = rrc;
+		goto out;
+	}
 	int src;
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		sonde_log_data lg = {0};
@@ -2087,6 +2280,55 @@ static int res_attr(sq_store *s, res_attrs *ra, sonde_intern *vals, int64_t rid,
 	return id_put(&ra->map, &k, sizeof k, h, (int64_t)ra->n);
 }
 
+/* One row of the aggregation's query, as read (attrs: lent by sqlite when read in the
+ * caller's thread, else copied into the chunk's blobs at attrs_off). */
+typedef struct agg_row {
+	int64_t service, name, kind, status, dur, start, resource, parent_service;
+	size_t attrs_off;
+	int attrs_n; /* 0: none */
+} agg_row;
+
+static void agg_fill(sqlite3_stmt *st, agg_row *row, const void **attrs)
+{
+	row->service = sqlite3_column_int64(st, 0);
+	row->name = sqlite3_column_int64(st, 1);
+	row->kind = sqlite3_column_int64(st, 2);
+	row->status = sqlite3_column_int64(st, 3);
+	row->dur = sqlite3_column_int64(st, 4);
+	row->start = sqlite3_column_int64(st, 5);
+	*attrs = sqlite3_column_blob(st, 6);
+	row->attrs_n = *attrs ? sqlite3_column_bytes(st, 6) : 0;
+	row->resource = sqlite3_column_int64(st, 7);
+	row->parent_service = sqlite3_column_int64(st, 8);
+	row->attrs_off = 0;
+}
+
+static int ra_decode_agg(readahead *r, ra_chunk *c, void *row)
+{
+	agg_row *ar = row;
+	const void *attrs;
+	agg_fill(r->st, ar, &attrs);
+	if (ar->attrs_n > 0) {
+		ar->attrs_off = c->blobs.len;
+		sonde_buf_append(&c->blobs, attrs, (size_t)ar->attrs_n);
+		if (c->blobs.oom)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void ra_lock_db(readahead *r)
+{
+	if (r)
+		pthread_mutex_lock(&r->db_mu);
+}
+
+static void ra_unlock_db(readahead *r)
+{
+	if (r)
+		pthread_mutex_unlock(&r->db_mu);
+}
+
 static ssize_t sq_aggregate_spans(sonde_store *base, const sonde_query *q, const sonde_agg_key *keys,
                                   size_t nkeys, sonde_agg_value_fn on_value, void *ctx, sonde_agg_result *out)
 {
@@ -2138,28 +2380,48 @@ static ssize_t sq_aggregate_spans(sonde_store *base, const sonde_query *q, const
 	sonde__keymap_init(&rattrs.map);
 	sonde_buf text = SONDE_BUF_INIT;
 	size_t cap = 0;
+	readahead *r = NULL;
+	ra_chunk *c = NULL;
+	size_t ck = 0;
+	int src = SQLITE_DONE;
 	ssize_t rc = qb_span_where(s, &qb, q);
 	if (rc < 0 || qb.none || (rc = qb_prepare(s, &qb, &st)) < 0)
 		goto out;
-	int src;
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+	if (q->read_ahead)
+		r = ra_start(s, st, "reading spans", sizeof(agg_row), ra_decode_agg, NULL);
+	for (;;) {
+		agg_row one;
+		const agg_row *row = &one;
+		const void *blob;
+		if (r) {
+			while (!c || ck == c->n) {
+				ck = 0;
+				if (!(c = ra_next(r, c)))
+					goto done;
+			}
+			row = (const agg_row *)c->rows + ck++;
+			blob = row->attrs_n ? c->blobs.data + row->attrs_off : NULL;
+		} else {
+			if ((src = sqlite3_step(st)) != SQLITE_ROW)
+				break;
+			agg_fill(st, &one, &blob);
+		}
 		int64_t key[SONDE_AGG_MAX_KEYS] = {0};
 		const char *attr_text[SONDE_AGG_MAX_KEYS] = {0};
 		for (size_t i = 0; i < nkeys; i++) {
 			switch (keys[i].kind) {
-			case SONDE_KEY_SERVICE: key[i] = sqlite3_column_int64(st, 0); break;
-			case SONDE_KEY_OPERATION: key[i] = sqlite3_column_int64(st, 1); break;
-			case SONDE_KEY_KIND: key[i] = sqlite3_column_int64(st, 2); break;
-			case SONDE_KEY_STATUS: key[i] = sqlite3_column_int64(st, 3); break;
-			case SONDE_KEY_PARENT_SERVICE: key[i] = sqlite3_column_int64(st, 8); break;
+			case SONDE_KEY_SERVICE: key[i] = row->service; break;
+			case SONDE_KEY_OPERATION: key[i] = row->name; break;
+			case SONDE_KEY_KIND: key[i] = row->kind; break;
+			case SONDE_KEY_STATUS: key[i] = row->status; break;
+			case SONDE_KEY_PARENT_SERVICE: key[i] = row->parent_service; break;
 			case SONDE_KEY_ATTR:
 			case SONDE_KEY_ATTR_ANY: {
-				int kind = sqlite3_column_int(st, 2);
+				int64_t kind = row->kind;
 				bool has = !keys[i].kinds ||
 				           (kind >= 0 && kind < 32 && (keys[i].kinds >> kind & 1));
 				const char *list = keys[i].attr ? keys[i].attr : "";
-				const void *blob = sqlite3_column_blob(st, 6);
-				int n = sqlite3_column_bytes(st, 6);
+				int n = row->attrs_n;
 				const char *v = "";
 				while (has) {
 					size_t klen = keys[i].kind == SONDE_KEY_ATTR_ANY ? strcspn(list, ",")
@@ -2169,10 +2431,14 @@ static ssize_t sq_aggregate_spans(sonde_store *base, const sonde_query *q, const
 					    sonde__attrs_find_text(blob, (size_t)n, list, klen, &text))
 						v = sonde_intern_str(&attr_vals, text.len ? text.data : "",
 						                     text.len);
-					else if ((rc = res_attr(s, &rattrs, &attr_vals,
-					                        sqlite3_column_int64(st, 7), list, klen,
-					                        &v)) < 0)
-						goto out;
+					else {
+						ra_lock_db(r);
+						rc = res_attr(s, &rattrs, &attr_vals, row->resource, list,
+						              klen, &v);
+						ra_unlock_db(r);
+						if (rc < 0)
+							goto out;
+					}
 					if (!v) {
 						rc = -ENOMEM;
 						goto out;
@@ -2210,7 +2476,10 @@ static ssize_t sq_aggregate_spans(sonde_store *base, const sonde_query *q, const
 				case SONDE_KEY_SERVICE:
 				case SONDE_KEY_OPERATION:
 				case SONDE_KEY_PARENT_SERVICE:
-					if ((rc = string_of(s, key[i], &v)) < 0)
+					ra_lock_db(r);
+					rc = string_of(s, key[i], &v);
+					ra_unlock_db(r);
+					if (rc < 0)
 						goto out;
 					break;
 				case SONDE_KEY_KIND:
@@ -2236,10 +2505,10 @@ static ssize_t sq_aggregate_spans(sonde_store *base, const sonde_query *q, const
 			gi = (int64_t)++out->count;
 		}
 		sonde_agg_group *g = &out->groups[gi - 1];
-		int64_t dur = sqlite3_column_int64(st, 4);
+		int64_t dur = row->dur;
 		uint64_t d = dur < 0 ? 0 : (uint64_t)dur;
-		uint64_t start = (uint64_t)sqlite3_column_int64(st, 5);
-		bool err = sqlite3_column_int(st, 3) == SONDE_STATUS_ERROR;
+		uint64_t start = (uint64_t)row->start;
+		bool err = row->status == SONDE_STATUS_ERROR;
 		if (g->count == 0 || start < g->first_start_ns)
 			g->first_start_ns = start;
 		if (start > g->last_start_ns)
@@ -2258,7 +2527,13 @@ static ssize_t sq_aggregate_spans(sonde_store *base, const sonde_query *q, const
 	}
 	if (src != SQLITE_DONE)
 		rc = sq_rc(s, src, "reading spans");
+done:
+	if (r) {
+		rc = ra_finish(r);
+		r = NULL;
+	}
 out:
+	ra_finish(r); /* before the statement goes */
 	sqlite3_finalize(st);
 	sonde_buf_release(&qb.sql);
 	sonde_buf_release(&text);

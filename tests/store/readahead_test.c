@@ -1,0 +1,247 @@
+/*
+ * readahead_test.c - sonde_query.read_ahead: scan_logs and aggregate_spans read on a
+ * thread of their own give exactly what a plain read gives (the same records, in the
+ * same order, with the same fields; the same groups and streamed values), across many
+ * chunks of rows, with filters, and a callback that stops the scan stops it at the same
+ * record with its value returned.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "store.h"
+
+#define T0 1700000000000000000ull
+
+enum { LOGS = 5000, SPANS = 6000, SERVICES = 3 };
+
+static char dir[64];
+static char path[128];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof dir, "/tmp/sonde-readahead-test-XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(path, sizeof path, "%s/t.db", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[200];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void set_str(sonde_batch *b, sonde_kv *kv, const char *k, const char *v)
+{
+	kv->key = sonde_batch_intern(b, k, strlen(k));
+	kv->value.kind = SONDE_VAL_STRING;
+	kv->value.u.str = sonde_batch_strdup(b, v, strlen(v));
+}
+
+/* LOGS log records and SPANS spans over SERVICES services; client spans carry a
+ * peer.service (most of them) so that attribute keys have something to read. */
+static sonde_store *fill(void)
+{
+	sonde_store *s = NULL;
+	char msg[256];
+	if (sonde_store_open(path, 0, &s, msg, sizeof msg) != 0)
+		fail_msg("open %s: %s", path, msg);
+	sonde_batch *b = sonde_batch_new();
+	sonde_resource *res[SERVICES];
+	for (int i = 0; i < SERVICES; i++) {
+		char name[16];
+		snprintf(name, sizeof name, "svc-%d", i);
+		res[i] = sonde_batch_new_resource(b);
+		res[i]->attrs.items = sonde_batch_alloc(b, sizeof(sonde_kv));
+		res[i]->attrs.count = 1;
+		set_str(b, &res[i]->attrs.items[0], "service.name", name);
+	}
+	sonde_scope *sc = sonde_batch_new_scope(b);
+	for (int i = 0; i < LOGS; i++) {
+		sonde_log_data *lg = sonde_batch_add_log(b, res[i % SERVICES], sc);
+		lg->time_ns = T0 + (uint64_t)i * 1000;
+		lg->severity_number = 9 + 4 * (i % 4); /* info, warn, error, fatal */
+		char body[64];
+		snprintf(body, sizeof body, "record %d of shape %d", i, i % 7);
+		lg->body.kind = SONDE_VAL_STRING;
+		lg->body.u.str = sonde_batch_strdup(b, body, strlen(body));
+		lg->attrs.items = sonde_batch_alloc(b, sizeof(sonde_kv));
+		lg->attrs.count = 1;
+		char u[16];
+		snprintf(u, sizeof u, "u%d", i % 13);
+		set_str(b, &lg->attrs.items[0], "user_id", u);
+		if (i % 5 == 0)
+			lg->trace_id[0] = (uint8_t)(i + 1), lg->trace_id[15] = 1;
+	}
+	const char *ops[] = {"GET /a", "GET /b", "POST /c", "db query"};
+	for (int i = 0; i < SPANS; i++) {
+		sonde_span_data *sp = sonde_batch_add_span(b, res[i % SERVICES], sc);
+		uint64_t t = (uint64_t)i / 10 + 1, id = (uint64_t)i + 1;
+		memcpy(sp->trace_id, &t, 8);
+		memcpy(sp->span_id, &id, 8);
+		const char *op = ops[(i / 3) % 4];
+		sp->name = sonde_batch_intern(b, op, strlen(op));
+		sp->kind = i % 3 == 0 ? SONDE_SPAN_KIND_CLIENT : SONDE_SPAN_KIND_SERVER;
+		sp->start_ns = T0 + (uint64_t)i * 7919 % 1000003;
+		sp->end_ns = sp->start_ns + 1000 + (uint64_t)i * 104729 % 5000000;
+		sp->status_code = i % 17 == 0 ? SONDE_STATUS_ERROR : SONDE_STATUS_UNSET;
+		if (sp->kind == SONDE_SPAN_KIND_CLIENT && i % 4) {
+			sp->attrs.items = sonde_batch_alloc(b, sizeof(sonde_kv));
+			sp->attrs.count = 1;
+			set_str(b, &sp->attrs.items[0], "peer.service", i % 8 ? "db" : "cache");
+		}
+	}
+	assert_int_equal(sonde_store_append(s, b, NULL, NULL), 0);
+	sonde_batch_free(b);
+	return s;
+}
+
+/* What a scan's callback saw, as text, one line per record. */
+typedef struct seen {
+	sonde_buf text;
+	size_t n, stop_at; /* stop_at: return 7 at this record (1-based); 0: never */
+} seen;
+
+static int on_log(void *ctx, const sonde_log_data *lg)
+{
+	seen *x = ctx;
+	sonde_buf_printf(&x->text, "%llu %d %.*s %.*s %s %zu", (unsigned long long)lg->time_ns,
+	                 lg->severity_number, (int)lg->severity_text.len, lg->severity_text.ptr,
+	                 (int)lg->body.u.str.len, lg->body.u.str.ptr,
+	                 lg->resource && lg->resource->attrs.count
+	                         ? lg->resource->attrs.items[0].value.u.str.ptr
+	                         : "-",
+	                 (size_t)lg->attrs.count);
+	for (size_t i = 0; i < lg->attrs.count; i++)
+		sonde_buf_printf(&x->text, " %.*s=%.*s", (int)lg->attrs.items[i].key.len,
+		                 lg->attrs.items[i].key.ptr, (int)lg->attrs.items[i].value.u.str.len,
+		                 lg->attrs.items[i].value.u.str.ptr);
+	for (int i = 0; i < 16; i++)
+		sonde_buf_printf(&x->text, "%02x", lg->trace_id[i]);
+	sonde_buf_putc(&x->text, '\n');
+	return ++x->n == x->stop_at ? 7 : 0;
+}
+
+static void scan_both(sonde_store *s, sonde_query q, size_t stop_at, int want_rc, size_t want_n)
+{
+	seen a = {.text = SONDE_BUF_INIT, .stop_at = stop_at},
+	     b = {.text = SONDE_BUF_INIT, .stop_at = stop_at};
+	q.read_ahead = false;
+	assert_int_equal(sonde_store_scan_logs(s, &q, on_log, &a), want_rc);
+	q.read_ahead = true;
+	assert_int_equal(sonde_store_scan_logs(s, &q, on_log, &b), want_rc);
+	assert_int_equal(a.n, want_n);
+	assert_int_equal(b.n, want_n);
+	assert_false(a.text.oom || b.text.oom);
+	assert_int_equal(a.text.len, b.text.len);
+	assert_memory_equal(a.text.data, b.text.data, a.text.len);
+	sonde_buf_release(&a.text);
+	sonde_buf_release(&b.text);
+}
+
+static void test_scan_logs(void **state)
+{
+	(void)state;
+	sonde_store *s = fill();
+	scan_both(s, (sonde_query){0}, 0, 0, LOGS);
+	scan_both(s, (sonde_query){.errors_only = true}, 0, 0, LOGS / 2);
+	scan_both(s, (sonde_query){.service = "svc-1", .since_ns = T0 + 1000000}, 0, 0,
+	          (LOGS - 1000) / 3 + 1);
+	scan_both(s, (sonde_query){.service = "no such"}, 0, 0, 0);
+	/* Stopped by the callback: in the first chunk, in a later one, at the very end. */
+	scan_both(s, (sonde_query){0}, 3, 7, 3);
+	scan_both(s, (sonde_query){0}, 2500, 7, 2500);
+	scan_both(s, (sonde_query){0}, LOGS, 7, LOGS);
+	sonde_store_close(s);
+}
+
+/* The durations aggregate_spans streamed, as text: group index, duration, error. */
+static int on_value(void *ctx, size_t group, uint64_t dur, bool err)
+{
+	seen *x = ctx;
+	sonde_buf_printf(&x->text, "%zu %llu %d\n", group, (unsigned long long)dur, err);
+	return ++x->n == x->stop_at ? 1 : 0;
+}
+
+static void agg_both(sonde_store *s, sonde_query q, const sonde_agg_key *keys, size_t nkeys, size_t stop_at,
+                     size_t want_n)
+{
+	sonde_agg_result ra, rb;
+	seen a = {.text = SONDE_BUF_INIT, .stop_at = stop_at},
+	     b = {.text = SONDE_BUF_INIT, .stop_at = stop_at};
+	q.read_ahead = false;
+	ssize_t na = sonde_store_aggregate_spans(s, &q, keys, nkeys, on_value, &a, &ra);
+	q.read_ahead = true;
+	ssize_t nb = sonde_store_aggregate_spans(s, &q, keys, nkeys, on_value, &b, &rb);
+	assert_int_equal(na, nb);
+	if (stop_at) {
+		assert_int_equal(na, -ECANCELED);
+		assert_int_equal(a.n, stop_at);
+	} else {
+		assert_true(na > 0);
+		assert_int_equal(a.n, want_n);
+		assert_int_equal(ra.count, rb.count);
+		for (size_t g = 0; g < ra.count; g++) {
+			const sonde_agg_group *x = &ra.groups[g], *y = &rb.groups[g];
+			for (size_t k = 0; k < nkeys; k++)
+				assert_string_equal(x->values[k], y->values[k]);
+			assert_int_equal(x->count, y->count);
+			assert_int_equal(x->errors, y->errors);
+			assert_int_equal(x->sum_ns, y->sum_ns);
+			assert_int_equal(x->min_ns, y->min_ns);
+			assert_int_equal(x->max_ns, y->max_ns);
+			assert_int_equal(x->first_start_ns, y->first_start_ns);
+			assert_int_equal(x->last_start_ns, y->last_start_ns);
+		}
+	}
+	assert_int_equal(a.text.len, b.text.len);
+	assert_memory_equal(a.text.data, b.text.data, a.text.len);
+	sonde_agg_result_release(&ra);
+	sonde_agg_result_release(&rb);
+	sonde_buf_release(&a.text);
+	sonde_buf_release(&b.text);
+}
+
+static void test_aggregate_spans(void **state)
+{
+	(void)state;
+	sonde_store *s = fill();
+	/* What `sonde latency` asks: per operation, with the downstream of client spans. */
+	sonde_agg_key lat[] = {
+	        {SONDE_KEY_SERVICE, NULL, 0},
+	        {SONDE_KEY_OPERATION, NULL, 0},
+	        {SONDE_KEY_KIND, NULL, 0},
+	        {SONDE_KEY_ATTR_ANY, "peer.service,db.system,server.address", 1u << SONDE_SPAN_KIND_CLIENT}};
+	agg_both(s, (sonde_query){0}, lat, 4, 0, SPANS);
+	/* Attributes of every span, resource attributes, the parent's service. */
+	sonde_agg_key other[] = {{SONDE_KEY_ATTR, "peer.service", 0},
+	                         {SONDE_KEY_ATTR, "service.name", 0},
+	                         {SONDE_KEY_PARENT_SERVICE, NULL, 0},
+	                         {SONDE_KEY_STATUS, NULL, 0}};
+	agg_both(s, (sonde_query){0}, other, 4, 0, SPANS);
+	agg_both(s, (sonde_query){.service = "svc-2"}, lat, 2, 0, SPANS / 3);
+	/* Stopped by the callback, early and late. */
+	agg_both(s, (sonde_query){0}, lat, 4, 5, 5);
+	agg_both(s, (sonde_query){0}, lat, 4, 4000, 4000);
+	sonde_store_close(s);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {T(test_scan_logs), T(test_aggregate_spans)};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
