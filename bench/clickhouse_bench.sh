@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # clickhouse_bench.sh - runs clickhouse_bench (the store's backends side by side) against
-# a private clickhouse-server it starts on loopback and stops by its PID afterwards.
+# a private clickhouse-server it starts on loopback and stops by its PID afterwards; then
+# serve_bench (sonde serve end to end) into the same server, when it is built.
 #
 # usage: bench/clickhouse_bench.sh BUILD_DIR [SPANS]   (default 1000000 spans)
+#        SERVE_CLIENTS (default 32): serve_bench's closed-loop clients: ClickHouse pays per
+#        INSERT, so its transactions need many requests in flight to grow
 set -u
 build=${1:?usage: bench/clickhouse_bench.sh BUILD_DIR [SPANS]}
 spans=${2:-1000000}
@@ -15,3 +18,10 @@ work=$(mktemp -d)
 trap 'ch_stop; rm -rf "$work"' EXIT
 ch_start "$work/ch" || exit 1
 "$bench" "clickhouse://127.0.0.1:$ch_http/sonde_bench" "$spans"
+rc=$?
+serve=$build/bench/serve_bench
+[ -x "$serve" ] || serve=$build/serve_bench
+if [ $rc -eq 0 ] && [ -x "$serve" ]; then
+	"$serve" --db "clickhouse://127.0.0.1:$ch_http/sonde_serve_bench" --clients "${SERVE_CLIENTS:-32}" || rc=$?
+fi
+exit $rc

@@ -5,14 +5,25 @@
  * of spans acknowledged (and so stored), then the request latency at 80% of that rate,
  * and checks that the store holds every acknowledged span.
  *
- *     serve_bench [--db URI] [--seconds S] [--clients N] [--spans K] [--batch N]
+ *     serve_bench [--db URI] [--seconds S] [--clients N] [--spans K] [--batch N] [--load F]
+ *                 [--rate SPANS_PER_S]
  *
- * Defaults: a temporary SQLite file, 3 s per phase, 4 clients, 500 spans per request.
+ * Defaults: a temporary SQLite file, 3 s per phase, 4 clients, 500 spans per request,
+ * load 0.8. Metric names say the backend: serve_sqlite_* or serve_clickhouse_*.
+ *
+ * Phase 1 (sustained): N closed-loop clients send as fast as they are answered.
+ * Phase 2 (latency): an open-loop generator sends at F times the phase-1 rate on a fixed
+ * schedule, whatever the answers (up to 64 requests in flight, the server's queue), and
+ * measures each request's latency from the moment the schedule said to send it: a request
+ * that could not be sent on time because the server was slow counts its waiting, so that
+ * queueing shows in the quantiles instead of slowing the load down (no coordinated
+ * omission). --rate skips phase 1 and offers load * SPANS_PER_S in phase 2.
  */
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,10 +205,124 @@ static uint64_t run(size_t n, double seconds, uint64_t interval_ns, double *elap
 	return ok;
 }
 
+enum { OPEN_INFLIGHT = 64 };
+
+/* One slot of the open-loop generator: a handle and the request it carries. */
+typedef struct slot {
+	CURL *h;
+	uint64_t sched_ns; /* when the schedule said to send it */
+	bool busy;
+} slot;
+
+/* Sends requests at req_per_s on a fixed schedule for seconds, at most OPEN_INFLIGHT at
+ * once (a request due while all are busy waits, and its latency counts the wait).
+ * Returns requests acknowledged; fills the quantiles of their latency (from the
+ * scheduled time to the answer) in ms, and the requests sent per second. */
+static uint64_t run_open(double req_per_s, double seconds, double *sent_per_s, double *p50, double *p99,
+                         double *p999, uint64_t *throttled)
+{
+	CURLM *m = curl_multi_init();
+	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/x-protobuf");
+	hdr = curl_slist_append(hdr, "Expect:");
+	slot slots[OPEN_INFLIGHT];
+	for (size_t i = 0; i < OPEN_INFLIGHT; i++) {
+		slots[i].h = curl_easy_init();
+		slots[i].busy = false;
+		curl_easy_setopt(slots[i].h, CURLOPT_URL, url);
+		curl_easy_setopt(slots[i].h, CURLOPT_HTTPHEADER, hdr);
+		curl_easy_setopt(slots[i].h, CURLOPT_WRITEFUNCTION, discard);
+		curl_easy_setopt(slots[i].h, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(slots[i].h, CURLOPT_PRIVATE, &slots[i]);
+	}
+	uint64_t interval = (uint64_t)(1e9 / req_per_s);
+	uint64_t t0 = now_ns(), end = t0 + (uint64_t)(seconds * 1e9);
+	uint64_t due = 0; /* requests the schedule has asked for */
+	uint64_t started = 0, ok = 0, failed = 0;
+	size_t lat_n = 0, lat_cap = 1024, inflight = 0;
+	uint64_t *lat = malloc(lat_cap * sizeof *lat);
+	*throttled = 0;
+	for (;;) {
+		uint64_t t = now_ns();
+		if (t < end)
+			due = (t - t0) / interval + 1;
+		/* Start what is due, oldest first, while a slot is free. */
+		while (started < due && inflight < OPEN_INFLIGHT) {
+			size_t i = atomic_fetch_add(&next_body, 1);
+			if (i >= bodies_count) {
+				due = started;
+				end = t;
+				break;
+			}
+			slot *sl = NULL;
+			for (size_t k = 0; k < OPEN_INFLIGHT && !sl; k++)
+				if (!slots[k].busy)
+					sl = &slots[k];
+			sl->busy = true;
+			sl->sched_ns = t0 + started * interval;
+			curl_easy_setopt(sl->h, CURLOPT_POSTFIELDS, bodies[i].data);
+			curl_easy_setopt(sl->h, CURLOPT_POSTFIELDSIZE, (long)bodies[i].len);
+			curl_multi_add_handle(m, sl->h);
+			started++;
+			inflight++;
+		}
+		if (t >= end && !inflight)
+			break;
+		int running;
+		curl_multi_perform(m, &running);
+		CURLMsg *msg;
+		int left;
+		while ((msg = curl_multi_info_read(m, &left))) {
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			slot *sl;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&sl);
+			long code = 0;
+			curl_easy_getinfo(sl->h, CURLINFO_RESPONSE_CODE, &code);
+			uint64_t dt = now_ns() - sl->sched_ns;
+			if (msg->data.result == CURLE_OK && code == 200) {
+				ok++;
+				if (lat_n == lat_cap) {
+					lat_cap *= 2;
+					lat = realloc(lat, lat_cap * sizeof *lat);
+				}
+				lat[lat_n++] = dt;
+			} else if (code == 429 || code == 503) {
+				(*throttled)++;
+			} else {
+				failed++;
+			}
+			curl_multi_remove_handle(m, sl->h);
+			sl->busy = false;
+			inflight--;
+		}
+		/* Sleep until the next request is due or something arrives. */
+		t = now_ns();
+		uint64_t next = t0 + due * interval;
+		int wait_ms = t >= end ? 100 : next > t ? (int)((next - t) / 1000000) : 0;
+		if (started < due && inflight == OPEN_INFLIGHT)
+			wait_ms = 100;
+		if (wait_ms > 0 || inflight)
+			curl_multi_poll(m, NULL, 0, wait_ms, NULL);
+	}
+	*sent_per_s = (double)started / ((double)(now_ns() - t0) / 1e9);
+	if (failed)
+		fprintf(stderr, "serve_bench: %llu requests failed\n", (unsigned long long)failed);
+	qsort(lat, lat_n, sizeof *lat, cmp_u64);
+	*p50 = lat_n ? (double)lat[lat_n / 2] / 1e6 : 0;
+	*p99 = lat_n ? (double)lat[(lat_n * 99) / 100] / 1e6 : 0;
+	*p999 = lat_n ? (double)lat[(lat_n * 999) / 1000] / 1e6 : 0;
+	free(lat);
+	for (size_t i = 0; i < OPEN_INFLIGHT; i++)
+		curl_easy_cleanup(slots[i].h);
+	curl_slist_free_all(hdr);
+	curl_multi_cleanup(m);
+	return ok;
+}
+
 int main(int argc, char **argv)
 {
 	const char *db = NULL;
-	double seconds = 3;
+	double seconds = 3, load = 0.8, fixed_rate = 0;
 	size_t clients = 4, spans = 500, batch = 0;
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--db"))
@@ -210,9 +335,14 @@ int main(int argc, char **argv)
 			spans = (size_t)atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--batch"))
 			batch = (size_t)atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--load"))
+			load = atof(argv[i + 1]);
+		else if (!strcmp(argv[i], "--rate"))
+			fixed_rate = atof(argv[i + 1]);
 	}
 	if (spans < 10)
 		spans = 10;
+	const char *backend = db && !strncmp(db, "clickhouse:", 11) ? "clickhouse" : "sqlite";
 	char tmpdb[] = "/tmp/serve_bench.XXXXXX";
 	char path[64];
 	if (!db) {
@@ -238,23 +368,32 @@ int main(int argc, char **argv)
 	}
 	snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/traces", (unsigned)sonde_serve_port(srv));
 
-	double el, p50, p99;
+	double el, p50, p99, p999;
 	uint64_t thr;
-	uint64_t ok = run(clients, seconds, 0, &el, &p50, &p99, &thr);
-	double rate = (double)ok * (double)spans / el;
-	printf("serve_sqlite_spans_per_s: %.0f spans/s\n", rate);
-	printf("serve_sqlite_requests_per_s: %.0f requests/s\n", (double)ok / el);
-	printf("serve_saturated_p50_latency: %.2f ms\n", p50);
-	printf("serve_saturated_p99_latency: %.2f ms\n", p99);
-	printf("serve_saturated_throttled: %llu requests\n", (unsigned long long)thr);
+	uint64_t ok = 0;
+	double rate = fixed_rate;
+	if (fixed_rate <= 0) {
+		ok = run(clients, seconds, 0, &el, &p50, &p99, &thr);
+		rate = (double)ok * (double)spans / el;
+		printf("serve_%s_spans_per_s: %.0f spans/s\n", backend, rate);
+		printf("serve_%s_requests_per_s: %.0f requests/s\n", backend, (double)ok / el);
+		printf("serve_%s_saturated_p50_latency: %.2f ms\n", backend, p50);
+		printf("serve_%s_saturated_p99_latency: %.2f ms\n", backend, p99);
+		printf("serve_%s_saturated_throttled: %llu requests\n", backend, (unsigned long long)thr);
+	}
 
-	/* At 80% of that rate, paced. */
-	double target_req_s = 0.8 * (double)ok / el;
-	uint64_t interval = target_req_s > 0 ? (uint64_t)((double)clients / target_req_s * 1e9) : 0;
-	uint64_t ok2 = run(clients, seconds, interval, &el, &p50, &p99, &thr);
-	printf("serve_paced_spans_per_s: %.0f spans/s\n", (double)ok2 * (double)spans / el);
-	printf("serve_paced80_p50_latency: %.2f ms\n", p50);
-	printf("serve_paced80_p99_latency: %.2f ms\n", p99);
+	/* At load times that rate, open loop. */
+	double target_req_s = load * rate / (double)spans, sent;
+	uint64_t ok2 = 0;
+	if (target_req_s > 0) {
+		ok2 = run_open(target_req_s, seconds, &sent, &p50, &p99, &p999, &thr);
+		int pct = (int)(load * 100 + 0.5);
+		printf("serve_%s_open%d_offered: %.0f spans/s\n", backend, pct, sent * (double)spans);
+		printf("serve_%s_open%d_p50_latency: %.2f ms\n", backend, pct, p50);
+		printf("serve_%s_open%d_p99_latency: %.2f ms\n", backend, pct, p99);
+		printf("serve_%s_open%d_p999_latency: %.2f ms\n", backend, pct, p999);
+		printf("serve_%s_open%d_throttled: %llu requests\n", backend, pct, (unsigned long long)thr);
+	}
 
 	sonde_serve_totals t;
 	sonde_serve_stop(srv, 5000, &t);

@@ -3,8 +3,9 @@
  *
  * A sonde_serve is an HTTP server (libmicrohttpd) that takes OTLP export requests (POST
  * /v1/traces, /v1/metrics, /v1/logs; protobuf or JSON; gzip or not) and Zipkin v2 JSON
- * (POST /api/v2/spans), and one writer thread that decodes them with the readers of
- * src/wire and appends them to a store (store.h: any backend) in batched transactions.
+ * (POST /api/v2/spans), and a writer (a decoder and a committer thread) that decodes them
+ * with the readers of src/wire and appends them to a store (store.h: any backend) in
+ * batched transactions.
  * GET /health (or /healthz) answers whether it runs; GET /metrics exposes its own
  * counters in the Prometheus text format.
  *
@@ -26,11 +27,14 @@
  *   retry never duplicates records; a request's log records are positioned by their
  *   ordinal in that request, so a retried request matches itself.
  *
- *   Batching. The writer takes requests in arrival order and decodes them into one
- *   batch until it holds opts.batch_records records or the queue is empty, then appends
- *   it in one transaction: under load, transactions grow and their cost is shared; idle,
- *   every request is written at once. At most one request with log records goes into a
- *   transaction (log positions are per request).
+ *   Batching. The writer is two threads in a pipeline: a decoder takes requests in
+ *   arrival order and decodes them into a group (one batch), a committer appends a group
+ *   in one transaction and then answers its requests. The decoder hands its group over
+ *   the moment the committer is free, so a group holds what arrived during the previous
+ *   commit, at most opts.batch_records records (group commit): idle, every request is
+ *   written at once; under load transactions grow and their cost is shared, and no
+ *   request waits behind more than one commit before its own. At most one request with
+ *   log records goes into a transaction (log positions are per request).
  *
  *   Shutdown. sonde_serve_stop() stops accepting connections, answers new requests on
  *   open connections 503, waits until every admitted request has been written and

@@ -1,15 +1,23 @@
 /*
- * serve_writer.c - the writer thread of sonde serve: takes queued requests in arrival
- * order, decodes them into one batch, appends it to the store in one transaction, and
- * only then resumes each request's connection with its answer.
+ * serve_writer.c - the writer of sonde serve: two threads in a pipeline. The decoder
+ * takes queued requests in arrival order and decodes them into a group (one batch); the
+ * committer appends a group to the store in one transaction and only then resumes each
+ * request's connection with its answer. While the committer writes one group, the decoder
+ * fills the next, and hands it over the moment the committer is free: a group holds what
+ * arrived during the previous commit (at most opts.batch_records records), so idle every
+ * request is committed alone at once, and under load transactions grow just enough to keep
+ * up (group commit) while no request waits behind more than one commit before its own.
  *
- * The writer is the only user of the store handle while the server runs. A request whose
- * body does not decode is answered 400 and takes no part in the transaction. When the
- * append of a group of several requests fails, each is tried again alone, so one request
- * the store refuses does not fail the others.
+ * The committer is the only user of the store handle while the server runs. A request
+ * whose body does not decode is answered 400 by the decoder at once and takes no part in
+ * a transaction. When the append of a group of several requests fails, each is tried
+ * again alone, so one request the store refuses does not fail the others. At most two
+ * groups exist (the one filling, the one committing), so decoded records held are bounded
+ * by about twice opts.batch_records.
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <microhttpd.h>
@@ -25,13 +33,29 @@ enum {
 	GRPC_UNAVAILABLE = 14,
 };
 
-static size_t records_of(const sonde_batch *b, size_t *points_out)
+/* Requests decoded into one batch, to be appended in one transaction. */
+typedef struct group {
+	sonde_batch *b;
+	sonde__serve_req *rq[GROUP_MAX];
+	size_t n;
+	bool has_logs; /* one request with log records is in it */
+	bool closed;   /* takes no more requests (a second one with logs is waiting) */
+} group;
+
+/* What the decoder and the committer share; guarded by srv->mu. */
+typedef struct pipe_state {
+	sonde_serve *srv;
+	pthread_cond_t cv;  /* the committer waits for a group */
+	group *handoff;     /* the group being committed; NULL: the committer is free */
+	bool exit;          /* the committer returns once handoff is NULL */
+	sonde_batch *alone; /* the committer's, for requests retried alone */
+} pipe_state;
+
+static size_t records_of(const sonde_batch *b)
 {
 	size_t points = 0;
 	for (size_t i = 0; i < b->metrics_count; i++)
 		points += b->metrics[i].points_count;
-	if (points_out)
-		*points_out = points;
 	return b->spans_count + b->logs_count + points;
 }
 
@@ -98,23 +122,6 @@ static int append(sonde_serve *srv, const sonde_batch *b, char *msg, size_t msg_
 	return rc;
 }
 
-static sonde__serve_req *pop(sonde_serve *srv)
-{
-	pthread_mutex_lock(&srv->mu);
-	sonde__serve_req *rq = srv->head;
-	if (rq) {
-		srv->head = rq->next;
-		if (!srv->head)
-			srv->tail = NULL;
-		rq->next = NULL;
-		srv->queued--;
-		srv->queued_bytes -= rq->body.len;
-		srv->writing++;
-	}
-	pthread_mutex_unlock(&srv->mu);
-	return rq;
-}
-
 static void fail_store(sonde__serve_req *rq, const char *msg)
 {
 	rq->status = 503;
@@ -122,106 +129,223 @@ static void fail_store(sonde__serve_req *rq, const char *msg)
 	snprintf(rq->msg, sizeof rq->msg, "%s", msg);
 }
 
-void *sonde__serve_writer_main(void *arg)
+/* Ends the writer's part in n requests whose answers are decided: releases their bodies,
+ * resumes their connections, and gives them up. */
+static void finish(sonde_serve *srv, sonde__serve_req *const *rqs, size_t n)
 {
-	sonde_serve *srv = arg;
-	sonde_batch *b = sonde_batch_new();
-	sonde__serve_req *grp[GROUP_MAX];
-	sonde__serve_req *carry = NULL;
-	for (;;) {
-		pthread_mutex_lock(&srv->mu);
-		while (!carry && !srv->head && !srv->writer_exit)
-			pthread_cond_wait(&srv->cv, &srv->mu);
-		bool idle = !carry && !srv->head;
-		pthread_mutex_unlock(&srv->mu);
-		if (idle)
-			break; /* writer_exit and nothing left */
+	for (size_t i = 0; i < n; i++) {
+		sonde_buf_release(&rqs[i]->body);
+		rqs[i]->state = SONDE__REQ_DONE;
+	}
+	/* After a resume the request belongs to its connection again (and may be freed at
+	 * once): nothing of it is touched afterwards. */
+	for (size_t i = 0; i < n; i++)
+		MHD_resume_connection(rqs[i]->conn);
+	pthread_mutex_lock(&srv->mu);
+	srv->writing -= n;
+	pthread_cond_broadcast(&srv->cv);
+	pthread_mutex_unlock(&srv->mu);
+}
 
-		size_t n = 0, pending = 0;
-		bool group_logs = false;
-		if (b)
-			sonde_batch_clear(b);
-		while (n < GROUP_MAX) {
-			sonde__serve_req *rq = carry ? carry : pop(srv);
-			carry = NULL;
-			if (!rq)
-				break;
-			if (!b) {
-				b = sonde_batch_new();
-				if (!b) {
-					rq->status = 503;
-					rq->grpc_code = GRPC_UNAVAILABLE;
-					snprintf(rq->msg, sizeof rq->msg, "out of memory: retry later");
-					grp[n++] = rq;
-					continue;
-				}
-			}
-			size_t s0 = b->spans_count, l0 = b->logs_count, m0 = b->metrics_count;
-			if (!decode(b, rq)) {
-				grp[n++] = rq;
+/* Appends group g (its requests that decoded) and decides every answer. */
+static void commit(pipe_state *p, group *g)
+{
+	sonde_serve *srv = p->srv;
+	char msg[400];
+	int rc = g->n ? append(srv, g->b, msg, sizeof msg) : 0;
+	if (rc != 0 && g->n > 1) {
+		/* Each alone, so that one the store refuses does not fail the rest. */
+		if (!p->alone)
+			p->alone = sonde_batch_new();
+		for (size_t i = 0; i < g->n; i++) {
+			sonde__serve_req *rq = g->rq[i];
+			if (!p->alone) {
+				fail_store(rq, "out of memory: retry later");
 				continue;
 			}
-			bool has_logs = b->logs_count > l0;
-			if (has_logs && group_logs) {
-				/* Log positions count from 0 in each request: its own transaction. */
-				b->spans_count = s0;
-				b->logs_count = l0;
-				b->metrics_count = m0;
-				rq->rejected = 0;
-				rq->msg[0] = '\0';
-				carry = rq;
-				break;
-			}
-			group_logs |= has_logs;
-			grp[n++] = rq;
-			pending++;
-			if (records_of(b, NULL) >= srv->o.batch_records)
-				break;
+			sonde_batch_clear(p->alone);
+			if (decode(p->alone, rq) && append(srv, p->alone, msg, sizeof msg) != 0)
+				fail_store(rq, msg);
 		}
-
-		if (pending) {
-			char msg[400];
-			int rc = append(srv, b, msg, sizeof msg);
-			if (rc != 0 && pending > 1) {
-				/* Each alone, so that one the store refuses does not fail the rest. */
-				for (size_t i = 0; i < n; i++) {
-					sonde__serve_req *rq = grp[i];
-					if (rq->status)
-						continue;
-					sonde_batch_clear(b);
-					if (decode(b, rq) && append(srv, b, msg, sizeof msg) != 0)
-						fail_store(rq, msg);
-				}
-			} else if (rc != 0) {
-				for (size_t i = 0; i < n; i++)
-					if (!grp[i]->status)
-						fail_store(grp[i], msg);
-			}
+	} else if (rc != 0) {
+		fail_store(g->rq[0], msg);
+	}
+	uint64_t rejected = 0;
+	for (size_t i = 0; i < g->n; i++) {
+		sonde__serve_req *rq = g->rq[i];
+		if (!rq->status) {
+			rq->status = rq->route == SONDE_ROUTE_ZIPKIN ? 202 : 200;
+			rejected += rq->rejected;
 		}
-		uint64_t rejected = 0;
-		for (size_t i = 0; i < n; i++) {
-			sonde__serve_req *rq = grp[i];
-			if (!rq->status) {
-				rq->status = rq->route == SONDE_ROUTE_ZIPKIN ? 202 : 200;
-				rejected += rq->rejected;
-			}
-			sonde_buf_release(&rq->body);
-			rq->state = SONDE__REQ_DONE;
-		}
-		if (rejected) {
-			pthread_mutex_lock(&srv->mu);
-			srv->st.rejected[0] += rejected;
-			pthread_mutex_unlock(&srv->mu);
-		}
-		/* After a resume the request belongs to its connection again (and may be freed at
-		 * once): nothing of it is touched afterwards. */
-		for (size_t i = 0; i < n; i++)
-			MHD_resume_connection(grp[i]->conn);
+	}
+	if (rejected) {
 		pthread_mutex_lock(&srv->mu);
-		srv->writing -= n;
+		srv->st.rejected[0] += rejected;
+		pthread_mutex_unlock(&srv->mu);
+	}
+	finish(srv, g->rq, g->n);
+}
+
+static void *committer_main(void *arg)
+{
+	pipe_state *p = arg;
+	sonde_serve *srv = p->srv;
+	for (;;) {
+		pthread_mutex_lock(&srv->mu);
+		while (!p->handoff && !p->exit)
+			pthread_cond_wait(&p->cv, &srv->mu);
+		group *g = p->handoff;
+		pthread_mutex_unlock(&srv->mu);
+		if (!g)
+			break;
+		commit(p, g);
+		pthread_mutex_lock(&srv->mu);
+		p->handoff = NULL;
 		pthread_cond_broadcast(&srv->cv);
 		pthread_mutex_unlock(&srv->mu);
 	}
-	sonde_batch_free(b);
+	return NULL;
+}
+
+/* Takes the first queued request. Caller holds srv->mu. */
+static sonde__serve_req *pop_locked(sonde_serve *srv)
+{
+	sonde__serve_req *rq = srv->head;
+	srv->head = rq->next;
+	if (!srv->head)
+		srv->tail = NULL;
+	rq->next = NULL;
+	srv->queued--;
+	srv->queued_bytes -= rq->body.len;
+	srv->writing++;
+	return rq;
+}
+
+static void group_reset(group *g)
+{
+	if (g->b)
+		sonde_batch_clear(g->b);
+	g->n = 0;
+	g->has_logs = false;
+	g->closed = false;
+}
+
+/* Decodes rq into g; answers it at once when it does not decode. Returns false when rq
+ * must wait for the next group (it has log records and g has some already). */
+static bool add(sonde_serve *srv, group *g, sonde__serve_req *rq)
+{
+	if (!g->b && !(g->b = sonde_batch_new())) {
+		rq->status = 503;
+		rq->grpc_code = GRPC_UNAVAILABLE;
+		snprintf(rq->msg, sizeof rq->msg, "out of memory: retry later");
+		finish(srv, &rq, 1);
+		return true;
+	}
+	sonde_batch *b = g->b;
+	size_t s0 = b->spans_count, l0 = b->logs_count, m0 = b->metrics_count;
+	if (!decode(b, rq)) {
+		finish(srv, &rq, 1);
+		return true;
+	}
+	bool has_logs = b->logs_count > l0;
+	if (has_logs && g->has_logs) {
+		/* Log positions count from 0 in each request: its own transaction. */
+		b->spans_count = s0;
+		b->logs_count = l0;
+		b->metrics_count = m0;
+		rq->rejected = 0;
+		rq->msg[0] = '\0';
+		g->closed = true;
+		return false;
+	}
+	g->has_logs |= has_logs;
+	g->rq[g->n++] = rq;
+	if (g->n == GROUP_MAX || records_of(b) >= srv->o.batch_records)
+		g->closed = true;
+	return true;
+}
+
+void *sonde__serve_writer_main(void *arg)
+{
+	sonde_serve *srv = arg;
+	static group zero;
+	group *ga = malloc(sizeof *ga), *gb = malloc(sizeof *gb);
+	pipe_state p = {.srv = srv};
+	pthread_t committer;
+	bool pipelined = ga && gb && pthread_cond_init(&p.cv, NULL) == 0;
+	if (pipelined && pthread_create(&committer, NULL, committer_main, &p) != 0) {
+		pthread_cond_destroy(&p.cv);
+		pipelined = false;
+	}
+	if (ga)
+		*ga = zero;
+	if (gb)
+		*gb = zero;
+	group *fill = ga, *spare = gb;
+	sonde__serve_req *carry = NULL;
+	for (;;) {
+		sonde__serve_req *rq = NULL;
+		pthread_mutex_lock(&srv->mu);
+		for (;;) {
+			if (pipelined && fill->n && !p.handoff) {
+				/* The committer is free: it takes what is decoded. */
+				p.handoff = fill;
+				pthread_cond_signal(&p.cv);
+				group *t = fill;
+				fill = spare;
+				spare = t;
+				group_reset(fill);
+				continue;
+			}
+			if (!pipelined && fill && fill->n && (fill->closed || (!carry && !srv->head))) {
+				/* Without a committer thread (it could not start): commit here. */
+				pthread_mutex_unlock(&srv->mu);
+				commit(&p, fill);
+				group_reset(fill);
+				pthread_mutex_lock(&srv->mu);
+				continue;
+			}
+			if (fill && !fill->closed && (carry || srv->head)) {
+				rq = carry ? carry : pop_locked(srv);
+				carry = NULL;
+				break;
+			}
+			if (!fill && srv->head) {
+				/* No memory for a group: answer 503 one by one. */
+				rq = pop_locked(srv);
+				break;
+			}
+			if (!carry && !srv->head && (!fill || !fill->n) && !p.handoff && srv->writer_exit)
+				break;
+			pthread_cond_wait(&srv->cv, &srv->mu);
+		}
+		pthread_mutex_unlock(&srv->mu);
+		if (!rq)
+			break; /* writer_exit and nothing left */
+		if (!fill) {
+			rq->status = 503;
+			rq->grpc_code = GRPC_UNAVAILABLE;
+			snprintf(rq->msg, sizeof rq->msg, "out of memory: retry later");
+			finish(srv, &rq, 1);
+			continue;
+		}
+		if (!add(srv, fill, rq))
+			carry = rq;
+	}
+	if (pipelined) {
+		pthread_mutex_lock(&srv->mu);
+		p.exit = true;
+		pthread_cond_signal(&p.cv);
+		pthread_mutex_unlock(&srv->mu);
+		pthread_join(committer, NULL);
+		pthread_cond_destroy(&p.cv);
+	}
+	sonde_batch_free(p.alone);
+	if (ga)
+		sonde_batch_free(ga->b);
+	if (gb)
+		sonde_batch_free(gb->b);
+	free(ga);
+	free(gb);
 	return NULL;
 }
