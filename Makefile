@@ -49,7 +49,7 @@ tsan:
 		-DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread $(CMAKE_FLAGS) >/dev/null
 	@cmake --build build-tsan -j $(JOBS)
 	TSAN_OPTIONS=halt_on_error=1:die_after_fork=0 ctest --test-dir build-tsan --output-on-failure \
-		-j $(JOBS) -R '^instrument/'
+		-j $(JOBS) -R '^instrument/|^store/(readahead|checkpoint)_test'
 
 # Builds everything with clang -Werror too (gcc and clang warn about different things).
 clang:

@@ -398,7 +398,7 @@ int sonde_cmd_ingest(int argc, char **argv)
 	sonde_store *s = NULL;
 	char msg[512];
 	if (rc == SONDE_EXIT_OK) {
-		int orc = sonde_store_open(db, 0, &s, msg, sizeof msg);
+		int orc = sonde_store_open(db, SONDE_STORE_BG_CHECKPOINT, &s, msg, sizeof msg);
 		if (orc < 0) {
 			sonde_cli_error("ingest", "%s", msg[0] ? msg : sonde_strerror(orc));
 			rc = SONDE_EXIT_USAGE;

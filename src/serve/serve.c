@@ -432,7 +432,7 @@ int sonde_serve_start(const sonde_serve_opts *opts, sonde_serve **out, char *err
 	bool v6 = ai->ai_family == AF_INET6;
 	freeaddrinfo(ai);
 
-	int rc = sonde_store_open(db, 0, &srv->store, errmsg, errmsg_len);
+	int rc = sonde_store_open(db, SONDE_STORE_BG_CHECKPOINT, &srv->store, errmsg, errmsg_len);
 	if (rc < 0) {
 		pthread_mutex_destroy(&srv->mu);
 		pthread_cond_destroy(&srv->cv);

@@ -57,6 +57,10 @@ typedef struct sonde_store sonde_store;
 enum {
 	SONDE_STORE_READONLY = 1u << 0, /* never write; the store must exist */
 	SONDE_STORE_NOCREATE = 1u << 1, /* fail with -ENOENT when the store does not exist */
+	/* For a long-running writer (sonde serve, ingest): SQLite's WAL checkpoints run on a
+	 * thread of the store with its own connection instead of inside the commit that
+	 * crosses the threshold, so no append waits for one. Other backends ignore it. */
+	SONDE_STORE_BG_CHECKPOINT = 1u << 2,
 };
 
 /* Opens (and, unless flags say otherwise, creates) the store at uri, migrating an older

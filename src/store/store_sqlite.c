@@ -47,6 +47,12 @@
  * transactions but never corrupts the file. Readers in other connections see the last
  * committed batch while a writer works.
  *
+ * With SONDE_STORE_BG_CHECKPOINT a thread of the handle, on its own connection, runs the
+ * WAL checkpoints (PASSIVE, so never blocking the writer) once a commit leaves the log
+ * over CKPT_PAGES pages; the writer's connection has its automatic checkpoints turned
+ * off by the WAL hook that wakes that thread. A commit then costs the same whenever it
+ * happens, instead of one commit in many also copying the whole log into the database.
+ *
  * Caches: the handle remembers the ids of strings, resources, scopes and series it has
  * looked up or written. Rows of those tables are never changed or deleted once
  * committed, so a cache stays true while other processes write; entries added during a
@@ -93,9 +99,22 @@ static int id_put(sonde__keymap *m, const void *k, size_t n, uint64_t h, int64_t
 
 /* ---- The handle ---------------------------------------------------------------------- */
 
+/* The checkpoint thread's state (see the design notes). */
+typedef struct sq_ckpt {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	sqlite3 *db;   /* the thread's own connection */
+	int wal_pages; /* the log's size after the last commit (guarded by mu) */
+	bool stop;     /* (guarded by mu) */
+} sq_ckpt;
+
+enum { CKPT_PAGES = 256 }; /* 4 MB of log at the page size of a new store */
+
 typedef struct sq_store {
 	sonde_store base;
 	sqlite3 *db;
+	sq_ckpt *ckpt; /* NULL: SQLite's automatic checkpoints */
 	char *path;
 	bool readonly;
 	sqlite3_stmt *begin, *commit, *rollback;
@@ -374,9 +393,12 @@ static void fn_log_attrs(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 
 /* ---- Open and close ------------------------------------------------------------------ */
 
+static void ckpt_stop(sq_store *s);
+
 static void sq_close(sonde_store *base)
 {
 	sq_store *s = (sq_store *)base;
+	ckpt_stop(s); /* first: the writer's close then checkpoints and removes the log */
 	sqlite3_stmt **stmts[] = {
 	        &s->begin,        &s->commit,         &s->rollback,       &s->get_str_id,
 	        &s->ins_str,      &s->get_str,        &s->get_res,        &s->ins_res,
@@ -487,6 +509,88 @@ static void sqlite_setup(void)
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+/* ---- Checkpoints off the commit path ---------------------------------------------------- */
+
+/* Called by SQLite on the writer's thread after each commit with the log's size. */
+static int ckpt_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	(void)db;
+	(void)name;
+	sq_ckpt *c = arg;
+	pthread_mutex_lock(&c->mu);
+	c->wal_pages = pages;
+	if (pages >= CKPT_PAGES)
+		pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	return SQLITE_OK;
+}
+
+static void *ckpt_main(void *arg)
+{
+	sq_ckpt *c = arg;
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		while (!c->stop && c->wal_pages < CKPT_PAGES)
+			pthread_cond_wait(&c->cv, &c->mu);
+		if (c->stop)
+			break;
+		c->wal_pages = 0; /* the next commit tells again how big the log is */
+		pthread_mutex_unlock(&c->mu);
+		/* PASSIVE: copies what no reader still needs, without waiting for anyone; the
+		 * writer starts the log over at its next commit once all of it is copied. */
+		sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&c->mu);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+/* Starts the checkpoint thread of a writable WAL store; without it (no memory, no
+ * thread, a connection that cannot open) the store keeps SQLite's own checkpoints. */
+static void ckpt_start(sq_store *s, const char *target)
+{
+	if (s->readonly || strcmp(target, ":memory:") == 0)
+		return;
+	sq_ckpt *c = calloc(1, sizeof *c);
+	if (!c)
+		return;
+	if (sqlite3_open_v2(target, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	    sqlite3_exec(c->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
+		sqlite3_close(c->db);
+		free(c);
+		return;
+	}
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	if (pthread_create(&c->th, NULL, ckpt_main, c) != 0) {
+		pthread_cond_destroy(&c->cv);
+		pthread_mutex_destroy(&c->mu);
+		sqlite3_close(c->db);
+		free(c);
+		return;
+	}
+	s->ckpt = c;
+	sqlite3_wal_hook(s->db, ckpt_wal_hook, c); /* replaces the automatic checkpoints */
+}
+
+static void ckpt_stop(sq_store *s)
+{
+	sq_ckpt *c = s->ckpt;
+	if (!c)
+		return;
+	sqlite3_wal_hook(s->db, NULL, NULL);
+	pthread_mutex_lock(&c->mu);
+	c->stop = true;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	pthread_join(c->th, NULL);
+	sqlite3_close(c->db);
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+	s->ckpt = NULL;
+}
+
 static int sq_open(const char *target, unsigned flags, sonde_store **out, char *errmsg, size_t errmsg_len)
 {
 	static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
@@ -553,6 +657,8 @@ static int sq_open(const char *target, unsigned flags, sonde_store **out, char *
 	}
 	if ((rc = prepare_all(s)) < 0)
 		goto fail;
+	if (flags & SONDE_STORE_BG_CHECKPOINT)
+		ckpt_start(s, target);
 	*out = &s->base;
 	return 0;
 fail_db:
