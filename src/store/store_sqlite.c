@@ -1852,6 +1852,20 @@ static void *ra_reader(void *arg)
 	return NULL;
 }
 
+/* Frees r (its thread is not running). */
+static void ra_free(readahead *r)
+{
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->db_mu);
+	pthread_mutex_destroy(&r->mu);
+	for (int i = 0; i < 2; i++) {
+		free(r->chunk[i].rows);
+		sonde_batch_free(r->chunk[i].data);
+		sonde_buf_release(&r->chunk[i].blobs);
+	}
+	free(r);
+}
+
 /* Starts reading st ahead. Returns NULL (having read nothing) when there is no memory
  * or no thread: the caller then reads st itself. */
 static readahead *ra_start(sq_store *s, sqlite3_stmt *st, const char *what, size_t row_size,
@@ -1877,15 +1891,7 @@ static readahead *ra_start(sq_store *s, sqlite3_stmt *st, const char *what, size
 	pthread_cond_init(&r->cv, NULL);
 	if (ok && pthread_create(&r->th, NULL, ra_reader, r) == 0)
 		return r;
-	pthread_cond_destroy(&r->cv);
-	pthread_mutex_destroy(&r->db_mu);
-	pthread_mutex_destroy(&r->mu);
-	for (int i = 0; i < 2; i++) {
-		free(r->chunk[i].rows);
-		sonde_batch_free(r->chunk[i].data);
-		sonde_buf_release(&r->chunk[i].blobs);
-	}
-	free(r);
+	ra_free(r);
 	return NULL;
 }
 
@@ -1921,15 +1927,7 @@ static int ra_finish(readahead *r)
 	pthread_mutex_unlock(&r->mu);
 	pthread_join(r->th, NULL);
 	int rc = r->rc;
-	pthread_cond_destroy(&r->cv);
-	pthread_mutex_destroy(&r->db_mu);
-	pthread_mutex_destroy(&r->mu);
-	for (int i = 0; i < 2; i++) {
-		free(r->chunk[i].rows);
-		sonde_batch_free(r->chunk[i].data);
-		sonde_buf_release(&r->chunk[i].blobs);
-	}
-	free(r);
+	ra_free(r);
 	return rc;
 }
 

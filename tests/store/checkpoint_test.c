@@ -19,30 +19,12 @@
 
 #include "store.h"
 
+#define STORE_TEST_NAME "checkpoint-test"
+#include "store_tmpdir.h"
+
 #define T0 1700000000000000000ull
 
 enum { BATCHES = 16, PER_BATCH = 2000, BODY = 300 };
-
-static char dir[64];
-static char path[128];
-
-static int setup(void **state)
-{
-	(void)state;
-	snprintf(dir, sizeof dir, "/tmp/sonde-checkpoint-test-XXXXXX");
-	if (!mkdtemp(dir))
-		return -1;
-	snprintf(path, sizeof path, "%s/t.db", dir);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	char cmd[200];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
 
 /* Appends batch k: PER_BATCH log records with bodies of BODY bytes that differ. */
 static void append_batch(sonde_store *s, int k)

@@ -18,30 +18,12 @@
 #include "buf.h"
 #include "store.h"
 
+#define STORE_TEST_NAME "readahead-test"
+#include "store_tmpdir.h"
+
 #define T0 1700000000000000000ull
 
 enum { LOGS = 5000, SPANS = 6000, SERVICES = 3 };
-
-static char dir[64];
-static char path[128];
-
-static int setup(void **state)
-{
-	(void)state;
-	snprintf(dir, sizeof dir, "/tmp/sonde-readahead-test-XXXXXX");
-	if (!mkdtemp(dir))
-		return -1;
-	snprintf(path, sizeof path, "%s/t.db", dir);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	char cmd[200];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
 
 static void set_str(sonde_batch *b, sonde_kv *kv, const char *k, const char *v)
 {
