@@ -25,7 +25,6 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 . tests/lib/check.sh
 # expect NAME WANT GOT
-expect() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$3', want '$2'"; fi; }
 # atleast NAME MIN GOT
 atleast() { if [ "${3:-0}" -ge "$2" ] 2>/dev/null; then ok; else bad "$1: got '$3', want at least $2"; fi; }
 

@@ -10,16 +10,7 @@ sonde=${SONDE_BIN:?SONDE_BIN not set}
 command -v sqlite3 >/dev/null || exit 77
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() {
-	echo "FAIL: $*" >&2
-	fail=$((fail + 1))
-}
-expect() { # expect NAME WANT GOT
-	if [ "$2" = "$3" ]; then ok; else bad "$1: got '$3', want '$2'"; fi
-}
+. "${SONDE_SRC:-.}/tests/lib/check.sh"
 db=$tmp/t.db
 q() { sqlite3 "$db" "$1"; }
 

@@ -14,18 +14,7 @@ src=${SONDE_SRC:-.}
 fix=$src/tests/data/ingest
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-
-ok() { pass=$((pass + 1)); }
-bad() {
-	echo "FAIL: $*" >&2
-	fail=$((fail + 1))
-}
-# expect NAME WANT GOT
-expect() {
-	if [ "$2" = "$3" ]; then ok; else bad "$1: got '$3', want '$2'"; fi
-}
+. "$src/tests/lib/check.sh"
 q() { sqlite3 "$db" "$1"; }
 json_field() { # json_field FIELD < json: the number after "FIELD":
 	sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"

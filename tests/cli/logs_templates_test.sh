@@ -13,10 +13,6 @@ trap 'rm -rf "$tmp"' EXIT
 . "$src/tests/lib/check.sh"
 
 # expect NAME WANT GOT
-expect() {
-	if [ "$2" = "$3" ]; then ok; else bad "$1: got '$3', want '$2'"; fi
-}
-
 log=$tmp/app.log
 cat >"$log" <<'EOF'
 2024-05-01 12:00:00,001 INFO [main] api.Server: Listening on 0.0.0.0:8080

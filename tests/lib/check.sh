@@ -7,6 +7,8 @@ bad() {
 	echo "FAIL: $*" >&2
 	fail=$((fail + 1))
 }
+# expect NAME WANT GOT: GOT is exactly WANT.
+expect() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$3', want '$2'"; fi; }
 # has FILE PATTERN NAME: FILE has a line matching the extended regex PATTERN.
 has() {
 	if grep -Eq -- "$2" "$1"; then ok; else bad "$3: no line matches /$2/ in $(head -c 800 "$1")"; fi

@@ -20,7 +20,6 @@ for tool in sqlite3; do
 	command -v $tool >/dev/null || { echo "skip: $tool not installed"; exit 77; }
 done
 . "$src/tests/lib/check.sh"
-expect() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$3', want '$2'"; fi; }
 
 db=$tmp/interop.db
 "$sonde" serve --listen 127.0.0.1:0 --db "$db" 2>"$tmp/serve.err" &

@@ -24,7 +24,6 @@ for tool in curl sqlite3 gzip; do
 	command -v $tool >/dev/null || { echo "skip: $tool not installed"; exit 77; }
 done
 . "$src/tests/lib/check.sh"
-expect() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$3', want '$2'"; fi; }
 
 # start_server DB [OPTIONS...]: starts sonde serve on an ephemeral port; sets $pid, $port, $url.
 start_server() {
