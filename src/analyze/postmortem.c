@@ -744,18 +744,6 @@ static void timeline_from_entries(pm *p)
 		tl_add(tl, r->inc.resolved_ns, "incident", "Incident %s resolved", r->inc.id);
 }
 
-static void appendf(sonde_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void appendf(sonde_buf *b, const char *fmt, ...)
-{
-	char tmp[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		sonde_buf_append(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
 static const sonde_incident_entry *last_of(const sonde_incident_record *r, sonde_entry_kind k)
 {
 	for (size_t i = r->count; i-- > 0;)
@@ -788,14 +776,14 @@ static void write_header(pm *p)
 	sonde_buf_puts(o, " ");
 	md_text(o, inc->title);
 	fmt_time(p->now_ns, a, sizeof a);
-	appendf(o,
-	        "\n\n*Blameless post-mortem written by sonde on %s from the incident journal and the"
-	        " telemetry store. It describes what happened and what we change, not who is to"
-	        " blame.*\n\n",
-	        a);
+	sonde_buf_printf(o,
+	                 "\n\n*Blameless post-mortem written by sonde on %s from the incident journal and the"
+	                 " telemetry store. It describes what happened and what we change, not who is to"
+	                 " blame.*\n\n",
+	                 a);
 	fmt_time(inc->created_ns, a, sizeof a);
-	appendf(o, "| | |\n|---|---|\n| Severity | %s |\n| Status | %s |\n| Opened | %s",
-	        sonde_incident_severity_name(inc->severity), inc->resolved ? "resolved" : "open", a);
+	sonde_buf_printf(o, "| | |\n|---|---|\n| Severity | %s |\n| Status | %s |\n| Opened | %s",
+	                 sonde_incident_severity_name(inc->severity), inc->resolved ? "resolved" : "open", a);
 	if (*inc->author) {
 		sonde_buf_puts(o, " by ");
 		md_text(o, inc->author);
@@ -806,7 +794,7 @@ static void write_header(pm *p)
 		fmt_dur(inc->resolved_ns -
 		                (inc->resolved_ns > inc->created_ns ? inc->created_ns : inc->resolved_ns),
 		        b, sizeof b);
-		appendf(o, "| Resolved | %s (%s after it was opened) |\n", a, b);
+		sonde_buf_printf(o, "| Resolved | %s (%s after it was opened) |\n", a, b);
 	}
 	sonde_buf_putc(o, '\n');
 }
@@ -822,15 +810,15 @@ static void write_summary_impact(pm *p)
 	double rate = sc->requests ? 100.0 * (double)sc->failed / (double)sc->requests : 0;
 	sonde_buf_puts(o, "## Summary\n\n");
 	md_text(o, p->r->inc.title);
-	appendf(o, ". From %s to %s (%s), %" PRIu64 " of %" PRIu64 " requests failed (%.1f%%)", a, b, d,
-	        sc->failed, sc->requests, rate);
+	sonde_buf_printf(o, ". From %s to %s (%s), %" PRIu64 " of %" PRIu64 " requests failed (%.1f%%)", a, b,
+	                 d, sc->failed, sc->requests, rate);
 	if (sc->users.count)
-		appendf(o, " for %zu user%s", sc->users.count, sc->users.count == 1 ? "" : "s");
+		sonde_buf_printf(o, " for %zu user%s", sc->users.count, sc->users.count == 1 ? "" : "s");
 	size_t failing = 0;
 	for (size_t i = 0; i < sc->endpoints.count; i++)
 		failing += sc->endpoints.items[i].failed > 0;
 	if (failing)
-		appendf(o, " on %zu endpoint%s", failing, failing == 1 ? "" : "s");
+		sonde_buf_printf(o, " on %zu endpoint%s", failing, failing == 1 ? "" : "s");
 	sonde_buf_puts(o, ".");
 	const sonde_incident_entry *rc = last_of(p->r, SONDE_ENTRY_ROOT_CAUSE);
 	const sonde_incident_entry *fx = last_of(p->r, SONDE_ENTRY_FIX);
@@ -847,39 +835,39 @@ static void write_summary_impact(pm *p)
 			sonde_buf_putc(o, '.');
 	}
 	sonde_buf_puts(o, "\n\n## Impact\n\n");
-	appendf(o, "- Window: %s to %s (%s); %s, %s.\n", a, b, d,
-	        p->since_given      ? "start given with --since"
-	        : p->first_error_ns ? "from the first error"
-	                            : "from the incident's creation (no error found before it)",
-	        p->until_given       ? "end given with --until"
-	        : p->recovery_ns     ? "to recovery (error rate back to the baseline)"
-	        : p->r->inc.resolved ? "to the resolution (no recovery seen in the telemetry)"
-	                             : "to now (no recovery seen in the telemetry)");
-	appendf(o,
-	        "- Requests (%s): %" PRIu64 ", of which %" PRIu64
-	        " failed: error rate %.1f%% (baseline %.1f%% over the"
-	        " hour before, %" PRIu64 " requests).\n",
-	        sc->mode == 0 ? "root spans" : "server spans; no root span was stored", sc->requests,
-	        sc->failed, rate, 100 * p->base_rate, sc->base_req[sc->mode]);
-	appendf(o, "- Error log records: %" PRIu64 ".\n", p->error_logs);
-	appendf(o, "- Affected users: %zu", sc->users.count);
+	sonde_buf_printf(o, "- Window: %s to %s (%s); %s, %s.\n", a, b, d,
+	                 p->since_given      ? "start given with --since"
+	                 : p->first_error_ns ? "from the first error"
+	                                     : "from the incident's creation (no error found before it)",
+	                 p->until_given       ? "end given with --until"
+	                 : p->recovery_ns     ? "to recovery (error rate back to the baseline)"
+	                 : p->r->inc.resolved ? "to the resolution (no recovery seen in the telemetry)"
+	                                      : "to now (no recovery seen in the telemetry)");
+	sonde_buf_printf(o,
+	                 "- Requests (%s): %" PRIu64 ", of which %" PRIu64
+	                 " failed: error rate %.1f%% (baseline %.1f%% over the"
+	                 " hour before, %" PRIu64 " requests).\n",
+	                 sc->mode == 0 ? "root spans" : "server spans; no root span was stored", sc->requests,
+	                 sc->failed, rate, 100 * p->base_rate, sc->base_req[sc->mode]);
+	sonde_buf_printf(o, "- Error log records: %" PRIu64 ".\n", p->error_logs);
+	sonde_buf_printf(o, "- Affected users: %zu", sc->users.count);
 	if (sc->users.count)
 		qsort(sc->users.items, sc->users.count, sizeof *sc->users.items, by_failed);
 	for (size_t i = 0; i < sc->users.count && i < 5; i++) {
-		appendf(o, "%s", i ? ", " : " (most failures: ");
+		sonde_buf_printf(o, "%s", i ? ", " : " (most failures: ");
 		md_text(o, sc->users.items[i].name);
-		appendf(o, " %" PRIu64, sc->users.items[i].failed);
+		sonde_buf_printf(o, " %" PRIu64, sc->users.items[i].failed);
 	}
-	appendf(o, "%s.\n", sc->users.count ? (sc->users.count > 5 ? ", ...)" : ")") : "");
+	sonde_buf_printf(o, "%s.\n", sc->users.count ? (sc->users.count > 5 ? ", ...)" : ")") : "");
 	if (sc->services.count)
 		qsort(sc->services.items, sc->services.count, sizeof *sc->services.items, by_failed);
-	appendf(o, "- Services with failed spans: ");
+	sonde_buf_printf(o, "- Services with failed spans: ");
 	for (size_t i = 0; i < sc->services.count; i++) {
-		appendf(o, "%s", i ? ", " : "");
+		sonde_buf_printf(o, "%s", i ? ", " : "");
 		md_text(o, sc->services.items[i].name);
-		appendf(o, " (%" PRIu64 ")", sc->services.items[i].failed);
+		sonde_buf_printf(o, " (%" PRIu64 ")", sc->services.items[i].failed);
 	}
-	appendf(o, "%s.\n", sc->services.count ? "" : "none");
+	sonde_buf_printf(o, "%s.\n", sc->services.count ? "" : "none");
 	if (sc->endpoints.count)
 		qsort(sc->endpoints.items, sc->endpoints.count, sizeof *sc->endpoints.items, by_failed);
 	size_t shown = 0;
@@ -892,8 +880,8 @@ static void write_summary_impact(pm *p)
 			        o, "\n| Endpoint | Failed | Requests | Error rate |\n|---|---:|---:|---:|\n");
 		sonde_buf_puts(o, "| ");
 		md_text(o, c->name);
-		appendf(o, " | %" PRIu64 " | %" PRIu64 " | %.1f%% |\n", c->failed, c->requests,
-		        100.0 * (double)c->failed / (double)c->requests);
+		sonde_buf_printf(o, " | %" PRIu64 " | %" PRIu64 " | %.1f%% |\n", c->failed, c->requests,
+		                 100.0 * (double)c->failed / (double)c->requests);
 	}
 	sonde_buf_putc(o, '\n');
 }
@@ -910,7 +898,7 @@ static void write_timeline(pm *p)
 	char a[64];
 	for (size_t i = 0; i < p->tl.count; i++) {
 		fmt_time(p->tl.items[i].t, a, sizeof a);
-		appendf(o, "| %s | %s | %s |\n", a, p->tl.items[i].what, p->tl.items[i].source);
+		sonde_buf_printf(o, "| %s | %s | %s |\n", a, p->tl.items[i].what, p->tl.items[i].source);
 	}
 	sonde_buf_putc(o, '\n');
 }
@@ -931,14 +919,15 @@ static void write_investigation(pm *p)
 		double k = atof(v1), n = atof(v2);
 		sonde_buf_puts(o, "- Reproduction: ");
 		md_text(o, e->text);
-		appendf(o, " (reproduced %s of %s attempts, %.0f%%)\n", v1, v2, n > 0 ? 100 * k / n : 0);
+		sonde_buf_printf(o, " (reproduced %s of %s attempts, %.0f%%)\n", v1, v2,
+		                 n > 0 ? 100 * k / n : 0);
 		any = true;
 	}
 	for (size_t i = 0; i < r->count; i++) {
 		const sonde_incident_entry *e = &r->entries[i];
 		if (e->kind != SONDE_ENTRY_EVIDENCE)
 			continue;
-		appendf(o, "- Evidence %" PRId64 " (%s): ", e->seq, e->source);
+		sonde_buf_printf(o, "- Evidence %" PRId64 " (%s): ", e->seq, e->source);
 		md_text(o, e->text);
 		sonde_buf_putc(o, '\n');
 		any = true;
@@ -958,15 +947,15 @@ static void write_investigation(pm *p)
 			const sonde_incident_entry *v = &r->entries[j];
 			if (v->kind != SONDE_ENTRY_VERIFY || v->ref != num)
 				continue;
-			appendf(o, "| %" PRId64 " | ", num);
+			sonde_buf_printf(o, "| %" PRId64 " | ", num);
 			md_text(o, r->entries[i].text);
 			sonde_buf_puts(o, " | ");
 			md_text(o, v->text);
-			appendf(o, " | %s |\n", held(v) ? "held" : "did not hold");
+			sonde_buf_printf(o, " | %s |\n", held(v) ? "held" : "did not hold");
 			tested = true;
 		}
 		if (!tested) {
-			appendf(o, "| %" PRId64 " | ", num);
+			sonde_buf_printf(o, "| %" PRId64 " | ", num);
 			md_text(o, r->entries[i].text);
 			sonde_buf_puts(o, " | not tested | - |\n");
 		}
@@ -1128,7 +1117,7 @@ static int write_actions(pm *p)
 		sonde_buf_puts(o, "| Priority | Action | Owner | Due | Status |\n|---|---|---|---|---|\n");
 	for (size_t i = 0; i < n; i++) {
 		if (a[i].prio <= 3)
-			appendf(o, "| P%d | ", a[i].prio);
+			sonde_buf_printf(o, "| P%d | ", a[i].prio);
 		else
 			sonde_buf_puts(o, "| - | ");
 		md_text(o, a[i].e->text);

@@ -4,7 +4,6 @@
  * most frequent messages, failed traces, services active.
  */
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,46 +142,36 @@ static void render_json(const sonde_anomaly_report *r, sonde_buf *out)
 	sonde_buf_append(out, "\n", 1);
 }
 
-static void appendf(sonde_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void appendf(sonde_buf *b, const char *fmt, ...)
-{
-	char tmp[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		sonde_buf_append(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
 static void render_text(const sonde_anomaly_report *r, sonde_buf *out)
 {
-	appendf(out, "%zu anomal%s in %zu series (%llu points)\n", r->count, r->count == 1 ? "y" : "ies",
-	        r->series, (unsigned long long)r->points);
+	sonde_buf_printf(out, "%zu anomal%s in %zu series (%llu points)\n", r->count,
+	                 r->count == 1 ? "y" : "ies", r->series, (unsigned long long)r->points);
 	for (size_t i = 0; i < r->count; i++) {
 		const sonde_anomaly_found *f = &r->items[i];
 		char a[40], b[40];
 		fmt_time(f->window.start_ns, a, sizeof a);
 		fmt_time(f->window.end_ns, b, sizeof b);
-		appendf(out, "\n%s%s%s%s%s%s\n", f->metric, *f->attrs ? " {" : "", f->attrs,
-		        *f->attrs ? "}" : "", *f->service ? "  service " : "", f->service);
-		appendf(out, "  window    %s .. %s  (%zu point%s)\n", a, b, f->window.points,
-		        f->window.points == 1 ? "" : "s");
-		appendf(out, "  peak      score %.2f  %s  value %g, expected %g\n", f->window.peak_score,
-		        sonde_anomaly_kind_name(f->window.kind), f->window.peak_value, f->window.expected);
-		appendf(out, "  errors    %llu error logs", (unsigned long long)f->error_logs);
+		sonde_buf_printf(out, "\n%s%s%s%s%s%s\n", f->metric, *f->attrs ? " {" : "", f->attrs,
+		                 *f->attrs ? "}" : "", *f->service ? "  service " : "", f->service);
+		sonde_buf_printf(out, "  window    %s .. %s  (%zu point%s)\n", a, b, f->window.points,
+		                 f->window.points == 1 ? "" : "s");
+		sonde_buf_printf(out, "  peak      score %.2f  %s  value %g, expected %g\n",
+		                 f->window.peak_score, sonde_anomaly_kind_name(f->window.kind),
+		                 f->window.peak_value, f->window.expected);
+		sonde_buf_printf(out, "  errors    %llu error logs", (unsigned long long)f->error_logs);
 		for (size_t k = 0; k < f->top_errors_count; k++)
-			appendf(out, "%s%llu x %.100s", k ? "; " : ": ",
-			        (unsigned long long)f->top_errors[k].count, f->top_errors[k].name);
-		appendf(out, "\n  traces    %llu failed spans in %llu traces",
-		        (unsigned long long)f->failed_spans, (unsigned long long)f->failed_traces_total);
+			sonde_buf_printf(out, "%s%llu x %.100s", k ? "; " : ": ",
+			                 (unsigned long long)f->top_errors[k].count, f->top_errors[k].name);
+		sonde_buf_printf(out, "\n  traces    %llu failed spans in %llu traces",
+		                 (unsigned long long)f->failed_spans,
+		                 (unsigned long long)f->failed_traces_total);
 		for (size_t k = 0; k < f->failed_traces_count; k++)
-			appendf(out, "%s%s", k ? " " : ": ", f->failed_traces[k]);
-		appendf(out, "\n  services  ");
+			sonde_buf_printf(out, "%s%s", k ? " " : ": ", f->failed_traces[k]);
+		sonde_buf_printf(out, "\n  services  ");
 		for (size_t k = 0; k < f->services_count; k++)
-			appendf(out, "%s%s (%llu)", k ? ", " : "", f->services[k].name,
-			        (unsigned long long)f->services[k].count);
-		appendf(out, "%s\n", f->services_count ? "" : "none");
+			sonde_buf_printf(out, "%s%s (%llu)", k ? ", " : "", f->services[k].name,
+			                 (unsigned long long)f->services[k].count);
+		sonde_buf_printf(out, "%s\n", f->services_count ? "" : "none");
 	}
 }
 
