@@ -19,6 +19,8 @@
 #include "postmortem.h"
 #include "store.h"
 
+#include "../lib/store_tmpdir.h"
+
 #define T0   1714557600000000000ull /* 2024-05-01T10:00:00Z */
 #define S    1000000000ull
 #define HOUR (3600 * S)
@@ -124,7 +126,6 @@ static void test_check(void **state)
 
 /* ---- The document over a constructed store ------------------------------------------------ */
 
-static char dir[64], path[128];
 static sonde_store *st;
 
 static sonde_resource *resource(sonde_batch *b, const char *service, const char *version)
@@ -146,10 +147,8 @@ static sonde_resource *resource(sonde_batch *b, const char *service, const char 
 static int setup_store(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof dir, "/tmp/sonde-pm-XXXXXX");
-	if (!mkdtemp(dir))
+	if (tmpdir_make("pm") < 0)
 		return -1;
-	snprintf(path, sizeof path, "%s/t.db", dir);
 	char msg[256];
 	if (sonde_store_open(path, 0, &st, msg, sizeof msg) < 0)
 		return -1;
@@ -189,9 +188,7 @@ static int teardown_store(void **state)
 {
 	(void)state;
 	sonde_store_close(st);
-	char cmd[160];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tmpdir_remove();
 }
 
 static void test_document(void **state)

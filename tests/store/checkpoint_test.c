@@ -20,7 +20,7 @@
 #include "store.h"
 
 #define STORE_TEST_NAME "checkpoint-test"
-#include "store_tmpdir.h"
+#include "../lib/store_tmpdir.h"
 
 #define T0 1700000000000000000ull
 

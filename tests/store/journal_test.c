@@ -19,19 +19,18 @@
 #include "sonde/status.h"
 #include "store.h"
 
+#include "../lib/store_tmpdir.h"
+
 #define T0 1714557600000000000ull /* 2024-05-01T10:00:00Z */
 #define S  1000000000ull
 
-static char dir[64], path[128];
 static sonde_store *st;
 
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof dir, "/tmp/sonde-journal-XXXXXX");
-	if (!mkdtemp(dir))
+	if (tmpdir_make("journal") < 0)
 		return -1;
-	snprintf(path, sizeof path, "%s/t.db", dir);
 	char msg[256];
 	return sonde_store_open(path, 0, &st, msg, sizeof msg);
 }
@@ -41,9 +40,7 @@ static int teardown(void **state)
 	(void)state;
 	sonde_store_close(st);
 	st = NULL;
-	char cmd[160];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tmpdir_remove();
 }
 
 static void test_names(void **state)

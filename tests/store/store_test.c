@@ -20,27 +20,11 @@
 #include "store.h"
 #include "store_internal.h"
 
+#define STORE_TEST_NAME "store-test"
+#include "../lib/store_tmpdir.h"
+
 #define MS 1000000ull
 #define T0 1700000000000000000ull
-
-static char dir[64];
-static char path[128];
-
-static int setup(void **state)
-{
-	snprintf(dir, sizeof dir, "/tmp/sonde-store-test-XXXXXX");
-	if (!mkdtemp(dir))
-		return -1;
-	snprintf(path, sizeof path, "%s/t.db", dir);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	char cmd[200];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
 
 static sonde_store *open_ok(void)
 {
