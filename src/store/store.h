@@ -59,7 +59,8 @@ enum {
 	SONDE_STORE_NOCREATE = 1u << 1, /* fail with -ENOENT when the store does not exist */
 	/* For a long-running writer (sonde serve, ingest): SQLite's WAL checkpoints run on a
 	 * thread of the store with its own connection instead of inside the commit that
-	 * crosses the threshold, so no append waits for one. Other backends ignore it. */
+	 * crosses the threshold, so no append waits for the bulk of one (the log stays
+	 * bounded: see store_sqlite.c). Other backends ignore it. */
 	SONDE_STORE_BG_CHECKPOINT = 1u << 2,
 };
 

@@ -52,6 +52,8 @@
  * over CKPT_PAGES pages; the writer's connection has its automatic checkpoints turned
  * off by the WAL hook that wakes that thread. A commit then costs the same whenever it
  * happens, instead of one commit in many also copying the whole log into the database.
+ * Past twice the threshold the writer copies what the thread has not yet copied itself,
+ * so that the log, which starts over only once fully copied, stays bounded.
  *
  * Caches: the handle remembers the ids of strings, resources, scopes and series it has
  * looked up or written. Rows of those tables are never changed or deleted once
@@ -514,7 +516,6 @@ static void sqlite_setup(void)
 /* Called by SQLite on the writer's thread after each commit with the log's size. */
 static int ckpt_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
-	(void)db;
 	(void)name;
 	sq_ckpt *c = arg;
 	pthread_mutex_lock(&c->mu);
@@ -522,6 +523,12 @@ static int ckpt_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 	if (pages >= CKPT_PAGES)
 		pthread_cond_signal(&c->cv);
 	pthread_mutex_unlock(&c->mu);
+	/* The writer starts the log over only once all of it is copied, and the thread,
+	 * copying while the writer adds, may never catch up with its end: past twice the
+	 * threshold the writer copies the rest itself (little: the thread copied the bulk;
+	 * busy, and so skipped, while the thread runs one). */
+	if (pages >= 2 * CKPT_PAGES)
+		sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	return SQLITE_OK;
 }
 

@@ -2,9 +2,9 @@
  * checkpoint_test.c - SONDE_STORE_BG_CHECKPOINT: while a writer keeps appending, the
  * store's own thread copies the write-ahead log into the database (the main file grows
  * with the store still open, which SQLite's automatic checkpoints at this store's
- * threshold would not do for this much data), the log does not grow with the data, and
- * every record is there after close and reopen. Without the flag the main file stays as
- * it was until close.
+ * threshold would not do for this much data), the log does not grow with the data (it is
+ * started over although the writer never pauses), and every record is there after close
+ * and reopen. Without the flag the main file stays as it was until close.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -24,7 +24,7 @@
 
 #define T0 1700000000000000000ull
 
-enum { BATCHES = 16, PER_BATCH = 2000, BODY = 300 };
+enum { BATCHES = 32, PER_BATCH = 2000, BODY = 300 };
 
 /* Appends batch k: PER_BATCH log records with bodies of BODY bytes that differ. */
 static void append_batch(sonde_store *s, int k)
