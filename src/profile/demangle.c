@@ -386,6 +386,23 @@ static void v0_ident_print(v0 *d, v0_ident id)
 
 static void v0_path(v0 *d, bool in_type);
 static void v0_type(v0 *d);
+
+/* The elements of a list up to its closing 'E', each printed by elem, sep between them;
+ * returns how many there were. */
+static size_t v0_list(v0 *d, void (*elem)(v0 *), const char *sep)
+{
+	size_t i = 0;
+	for (; !d->bad && !v0_eat(d, 'E'); i++) {
+		if (d->pos >= d->len) {
+			d->bad = true;
+			break;
+		}
+		if (i)
+			v0_puts(d, sep);
+		elem(d);
+	}
+	return i;
+}
 static void v0_const(v0 *d);
 
 /* Runs fn at the backref's position, then comes back. */
@@ -458,15 +475,7 @@ static bool v0_generic_args(v0 *d, bool in_type, bool keep_open)
 {
 	v0_path(d, in_type);
 	v0_puts(d, in_type ? "<" : "::<");
-	for (size_t i = 0; !d->bad && !v0_eat(d, 'E'); i++) {
-		if (d->pos >= d->len) {
-			d->bad = true;
-			break;
-		}
-		if (i)
-			v0_puts(d, ", ");
-		v0_generic_arg(d);
-	}
+	v0_list(d, v0_generic_arg, ", ");
 	if (!keep_open)
 		v0_puts(d, ">");
 	return keep_open;
@@ -604,15 +613,7 @@ static void v0_fn_sig(v0 *d)
 		v0_puts(d, "\" ");
 	}
 	v0_puts(d, "fn(");
-	for (size_t i = 0; !d->bad && !v0_eat(d, 'E'); i++) {
-		if (d->pos >= d->len) {
-			d->bad = true;
-			break;
-		}
-		if (i)
-			v0_puts(d, ", ");
-		v0_type(d);
-	}
+	v0_list(d, v0_type, ", ");
 	v0_puts(d, ")");
 	if (v0_eat(d, 'u')) {
 		/* returns (): nothing printed */
@@ -673,17 +674,7 @@ static void v0_type(v0 *d)
 		break;
 	case 'T': {
 		v0_puts(d, "(");
-		size_t i = 0;
-		for (; !d->bad && !v0_eat(d, 'E'); i++) {
-			if (d->pos >= d->len) {
-				d->bad = true;
-				break;
-			}
-			if (i)
-				v0_puts(d, ", ");
-			v0_type(d);
-		}
-		if (i == 1)
+		if (v0_list(d, v0_type, ", ") == 1)
 			v0_puts(d, ",");
 		v0_puts(d, ")");
 		break;
@@ -715,15 +706,7 @@ static void v0_type(v0 *d)
 		v0_puts(d, "dyn ");
 		uint64_t saved_bound = d->bound_lifetimes;
 		v0_binder(d);
-		for (size_t i = 0; !d->bad && !v0_eat(d, 'E'); i++) {
-			if (d->pos >= d->len) {
-				d->bad = true;
-				break;
-			}
-			if (i)
-				v0_puts(d, " + ");
-			v0_dyn_trait(d);
-		}
+		v0_list(d, v0_dyn_trait, " + ");
 		d->bound_lifetimes = saved_bound;
 		if (!v0_eat(d, 'L')) {
 			d->bad = true;
