@@ -37,6 +37,7 @@ typedef struct sonde_otlp_http_config {
 	const char *headers; /* "k1=v1,k2=v2" (values percent-decoded) */
 	uint32_t timeout_ms; /* per export call including retries; default 10000 */
 	bool gzip;           /* Content-Encoding: gzip (OTEL_EXPORTER_OTLP_COMPRESSION=gzip) */
+	bool gzip_set;       /* false: gzip when gzip or the environment asks; true: gzip alone */
 } sonde_otlp_http_config;
 
 /* OTLP/HTTP: POSTs ExportTraceServiceRequest to the endpoint; retries 429, 502, 503 and

@@ -1518,7 +1518,8 @@ static void plan_make(const env_plan *p, unsigned only, sonde_trace_config *t)
 		sonde_otlp_http_config oc = {.protocol = (sonde_otlp_protocol)os[k].protocol,
 		                             .protocol_set = true,
 		                             .timeout_ms = os[k].timeout_ms,
-		                             .gzip = os[k].gzip};
+		                             .gzip = os[k].gzip,
+		                             .gzip_set = true};
 		add_exporter(t, filtered(sonde_exporter_otlp_http_new(&oc), group), "otlp");
 	}
 	if (p->want[EN_CONSOLE] & only)
@@ -1592,6 +1593,7 @@ static sonde_exporter *make_exporter(const sonde_config *c, const ex_spec *e)
 			oc.headers = e->headers;
 		oc.timeout_ms = e->timeout_ms && !otlp_env_set(k, "TIMEOUT") ? e->timeout_ms : os.timeout_ms;
 		oc.gzip = e->gzip >= 0 && !otlp_env_set(k, "COMPRESSION") ? e->gzip == 1 : os.gzip;
+		oc.gzip_set = true;
 		return sonde_exporter_otlp_http_new(&oc);
 	}
 	case EX_CONSOLE: return sonde_exporter_console_new(e->fd >= 0 ? e->fd : 1);

@@ -535,7 +535,7 @@ sonde_exporter *sonde_exporter_otlp_http_new(const sonde_otlp_http_config *cfg)
 		return NULL;
 	x->base.ops = &otlp_ops;
 	x->protocol = cfg && cfg->protocol_set ? cfg->protocol : env_protocol();
-	x->gzip = (cfg && cfg->gzip) || env_gzip();
+	x->gzip = cfg && (cfg->gzip || cfg->gzip_set) ? cfg->gzip : env_gzip();
 	x->timeout_ms = cfg && cfg->timeout_ms ? cfg->timeout_ms : env_timeout();
 	int rc = 0, sig;
 	for (sig = 0; sig < 3 && rc == 0; sig++)

@@ -993,6 +993,21 @@ static void test_otlp_gzip(void **state)
 		sonde_exporter_free(e);
 		sonde_batch_free(b);
 	}
+	/* A setting made with gzip_set stands against the environment, either way. */
+	for (int want = 0; want < 2; want++) {
+		clear_received();
+		setenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", want ? "none" : "gzip", 1);
+		sonde_otlp_http_config cfg = {
+		        .endpoint = rcv.base, .protocol_set = true, .gzip = want, .gzip_set = true};
+		sonde_exporter *e = sonde_exporter_otlp_http_new(&cfg);
+		assert_non_null(e);
+		sonde_batch *b = make_batch();
+		assert_int_equal(e->ops->deliver(e, b, deadline_in(5000)), 0);
+		expect_otlp_request(0, b, "application/x-protobuf", want);
+		sonde_exporter_free(e);
+		sonde_batch_free(b);
+	}
+	unsetenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION");
 }
 
 /* Everything from OTEL_* variables: base endpoint with a path, protocol, compression,
