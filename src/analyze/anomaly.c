@@ -98,6 +98,7 @@ const char *sonde_anomaly_kind_name(sonde_anomaly_kind k)
 {
 	switch (k) {
 	case SONDE_ANOMALY_SPIKE: return "spike";
+	case SONDE_ANOMALY_DIP: return "dip";
 	case SONDE_ANOMALY_SEASONAL: return "seasonal";
 	case SONDE_ANOMALY_SHIFT: return "level shift";
 	default: return "none";
@@ -368,7 +369,9 @@ double sonde_anomaly_update(sonde_anomaly_detector *d, uint64_t time_ns, double 
 	}
 	double scale = use == MODEL_LEVEL ? scale_level : fmax(1.2533 * d->absdev[use], floor_[use]);
 	double z = fabs(resid[use]) / scale;
-	pt.kind = use == MODEL_LEVEL ? SONDE_ANOMALY_SPIKE : SONDE_ANOMALY_SEASONAL;
+	pt.kind = use != MODEL_LEVEL ? SONDE_ANOMALY_SEASONAL
+	          : resid[use] < 0   ? SONDE_ANOMALY_DIP
+	                             : SONDE_ANOMALY_SPIKE;
 	pt.season = use == MODEL_DAY ? 1 : use == MODEL_WEEK ? 7 : 0;
 	pt.expected = expect[use];
 

@@ -41,12 +41,13 @@ typedef struct sonde_anomaly_detector sonde_anomaly_detector;
 /* What drove a point's score. */
 typedef enum sonde_anomaly_kind {
 	SONDE_ANOMALY_NONE = 0,
-	SONDE_ANOMALY_SPIKE,    /* far from the rolling level */
+	SONDE_ANOMALY_SPIKE,    /* far above the rolling level */
 	SONDE_ANOMALY_SEASONAL, /* far from the same time of the previous days or weeks */
 	SONDE_ANOMALY_SHIFT,    /* a sustained change of level (CUSUM) */
+	SONDE_ANOMALY_DIP,      /* far below the rolling level */
 } sonde_anomaly_kind;
 
-/* Returns "spike", "seasonal", "level shift" or "none". Static string. */
+/* Returns "spike", "dip", "seasonal", "level shift" or "none". Static string. */
 const char *sonde_anomaly_kind_name(sonde_anomaly_kind k);
 
 /* The detail of one scored point. */

@@ -99,6 +99,35 @@ static void test_spike(void **state)
 	release(&x);
 }
 
+/* The same outlier downwards is a dip, upwards a spike. */
+static void test_dip(void **state)
+{
+	(void)state;
+	series x = make(3 * PER_DAY);
+	for (size_t i = 0; i < x.n; i++)
+		x.v[i] = 100 + gauss();
+	x.v[600] = 70;
+	x.v[700] = 130;
+	score(&x);
+	sonde_anomaly_window w[16];
+	size_t nw = windows(&x, w, 16);
+	int dips = 0, spikes = 0;
+	for (size_t i = 0; i < nw && i < 16; i++) {
+		if (w[i].peak_ns == x.t[600]) {
+			assert_int_equal(w[i].kind, SONDE_ANOMALY_DIP);
+			dips++;
+		}
+		if (w[i].peak_ns == x.t[700]) {
+			assert_int_equal(w[i].kind, SONDE_ANOMALY_SPIKE);
+			spikes++;
+		}
+	}
+	assert_int_equal(dips, 1);
+	assert_int_equal(spikes, 1);
+	assert_string_equal(sonde_anomaly_kind_name(SONDE_ANOMALY_DIP), "dip");
+	release(&x);
+}
+
 static void test_level_shift(void **state)
 {
 	(void)state;
@@ -265,10 +294,10 @@ static void test_nab_scorer(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_spike),      cmocka_unit_test(test_level_shift),
-	        cmocka_unit_test(test_flat),       cmocka_unit_test(test_daily_seasonal),
-	        cmocka_unit_test(test_noise),      cmocka_unit_test(test_new_extreme),
-	        cmocka_unit_test(test_nab_scorer),
+	        cmocka_unit_test(test_spike),          cmocka_unit_test(test_dip),
+	        cmocka_unit_test(test_level_shift),    cmocka_unit_test(test_flat),
+	        cmocka_unit_test(test_daily_seasonal), cmocka_unit_test(test_noise),
+	        cmocka_unit_test(test_new_extreme),    cmocka_unit_test(test_nab_scorer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
