@@ -8,14 +8,18 @@
  * work charged to it). Each configuration runs RUNS times, interleaved, and the median is
  * compared with the median of unprofiled runs.
  *
- * Post-processing: a 4999 Hz DWARF recording of a longer workload; the profiler's own CPU time
- * (draining the rings, unwinding every sample's stack copy, symbolizing, writing folded
- * stacks) per sample, as samples per second. The runs share a fresh debug cache
- * (symbolize.h): the first one inflates glibc's compressed debug file and writes its copy
- * (the "cold" figure), the others open the copy. Beside it, when perf is installed and
- * permitted, `perf script` on a `perf record --call-graph dwarf` recording of the same
- * workload. Prints "name: value unit" lines. `profile_bench --rate` measures the
- * post-processing rate (and perf script) only, skipping the slowdown runs.
+ * Post-processing: a 4999 Hz DWARF recording of a longer workload; samples per second of
+ * the profiler's own CPU time (it is single-threaded, so this is the time it is busy:
+ * draining the rings and unwinding every sample's stack copy during the recording, then
+ * stopping, symbolizing and writing folded stacks). Cold and warm runs alternate. A cold
+ * run starts with the debug cache (symbolize.h) emptied, so glibc's compressed debug file
+ * is inflated in that run (the page cache still holds the binaries and the compressed
+ * file: no disk reads are measured); its copy is written to the cache when the profiler
+ * is freed, after the output, and that write is reported on its own line. A warm run
+ * opens the copy. Beside it, when perf is installed and permitted, `perf script` on a
+ * `perf record --call-graph dwarf` recording of the same workload. Prints "name: value
+ * unit" lines. `profile_bench --rate` measures the post-processing rate (and perf script)
+ * only, skipping the slowdown runs.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -108,6 +112,7 @@ typedef struct result {
 	double target_cpu_ns;
 	double profiler_cpu_ns;
 	double final_cpu_ns; /* of it: stop, symbolization and the folded output */
+	double free_cpu_ns;  /* after it: freeing the profiler (writes the debug cache) */
 	uint64_t samples;
 	uint64_t fast; /* DWARF samples unwound without libunwind */
 	double rooted;
@@ -161,7 +166,9 @@ static int run(const sonde_profiler_opts *opts, int work_units, result *r)
 	r->fast = st.unwind_fast;
 	r->target_cpu_ns = read_ns(out_path);
 	sonde_buf_release(&folded);
+	t0 = thread_cpu_ns();
 	sonde_profiler_free(pr);
+	r->free_cpu_ns = thread_cpu_ns() - t0;
 	return r->target_cpu_ns > 0 && tab ? 0 : -1;
 }
 
@@ -175,6 +182,14 @@ static double median(double *v, size_t n)
 {
 	qsort(v, n, sizeof(*v), dbl_cmp);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Prints "name: MEDIAN unit (MIN-MAX over N runs)" for the RUNS_RATE values v (sorted). */
+static void print_range(const char *name, double *v, const char *unit)
+{
+	double m = median(v, RUNS_RATE);
+	printf("%s: %.*f %s (%.*f-%.*f over %d runs)\n", name, m < 100 ? 1 : 0, m, unit, m < 100 ? 1 : 0,
+	       v[0], m < 100 ? 1 : 0, v[RUNS_RATE - 1], RUNS_RATE);
 }
 
 /* perf record --call-graph dwarf of the workload, then perf script timed: samples/s. */
@@ -234,7 +249,7 @@ int main(int argc, char **argv)
 	const sonde_profiler_opts *cfg[] = {NULL, &fp99, &auto99, &dwarf999};
 	const char *names[] = {"none", "99hz_fp", "99hz_auto", "999hz_dwarf"};
 	double cpu[4][RUNS];
-	double rate[RUNS_RATE], final_ms[RUNS_RATE];
+	double rate[RUNS_RATE], rate_cold[RUNS_RATE], final_ms[RUNS_RATE], cache_write_ms[RUNS_RATE];
 	uint64_t samples = 0, fast = 0;
 	for (int r = 0; r < RUNS && !rate_only; r++) {
 		for (int c = 0; c < 4; c++) {
@@ -250,18 +265,27 @@ int main(int argc, char **argv)
 	}
 	/* Throughput: a larger DWARF recording, so that opening and indexing the modules'
 	 * debug information once is a small part of it (as in a real recording). */
-	char cache[300];
+	char cache[300], rm[400];
 	snprintf(cache, sizeof(cache), "%s.debug-cache", out_path);
+	snprintf(rm, sizeof(rm), "rm -rf '%s'", cache);
 	sonde_profiler_opts dwarf_fast = {
 	        .freq_hz = 4999, .callgraph = SONDE_CALLGRAPH_DWARF, .debug_cache = cache};
 	for (int r = 0; r < RUNS_RATE; r++) {
-		result res;
-		if (run(&dwarf_fast, WORK_UNITS * 3, &res) != 0)
-			return 1;
-		rate[r] = (double)res.samples / (res.profiler_cpu_ns / 1e9);
-		final_ms[r] = res.final_cpu_ns / 1e6;
-		samples += res.samples;
-		fast += res.fast;
+		for (int warm = 0; warm < 2; warm++) {
+			if (!warm && system(rm) != 0)
+				fprintf(stderr, "profile_bench: cannot remove %s\n", cache);
+			result res;
+			if (run(&dwarf_fast, WORK_UNITS * 3, &res) != 0)
+				return 1;
+			double *to = warm ? rate : rate_cold;
+			to[r] = (double)res.samples / (res.profiler_cpu_ns / 1e9);
+			if (warm)
+				final_ms[r] = res.final_cpu_ns / 1e6;
+			else
+				cache_write_ms[r] = res.free_cpu_ns / 1e6;
+			samples += res.samples;
+			fast += res.fast;
+		}
 	}
 	if (!rate_only) {
 		double base = median(cpu[0], RUNS);
@@ -271,17 +295,15 @@ int main(int argc, char **argv)
 			printf("profile_slowdown_%s: %.2f %%\n", names[c], 100.0 * (m - base) / base);
 		}
 	}
-	printf("profile_dwarf_samples_per_run: %.0f samples\n", (double)samples / RUNS_RATE);
-	double cold = rate[0]; /* the first run writes the debug cache; median() sorts rate */
-	printf("profile_dwarf_postprocess_rate: %.0f samples/s\n", median(rate, RUNS_RATE));
-	printf("profile_dwarf_postprocess_rate_cold_cache: %.0f samples/s\n", cold);
-	printf("profile_dwarf_symbolize_fold_cpu: %.1f ms\n", median(final_ms, RUNS_RATE));
+	printf("profile_dwarf_samples_per_run: %.0f samples\n", (double)samples / (2 * RUNS_RATE));
+	print_range("profile_dwarf_postprocess_rate_warm_cache", rate, "samples/s");
+	print_range("profile_dwarf_postprocess_rate_cold_cache", rate_cold, "samples/s");
+	print_range("profile_dwarf_symbolize_fold_cpu_warm", final_ms, "ms");
+	print_range("profile_dwarf_cache_write_after_output_cpu", cache_write_ms, "ms");
 	printf("profile_dwarf_fast_unwind_share: %.1f %%\n",
 	       samples ? 100.0 * (double)fast / (double)samples : 0.0);
 	perf_script_rate();
 	unlink(out_path);
-	char rm[400];
-	snprintf(rm, sizeof(rm), "rm -rf '%s'", cache);
 	if (system(rm) != 0)
 		fprintf(stderr, "profile_bench: cannot remove %s\n", cache);
 	char p2[300];

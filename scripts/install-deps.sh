@@ -13,6 +13,8 @@ PACKAGES=(
 	libcmocka-dev libjansson-dev zlib1g-dev libcurl4-openssl-dev
 	libsqlite3-dev sqlite3 libelf-dev libdw-dev libunwind-dev libmicrohttpd-dev
 	libgsl-dev libyaml-dev
+	# opened at run time to inflate compressed debug sections (zlib when it is missing)
+	libdeflate0
 	# checks and tools the tests and CI run
 	clang-format cppcheck python3
 	# interop peers

@@ -110,7 +110,7 @@ static int read_symbols(sonde_elf_info *info, Elf *elf, Elf_Scn *scn, const GElf
 	return 0;
 }
 
-int sonde_elf_info_read(sonde_elf_info *info, void *image, size_t len, sonde_wire_error *err)
+static int read_info(sonde_elf_info *info, void *image, size_t len, bool symbols, sonde_wire_error *err)
 {
 	memset(info, 0, sizeof(*info));
 	elf_lib_init();
@@ -173,7 +173,7 @@ int sonde_elf_info_read(sonde_elf_info *info, void *image, size_t len, sonde_wir
 		if (sh.sh_type == SHT_NOTE && !info->build_id_len && sh.sh_type != SHT_NOBITS)
 			read_build_id(info, elf_getdata(scn, NULL));
 		else if (sh.sh_type == SHT_SYMTAB) {
-			if ((rc = read_symbols(info, elf, scn, &sh, &symcap)) != 0)
+			if (symbols && (rc = read_symbols(info, elf, scn, &sh, &symcap)) != 0)
 				goto fail;
 			info->has_symtab = true;
 		} else if (sh.sh_type == SHT_DYNSYM) {
@@ -185,7 +185,8 @@ int sonde_elf_info_read(sonde_elf_info *info, void *image, size_t len, sonde_wir
 		         sh.sh_size > 0)
 			info->has_debug_info = true;
 	}
-	if (!info->has_symtab && dynsym && (rc = read_symbols(info, elf, dynsym, &dynsym_sh, &symcap)) != 0)
+	if (symbols && !info->has_symtab && dynsym &&
+	    (rc = read_symbols(info, elf, dynsym, &dynsym_sh, &symcap)) != 0)
 		goto fail;
 	if (info->nsyms) {
 		qsort(info->syms, info->nsyms, sizeof(*info->syms), sym_cmp);
@@ -201,6 +202,16 @@ fail:
 	elf_end(elf);
 	memset(info, 0, sizeof(*info));
 	return rc == -ENOMEM ? -ENOMEM : rc ? rc : SONDE_EPARSE;
+}
+
+int sonde_elf_info_read(sonde_elf_info *info, void *image, size_t len, sonde_wire_error *err)
+{
+	return read_info(info, image, len, true, err);
+}
+
+int sonde_elf_info_read_headers(sonde_elf_info *info, void *image, size_t len, sonde_wire_error *err)
+{
+	return read_info(info, image, len, false, err);
 }
 
 void sonde_elf_info_release(sonde_elf_info *info)

@@ -59,6 +59,9 @@ typedef struct sonde_elf_info {
  * SONDE_EPARSE with err (may be NULL) saying what is wrong (err->field names the part:
  * "header", "program headers", "sections", ...). On failure info holds nothing to free. */
 int sonde_elf_info_read(sonde_elf_info *info, void *image, size_t len, sonde_wire_error *err);
+/* The same without the symbol table (nsyms 0; has_symtab still says whether there is a
+ * .symtab): for a file read only for its DWARF, e.g. a debug file's uncompressed copy. */
+int sonde_elf_info_read_headers(sonde_elf_info *info, void *image, size_t len, sonde_wire_error *err);
 /* Frees what the info owns. NULL is a no-op; a released info may be read into again. */
 void sonde_elf_info_release(sonde_elf_info *info);
 

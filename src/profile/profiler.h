@@ -49,7 +49,8 @@ typedef struct sonde_profiler_opts {
 	const char *const *debug_dirs; /* where separate debug files live; NULL: /usr/lib/debug */
 	size_t debug_dirs_count;
 	sonde_unwinder unwinder; /* default SONDE_UNWINDER_DEFAULT */
-	const char *debug_cache; /* uncompressed copies of compressed debug files (symbolize.h); NULL: none */
+	const char *debug_cache; /* uncompressed copies of compressed debug files, written by
+	                          * sonde_profiler_free() (symbolize.h); NULL: none */
 } sonde_profiler_opts;
 
 typedef struct sonde_profiler_stats {

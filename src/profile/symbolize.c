@@ -26,6 +26,7 @@
 
 #include "arena.h"
 #include "demangle.h"
+#include "elfinflate.h"
 #include "intern.h"
 #include "sonde/status.h"
 #include "symbolize.h"
@@ -55,8 +56,9 @@ struct sonde_symfile {
 	sonde_elf_info dbg_elf; /* its ELF information */
 	char *dbg_path;         /* owned; NULL without DWARF */
 	Dwarf *dw;              /* NULL without DWARF */
-	cu_range *cus;          /* sorted by start */
+	cu_range *cus;          /* sorted by start; built on the first address .debug_aranges misses */
 	size_t ncus;
+	bool cus_indexed;
 	const sonde_elf_info *syms; /* where symbols come from: elf, or dbg_elf when richer */
 
 	bool eh_cfi_tried;
@@ -67,6 +69,7 @@ struct sonde_symfile {
 
 	mapped cache_img;         /* the uncompressed copy the DWARF was opened from, if any */
 	sonde_elf_info cache_elf; /* its ELF information */
+	bool cache_pending;       /* cache_img was inflated here: write it to the debug cache */
 };
 
 typedef struct failed_path {
@@ -107,6 +110,9 @@ struct sonde_symbolizer {
 	size_t nksyms;
 	perfmap *perfmaps;
 };
+
+static int write_copy(const char *dir, const char *path, const mapped *img);
+static bool cache_path(const sonde_symbolizer *s, const sonde_elf_info *src, char *path, size_t size);
 
 static void mapped_release(mapped *m)
 {
@@ -187,6 +193,10 @@ void sonde_symbolizer_free(sonde_symbolizer *s)
 		return;
 	for (sonde_symfile *f = s->files, *next; f; f = next) {
 		next = f->next;
+		char path[PATH_MAX];
+		/* A folder that cannot be written only costs the next run its speed. */
+		if (f->cache_pending && cache_path(s, &f->cache_elf, path, sizeof(path)))
+			(void)write_copy(s->debug_cache, path, &f->cache_img);
 		symfile_free(f);
 	}
 	for (failed_path *p = s->failed, *next; p; p = next) {
@@ -418,16 +428,16 @@ static bool has_compressed(const sonde_elf_info *e)
 	return false;
 }
 
-/* Writes img[0..len), an ELF file, to path with its sections decompressed: through a
- * temporary file renamed into place, so that readers never see half a copy. */
-static int write_uncompressed(const char *dir, const char *path, const mapped *img)
+/* Writes img[0..len), an uncompressed ELF image, to path: through a temporary file renamed
+ * into place, so that readers never see half a copy. */
+static int write_copy(const char *dir, const char *path, const mapped *img)
 {
 	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
 		return -errno;
 	char tmp[PATH_MAX];
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp))
 		return -ENAMETOOLONG;
-	int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
 	int rc = 0;
@@ -438,18 +448,6 @@ static int write_uncompressed(const char *dir, const char *path, const mapped *i
 		else if (n > 0)
 			off += (size_t)n;
 	}
-	Elf *e = rc == 0 ? elf_begin(fd, ELF_C_RDWR, NULL) : NULL;
-	if (!e && rc == 0)
-		rc = SONDE_EPARSE;
-	for (Elf_Scn *scn = NULL; rc == 0 && (scn = elf_nextscn(e, scn)) != NULL;) {
-		GElf_Shdr sh;
-		if (gelf_getshdr(scn, &sh) && (sh.sh_flags & SHF_COMPRESSED) && elf_compress(scn, 0, 0) < 0)
-			rc = SONDE_EPARSE;
-	}
-	if (rc == 0 && elf_update(e, ELF_C_WRITE) < 0)
-		rc = SONDE_EPARSE;
-	if (e)
-		elf_end(e);
 	if (close(fd) != 0 && rc == 0)
 		rc = -errno;
 	if (rc == 0 && rename(tmp, path) != 0)
@@ -459,42 +457,67 @@ static int write_uncompressed(const char *dir, const char *path, const mapped *i
 	return rc;
 }
 
-/* The ELF to open the DWARF of: src itself, or its uncompressed copy in the debug cache
- * (written first when missing) when src has compressed sections. */
-static const sonde_elf_info *uncompressed_source(sonde_symbolizer *s, sonde_symfile *f,
-                                                 const sonde_elf_info *src, const mapped *img)
+/* The path of src's copy in the debug cache, or false without a cache or a build-id. */
+static bool cache_path(const sonde_symbolizer *s, const sonde_elf_info *src, char *path, size_t size)
 {
-	if (!s->debug_cache || !src->build_id_len || !has_compressed(src))
-		return src;
-	char hex[2 * SONDE_ELF_MAX_BUILD_ID + 1], path[PATH_MAX];
+	if (!s->debug_cache || !src->build_id_len)
+		return false;
+	char hex[2 * SONDE_ELF_MAX_BUILD_ID + 1];
 	sonde_elf_info_build_id_hex(src, hex);
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s.debug", s->debug_cache, hex) >= sizeof(path))
-		return src;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && (write_uncompressed(s->debug_cache, path, img) != 0 ||
-	               (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0))
-		return src;
-	struct stat st;
-	mapped m = {0};
-	bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && map_fd(fd, (size_t)st.st_size, &m) == 0;
-	close(fd);
-	if (!ok)
-		return src;
+	return (size_t)snprintf(path, size, "%s/%s.debug", s->debug_cache, hex) < size;
+}
+
+/* Opens the ELF image m (taking it) as f's uncompressed copy of src, after checking that
+ * it is one: same build-id, DWARF, nothing compressed. */
+static const sonde_elf_info *use_copy(sonde_symfile *f, const sonde_elf_info *src, mapped m)
+{
 	sonde_elf_info e;
-	if (sonde_elf_info_read(&e, m.map, m.len, NULL) != 0) {
+	if (sonde_elf_info_read_headers(&e, m.map, m.len, NULL) != 0) {
 		mapped_release(&m);
-		return src;
+		return NULL;
 	}
 	/* A copy of another file, or damaged: not used (and not trusted). */
 	if (e.build_id_len != src->build_id_len || memcmp(e.build_id, src->build_id, e.build_id_len) != 0 ||
 	    !e.has_debug_info || has_compressed(&e)) {
 		sonde_elf_info_release(&e);
 		mapped_release(&m);
-		return src;
+		return NULL;
 	}
 	f->cache_img = m;
 	f->cache_elf = e;
 	return &f->cache_elf;
+}
+
+/* The ELF to open the DWARF of: src itself when nothing in it is compressed; else its
+ * uncompressed copy from the debug cache, or one inflated here in memory (elfinflate.h),
+ * which sonde_symbolizer_free() writes to the cache (after the output, off the critical
+ * path); src itself when neither works (libdw then inflates the sections). */
+static const sonde_elf_info *uncompressed_source(sonde_symbolizer *s, sonde_symfile *f,
+                                                 const sonde_elf_info *src, const mapped *img)
+{
+	if (!has_compressed(src))
+		return src;
+	char path[PATH_MAX];
+	bool cached = cache_path(s, src, path, sizeof(path));
+	int fd = cached ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	if (fd >= 0) {
+		struct stat st;
+		mapped m = {0};
+		bool ok =
+		        fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && map_fd(fd, (size_t)st.st_size, &m) == 0;
+		close(fd);
+		const sonde_elf_info *copy = ok ? use_copy(f, src, m) : NULL;
+		if (copy)
+			return copy;
+	}
+	mapped m = {0};
+	if (sonde_elf_inflate(img->map, img->len, &m.map, &m.len) != 0)
+		return src;
+	const sonde_elf_info *copy = use_copy(f, src, m);
+	if (!copy)
+		return src;
+	f->cache_pending = cached;
+	return copy;
 }
 
 static void open_dwarf(sonde_symbolizer *s, sonde_symfile *f)
@@ -513,8 +536,6 @@ static void open_dwarf(sonde_symbolizer *s, sonde_symfile *f)
 		return;
 	src = uncompressed_source(s, f, src, src == &f->elf ? &f->img : &f->dbg_img);
 	f->dw = dwarf_begin_elf(src->elf, DWARF_C_READ, NULL);
-	if (f->dw)
-		index_cus(f);
 }
 
 Dwarf_CFI *sonde_symfile_eh_cfi(sonde_symfile *f)
@@ -545,8 +566,17 @@ Dwarf_CFI *sonde_symfile_debug_cfi(sonde_symbolizer *s, sonde_symfile *f)
 	return f->dbg_cfi;
 }
 
+/* The compile unit holding vaddr: through .debug_aranges when the file has it (gcc writes
+ * it; libdw reads it once, and no other CU is touched), else through our index of every
+ * CU's ranges, built on the first miss (clang writes no .debug_aranges). */
 static bool find_cu(sonde_symfile *f, uint64_t vaddr, Dwarf_Die *cu)
 {
+	if (dwarf_addrdie(f->dw, vaddr, cu) != NULL)
+		return true;
+	if (!f->cus_indexed) {
+		f->cus_indexed = true;
+		index_cus(f);
+	}
 	size_t lo = 0, hi = f->ncus;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;

@@ -1,18 +1,24 @@
 /* symbolize_test.c - the profiler's readers and symbolizer: /proc/PID/maps lines, the
  * process model's maps, the ELF reader on this very program and on garbage, demangling,
- * perf map files, and symbolization with source lines. */
+ * perf map files, symbolization with source lines, and the inflater of compressed
+ * sections (on a copy of this program whose debug sections libelf compressed). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "demangle.h"
+#include "elfinflate.h"
 #include "elfinfo.h"
 #include "procmaps.h"
 #include "procmodel_internal.h"
@@ -262,16 +268,142 @@ static void test_perfmap(void **state)
 	sonde_symbolizer_free(sym);
 }
 
+/* Copies this program to a temporary file with its .debug_* and .comment sections
+ * compressed by libelf (as objcopy --compress-debug-sections=zlib does). Returns how many
+ * sections were compressed; path receives the file's name. */
+static int write_compressed_self(char *path, size_t size)
+{
+	snprintf(path, size, "/tmp/sonde-symbolize-test-%d.elf", (int)getpid());
+	int in = open("/proc/self/exe", O_RDONLY);
+	int out = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	assert_true(in >= 0 && out >= 0);
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		assert_int_equal(write(out, buf, (size_t)n), n);
+	close(in);
+	elf_version(EV_CURRENT);
+	Elf *e = elf_begin(out, ELF_C_RDWR, NULL);
+	assert_non_null(e);
+	size_t shstrndx;
+	assert_int_equal(elf_getshdrstrndx(e, &shstrndx), 0);
+	int count = 0;
+	for (Elf_Scn *scn = NULL; (scn = elf_nextscn(e, scn)) != NULL;) {
+		GElf_Shdr sh;
+		assert_non_null(gelf_getshdr(scn, &sh));
+		const char *name = elf_strptr(e, shstrndx, sh.sh_name);
+		if (sh.sh_type == SHT_NOBITS || sh.sh_size == 0 || (sh.sh_flags & SHF_ALLOC) || !name ||
+		    (strncmp(name, ".debug_", 7) != 0 && strcmp(name, ".comment") != 0))
+			continue;
+		assert_int_equal(elf_compress(scn, ELFCOMPRESS_ZLIB, ELF_CHF_FORCE), 1);
+		count++;
+	}
+	assert_true(elf_update(e, ELF_C_WRITE) > 0);
+	elf_end(e);
+	close(out);
+	return count;
+}
+
+static Elf *open_image(void *img, size_t len)
+{
+	Elf *e = elf_memory(img, len);
+	assert_non_null(e);
+	return e;
+}
+
+/* The inflated image has every section of the original, uncompressed, byte for byte; the
+ * compressed file symbolizes as the original does; garbage and files without compressed
+ * sections are refused. */
+static void test_elf_inflate(void **state)
+{
+	(void)state;
+	char path[256];
+	int compressed = write_compressed_self(path, sizeof(path));
+	assert_true(compressed >= 1);
+	int fd = open(path, O_RDONLY);
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	void *cimg = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	assert_true(cimg != MAP_FAILED);
+	void *img;
+	size_t len;
+	assert_int_equal(sonde_elf_inflate(cimg, (size_t)st.st_size, &img, &len), 0);
+
+	int sfd = open("/proc/self/exe", O_RDONLY);
+	struct stat sst;
+	assert_int_equal(fstat(sfd, &sst), 0);
+	void *simg = mmap(NULL, (size_t)sst.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, sfd, 0);
+	close(sfd);
+	assert_true(simg != MAP_FAILED);
+	Elf *orig = open_image(simg, (size_t)sst.st_size), *infl = open_image(img, len);
+	size_t no, ni;
+	assert_int_equal(elf_getshdrnum(orig, &no), 0);
+	assert_int_equal(elf_getshdrnum(infl, &ni), 0);
+	assert_int_equal(no, ni);
+	for (size_t i = 1; i < no; i++) {
+		GElf_Shdr a, b;
+		assert_non_null(gelf_getshdr(elf_getscn(orig, i), &a));
+		assert_non_null(gelf_getshdr(elf_getscn(infl, i), &b));
+		assert_int_equal(a.sh_type, b.sh_type);
+		assert_int_equal(a.sh_flags, b.sh_flags);
+		assert_int_equal(a.sh_size, b.sh_size);
+		if (a.sh_type == SHT_NOBITS || a.sh_size == 0)
+			continue;
+		assert_true(b.sh_offset + b.sh_size <= len);
+		assert_memory_equal((const char *)simg + a.sh_offset, (const char *)img + b.sh_offset,
+		                    (size_t)a.sh_size);
+	}
+	elf_end(infl);
+	elf_end(orig);
+	munmap(simg, (size_t)sst.st_size);
+
+	/* Nothing left to inflate, or not ELF at all: refused. */
+	void *again;
+	size_t again_len;
+	assert_int_equal(sonde_elf_inflate(img, len, &again, &again_len), SONDE_EPARSE);
+	assert_int_equal(sonde_elf_inflate("\x7f"
+	                                   "ELF garbage",
+	                                   11, &again, &again_len),
+	                 SONDE_EPARSE);
+	/* A truncated compressed file: refused, never read past its end. */
+	assert_int_equal(sonde_elf_inflate(cimg, (size_t)st.st_size / 2, &again, &again_len), SONDE_EPARSE);
+	munmap(img, len);
+	munmap(cimg, (size_t)st.st_size);
+
+	/* The compressed copy symbolizes like the program itself (lines when it has DWARF). */
+	sonde_symbolizer *sym = sonde_symbolizer_new(NULL);
+	sonde_symfile *self, *copy;
+	assert_int_equal(sonde_symbolizer_file(sym, "/proc/self/exe", NULL, &self), 0);
+	sonde_symbolizer *sym2 = sonde_symbolizer_new(NULL);
+	assert_int_equal(sonde_symbolizer_file(sym2, path, NULL, &copy), 0);
+	const sonde_elf_info *e = sonde_symfile_elf(self);
+	const sonde_elf_sym *s = NULL;
+	for (size_t i = 0; i < e->nsyms && !s; i++)
+		if (strcmp(e->syms[i].name, "sonde_test_marker_function") == 0)
+			s = &e->syms[i];
+	assert_non_null(s);
+	sonde_symloc a[8], b[8];
+	size_t na = sonde_symfile_symbolize(sym, self, s->addr + 1, a, 8);
+	size_t nb = sonde_symfile_symbolize(sym2, copy, s->addr + 1, b, 8);
+	assert_int_equal(na, nb);
+	for (size_t i = 0; i < na; i++) {
+		assert_string_equal(a[i].function, b[i].function);
+		assert_string_equal(a[i].file, b[i].file);
+		assert_int_equal(a[i].line, b[i].line);
+	}
+	sonde_symbolizer_free(sym2);
+	sonde_symbolizer_free(sym);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_procmaps_lines),
-	        cmocka_unit_test(test_procmaps_errors),
-	        cmocka_unit_test(test_procmodel_overlaps),
-	        cmocka_unit_test(test_elf_self),
-	        cmocka_unit_test(test_elf_garbage),
-	        cmocka_unit_test(test_demangle),
-	        cmocka_unit_test(test_perfmap),
+	        cmocka_unit_test(test_procmaps_lines),     cmocka_unit_test(test_procmaps_errors),
+	        cmocka_unit_test(test_procmodel_overlaps), cmocka_unit_test(test_elf_self),
+	        cmocka_unit_test(test_elf_garbage),        cmocka_unit_test(test_elf_inflate),
+	        cmocka_unit_test(test_demangle),           cmocka_unit_test(test_perfmap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
