@@ -2,8 +2,10 @@
  * fuzz_memfile.c - libFuzzer target for the reader of `sonde mem` recordings
  * (src/profile/mem_file.c) and the analysis over it (mem_report.c, without opening the
  * files the module maps name): any bytes either open, replay in sequence order and
- * analyse, or fail with SONDE_EPARSE naming an offset inside the input and a field.
+ * analyse, or fail with SONDE_EPARSE naming an offset inside the input and a field; the
+ * summary's quick look (sonde_memfile_peek) fails the same way and agrees with the open.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -35,6 +37,16 @@ static int on_event(void *arg, const sonde_mem_event *e)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	/* The quick look of the summary: 0, 1 (no END record) or a located error; it checks a
+	 * subset of what the full open checks, and agrees with it on what it reports. */
+	sonde_memfile_info peek;
+	size_t peek_stacks;
+	sonde_wire_error perr;
+	int prc = sonde_memfile_peek(data, size, &peek, &peek_stacks, &perr);
+	if (prc == SONDE_EPARSE && (perr.offset > size || !perr.field[0]))
+		abort();
+	if (prc != 0 && prc != 1 && prc != SONDE_EPARSE && prc != -ENOMEM)
+		abort();
 	sonde_memfile *f = NULL;
 	sonde_wire_error err;
 	int rc = sonde_memfile_open(data, size, &f, &err);
@@ -43,6 +55,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		return 0;
 	}
+	const sonde_memfile_info *in = sonde_memfile_info_get(f);
+	if (prc == SONDE_EPARSE || (prc == 1) != !in->complete)
+		abort();
+	if (prc == 0 && (peek_stacks != sonde_memfile_stacks_count(f) || peek.threads != in->threads ||
+	                 peek.end_ns != in->end_ns || peek.lost != in->lost || peek.all != in->all))
+		abort();
 	for (uint32_t i = 0; i < sonde_memfile_stacks_count(f); i++) {
 		size_t depth;
 		uint32_t gen;

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -182,18 +183,47 @@ static void children(const char *path, bool list)
 	closedir(d);
 }
 
+/* The summary's figures from a look at the record headers (sonde_memfile_peek()), with
+ * the file mapped so that only the pages holding them are read: the recording is not
+ * read through, which for --all is some 5 bytes per allocation. Returns 0, or non-zero
+ * when only a full open can tell (no END record, or a problem to report). */
+static int peek_recording(const char *path, sonde_memfile_info *in, size_t *stacks)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	struct stat st;
+	int rc = -1;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+		void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (m != MAP_FAILED) {
+			sonde_wire_error err = {0};
+			rc = sonde_memfile_peek(m, (size_t)st.st_size, in, stacks, &err);
+			munmap(m, (size_t)st.st_size);
+		}
+	}
+	close(fd);
+	return rc;
+}
+
 static void summary(const char *path)
 {
 	char *data = NULL;
 	sonde_memfile *f = NULL;
-	if (open_recording(path, &data, &f) != SONDE_EXIT_OK) {
-		free(data);
-		return;
+	sonde_memfile_info peeked;
+	size_t stacks;
+	const sonde_memfile_info *in = &peeked;
+	if (peek_recording(path, &peeked, &stacks) != 0) {
+		if (open_recording(path, &data, &f) != SONDE_EXIT_OK) {
+			free(data);
+			return;
+		}
+		in = sonde_memfile_info_get(f);
+		stacks = sonde_memfile_stacks_count(f);
 	}
-	const sonde_memfile_info *in = sonde_memfile_info_get(f);
 	fprintf(stderr, "sonde mem: %s: %llu events, %zu stacks, %zu threads, %.3f s%s%s", path,
-	        (unsigned long long)in->events, sonde_memfile_stacks_count(f), in->threads,
-	        (double)in->end_ns / 1e9, in->all ? ", every allocation" : ", sampled",
+	        (unsigned long long)in->events, stacks, in->threads, (double)in->end_ns / 1e9,
+	        in->all ? ", every allocation" : ", sampled",
 	        in->complete ? ""
 	                     : " (incomplete: no END record; the command did not exit normally or closed the "
 	                       "file)");
@@ -204,6 +234,79 @@ static void summary(const char *path)
 	free(data);
 	children(path, true);
 	fprintf(stderr, "sonde mem: see `sonde mem report %s`\n", path);
+}
+
+/* The command's environment in *out (NULL-terminated; free out[0], then out): sonde's
+ * own without the recorder's variables, then SONDE_MEM_PID= with room for the child's
+ * pid (written by the child) first, LD_PRELOAD naming lib (before any preload already
+ * set), SONDE_MEM_OUT=out_path and SONDE_MEM_SAMPLE_BYTES=sample. Returns 0 or -ENOMEM. */
+static int child_env(const char *lib, const char *out_path, const char *sample, char ***out)
+{
+	static const char *const names[] = {
+	        "SONDE_MEM_PID=", "LD_PRELOAD=", "SONDE_MEM_OUT=", "SONDE_MEM_SAMPLE_BYTES="};
+	const char *pre = getenv("LD_PRELOAD");
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	sonde_buf b = SONDE_BUF_INIT;
+	size_t off[4];
+	off[0] = b.len;
+	sonde_buf_printf(&b, "%s%024d", names[0], 0);
+	sonde_buf_putc(&b, 0);
+	off[1] = b.len;
+	sonde_buf_printf(&b, "%s%s%s%s", names[1], lib, pre && *pre ? ":" : "", pre && *pre ? pre : "");
+	sonde_buf_putc(&b, 0);
+	off[2] = b.len;
+	sonde_buf_printf(&b, "%s%s", names[2], out_path);
+	sonde_buf_putc(&b, 0);
+	off[3] = b.len;
+	sonde_buf_printf(&b, "%s%s", names[3], sample);
+	sonde_buf_putc(&b, 0);
+	char **env = calloc(n + 5, sizeof *env);
+	if (!env || b.oom) {
+		free(env);
+		sonde_buf_release(&b);
+		return -ENOMEM;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < 4; i++)
+		env[k++] = b.data + off[i];
+	for (size_t i = 0; i < n; i++) {
+		bool ours = false;
+		for (size_t j = 0; j < 4 && !ours; j++)
+			ours = strncmp(environ[i], names[j], strlen(names[j])) == 0;
+		if (!ours)
+			env[k++] = environ[i];
+	}
+	env[k] = NULL;
+	*out = env; /* env[0] == b.data: the buffer's storage, released with free() */
+	return 0;
+}
+
+/* Starts argv with the environment envp (whose first entry is SONDE_MEM_PID= with room
+ * for the pid, which the child writes). vfork: the command starts without copying sonde's
+ * address space (some 45 shared libraries: their page tables, then a copy-on-write fault
+ * for each page either process writes before the exec); the child writes its pid and
+ * calls execvpe, nothing else. Returns the child's pid (or -1 with errno); *exec_err
+ * receives execvpe's errno when the command could not be run (its status is then 127). */
+static pid_t launch(char *const argv[], char **envp, int *exec_err)
+{
+	volatile int err = 0;
+	pid_t child = vfork();
+	if (child == 0) {
+		char *d = envp[0] + sizeof "SONDE_MEM_PID=" - 1, digits[24];
+		int k = 0;
+		for (unsigned long v = (unsigned long)getpid(); v; v /= 10)
+			digits[k++] = (char)('0' + v % 10);
+		while (k)
+			*d++ = digits[--k];
+		*d = 0;
+		execvpe(argv[0], argv, envp);
+		err = errno;
+		_exit(127);
+	}
+	*exec_err = err;
+	return child;
 }
 
 static int record(int argc, char **argv)
@@ -271,40 +374,23 @@ static int record(int argc, char **argv)
 	}
 	unlink(abs);
 	children(abs, false);
-	int pipefd[2];
-	if (pipe2(pipefd, O_CLOEXEC) != 0) {
-		sonde_cli_error(VERB, "pipe: %s", strerror(errno));
+	char num[32];
+	snprintf(num, sizeof num, "%llu", all ? 0ull : (unsigned long long)sample);
+	char **envp = NULL;
+	rc = child_env(lib, abs, num, &envp);
+	if (rc) {
+		sonde_cli_error(VERB, "%s", strerror(-rc));
 		return SONDE_EXIT_USAGE;
 	}
 	fflush(NULL);
-	pid_t child = fork();
+	int e = 0;
+	pid_t child = launch(argv + i, envp, &e);
+	free(envp[0]);
+	free(envp);
 	if (child < 0) {
-		sonde_cli_error(VERB, "fork: %s", strerror(errno));
+		sonde_cli_error(VERB, "vfork: %s", strerror(errno));
 		return SONDE_EXIT_USAGE;
 	}
-	if (child == 0) {
-		close(pipefd[0]);
-		char num[32];
-		const char *pre = getenv("LD_PRELOAD");
-		char preload[PATH_MAX * 2];
-		snprintf(preload, sizeof preload, "%s%s%s", lib, pre && *pre ? ":" : "",
-		         pre && *pre ? pre : "");
-		setenv("LD_PRELOAD", preload, 1);
-		setenv("SONDE_MEM_OUT", abs, 1);
-		snprintf(num, sizeof num, "%llu", all ? 0ull : (unsigned long long)sample);
-		setenv("SONDE_MEM_SAMPLE_BYTES", num, 1);
-		snprintf(num, sizeof num, "%ld", (long)getpid());
-		setenv("SONDE_MEM_PID", num, 1);
-		execvp(argv[i], argv + i);
-		int e = errno;
-		ssize_t w = write(pipefd[1], &e, sizeof e);
-		(void)w;
-		_exit(127);
-	}
-	close(pipefd[1]);
-	int e = 0;
-	ssize_t got = read(pipefd[0], &e, sizeof e);
-	close(pipefd[0]);
 	struct sigaction ign = {0}, old_int, old_term;
 	ign.sa_handler = SIG_IGN;
 	sigaction(SIGINT, &ign, &old_int); /* Ctrl-C reaches the command; we wait for it */
@@ -314,7 +400,7 @@ static int record(int argc, char **argv)
 		;
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGQUIT, &old_term, NULL);
-	if (got == (ssize_t)sizeof e) {
+	if (e) {
 		sonde_cli_error(VERB, "cannot run '%s': %s", argv[i], strerror(e));
 		return 127;
 	}

@@ -240,11 +240,9 @@ static void free_tid(sonde_ptrmap *m)
 	sonde_ptrmap_release(m);
 }
 
-static int parse(sonde_memfile *f, sonde_wire_error *err)
+/* Checks the 48-byte header and fills the fields of info it holds. */
+static int parse_header(const uint8_t *p, size_t len, sonde_memfile_info *info, sonde_wire_error *err)
 {
-	const uint8_t *p = f->data;
-	size_t len = f->len;
-	sonde_memfile_info *info = &f->info;
 	if (len < SONDE_MEMFILE_HEADER_BYTES)
 		return sonde_wire_fail(err, len, 0, "header",
 		                       "expected a %u-byte header, the file has %zu bytes",
@@ -265,6 +263,17 @@ static int parse(sonde_memfile *f, sonde_wire_error *err)
 		return sonde_wire_fail(err, 16, 0, "sample_bytes", "expected a sampling interval above 0");
 	info->pid = le64(p + 24);
 	info->start_wall_ns = le64(p + 32);
+	return 0;
+}
+
+static int parse(sonde_memfile *f, sonde_wire_error *err)
+{
+	const uint8_t *p = f->data;
+	size_t len = f->len;
+	sonde_memfile_info *info = &f->info;
+	int hrc = parse_header(p, len, info, err);
+	if (hrc)
+		return hrc;
 	uint64_t max_stack = UINT64_MAX;
 	size_t max_stack_off = 0;
 	sonde_ptrmap tids;
@@ -341,6 +350,107 @@ static int parse(sonde_memfile *f, sonde_wire_error *err)
 		rc = sonde_wire_fail(err, max_stack_off, 0, "stack",
 		                     "expected a stack id below %zu (the stacks the file defines), got %llu",
 		                     f->nstacks, (unsigned long long)max_stack);
+	return rc;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+int sonde_memfile_peek(const uint8_t *data, size_t len, sonde_memfile_info *info, size_t *stacks,
+                       sonde_wire_error *err)
+{
+	memset(info, 0, sizeof *info);
+	*stacks = 0;
+	int rc = parse_header(data, len, info, err);
+	if (rc)
+		return rc;
+	uint32_t *tids = NULL;
+	size_t ntids = 0, tids_cap = 0;
+	uint64_t first_seq = UINT64_MAX, end_seq = 0;
+	size_t off = SONDE_MEMFILE_HEADER_BYTES;
+	while (off < len && rc == 0) {
+		if (info->complete) {
+			rc = sonde_wire_fail(err, off, 0, "record",
+			                     "expected the end of the file after the END record");
+			break;
+		}
+		if (len - off < 5) {
+			rc = sonde_wire_fail(err, off, 0, "record header",
+			                     "expected a 5-byte record header, the file ends after %zu bytes",
+			                     len - off);
+			break;
+		}
+		uint8_t type = data[off];
+		size_t rlen = le32(data + off + 1), body = off + 5, i = body;
+		if (rlen > len - off - 5) {
+			rc = sonde_wire_fail(
+			        err, off, 0, "record length",
+			        "expected %zu bytes of record (type %u), the file has %zu (truncated?)", rlen,
+			        type, len - off - 5);
+			break;
+		}
+		if (type == SONDE_MEMREC_STACK) {
+			(*stacks)++;
+		} else if (type == SONDE_MEMREC_EVENTS) {
+			if (rlen < 4) {
+				rc = sonde_wire_fail(err, body, 0, "tid",
+				                     "expected a 4-byte thread id, the record has %zu bytes",
+				                     rlen);
+				break;
+			}
+			uint32_t tid = le32(data + body);
+			/* A record's first event carries its number whole (a delta from 0): the
+			 * smallest is where this process's numbers start (0, or the parent's
+			 * count at the fork for a forked child's recording). */
+			size_t at = body + 5;
+			uint64_t first;
+			if (rlen > 4 && varint(data, body + rlen, &at, &first) == 0 && first < first_seq)
+				first_seq = first;
+			/* Records of one thread mostly follow each other: skip the repeats here,
+			 * the rest after sorting. */
+			if (rlen > 4 && (ntids == 0 || tids[ntids - 1] != tid)) {
+				if (ntids == tids_cap) {
+					size_t nc = tids_cap ? tids_cap * 2 : 64;
+					uint32_t *t = realloc(tids, nc * sizeof *t);
+					if (!t) {
+						rc = -ENOMEM;
+						break;
+					}
+					tids = t;
+					tids_cap = nc;
+				}
+				tids[ntids++] = tid;
+			}
+		} else if (type == SONDE_MEMREC_END) {
+			uint64_t seq, ns, lost;
+			if (varint(data, body + rlen, &i, &seq) || varint(data, body + rlen, &i, &ns) ||
+			    varint(data, body + rlen, &i, &lost)) {
+				rc = sonde_wire_fail(err, i, 0, "end",
+				                     "expected three varints (seq, ns, lost)");
+				break;
+			}
+			info->complete = true;
+			end_seq = seq;
+			info->end_ns = ns;
+			info->lost = lost;
+		} else if (type != SONDE_MEMREC_MAPS) {
+			rc = sonde_wire_fail(err, off, 0, "record type",
+			                     "expected a record type between 1 and 4, got %u", type);
+		}
+		off = body + rlen;
+	}
+	if (ntids)
+		qsort(tids, ntids, sizeof *tids, cmp_u32);
+	for (size_t k = 0; k < ntids; k++)
+		info->threads += k == 0 || tids[k] != tids[k - 1];
+	free(tids);
+	if (first_seq != UINT64_MAX && end_seq > first_seq)
+		info->events = end_seq - first_seq;
+	if (rc == 0 && !info->complete)
+		rc = 1;
 	return rc;
 }
 

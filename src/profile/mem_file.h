@@ -52,6 +52,19 @@ int sonde_memfile_open(const uint8_t *data, size_t len, sonde_memfile **out, son
 /* NULL is a no-op. */
 void sonde_memfile_free(sonde_memfile *f);
 
+/* A quick look at data[0..len) for `sonde mem`'s one-line summary: the header, the
+ * header of every record and the END record, without decoding the events (so a 100 MB
+ * recording costs a page per record, not a pass over every event). Fills *info (events:
+ * the numbers taken, from the smallest first number of a record to the END record's count,
+ * which are the events a complete recording holds, one number each; threads: the distinct
+ * thread ids of the non-empty EVENTS records) and *stacks. Returns
+ * 0; 1 when there is no END record (the recording is incomplete; only
+ * sonde_memfile_open() can count its events); SONDE_EPARSE with err filled; or -ENOMEM.
+ * It checks less than sonde_memfile_open(): a recording it accepts may still be refused
+ * there. */
+int sonde_memfile_peek(const uint8_t *data, size_t len, sonde_memfile_info *info, size_t *stacks,
+                       sonde_wire_error *err);
+
 const sonde_memfile_info *sonde_memfile_info_get(const sonde_memfile *f);
 
 /* Stacks: ids 0 .. count-1. The return addresses of a stack, innermost first (the

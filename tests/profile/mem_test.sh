@@ -45,7 +45,18 @@ rc=$?
 [ $rc = 0 ] && ok || bad "mem --all mem_pattern: exit $rc: $(cat "$tmp/err")"
 has "$tmp/err" "3 threads" "summary threads"
 has "$tmp/err" "a child process recorded into .*pat.mem.[0-9]+" "summary child"
+cp "$tmp/err" "$tmp/summary"
 "$sonde" mem report "$tmp/pat.mem" --json >"$tmp/pat.json" 2>"$tmp/err" || bad "report --json: $(cat "$tmp/err")"
+# The summary looks at the record headers only (sonde_memfile_peek); its figures are the
+# report's, which decodes every event.
+$py - "$tmp/summary" "$tmp/pat.json" <<'PY' && ok || bad "summary figures are the report's"
+import json, re, sys
+m = re.search(r"([0-9]+) events, ([0-9]+) stacks, ([0-9]+) threads", open(sys.argv[1]).read())
+rep = json.load(open(sys.argv[2]))
+if not m or int(m.group(1)) != rep["events"] or int(m.group(3)) != rep["threads"] or int(m.group(2)) < 1:
+    print("summary %s, report %d events, %d threads" % (m and m.group(0), rep["events"], rep["threads"]), file=sys.stderr)
+    sys.exit(1)
+PY
 child=$(sed -n 's/.* child=\([0-9]*\).*/\1/p' "$tmp/truth")
 "$sonde" mem report "$tmp/pat.mem.$child" --json >"$tmp/child.json" 2>"$tmp/err" || bad "child report: $(cat "$tmp/err")"
 $py - "$tmp/truth" "$tmp/pat.json" "$tmp/child.json" "$tmp/mem_pattern" <<'PY' && ok || bad "mem_pattern --all figures"

@@ -27,9 +27,9 @@
  *   while it stays non-negative, jump straight to the real function (four instructions);
  *   everything else takes a slow path. Sampled pointers are kept in a small
  *   open-addressing set read under a seqlock, summarised by a counting filter of one byte
- *   per hash bucket: free() of an unsampled block reads the mode, the number of live
- *   sampled blocks and, when that is not zero, one filter byte, then jumps to the real
- *   free; no lock, no TLS.
+ *   per hash bucket: free() reads one word (zero unless --all or sampled blocks are
+ *   live) and, when that is not zero, one filter byte, then jumps to the real free; no
+ *   lock, no TLS.
  * - Stacks: _Unwind_Backtrace from libgcc_s (dlopen'd at start, so that the library links
  *   nothing but libc, libdl and pthreads), behind a per-thread cache keyed by the caller's
  *   return address and stack pointer. A hit is verified by re-reading every return address
@@ -112,6 +112,15 @@ static void boot_free(void *p)
 {
 	(void)p;
 }
+
+/* What free() reads first: zero while it has nothing to look at beyond the real free;
+ * else the number of live sampled blocks plus GATE_ALL in --all mode and GATE_BOOT once
+ * the boot arena has handed out a block (which the real free must never see; glibc 2.36
+ * allocates nothing while dlsym runs, so this stays clear there). Counts change by atomic
+ * add and subtract, so that the flags are never lost. */
+#define GATE_ALL  ((size_t)1 << 62)
+#define GATE_BOOT ((size_t)1 << 61)
+static _Atomic size_t g_free_gate;
 
 static real_fns real = {.free = boot_free};
 static _Atomic int boot_state; /* 0 unresolved, 1 resolving, 2 resolved */
@@ -228,6 +237,7 @@ static void *boot_alloc(size_t n, size_t align)
 		if (start + n > sizeof boot_arena)
 			return NULL;
 		if (atomic_compare_exchange_weak(&boot_used, &used, start + n)) {
+			atomic_fetch_or(&g_free_gate, GATE_BOOT);
 			memcpy(boot_arena + start - sizeof(size_t), &n, sizeof n);
 			return boot_arena + start;
 		}
@@ -289,12 +299,20 @@ static double ln(double x)
 		m /= 2;
 		e++;
 	}
-	double s = (m - 1) / (m + 1), s2 = s * s, sum = 0, term = s;
-	for (int k = 1; k <= 19; k += 2) {
-		sum += term / k;
-		term *= s2;
-	}
-	return e * 0.69314718055994531 + 2 * sum;
+	/* ln m = 2 atanh s = 2 (s + s^3/3 + s^5/5 + ... + s^19/19), |s| <= 0.1716, in Horner
+	 * form: one division in all (a sampled allocation draws an interval each time). */
+	double s = (m - 1) / (m + 1), s2 = s * s;
+	double p = 1.0 / 19;
+	p = p * s2 + 1.0 / 17;
+	p = p * s2 + 1.0 / 15;
+	p = p * s2 + 1.0 / 13;
+	p = p * s2 + 1.0 / 11;
+	p = p * s2 + 1.0 / 9;
+	p = p * s2 + 1.0 / 7;
+	p = p * s2 + 1.0 / 5;
+	p = p * s2 + 1.0 / 3;
+	p = p * s2 + 1.0;
+	return e * 0.69314718055994531 + 2 * s * p;
 }
 
 static int64_t draw_interval(void)
@@ -410,6 +428,7 @@ static int set_add_locked(uintptr_t p)
 	filter_change_locked(p, 1);
 	g_set_count++;
 	atomic_store(&g_set_live, g_set_count);
+	atomic_fetch_add(&g_free_gate, 1);
 	return 0;
 }
 
@@ -448,6 +467,7 @@ done:
 	filter_change_locked(p, 0);
 	g_set_count--;
 	atomic_store(&g_set_live, g_set_count);
+	atomic_fetch_sub(&g_free_gate, 1);
 	return 1;
 }
 
@@ -891,8 +911,9 @@ static int record_free(int kind, uintptr_t ptr, size_t size)
  * to the real function: no frame, one initial-exec TLS read-modify-write and a branch.
  * Everything else (the first allocation of a thread, the end of an interval, --all mode,
  * the bootstrap, the time before the constructor decided the mode) takes the slow path.
- * free() looks at nothing but the boot arena's bounds, the mode and, while sampled blocks
- * are live, one byte of the counting filter, before it jumps to the real free (in --all
+ * free() looks at one word, g_free_gate (zero unless --all, sampled blocks live, or a
+ * boot arena block handed out), before it jumps to the real free; past the gate, at the
+ * boot arena's bounds and, while sampling, one byte of the counting filter (in --all
  * mode, at the thread's last allocation, which it turns into a TEMP event). */
 
 static _Atomic int g_ready; /* the constructor decided g_mode */
@@ -1048,10 +1069,14 @@ __attribute__((noinline)) static void free_slow(void *p)
 EXPORT void free(void *p)
 {
 	uintptr_t u = (uintptr_t)p;
+	size_t gate = atomic_load_explicit(&g_free_gate, memory_order_relaxed);
+	if (LIKELY(gate == 0)) {
+		real.free(p);
+		return;
+	}
 	if (LIKELY(u - (uintptr_t)boot_arena >= sizeof boot_arena)) {
-		if (g_mode != MODE_ALL) {
-			if (LIKELY(atomic_load_explicit(&g_set_live, memory_order_relaxed) == 0) ||
-			    !filter_maybe(u)) {
+		if (!(gate & GATE_ALL)) {
+			if (!filter_maybe(u)) {
 				real.free(p);
 				return;
 			}
@@ -1366,8 +1391,10 @@ static void at_child(void)
 	g_meta_len = 0;
 	char path[sizeof g_out];
 	child_path(path, sizeof path);
-	if (!path[0] || open_output(path) < 0)
+	if (!path[0] || open_output(path) < 0) {
 		g_mode = MODE_OFF;
+		atomic_fetch_and(&g_free_gate, ~GATE_ALL);
+	}
 	t_busy--;
 }
 
@@ -1404,6 +1431,8 @@ __attribute__((constructor)) static void memrec_start(void)
 	if (!path[0] || open_output(path) < 0)
 		g_mode = MODE_OFF;
 	pthread_mutex_unlock(&g_lock);
+	if (g_mode == MODE_ALL)
+		atomic_fetch_or(&g_free_gate, GATE_ALL);
 	atomic_store_explicit(&g_ready, 1, memory_order_release);
 	t_busy--;
 }
@@ -1429,6 +1458,7 @@ __attribute__((destructor)) static void memrec_stop(void)
 	write_all(rec, (size_t)(p - rec));
 	g_stopped = 1;
 	g_mode = MODE_OFF;
+	atomic_fetch_and(&g_free_gate, ~GATE_ALL);
 	pthread_mutex_unlock(&g_lock);
 	t_busy--;
 }
