@@ -6,9 +6,12 @@
  * (per service and operation, with the downstream table) over all of them on each.
  * Prints `name: value unit` lines.
  *
- * usage: clickhouse_bench [clickhouse://HOST:PORT/DB [SPANS]]   (default 1000000 spans)
+ * usage: clickhouse_bench [clickhouse://HOST:PORT/DB [SPANS [ROUNDS]]]   (default 1000000 spans)
  * Without a URI (or $SONDE_CH_URI) it says so and exits 0: bench/clickhouse_bench.sh
  * starts a private server and passes one. The databases DB and DB_big should be new.
+ * With ROUNDS, only the ClickHouse appends are measured, ROUNDS times each (into DB_rN
+ * and DB_bigN), and each figure is the median with the range: on a loaded machine one
+ * run says little.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -128,6 +131,39 @@ static double latency(const char *uri)
 	return rc < 0 ? -1 : t;
 }
 
+/* ROUNDS of both ClickHouse appends, interleaved; prints median and range of each. */
+static int append_rounds(const char *ch, size_t n, int rounds)
+{
+	double *small = calloc((size_t)rounds, sizeof *small), *big = calloc((size_t)rounds, sizeof *big);
+	if (!small || !big)
+		return 1;
+	for (int r = 0; r < rounds; r++) {
+		char uri[600];
+		snprintf(uri, sizeof uri, "%s_r%d", ch, r);
+		double a = fill(uri, n, 10000);
+		snprintf(uri, sizeof uri, "%s_big%d", ch, r);
+		double b = a < 0 ? -1 : fill(uri, n, 100000);
+		if (a < 0 || b < 0)
+			return 1;
+		small[r] = (double)n / a;
+		big[r] = (double)n / b;
+	}
+	double lo = small[0], hi = small[0], blo = big[0], bhi = big[0];
+	for (int r = 1; r < rounds; r++) {
+		lo = small[r] < lo ? small[r] : lo;
+		hi = small[r] > hi ? small[r] : hi;
+		blo = big[r] < blo ? big[r] : blo;
+		bhi = big[r] > bhi ? big[r] : bhi;
+	}
+	printf("append_clickhouse_spans: %.0f spans/s (median of %d, range %.0f-%.0f)\n",
+	       bench_median(small, rounds), rounds, lo, hi);
+	printf("append_clickhouse_spans_100k_batches: %.0f spans/s (median of %d, range %.0f-%.0f)\n",
+	       bench_median(big, rounds), rounds, blo, bhi);
+	free(small);
+	free(big);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *ch = argc > 1 ? argv[1] : getenv("SONDE_CH_URI");
@@ -136,6 +172,9 @@ int main(int argc, char **argv)
 		printf("clickhouse_bench: no ClickHouse URI given (run bench/clickhouse_bench.sh)\n");
 		return 0;
 	}
+	int rounds = argc > 3 ? atoi(argv[3]) : 0;
+	if (rounds > 0)
+		return append_rounds(ch, n, rounds);
 	char dir[] = "/tmp/sonde-ch-bench-XXXXXX";
 	if (!mkdtemp(dir))
 		return 1;

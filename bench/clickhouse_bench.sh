@@ -6,6 +6,7 @@
 # usage: bench/clickhouse_bench.sh BUILD_DIR [SPANS]   (default 1000000 spans)
 #        SERVE_CLIENTS (default 32): serve_bench's closed-loop clients: ClickHouse pays per
 #        INSERT, so its transactions need many requests in flight to grow
+#        ROUNDS: measure only the ClickHouse appends, ROUNDS times (median and range)
 set -u
 build=${1:?usage: bench/clickhouse_bench.sh BUILD_DIR [SPANS]}
 spans=${2:-1000000}
@@ -17,7 +18,7 @@ bench=$build/bench/clickhouse_bench
 work=$(mktemp -d)
 trap 'ch_stop; rm -rf "$work"' EXIT
 ch_start "$work/ch" || exit 1
-"$bench" "clickhouse://127.0.0.1:$ch_http/sonde_bench" "$spans"
+"$bench" "clickhouse://127.0.0.1:$ch_http/sonde_bench" "$spans" ${ROUNDS:+"$ROUNDS"}
 rc=$?
 serve=$build/bench/serve_bench
 [ -x "$serve" ] || serve=$build/serve_bench

@@ -674,6 +674,12 @@ static void ch_close(sonde_store *base)
 	sonde_buf_release(&s->enc2);
 	sonde_buf_release(&s->key);
 	sonde_buf_release(&s->text);
+	sonde_buf_release(&s->span_rows);
+	sonde_buf_release(&s->index_rows);
+	sonde_buf_release(&s->span_stage);
+	sonde_buf_release(&s->index_stage);
+	free(s->sort_a);
+	free(s->sort_b);
 	free(s->uri);
 	free(s->db);
 	free(s->url);
@@ -903,6 +909,198 @@ static int row_present_span(ch_store *s, sonde__rb *r, void *ctx)
 	return sonde__keymap_put(&t->keys, key, 24, 0, NULL) < 0 ? -ENOMEM : 0;
 }
 
+/* A span an append adds: its sort keys, its place in the batch, its resource (an index
+ * into app_ctx.refs, which grows) and where its rows are. */
+typedef struct span_add {
+	uint32_t rank;  /* of its (service, name) among the batch's */
+	uint64_t start; /* start_ns */
+	uint64_t tk[3]; /* trace id, span id as big-endian numbers: compared as bytes */
+	size_t i;
+	size_t res;
+	size_t row, row_len; /* its spans row and trace_index row, in the staging buffers */
+	size_t irow, irow_len;
+} span_add;
+
+/* ClickHouse's order of two Strings: bytes, then length. */
+static int cmp_bytes(const void *p, size_t n, const void *q, size_t m)
+{
+	int c = n && m ? memcmp(p, q, n < m ? n : m) : 0;
+	return c ? c : (n > m) - (n < m);
+}
+
+static void load_tk(uint64_t tk[3], const uint8_t key[24])
+{
+	for (int w = 0; w < 3; w++) {
+		uint64_t v = 0;
+		for (int k = 0; k < 8; k++)
+			v = v << 8 | key[8 * w + k];
+		tk[w] = v;
+	}
+}
+
+/* The trace_index table's key: (trace_id, span_id). */
+static int cmp_trace_key(const void *x, const void *y)
+{
+	const uint64_t *u = ((const span_add *)x)->tk, *v = ((const span_add *)y)->tk;
+	for (int w = 0; w < 3; w++)
+		if (u[w] != v[w])
+			return u[w] < v[w] ? -1 : 1;
+	return 0;
+}
+
+/* The spans table's key after (service, name): (start_ns, trace_id, span_id). */
+static int cmp_span_key(const void *x, const void *y)
+{
+	const span_add *u = x, *v = y;
+	int c = (u->start > v->start) - (u->start < v->start);
+	return c ? c : cmp_trace_key(u, v);
+}
+
+/* A (service, name) of a batch. */
+typedef struct span_group {
+	const char *service, *name;
+	size_t service_len, name_len;
+	uint32_t rank;
+	size_t count, at;
+} span_group;
+
+static int cmp_group(const void *x, const void *y)
+{
+	const span_group *u = *(span_group *const *)x, *v = *(span_group *const *)y;
+	int c = cmp_bytes(u->service, u->service_len, v->service, v->service_len);
+	return c ? c : cmp_bytes(u->name, u->name_len, v->name, v->name_len);
+}
+
+static bool sorted_by(const span_add *v, size_t n, int (*cmp)(const void *, const void *))
+{
+	for (size_t i = 1; i < n; i++)
+		if (cmp(&v[i - 1], &v[i]) > 0)
+			return false;
+	return true;
+}
+
+/* Orders add[0, n) by the spans table's key (service, name, start_ns, trace_id,
+ * span_id), into out: a counting sort by the rank of (service, name), which keeps the
+ * batch's order (usually by time already) within each, then a sort of those not in
+ * order. */
+static int order_spans(ch_store *s, const sonde_batch *b, const app_ctx *a, span_add *add, size_t n,
+                       span_add *out)
+{
+	sonde__keymap gm;
+	sonde__keymap_init(&gm);
+	span_group *g = NULL;
+	span_group **byname = NULL;
+	size_t ng = 0, cap = 0;
+	int rc = 0;
+	for (size_t k = 0; k < n; k++) {
+		const res_ref *res = &a->refs[add[k].res];
+		const sonde_str *name = &b->spans[add[k].i].name;
+		sonde_buf *key = &s->key;
+		sonde_buf_reset(key);
+		uint64_t sl = res->service_len;
+		sonde_buf_append(key, &sl, sizeof sl);
+		sonde_buf_append(key, res->service, res->service_len);
+		sonde_buf_append(key, name->ptr, name->len);
+		sonde__keymap_ent *e;
+		if (key->oom || (rc = sonde__keymap_put(&gm, key->data, key->len, ng, &e)) < 0) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		if (rc == 1) {
+			if (ng == cap) {
+				cap = cap ? 2 * cap : 16;
+				span_group *ng2 = realloc(g, cap * sizeof *g);
+				if (!ng2) {
+					rc = -ENOMEM;
+					goto out;
+				}
+				g = ng2;
+			}
+			g[ng++] = (span_group){res->service, name->ptr, res->service_len, name->len, 0, 0, 0};
+		}
+		g[e->v].count++;
+		add[k].rank = (uint32_t)e->v;
+	}
+	if (!(byname = malloc((ng ? ng : 1) * sizeof *byname))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t k = 0; k < ng; k++)
+		byname[k] = &g[k];
+	qsort(byname, ng, sizeof *byname, cmp_group);
+	size_t at = 0;
+	for (size_t k = 0; k < ng; k++) {
+		byname[k]->rank = (uint32_t)k;
+		byname[k]->at = at;
+		at += byname[k]->count;
+	}
+	for (size_t k = 0; k < n; k++) {
+		span_group *gr = &g[add[k].rank];
+		add[k].rank = gr->rank;
+		out[gr->at++] = add[k];
+	}
+	for (size_t k = 0, from = 0; k < ng; k++) {
+		size_t cnt = byname[k]->count;
+		if (!sorted_by(out + from, cnt, cmp_span_key))
+			qsort(out + from, cnt, sizeof *out, cmp_span_key);
+		from += cnt;
+	}
+	rc = 0;
+out:
+	sonde__keymap_release(&gm);
+	free(g);
+	free(byname);
+	return rc;
+}
+
+/* A trace_index row's key and where the row is, for sort_keys. */
+typedef struct span_key {
+	uint64_t tk[3];
+	size_t row, len;
+} span_key;
+
+static int cmp_span_keys(const void *x, const void *y)
+{
+	const uint64_t *u = ((const span_key *)x)->tk, *v = ((const span_key *)y)->tk;
+	for (int w = 0; w < 3; w++)
+		if (u[w] != v[w])
+			return u[w] < v[w] ? -1 : 1;
+	return 0;
+}
+
+/* Sorts v[0, n) by tk into out[0, n): one counting pass on the top 11 bits of the trace
+ * id (random: a few keys in each of 2,048 buckets), then each bucket sorted (insertion
+ * sort when small). Ids that do not spread (64-bit ones padded with zeros) end in one
+ * bucket, which qsort sorts. */
+static void sort_keys(const span_key *v, span_key *out, size_t n)
+{
+	enum { BITS = 11 };
+	size_t count[(1 << BITS) + 1] = {0};
+	for (size_t i = 0; i < n; i++)
+		count[(v[i].tk[0] >> (64 - BITS)) + 1]++;
+	for (size_t d = 1; d <= 1 << BITS; d++)
+		count[d] += count[d - 1];
+	size_t at[1 << BITS];
+	memcpy(at, count, sizeof at);
+	for (size_t i = 0; i < n; i++)
+		out[at[v[i].tk[0] >> (64 - BITS)]++] = v[i];
+	for (size_t d = 0; d < 1 << BITS; d++) {
+		span_key *p = out + count[d];
+		size_t m = count[d + 1] - count[d];
+		if (m > 16) {
+			qsort(p, m, sizeof *p, cmp_span_keys);
+			continue;
+		}
+		for (size_t i = 1; i < m; i++) {
+			span_key x = p[i];
+			size_t j = i;
+			for (; j > 0 && cmp_span_keys(&p[j - 1], &x) > 0; j--)
+				p[j] = p[j - 1];
+			p[j] = x;
+		}
+	}
+}
+
 static int append_spans(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_append_stats *st)
 {
 	if (!b->spans_count)
@@ -910,14 +1108,32 @@ static int append_spans(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_app
 	trace_state t;
 	sonde__keymap_init(&t.traces);
 	sonde__keymap_init(&t.keys);
-	sonde_buf q = SONDE_BUF_INIT, spans = SONDE_BUF_INIT, index = SONDE_BUF_INIT;
+	sonde_buf q = SONDE_BUF_INIT, *spans = &s->span_rows, *index = &s->index_rows;
+	sonde_buf *stage = &s->span_stage, *istage = &s->index_stage;
+	sonde_buf *bufs[] = {spans, index, stage, istage};
+	for (size_t k = 0; k < 4; k++) {
+		sonde_buf_reset(bufs[k]);
+		bufs[k]->oom = false;
+	}
 	int rc = 0;
+	if (s->sort_cap < b->spans_count) {
+		free(s->sort_a);
+		free(s->sort_b);
+		s->sort_a = malloc(b->spans_count * sizeof(span_add));
+		s->sort_b = malloc(b->spans_count * (sizeof(span_add) > 2 * sizeof(span_key)
+		                                             ? sizeof(span_add)
+		                                             : 2 * sizeof(span_key)));
+		s->sort_cap = s->sort_a && s->sort_b ? b->spans_count : 0;
+		if (!s->sort_cap)
+			rc = -ENOMEM;
+	}
+	span_add *add = s->sort_a, *sorted = s->sort_b;
 	for (size_t i = 0; i < b->spans_count && rc >= 0; i++)
 		rc = sonde__keymap_put(&t.traces, b->spans[i].trace_id, 16, 0, NULL);
 	if (rc < 0)
 		goto out;
 	map_keys(&q, &t.traces);
-	if ((rc = select_with(s, "SELECT trace_id, span_id, sid FROM trace_index WHERE trace_id IN ext",
+	if ((rc = select_with(s, "SELECT trace_id, span_id, sid FROM trace_index PREWHERE trace_id IN ext",
 	                      "trace_id FixedString(16)", &q, row_present_span, &t, "reading spans")) < 0)
 		goto out;
 	if (s->next_tkey < 0) {
@@ -927,6 +1143,8 @@ static int append_spans(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_app
 		s->next_tkey = (int64_t)m + 1;
 	}
 	int64_t next_tkey = s->next_tkey;
+	size_t nadd = 0;
+	/* Which spans are new, and their sids (ordinals in the batch's order)... */
 	for (size_t i = 0; i < b->spans_count; i++) {
 		const sonde_span_data *sp = &b->spans[i];
 		uint8_t key[24];
@@ -957,55 +1175,86 @@ static int append_spans(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_app
 			                       s->uri, hex, (1 << SONDE__CH_ORD_BITS) - 1);
 			goto out;
 		}
-		bool root = sonde_id_is_zero(sp->parent_span_id, 8);
+		span_add *ad = &add[nadd++];
+		ad->start = sp->start_ns;
+		load_tk(ad->tk, key);
+		ad->i = i;
+		ad->res = (size_t)(res - a->refs);
+		/* The rows, in the batch's order (reading the batch in its order is what is
+		 * fast); they are put in order below. */
 		int64_t dur = (int64_t)(sp->end_ns - sp->start_ns);
-		sonde__rbw_str(&spans, res->service, res->service_len);
-		sonde__rbw_str(&spans, sp->name.ptr, sp->name.len);
-		sonde__rbw_u64(&spans, sp->start_ns);
-		sonde_buf_append(&spans, sp->trace_id, 16);
-		sonde_buf_append(&spans, sp->span_id, 8);
-		sonde__rbw_u64(&spans, sid);
-		sonde_buf_append(&spans, sp->parent_span_id, 8);
-		sonde__rbw_u64(&spans, (uint64_t)dur);
-		sonde__rbw_u8(&spans, (uint8_t)sp->kind);
-		sonde__rbw_u8(&spans, (uint8_t)sp->status_code);
-		sonde_buf_append(&spans, res->hash, 16);
-		sonde_buf_append(&spans, scope->hash, 16);
-		sonde__rbw_attr_arrays(&spans, &sp->attrs, &s->text);
+		ad->row = stage->len;
+		sonde__rbw_str(stage, res->service, res->service_len);
+		sonde__rbw_str(stage, sp->name.ptr, sp->name.len);
+		sonde__rbw_u64(stage, sp->start_ns);
+		sonde_buf_append(stage, sp->trace_id, 16);
+		sonde_buf_append(stage, sp->span_id, 8);
+		sonde__rbw_u64(stage, sid);
+		sonde_buf_append(stage, sp->parent_span_id, 8);
+		sonde__rbw_u64(stage, (uint64_t)dur);
+		sonde__rbw_u8(stage, (uint8_t)sp->kind);
+		sonde__rbw_u8(stage, (uint8_t)sp->status_code);
+		sonde_buf_append(stage, res->hash, 16);
+		sonde_buf_append(stage, scope->hash, 16);
+		sonde__rbw_attr_arrays(stage, &sp->attrs, &s->text);
 		/* Attributes the arrays give back exactly need only their kinds; others (and
 		 * spans with any other) are kept encoded. */
 		sonde_buf_reset(&s->enc);
 		if (sonde__ch_attr_kinds(&sp->attrs, &s->enc)) {
-			sonde__rbw_str(&spans, s->enc.data ? s->enc.data : "", s->enc.len);
-			sonde__rbw_str(&spans, "", 0);
+			sonde__rbw_str(stage, s->enc.data ? s->enc.data : "", s->enc.len);
+			sonde__rbw_str(stage, "", 0);
 		} else {
-			sonde__rbw_str(&spans, "", 0);
+			sonde__rbw_str(stage, "", 0);
 			sonde_buf_reset(&s->enc);
 			sonde__enc_attrs(&s->enc, &sp->attrs);
-			sonde__rbw_str(&spans, s->enc.data ? s->enc.data : "", s->enc.len);
+			sonde__rbw_str(stage, s->enc.data ? s->enc.data : "", s->enc.len);
 		}
 		sonde_buf_reset(&s->enc);
 		sonde__enc_span_rest(&s->enc, sp);
-		sonde__rbw_str(&spans, s->enc.data ? s->enc.data : "", s->enc.len);
-		spans.oom |= s->enc.oom;
-
-		sonde_buf_append(&index, sp->trace_id, 16);
-		sonde_buf_append(&index, sp->span_id, 8);
-		sonde__rbw_u64(&index, sid);
-		sonde__rbw_u8(&index, root);
-		sonde__rbw_u64(&index, sp->start_ns);
-		sonde__rbw_u64(&index, (uint64_t)dur);
-		sonde__rbw_str(&index, res->service, res->service_len);
-		sonde__rbw_str(&index, sp->name.ptr, sp->name.len);
-		sonde__rbw_u8(&index, (uint8_t)sp->status_code);
+		sonde__rbw_str(stage, s->enc.data ? s->enc.data : "", s->enc.len);
+		stage->oom |= s->enc.oom;
+		ad->row_len = stage->len - ad->row;
+		ad->irow = istage->len;
+		sonde_buf_append(istage, sp->trace_id, 16);
+		sonde_buf_append(istage, sp->span_id, 8);
+		sonde__rbw_u64(istage, sid);
+		sonde__rbw_u8(istage, sonde_id_is_zero(sp->parent_span_id, 8));
+		sonde__rbw_u64(istage, sp->start_ns);
+		sonde__rbw_u64(istage, (uint64_t)dur);
+		sonde__rbw_str(istage, res->service, res->service_len);
+		sonde__rbw_str(istage, sp->name.ptr, sp->name.len);
+		sonde__rbw_u8(istage, (uint8_t)sp->status_code);
+		ad->irow_len = istage->len - ad->irow;
 	}
+	if (stage->oom || istage->oom) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	/* ... then in each table's key order: a block that arrives sorted is written as it
+	 * is, where the server would otherwise sort it and copy every column. */
+	if ((rc = order_spans(s, b, a, add, nadd, sorted)) < 0)
+		goto out;
+	if (sonde_buf_grow(spans, stage->len) < 0 || sonde_buf_grow(index, istage->len) < 0) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t k = 0; k < nadd; k++)
+		sonde_buf_append(spans, stage->data + sorted[k].row, sorted[k].row_len);
+	/* The trace_index rows by (trace_id, span_id), with sorted[] (free again) as room. */
+	span_key *keys = (span_key *)sorted, *by_key = keys + nadd;
+	for (size_t k = 0; k < nadd; k++)
+		keys[k] =
+		        (span_key){{add[k].tk[0], add[k].tk[1], add[k].tk[2]}, add[k].irow, add[k].irow_len};
+	sort_keys(keys, by_key, nadd);
+	for (size_t k = 0; k < nadd; k++)
+		sonde_buf_append(index, istage->data + by_key[k].row, by_key[k].len);
 	rc = 0;
 	/* Resources and scopes first, the index last and only once the spans are written: a
 	 * span in the index is a span stored (which is why the two are not sent at once). */
 	if ((rc = ch_insert(s, "resources", &a->res_rows, "writing resources")) < 0 ||
 	    (rc = ch_insert(s, "scopes", &a->scope_rows, "writing scopes")) < 0 ||
-	    (rc = ch_insert(s, "spans", &spans, "writing spans")) < 0 ||
-	    (rc = ch_insert(s, "trace_index", &index, "writing spans")) < 0)
+	    (rc = ch_insert(s, "spans", spans, "writing spans")) < 0 ||
+	    (rc = ch_insert(s, "trace_index", index, "writing spans")) < 0)
 		goto out;
 	sonde_buf_reset(&a->res_rows);
 	sonde_buf_reset(&a->scope_rows);
@@ -1014,8 +1263,16 @@ out:
 	sonde__keymap_release(&t.traces);
 	sonde__keymap_release(&t.keys);
 	sonde_buf_release(&q);
-	sonde_buf_release(&spans);
-	sonde_buf_release(&index);
+	/* Rows of batches larger than usual are not kept. */
+	for (size_t k = 0; k < 4; k++)
+		if (bufs[k]->cap > ((size_t)48 << 20))
+			sonde_buf_release(bufs[k]);
+	if (s->sort_cap > 200000) {
+		free(s->sort_a);
+		free(s->sort_b);
+		s->sort_a = s->sort_b = NULL;
+		s->sort_cap = 0;
+	}
 	return rc;
 }
 

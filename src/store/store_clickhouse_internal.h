@@ -72,6 +72,12 @@ typedef struct ch_store {
 	sonde__keymap res_known, scope_known, series_seq;
 	int64_t next_tkey, next_log_seq, next_series_seq; /* -1: not read yet */
 	sonde_buf enc, enc2, key, text;
+	/* Kept from one append to the next (growing them anew each time costs page faults):
+	 * the spans' and trace_index rows in the batch's order (stage) and in each table's
+	 * key order, and the spans' sort arrays (span_add, cap each). */
+	sonde_buf span_rows, index_rows, span_stage, index_stage;
+	void *sort_a, *sort_b;
+	size_t sort_cap;
 } ch_store;
 
 /* Called for each complete row of a result: reads the row from r (checking r->short_
