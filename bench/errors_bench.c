@@ -9,7 +9,8 @@
  * Usage: errors_bench [records]. The sonde command is $SONDE_BIN, else ../sonde next to
  * this program. Prints "name: value unit" lines; timed figures are single runs (each is
  * seconds long): the store's scan alone (a callback that only counts; read in one thread,
- * then read ahead on a second as sonde_errors_run() asks), the analysis
+ * then read ahead as sonde_errors_run() asks: two reader threads of the store, in blocks
+ * of rowids taken in turn), the analysis
  * in-process, and the command's wall and CPU time (user + system: the steadier figure
  * on a shared machine).
  */
@@ -193,7 +194,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "errors_bench: %s\n", msg);
 			return 1;
 		}
-		/* Read in this thread, then read ahead on a thread of the scan (as the analysis
+		/* Read in this thread, then read ahead on threads of the scan (as the analysis
 		 * does). */
 		for (int ahead = 0; ahead < 2; ahead++) {
 			uint64_t seen = 0;
@@ -228,8 +229,8 @@ int main(int argc, char **argv)
 	printf("errors_groups: %zu groups\n", r->groups_count);
 	printf("errors_inprocess: %.2f s\n", dt);
 	printf("errors_inprocess_cpu: %.2f s\n", dc);
-	/* The store's reader thread has the rest: on an idle machine the wall time would be
-	 * about the larger of the two. */
+	/* The store's two reader threads have the rest: on an idle 2-core machine the wall
+	 * time would be about the total over two, or the caller's share when larger. */
 	printf("errors_inprocess_cpu_caller_thread: %.2f s\n", dct);
 	printf("errors_inprocess_rate: %.0f records/s\n", (double)r->total / dt);
 	sonde_errors_free(e);

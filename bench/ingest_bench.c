@@ -10,7 +10,9 @@
  * ingest as `sonde ingest` does (ingest_templates.h), and without.
  *
  * usage: ingest_bench [SPANS [LOG_LINES [BATCH]]]   (default 200000, 1000000 and the
- * ingest engine's default batch size)
+ * ingest engine's default batch size). With INGEST_BENCH_KEEP set in the environment the
+ * temporary directory (spans.json, app.jsonl: the untraced logs) is kept and named on
+ * stderr, for profiling `sonde ingest` on the same files.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -273,6 +275,11 @@ int main(int argc, char **argv)
 	printf("ingest_jsonl_logs_untraced_cpu: %.0f lines/cpu-s\n", (double)nlogs / logs_cpu[0]);
 	printf("ingest_jsonl_logs_untraced_sequential_cpu: %.0f lines/cpu-s\n", (double)nlogs / seq_cpu);
 	printf("ingest_jsonl_logs_untraced_templates_cpu: %.0f lines/cpu-s\n", (double)nlogs / tpl_cpu);
+	if (getenv("INGEST_BENCH_KEEP")) {
+		unlink(db);
+		fprintf(stderr, "ingest_bench: files kept in %s\n", dir);
+		return 0;
+	}
 	char cmd[200];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	return system(cmd) == 0 ? 0 : 1;

@@ -32,9 +32,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			sonde__dec_init(&d, b, enc.data, enc.len);
 			if (sonde__dec_attrs(&d, &a2, 0) != 0 || !sonde_attrs_equal(&a, &a2))
 				abort();
+			/* and with well-known keys as references */
+			sonde_buf_reset(&enc);
+			sonde__enc_attrs_known(&enc, &a);
+			sonde__dec_init(&d, b, enc.data, enc.len);
+			if (sonde__dec_attrs(&d, &a2, 0) != 0 || !sonde_attrs_equal(&a, &a2))
+				abort();
 		}
 		sonde_buf bt = SONDE_BUF_INIT;
 		sonde__attrs_find_text(blob, n, "k", 1, &bt);
+		sonde__attrs_find_text(blob, n, "url.full", 8, &bt);
 		sonde_buf_release(&bt);
 		break;
 	}

@@ -91,6 +91,7 @@ int sonde_cmd_latency(int argc, char **argv)
 	}
 	o.q.limit = 0;         /* --limit trims the printed rows, not the spans counted */
 	o.q.read_ahead = true; /* the latency tables' callbacks leave the store alone */
+	o.q.any_order = true;  /* and the tables are the same in any order of spans */
 	sonde_latency_by by = strcmp(by_name, "service") == 0     ? SONDE_LATENCY_BY_SERVICE
 	                      : strcmp(by_name, "operation") == 0 ? SONDE_LATENCY_BY_OPERATION
 	                                                          : SONDE_LATENCY_BY_ATTR;

@@ -171,6 +171,15 @@ typedef struct sonde_query {
 	                         records on a thread of its own while the callback runs, which
 	                         must then not use this store handle (SQLite; other backends
 	                         ignore it). Results are the same, in the same order. */
+	bool any_order;       /* aggregate_spans with read_ahead: the spans may reach on_value
+	                         in any order (still one at a time, on the caller's thread), and
+	                         the groups then come in an order that may change from run to
+	                         run; counts, sums and windows are the same. The SQLite backend
+	                         then reads the table in two halves on two threads of its own
+	                         (its own connection for the second: a write committed while the
+	                         scan starts may be seen by one half only) when q has no time
+	                         window, service, operation, trace id or attribute condition.
+	                         Other backends ignore it. */
 } sonde_query;
 
 /* ---- Traces ---------------------------------------------------------------------------- */

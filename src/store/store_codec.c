@@ -3,15 +3,188 @@
  * scopes, log details and metric points (see store_codec_internal.h).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "json.h"
 #include "store_codec_internal.h"
 
+/* ---- Well-known attribute keys ----------------------------------------------------------
+ * Span attributes are mostly OpenTelemetry semantic-convention keys, the same few dozen
+ * in every row. sonde__enc_attrs_known writes a key of this list as a reference: the
+ * bytes 0x80 0x00 (a varint 0 in a non-canonical form, which no length written by
+ * sonde__enc_str ever is) and then the key's index as a varint; every decoder of an
+ * attribute key reads both forms. The list is part of the stored format: entries are
+ * only ever appended, never changed, removed or reordered. */
+#define K(s)                    \
+	{                       \
+		s, sizeof s - 1 \
+	}
+static const struct known_key {
+	const char *s;
+	size_t n;
+} known_keys[] = {
+        /* HTTP, current conventions */
+        K("http.request.method"),
+        K("http.response.status_code"),
+        K("http.route"),
+        K("url.full"),
+        K("url.path"),
+        K("url.query"),
+        K("url.scheme"),
+        K("server.address"),
+        K("server.port"),
+        K("client.address"),
+        K("client.port"),
+        K("network.protocol.name"),
+        K("network.protocol.version"),
+        K("network.peer.address"),
+        K("network.peer.port"),
+        K("network.transport"),
+        K("network.type"),
+        K("user_agent.original"),
+        K("http.request.body.size"),
+        K("http.response.body.size"),
+        K("http.request.method_original"),
+        K("error.type"),
+        /* exceptions (event attributes) */
+        K("exception.type"),
+        K("exception.message"),
+        K("exception.stacktrace"),
+        K("exception.escaped"),
+        /* databases */
+        K("db.system"),
+        K("db.system.name"),
+        K("db.statement"),
+        K("db.query.text"),
+        K("db.operation"),
+        K("db.operation.name"),
+        K("db.name"),
+        K("db.namespace"),
+        K("db.collection.name"),
+        K("db.sql.table"),
+        K("db.user"),
+        K("db.response.status_code"),
+        K("db.response.returned_rows"),
+        K("db.connection_string"),
+        K("db.redis.database_index"),
+        K("db.mongodb.collection"),
+        /* RPC */
+        K("rpc.system"),
+        K("rpc.service"),
+        K("rpc.method"),
+        K("rpc.grpc.status_code"),
+        /* messaging */
+        K("messaging.system"),
+        K("messaging.operation"),
+        K("messaging.operation.name"),
+        K("messaging.operation.type"),
+        K("messaging.destination.name"),
+        K("messaging.message.id"),
+        K("messaging.batch.message_count"),
+        K("messaging.kafka.destination.partition"),
+        K("messaging.kafka.message.offset"),
+        K("messaging.client.id"),
+        /* code and threads */
+        K("code.function"),
+        K("code.function.name"),
+        K("code.namespace"),
+        K("code.filepath"),
+        K("code.file.path"),
+        K("code.lineno"),
+        K("code.line.number"),
+        K("thread.id"),
+        K("thread.name"),
+        /* older HTTP and network conventions, still emitted by many SDKs */
+        K("http.method"),
+        K("http.status_code"),
+        K("http.url"),
+        K("http.target"),
+        K("http.host"),
+        K("http.scheme"),
+        K("http.flavor"),
+        K("http.user_agent"),
+        K("http.request_content_length"),
+        K("http.response_content_length"),
+        K("net.peer.name"),
+        K("net.peer.port"),
+        K("net.peer.ip"),
+        K("net.host.name"),
+        K("net.host.port"),
+        K("net.transport"),
+        K("net.sock.peer.addr"),
+        K("net.sock.peer.port"),
+        /* general */
+        K("peer.service"),
+        K("enduser.id"),
+        K("otel.status_code"),
+        K("otel.status_description"),
+        K("otel.scope.name"),
+        K("otel.library.name"),
+        K("component"),
+        K("span.kind"),
+        K("service.name"),
+        K("host.name"),
+        K("process.pid"),
+        K("session.id"),
+        K("user.id"),
+        K("feature_flag.key"),
+        K("graphql.operation.name"),
+        K("graphql.operation.type"),
+        K("graphql.document"),
+        K("aws.region"),
+        K("cloud.region"),
+        K("faas.trigger"),
+        K("faas.invoked_name"),
+};
+#undef K
+enum { KNOWN_KEYS = sizeof known_keys / sizeof known_keys[0], KEY_SLOTS = 512 };
+static uint16_t key_slots[KEY_SLOTS]; /* 1 + index into known_keys; 0: empty */
+static pthread_once_t key_slots_once = PTHREAD_ONCE_INIT;
+
+static inline uint32_t key_hash(const char *p, size_t n)
+{
+	uint64_t a = 0, b = 0;
+	memcpy(&a, p, n < 8 ? n : 8);
+	if (n > 8)
+		memcpy(&b, p + n - 8, 8);
+	uint64_t h = (a ^ (b * 0x9e3779b97f4a7c15ULL) ^ n) * 0xff51afd7ed558ccdULL;
+	return (uint32_t)(h >> 40) & (KEY_SLOTS - 1);
+}
+
+static void key_slots_build(void)
+{
+	for (size_t i = 0; i < KNOWN_KEYS; i++) {
+		uint32_t h = key_hash(known_keys[i].s, known_keys[i].n);
+		while (key_slots[h])
+			h = (h + 1) & (KEY_SLOTS - 1);
+		key_slots[h] = (uint16_t)(i + 1);
+	}
+}
+
+/* The index of key in known_keys, or -1. */
+static int known_key_index(sonde_str key)
+{
+	if (key.len < 4 || key.len > 40)
+		return -1;
+	for (uint32_t h = key_hash(key.ptr, key.len);; h = (h + 1) & (KEY_SLOTS - 1)) {
+		unsigned ix = key_slots[h];
+		if (!ix)
+			return -1;
+		const struct known_key *k = &known_keys[ix - 1];
+		if (k->n == key.len && memcmp(k->s, key.ptr, key.len) == 0)
+			return (int)ix - 1;
+	}
+}
+
 /* ---- Encoding ------------------------------------------------------------------------ */
 
 void sonde__enc_varint(sonde_buf *out, uint64_t v)
 {
+	if (v < 0x80) { /* most counts, lengths and small numbers */
+		sonde_buf_putc(out, (char)v);
+		return;
+	}
 	uint8_t tmp[10];
 	size_t n = 0;
 	while (v >= 0x80) {
@@ -68,6 +241,22 @@ void sonde__enc_attrs(sonde_buf *out, const sonde_attrs *a)
 	sonde__enc_varint(out, a->count);
 	for (uint32_t i = 0; i < a->count; i++) {
 		sonde__enc_str(out, a->items[i].key);
+		sonde__enc_value(out, &a->items[i].value);
+	}
+}
+
+void sonde__enc_attrs_known(sonde_buf *out, const sonde_attrs *a)
+{
+	pthread_once(&key_slots_once, key_slots_build);
+	sonde__enc_varint(out, a->count);
+	for (uint32_t i = 0; i < a->count; i++) {
+		int ix = known_key_index(a->items[i].key);
+		if (ix >= 0) {
+			sonde_buf_append(out, "\x80", 2); /* 0x80 0x00 */
+			sonde__enc_varint(out, (uint64_t)ix);
+		} else {
+			sonde__enc_str(out, a->items[i].key);
+		}
 		sonde__enc_value(out, &a->items[i].value);
 	}
 }
@@ -307,11 +496,26 @@ int sonde__dec_str(sonde__dec *d, sonde_str *s)
 	return s->ptr ? 0 : -ENOMEM;
 }
 
+/* A key: its bytes, or a reference to known_keys (see there). */
+static int dec_key_bytes(sonde__dec *d, const uint8_t **p, size_t *n)
+{
+	if (d->end - d->p >= 2 && d->p[0] == 0x80 && d->p[1] == 0x00) {
+		uint64_t ix;
+		d->p += 2;
+		if (sonde__dec_varint(d, &ix) < 0 || ix >= KNOWN_KEYS)
+			return -1;
+		*p = (const uint8_t *)known_keys[ix].s;
+		*n = known_keys[ix].n;
+		return 0;
+	}
+	return dec_bytes(d, p, n);
+}
+
 static int dec_key(sonde__dec *d, sonde_str *s)
 {
 	const uint8_t *p;
 	size_t n;
-	if (dec_bytes(d, &p, &n) < 0)
+	if (dec_key_bytes(d, &p, &n) < 0)
 		return -1;
 	*s = sonde_batch_intern(d->b, (const char *)p, n);
 	return s->ptr ? 0 : -ENOMEM;
@@ -603,7 +807,7 @@ static int skip_attrs(sonde__dec *d, int depth)
 	for (uint32_t i = 0; i < n; i++) {
 		const uint8_t *p;
 		size_t len;
-		if (dec_bytes(d, &p, &len) < 0 || skip_value(d, depth) < 0)
+		if (dec_key_bytes(d, &p, &len) < 0 || skip_value(d, depth) < 0)
 			return -1;
 	}
 	return 0;
@@ -683,7 +887,7 @@ int sonde__attrs_find_text(const void *blob, size_t n, const char *key, size_t k
 	for (uint32_t i = 0; i < cnt; i++) {
 		const uint8_t *k;
 		size_t klen;
-		if (dec_bytes(&d, &k, &klen) < 0)
+		if (dec_key_bytes(&d, &k, &klen) < 0)
 			return -1;
 		if (klen != key_len || memcmp(k, key, klen) != 0) {
 			if (skip_value(&d, 0) < 0)

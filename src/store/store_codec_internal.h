@@ -25,6 +25,10 @@ void sonde__enc_varint(sonde_buf *out, uint64_t v);
 void sonde__enc_str(sonde_buf *out, sonde_str s);
 void sonde__enc_value(sonde_buf *out, const sonde_value *v);
 void sonde__enc_attrs(sonde_buf *out, const sonde_attrs *a);
+/* The same, with OpenTelemetry's well-known keys written as 3-byte references (see
+ * store_codec.c); the decoders read both forms. For stored columns only: never for bytes
+ * that are hashed into an identity (log records, series), whose hash must not change. */
+void sonde__enc_attrs_known(sonde_buf *out, const sonde_attrs *a);
 void sonde__enc_resource(sonde_buf *out, const sonde_resource *r);
 void sonde__enc_scope(sonde_buf *out, const sonde_scope *s);
 /* Everything of a span that has no column: flags, trace state, dropped counts, status

@@ -3,7 +3,7 @@
  *
  * Design notes.
  *
- * Schema (version 4; PRAGMA user_version holds it, migrations[] moves a store from any
+ * Schema (version 5; PRAGMA user_version holds it, migrations[] moves a store from any
  * older version to the current one in one transaction):
  *   strings(id, s)              every service name, span name and metric name, once
  *   resources(id, hash, service_id, data), scopes(id, hash, data)
@@ -13,7 +13,8 @@
  *         name_id, kind, status, resource_id, scope_id)
  *                               narrow on purpose: a scan for latency reads only these;
  *                               id = (trace_key << 24) + the span's ordinal in its trace
- *   span_data(id, attrs, rest)  the variable part of a span, same id as its spans row
+ *   span_data(id, attrs, rest)  the variable part of a span, same id as its spans row;
+ *                               attrs with well-known keys as references (version 5)
  *   traces(trace_key, trace_id, start_ns, end_ns, spans, errors, has_root, root_start_ns,
  *          root_service_id, root_name_id)
  *                               one summary per trace, kept up to date by every append;
@@ -76,7 +77,7 @@
 #include "store_codec_internal.h"
 #include "store_internal.h"
 
-enum { SCHEMA_VERSION = 4 };
+enum { SCHEMA_VERSION = 5 };
 #ifndef PAGE_SIZE_NEW
 #define PAGE_SIZE_NEW "16384"
 #endif
@@ -270,6 +271,11 @@ static const char *const migrations[SCHEMA_VERSION] = {
         "CREATE TABLE templates(id INTEGER PRIMARY KEY, text TEXT NOT NULL, count INTEGER NOT NULL,"
         " first_ns INTEGER NOT NULL, last_ns INTEGER NOT NULL);"
         "ALTER TABLE logs ADD COLUMN template_id INTEGER;",
+        /* 4 -> 5: span_data.attrs written by version 5 may hold OpenTelemetry's well-known
+         * attribute keys as 3-byte references (store_codec.c, sonde__enc_attrs_known), which
+         * a version 4 sonde cannot read. Rows written before stay as they are: the
+         * decoders read both forms. */
+        "SELECT 1;",
 };
 
 static int user_version(sq_store *s, int *v)
@@ -957,15 +963,41 @@ static int append_spans(sq_store *s, const sonde_batch *b, ref_cache *rc_cache, 
 	int rc = trace_keys(s, b, &acc, &acc_n, tix);
 	if (rc < 0)
 		goto out;
+	/* Consecutive spans mostly share their resource and scope objects, and a few names
+	 * (interned, so the same pointer) repeat: those lookups are remembered by pointer for
+	 * this append, during which the batch does not change. */
+	const sonde_resource *last_res = NULL;
+	const sonde_scope *last_scope = NULL;
+	const res_ref *res = NULL, *scope = NULL;
+	struct {
+		const char *ptr;
+		size_t len;
+		int64_t id;
+	} names[16] = {{0}};
 	for (size_t i = 0; i < b->spans_count; i++) {
 		const sonde_span_data *sp = &b->spans[i];
 		trace_acc *t = &acc[tix[i]];
-		const res_ref *res, *scope;
 		int64_t name_id;
-		if ((rc = ref_of(s, rc_cache, false, sp->resource, &res)) < 0 ||
-		    (rc = ref_of(s, rc_cache, true, sp->scope, &scope)) < 0 ||
-		    (rc = string_id(s, sp->name.ptr, sp->name.len, false, &name_id)) < 0)
-			goto out;
+		if (sp->resource != last_res || !res) {
+			if ((rc = ref_of(s, rc_cache, false, sp->resource, &res)) < 0)
+				goto out;
+			last_res = sp->resource;
+		}
+		if (sp->scope != last_scope || !scope) {
+			if ((rc = ref_of(s, rc_cache, true, sp->scope, &scope)) < 0)
+				goto out;
+			last_scope = sp->scope;
+		}
+		size_t slot = ((uintptr_t)sp->name.ptr >> 3 ^ sp->name.len) & 15;
+		if (names[slot].ptr && names[slot].ptr == sp->name.ptr && names[slot].len == sp->name.len) {
+			name_id = names[slot].id;
+		} else {
+			if ((rc = string_id(s, sp->name.ptr, sp->name.len, false, &name_id)) < 0)
+				goto out;
+			names[slot].ptr = sp->name.ptr;
+			names[slot].len = sp->name.len;
+			names[slot].id = name_id;
+		}
 		if (t->next_ord >= SPAN_ORD_MAX) {
 			char hex[33];
 			sonde_hex_encode(hex, sp->trace_id, 16);
@@ -1005,7 +1037,7 @@ static int append_spans(sq_store *s, const sonde_batch *b, ref_cache *rc_cache, 
 		sonde_buf_reset(&s->enc);
 		sonde_buf_reset(&s->enc2);
 		if (sp->attrs.count)
-			sonde__enc_attrs(&s->enc, &sp->attrs);
+			sonde__enc_attrs_known(&s->enc, &sp->attrs);
 		sonde__enc_span_rest(&s->enc2, sp);
 		if (s->enc.oom || s->enc2.oom) {
 			rc = -ENOMEM;
@@ -1137,12 +1169,22 @@ static int append_logs(sq_store *s, const sonde_batch *b, const sonde_append_opt
 	size_t ntpl = 0;
 	int rc;
 	sonde__keymap_clear(&s->tpl_ix);
+	const sonde_resource *last_res = NULL;
+	const sonde_scope *last_scope = NULL;
+	const res_ref *res = NULL, *scope = NULL;
 	for (size_t i = 0; i < b->logs_count; i++) {
 		const sonde_log_data *lg = &b->logs[i];
-		const res_ref *res, *scope;
-		if ((rc = ref_of(s, c, false, lg->resource, &res)) < 0 ||
-		    (rc = ref_of(s, c, true, lg->scope, &scope)) < 0)
-			return rc;
+		/* Consecutive records mostly share their resource and scope objects. */
+		if (lg->resource != last_res || !res) {
+			if ((rc = ref_of(s, c, false, lg->resource, &res)) < 0)
+				return rc;
+			last_res = lg->resource;
+		}
+		if (lg->scope != last_scope || !scope) {
+			if ((rc = ref_of(s, c, true, lg->scope, &scope)) < 0)
+				return rc;
+			last_scope = lg->scope;
+		}
 		sonde_buf *rest = &s->enc, *key = &s->key;
 		sonde_buf_reset(rest);
 		sonde_buf_reset(key);
@@ -1468,9 +1510,10 @@ static int qb_span_where(sq_store *s, qbuild *qb, const sonde_query *q)
 /* Resources and scopes of one read, by id, decoded once into the batch that holds them. */
 typedef struct meta_cache {
 	sonde_ptrmap map;
-	sonde_batch *b;      /* where they live */
-	int64_t last_id[2];  /* the last resource [0] and scope [1] asked for ... */
-	const void *last[2]; /* ... and what they are (NULL: none yet): records come in runs */
+	sonde_batch *b;       /* where they live */
+	int64_t last_id[2];   /* the last resource [0] and scope [1] asked for ... */
+	const void *last[2];  /* ... and what they are (NULL: none yet): records come in runs */
+	sqlite3_stmt *get[2]; /* reading a resource [0], a scope [1]; NULL: the store's */
 } meta_cache;
 
 static int meta_get(sq_store *s, meta_cache *mc, bool is_scope, int64_t id, const void **out)
@@ -1486,7 +1529,9 @@ static int meta_get(sq_store *s, meta_cache *mc, bool is_scope, int64_t id, cons
 		mc->last[is_scope] = *out = got;
 		return 0;
 	}
-	sqlite3_stmt *q = is_scope ? s->get_scope_data : s->get_res_data;
+	sqlite3_stmt *q = mc->get[is_scope] ? mc->get[is_scope]
+	                  : is_scope        ? s->get_scope_data
+	                                    : s->get_res_data;
 	sqlite3_bind_int64(q, 1, id);
 	int rc = sqlite3_step(q);
 	void *obj = is_scope ? (void *)sonde_batch_new_scope(mc->b) : (void *)sonde_batch_new_resource(mc->b);
@@ -1791,8 +1836,13 @@ out:
  * decodes rows into one chunk while the caller's thread consumes the other; chunks go
  * back and forth in order, so the caller sees exactly the rows, in the order, of a plain
  * scan. The reader holds db_mu while it fills a chunk, and the caller's thread takes it
- * for any other use of the handle during the scan. */
-enum { RA_ROWS = 1024 };
+ * for any other use of the handle during the scan.
+ *
+ * A scan whose order does not matter (sonde_query.any_order) may have two sources: the
+ * table read in two rowid halves, the second on a connection of its own, each on its own
+ * thread into its own two chunks; the caller then takes whichever source has a chunk
+ * ready (in turn when both have), so both readers work while it consumes. */
+enum { RA_ROWS = 1024, RA_SOURCES = 2 };
 
 typedef struct ra_chunk {
 	void *rows;        /* RA_ROWS rows of row_size bytes */
@@ -1800,32 +1850,72 @@ typedef struct ra_chunk {
 	sonde_batch *data; /* what the rows point to, cleared before each fill */
 	sonde_buf blobs;   /* the same, for readers that copy bytes */
 	bool full;         /* filled, waiting for the caller */
+	sqlite3_stmt *st;  /* the statement the rows come from (its source's) */
+	void *ctx;         /* the source's decoding context */
 } ra_chunk;
 
-typedef struct readahead {
-	sq_store *s;
+struct readahead;
+
+/* One statement read in order on one thread into two chunks. */
+typedef struct ra_source {
+	struct readahead *r;
 	sqlite3_stmt *st;
-	/* Decodes the current row of st into row k of c; 0 or a negative code. */
-	int (*decode)(struct readahead *r, ra_chunk *c, void *row);
-	void *ctx;        /* decode's */
-	const char *what; /* "reading logs", ... for errors */
-	size_t row_size;
+	sqlite3 *db;  /* st's connection when it is not the store's (owned, with st) */
+	bool owns_st; /* st is finalized with the read-ahead */
+	void *ctx;    /* decode's, for this source's rows */
+	/* Blocks: st has two last parameters, a rowid range, and reads blocks of RA_ROWS
+	 * rowids from `lo` on, every `stride`-th one, up to `hi`; else st is read through. */
+	bool blocks;
+	int64_t lo, hi, stride;
+	sqlite3_stmt *pin; /* blocks: a statement left open, so that the connection keeps one
+	                      read transaction across blocks (one snapshot); owned */
 	pthread_t th;
-	pthread_mutex_t mu, db_mu;
-	pthread_cond_t cv;
+	bool started;
 	ra_chunk chunk[2];
 	int next;  /* the chunk the caller takes next */
 	bool done; /* the reader has filled its last chunk */
-	bool stop; /* the caller stopped the scan: the reader quits */
 	int rc;    /* the reader's result */
+} ra_source;
+
+typedef struct readahead {
+	sq_store *s;
+	/* Decodes the current row of c->st into row k of c; 0 or a negative code. */
+	int (*decode)(struct readahead *r, ra_chunk *c, void *row);
+	const char *what; /* "reading logs", ... for errors */
+	size_t row_size;
+	bool any_order; /* the caller takes any source's next chunk; else the sources' in turn */
+	pthread_mutex_t mu, db_mu;
+	pthread_cond_t cv;
+	ra_source src[RA_SOURCES];
+	int nsrc;
+	int turn;    /* the source the caller looks at first */
+	bool stop;   /* the caller stopped the scan: the readers quit */
+	int halt_rc; /* the caller has had a failed source's last chunk: the scan ends */
 } readahead;
+
+/* The store's error for a failed step of p's statement (called holding db_mu when p reads
+ * on the store's connection). */
+static int ra_fail(ra_source *p, int src)
+{
+	readahead *r = p->r;
+	pthread_mutex_lock(&r->mu); /* the other reader may fail at the same time */
+	int rc = src == SQLITE_NOMEM ? -ENOMEM : src == SQLITE_BUSY ? -EBUSY : -EIO;
+	if (!p->db)
+		rc = sq_rc(r->s, src, r->what);
+	else
+		rc = sonde__store_fail(&r->s->base, rc, "%s: %s: %s", r->s->path, r->what,
+		                       sqlite3_errmsg(p->db));
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
 
 static void *ra_reader(void *arg)
 {
-	readahead *r = arg;
+	ra_source *p = arg;
+	readahead *r = p->r;
 	int rc = 0;
 	for (int i = 0;; i ^= 1) {
-		ra_chunk *c = &r->chunk[i];
+		ra_chunk *c = &p->chunk[i];
 		pthread_mutex_lock(&r->mu);
 		while (c->full && !r->stop)
 			pthread_cond_wait(&r->cv, &r->mu);
@@ -1837,20 +1927,32 @@ static void *ra_reader(void *arg)
 		sonde_buf_reset(&c->blobs);
 		c->n = 0;
 		int src = SQLITE_ROW;
-		pthread_mutex_lock(&r->db_mu);
-		while (c->n < RA_ROWS && (src = sqlite3_step(r->st)) == SQLITE_ROW) {
+		if (!p->db)
+			pthread_mutex_lock(&r->db_mu);
+		bool more = true; /* blocks: another block of this source follows */
+		if (p->blocks) {
+			/* One block a chunk: at most RA_ROWS rowids, so its rows all fit. */
+			int np = sqlite3_bind_parameter_count(p->st);
+			sqlite3_reset(p->st);
+			sqlite3_bind_int64(p->st, np - 1, p->lo);
+			sqlite3_bind_int64(p->st, np, p->lo + RA_ROWS);
+			more = p->lo <= p->hi - p->stride;
+			p->lo += p->stride;
+		}
+		while (c->n < RA_ROWS && (src = sqlite3_step(p->st)) == SQLITE_ROW) {
 			if ((rc = r->decode(r, c, (char *)c->rows + c->n * r->row_size)) < 0)
 				break;
 			c->n++;
 		}
 		if (rc == 0 && src != SQLITE_ROW && src != SQLITE_DONE)
-			rc = sq_rc(r->s, src, r->what);
-		pthread_mutex_unlock(&r->db_mu);
-		bool last = rc < 0 || src != SQLITE_ROW;
+			rc = ra_fail(p, src);
+		if (!p->db)
+			pthread_mutex_unlock(&r->db_mu);
+		bool last = rc < 0 || (p->blocks ? !more : src != SQLITE_ROW);
 		pthread_mutex_lock(&r->mu);
 		c->full = true;
-		r->done = last;
-		r->rc = rc;
+		p->done = last;
+		p->rc = rc;
 		pthread_cond_broadcast(&r->cv);
 		pthread_mutex_unlock(&r->mu);
 		if (last)
@@ -1859,71 +1961,29 @@ static void *ra_reader(void *arg)
 	return NULL;
 }
 
-/* Frees r (its thread is not running). */
+/* Frees r (its threads are not running). */
 static void ra_free(readahead *r)
 {
 	pthread_cond_destroy(&r->cv);
 	pthread_mutex_destroy(&r->db_mu);
 	pthread_mutex_destroy(&r->mu);
-	for (int i = 0; i < 2; i++) {
-		free(r->chunk[i].rows);
-		sonde_batch_free(r->chunk[i].data);
-		sonde_buf_release(&r->chunk[i].blobs);
+	for (int k = 0; k < r->nsrc; k++) {
+		ra_source *p = &r->src[k];
+		for (int i = 0; i < 2; i++) {
+			free(p->chunk[i].rows);
+			sonde_batch_free(p->chunk[i].data);
+			sonde_buf_release(&p->chunk[i].blobs);
+		}
+		if (p->owns_st)
+			sqlite3_finalize(p->st);
+		sqlite3_finalize(p->pin);
+		sqlite3_close_v2(p->db); /* once statements of it that others hold are gone */
 	}
 	free(r);
 }
 
-/* Starts reading st ahead. Returns NULL (having read nothing) when there is no memory
- * or no thread: the caller then reads st itself. */
-static readahead *ra_start(sq_store *s, sqlite3_stmt *st, const char *what, size_t row_size,
-                           int (*decode)(readahead *, ra_chunk *, void *), void *ctx)
-{
-	readahead *r = calloc(1, sizeof(*r));
-	if (!r)
-		return NULL;
-	r->s = s;
-	r->st = st;
-	r->decode = decode;
-	r->ctx = ctx;
-	r->what = what;
-	r->row_size = row_size;
-	bool ok = true;
-	for (int i = 0; i < 2; i++) {
-		sonde_buf_init(&r->chunk[i].blobs);
-		ok &= (r->chunk[i].rows = malloc(RA_ROWS * row_size)) != NULL &&
-		      (r->chunk[i].data = sonde_batch_new()) != NULL;
-	}
-	pthread_mutex_init(&r->mu, NULL);
-	pthread_mutex_init(&r->db_mu, NULL);
-	pthread_cond_init(&r->cv, NULL);
-	if (ok && pthread_create(&r->th, NULL, ra_reader, r) == 0)
-		return r;
-	ra_free(r);
-	return NULL;
-}
-
-/* The next filled chunk (give it back with ra_next() or ra_finish()), or NULL at the end
- * (ra_finish() then tells the reader's result). */
-static ra_chunk *ra_next(readahead *r, ra_chunk *prev)
-{
-	pthread_mutex_lock(&r->mu);
-	if (prev) {
-		prev->full = false;
-		pthread_cond_broadcast(&r->cv);
-	}
-	ra_chunk *c = &r->chunk[r->next];
-	/* The reader's last chunk was the other one, and the caller has had it. */
-	while (!c->full && !(r->done && !r->chunk[r->next ^ 1].full && prev))
-		pthread_cond_wait(&r->cv, &r->mu);
-	if (!c->full)
-		c = NULL;
-	else
-		r->next ^= 1;
-	pthread_mutex_unlock(&r->mu);
-	return c;
-}
-
-/* Stops the reader, frees r, and returns the reader's result (0 or a negative code). */
+/* Stops the readers, frees r, and returns the first reader's failure (0 or a negative
+ * code). NULL is a no-op. */
 static int ra_finish(readahead *r)
 {
 	if (!r)
@@ -1932,18 +1992,149 @@ static int ra_finish(readahead *r)
 	r->stop = true;
 	pthread_cond_broadcast(&r->cv);
 	pthread_mutex_unlock(&r->mu);
-	pthread_join(r->th, NULL);
-	int rc = r->rc;
+	int rc = r->halt_rc;
+	for (int k = 0; k < r->nsrc; k++) {
+		if (r->src[k].started)
+			pthread_join(r->src[k].th, NULL);
+		if (rc == 0)
+			rc = r->src[k].rc;
+	}
 	ra_free(r);
 	return rc;
+}
+
+/* A read-ahead of nothing yet (NULL: no memory). */
+static readahead *ra_new(sq_store *s, const char *what, size_t row_size,
+                         int (*decode)(readahead *, ra_chunk *, void *))
+{
+	readahead *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->s = s;
+	r->decode = decode;
+	r->what = what;
+	r->row_size = row_size;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_mutex_init(&r->db_mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	return r;
+}
+
+/* Adds st (on the store's connection when db is NULL, else on db) as a source of r, its
+ * rows decoded with ctx; with owns, r finalizes st (and closes db) even when this fails.
+ * Returns the source (to set blocks on), NULL when there is no memory. */
+static ra_source *ra_add(readahead *r, sqlite3_stmt *st, sqlite3 *db, bool owns, void *ctx)
+{
+	ra_source *p = &r->src[r->nsrc++];
+	p->r = r;
+	p->st = st;
+	p->db = db;
+	p->owns_st = owns;
+	p->ctx = ctx;
+	bool ok = true;
+	for (int i = 0; i < 2; i++) {
+		sonde_buf_init(&p->chunk[i].blobs);
+		p->chunk[i].st = st;
+		p->chunk[i].ctx = ctx;
+		ok &= (p->chunk[i].rows = malloc(RA_ROWS * r->row_size)) != NULL &&
+		      (p->chunk[i].data = sonde_batch_new()) != NULL;
+	}
+	return ok ? p : NULL;
+}
+
+/* Starts r's readers, the last source first, so that when a thread cannot start none
+ * has read anything (r is then freed and false returned: the caller reads itself). */
+static bool ra_run(readahead *r)
+{
+	for (int k = r->nsrc - 1; k >= 0; k--) {
+		if (pthread_create(&r->src[k].th, NULL, ra_reader, &r->src[k]) != 0) {
+			ra_finish(r);
+			return false;
+		}
+		r->src[k].started = true;
+	}
+	return true;
+}
+
+/* Starts reading st ahead. Returns NULL (having read nothing) when there is no memory
+ * or no thread: the caller then reads st itself. */
+static readahead *ra_start(sq_store *s, sqlite3_stmt *st, const char *what, size_t row_size,
+                           int (*decode)(readahead *, ra_chunk *, void *), void *ctx)
+{
+	readahead *r = ra_new(s, what, row_size, decode);
+	if (!r)
+		return NULL;
+	if (!ra_add(r, st, NULL, false, ctx)) {
+		ra_free(r);
+		return NULL;
+	}
+	return ra_run(r) ? r : NULL;
+}
+
+/* The next filled chunk (give it back with ra_next() or ra_finish()), or NULL at the end
+ * (ra_finish() then tells the readers' result): the sources' chunks in turn (one source:
+ * its chunks in order; blocks of two: the blocks in rowid order), or in any order the
+ * next of whichever source has one ready. */
+static ra_chunk *ra_next(readahead *r, ra_chunk *prev)
+{
+	pthread_mutex_lock(&r->mu);
+	if (prev) {
+		prev->full = false;
+		pthread_cond_broadcast(&r->cv);
+	}
+	ra_chunk *c = NULL;
+	ra_source *from = NULL;
+	for (; !r->any_order && !r->halt_rc;) {
+		/* Chunks are filled and taken in one order: when the next one is not full and
+		 * its source is done, there is nothing more (later blocks are past the end). */
+		ra_source *p = &r->src[r->turn];
+		if (p->chunk[p->next].full) {
+			c = &p->chunk[p->next];
+			p->next ^= 1;
+			r->turn = (r->turn + 1) % r->nsrc;
+			from = p;
+			break;
+		}
+		if (p->done)
+			break;
+		pthread_cond_wait(&r->cv, &r->mu);
+	}
+	for (; r->any_order && !r->halt_rc;) {
+		bool live = false;
+		for (int k = 0; k < r->nsrc && !c; k++) {
+			int i = (r->turn + k) % r->nsrc;
+			ra_source *p = &r->src[i];
+			/* Chunks are filled and taken in one order: when the next one is not full,
+			 * none is, and a source that is done has nothing more. */
+			if (p->chunk[p->next].full) {
+				c = &p->chunk[p->next];
+				p->next ^= 1;
+				r->turn = (i + 1) % r->nsrc;
+				from = p;
+			} else if (!p->done) {
+				live = true;
+			}
+		}
+		if (c || !live)
+			break;
+		pthread_cond_wait(&r->cv, &r->mu);
+	}
+	/* The last chunk of a source that failed: the rows after it in a plain read would
+	 * never come, so no other source's either. */
+	if (from && from->done && from->rc < 0 && !from->chunk[from->next].full)
+		r->halt_rc = from->rc;
+	pthread_mutex_unlock(&r->mu);
+	return c;
 }
 
 static int ra_decode_log(readahead *r, ra_chunk *c, void *row)
 {
 	sonde_log_data *lg = row;
 	memset(lg, 0, sizeof(*lg));
-	return row_log(r->s, r->st, r->ctx, c->data, lg);
+	return row_log(r->s, c->st, c->ctx, c->data, lg);
 }
+
+static readahead *ra_start_log_blocks(sq_store *s, const qbuild *qb, meta_cache *mc, meta_cache *mc2);
 
 static int sq_scan_logs(sonde_store *base, const sonde_query *q, sonde_log_fn fn, void *ctx)
 {
@@ -1951,14 +2142,20 @@ static int sq_scan_logs(sonde_store *base, const sonde_query *q, sonde_log_fn fn
 	qbuild qb = {.sql = SONDE_BUF_INIT};
 	sqlite3_stmt *st = NULL;
 	sonde_batch *meta = sonde_batch_new(), *data = sonde_batch_new();
-	meta_cache mc = {.b = meta};
+	meta_cache mc = {.b = meta}, mc2 = {.b = NULL}; /* mc2: the second reader's */
 	sonde_ptrmap_init(&mc.map);
+	sonde_ptrmap_init(&mc2.map);
 	int rc = meta && data ? 0 : -ENOMEM;
 	if (rc < 0 || (rc = log_query(s, q, false, &qb)) < 0 || qb.none || (rc = qb_prepare(s, &qb, &st)) < 0)
 		goto out;
-	readahead *r = q->read_ahead
-	                       ? ra_start(s, st, "reading logs", sizeof(sonde_log_data), ra_decode_log, &mc)
-	                       : NULL;
+	/* Blocks of rowids read on two threads only where the plain query reads the table in
+	 * rowid order: no condition an index serves (time, trace), no sort, no limit. */
+	readahead *r = NULL;
+	if (q->read_ahead && !q->since_ns && !q->until_ns && !q->trace_id && !q->attrs_count && !q->limit &&
+	    q->sort == SONDE_SORT_DEFAULT)
+		r = ra_start_log_blocks(s, &qb, &mc, &mc2);
+	if (q->read_ahead && !r)
+		r = ra_start(s, st, "reading logs", sizeof(sonde_log_data), ra_decode_log, &mc);
 	if (r) {
 		ra_chunk *c = NULL;
 		while (rc == 0 && (c = ra_next(r, c)))
@@ -1987,6 +2184,10 @@ out:
 	sonde_ptrmap_release(&mc.map);
 	sonde_batch_free(meta);
 	sonde_batch_free(data);
+	sqlite3_finalize(mc2.get[0]);
+	sqlite3_finalize(mc2.get[1]);
+	sonde_ptrmap_release(&mc2.map);
+	sonde_batch_free(mc2.b);
 	return rc;
 }
 
@@ -2418,7 +2619,8 @@ static int ra_decode_agg(readahead *r, ra_chunk *c, void *row)
 {
 	agg_row *ar = row;
 	const void *attrs;
-	agg_fill(r->st, ar, &attrs);
+	(void)r;
+	agg_fill(c->st, ar, &attrs);
 	if (ar->attrs_n > 0) {
 		ar->attrs_off = c->blobs.len;
 		sonde_buf_append(&c->blobs, attrs, (size_t)ar->attrs_n);
@@ -2438,6 +2640,158 @@ static void ra_unlock_db(readahead *r)
 {
 	if (r)
 		pthread_mutex_unlock(&r->db_mu);
+}
+
+/* Prepares qb's query on db with tail (more conditions, on parameters numbered after
+ * qb's) appended, qb's parameters bound. 0, or -1 on failure. */
+static int qb_prepare_tail(sqlite3 *db, const qbuild *qb, const char *tail, sqlite3_stmt **st)
+{
+	*st = NULL;
+	if (qb->sql.oom || qb->nbinds >= 48)
+		return -1;
+	sonde_buf sql = SONDE_BUF_INIT;
+	sonde_buf_printf(&sql, "%s%s", qb->sql.data, tail);
+	int rc = sql.oom ? SQLITE_NOMEM : sqlite3_prepare_v2(db, sql.data, -1, st, NULL);
+	sonde_buf_release(&sql);
+	if (rc != SQLITE_OK) {
+		sqlite3_finalize(*st);
+		*st = NULL;
+		return -1;
+	}
+	for (int i = 0; i < qb->nbinds; i++) {
+		const bindv *b = &qb->binds[i];
+		if (b->type == 0)
+			sqlite3_bind_int64(*st, i + 1, b->i);
+		else if (b->type == 1)
+			sqlite3_bind_text(*st, i + 1, b->p, b->n, SQLITE_STATIC);
+		else
+			sqlite3_bind_blob(*st, i + 1, b->p, b->n, SQLITE_STATIC);
+	}
+	return 0;
+}
+
+/* The smallest and largest rowid of table (a literal name); false when it is empty or
+ * they cannot be read. */
+static bool id_range(sq_store *s, const char *table, int64_t *lo, int64_t *hi)
+{
+	/* Two subqueries: min() and max() in one query would read the whole table. */
+	char sql[128];
+	snprintf(sql, sizeof sql, "SELECT (SELECT min(id) FROM %s), (SELECT max(id) FROM %s)", table, table);
+	sqlite3_stmt *mm = NULL;
+	bool got = sqlite3_prepare_v2(s->db, sql, -1, &mm, NULL) == SQLITE_OK &&
+	           sqlite3_step(mm) == SQLITE_ROW && sqlite3_column_type(mm, 0) != SQLITE_NULL;
+	if (got) {
+		*lo = sqlite3_column_int64(mm, 0);
+		*hi = sqlite3_column_int64(mm, 1);
+	}
+	sqlite3_finalize(mm);
+	return got;
+}
+
+/* A second, read-only connection to the store's file, for a reader thread (NULL: none,
+ * or the store is not a plain file). */
+static sqlite3 *second_db(sq_store *s)
+{
+	if (!s->path[0] || strcmp(s->path, ":memory:") == 0 || strncmp(s->path, "file:", 5) == 0)
+		return NULL;
+	sqlite3 *db = NULL;
+	if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, 10000);
+	sqlite3_exec(db, "PRAGMA cache_size = -65536; PRAGMA mmap_size = 1073741824", NULL, NULL, NULL);
+	return db;
+}
+
+/* For an aggregation in any order (sonde_query.any_order): reads the spans of qb's query
+ * in two rowid halves on two threads, the second half on a read-only connection of its
+ * own. NULL (having read nothing) when the table is too small to be worth it or anything
+ * fails: the caller then reads as usual. Spans are clustered by trace in rowid order and
+ * a trace's key grows by one per trace, so halves of the id range are about halves of
+ * the spans. */
+static readahead *ra_start_halves(sq_store *s, const qbuild *qb)
+{
+	int64_t lo = 0, hi = 0;
+	if (!id_range(s, "spans", &lo, &hi) || hi - lo < 2 * RA_ROWS)
+		return NULL;
+	int64_t mid = lo + (hi - lo) / 2 + 1;
+	sqlite3 *db2 = second_db(s);
+	if (!db2)
+		return NULL;
+	char ta[64], tb[64];
+	snprintf(ta, sizeof ta, " AND s.id < ?%d", qb->nbinds + 1);
+	snprintf(tb, sizeof tb, " AND s.id >= ?%d", qb->nbinds + 1);
+	sqlite3_stmt *a = NULL, *b = NULL;
+	readahead *r = NULL;
+	if (qb_prepare_tail(s->db, qb, ta, &a) < 0 || qb_prepare_tail(db2, qb, tb, &b) < 0 ||
+	    !(r = ra_new(s, "reading spans", sizeof(agg_row), ra_decode_agg))) {
+		sqlite3_finalize(a);
+		sqlite3_finalize(b);
+		sqlite3_close(db2);
+		return NULL;
+	}
+	sqlite3_bind_int64(a, qb->nbinds + 1, mid);
+	sqlite3_bind_int64(b, qb->nbinds + 1, mid);
+	r->any_order = true;
+	bool ok = ra_add(r, a, NULL, true, NULL);
+	if (!ra_add(r, b, db2, true, NULL) || !ok) {
+		ra_free(r);
+		return NULL;
+	}
+	return ra_run(r) ? r : NULL;
+}
+
+/* For a scan of logs in rowid order (read_ahead): reads blocks of RA_ROWS rowids on two
+ * threads, the even blocks on the store's connection, the odd ones on a read-only
+ * connection of its own (decoded with mc2, whose statements read that connection), and
+ * the caller takes the blocks in turn: the same rows in the same order as one reader,
+ * with the stepping and decoding shared by two. NULL (having read nothing) when the
+ * table is small or anything fails; mc2's statements and batch are the caller's to free
+ * either way, after the read-ahead. */
+static readahead *ra_start_log_blocks(sq_store *s, const qbuild *qb, meta_cache *mc, meta_cache *mc2)
+{
+	int64_t lo = 0, hi = 0;
+	if (!id_range(s, "logs", &lo, &hi) || hi - lo < 4 * RA_ROWS)
+		return NULL;
+	sqlite3 *db2 = second_db(s);
+	if (!db2)
+		return NULL;
+	char tail[64];
+	snprintf(tail, sizeof tail, " AND l.id >= ?%d AND l.id < ?%d", qb->nbinds + 1, qb->nbinds + 2);
+	sqlite3_stmt *a = NULL, *b = NULL;
+	readahead *r = NULL;
+	if (!(mc2->b = sonde_batch_new()) ||
+	    sqlite3_prepare_v2(db2, "SELECT data, service_id FROM resources WHERE id = ?1", -1, &mc2->get[0],
+	                       NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db2, "SELECT data FROM scopes WHERE id = ?1", -1, &mc2->get[1], NULL) !=
+	            SQLITE_OK ||
+	    qb_prepare_tail(s->db, qb, tail, &a) < 0 || qb_prepare_tail(db2, qb, tail, &b) < 0 ||
+	    !(r = ra_new(s, "reading logs", sizeof(sonde_log_data), ra_decode_log))) {
+		sqlite3_finalize(a);
+		sqlite3_finalize(b);
+		sqlite3_close_v2(db2);
+		return NULL;
+	}
+	ra_source *pa = ra_add(r, a, NULL, true, mc), *pb = ra_add(r, b, db2, true, mc2);
+	if (!pa || !pb) {
+		ra_free(r);
+		return NULL;
+	}
+	/* Each reader resets its statement between blocks: an open statement on each
+	 * connection keeps its read transaction, begun here, to the end of the scan. */
+	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM logs", -1, &pa->pin, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db2, "SELECT 1 FROM logs", -1, &pb->pin, NULL) != SQLITE_OK ||
+	    sqlite3_step(pa->pin) != SQLITE_ROW || sqlite3_step(pb->pin) != SQLITE_ROW) {
+		ra_free(r);
+		return NULL;
+	}
+	pa->blocks = pb->blocks = true;
+	pa->lo = lo;
+	pb->lo = lo + RA_ROWS;
+	pa->hi = pb->hi = hi;
+	pa->stride = pb->stride = 2 * RA_ROWS;
+	return ra_run(r) ? r : NULL;
 }
 
 static ssize_t sq_aggregate_spans(sonde_store *base, const sonde_query *q, const sonde_agg_key *keys,
@@ -2498,7 +2852,12 @@ static ssize_t sq_aggregate_spans(sonde_store *base, const sonde_query *q, const
 	ssize_t rc = qb_span_where(s, &qb, q);
 	if (rc < 0 || qb.none || (rc = qb_prepare(s, &qb, &st)) < 0)
 		goto out;
-	if (q->read_ahead)
+	/* Halves by rowid only for a full scan: a condition an index serves would have each
+	 * half walk the whole index range. */
+	if (q->read_ahead && q->any_order && !q->since_ns && !q->until_ns && !q->service && !q->operation &&
+	    !q->trace_id && !q->attrs_count)
+		r = ra_start_halves(s, &qb);
+	if (q->read_ahead && !r)
 		r = ra_start(s, st, "reading spans", sizeof(agg_row), ra_decode_agg, NULL);
 	for (;;) {
 		agg_row one;

@@ -3,7 +3,9 @@
  * thread of their own give exactly what a plain read gives (the same records, in the
  * same order, with the same fields; the same groups and streamed values), across many
  * chunks of rows, with filters, and a callback that stops the scan stops it at the same
- * record with its value returned.
+ * record with its value returned. In any order (sonde_query.any_order: two halves of the
+ * table on two threads), aggregate_spans gives the same groups with the same figures and
+ * the same durations for each.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -220,10 +222,132 @@ static void test_aggregate_spans(void **state)
 	sonde_store_close(s);
 }
 
+/* What aggregate_spans streamed in any order, one line per span naming its group by
+ * its values rather than its index (indexes follow the order of first appearance). */
+typedef struct keyed {
+	sonde_buf text;
+	const sonde_agg_result *agg;
+	size_t nkeys, n, stop_at;
+} keyed;
+
+static int on_keyed(void *ctx, size_t group, uint64_t dur, bool err)
+{
+	keyed *x = ctx;
+	for (size_t k = 0; k < x->nkeys; k++)
+		sonde_buf_printf(&x->text, "%s|", x->agg->groups[group].values[k]);
+	sonde_buf_printf(&x->text, "%llu %d\n", (unsigned long long)dur, err);
+	return ++x->n == x->stop_at ? 1 : 0;
+}
+
+static int cmp_line(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorts the lines of t in place. */
+static void sort_lines(sonde_buf *t)
+{
+	size_t n = 0, cap = 1024;
+	char **v = malloc(cap * sizeof *v);
+	for (char *p = t->data; p && p < t->data + t->len;) {
+		char *e = strchr(p, '\n');
+		*e = '\0';
+		if (n == cap)
+			v = realloc(v, (cap *= 2) * sizeof *v);
+		v[n++] = p;
+		p = e + 1;
+	}
+	qsort(v, n, sizeof *v, cmp_line);
+	sonde_buf out = SONDE_BUF_INIT;
+	for (size_t i = 0; i < n; i++)
+		sonde_buf_printf(&out, "%s\n", v[i]);
+	free(v);
+	sonde_buf_release(t);
+	*t = out;
+}
+
+/* Aggregates in order (read in this thread) and in any order (read ahead, in two halves
+ * of the table on two threads): the same groups, each with the same figures, and the
+ * same durations streamed for each group. */
+static void agg_any_order(sonde_store *s, sonde_query q, const sonde_agg_key *keys, size_t nkeys,
+                          size_t want_n)
+{
+	sonde_agg_result ra, rb;
+	keyed a = {.text = SONDE_BUF_INIT, .agg = &ra, .nkeys = nkeys},
+	      b = {.text = SONDE_BUF_INIT, .agg = &rb, .nkeys = nkeys};
+	q.read_ahead = false;
+	ssize_t na = sonde_store_aggregate_spans(s, &q, keys, nkeys, on_keyed, &a, &ra);
+	q.read_ahead = true;
+	q.any_order = true;
+	ssize_t nb = sonde_store_aggregate_spans(s, &q, keys, nkeys, on_keyed, &b, &rb);
+	assert_true(na > 0);
+	assert_int_equal(na, nb);
+	assert_int_equal(a.n, want_n);
+	assert_int_equal(b.n, want_n);
+	for (size_t g = 0; g < ra.count; g++) {
+		const sonde_agg_group *x = &ra.groups[g], *y = NULL;
+		for (size_t h = 0; h < rb.count && !y; h++) {
+			size_t k = 0;
+			while (k < nkeys && strcmp(x->values[k], rb.groups[h].values[k]) == 0)
+				k++;
+			if (k == nkeys)
+				y = &rb.groups[h];
+		}
+		assert_non_null(y);
+		assert_int_equal(x->count, y->count);
+		assert_int_equal(x->errors, y->errors);
+		assert_int_equal(x->sum_ns, y->sum_ns);
+		assert_int_equal(x->min_ns, y->min_ns);
+		assert_int_equal(x->max_ns, y->max_ns);
+		assert_int_equal(x->first_start_ns, y->first_start_ns);
+		assert_int_equal(x->last_start_ns, y->last_start_ns);
+	}
+	sort_lines(&a.text);
+	sort_lines(&b.text);
+	assert_int_equal(a.text.len, b.text.len);
+	assert_memory_equal(a.text.data, b.text.data, a.text.len);
+	sonde_agg_result_release(&ra);
+	sonde_agg_result_release(&rb);
+	sonde_buf_release(&a.text);
+	sonde_buf_release(&b.text);
+}
+
+static void test_aggregate_any_order(void **state)
+{
+	(void)state;
+	sonde_store *s = fill();
+	sonde_agg_key lat[] = {
+	        {SONDE_KEY_SERVICE, NULL, 0},
+	        {SONDE_KEY_OPERATION, NULL, 0},
+	        {SONDE_KEY_KIND, NULL, 0},
+	        {SONDE_KEY_ATTR_ANY, "peer.service,db.system,server.address", 1u << SONDE_SPAN_KIND_CLIENT}};
+	agg_any_order(s, (sonde_query){0}, lat, 4, SPANS);
+	sonde_agg_key other[] = {{SONDE_KEY_ATTR, "peer.service", 0},
+	                         {SONDE_KEY_ATTR, "service.name", 0},
+	                         {SONDE_KEY_PARENT_SERVICE, NULL, 0},
+	                         {SONDE_KEY_STATUS, NULL, 0}};
+	agg_any_order(s, (sonde_query){0}, other, 4, SPANS);
+	/* Conditions that leave the halves on (kinds, errors) and that turn them off. */
+	agg_any_order(s, (sonde_query){.kinds = 1u << SONDE_SPAN_KIND_CLIENT}, lat, 4, SPANS / 3);
+	agg_any_order(s, (sonde_query){.errors_only = true}, lat, 2, (SPANS + 16) / 17);
+	agg_any_order(s, (sonde_query){.service = "svc-2"}, lat, 2, SPANS / 3);
+	/* Stopped by the callback: exactly that many values, and the caller's code. */
+	keyed k = {.text = SONDE_BUF_INIT, .nkeys = 0, .stop_at = 4000};
+	sonde_agg_result r;
+	k.agg = &r;
+	sonde_query q = {.read_ahead = true, .any_order = true};
+	assert_int_equal(sonde_store_aggregate_spans(s, &q, lat, 4, on_keyed, &k, &r), -ECANCELED);
+	assert_int_equal(k.n, 4000);
+	sonde_agg_result_release(&r);
+	sonde_buf_release(&k.text);
+	sonde_store_close(s);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {T(test_scan_logs), T(test_aggregate_spans)};
+	const struct CMUnitTest tests[] = {T(test_scan_logs), T(test_aggregate_spans),
+	                                   T(test_aggregate_any_order)};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -835,7 +835,7 @@ static void test_migration_3_to_4(void **state)
 	s = open_ok();
 	sonde_store_info info;
 	assert_int_equal(sonde_store_info_get(s, &info), 0);
-	assert_int_equal(info.schema_version, 4);
+	assert_int_equal(info.schema_version, sonde_store_schema_version());
 	assert_int_equal(info.logs, 1);
 	sonde_batch *out = sonde_batch_new();
 	sonde_query q = {0};
