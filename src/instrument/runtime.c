@@ -355,6 +355,7 @@ typedef struct decoder {
 	sonde_span_link *links;
 	size_t links_cap;
 	sonde_buf text; /* a log value being redacted */
+	uint64_t rng;   /* ids of spans that ended without them (SF_LAZY_IDS) */
 } decoder;
 
 typedef struct cursor {
@@ -510,8 +511,23 @@ static int decode_span(decoder *d, const sonde_span *s)
 	sonde_span_data *sp = sonde_batch_add_span(d->b, &P.resource, tracer_scope(s->tracer));
 	if (!sp)
 		return -ENOMEM;
-	memcpy(sp->trace_id, s->trace_id, 16);
-	memcpy(sp->span_id, s->span_id, 8);
+	if (s->sflags & SF_LAZY_IDS) {
+		/* Nothing asked for this span's ids while it ran: they are made here. */
+		if (s->sflags & SF_LAZY_TRACE_ID) {
+			uint64_t hi = sonde__wyrand(&d->rng), lo = sonde__wyrand(&d->rng);
+			lo |= (hi | lo) == 0;
+			memcpy(sp->trace_id, &hi, 8);
+			memcpy(sp->trace_id + 8, &lo, 8);
+		} else {
+			memcpy(sp->trace_id, s->trace_id, 16);
+		}
+		uint64_t id = sonde__wyrand(&d->rng);
+		id |= id == 0;
+		memcpy(sp->span_id, &id, 8);
+	} else {
+		memcpy(sp->trace_id, s->trace_id, 16);
+		memcpy(sp->span_id, s->span_id, 8);
+	}
 	memcpy(sp->parent_span_id, s->parent_id, 8);
 	/* OTLP SpanFlags: bit 8 says whether the parent is remote is known, bit 9 says it is. */
 	sp->flags = s->trace_flags | 0x100u | ((s->sflags & SF_REMOTE_PARENT) ? 0x200u : 0);
@@ -896,6 +912,8 @@ static void *exporter_main(void *arg)
 	(void)arg;
 	decoder d = {0};
 	d.b = sonde_batch_new();
+	if (getrandom(&d.rng, sizeof(d.rng), GRND_NONBLOCK) != (ssize_t)sizeof(d.rng))
+		d.rng = sonde_clock_ticks() ^ (uint64_t)(uintptr_t)&d;
 	uint64_t last_export = now_mono(), sleep_ns = 1000000, last_metrics = last_export;
 	for (;;) {
 		pthread_mutex_lock(&P.mu);

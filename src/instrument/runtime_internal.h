@@ -33,7 +33,12 @@
  * span of the same thread takes no slot at all: it shares its parent (the parent's nest
  * count goes up, and each end brings it down). Such children therefore report their
  * parent's context: an unsampled trace is never exported, and what crosses a process
- * boundary from it (trace id, the unsampled flag) is the same.
+ * boundary from it (trace id, the unsampled flag) is the same. The fast start makes no ids
+ * either (SF_LAZY_IDS): a span's id, and a root's trace id unless a ratio sampler reads
+ * it, are made on its owner thread when first asked for (a child starts, a context or a
+ * log record is taken), else by the exporter thread as it decodes the ended span. The
+ * common end of a recording span (the thread's current one) is inline too: stamp, pop,
+ * count, push to the done ring.
  *
  * Log records. A log record (log.h) travels in a slot too: SF_LOG set, state ENDED from the
  * start, status = severity number, start = its time, trace_id/span_id/trace_flags = the
@@ -81,8 +86,12 @@ enum {
 	SF_STATUS_FINAL = 1u << 5, /* status OK was set: later changes are ignored */
 	SF_ON_STACK = 1u << 6,
 	SF_REMOTE_PARENT = 1u << 7,
-	SF_LAZY_IDS = 1u << 8, /* a non-recording root whose ids are made when first asked for */
-	SF_LOG = 1u << 9,      /* not a span: a log record (see "Log records" below) */
+	/* The span id is not made yet: it is made when first asked for (a child, a context,
+	 * a log record), else by the exporter thread. With SF_LAZY_TRACE_ID (roots) the trace
+	 * id too. */
+	SF_LAZY_IDS = 1u << 8,
+	SF_LOG = 1u << 9, /* not a span: a log record (see "Log records" below) */
+	SF_LAZY_TRACE_ID = 1u << 10,
 };
 
 /* Items of a span's byte stream. Each starts with a one-byte tag. */
@@ -129,6 +138,14 @@ struct sonde_span {
 };
 
 #define SONDE__SLOT_DATA (SONDE__SLOT_SIZE - (int)sizeof(struct sonde_span))
+
+/* wyrand: one multiply per 64 bits, good enough for ids (not for secrets). */
+static inline uint64_t sonde__wyrand(uint64_t *state)
+{
+	*state += 0xa0761d6478bd642fULL;
+	__uint128_t m = (__uint128_t)*state * (*state ^ 0xe7037ed1a0b428dbULL);
+	return (uint64_t)m ^ (uint64_t)(m >> 64);
+}
 
 /* A single-producer single-consumer ring of pointers. */
 typedef struct sonde__ring {

@@ -27,35 +27,38 @@ struct sonde_span sonde__noop_span = {.state = SLOT_NOOP};
 
 static inline uint64_t rng_next(sonde__thread *th)
 {
-	/* wyrand: one multiply per 64 bits, good enough for ids (not for secrets). */
-	th->rng[0] += 0xa0761d6478bd642fULL;
-	__uint128_t m = (__uint128_t)th->rng[0] * (th->rng[0] ^ 0xe7037ed1a0b428dbULL);
-	return (uint64_t)m ^ (uint64_t)(m >> 64);
+	return sonde__wyrand(&th->rng[0]);
 }
 
 static inline void new_span_id(sonde__thread *th, uint8_t id[8])
 {
-	uint64_t v;
-	do
-		v = rng_next(th);
-	while (v == 0);
+	uint64_t v = rng_next(th);
+	v |= v == 0; /* an all-zero span id is invalid; 1 in 2^64 */
 	memcpy(id, &v, 8);
 }
 
+static void make_lazy_ids(sonde_span *s);
+
 /* Gives a lazily started non-recording root its trace and span ids (see the fast start). */
-static void ensure_ids(sonde_span *s)
+static inline void ensure_ids(sonde_span *s)
 {
-	if (__builtin_expect(!(s->sflags & SF_LAZY_IDS), 1))
-		return;
+	if (__builtin_expect(s->sflags & SF_LAZY_IDS, 0))
+		make_lazy_ids(s);
+}
+
+__attribute__((noinline)) static void make_lazy_ids(sonde_span *s)
+{
 	sonde__thread *th = sonde__tls_thread ? sonde__tls_thread : s->owner;
-	uint64_t hi = rng_next(th), lo = rng_next(th);
-	if ((hi | lo) == 0)
-		lo = 1;
-	memcpy(s->trace_id, &hi, 8);
-	memcpy(s->trace_id + 8, &lo, 8);
-	memset(s->parent_id, 0, 8);
+	if (s->sflags & SF_LAZY_TRACE_ID) {
+		uint64_t hi = rng_next(th), lo = rng_next(th);
+		if ((hi | lo) == 0)
+			lo = 1;
+		memcpy(s->trace_id, &hi, 8);
+		memcpy(s->trace_id + 8, &lo, 8);
+		memset(s->parent_id, 0, 8);
+	}
 	new_span_id(th, s->span_id);
-	s->sflags &= (uint16_t)~SF_LAZY_IDS;
+	s->sflags &= (uint16_t) ~(SF_LAZY_IDS | SF_LAZY_TRACE_ID);
 }
 
 static inline bool ids_zero(const uint8_t *p, size_t n)
@@ -101,15 +104,65 @@ static inline void copy_short(uint8_t *d, const char *src, size_t n)
 	}
 }
 
+/* Refills the empty free stack from the free ring in one batch (one acquire load of the
+ * ring's tail, one release store of its head) and pops a slot; NULL when none came back. */
+__attribute__((noinline)) static sonde_span *slot_refill(sonde__thread *th)
+{
+	sonde__ring *r = &th->freed;
+	uint32_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+	uint32_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+	uint32_t n = tail - head, room = th->nslots - th->free_count;
+	r->tail_cache = tail;
+	if (n > room)
+		n = room;
+	sonde_span **dst = th->free_stack + th->free_count;
+	for (uint32_t i = 0; i < n; i++)
+		dst[i] = r->items[(head + i) & r->mask];
+	atomic_store_explicit(&r->head, head + n, memory_order_release);
+	th->free_count += n;
+	if (th->free_count == 0)
+		return NULL;
+	return th->free_stack[--th->free_count];
+}
+
+/* copy_short for n <= 32 only: no call, so the setters' fast paths need no frame. */
+static inline void copy_upto32(uint8_t *d, const char *src, size_t n)
+{
+	if (n >= 16) {
+		uint64_t a, b, c, e;
+		memcpy(&a, src, 8);
+		memcpy(&b, src + 8, 8);
+		memcpy(&c, src + n - 16, 8);
+		memcpy(&e, src + n - 8, 8);
+		memcpy(d, &a, 8);
+		memcpy(d + 8, &b, 8);
+		memcpy(d + n - 16, &c, 8);
+		memcpy(d + n - 8, &e, 8);
+	} else {
+		copy_short(d, src, n);
+	}
+}
+
+/* Copies n bytes (at most a slot's worth) without a call: words, the last one overlapping. */
+static inline void copy_nocall(uint8_t *d, const char *src, size_t n)
+{
+	if (__builtin_expect(n <= 32, 1)) {
+		copy_upto32(d, src, n);
+		return;
+	}
+	uint64_t w;
+	for (size_t i = 0; i + 8 < n; i += 8) {
+		memcpy(&w, src + i, 8);
+		memcpy(d + i, &w, 8);
+	}
+	memcpy(&w, src + n - 8, 8);
+	memcpy(d + n - 8, &w, 8);
+}
+
 static inline sonde_span *slot_pop(sonde__thread *th)
 {
-	if (__builtin_expect(th->free_count == 0, 0)) {
-		sonde_span *s;
-		while (th->free_count < th->nslots && (s = sonde__ring_pop(&th->freed)) != NULL)
-			th->free_stack[th->free_count++] = s;
-		if (th->free_count == 0)
-			return NULL;
-	}
+	if (__builtin_expect(th->free_count == 0, 0))
+		return slot_refill(th);
 	return th->free_stack[--th->free_count];
 }
 
@@ -613,7 +666,7 @@ sonde_span *sonde__span_start_n(sonde_tracer *t, const char *name, size_t nlen)
 	           sonde__fast_ok) {
 		/* A root the sampler drops whatever its ids: they are made only if asked for. */
 		sonde_span *s = th->free_stack[--th->free_count];
-		slot_reset(s, th, t, SF_ON_STACK | SF_LAZY_IDS);
+		slot_reset(s, th, t, SF_ON_STACK | SF_LAZY_IDS | SF_LAZY_TRACE_ID);
 		s->state = SLOT_NONRECORDING;
 		s->trace_flags = SONDE_TRACE_FLAG_RANDOM;
 		th->stack[0] = s;
@@ -623,11 +676,34 @@ sonde_span *sonde__span_start_n(sonde_tracer *t, const char *name, size_t nlen)
 	return start_slot(t, name, nlen);
 }
 
-__attribute__((noinline)) static sonde_span *start_slot(sonde_tracer *t, const char *name, size_t nlen)
+/* The clock read of start_fast: tsc is a constant there. */
+static inline uint64_t ticks_with(bool tsc)
+{
+#if SONDE_CLOCK_HAVE_TSC
+	if (tsc)
+		return __rdtsc();
+#else
+	(void)tsc;
+#endif
+	return sonde_clock_ticks();
+}
+
+/* What start_slot, start_slot_refill and start_slot_lazy_parent call (in tail position, so
+ * that start_slot's common path calls nothing and needs no saved registers). */
+static sonde_span *start_slot_refill(sonde_tracer *t, const char *name, size_t nlen);
+static sonde_span *start_slot_lazy_parent(sonde_tracer *t, const char *name, size_t nlen);
+static sonde_span *start_slot_gettime(sonde_tracer *t, const char *name, size_t nlen);
+
+/* The body of the fast start; tsc says how the start is stamped (a constant: the function
+ * is made twice, so the clock_gettime fallback costs the TSC path no stack frame). */
+__attribute__((always_inline)) static inline sonde_span *start_fast(sonde_tracer *t, const char *name,
+                                                                    size_t nlen, bool tsc)
 {
 	sonde__thread *th = sonde__tls_thread;
 	if (__builtin_expect(!th || !sonde__fast_ok || nlen > 255, 0))
 		return sonde__span_start(t, name, NULL);
+	if (__builtin_expect(th->free_count == 0, 0))
+		return start_slot_refill(t, name, nlen);
 	const sonde__fast_plan *plan = &sonde__plan;
 	uint32_t depth = th->depth;
 	sonde_span *parent = NULL;
@@ -636,7 +712,8 @@ __attribute__((noinline)) static sonde_span *start_slot(sonde_tracer *t, const c
 		if (__builtin_expect(depth > SONDE__STACK_DEPTH, 0))
 			return sonde__span_start(t, name, NULL);
 		parent = th->stack[depth - 1];
-		ensure_ids(parent);
+		if (__builtin_expect(parent->sflags & SF_LAZY_IDS, 0))
+			return start_slot_lazy_parent(t, name, nlen);
 		rule = plan->child;
 		if (rule == SONDE__FAST_FOLLOW)
 			rule = (parent->trace_flags & SONDE_TRACE_FLAG_SAMPLED) ? SONDE__FAST_ON
@@ -648,21 +725,17 @@ __attribute__((noinline)) static sonde_span *start_slot(sonde_tracer *t, const c
 	}
 	if (__builtin_expect(rule == SONDE__FAST_GENERAL, 0))
 		return sonde__span_start(t, name, NULL);
-	sonde_span *s = slot_pop(th);
-	if (__builtin_expect(!s, 0)) {
-		atomic_store_explicit(&th->dropped,
-		                      atomic_load_explicit(&th->dropped, memory_order_relaxed) + 1,
-		                      memory_order_relaxed);
-		return &sonde__noop_span;
-	}
+	sonde_span *s = th->free_stack[--th->free_count]; /* not empty: checked above */
+	/* The span id, and a root's trace id unless the sampler reads it now, are made only
+	 * when asked for (a child, a context, a log record), else by the exporter thread. */
 	uint8_t flags;
-	uint16_t sflags = SF_ON_STACK;
+	uint16_t sflags = SF_ON_STACK | SF_LAZY_IDS;
 	if (parent) {
 		memcpy(s->trace_id, parent->trace_id, 16);
 		memcpy(s->parent_id, parent->span_id, 8);
 		flags = (uint8_t)(parent->trace_flags & ~SONDE_TRACE_FLAG_SAMPLED);
 		sflags |= SF_HAS_PARENT;
-	} else {
+	} else if (rule == SONDE__FAST_RATIO) {
 		uint64_t hi = rng_next(th), lo = rng_next(th);
 		if ((hi | lo) == 0)
 			lo = 1;
@@ -670,11 +743,14 @@ __attribute__((noinline)) static sonde_span *start_slot(sonde_tracer *t, const c
 		memcpy(s->trace_id + 8, &lo, 8);
 		memset(s->parent_id, 0, 8);
 		flags = SONDE_TRACE_FLAG_RANDOM;
+	} else {
+		memset(s->parent_id, 0, 8);
+		flags = SONDE_TRACE_FLAG_RANDOM;
+		sflags |= SF_LAZY_TRACE_ID;
 	}
 	if (rule == SONDE__FAST_RATIO)
 		rule = sonde__trace_id_randomness(s->trace_id) >= plan->threshold ? SONDE__FAST_ON
 		                                                                  : SONDE__FAST_OFF;
-	new_span_id(th, s->span_id);
 	slot_reset(s, th, t, sflags);
 	if (rule == SONDE__FAST_ON) {
 		s->trace_flags = flags | SONDE_TRACE_FLAG_SAMPLED;
@@ -683,12 +759,12 @@ __attribute__((noinline)) static sonde_span *start_slot(sonde_tracer *t, const c
 		uint16_t n16 = (uint16_t)nlen;
 		s->data[0] = ITEM_NAME;
 		memcpy(s->data + 1, &n16, 2);
-		copy_short(s->data + 3, name, nlen);
+		copy_nocall(s->data + 3, name, nlen);
 		s->used = (uint16_t)(3 + nlen);
 		atomic_store_explicit(&th->started,
 		                      atomic_load_explicit(&th->started, memory_order_relaxed) + 1,
 		                      memory_order_relaxed);
-		s->start = sonde_clock_ticks();
+		s->start = ticks_with(tsc);
 	} else {
 		s->trace_flags = flags;
 		s->state = SLOT_NONRECORDING;
@@ -696,6 +772,42 @@ __attribute__((noinline)) static sonde_span *start_slot(sonde_tracer *t, const c
 	th->stack[depth] = s;
 	th->depth = depth + 1;
 	return s;
+}
+
+__attribute__((noinline)) static sonde_span *start_slot(sonde_tracer *t, const char *name, size_t nlen)
+{
+#if SONDE_CLOCK_HAVE_TSC
+	if (__builtin_expect(sonde__clock_use_tsc, 1))
+		return start_fast(t, name, nlen, true);
+#endif
+	return start_slot_gettime(t, name, nlen);
+}
+
+__attribute__((noinline)) static sonde_span *start_slot_gettime(sonde_tracer *t, const char *name,
+                                                                size_t nlen)
+{
+	return start_fast(t, name, nlen, false);
+}
+
+/* The thread's free stack is empty: refill it from the free ring and start again; with no
+ * slot back, the general path counts the drop. */
+__attribute__((noinline)) static sonde_span *start_slot_refill(sonde_tracer *t, const char *name, size_t nlen)
+{
+	sonde__thread *th = sonde__tls_thread;
+	sonde_span *s = slot_refill(th);
+	if (!s)
+		return sonde__span_start(t, name, NULL);
+	th->free_stack[th->free_count++] = s; /* back on top: start_slot pops it again */
+	return start_slot(t, name, nlen);
+}
+
+/* The parent is a lazily started root: give it its ids, then start as usual. */
+__attribute__((noinline)) static sonde_span *start_slot_lazy_parent(sonde_tracer *t, const char *name,
+                                                                    size_t nlen)
+{
+	sonde__thread *th = sonde__tls_thread;
+	make_lazy_ids(th->stack[th->depth - 1]);
+	return start_slot(t, name, nlen);
 }
 
 sonde_span *sonde_span_start_ex(sonde_tracer *t, const char *name, const sonde_span_opts *opts)
@@ -707,21 +819,81 @@ sonde_span *sonde_span_start_ex(sonde_tracer *t, const char *name, const sonde_s
 
 static void end_slot(sonde_span *s, uint64_t end_ns);
 
+/* The done ring was full: the exporter is behind (or not running after fork), so this
+ * span is lost. Slots owned here go back at once; a foreign chain is left to its owner's
+ * exit. */
+__attribute__((noinline, cold)) static void end_lost(sonde__thread *th, sonde_span *s)
+{
+	atomic_store_explicit(&th->dropped, atomic_load_explicit(&th->dropped, memory_order_relaxed) + 1,
+	                      memory_order_relaxed);
+	for (sonde_span *c = s; c;) {
+		sonde_span *nx = c->next;
+		if (c->owner == th) {
+			c->state = SLOT_FREE;
+			th->free_stack[th->free_count++] = c;
+		}
+		c = nx;
+	}
+	sonde__exporter_kick();
+}
+
+/* The common end of a recording span, the thread's current one: stamp it, pop it and hand
+ * it to the exporter thread (what end_slot does, without its other cases). */
+static inline void end_current_at(sonde__thread *th, sonde_span *s, uint64_t ticks)
+{
+	s->end = ticks;
+	th->depth--;
+	atomic_store_explicit(&th->ended, atomic_load_explicit(&th->ended, memory_order_relaxed) + 1,
+	                      memory_order_relaxed);
+	s->state = SLOT_ENDED;
+	if (__builtin_expect(!sonde__ring_push(&th->done, s), 0))
+		end_lost(th, s);
+}
+
+__attribute__((noinline)) static void end_current_gettime(sonde__thread *th, sonde_span *s)
+{
+	end_current_at(th, s, sonde_clock_ticks());
+}
+
+/* Every call here is in tail position, so that inlined into sonde__span_end it needs no
+ * stack frame (which the non-recording ends would pay for too). */
+static inline void end_current(sonde__thread *th, sonde_span *s)
+{
+#if SONDE_CLOCK_HAVE_TSC
+	if (__builtin_expect(sonde__clock_use_tsc, 1)) {
+		end_current_at(th, s, __rdtsc());
+		return;
+	}
+#endif
+	end_current_gettime(th, s);
+}
+
 void sonde__span_end(sonde_span *s, uint64_t end_ns)
 {
-	if (s && s->nest) {
+	if (__builtin_expect(!s, 0)) {
+		end_slot(s, end_ns);
+		return;
+	}
+	if (s->nest) {
 		/* One of the children that share this non-recording span ended. */
 		s->nest--;
 		return;
 	}
 	sonde__thread *th = sonde__tls_thread;
-	if (s && s->state == SLOT_NONRECORDING && th && s->owner == th && !s->next && th->depth &&
-	    th->depth <= SONDE__STACK_DEPTH && th->stack[th->depth - 1] == s) {
-		/* The common end of a non-recording span: back to the free stack at once. */
-		th->depth--;
-		s->state = SLOT_FREE;
-		th->free_stack[th->free_count++] = s;
-		return;
+	uint32_t top = th ? th->depth - 1 : UINT32_MAX;
+	if (top < SONDE__STACK_DEPTH && th->stack[top] == s) {
+		if (s->state == SLOT_NONRECORDING && s->owner == th && !s->next) {
+			/* The common end of a non-recording span: back to the free stack at once. */
+			th->depth = top;
+			s->state = SLOT_FREE;
+			th->free_stack[th->free_count++] = s;
+			return;
+		}
+		if (s->state == SLOT_RECORDING && !end_ns &&
+		    (s->sflags & (SF_ON_STACK | SF_RUSAGE)) == SF_ON_STACK) {
+			end_current(th, s);
+			return;
+		}
 	}
 	end_slot(s, end_ns);
 }
@@ -751,22 +923,8 @@ __attribute__((noinline)) static void end_slot(sonde_span *s, uint64_t end_ns)
 		                      memory_order_relaxed);
 	}
 	s->state = s->state == SLOT_RECORDING ? SLOT_ENDED : SLOT_NONRECORDING;
-	if (!sonde__ring_push(&th->done, s)) {
-		/* The exporter is behind (or not running after fork): this span is lost. Slots
-		 * owned here go back at once; a foreign chain is left to its owner's exit. */
-		atomic_store_explicit(&th->dropped,
-		                      atomic_load_explicit(&th->dropped, memory_order_relaxed) + 1,
-		                      memory_order_relaxed);
-		for (sonde_span *c = s; c;) {
-			sonde_span *nx = c->next;
-			if (c->owner == th) {
-				c->state = SLOT_FREE;
-				th->free_stack[th->free_count++] = c;
-			}
-			c = nx;
-		}
-		sonde__exporter_kick();
-	}
+	if (!sonde__ring_push(&th->done, s))
+		end_lost(th, s);
 }
 
 void sonde_span_end_at(sonde_span *s, uint64_t end_ns)
@@ -793,14 +951,21 @@ void sonde_span_context_get(const sonde_span *s, sonde_span_context *out)
 	out->trace_state_len = (uint16_t)span_trace_state(s, out->trace_state);
 }
 
+__attribute__((noinline)) static void set_str_slow(sonde_span *s, const char *key, const char *value)
+{
+	sonde_attr a = {.key = key, .type = SONDE_ATTR_STRING, .v.s = value};
+	add_attr(s, &a);
+}
+
 void sonde__span_set_str_n(sonde_span *s, const char *key, size_t klen, const char *value, size_t vlen)
 {
 	if (!recording(s) || !key || !klen)
 		return;
 	if (!value)
 		value = "";
-	if (__builtin_expect(s->attrs < sonde__limits.attribute_count && klen <= UINT16_MAX &&
-	                             vlen <= UINT32_MAX &&
+	/* Keys up to 32 bytes (nearly all) are copied without a call; a longer value is
+	 * copied last, by a memcpy in tail position, so the fast path needs no frame. */
+	if (__builtin_expect(s->attrs < sonde__limits.attribute_count && klen <= 32 && vlen <= UINT32_MAX &&
 	                             (!sonde__limits.attribute_value_length ||
 	                              vlen <= sonde__limits.attribute_value_length),
 	                     1)) {
@@ -811,15 +976,17 @@ void sonde__span_set_str_n(sonde_span *s, const char *key, size_t klen, const ch
 			p[0] = ITEM_ATTR;
 			p[1] = SONDE_ATTR_STRING;
 			memcpy(p + 2, &k16, 2);
-			copy_short(p + 4, key, klen);
+			copy_upto32(p + 4, key, klen);
 			memcpy(p + 4 + klen, &v32, 4);
-			copy_short(p + 8 + klen, value, vlen);
 			s->attrs++;
+			if (vlen <= 32)
+				copy_upto32(p + 8 + klen, value, vlen);
+			else
+				memcpy(p + 8 + klen, value, vlen);
 			return;
 		}
 	}
-	sonde_attr a = {.key = key, .type = SONDE_ATTR_STRING, .v.s = value};
-	add_attr(s, &a);
+	set_str_slow(s, key, value);
 }
 
 void(sonde_span_set_str)(sonde_span *s, const char *key, const char *value)
@@ -855,7 +1022,8 @@ static inline bool set_scalar_fast(sonde_span *s, const char *key, size_t klen, 
 {
 	if (!recording(s) || !key || klen == 0)
 		return true;
-	if (__builtin_expect(s->attrs >= sonde__limits.attribute_count || klen > UINT16_MAX, 0))
+	/* Keys up to 32 bytes (nearly all) are copied without a call. */
+	if (__builtin_expect(s->attrs >= sonde__limits.attribute_count || klen > 32, 0))
 		return false;
 	uint8_t *p = fast_reserve(s, 4 + klen + vlen);
 	if (__builtin_expect(!p, 0))
@@ -864,35 +1032,48 @@ static inline bool set_scalar_fast(sonde_span *s, const char *key, size_t klen, 
 	p[0] = ITEM_ATTR;
 	p[1] = type;
 	memcpy(p + 2, &k16, 2);
-	copy_short(p + 4, key, klen);
+	copy_upto32(p + 4, key, klen);
 	memcpy(p + 4 + klen, v, vlen);
 	s->attrs++;
 	return true;
 }
 
-void sonde__span_set_int_n(sonde_span *s, const char *key, size_t klen, int64_t value)
+/* The general paths of the setters, out of line so that the fast paths need no frame. */
+__attribute__((noinline)) static void set_int_slow(sonde_span *s, const char *key, int64_t value)
 {
-	if (set_scalar_fast(s, key, klen, SONDE_ATTR_INT, &value, 8))
-		return;
 	sonde_attr a = {.key = key, .type = SONDE_ATTR_INT, .v.i = value};
 	add_attr(s, &a);
 }
 
-void sonde__span_set_double_n(sonde_span *s, const char *key, size_t klen, double value)
+__attribute__((noinline)) static void set_double_slow(sonde_span *s, const char *key, double value)
 {
-	if (set_scalar_fast(s, key, klen, SONDE_ATTR_DOUBLE, &value, 8))
-		return;
 	sonde_attr a = {.key = key, .type = SONDE_ATTR_DOUBLE, .v.d = value};
 	add_attr(s, &a);
+}
+
+__attribute__((noinline)) static void set_bool_slow(sonde_span *s, const char *key, bool value)
+{
+	sonde_attr a = {.key = key, .type = SONDE_ATTR_BOOL, .v.b = value};
+	add_attr(s, &a);
+}
+
+void sonde__span_set_int_n(sonde_span *s, const char *key, size_t klen, int64_t value)
+{
+	if (__builtin_expect(!set_scalar_fast(s, key, klen, SONDE_ATTR_INT, &value, 8), 0))
+		set_int_slow(s, key, value);
+}
+
+void sonde__span_set_double_n(sonde_span *s, const char *key, size_t klen, double value)
+{
+	if (__builtin_expect(!set_scalar_fast(s, key, klen, SONDE_ATTR_DOUBLE, &value, 8), 0))
+		set_double_slow(s, key, value);
 }
 
 void sonde__span_set_bool_n(sonde_span *s, const char *key, size_t klen, bool value)
 {
 	uint8_t b = value;
-	if (set_scalar_fast(s, key, klen, SONDE_ATTR_BOOL, &b, 1))
-		return;
-	sonde_attr a = {.key = key, .type = SONDE_ATTR_BOOL, .v.b = value};
-	add_attr(s, &a);
+	if (__builtin_expect(!set_scalar_fast(s, key, klen, SONDE_ATTR_BOOL, &b, 1), 0))
+		set_bool_slow(s, key, value);
 }
 
 void(sonde_span_set_int)(sonde_span *s, const char *key, int64_t value)

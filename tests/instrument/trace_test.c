@@ -2,7 +2,8 @@
  * trace_test.c - libsonde's tracing runtime end to end, with an exporter that captures
  * what the background thread delivers: parentage, attributes of every type, events,
  * links, status, long values spanning slots, limits, the duration filter, threads,
- * detached spans, drops under a stalled exporter, shutdown with a hung exporter, fork.
+ * detached spans, slots recycled through the fast start, drops under a stalled exporter,
+ * shutdown with a hung exporter, fork.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -28,6 +29,7 @@
 #include "telemetry.h"
 
 #include "capture_exporter.h"
+#include "clock.h"
 
 static capture cap;
 
@@ -522,6 +524,158 @@ static void test_samplers_in_the_runtime(void **state)
 	stop();
 }
 
+/* The fast start's side paths. A thread whose few slots run out and come back from the
+ * exporter many times over: nothing is lost, parentage holds, a long name is copied whole.
+ * A child started on another thread under a pushed, lazily identified unsampled root: it
+ * takes the ids the root then reports. */
+enum { RECYCLE_ROUNDS = 12, RECYCLE_PAIRS = 100 };
+static char long_name[201];
+
+static void *recycler(void *arg)
+{
+	sonde_tracer *t = arg;
+	for (int round = 0; round < RECYCLE_ROUNDS; round++) {
+		for (int i = 0; i < RECYCLE_PAIRS; i++) {
+			sonde_span *p = sonde_span_start(t, "recycled parent");
+			sonde_span *c = sonde_span_start(t, i == 0 ? long_name : "recycled child");
+			sonde_span_set_int(c, "round", round);
+			sonde_span_end(c);
+			sonde_span_end(p);
+		}
+		if (sonde_trace_force_flush(10000) != 0)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+static sonde_span *lazy_root;
+static sonde_span_context lazy_child_ctx;
+
+static void *adopter(void *arg)
+{
+	sonde_tracer *t = arg;
+	sonde_span_push(lazy_root);
+	sonde_span *c = sonde_span_start(t, "adopted child");
+	sonde_span_context_get(c, &lazy_child_ctx);
+	sonde_span_end(c);
+	sonde_span_pop();
+	return NULL;
+}
+
+static void test_fast_start_slot_recycling_and_lazy_parent(void **state)
+{
+	(void)state;
+	/* 256 slots per new thread; each round takes 200 of them. */
+	sonde_trace_config small = {.batch = {.max_queue_size = 256}};
+	start(&small);
+	sonde_tracer *t = sonde_tracer_get("recycling", NULL, NULL);
+	memset(long_name, 'n', sizeof long_name - 1);
+	pthread_t th;
+	void *rc = NULL;
+	assert_int_equal(pthread_create(&th, NULL, recycler, t), 0);
+	pthread_join(th, &rc);
+	assert_null(rc);
+	sonde_tracer_stats st;
+	sonde_tracer_stats_get(&st);
+	assert_int_equal(st.spans_dropped, 0);
+	pthread_mutex_lock(&cap.mu);
+	assert_int_equal(cap.got->spans_count, 2 * RECYCLE_ROUNDS * RECYCLE_PAIRS);
+	size_t children = 0, long_names = 0;
+	for (size_t i = 0; i < cap.got->spans_count; i++) {
+		const sonde_span_data *c = &cap.got->spans[i];
+		if (strcmp(c->name.ptr, "recycled parent") == 0)
+			continue;
+		children++;
+		long_names += strcmp(c->name.ptr, long_name) == 0;
+		assert_non_null(attr(c, "round"));
+		/* Its parent was exported, with the same trace id. */
+		size_t parents = 0;
+		for (size_t j = 0; j < cap.got->spans_count; j++) {
+			const sonde_span_data *p = &cap.got->spans[j];
+			if (memcmp(p->span_id, c->parent_span_id, 8) == 0) {
+				assert_string_equal(p->name.ptr, "recycled parent");
+				assert_memory_equal(p->trace_id, c->trace_id, 16);
+				parents++;
+			}
+		}
+		assert_int_equal(parents, 1);
+	}
+	assert_int_equal(children, RECYCLE_ROUNDS * RECYCLE_PAIRS);
+	assert_int_equal(long_names, RECYCLE_ROUNDS);
+	pthread_mutex_unlock(&cap.mu);
+
+	/* Ids nothing asked for while the span ran are made by the exporter thread: valid,
+	 * distinct, roots without a parent; a context read while it ran is what is exported. */
+	capture_init(&cap);
+	enum { LONE = 64 };
+	for (int i = 0; i < LONE; i++)
+		sonde_span_end(sonde_span_start(t, "lone"));
+	sonde_span *seen = sonde_span_start(t, "seen");
+	sonde_span_context seen_ctx;
+	sonde_span_context_get(seen, &seen_ctx);
+	sonde_span_end(seen);
+	assert_int_equal(sonde_trace_force_flush(5000), 0);
+	pthread_mutex_lock(&cap.mu);
+	assert_int_equal(cap.got->spans_count, LONE + 1);
+	static const uint8_t zero[16];
+	for (size_t i = 0; i < cap.got->spans_count; i++) {
+		const sonde_span_data *a = &cap.got->spans[i];
+		assert_memory_not_equal(a->trace_id, zero, 16);
+		assert_memory_not_equal(a->span_id, zero, 8);
+		assert_memory_equal(a->parent_span_id, zero, 8);
+		assert_int_equal(a->flags & 0xff, SONDE_TRACE_FLAG_SAMPLED | SONDE_TRACE_FLAG_RANDOM);
+		for (size_t j = 0; j < i; j++) {
+			assert_memory_not_equal(a->trace_id, cap.got->spans[j].trace_id, 16);
+			assert_memory_not_equal(a->span_id, cap.got->spans[j].span_id, 8);
+		}
+	}
+	const sonde_span_data *sd = find("seen");
+	assert_non_null(sd);
+	assert_memory_equal(sd->trace_id, seen_ctx.trace_id, 16);
+	assert_memory_equal(sd->span_id, seen_ctx.span_id, 8);
+	pthread_mutex_unlock(&cap.mu);
+	stop();
+
+	/* AlwaysOff roots get their ids lazily; a child on another thread (which cannot share
+	 * the root) asks for them first. */
+	sonde_trace_config off = {.sampler = sonde_sampler_always_off()};
+	start(&off);
+	t = sonde_tracer_get("recycling", NULL, NULL);
+	lazy_root = sonde_span_start(t, "lazy root");
+	assert_int_equal(pthread_create(&th, NULL, adopter, t), 0);
+	pthread_join(th, NULL);
+	sonde_span_context rc2;
+	sonde_span_context_get(lazy_root, &rc2);
+	assert_true(sonde_span_context_is_valid(&rc2));
+	assert_true(sonde_span_context_is_valid(&lazy_child_ctx));
+	assert_memory_equal(lazy_child_ctx.trace_id, rc2.trace_id, 16);
+	assert_memory_not_equal(lazy_child_ctx.span_id, rc2.span_id, 8);
+	assert_false(lazy_child_ctx.trace_flags & SONDE_TRACE_FLAG_SAMPLED);
+	sonde_span_end(lazy_root);
+	assert_null(sonde_span_current());
+	stop();
+
+	/* Without an invariant TSC, start and end are stamped by clock_gettime (forced here:
+	 * ticks are then epoch nanoseconds, which sonde_clock_to_ns passes through). */
+	bool tsc = sonde__clock_use_tsc;
+	start(NULL);
+	t = sonde_tracer_get("recycling", NULL, NULL);
+	sonde__clock_use_tsc = false;
+	uint64_t before = sonde_clock_realtime_ns();
+	sonde_span *g = sonde_span_start(t, "gettime span");
+	sonde_span_set_int(g, "n", 1);
+	sonde_span_end(g);
+	uint64_t after = sonde_clock_realtime_ns();
+	assert_int_equal(sonde_trace_force_flush(5000), 0);
+	sonde__clock_use_tsc = tsc;
+	pthread_mutex_lock(&cap.mu);
+	const sonde_span_data *gs = find("gettime span");
+	assert_non_null(gs);
+	assert_true(gs->start_ns >= before && gs->start_ns <= gs->end_ns && gs->end_ns <= after);
+	pthread_mutex_unlock(&cap.mu);
+	stop();
+}
+
 /* Opt-in resource usage: CPU time and page faults spent inside the span. */
 static void test_rusage(void **state)
 {
@@ -580,6 +734,7 @@ int main(void)
 	        cmocka_unit_test(test_min_duration_filter),
 	        cmocka_unit_test(test_threads_and_detached),
 	        cmocka_unit_test(test_samplers_in_the_runtime),
+	        cmocka_unit_test(test_fast_start_slot_recycling_and_lazy_parent),
 	        cmocka_unit_test(test_rusage),
 	        cmocka_unit_test(test_stalled_exporter_drops_never_blocks),
 	        cmocka_unit_test(test_fork_child_exports_its_own),
