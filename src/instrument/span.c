@@ -69,13 +69,32 @@ static inline bool ids_zero(const uint8_t *p, size_t n)
 	return acc == 0;
 }
 
-/* memcpy for the short strings of the hot path (names, keys, small values), without a
- * call: overlapping word moves. */
-static inline void copy_short(uint8_t *d, const char *src, size_t n)
+/* Refills the empty free stack from the free ring in one batch (one acquire load of the
+ * ring's tail, one release store of its head) and pops a slot; NULL when none came back. */
+__attribute__((noinline)) static sonde_span *slot_refill(sonde__thread *th)
 {
-	if (__builtin_expect(n > 32, 0)) {
-		memcpy(d, src, n);
-	} else if (n >= 16) {
+	sonde__ring *r = &th->freed;
+	uint32_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+	uint32_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+	uint32_t n = tail - head, room = th->nslots - th->free_count;
+	r->tail_cache = tail;
+	if (n > room)
+		n = room;
+	sonde_span **dst = th->free_stack + th->free_count;
+	for (uint32_t i = 0; i < n; i++)
+		dst[i] = r->items[(head + i) & r->mask];
+	atomic_store_explicit(&r->head, head + n, memory_order_release);
+	th->free_count += n;
+	if (th->free_count == 0)
+		return NULL;
+	return th->free_stack[--th->free_count];
+}
+
+/* memcpy for the short strings of the hot path (names, keys, small values; n <= 32),
+ * without a call, so the setters' fast paths need no frame: overlapping word moves. */
+static inline void copy_upto32(uint8_t *d, const char *src, size_t n)
+{
+	if (n >= 16) {
 		uint64_t a, b, c, e;
 		memcpy(&a, src, 8);
 		memcpy(&b, src + 8, 8);
@@ -101,45 +120,6 @@ static inline void copy_short(uint8_t *d, const char *src, size_t n)
 		d[0] = (uint8_t)src[0];
 		d[n / 2] = (uint8_t)src[n / 2];
 		d[n - 1] = (uint8_t)src[n - 1];
-	}
-}
-
-/* Refills the empty free stack from the free ring in one batch (one acquire load of the
- * ring's tail, one release store of its head) and pops a slot; NULL when none came back. */
-__attribute__((noinline)) static sonde_span *slot_refill(sonde__thread *th)
-{
-	sonde__ring *r = &th->freed;
-	uint32_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-	uint32_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
-	uint32_t n = tail - head, room = th->nslots - th->free_count;
-	r->tail_cache = tail;
-	if (n > room)
-		n = room;
-	sonde_span **dst = th->free_stack + th->free_count;
-	for (uint32_t i = 0; i < n; i++)
-		dst[i] = r->items[(head + i) & r->mask];
-	atomic_store_explicit(&r->head, head + n, memory_order_release);
-	th->free_count += n;
-	if (th->free_count == 0)
-		return NULL;
-	return th->free_stack[--th->free_count];
-}
-
-/* copy_short for n <= 32 only: no call, so the setters' fast paths need no frame. */
-static inline void copy_upto32(uint8_t *d, const char *src, size_t n)
-{
-	if (n >= 16) {
-		uint64_t a, b, c, e;
-		memcpy(&a, src, 8);
-		memcpy(&b, src + 8, 8);
-		memcpy(&c, src + n - 16, 8);
-		memcpy(&e, src + n - 8, 8);
-		memcpy(d, &a, 8);
-		memcpy(d + 8, &b, 8);
-		memcpy(d + n - 16, &c, 8);
-		memcpy(d + n - 8, &e, 8);
-	} else {
-		copy_short(d, src, n);
 	}
 }
 
