@@ -266,6 +266,42 @@ static int parse_header(const uint8_t *p, size_t len, sonde_memfile_info *info, 
 	return 0;
 }
 
+/* The record at off (whose body starts at off + 5): its type and body length, checked to
+ * lie in the file; after_end: an END record came before it, which is an error. */
+static int record_at(const uint8_t *p, size_t len, size_t off, bool after_end, uint8_t *type, size_t *rlen,
+                     sonde_wire_error *err)
+{
+	if (after_end)
+		return sonde_wire_fail(err, off, 0, "record",
+		                       "expected the end of the file after the END record");
+	if (len - off < 5)
+		return sonde_wire_fail(err, off, 0, "record header",
+		                       "expected a 5-byte record header, the file ends after %zu bytes",
+		                       len - off);
+	*type = p[off];
+	*rlen = le32(p + off + 1);
+	if (*rlen > len - off - 5)
+		return sonde_wire_fail(
+		        err, off, 0, "record length",
+		        "expected %zu bytes of record (type %u), the file has %zu (truncated?)", *rlen, *type,
+		        len - off - 5);
+	return 0;
+}
+
+/* The END record's body p[i, end): its event count into *seq, its time and lost count
+ * into info, which it marks complete. */
+static int parse_end(const uint8_t *p, size_t end, size_t i, uint64_t *seq, sonde_memfile_info *info,
+                     sonde_wire_error *err)
+{
+	uint64_t ns, lost;
+	if (varint(p, end, &i, seq) || varint(p, end, &i, &ns) || varint(p, end, &i, &lost))
+		return sonde_wire_fail(err, i, 0, "end", "expected three varints (seq, ns, lost)");
+	info->complete = true;
+	info->end_ns = ns;
+	info->lost = lost;
+	return 0;
+}
+
 static int parse(sonde_memfile *f, sonde_wire_error *err)
 {
 	const uint8_t *p = f->data;
@@ -281,26 +317,10 @@ static int parse(sonde_memfile *f, sonde_wire_error *err)
 	int rc = 0;
 	size_t off = SONDE_MEMFILE_HEADER_BYTES;
 	while (off < len && rc == 0) {
-		if (info->complete) {
-			rc = sonde_wire_fail(err, off, 0, "record",
-			                     "expected the end of the file after the END record");
+		uint8_t type;
+		size_t rlen;
+		if ((rc = record_at(p, len, off, info->complete, &type, &rlen, err)) != 0)
 			break;
-		}
-		if (len - off < 5) {
-			rc = sonde_wire_fail(err, off, 0, "record header",
-			                     "expected a 5-byte record header, the file ends after %zu bytes",
-			                     len - off);
-			break;
-		}
-		uint8_t type = p[off];
-		size_t rlen = le32(p + off + 1);
-		if (rlen > len - off - 5) {
-			rc = sonde_wire_fail(
-			        err, off, 0, "record length",
-			        "expected %zu bytes of record (type %u), the file has %zu (truncated?)", rlen,
-			        type, len - off - 5);
-			break;
-		}
 		size_t body = off + 5, i = body;
 		switch (type) {
 		case SONDE_MEMREC_MAPS: {
@@ -327,16 +347,8 @@ static int parse(sonde_memfile *f, sonde_wire_error *err)
 			rc = check_events(f, body, rlen, err, &max_stack, &max_stack_off, &tids, info);
 			break;
 		case SONDE_MEMREC_END: {
-			uint64_t seq, ns, lost;
-			if (varint(p, body + rlen, &i, &seq) || varint(p, body + rlen, &i, &ns) ||
-			    varint(p, body + rlen, &i, &lost)) {
-				rc = sonde_wire_fail(err, i, 0, "end",
-				                     "expected three varints (seq, ns, lost)");
-				break;
-			}
-			info->complete = true;
-			info->end_ns = ns;
-			info->lost = lost;
+			uint64_t seq;
+			rc = parse_end(p, body + rlen, i, &seq, info, err);
 			break;
 		}
 		default:
@@ -372,26 +384,11 @@ int sonde_memfile_peek(const uint8_t *data, size_t len, sonde_memfile_info *info
 	uint64_t first_seq = UINT64_MAX, end_seq = 0;
 	size_t off = SONDE_MEMFILE_HEADER_BYTES;
 	while (off < len && rc == 0) {
-		if (info->complete) {
-			rc = sonde_wire_fail(err, off, 0, "record",
-			                     "expected the end of the file after the END record");
+		uint8_t type;
+		size_t rlen;
+		if ((rc = record_at(data, len, off, info->complete, &type, &rlen, err)) != 0)
 			break;
-		}
-		if (len - off < 5) {
-			rc = sonde_wire_fail(err, off, 0, "record header",
-			                     "expected a 5-byte record header, the file ends after %zu bytes",
-			                     len - off);
-			break;
-		}
-		uint8_t type = data[off];
-		size_t rlen = le32(data + off + 1), body = off + 5, i = body;
-		if (rlen > len - off - 5) {
-			rc = sonde_wire_fail(
-			        err, off, 0, "record length",
-			        "expected %zu bytes of record (type %u), the file has %zu (truncated?)", rlen,
-			        type, len - off - 5);
-			break;
-		}
+		size_t body = off + 5, i = body;
 		if (type == SONDE_MEMREC_STACK) {
 			(*stacks)++;
 		} else if (type == SONDE_MEMREC_EVENTS) {
@@ -425,17 +422,8 @@ int sonde_memfile_peek(const uint8_t *data, size_t len, sonde_memfile_info *info
 				tids[ntids++] = tid;
 			}
 		} else if (type == SONDE_MEMREC_END) {
-			uint64_t seq, ns, lost;
-			if (varint(data, body + rlen, &i, &seq) || varint(data, body + rlen, &i, &ns) ||
-			    varint(data, body + rlen, &i, &lost)) {
-				rc = sonde_wire_fail(err, i, 0, "end",
-				                     "expected three varints (seq, ns, lost)");
+			if ((rc = parse_end(data, body + rlen, i, &end_seq, info, err)) != 0)
 				break;
-			}
-			info->complete = true;
-			end_seq = seq;
-			info->end_ns = ns;
-			info->lost = lost;
 		} else if (type != SONDE_MEMREC_MAPS) {
 			rc = sonde_wire_fail(err, off, 0, "record type",
 			                     "expected a record type between 1 and 4, got %u", type);
