@@ -335,7 +335,13 @@ static _Atomic(uintptr_t *) g_set;
 static _Atomic size_t g_set_mask;
 static size_t g_set_count;
 static _Atomic unsigned g_set_ver;
-static _Atomic size_t g_set_live;
+
+/* The number of live sampled blocks (g_set_count, readable without g_lock): g_free_gate's
+ * count, below its flags. */
+static inline size_t set_live(void)
+{
+	return atomic_load_explicit(&g_free_gate, memory_order_relaxed) & (GATE_BOOT - 1);
+}
 
 /* A counting filter over the set, so that free() of an unsampled block does not probe
  * the set even while sampled blocks are live: one byte per hash bucket, the number of
@@ -427,7 +433,6 @@ static int set_add_locked(uintptr_t p)
 	atomic_fetch_add(&g_set_ver, 1);
 	filter_change_locked(p, 1);
 	g_set_count++;
-	atomic_store(&g_set_live, g_set_count);
 	atomic_fetch_add(&g_free_gate, 1);
 	return 0;
 }
@@ -466,7 +471,6 @@ done:
 	atomic_fetch_add(&g_set_ver, 1);
 	filter_change_locked(p, 0);
 	g_set_count--;
-	atomic_store(&g_set_live, g_set_count);
 	atomic_fetch_sub(&g_free_gate, 1);
 	return 1;
 }
@@ -866,8 +870,7 @@ static int record_free(int kind, uintptr_t ptr, size_t size)
 	if (t_busy)
 		return 0;
 	if (g_mode == MODE_SAMPLE) {
-		if (LIKELY(atomic_load_explicit(&g_set_live, memory_order_relaxed) == 0) ||
-		    !set_contains(ptr))
+		if (LIKELY(set_live() == 0) || !set_contains(ptr))
 			return 0;
 		t_busy++;
 		pthread_mutex_lock(&g_lock);
@@ -994,8 +997,7 @@ static inline int on_free(int kind, void *ptr, size_t size)
 	}
 	/* Sampling: nothing to look up while no sampled block is live (the common case), or
 	 * when the filter says ptr is not one of them. */
-	if (mode == MODE_SAMPLE && (LIKELY(atomic_load_explicit(&g_set_live, memory_order_relaxed) == 0) ||
-	                            !filter_maybe((uintptr_t)ptr)))
+	if (mode == MODE_SAMPLE && (LIKELY(set_live() == 0) || !filter_maybe((uintptr_t)ptr)))
 		return 0;
 	return record_free(kind, (uintptr_t)ptr, size);
 }
