@@ -148,7 +148,13 @@ typedef struct tpl_acc {
 	const sonde_log_template *t; /* its description in the append's options */
 } tpl_acc;
 
-static int sq_rc(sq_store *s, int rc, const char *what)
+/* Reading a resource's data and service, a scope's data, by id: the store's statements
+ * and those of a second reader's connection. */
+#define SQL_GET_RES_DATA   "SELECT data, service_id FROM resources WHERE id = ?1"
+#define SQL_GET_SCOPE_DATA "SELECT data FROM scopes WHERE id = ?1"
+
+/* The store's error for SQLite's rc on db (the store's connection, or a reader's own). */
+static int sq_rc_on(sq_store *s, sqlite3 *db, int rc, const char *what)
 {
 	int neg = rc == SQLITE_NOMEM                              ? -ENOMEM
 	          : rc == SQLITE_BUSY                             ? -EBUSY
@@ -157,7 +163,12 @@ static int sq_rc(sq_store *s, int rc, const char *what)
 	          : rc == SQLITE_READONLY                         ? -EROFS
 	          : (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB) ? SONDE_EFORMAT
 	                                                          : -EIO;
-	return sonde__store_fail(&s->base, neg, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+	return sonde__store_fail(&s->base, neg, "%s: %s: %s", s->path, what, sqlite3_errmsg(db));
+}
+
+static int sq_rc(sq_store *s, int rc, const char *what)
+{
+	return sq_rc_on(s, s->db, rc, what);
 }
 
 static int exec(sq_store *s, const char *sql)
@@ -453,10 +464,10 @@ static int prepare_all(sq_store *s)
 	        {&s->get_str, "SELECT s FROM strings WHERE id = ?1", false},
 	        {&s->get_res, "SELECT id, service_id FROM resources WHERE hash = ?1", false},
 	        {&s->ins_res, "INSERT INTO resources(hash, service_id, data) VALUES(?1, ?2, ?3)", true},
-	        {&s->get_res_data, "SELECT data, service_id FROM resources WHERE id = ?1", false},
+	        {&s->get_res_data, SQL_GET_RES_DATA, false},
 	        {&s->get_scope, "SELECT id FROM scopes WHERE hash = ?1", false},
 	        {&s->ins_scope, "INSERT INTO scopes(hash, data) VALUES(?1, ?2)", true},
-	        {&s->get_scope_data, "SELECT data FROM scopes WHERE id = ?1", false},
+	        {&s->get_scope_data, SQL_GET_SCOPE_DATA, false},
 	        {&s->ins_span,
 	         "INSERT OR IGNORE INTO spans(trace_id, span_id, parent_id, start_ns, dur_ns, service_id, "
 	         "name_id, kind, status, resource_id, scope_id, id, trace_key)"
@@ -1430,6 +1441,20 @@ static void qb_blob(qbuild *qb, const char *clause, const void *p, int n)
 		qb->binds[qb->nbinds++] = (bindv){2, 0, p, n};
 }
 
+/* Binds qb's parameters to st, which runs qb's query (perhaps with more after it). */
+static void qb_bind(const qbuild *qb, sqlite3_stmt *st)
+{
+	for (int i = 0; i < qb->nbinds; i++) {
+		const bindv *b = &qb->binds[i];
+		if (b->type == 0)
+			sqlite3_bind_int64(st, i + 1, b->i);
+		else if (b->type == 1)
+			sqlite3_bind_text(st, i + 1, b->p, b->n, SQLITE_STATIC);
+		else
+			sqlite3_bind_blob(st, i + 1, b->p, b->n, SQLITE_STATIC);
+	}
+}
+
 static int qb_prepare(sq_store *s, qbuild *qb, sqlite3_stmt **st)
 {
 	if (qb->sql.oom)
@@ -1439,15 +1464,7 @@ static int qb_prepare(sq_store *s, qbuild *qb, sqlite3_stmt **st)
 	int rc = sqlite3_prepare_v2(s->db, qb->sql.data, -1, st, NULL);
 	if (rc != SQLITE_OK)
 		return sq_rc(s, rc, "preparing a query");
-	for (int i = 0; i < qb->nbinds; i++) {
-		const bindv *b = &qb->binds[i];
-		if (b->type == 0)
-			sqlite3_bind_int64(*st, i + 1, b->i);
-		else if (b->type == 1)
-			sqlite3_bind_text(*st, i + 1, b->p, b->n, SQLITE_STATIC);
-		else
-			sqlite3_bind_blob(*st, i + 1, b->p, b->n, SQLITE_STATIC);
-	}
+	qb_bind(qb, *st);
 	return 0;
 }
 
@@ -1899,12 +1916,7 @@ static int ra_fail(ra_source *p, int src)
 {
 	readahead *r = p->r;
 	pthread_mutex_lock(&r->mu); /* the other reader may fail at the same time */
-	int rc = src == SQLITE_NOMEM ? -ENOMEM : src == SQLITE_BUSY ? -EBUSY : -EIO;
-	if (!p->db)
-		rc = sq_rc(r->s, src, r->what);
-	else
-		rc = sonde__store_fail(&r->s->base, rc, "%s: %s: %s", r->s->path, r->what,
-		                       sqlite3_errmsg(p->db));
+	int rc = sq_rc_on(r->s, p->db ? p->db : r->s->db, src, r->what);
 	pthread_mutex_unlock(&r->mu);
 	return rc;
 }
@@ -2084,28 +2096,15 @@ static ra_chunk *ra_next(readahead *r, ra_chunk *prev)
 	}
 	ra_chunk *c = NULL;
 	ra_source *from = NULL;
-	for (; !r->any_order && !r->halt_rc;) {
-		/* Chunks are filled and taken in one order: when the next one is not full and
-		 * its source is done, there is nothing more (later blocks are past the end). */
-		ra_source *p = &r->src[r->turn];
-		if (p->chunk[p->next].full) {
-			c = &p->chunk[p->next];
-			p->next ^= 1;
-			r->turn = (r->turn + 1) % r->nsrc;
-			from = p;
-			break;
-		}
-		if (p->done)
-			break;
-		pthread_cond_wait(&r->cv, &r->mu);
-	}
-	for (; r->any_order && !r->halt_rc;) {
+	/* In turn, only the source whose turn it is may give the next chunk; in any order,
+	 * whichever has one ready. Chunks of one source are filled and taken in one order:
+	 * when its next one is not full, none is, and a source that is done has no more. */
+	int look = r->any_order ? r->nsrc : 1;
+	while (!r->halt_rc) {
 		bool live = false;
-		for (int k = 0; k < r->nsrc && !c; k++) {
+		for (int k = 0; k < look && !c; k++) {
 			int i = (r->turn + k) % r->nsrc;
 			ra_source *p = &r->src[i];
-			/* Chunks are filled and taken in one order: when the next one is not full,
-			 * none is, and a source that is done has nothing more. */
 			if (p->chunk[p->next].full) {
 				c = &p->chunk[p->next];
 				p->next ^= 1;
@@ -2658,15 +2657,7 @@ static int qb_prepare_tail(sqlite3 *db, const qbuild *qb, const char *tail, sqli
 		*st = NULL;
 		return -1;
 	}
-	for (int i = 0; i < qb->nbinds; i++) {
-		const bindv *b = &qb->binds[i];
-		if (b->type == 0)
-			sqlite3_bind_int64(*st, i + 1, b->i);
-		else if (b->type == 1)
-			sqlite3_bind_text(*st, i + 1, b->p, b->n, SQLITE_STATIC);
-		else
-			sqlite3_bind_blob(*st, i + 1, b->p, b->n, SQLITE_STATIC);
-	}
+	qb_bind(qb, *st);
 	return 0;
 }
 
@@ -2762,10 +2753,8 @@ static readahead *ra_start_log_blocks(sq_store *s, const qbuild *qb, meta_cache 
 	sqlite3_stmt *a = NULL, *b = NULL;
 	readahead *r = NULL;
 	if (!(mc2->b = sonde_batch_new()) ||
-	    sqlite3_prepare_v2(db2, "SELECT data, service_id FROM resources WHERE id = ?1", -1, &mc2->get[0],
-	                       NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db2, "SELECT data FROM scopes WHERE id = ?1", -1, &mc2->get[1], NULL) !=
-	            SQLITE_OK ||
+	    sqlite3_prepare_v2(db2, SQL_GET_RES_DATA, -1, &mc2->get[0], NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db2, SQL_GET_SCOPE_DATA, -1, &mc2->get[1], NULL) != SQLITE_OK ||
 	    qb_prepare_tail(s->db, qb, tail, &a) < 0 || qb_prepare_tail(db2, qb, tail, &b) < 0 ||
 	    !(r = ra_new(s, "reading logs", sizeof(sonde_log_data), ra_decode_log))) {
 		sqlite3_finalize(a);
