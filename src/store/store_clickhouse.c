@@ -938,14 +938,19 @@ static void load_tk(uint64_t tk[3], const uint8_t key[24])
 	}
 }
 
-/* The trace_index table's key: (trace_id, span_id). */
-static int cmp_trace_key(const void *x, const void *y)
+/* Orders two load_tk keys as their bytes. */
+static int cmp_tk(const uint64_t u[3], const uint64_t v[3])
 {
-	const uint64_t *u = ((const span_add *)x)->tk, *v = ((const span_add *)y)->tk;
 	for (int w = 0; w < 3; w++)
 		if (u[w] != v[w])
 			return u[w] < v[w] ? -1 : 1;
 	return 0;
+}
+
+/* The trace_index table's key: (trace_id, span_id). */
+static int cmp_trace_key(const void *x, const void *y)
+{
+	return cmp_tk(((const span_add *)x)->tk, ((const span_add *)y)->tk);
 }
 
 /* The spans table's key after (service, name): (start_ns, trace_id, span_id). */
@@ -1061,11 +1066,7 @@ typedef struct span_key {
 
 static int cmp_span_keys(const void *x, const void *y)
 {
-	const uint64_t *u = ((const span_key *)x)->tk, *v = ((const span_key *)y)->tk;
-	for (int w = 0; w < 3; w++)
-		if (u[w] != v[w])
-			return u[w] < v[w] ? -1 : 1;
-	return 0;
+	return cmp_tk(((const span_key *)x)->tk, ((const span_key *)y)->tk);
 }
 
 /* Sorts v[0, n) by tk into out[0, n): one counting pass on the top 11 bits of the trace
