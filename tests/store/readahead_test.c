@@ -159,6 +159,39 @@ static int on_value(void *ctx, size_t group, uint64_t dur, bool err)
 	return ++x->n == x->stop_at ? 1 : 0;
 }
 
+/* What `sonde latency` asks: per operation, with the downstream of client spans. */
+static const sonde_agg_key lat[] = {
+        {SONDE_KEY_SERVICE, NULL, 0},
+        {SONDE_KEY_OPERATION, NULL, 0},
+        {SONDE_KEY_KIND, NULL, 0},
+        {SONDE_KEY_ATTR_ANY, "peer.service,db.system,server.address", 1u << SONDE_SPAN_KIND_CLIENT}};
+/* Attributes of every span, resource attributes, the parent's service, the status. */
+static const sonde_agg_key other[] = {{SONDE_KEY_ATTR, "peer.service", 0},
+                                      {SONDE_KEY_ATTR, "service.name", 0},
+                                      {SONDE_KEY_PARENT_SERVICE, NULL, 0},
+                                      {SONDE_KEY_STATUS, NULL, 0}};
+
+/* Two groups' figures are the same. */
+static void assert_same_figures(const sonde_agg_group *x, const sonde_agg_group *y)
+{
+	assert_int_equal(x->count, y->count);
+	assert_int_equal(x->errors, y->errors);
+	assert_int_equal(x->sum_ns, y->sum_ns);
+	assert_int_equal(x->min_ns, y->min_ns);
+	assert_int_equal(x->max_ns, y->max_ns);
+	assert_int_equal(x->first_start_ns, y->first_start_ns);
+	assert_int_equal(x->last_start_ns, y->last_start_ns);
+}
+
+/* The streamed values, as text, are the same; both texts are released. */
+static void assert_same_values(sonde_buf *a, sonde_buf *b)
+{
+	assert_int_equal(a->len, b->len);
+	assert_memory_equal(a->data, b->data, a->len);
+	sonde_buf_release(a);
+	sonde_buf_release(b);
+}
+
 static void agg_both(sonde_store *s, sonde_query q, const sonde_agg_key *keys, size_t nkeys, size_t stop_at,
                      size_t want_n)
 {
@@ -181,39 +214,19 @@ static void agg_both(sonde_store *s, sonde_query q, const sonde_agg_key *keys, s
 			const sonde_agg_group *x = &ra.groups[g], *y = &rb.groups[g];
 			for (size_t k = 0; k < nkeys; k++)
 				assert_string_equal(x->values[k], y->values[k]);
-			assert_int_equal(x->count, y->count);
-			assert_int_equal(x->errors, y->errors);
-			assert_int_equal(x->sum_ns, y->sum_ns);
-			assert_int_equal(x->min_ns, y->min_ns);
-			assert_int_equal(x->max_ns, y->max_ns);
-			assert_int_equal(x->first_start_ns, y->first_start_ns);
-			assert_int_equal(x->last_start_ns, y->last_start_ns);
+			assert_same_figures(x, y);
 		}
 	}
-	assert_int_equal(a.text.len, b.text.len);
-	assert_memory_equal(a.text.data, b.text.data, a.text.len);
+	assert_same_values(&a.text, &b.text);
 	sonde_agg_result_release(&ra);
 	sonde_agg_result_release(&rb);
-	sonde_buf_release(&a.text);
-	sonde_buf_release(&b.text);
 }
 
 static void test_aggregate_spans(void **state)
 {
 	(void)state;
 	sonde_store *s = fill();
-	/* What `sonde latency` asks: per operation, with the downstream of client spans. */
-	sonde_agg_key lat[] = {
-	        {SONDE_KEY_SERVICE, NULL, 0},
-	        {SONDE_KEY_OPERATION, NULL, 0},
-	        {SONDE_KEY_KIND, NULL, 0},
-	        {SONDE_KEY_ATTR_ANY, "peer.service,db.system,server.address", 1u << SONDE_SPAN_KIND_CLIENT}};
 	agg_both(s, (sonde_query){0}, lat, 4, 0, SPANS);
-	/* Attributes of every span, resource attributes, the parent's service. */
-	sonde_agg_key other[] = {{SONDE_KEY_ATTR, "peer.service", 0},
-	                         {SONDE_KEY_ATTR, "service.name", 0},
-	                         {SONDE_KEY_PARENT_SERVICE, NULL, 0},
-	                         {SONDE_KEY_STATUS, NULL, 0}};
 	agg_both(s, (sonde_query){0}, other, 4, 0, SPANS);
 	agg_both(s, (sonde_query){.service = "svc-2"}, lat, 2, 0, SPANS / 3);
 	/* Stopped by the callback, early and late. */
@@ -294,38 +307,20 @@ static void agg_any_order(sonde_store *s, sonde_query q, const sonde_agg_key *ke
 				y = &rb.groups[h];
 		}
 		assert_non_null(y);
-		assert_int_equal(x->count, y->count);
-		assert_int_equal(x->errors, y->errors);
-		assert_int_equal(x->sum_ns, y->sum_ns);
-		assert_int_equal(x->min_ns, y->min_ns);
-		assert_int_equal(x->max_ns, y->max_ns);
-		assert_int_equal(x->first_start_ns, y->first_start_ns);
-		assert_int_equal(x->last_start_ns, y->last_start_ns);
+		assert_same_figures(x, y);
 	}
 	sort_lines(&a.text);
 	sort_lines(&b.text);
-	assert_int_equal(a.text.len, b.text.len);
-	assert_memory_equal(a.text.data, b.text.data, a.text.len);
+	assert_same_values(&a.text, &b.text);
 	sonde_agg_result_release(&ra);
 	sonde_agg_result_release(&rb);
-	sonde_buf_release(&a.text);
-	sonde_buf_release(&b.text);
 }
 
 static void test_aggregate_any_order(void **state)
 {
 	(void)state;
 	sonde_store *s = fill();
-	sonde_agg_key lat[] = {
-	        {SONDE_KEY_SERVICE, NULL, 0},
-	        {SONDE_KEY_OPERATION, NULL, 0},
-	        {SONDE_KEY_KIND, NULL, 0},
-	        {SONDE_KEY_ATTR_ANY, "peer.service,db.system,server.address", 1u << SONDE_SPAN_KIND_CLIENT}};
 	agg_any_order(s, (sonde_query){0}, lat, 4, SPANS);
-	sonde_agg_key other[] = {{SONDE_KEY_ATTR, "peer.service", 0},
-	                         {SONDE_KEY_ATTR, "service.name", 0},
-	                         {SONDE_KEY_PARENT_SERVICE, NULL, 0},
-	                         {SONDE_KEY_STATUS, NULL, 0}};
 	agg_any_order(s, (sonde_query){0}, other, 4, SPANS);
 	/* Conditions that leave the halves on (kinds, errors) and that turn them off. */
 	agg_any_order(s, (sonde_query){.kinds = 1u << SONDE_SPAN_KIND_CLIENT}, lat, 4, SPANS / 3);
