@@ -514,10 +514,7 @@ static int decode_span(decoder *d, const sonde_span *s)
 	if (s->sflags & SF_LAZY_IDS) {
 		/* Nothing asked for this span's ids while it ran: they are made here. */
 		if (s->sflags & SF_LAZY_TRACE_ID) {
-			uint64_t hi = sonde__wyrand(&d->rng), lo = sonde__wyrand(&d->rng);
-			lo |= (hi | lo) == 0;
-			memcpy(sp->trace_id, &hi, 8);
-			memcpy(sp->trace_id + 8, &lo, 8);
+			sonde__new_trace_id(&d->rng, sp->trace_id);
 		} else {
 			memcpy(sp->trace_id, s->trace_id, 16);
 		}

@@ -59,6 +59,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "sonde/trace.h"
 
@@ -145,6 +146,15 @@ static inline uint64_t sonde__wyrand(uint64_t *state)
 	*state += 0xa0761d6478bd642fULL;
 	__uint128_t m = (__uint128_t)*state * (*state ^ 0xe7037ed1a0b428dbULL);
 	return (uint64_t)m ^ (uint64_t)(m >> 64);
+}
+
+/* A new random trace id (never all zero) from the generator state. */
+static inline void sonde__new_trace_id(uint64_t *state, uint8_t id[16])
+{
+	uint64_t hi = sonde__wyrand(state), lo = sonde__wyrand(state);
+	lo |= (hi | lo) == 0;
+	memcpy(id, &hi, 8);
+	memcpy(id + 8, &lo, 8);
 }
 
 /* A single-producer single-consumer ring of pointers. */

@@ -50,11 +50,7 @@ __attribute__((noinline)) static void make_lazy_ids(sonde_span *s)
 {
 	sonde__thread *th = sonde__tls_thread ? sonde__tls_thread : s->owner;
 	if (s->sflags & SF_LAZY_TRACE_ID) {
-		uint64_t hi = rng_next(th), lo = rng_next(th);
-		if ((hi | lo) == 0)
-			lo = 1;
-		memcpy(s->trace_id, &hi, 8);
-		memcpy(s->trace_id + 8, &lo, 8);
+		sonde__new_trace_id(&th->rng[0], s->trace_id);
 		memset(s->parent_id, 0, 8);
 	}
 	new_span_id(th, s->span_id);
@@ -561,11 +557,7 @@ sonde_span *sonde__span_start(sonde_tracer *t, const char *name, const sonde_spa
 		}
 	}
 	if (!in.has_parent) {
-		uint64_t hi = rng_next(th), lo = rng_next(th);
-		if ((hi | lo) == 0)
-			lo = 1;
-		memcpy(s->trace_id, &hi, 8);
-		memcpy(s->trace_id + 8, &lo, 8);
+		sonde__new_trace_id(&th->rng[0], s->trace_id);
 		memset(s->parent_id, 0, 8);
 	} else {
 		s->sflags |= SF_HAS_PARENT;
@@ -716,11 +708,7 @@ __attribute__((always_inline)) static inline sonde_span *start_fast(sonde_tracer
 		flags = (uint8_t)(parent->trace_flags & ~SONDE_TRACE_FLAG_SAMPLED);
 		sflags |= SF_HAS_PARENT;
 	} else if (rule == SONDE__FAST_RATIO) {
-		uint64_t hi = rng_next(th), lo = rng_next(th);
-		if ((hi | lo) == 0)
-			lo = 1;
-		memcpy(s->trace_id, &hi, 8);
-		memcpy(s->trace_id + 8, &lo, 8);
+		sonde__new_trace_id(&th->rng[0], s->trace_id);
 		memset(s->parent_id, 0, 8);
 		flags = SONDE_TRACE_FLAG_RANDOM;
 	} else {
