@@ -584,6 +584,52 @@ static void parse_tracer(ctx *x, const node *n)
 	}
 }
 
+/* The value of key `want` in the mapping m at path p, its own path written to out; every other key
+ * is reported unknown (the last of repeated keys counts). NULL when m is not a mapping (an error),
+ * is null, or lacks the key. */
+static const node *sole_key(ctx *x, const node *m, const char *p, const char *want, char *out, size_t cap)
+{
+	const node *found = NULL;
+	if (!want_map(x, m, p))
+		return NULL;
+	FOR_PAIRS_AS(m, k, v)
+	{
+		if (KEYK(k, want)) {
+			join(out, cap, p, k->text);
+			found = v;
+		} else {
+			unknown(x, k, p);
+		}
+	}
+	return found;
+}
+
+/* A view's explicit histogram boundaries: a list of at most 256 ascending numbers. */
+static bool parse_bounds(ctx *x, const node *v, const char *p, view_spec *vs)
+{
+	if (!want_seq(x, v, p))
+		return false;
+	if (v->n > 256) {
+		bad(x, v, p, "more than 256 boundaries");
+		return false;
+	}
+	vs->bounds = sonde_arena_alloc(&x->c->arena, (v->n + 1) * sizeof(double));
+	if (!vs->bounds) {
+		x->rc = -ENOMEM;
+		return false;
+	}
+	for (uint32_t i = 0; i < v->n && x->rc == 0; i++) {
+		char u[600];
+		snprintf(u, sizeof u, "%s[%u]", p, i);
+		if (!get_double(x, v->vals[i], u, &vs->bounds[i]) && x->rc == 0)
+			bad(x, v->vals[i], u, "expected a number");
+		if (x->rc == 0 && i > 0 && !(vs->bounds[i] > vs->bounds[i - 1]))
+			bad(x, v->vals[i], u, "boundaries must ascend");
+	}
+	vs->n = v->n;
+	return x->rc == 0;
+}
+
 static void parse_view(ctx *x, const node *v, const char *p)
 {
 	if (!want_map(x, v, p))
@@ -613,64 +659,14 @@ static void parse_view(ctx *x, const node *v, const char *p)
 					unknown(x, k2, q);
 			}
 		} else if (KEY("stream")) {
-			if (!want_map(x, val, q))
-				return;
-			FOR_PAIRS_AS(val, k2, v2)
-			{
-				char r[450];
-				join(r, sizeof r, q, k2->text);
-				if (!KEYK(k2, "aggregation")) {
-					unknown(x, k2, q);
-					continue;
-				}
-				if (!want_map(x, v2, r))
-					return;
-				FOR_PAIRS_AS(v2, k3, v3)
-				{
-					char s[500];
-					join(s, sizeof s, r, k3->text);
-					if (!KEYK(k3, "explicit_bucket_histogram")) {
-						unknown(x, k3, r);
-						continue;
-					}
-					if (!want_map(x, v3, s))
-						return;
-					FOR_PAIRS_AS(v3, k4, v4)
-					{
-						char t[550];
-						join(t, sizeof t, s, k4->text);
-						if (!KEYK(k4, "boundaries")) {
-							unknown(x, k4, s);
-							continue;
-						}
-						if (!want_seq(x, v4, t))
-							return;
-						if (v4->n > 256) {
-							bad(x, v4, t, "more than 256 boundaries");
-							return;
-						}
-						vs.bounds = sonde_arena_alloc(&x->c->arena,
-						                              (v4->n + 1) * sizeof(double));
-						if (!vs.bounds) {
-							x->rc = -ENOMEM;
-							return;
-						}
-						for (uint32_t i = 0; i < v4->n && x->rc == 0; i++) {
-							char u[600];
-							snprintf(u, sizeof u, "%s[%u]", t, i);
-							if (!get_double(x, v4->vals[i], u, &vs.bounds[i]) &&
-							    x->rc == 0)
-								bad(x, v4->vals[i], u, "expected a number");
-							if (x->rc == 0 && i > 0 &&
-							    !(vs.bounds[i] > vs.bounds[i - 1]))
-								bad(x, v4->vals[i], u,
-								    "boundaries must ascend");
-						}
-						vs.n = v4->n;
-						have_bounds = true;
-					}
-				}
-			}
+			/* stream.aggregation.explicit_bucket_histogram.boundaries */
+			char r[450], s[500], t[550];
+			const node *agg = sole_key(x, val, q, "aggregation", r, sizeof r);
+			const node *ebh =
+			        agg ? sole_key(x, agg, r, "explicit_bucket_histogram", s, sizeof s) : NULL;
+			const node *bnd = ebh ? sole_key(x, ebh, s, "boundaries", t, sizeof t) : NULL;
+			if (bnd && parse_bounds(x, bnd, t, &vs))
+				have_bounds = true;
 		} else {
 			unknown(x, key, p);
 		}
