@@ -17,7 +17,10 @@
  *   returns, before the real free runs), so the reader can merge the threads' records
  *   into the true order of events; a plain increment while the process has one thread,
  *   atomic from its first pthread_create() on. A block freed by the thread that allocated
- *   it before that thread's next event becomes one TEMP event (no second number).
+ *   it before that thread's next event becomes one TEMP event (no second number). An
+ *   allocation that takes the number after its thread's previous event and has that
+ *   event's stack is written without either (SONDE_MEMEV_NEXT): a run of allocations from
+ *   one place costs kind, ptr and size.
  * - The output descriptor is moved above 500 and checked (fstat) before every write: a
  *   program that closes it and opens another file under its number stops the recording
  *   instead of receiving our records.
