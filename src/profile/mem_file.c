@@ -87,20 +87,29 @@ static int varint(const uint8_t *p, size_t end, size_t *i, uint64_t *v)
 	return -1;
 }
 
-/* Decodes the event at p[*i..end) of a record; prev_seq and prev_ptr carry the deltas.
- * Returns 0, or -1 with *what naming the field that was bad. */
+/* Decodes the event at p[*i..end) of a record; prev_seq, prev_ptr and prev_stack carry
+ * the deltas and the stack SONDE_MEMEV_NEXT repeats. An event with that flag is returned
+ * as a plain ALLOC or TEMP. Returns 0, or -1 with *what naming the field that was bad. */
 static int decode(const uint8_t *p, size_t end, size_t *i, uint64_t *prev_seq, uint64_t *prev_ptr,
-                  sonde_mem_event *e, const char **what)
+                  uint32_t *prev_stack, sonde_mem_event *e, const char **what)
 {
 	uint64_t v;
 	*what = "event kind";
 	if (*i >= end)
 		return -1;
 	e->kind = p[(*i)++];
-	if (e->kind < SONDE_MEMEV_ALLOC || e->kind > SONDE_MEMEV_TIME)
+	bool next = e->kind & SONDE_MEMEV_NEXT;
+	if (next)
+		e->kind &= ~SONDE_MEMEV_NEXT;
+	if (next ? e->kind != SONDE_MEMEV_ALLOC && e->kind != SONDE_MEMEV_TEMP
+	         : e->kind < SONDE_MEMEV_ALLOC || e->kind > SONDE_MEMEV_TIME)
 		return -1;
 	*what = "seq";
-	if (varint(p, end, i, &v) || v > UINT64_MAX - *prev_seq)
+	if (next)
+		v = 1;
+	else if (varint(p, end, i, &v))
+		return -1;
+	if (v > UINT64_MAX - *prev_seq)
 		return -1;
 	e->seq = *prev_seq + v;
 	*prev_seq = e->seq;
@@ -123,9 +132,11 @@ static int decode(const uint8_t *p, size_t end, size_t *i, uint64_t *prev_seq, u
 	if (e->kind == SONDE_MEMEV_MUNMAP)
 		return 0;
 	*what = "stack";
-	if (varint(p, end, i, &v) || v > UINT32_MAX)
+	if (next)
+		v = *prev_stack;
+	else if (varint(p, end, i, &v) || v > UINT32_MAX)
 		return -1;
-	e->stack = (uint32_t)v;
+	e->stack = *prev_stack = (uint32_t)v;
 	return 0;
 }
 
@@ -148,15 +159,18 @@ static int check_events(sonde_memfile *f, size_t off, size_t len, sonde_wire_err
 	r->tid = le32(p + off);
 	r->next = SIZE_MAX;
 	uint64_t seq = 0, ptr = 0;
+	uint32_t stack = 0;
 	bool first = true;
 	while (i < end) {
 		size_t at = i;
 		sonde_mem_event e;
 		const char *what;
-		if (decode(p, end, &i, &seq, &ptr, &e, &what))
+		if (decode(p, end, &i, &seq, &ptr, &stack, &e, &what))
 			return sonde_wire_fail(
 			        err, at, 0, what, "expected a %s within the record ending at offset %zu",
-			        strcmp(what, "event kind") == 0 ? "kind between 1 and 6" : "varint", end);
+			        strcmp(what, "event kind") == 0 ? "kind between 1 and 6 (or 0x11, 0x13)"
+			                                        : "varint",
+			        end);
 		if (first)
 			r->first_seq = e.seq;
 		first = false;
@@ -317,8 +331,8 @@ static int parse(sonde_memfile *f, sonde_wire_error *err)
 	int rc = 0;
 	size_t off = SONDE_MEMFILE_HEADER_BYTES;
 	while (off < len && rc == 0) {
-		uint8_t type;
-		size_t rlen;
+		uint8_t type = 0;
+		size_t rlen = 0;
 		if ((rc = record_at(p, len, off, info->complete, &type, &rlen, err)) != 0)
 			break;
 		size_t body = off + 5, i = body;
@@ -384,8 +398,8 @@ int sonde_memfile_peek(const uint8_t *data, size_t len, sonde_memfile_info *info
 	uint64_t first_seq = UINT64_MAX, end_seq = 0;
 	size_t off = SONDE_MEMFILE_HEADER_BYTES;
 	while (off < len && rc == 0) {
-		uint8_t type;
-		size_t rlen;
+		uint8_t type = 0;
+		size_t rlen = 0;
 		if ((rc = record_at(data, len, off, info->complete, &type, &rlen, err)) != 0)
 			break;
 		size_t body = off + 5, i = body;
@@ -404,7 +418,11 @@ int sonde_memfile_peek(const uint8_t *data, size_t len, sonde_memfile_info *info
 			 * count at the fork for a forked child's recording). */
 			size_t at = body + 5;
 			uint64_t first;
-			if (rlen > 4 && varint(data, body + rlen, &at, &first) == 0 && first < first_seq)
+			if (rlen > 4 && (data[body + 4] & SONDE_MEMEV_NEXT))
+				first = 1; /* a delta of 1 from 0, not written */
+			else if (rlen <= 4 || varint(data, body + rlen, &at, &first) != 0)
+				first = UINT64_MAX;
+			if (first < first_seq)
 				first_seq = first;
 			/* Records of one thread mostly follow each other: skip the repeats here,
 			 * the rest after sorting. */
@@ -509,6 +527,7 @@ const char *sonde_memfile_maps(const sonde_memfile *f, size_t i, size_t *len, ui
 typedef struct cursor {
 	size_t rec, i, end;
 	uint64_t seq, ptr;
+	uint32_t stack;
 	sonde_mem_event ev;
 } cursor;
 
@@ -523,9 +542,10 @@ static bool advance(const sonde_memfile *f, cursor *c)
 		c->i = f->recs[next].off + 4;
 		c->end = f->recs[next].off + f->recs[next].len;
 		c->seq = c->ptr = 0;
+		c->stack = 0;
 	}
 	const char *what;
-	decode(f->data, c->end, &c->i, &c->seq, &c->ptr, &c->ev, &what); /* checked at open */
+	decode(f->data, c->end, &c->i, &c->seq, &c->ptr, &c->stack, &c->ev, &what); /* checked at open */
 	c->ev.tid = f->recs[c->rec].tid;
 	return true;
 }

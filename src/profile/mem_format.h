@@ -34,4 +34,9 @@ enum {
 	SONDE_MEMEV_TIME = 6,   /* seq, monotonic ns since start: a clock reading at that seq */
 };
 
+/* A flag on ALLOC and TEMP (0x11, 0x13): the event's seq is the previous event's + 1 and
+ * its stack is that of the record's previous event with a stack (0 at the record's
+ * start); neither is written, so the event is kind, ptr, size. */
+#define SONDE_MEMEV_NEXT 0x10
+
 #endif

@@ -17,7 +17,10 @@
  *   returns, before the real free runs), so the reader can merge the threads' records
  *   into the true order of events; a plain increment while the process has one thread,
  *   atomic from its first pthread_create() on. A block freed by the thread that allocated
- *   it before that thread's next event becomes one TEMP event (no second number).
+ *   it before that thread's next event becomes one TEMP event (no second number). An
+ *   allocation that takes the number after its thread's previous event and has that
+ *   event's stack is written without either (SONDE_MEMEV_NEXT): a run of allocations from
+ *   one place costs kind, ptr and size.
  * - The output descriptor is moved above 500 and checked (fstat) before every write: a
  *   program that closes it and opens another file under its number stops the recording
  *   instead of receiving our records.
@@ -98,8 +101,9 @@ typedef struct tstate {
 	_Atomic(size_t) pos; /* bytes of buf committed */
 	size_t last_alloc;   /* offset of the last event when it is an ALLOC, else 0 */
 	uintptr_t last_ptr;
-	uintptr_t prev_ptr; /* the previous event's ptr in this record (ptrs are deltas) */
-	uint64_t last_seq;  /* the previous event's seq in this record */
+	uintptr_t prev_ptr;  /* the previous event's ptr in this record (ptrs are deltas) */
+	uint64_t last_seq;   /* the previous event's seq in this record */
+	uint32_t prev_stack; /* the stack of the record's previous event with one (0 at its start) */
 	uint32_t since_time;
 	uint64_t rng;
 	uint8_t buf[BUF_BYTES];
@@ -686,6 +690,7 @@ static void buf_reset(tstate *t)
 	t->last_alloc = 0;
 	t->last_seq = 0;
 	t->prev_ptr = 0;
+	t->prev_stack = 0;
 }
 
 /* Writes the thread's record; call with g_lock held. */
@@ -851,11 +856,19 @@ static void record_alloc(int kind, uintptr_t ptr, size_t size, uintptr_t ra, uin
 	uint8_t *p = ev_begin(t);
 	uint64_t seq = next_seq();
 	size_t off = (size_t)(p - t->buf);
-	*p++ = (uint8_t)kind;
-	p = put_varint(p, seq - t->last_seq);
-	p = put_ptr(t, p, ptr);
-	p = put_varint(p, size);
-	p = put_varint(p, stack);
+	if (kind == SONDE_MEMEV_ALLOC && seq - t->last_seq == 1 && stack == t->prev_stack) {
+		/* The common case of a run of allocations from one place: no seq, no stack. */
+		*p++ = SONDE_MEMEV_ALLOC | SONDE_MEMEV_NEXT;
+		p = put_ptr(t, p, ptr);
+		p = put_varint(p, size);
+	} else {
+		*p++ = (uint8_t)kind;
+		p = put_varint(p, seq - t->last_seq);
+		p = put_ptr(t, p, ptr);
+		p = put_varint(p, size);
+		p = put_varint(p, stack);
+		t->prev_stack = stack;
+	}
 	t->last_seq = seq;
 	t->last_alloc = kind == SONDE_MEMEV_ALLOC ? off : 0;
 	t->last_ptr = ptr;
@@ -888,7 +901,7 @@ static int record_free(int kind, uintptr_t ptr, size_t size)
 		return 1;
 	}
 	if (kind == SONDE_MEMEV_FREE && t->last_alloc && t->last_ptr == ptr) {
-		t->buf[t->last_alloc] = SONDE_MEMEV_TEMP;
+		t->buf[t->last_alloc] |= SONDE_MEMEV_TEMP; /* ALLOC (| NEXT) -> TEMP (| NEXT) */
 		t->last_alloc = 0;
 		t_busy--;
 		return 1;
@@ -991,7 +1004,7 @@ static inline int on_free(int kind, void *ptr, size_t size)
 	tstate *t = t_state;
 	if (mode == MODE_ALL && kind == SONDE_MEMEV_FREE && t && t->last_alloc &&
 	    t->last_ptr == (uintptr_t)ptr && !t_busy) {
-		t->buf[t->last_alloc] = SONDE_MEMEV_TEMP;
+		t->buf[t->last_alloc] |= SONDE_MEMEV_TEMP; /* ALLOC (| NEXT) -> TEMP (| NEXT) */
 		t->last_alloc = 0;
 		return 1;
 	}
@@ -1087,7 +1100,8 @@ EXPORT void free(void *p)
 			 * on_free()), without a call. */
 			tstate *t = t_state;
 			if (t && t->last_alloc && t->last_ptr == u && !t_busy) {
-				t->buf[t->last_alloc] = SONDE_MEMEV_TEMP;
+				t->buf[t->last_alloc] |=
+				        SONDE_MEMEV_TEMP; /* ALLOC (| NEXT) -> TEMP (| NEXT) */
 				t->last_alloc = 0;
 				real.free(p);
 				return;
