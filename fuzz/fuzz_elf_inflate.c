@@ -2,7 +2,8 @@
  * fuzz_elf_inflate.c - libFuzzer target for the ELF section inflater
  * (src/profile/elfinflate.c): any bytes either fail with SONDE_EPARSE, or give an image
  * that the ELF reader accepts, whose section header table lies inside it, and in which
- * no section is compressed any more.
+ * no section is compressed any more; with and without the sections a symbolizer never reads,
+ * and through libdeflate and the zlib fallback.
  */
 #include <elf.h>
 #include <errno.h>
@@ -17,15 +18,15 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void check(const uint8_t *data, size_t size, const sonde_elf_inflate_opts *opts)
 {
 	void *out;
 	size_t len;
-	int rc = sonde_elf_inflate(data, size, &out, &len);
+	int rc = sonde_elf_inflate(data, size, opts, &out, &len);
 	if (rc != 0) {
 		if (rc != SONDE_EPARSE && rc != -ENOMEM)
 			abort();
-		return 0;
+		return;
 	}
 	Elf64_Ehdr eh;
 	if (len < sizeof(eh))
@@ -46,5 +47,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (sonde_elf_info_read_headers(&info, out, len, NULL) == 0)
 		sonde_elf_info_release(&info);
 	munmap(out, len);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	/* Every section kept (libdeflate when installed), then the symbolizer's options with
+	 * the zlib fallback on odd sizes. */
+	check(data, size, NULL);
+	sonde_elf_inflate_opts o = {.drop_unread = true, .zlib_only = size % 2 == 1};
+	check(data, size, &o);
 	return 0;
 }

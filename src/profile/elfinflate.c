@@ -50,9 +50,10 @@ static void ld_load(void)
 }
 
 /* Inflates the zlib stream in[0..in_len) into exactly out[0..out_len). */
-static bool inflate_exact(void **ld, const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len)
+static bool inflate_exact(void **ld, bool zlib_only, const uint8_t *in, size_t in_len, uint8_t *out,
+                          size_t out_len)
 {
-	if (ld_zlib) {
+	if (ld_zlib && !zlib_only) {
 		if (!*ld)
 			*ld = ld_alloc();
 		if (*ld) {
@@ -92,6 +93,30 @@ static bool pow2_or_zero(uint64_t a)
 	return (a & (a - 1)) == 0;
 }
 
+/* The sections a symbolizer never reads (see sonde_elf_inflate_opts.drop_unread). */
+static const char *const unread_names[] = {
+        ".debug_loc",      ".debug_loclists", ".debug_macro",        ".debug_macinfo",
+        ".debug_pubnames", ".debug_pubtypes", ".debug_gnu_pubnames", ".debug_gnu_pubtypes",
+};
+
+/* True when section sh of the file p[0..len) is named in unread_names; names are read from
+ * the section name table, when it is an uncompressed section inside the file. */
+static bool unread_section(const uint8_t *p, size_t len, const Elf64_Shdr *strtab, const Elf64_Shdr *sh)
+{
+	if (!strtab || strtab->sh_type != SHT_STRTAB || (strtab->sh_flags & SHF_COMPRESSED) ||
+	    strtab->sh_offset > len || strtab->sh_size > len - strtab->sh_offset ||
+	    sh->sh_name >= strtab->sh_size)
+		return false;
+	const char *name = (const char *)p + strtab->sh_offset + sh->sh_name;
+	size_t room = (size_t)(strtab->sh_size - sh->sh_name);
+	for (size_t i = 0; i < sizeof(unread_names) / sizeof(unread_names[0]); i++) {
+		size_t n = strlen(unread_names[i]);
+		if (n < room && memcmp(name, unread_names[i], n + 1) == 0)
+			return true;
+	}
+	return false;
+}
+
 static int off_cmp_base(const Elf64_Shdr *sh, uint32_t a, uint32_t b)
 {
 	return sh[a].sh_offset < sh[b].sh_offset ? -1 : sh[a].sh_offset > sh[b].sh_offset;
@@ -111,13 +136,18 @@ static void sort_by_offset(const Elf64_Shdr *sh, uint32_t *idx, size_t n)
 	}
 }
 
-int sonde_elf_inflate(const void *img, size_t len, void **out, size_t *out_len)
+int sonde_elf_inflate(const void *img, size_t len, const sonde_elf_inflate_opts *opts, void **out,
+                      size_t *out_len)
 {
 	*out = NULL;
 	*out_len = 0;
+	sonde_elf_inflate_opts o_default = {false, false};
+	if (!opts)
+		opts = &o_default;
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 	(void)img;
 	(void)len;
+	(void)opts;
 	return SONDE_EPARSE;
 #else
 	const uint8_t *p = img;
@@ -133,11 +163,12 @@ int sonde_elf_inflate(const void *img, size_t len, void **out, size_t *out_len)
 	size_t n = eh.e_shnum;
 	Elf64_Shdr *sh = malloc(n * sizeof(*sh));
 	uint32_t *order = malloc(n * sizeof(*order));
+	bool *drop = calloc(n, sizeof(*drop));
 	int rc = SONDE_EPARSE;
 	void *ld = NULL;
 	uint8_t *o = MAP_FAILED;
 	size_t total = 0;
-	if (!sh || !order) {
+	if (!sh || !order || !drop) {
 		rc = -ENOMEM;
 		goto done;
 	}
@@ -187,6 +218,12 @@ int sonde_elf_inflate(const void *img, size_t len, void **out, size_t *out_len)
 			goto done; /* overlaps the part that moves */
 	}
 	sort_by_offset(sh, order, nmove);
+	if (opts->drop_unread) {
+		const Elf64_Shdr *strtab =
+		        eh.e_shstrndx != SHN_UNDEF && eh.e_shstrndx < n ? &sh[eh.e_shstrndx] : NULL;
+		for (size_t k = 0; k < nmove; k++)
+			drop[order[k]] = unread_section(p, len, strtab, &sh[order[k]]);
+	}
 	/* The new layout (sh is rewritten in place; the old offsets are kept in src). */
 	uint64_t *src = malloc((nmove ? nmove : 1) * sizeof(*src));
 	if (!src) {
@@ -207,7 +244,8 @@ int sonde_elf_inflate(const void *img, size_t len, void **out, size_t *out_len)
 			pos = (pos + align - 1) & ~(align - 1);
 		src[k] = s->sh_offset;
 		s->sh_offset = pos;
-		pos += size;
+		if (!drop[order[k]])
+			pos += size;
 		if (pos > SONDE_ELF_INFLATE_MAX) {
 			free(src);
 			goto done;
@@ -224,17 +262,29 @@ int sonde_elf_inflate(const void *img, size_t len, void **out, size_t *out_len)
 		rc = -ENOMEM;
 		goto done;
 	}
+	/* Megabytes written once: with transparent huge pages, a fault per 2 MiB instead of
+	 * per 4 KiB (9 MB: about 2 ms less here). Only advice; an error changes nothing. */
+	madvise(o, total, MADV_HUGEPAGE);
 	memcpy(o, p, (size_t)first);
 	pthread_once(&ld_once, ld_load);
 	bool ok = true;
 	for (size_t k = 0; k < nmove && ok; k++) {
 		Elf64_Shdr *s = &sh[order[k]];
 		const uint8_t *from = p + src[k];
-		if (s->sh_flags & SHF_COMPRESSED) {
+		if (drop[order[k]]) {
+			if (s->sh_flags & SHF_COMPRESSED) {
+				Elf64_Chdr ch;
+				memcpy(&ch, from, sizeof(ch));
+				s->sh_size = ch.ch_size;
+				s->sh_addralign = ch.ch_addralign;
+			}
+			s->sh_type = SHT_NOBITS;
+			s->sh_flags &= ~(uint64_t)SHF_COMPRESSED;
+		} else if (s->sh_flags & SHF_COMPRESSED) {
 			Elf64_Chdr ch;
 			memcpy(&ch, from, sizeof(ch));
-			ok = inflate_exact(&ld, from + sizeof(ch), s->sh_size - sizeof(ch), o + s->sh_offset,
-			                   (size_t)ch.ch_size);
+			ok = inflate_exact(&ld, opts->zlib_only, from + sizeof(ch), s->sh_size - sizeof(ch),
+			                   o + s->sh_offset, (size_t)ch.ch_size);
 			s->sh_flags &= ~(uint64_t)SHF_COMPRESSED;
 			s->sh_size = ch.ch_size;
 			s->sh_addralign = ch.ch_addralign;
@@ -257,6 +307,7 @@ done:
 		munmap(o, total);
 	if (ld)
 		ld_free(ld);
+	free(drop);
 	free(order);
 	free(sh);
 	return rc;

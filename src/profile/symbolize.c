@@ -511,7 +511,8 @@ static const sonde_elf_info *uncompressed_source(sonde_symbolizer *s, sonde_symf
 			return copy;
 	}
 	mapped m = {0};
-	if (sonde_elf_inflate(img->map, img->len, &m.map, &m.len) != 0)
+	sonde_elf_inflate_opts io = {.drop_unread = true};
+	if (sonde_elf_inflate(img->map, img->len, &io, &m.map, &m.len) != 0)
 		return src;
 	const sonde_elf_info *copy = use_copy(f, src, m);
 	if (!copy)

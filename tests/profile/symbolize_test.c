@@ -3,6 +3,7 @@
  * perf map files, symbolization with source lines, and the inflater of compressed
  * sections (on a copy of this program whose debug sections libelf compressed). */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
@@ -268,12 +269,13 @@ static void test_perfmap(void **state)
 	sonde_symbolizer_free(sym);
 }
 
-/* Copies this program to a temporary file with its .debug_* and .comment sections
+/* Copies this program to a temporary file named after tag, with (add_unread) a section
+ * ".debug_loclists" of 64 KiB appended, and (compress) its .debug_* and .comment sections
  * compressed by libelf (as objcopy --compress-debug-sections=zlib does). Returns how many
  * sections were compressed; path receives the file's name. */
-static int write_compressed_self(char *path, size_t size)
+static int write_copy_of_self(char *path, size_t size, const char *tag, bool add_unread, bool compress)
 {
-	snprintf(path, size, "/tmp/sonde-symbolize-test-%d.elf", (int)getpid());
+	snprintf(path, size, "/tmp/sonde-symbolize-test-%d-%s.elf", (int)getpid(), tag);
 	int in = open("/proc/self/exe", O_RDONLY);
 	int out = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
 	assert_true(in >= 0 && out >= 0);
@@ -287,8 +289,37 @@ static int write_compressed_self(char *path, size_t size)
 	assert_non_null(e);
 	size_t shstrndx;
 	assert_int_equal(elf_getshdrstrndx(e, &shstrndx), 0);
+	static char unread[65536];
+	static char names[1 << 16];
+	if (add_unread) {
+		/* Its name goes at the end of the section name table. */
+		Elf_Scn *strscn = elf_getscn(e, shstrndx);
+		Elf_Data *sd = elf_getdata(strscn, NULL);
+		assert_true(sd && sd->d_size + 32 < sizeof(names));
+		memcpy(names, sd->d_buf, sd->d_size);
+		size_t name_off = sd->d_size;
+		memcpy(names + name_off, ".debug_loclists", sizeof(".debug_loclists"));
+		sd->d_buf = names;
+		sd->d_size = name_off + sizeof(".debug_loclists");
+		elf_flagdata(sd, ELF_C_SET, ELF_F_DIRTY);
+		for (size_t i = 0; i < sizeof(unread); i++)
+			unread[i] = (char)(i * 7 / 13);
+		Elf_Scn *scn = elf_newscn(e);
+		assert_non_null(scn);
+		Elf_Data *d = elf_newdata(scn);
+		d->d_buf = unread;
+		d->d_size = sizeof(unread);
+		d->d_align = 1;
+		d->d_type = ELF_T_BYTE;
+		GElf_Shdr sh;
+		assert_non_null(gelf_getshdr(scn, &sh));
+		sh.sh_name = (GElf_Word)name_off;
+		sh.sh_type = SHT_PROGBITS;
+		sh.sh_addralign = 1;
+		assert_true(gelf_update_shdr(scn, &sh));
+	}
 	int count = 0;
-	for (Elf_Scn *scn = NULL; (scn = elf_nextscn(e, scn)) != NULL;) {
+	for (Elf_Scn *scn = NULL; compress && (scn = elf_nextscn(e, scn)) != NULL;) {
 		GElf_Shdr sh;
 		assert_non_null(gelf_getshdr(scn, &sh));
 		const char *name = elf_strptr(e, shstrndx, sh.sh_name);
@@ -304,11 +335,57 @@ static int write_compressed_self(char *path, size_t size)
 	return count;
 }
 
+static int write_compressed_self(char *path, size_t size)
+{
+	return write_copy_of_self(path, size, "z", false, true);
+}
+
+static void *map_file(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	assert_true(m != MAP_FAILED);
+	*len = (size_t)st.st_size;
+	return m;
+}
+
 static Elf *open_image(void *img, size_t len)
 {
 	Elf *e = elf_memory(img, len);
 	assert_non_null(e);
 	return e;
+}
+
+/* The file at path symbolizes sonde_test_marker_function as this program does (lines
+ * when it has DWARF). */
+static void assert_symbolizes_like_self(const char *path)
+{
+	sonde_symbolizer *sym = sonde_symbolizer_new(NULL);
+	sonde_symfile *self, *copy;
+	assert_int_equal(sonde_symbolizer_file(sym, "/proc/self/exe", NULL, &self), 0);
+	sonde_symbolizer *sym2 = sonde_symbolizer_new(NULL);
+	assert_int_equal(sonde_symbolizer_file(sym2, path, NULL, &copy), 0);
+	const sonde_elf_info *e = sonde_symfile_elf(self);
+	const sonde_elf_sym *s = NULL;
+	for (size_t i = 0; i < e->nsyms && !s; i++)
+		if (strcmp(e->syms[i].name, "sonde_test_marker_function") == 0)
+			s = &e->syms[i];
+	assert_non_null(s);
+	sonde_symloc a[8], b[8];
+	size_t na = sonde_symfile_symbolize(sym, self, s->addr + 1, a, 8);
+	size_t nb = sonde_symfile_symbolize(sym2, copy, s->addr + 1, b, 8);
+	assert_int_equal(na, nb);
+	for (size_t i = 0; i < na; i++) {
+		assert_string_equal(a[i].function, b[i].function);
+		assert_string_equal(a[i].file, b[i].file);
+		assert_int_equal(a[i].line, b[i].line);
+	}
+	sonde_symbolizer_free(sym2);
+	sonde_symbolizer_free(sym);
 }
 
 /* The inflated image has every section of the original, uncompressed, byte for byte; the
@@ -328,7 +405,7 @@ static void test_elf_inflate(void **state)
 	assert_true(cimg != MAP_FAILED);
 	void *img;
 	size_t len;
-	assert_int_equal(sonde_elf_inflate(cimg, (size_t)st.st_size, &img, &len), 0);
+	assert_int_equal(sonde_elf_inflate(cimg, (size_t)st.st_size, NULL, &img, &len), 0);
 
 	int sfd = open("/proc/self/exe", O_RDONLY);
 	struct stat sst;
@@ -361,49 +438,109 @@ static void test_elf_inflate(void **state)
 	/* Nothing left to inflate, or not ELF at all: refused. */
 	void *again;
 	size_t again_len;
-	assert_int_equal(sonde_elf_inflate(img, len, &again, &again_len), SONDE_EPARSE);
+	assert_int_equal(sonde_elf_inflate(img, len, NULL, &again, &again_len), SONDE_EPARSE);
 	assert_int_equal(sonde_elf_inflate("\x7f"
 	                                   "ELF garbage",
-	                                   11, &again, &again_len),
+	                                   11, NULL, &again, &again_len),
 	                 SONDE_EPARSE);
 	/* A truncated compressed file: refused, never read past its end. */
-	assert_int_equal(sonde_elf_inflate(cimg, (size_t)st.st_size / 2, &again, &again_len), SONDE_EPARSE);
+	assert_int_equal(sonde_elf_inflate(cimg, (size_t)st.st_size / 2, NULL, &again, &again_len),
+	                 SONDE_EPARSE);
 	munmap(img, len);
 	munmap(cimg, (size_t)st.st_size);
 
-	/* The compressed copy symbolizes like the program itself (lines when it has DWARF). */
-	sonde_symbolizer *sym = sonde_symbolizer_new(NULL);
-	sonde_symfile *self, *copy;
-	assert_int_equal(sonde_symbolizer_file(sym, "/proc/self/exe", NULL, &self), 0);
-	sonde_symbolizer *sym2 = sonde_symbolizer_new(NULL);
-	assert_int_equal(sonde_symbolizer_file(sym2, path, NULL, &copy), 0);
-	const sonde_elf_info *e = sonde_symfile_elf(self);
-	const sonde_elf_sym *s = NULL;
-	for (size_t i = 0; i < e->nsyms && !s; i++)
-		if (strcmp(e->syms[i].name, "sonde_test_marker_function") == 0)
-			s = &e->syms[i];
-	assert_non_null(s);
-	sonde_symloc a[8], b[8];
-	size_t na = sonde_symfile_symbolize(sym, self, s->addr + 1, a, 8);
-	size_t nb = sonde_symfile_symbolize(sym2, copy, s->addr + 1, b, 8);
-	assert_int_equal(na, nb);
-	for (size_t i = 0; i < na; i++) {
-		assert_string_equal(a[i].function, b[i].function);
-		assert_string_equal(a[i].file, b[i].file);
-		assert_int_equal(a[i].line, b[i].line);
-	}
-	sonde_symbolizer_free(sym2);
-	sonde_symbolizer_free(sym);
+	assert_symbolizes_like_self(path);
 	unlink(path);
+}
+
+/* The zlib fallback gives the same bytes as libdeflate; drop_unread turns the sections a
+ * symbolizer never reads into SHT_NOBITS ones and keeps every other section byte for
+ * byte; the symbolizer (which drops them) still gives the same functions and lines. */
+static void test_elf_inflate_options(void **state)
+{
+	(void)state;
+	char plain_path[256], comp_path[256];
+	write_copy_of_self(plain_path, sizeof(plain_path), "plain", true, false);
+	assert_true(write_copy_of_self(comp_path, sizeof(comp_path), "comp", true, true) >= 1);
+	size_t plain_len, comp_len;
+	void *plain = map_file(plain_path, &plain_len), *comp = map_file(comp_path, &comp_len);
+
+	void *all, *all_z, *dropped, *dropped_z;
+	size_t all_len, all_z_len, dropped_len, dropped_z_len;
+	sonde_elf_inflate_opts zo = {.zlib_only = true}, dro = {.drop_unread = true},
+	                       drzo = {.drop_unread = true, .zlib_only = true};
+	assert_int_equal(sonde_elf_inflate(comp, comp_len, NULL, &all, &all_len), 0);
+	assert_int_equal(sonde_elf_inflate(comp, comp_len, &zo, &all_z, &all_z_len), 0);
+	assert_int_equal(sonde_elf_inflate(comp, comp_len, &dro, &dropped, &dropped_len), 0);
+	assert_int_equal(sonde_elf_inflate(comp, comp_len, &drzo, &dropped_z, &dropped_z_len), 0);
+	assert_int_equal(all_len, all_z_len);
+	assert_memory_equal(all, all_z, all_len);
+	assert_int_equal(dropped_len, dropped_z_len);
+	assert_memory_equal(dropped, dropped_z, dropped_len);
+	assert_true(dropped_len + 65536 <= all_len);
+
+	Elf *orig = open_image(plain, plain_len), *full = open_image(all, all_len),
+	    *drop = open_image(dropped, dropped_len);
+	size_t no, nf, nd, shstrndx;
+	assert_int_equal(elf_getshdrnum(orig, &no), 0);
+	assert_int_equal(elf_getshdrnum(full, &nf), 0);
+	assert_int_equal(elf_getshdrnum(drop, &nd), 0);
+	assert_int_equal(no, nf);
+	assert_int_equal(no, nd);
+	assert_int_equal(elf_getshdrstrndx(orig, &shstrndx), 0);
+	int seen_unread = 0;
+	for (size_t i = 1; i < no; i++) {
+		GElf_Shdr a, b, c;
+		assert_non_null(gelf_getshdr(elf_getscn(orig, i), &a));
+		assert_non_null(gelf_getshdr(elf_getscn(full, i), &b));
+		assert_non_null(gelf_getshdr(elf_getscn(drop, i), &c));
+		const char *name = elf_strptr(orig, shstrndx, a.sh_name);
+		assert_non_null(name);
+		assert_int_equal(a.sh_size, b.sh_size);
+		assert_int_equal(a.sh_size, c.sh_size);
+		if (strcmp(name, ".debug_loclists") == 0 || strcmp(name, ".debug_loc") == 0 ||
+		    strcmp(name, ".debug_macro") == 0) {
+			seen_unread += strcmp(name, ".debug_loclists") == 0 && a.sh_size == 65536;
+			assert_int_equal(c.sh_type, SHT_NOBITS);
+			assert_int_equal(c.sh_flags & SHF_COMPRESSED, 0);
+		} else {
+			assert_int_equal(a.sh_type, c.sh_type);
+			assert_int_equal(a.sh_flags, c.sh_flags);
+			if (a.sh_type != SHT_NOBITS && a.sh_size != 0)
+				assert_memory_equal((const char *)plain + a.sh_offset,
+				                    (const char *)dropped + c.sh_offset, (size_t)a.sh_size);
+		}
+		if (a.sh_type != SHT_NOBITS && a.sh_size != 0)
+			assert_memory_equal((const char *)plain + a.sh_offset,
+			                    (const char *)all + b.sh_offset, (size_t)a.sh_size);
+	}
+	assert_int_equal(seen_unread, 1);
+	elf_end(drop);
+	elf_end(full);
+	elf_end(orig);
+	munmap(all, all_len);
+	munmap(all_z, all_z_len);
+	munmap(dropped, dropped_len);
+	munmap(dropped_z, dropped_z_len);
+	munmap(plain, plain_len);
+	munmap(comp, comp_len);
+	assert_symbolizes_like_self(comp_path);
+	unlink(plain_path);
+	unlink(comp_path);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_procmaps_lines),     cmocka_unit_test(test_procmaps_errors),
-	        cmocka_unit_test(test_procmodel_overlaps), cmocka_unit_test(test_elf_self),
-	        cmocka_unit_test(test_elf_garbage),        cmocka_unit_test(test_elf_inflate),
-	        cmocka_unit_test(test_demangle),           cmocka_unit_test(test_perfmap),
+	        cmocka_unit_test(test_procmaps_lines),
+	        cmocka_unit_test(test_procmaps_errors),
+	        cmocka_unit_test(test_procmodel_overlaps),
+	        cmocka_unit_test(test_elf_self),
+	        cmocka_unit_test(test_elf_garbage),
+	        cmocka_unit_test(test_elf_inflate),
+	        cmocka_unit_test(test_elf_inflate_options),
+	        cmocka_unit_test(test_demangle),
+	        cmocka_unit_test(test_perfmap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
