@@ -938,6 +938,53 @@ static int row_present_span(ch_store *s, sonde__rb *r, void *ctx)
 	return sonde__keymap_put(&t->keys, key, 24, 0, NULL) < 0 ? -ENOMEM : 0;
 }
 
+/* A (trace id, max(sid)) row: the trace's next sid. */
+static int row_trace_next(ch_store *s, sonde__rb *r, void *ctx)
+{
+	(void)s;
+	trace_state *t = ctx;
+	uint8_t key[16];
+	sonde__rb_fixed(r, key, 16);
+	uint64_t sid = sonde__rb_u64(r);
+	if (r->short_)
+		return 0;
+	sonde__keymap_ent *e = sonde__keymap_get(&t->traces, key, 16);
+	if (e && sid + 1 > e->v)
+		e->v = sid + 1;
+	return 0;
+}
+
+/* The stored traces this append adds spans to continue their sids from their largest,
+ * as in SQLite. The presence query saw only the batch's time slice, so a trace it found
+ * may have later sids outside it: those traces (few: a retry adds nothing, a live batch
+ * mostly new traces) are asked of trace_index. A trace it did not find gets a new
+ * arrival number, which cannot collide with any stored sid. */
+static int continue_traces(ch_store *s, const sonde_batch *b, trace_state *t, sonde_buf *q)
+{
+	sonde__keymap cont;
+	sonde__keymap_init(&cont);
+	int rc = 0;
+	sonde_buf_reset(q);
+	for (size_t i = 0; i < b->spans_count && rc >= 0; i++) {
+		const sonde_span_data *sp = &b->spans[i];
+		uint8_t key[24];
+		memcpy(key, sp->trace_id, 16);
+		memcpy(key + 16, sp->span_id, 8);
+		if (sonde__keymap_get(&t->keys, key, 24))
+			continue;
+		sonde__keymap_ent *te = sonde__keymap_get(&t->traces, sp->trace_id, 16);
+		if (te && te->v && (rc = sonde__keymap_put(&cont, sp->trace_id, 16, 0, NULL)) > 0)
+			sonde_buf_append(q, sp->trace_id, 16);
+	}
+	if (rc >= 0 && q->len)
+		rc = select_with(s,
+		                 "SELECT trace_id, max(sid) FROM trace_index PREWHERE trace_id IN ext GROUP "
+		                 "BY trace_id",
+		                 "trace_id FixedString(16)", q, row_trace_next, t, "reading spans");
+	sonde__keymap_release(&cont);
+	return rc < 0 ? rc : 0;
+}
+
 /* A span an append adds: its sort keys, its place in the batch, its resource (an index
  * into app_ctx.refs, which grows) and where its rows are. */
 typedef struct span_add {
@@ -1198,6 +1245,8 @@ static int append_spans(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_app
 	if ((rc = sql.oom ? -ENOMEM
 	                  : select_with(s, sql.data, "trace_id FixedString(16)", &q, row_present_span, &t,
 	                                "reading spans")) < 0)
+		goto out;
+	if ((rc = continue_traces(s, b, &t, &q)) < 0)
 		goto out;
 	if (sonde_buf_grow(&krows, b->spans_count * KEY_ROW) < 0) {
 		rc = -ENOMEM;

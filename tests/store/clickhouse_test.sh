@@ -170,6 +170,25 @@ done
 same_order traces --json --limit 10000
 same_order latency --json --by operation
 
+# ---- a trace continued by a later append: its sids go on from the trace's largest ------------
+# The second file re-sends span a (its time slice finds it) and adds c; b, stored after a,
+# starts outside that slice, yet c must not take b's sid.
+span() { printf '{"traceId":"5eed%028d","spanId":"%s","name":"%s","kind":1,"startTimeUnixNano":"%s","endTimeUnixNano":"%s"}' 1 "$1" "$2" "$3" "$4"; }
+otlp() { printf '{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"cont"}}]},"scopeSpans":[{"scope":{"name":"s"},"spans":[%s]}]}]}' "$1"; }
+otlp "$(span 00000000000000a1 a 1700000000000000100 1700000000000000900),$(span 00000000000000b2 b 1700000000000000500 1700000000000000600)" >"$work/cont1.json"
+otlp "$(span 00000000000000a1 a 1700000000000000100 1700000000000000900),$(span 00000000000000c3 c 1700000000000000200 1700000000000000500)" >"$work/cont2.json"
+sq3="$work/cont.db"
+ch3="clickhouse://127.0.0.1:$http/sonde_cont"
+for db in "$sq3" "$ch3"; do
+	"$bin" ingest --db "$db" "$work/cont1.json" >/dev/null 2>&1 && "$bin" ingest --db "$db" "$work/cont2.json" >"$work/cont.out" 2>&1
+	grep -Eq '^  spans +1 added +1 already stored' "$work/cont.out" || fail "continuing a trace in $db: $(cat "$work/cont.out")"
+done
+[ "$(curl -sf "http://127.0.0.1:$http/?database=sonde_cont" --data-binary "SELECT count(), uniqExact(sid), uniqExact(intDiv(sid, 16777216)) FROM trace_index FINAL")" = "$(printf '3\t3\t1')" ] ||
+	fail "a continued trace's sids are not its own and distinct"
+"$bin" trace --json 5eed0000000000000000000000000001 --db "$sq3" >"$work/a.json" 2>&1
+"$bin" trace --json 5eed0000000000000000000000000001 --db "$ch3" >"$work/b.json" 2>&1
+cmp -s "$work/a.json" "$work/b.json" || fail "a continued trace differs"
+
 # ---- a schema 1 store (no span_keys) is read as it is and upgraded on the first write -------
 q() { curl -sf "http://127.0.0.1:$http/?database=sonde_order" --data-binary "$1"; }
 q "DROP TABLE span_keys" && q "DROP TABLE sonde_meta" &&
