@@ -24,7 +24,8 @@
  *   span_keys(start_ns, trace_id, span_id, sid)
  *                                 ORDER BY start_ns first (schema 2): where an append looks
  *                                 up which of its spans are stored, reading only the
- *                                 batch's time slice; written after trace_index
+ *                                 batch's time slice; written after spans and
+ *                                 trace_index (sent at once)
  *   logs(...)                     ORDER BY (time_ns, hkey); hkey as in the SQLite backend
  *   log_index(trace_id, time_ns, hkey)
  *                                 the lookup path for a trace's logs; written before logs,
@@ -484,6 +485,48 @@ static int ch_insert(ch_store *s, const char *table, const sonde_buf *rows, cons
 	return http_post(s, s->curl, q, NULL, rows->data, rows->len, NULL, NULL, what);
 }
 
+/* Two INSERTs at once, on curl and curl2 (the server writes both parts in parallel);
+ * returns when both are done: 0, or the first one's error. One after the other when one
+ * has no rows or no multi handle can be made. */
+static int ch_insert2(ch_store *s, const char *t1, const sonde_buf *r1, const char *t2, const sonde_buf *r2,
+                      const char *what)
+{
+	if (!r1->len || !r2->len || r1->oom || r2->oom || (!s->multi && !(s->multi = curl_multi_init()))) {
+		int rc = ch_insert(s, t1, r1, what);
+		return rc < 0 ? rc : ch_insert(s, t2, r2, what);
+	}
+	char q1[128], q2[128];
+	snprintf(q1, sizeof q1, "INSERT INTO %s FORMAT RowBinary", t1);
+	snprintf(q2, sizeof q2, "INSERT INTO %s FORMAT RowBinary", t2);
+	http_req a, b;
+	int rc = req_start(s, s->curl, &a, q1, NULL, r1->data, r1->len, NULL, NULL);
+	if (rc < 0)
+		return rc;
+	if ((rc = req_start(s, s->curl2, &b, q2, NULL, r2->data, r2->len, NULL, NULL)) < 0) {
+		req_finish(s, &a, CURLE_OK, what);
+		return rc;
+	}
+	CURLcode ca = CURLE_SEND_ERROR, cb = CURLE_SEND_ERROR;
+	CURLMcode mc = curl_multi_add_handle(s->multi, s->curl);
+	if (mc == CURLM_OK && (mc = curl_multi_add_handle(s->multi, s->curl2)) != CURLM_OK)
+		curl_multi_remove_handle(s->multi, s->curl);
+	for (int running = 1; mc == CURLM_OK && running;) {
+		mc = curl_multi_perform(s->multi, &running);
+		if (mc == CURLM_OK && running)
+			mc = curl_multi_poll(s->multi, NULL, 0, 1000, NULL);
+	}
+	CURLMsg *m;
+	int left;
+	while ((m = curl_multi_info_read(s->multi, &left)))
+		if (m->msg == CURLMSG_DONE)
+			*(m->easy_handle == s->curl ? &ca : &cb) = m->data.result;
+	curl_multi_remove_handle(s->multi, s->curl);
+	curl_multi_remove_handle(s->multi, s->curl2);
+	/* The second first, so that the message left is the first one's. */
+	int rb = req_finish(s, &b, cb, what), ra = req_finish(s, &a, ca, what);
+	return ra < 0 ? ra : rb;
+}
+
 void sonde__ch_quote(sonde_buf *b, const void *p, size_t n)
 {
 	static const char hexd[] = "0123456789abcdef";
@@ -692,6 +735,8 @@ out:
 static void ch_close(sonde_store *base)
 {
 	ch_store *s = (ch_store *)base;
+	if (s->multi)
+		curl_multi_cleanup(s->multi);
 	if (s->curl)
 		curl_easy_cleanup(s->curl);
 	if (s->curl2)
@@ -1375,12 +1420,11 @@ static int append_spans(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_app
 	if (!in_order)
 		qsort(krows.data, nadd, KEY_ROW, cmp_key_row);
 	rc = 0;
-	/* Resources and scopes first, the index last and only once the spans are written: a
-	 * span in the index is a span stored (which is why the two are not sent at once). */
+	/* Resources and scopes first, spans and trace_index at once, span_keys last and only
+	 * once both are written: a span in span_keys is a span stored. */
 	if ((rc = ch_insert(s, "resources", &a->res_rows, "writing resources")) < 0 ||
 	    (rc = ch_insert(s, "scopes", &a->scope_rows, "writing scopes")) < 0 ||
-	    (rc = ch_insert(s, "spans", spans, "writing spans")) < 0 ||
-	    (rc = ch_insert(s, "trace_index", index, "writing spans")) < 0 ||
+	    (rc = ch_insert2(s, "spans", spans, "trace_index", index, "writing spans")) < 0 ||
 	    (rc = ch_insert(s, "span_keys", &krows, "writing spans")) < 0)
 		goto out;
 	sonde_buf_reset(&a->res_rows);
