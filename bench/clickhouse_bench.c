@@ -12,6 +12,11 @@
  * With ROUNDS, only the ClickHouse appends are measured, ROUNDS times each (into DB_rN
  * and DB_bigN), and each figure is the median with the range: on a loaded machine one
  * run says little.
+ *
+ *        clickhouse_bench --grow URI SPANS STEP
+ * appends SPANS spans in batches of 10,000 into one database (URI, new) and prints the
+ * rate of each STEP spans as the store grows (append_clickhouse_spans_at_N: the rate of
+ * the STEP spans appended onto N stored ones): a sustained rate must hold as it grows.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -81,8 +86,9 @@ static void make_spans(sonde_batch *b, size_t first, size_t n)
 	}
 }
 
-/* Appends n spans to uri in appends of batch spans; returns seconds, or -1. */
-static double fill(const char *uri, size_t n, size_t batch)
+/* Appends n spans to uri in appends of batch spans; returns seconds, or -1. With step,
+ * prints the rate of each step spans. */
+static double fill_steps(const char *uri, size_t n, size_t batch, size_t step)
 {
 	sonde_store *s;
 	char msg[512];
@@ -92,8 +98,19 @@ static double fill(const char *uri, size_t n, size_t batch)
 	}
 	*bench_rng() = 0x9e3779b97f4a7c15ULL;
 	sonde_batch *b = sonde_batch_new();
-	double gen = 0, t = bench_now();
+	double gen = 0, t = bench_now(), step_t = t, step_gen = 0;
+	uint64_t mid_rng = 0;
 	for (size_t i = 0; i < n; i += batch) {
+		if (step && i && i % step == 0) {
+			double now = bench_now();
+			printf("append_clickhouse_spans_at_%zu: %.0f spans/s\n", i - step,
+			       (double)step / (now - step_t - (gen - step_gen)));
+			fflush(stdout);
+			step_t = now;
+			step_gen = gen;
+		}
+		if (step && i == n / 2 / batch * batch)
+			mid_rng = *bench_rng();
 		double g = bench_now();
 		sonde_batch_clear(b);
 		make_spans(b, i, n - i < batch ? n - i : batch);
@@ -103,9 +120,32 @@ static double fill(const char *uri, size_t n, size_t batch)
 			return -1;
 		}
 	}
+	double end = bench_now();
+	if (step && n % step == 0)
+		printf("append_clickhouse_spans_at_%zu: %.0f spans/s\n", n - step,
+		       (double)step / (end - step_t - (gen - step_gen)));
+	/* A retry: the batch from the middle again, onto the whole store; nothing is added. */
+	for (int r = 0; step && r < 3; r++) {
+		*bench_rng() = mid_rng;
+		sonde_batch_clear(b);
+		make_spans(b, n / 2 / batch * batch, batch);
+		sonde_append_stats st = {0};
+		double rt = bench_now();
+		if (sonde_store_append(s, b, NULL, &st) != 0 || st.spans_added) {
+			fprintf(stderr, "clickhouse_bench: re-append: %s (%llu added)\n",
+			        sonde_store_errmsg(s), (unsigned long long)st.spans_added);
+			return -1;
+		}
+		printf("reappend_clickhouse_%zu_onto_%zu: %.1f ms\n", batch, n, (bench_now() - rt) * 1e3);
+	}
 	sonde_store_close(s);
 	sonde_batch_free(b);
-	return bench_now() - t - gen;
+	return end - t - gen;
+}
+
+static double fill(const char *uri, size_t n, size_t batch)
+{
+	return fill_steps(uri, n, batch, 0);
 }
 
 /* Runs the latency engine as `sonde latency` does; returns seconds, or -1. */
@@ -166,6 +206,18 @@ static int append_rounds(const char *ch, size_t n, int rounds)
 
 int main(int argc, char **argv)
 {
+	if (argc == 5 && !strcmp(argv[1], "--grow")) {
+		size_t n = strtoul(argv[3], NULL, 10), step = strtoul(argv[4], NULL, 10);
+		if (!step || step % 10000) {
+			fprintf(stderr, "clickhouse_bench: STEP must be a multiple of 10000\n");
+			return 2;
+		}
+		double t = fill_steps(argv[2], n, 10000, step);
+		if (t < 0)
+			return 1;
+		printf("append_clickhouse_spans_grow_%zu: %.0f spans/s\n", n, (double)n / t);
+		return 0;
+	}
 	const char *ch = argc > 1 ? argv[1] : getenv("SONDE_CH_URI");
 	size_t n = argc > 2 ? strtoul(argv[2], NULL, 10) : 1000000;
 	if (!ch || !ch[0]) {

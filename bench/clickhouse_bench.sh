@@ -7,6 +7,8 @@
 #        SERVE_CLIENTS (default 32): serve_bench's closed-loop clients: ClickHouse pays per
 #        INSERT, so its transactions need many requests in flight to grow
 #        ROUNDS: measure only the ClickHouse appends, ROUNDS times (median and range)
+#        GROW=N: instead, append N spans into one database and print the rate of each
+#        million as the store grows, then a retry's time (clickhouse_bench --grow)
 set -u
 build=${1:?usage: bench/clickhouse_bench.sh BUILD_DIR [SPANS]}
 spans=${2:-1000000}
@@ -18,6 +20,10 @@ bench=$build/bench/clickhouse_bench
 work=$(mktemp -d)
 trap 'ch_stop; rm -rf "$work"' EXIT
 ch_start "$work/ch" || exit 1
+if [ -n "${GROW:-}" ]; then
+	"$bench" --grow "clickhouse://127.0.0.1:$ch_http/sonde_grow" "$GROW" 1000000
+	exit $?
+fi
 "$bench" "clickhouse://127.0.0.1:$ch_http/sonde_bench" "$spans" ${ROUNDS:+"$ROUNDS"}
 rc=$?
 serve=$build/bench/serve_bench

@@ -21,6 +21,11 @@
  *   trace_index(...)              the narrow part of each span, ORDER BY (trace_id, span_id):
  *                                 the lookup path for trace ids, and what trace summaries
  *                                 are computed from
+ *   span_keys(start_ns, trace_id, span_id, sid)
+ *                                 ORDER BY start_ns first (schema 2): where an append looks
+ *                                 up which of its spans are stored, reading only the
+ *                                 batch's time slice; written after spans and
+ *                                 trace_index (sent at once)
  *   logs(...)                     ORDER BY (time_ns, hkey); hkey as in the SQLite backend
  *   log_index(trace_id, time_ns, hkey)
  *                                 the lookup path for a trace's logs; written before logs,
@@ -28,8 +33,9 @@
  *   series(hash, seq, ...)        one per metric name + type + resource + scope + attributes
  *   points(series, series_seq, time_ns, ...)  ORDER BY (series, time_ns)
  *
- * Idempotence: an append first asks which of its keys are stored (trace_index by the
- * batch's trace ids, logs by the batch's hkeys, points by its series) and inserts only
+ * Idempotence: an append first asks which of its keys are stored (span_keys by the
+ * batch's trace ids within its [min, max] start: a retried span repeats its start; logs
+ * by the batch's hkeys, points by its series) and inserts only
  * the others, counting them as present; the replacing engines keyed by the same columns
  * remove what two writers racing on the same records both insert, and every read uses
  * FINAL, so nothing is ever read twice. Arrival numbers (sid, seq) give equal times the
@@ -55,7 +61,7 @@
 #include "store_clickhouse_internal.h"
 #include "store_codec_internal.h"
 
-enum { CH_SCHEMA_VERSION = 1 };
+enum { CH_SCHEMA_VERSION = 2 };
 
 /* ---- RowBinary ----------------------------------------------------------------------------- */
 
@@ -479,6 +485,48 @@ static int ch_insert(ch_store *s, const char *table, const sonde_buf *rows, cons
 	return http_post(s, s->curl, q, NULL, rows->data, rows->len, NULL, NULL, what);
 }
 
+/* Two INSERTs at once, on curl and curl2 (the server writes both parts in parallel);
+ * returns when both are done: 0, or the first one's error. One after the other when one
+ * has no rows or no multi handle can be made. */
+static int ch_insert2(ch_store *s, const char *t1, const sonde_buf *r1, const char *t2, const sonde_buf *r2,
+                      const char *what)
+{
+	if (!r1->len || !r2->len || r1->oom || r2->oom || (!s->multi && !(s->multi = curl_multi_init()))) {
+		int rc = ch_insert(s, t1, r1, what);
+		return rc < 0 ? rc : ch_insert(s, t2, r2, what);
+	}
+	char q1[128], q2[128];
+	snprintf(q1, sizeof q1, "INSERT INTO %s FORMAT RowBinary", t1);
+	snprintf(q2, sizeof q2, "INSERT INTO %s FORMAT RowBinary", t2);
+	http_req a, b;
+	int rc = req_start(s, s->curl, &a, q1, NULL, r1->data, r1->len, NULL, NULL);
+	if (rc < 0)
+		return rc;
+	if ((rc = req_start(s, s->curl2, &b, q2, NULL, r2->data, r2->len, NULL, NULL)) < 0) {
+		req_finish(s, &a, CURLE_OK, what);
+		return rc;
+	}
+	CURLcode ca = CURLE_SEND_ERROR, cb = CURLE_SEND_ERROR;
+	CURLMcode mc = curl_multi_add_handle(s->multi, s->curl);
+	if (mc == CURLM_OK && (mc = curl_multi_add_handle(s->multi, s->curl2)) != CURLM_OK)
+		curl_multi_remove_handle(s->multi, s->curl);
+	for (int running = 1; mc == CURLM_OK && running;) {
+		mc = curl_multi_perform(s->multi, &running);
+		if (mc == CURLM_OK && running)
+			mc = curl_multi_poll(s->multi, NULL, 0, 1000, NULL);
+	}
+	CURLMsg *m;
+	int left;
+	while ((m = curl_multi_info_read(s->multi, &left)))
+		if (m->msg == CURLMSG_DONE)
+			*(m->easy_handle == s->curl ? &ca : &cb) = m->data.result;
+	curl_multi_remove_handle(s->multi, s->curl);
+	curl_multi_remove_handle(s->multi, s->curl2);
+	/* The second first, so that the message left is the first one's. */
+	int rb = req_finish(s, &b, cb, what), ra = req_finish(s, &a, ca, what);
+	return ra < 0 ? ra : rb;
+}
+
 void sonde__ch_quote(sonde_buf *b, const void *p, size_t n)
 {
 	static const char hexd[] = "0123456789abcdef";
@@ -511,6 +559,14 @@ void sonde__ch_digest(const void *p, size_t n, uint8_t out[16])
 
 #define DAY(col) " PARTITION BY toYYYYMMDD(toDateTime(intDiv(" col ", 1000000000)))"
 
+/* Schema 2. Ordered by time first, so that an append's presence query reads only the
+ * batch's time slice whatever the store holds; small granules, as a slice is a few
+ * thousand rows. */
+#define SPAN_KEYS_TABLE                                                                    \
+	"CREATE TABLE IF NOT EXISTS span_keys (start_ns UInt64, trace_id FixedString(16)," \
+	" span_id FixedString(8), sid UInt64) ENGINE = ReplacingMergeTree" DAY(            \
+	        "start_ns") " ORDER BY (start_ns, trace_id, span_id) SETTINGS index_granularity = 1024"
+
 static const char *const tables[] = {
         "CREATE TABLE IF NOT EXISTS sonde_meta (key String, value String)"
         " ENGINE = ReplacingMergeTree ORDER BY key",
@@ -529,6 +585,7 @@ static const char *const tables[] = {
         "UInt64,"
         " is_root UInt8, start_ns UInt64, dur_ns Int64, service String, name String, status UInt8)"
         " ENGINE = ReplacingMergeTree" DAY("start_ns") " ORDER BY (trace_id, span_id)",
+        SPAN_KEYS_TABLE,
         "CREATE TABLE IF NOT EXISTS logs (time_ns UInt64, hkey UInt64, seq UInt64, service String,"
         " severity Int32, has_body UInt8, body String, trace_id FixedString(16), span_id FixedString(8),"
         " resource FixedString(16), scope FixedString(16), attr_keys Array(String), attr_vals Array(String),"
@@ -624,8 +681,22 @@ static int ch_schema(ch_store *s, unsigned flags, char *url_db)
 			        s->uri, ver, CH_SCHEMA_VERSION);
 			goto out;
 		}
-		if (ver == CH_SCHEMA_VERSION)
-			goto out;
+		if (ver == CH_SCHEMA_VERSION || (ver >= 1 && s->readonly))
+			goto out; /* reads need nothing of schema 2 */
+		if (ver == 1) {
+			/* 1 -> 2: span_keys, filled from trace_index. */
+			free(s->url);
+			s->url = url_db;
+			url_db = NULL;
+			if ((rc = sonde__ch_exec(s, SPAN_KEYS_TABLE, "upgrading the schema")) < 0 ||
+			    (rc = sonde__ch_exec(
+			             s,
+			             "INSERT INTO span_keys SELECT start_ns, trace_id, span_id, sid"
+			             " FROM trace_index FINAL",
+			             "upgrading the schema")) < 0)
+				goto out;
+			goto version;
+		}
 	}
 	if (s->readonly) {
 		rc = sonde__store_fail(&s->base, SONDE_EFORMAT,
@@ -643,6 +714,7 @@ static int ch_schema(ch_store *s, unsigned flags, char *url_db)
 	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
 		if ((rc = sonde__ch_exec(s, tables[i], "creating the tables")) < 0)
 			goto out;
+version:;
 	char ins[128];
 	snprintf(ins, sizeof ins, "INSERT INTO sonde_meta VALUES ('schema_version', '%d')",
 	         CH_SCHEMA_VERSION);
@@ -663,6 +735,8 @@ out:
 static void ch_close(sonde_store *base)
 {
 	ch_store *s = (ch_store *)base;
+	if (s->multi)
+		curl_multi_cleanup(s->multi);
 	if (s->curl)
 		curl_easy_cleanup(s->curl);
 	if (s->curl2)
@@ -909,6 +983,53 @@ static int row_present_span(ch_store *s, sonde__rb *r, void *ctx)
 	return sonde__keymap_put(&t->keys, key, 24, 0, NULL) < 0 ? -ENOMEM : 0;
 }
 
+/* A (trace id, max(sid)) row: the trace's next sid. */
+static int row_trace_next(ch_store *s, sonde__rb *r, void *ctx)
+{
+	(void)s;
+	trace_state *t = ctx;
+	uint8_t key[16];
+	sonde__rb_fixed(r, key, 16);
+	uint64_t sid = sonde__rb_u64(r);
+	if (r->short_)
+		return 0;
+	sonde__keymap_ent *e = sonde__keymap_get(&t->traces, key, 16);
+	if (e && sid + 1 > e->v)
+		e->v = sid + 1;
+	return 0;
+}
+
+/* The stored traces this append adds spans to continue their sids from their largest,
+ * as in SQLite. The presence query saw only the batch's time slice, so a trace it found
+ * may have later sids outside it: those traces (few: a retry adds nothing, a live batch
+ * mostly new traces) are asked of trace_index. A trace it did not find gets a new
+ * arrival number, which cannot collide with any stored sid. */
+static int continue_traces(ch_store *s, const sonde_batch *b, trace_state *t, sonde_buf *q)
+{
+	sonde__keymap cont;
+	sonde__keymap_init(&cont);
+	int rc = 0;
+	sonde_buf_reset(q);
+	for (size_t i = 0; i < b->spans_count && rc >= 0; i++) {
+		const sonde_span_data *sp = &b->spans[i];
+		uint8_t key[24];
+		memcpy(key, sp->trace_id, 16);
+		memcpy(key + 16, sp->span_id, 8);
+		if (sonde__keymap_get(&t->keys, key, 24))
+			continue;
+		sonde__keymap_ent *te = sonde__keymap_get(&t->traces, sp->trace_id, 16);
+		if (te && te->v && (rc = sonde__keymap_put(&cont, sp->trace_id, 16, 0, NULL)) > 0)
+			sonde_buf_append(q, sp->trace_id, 16);
+	}
+	if (rc >= 0 && q->len)
+		rc = select_with(s,
+		                 "SELECT trace_id, max(sid) FROM trace_index PREWHERE trace_id IN ext GROUP "
+		                 "BY trace_id",
+		                 "trace_id FixedString(16)", q, row_trace_next, t, "reading spans");
+	sonde__keymap_release(&cont);
+	return rc < 0 ? rc : 0;
+}
+
 /* A span an append adds: its sort keys, its place in the batch, its resource (an index
  * into app_ctx.refs, which grows) and where its rows are. */
 typedef struct span_add {
@@ -1102,6 +1223,32 @@ static void sort_keys(const span_key *v, span_key *out, size_t n)
 	}
 }
 
+/* A span_keys row: start_ns (RowBinary UInt64, little-endian), trace id, span id, sid. */
+enum { KEY_ROW = 40 };
+
+/* span_keys' order: (start_ns, trace_id, span_id). */
+static int cmp_key_row(const void *x, const void *y)
+{
+	uint64_t u, v;
+	memcpy(&u, x, 8);
+	memcpy(&v, y, 8);
+	if (u != v)
+		return u < v ? -1 : 1;
+	return memcmp((const uint8_t *)x + 8, (const uint8_t *)y + 8, 24);
+}
+
+/* The presence query: the stored spans of the batch's traces whose start lies in the
+ * batch's [lo, hi]. A retried span repeats its start, so this finds every span stored
+ * before, and reads only that time slice of span_keys (ordered by start_ns), whatever the
+ * store holds; the trace ids are the external table "ext". */
+static void presence_sql(sonde_buf *q, uint64_t lo, uint64_t hi)
+{
+	sonde_buf_printf(q,
+	                 "SELECT trace_id, span_id, sid FROM span_keys PREWHERE start_ns >= %llu AND "
+	                 "start_ns <= %llu AND trace_id IN ext",
+	                 (unsigned long long)lo, (unsigned long long)hi);
+}
+
 static int append_spans(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_append_stats *st)
 {
 	if (!b->spans_count)
@@ -1109,7 +1256,8 @@ static int append_spans(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_app
 	trace_state t;
 	sonde__keymap_init(&t.traces);
 	sonde__keymap_init(&t.keys);
-	sonde_buf q = SONDE_BUF_INIT, *spans = &s->span_rows, *index = &s->index_rows;
+	sonde_buf q = SONDE_BUF_INIT, sql = SONDE_BUF_INIT, krows = SONDE_BUF_INIT;
+	sonde_buf *spans = &s->span_rows, *index = &s->index_rows;
 	sonde_buf *stage = &s->span_stage, *istage = &s->index_stage;
 	sonde_buf *bufs[] = {spans, index, stage, istage};
 	for (size_t k = 0; k < 4; k++) {
@@ -1129,14 +1277,26 @@ static int append_spans(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_app
 			rc = -ENOMEM;
 	}
 	span_add *add = s->sort_a, *sorted = s->sort_b;
-	for (size_t i = 0; i < b->spans_count && rc >= 0; i++)
+	uint64_t lo = UINT64_MAX, hi = 0;
+	for (size_t i = 0; i < b->spans_count && rc >= 0; i++) {
 		rc = sonde__keymap_put(&t.traces, b->spans[i].trace_id, 16, 0, NULL);
+		lo = b->spans[i].start_ns < lo ? b->spans[i].start_ns : lo;
+		hi = b->spans[i].start_ns > hi ? b->spans[i].start_ns : hi;
+	}
 	if (rc < 0)
 		goto out;
 	map_keys(&q, &t.traces);
-	if ((rc = select_with(s, "SELECT trace_id, span_id, sid FROM trace_index PREWHERE trace_id IN ext",
-	                      "trace_id FixedString(16)", &q, row_present_span, &t, "reading spans")) < 0)
+	presence_sql(&sql, lo, hi);
+	if ((rc = sql.oom ? -ENOMEM
+	                  : select_with(s, sql.data, "trace_id FixedString(16)", &q, row_present_span, &t,
+	                                "reading spans")) < 0)
 		goto out;
+	if ((rc = continue_traces(s, b, &t, &q)) < 0)
+		goto out;
+	if (sonde_buf_grow(&krows, b->spans_count * KEY_ROW) < 0) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	if (s->next_tkey < 0) {
 		uint64_t m = 0;
 		if ((rc = query_u64(s, "SELECT max(intDiv(sid, 16777216)) FROM trace_index", &m)) < 0)
@@ -1226,6 +1386,10 @@ static int append_spans(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_app
 		sonde__rbw_str(istage, sp->name.ptr, sp->name.len);
 		sonde__rbw_u8(istage, (uint8_t)sp->status_code);
 		ad->irow_len = istage->len - ad->irow;
+		sonde__rbw_u64(&krows, sp->start_ns);
+		sonde_buf_append(&krows, sp->trace_id, 16);
+		sonde_buf_append(&krows, sp->span_id, 8);
+		sonde__rbw_u64(&krows, sid);
 	}
 	if (stage->oom || istage->oom) {
 		rc = -ENOMEM;
@@ -1249,13 +1413,19 @@ static int append_spans(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_app
 	sort_keys(keys, by_key, nadd);
 	for (size_t k = 0; k < nadd; k++)
 		sonde_buf_append(index, istage->data + by_key[k].row, by_key[k].len);
+	/* span_keys by (start, trace id, span id): batches come mostly in time order. */
+	bool in_order = true;
+	for (size_t k = 1; k < nadd && in_order; k++)
+		in_order = cmp_key_row(krows.data + (k - 1) * KEY_ROW, krows.data + k * KEY_ROW) <= 0;
+	if (!in_order)
+		qsort(krows.data, nadd, KEY_ROW, cmp_key_row);
 	rc = 0;
-	/* Resources and scopes first, the index last and only once the spans are written: a
-	 * span in the index is a span stored (which is why the two are not sent at once). */
+	/* Resources and scopes first, spans and trace_index at once, span_keys last and only
+	 * once both are written: a span in span_keys is a span stored. */
 	if ((rc = ch_insert(s, "resources", &a->res_rows, "writing resources")) < 0 ||
 	    (rc = ch_insert(s, "scopes", &a->scope_rows, "writing scopes")) < 0 ||
-	    (rc = ch_insert(s, "spans", spans, "writing spans")) < 0 ||
-	    (rc = ch_insert(s, "trace_index", index, "writing spans")) < 0)
+	    (rc = ch_insert2(s, "spans", spans, "trace_index", index, "writing spans")) < 0 ||
+	    (rc = ch_insert(s, "span_keys", &krows, "writing spans")) < 0)
 		goto out;
 	sonde_buf_reset(&a->res_rows);
 	sonde_buf_reset(&a->scope_rows);
@@ -1264,6 +1434,8 @@ out:
 	sonde__keymap_release(&t.traces);
 	sonde__keymap_release(&t.keys);
 	sonde_buf_release(&q);
+	sonde_buf_release(&sql);
+	sonde_buf_release(&krows);
 	/* Rows of batches larger than usual are not kept. */
 	for (size_t k = 0; k < 4; k++)
 		if (bufs[k]->cap > ((size_t)48 << 20))
@@ -1735,16 +1907,14 @@ static int ch_prune(sonde_store *base, uint64_t before_ns, bool vacuum, sonde_pr
 	/* One mutation at a time, each finished before the next: the spans' condition reads
 	 * trace_index, which must not have lost those traces yet. The index goes last, so a
 	 * prune that stops half way leaves spans that trace lookups no longer find rather than
-	 * the reverse (the same order as appends). */
+	 * the reverse (the same order as appends); span_keys, where appends see what is
+	 * stored, goes first, so an append never takes a deleted span for a stored one. */
 	static const struct {
 		const char *table;
 		bool by_trace;
 		int counted; /* the count that says there is something to delete */
-	} dels[] = {{"spans", true, 0},
-	            {"trace_index", true, 0},
-	            {"logs", false, 2},
-	            {"log_index", false, 2},
-	            {"points", false, 3}};
+	} dels[] = {{"span_keys", true, 0}, {"spans", true, 0},      {"trace_index", true, 0},
+	            {"logs", false, 2},     {"log_index", false, 2}, {"points", false, 3}};
 	for (size_t i = 0; i < sizeof dels / sizeof dels[0]; i++) {
 		if (!v[dels[i].counted])
 			continue;

@@ -64,6 +64,7 @@ int sonde__ch_attrs_from_arrays(sonde__rb *keys, sonde__rb *vals, const uint8_t 
 typedef struct ch_store {
 	sonde_store base;
 	CURL *curl, *curl2; /* curl2: lookups made while curl streams a result */
+	CURLM *multi;       /* two INSERTs at once (curl and curl2), made on first use */
 	char *uri;          /* for messages: clickhouse://host:port/db */
 	char *db;
 	char *url; /* http://host:port/?database=db&settings */

@@ -115,9 +115,12 @@ same "traces after prune" traces --json --limit 100
 # first bytes all equal), names that are prefixes of others and non-ASCII: what is stored
 # must still be what SQLite stores.
 gen="$work/order.json"
-awk 'function hex16() { return sprintf("%04x%04x%04x%04x", int(rand() * 65536), int(rand() * 65536), int(rand() * 65536), int(rand() * 65536)) }
+# make_spans SEED: 3 services x 200 traces x 5 spans, out of order, at the same times
+# whatever the seed (ids differ).
+make_spans() {
+awk -v seed="$1" 'function hex16() { return sprintf("%04x%04x%04x%04x", int(rand() * 65536), int(rand() * 65536), int(rand() * 65536), int(rand() * 65536)) }
 BEGIN {
-	srand(7); printf "{\"resourceSpans\":["
+	srand(seed); printf "{\"resourceSpans\":["
 	split("zeta alpha mid", svc, " "); split("b a ab a\303\251", op, " ")
 	for (r = 1; r <= 3; r++) {
 		printf "%s{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":{\"stringValue\":\"%s\"}}]},", (r > 1 ? "," : ""), svc[r]
@@ -133,7 +136,9 @@ BEGIN {
 		printf "]}]}"
 	}
 	print "]}"
-}' >"$gen"
+}'
+}
+make_spans 7 >"$gen"
 sq2="$work/order.db"
 ch2="clickhouse://127.0.0.1:$http/sonde_order"
 for db in "$sq2" "$ch2"; do
@@ -150,6 +155,51 @@ same_order latency --json --by operation
 same_order latency --json
 oid=$("$bin" traces --json --limit 1 --sort duration --db "$sq2" | grep -o '"trace_id":"[0-9a-f]*"' | head -1 | cut -d'"' -f4)
 [ -n "$oid" ] && same_order trace --json "$oid"
+
+# ---- re-appending among many other spans of the same times adds nothing ---------------------
+# An append looks up what is stored in its batch's time slice only (span_keys): other
+# spans in that slice must not hide the batch's own, nor be taken for them.
+make_spans 8 >"$work/other.json"
+for db in "$sq2" "$ch2"; do
+	"$bin" ingest --db "$db" "$work/other.json" >"$work/order.out" 2>&1
+	grep -Eq '^  spans +3000 added' "$work/order.out" || fail "other spans into $db: $(grep spans "$work/order.out")"
+	"$bin" ingest --db "$db" "$gen" "$work/other.json" >"$work/order.out" 2>&1
+	grep -Eq '^  spans +0 added +6000 already stored' "$work/order.out" ||
+		fail "re-ingest among other spans into $db: $(grep spans "$work/order.out")"
+done
+same_order traces --json --limit 10000
+same_order latency --json --by operation
+
+# ---- a trace continued by a later append: its sids go on from the trace's largest ------------
+# The second file re-sends span a (its time slice finds it) and adds c; b, stored after a,
+# starts outside that slice, yet c must not take b's sid.
+span() { printf '{"traceId":"5eed%028d","spanId":"%s","name":"%s","kind":1,"startTimeUnixNano":"%s","endTimeUnixNano":"%s"}' 1 "$1" "$2" "$3" "$4"; }
+otlp() { printf '{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"cont"}}]},"scopeSpans":[{"scope":{"name":"s"},"spans":[%s]}]}]}' "$1"; }
+otlp "$(span 00000000000000a1 a 1700000000000000100 1700000000000000900),$(span 00000000000000b2 b 1700000000000000500 1700000000000000600)" >"$work/cont1.json"
+otlp "$(span 00000000000000a1 a 1700000000000000100 1700000000000000900),$(span 00000000000000c3 c 1700000000000000200 1700000000000000500)" >"$work/cont2.json"
+sq3="$work/cont.db"
+ch3="clickhouse://127.0.0.1:$http/sonde_cont"
+for db in "$sq3" "$ch3"; do
+	"$bin" ingest --db "$db" "$work/cont1.json" >/dev/null 2>&1 && "$bin" ingest --db "$db" "$work/cont2.json" >"$work/cont.out" 2>&1
+	grep -Eq '^  spans +1 added +1 already stored' "$work/cont.out" || fail "continuing a trace in $db: $(cat "$work/cont.out")"
+done
+[ "$(curl -sf "http://127.0.0.1:$http/?database=sonde_cont" --data-binary "SELECT count(), uniqExact(sid), uniqExact(intDiv(sid, 16777216)) FROM trace_index FINAL")" = "$(printf '3\t3\t1')" ] ||
+	fail "a continued trace's sids are not its own and distinct"
+"$bin" trace --json 5eed0000000000000000000000000001 --db "$sq3" >"$work/a.json" 2>&1
+"$bin" trace --json 5eed0000000000000000000000000001 --db "$ch3" >"$work/b.json" 2>&1
+cmp -s "$work/a.json" "$work/b.json" || fail "a continued trace differs"
+
+# ---- a schema 1 store (no span_keys) is read as it is and upgraded on the first write -------
+q() { curl -sf "http://127.0.0.1:$http/?database=sonde_order" --data-binary "$1"; }
+q "DROP TABLE span_keys" && q "DROP TABLE sonde_meta" &&
+	q "CREATE TABLE sonde_meta (key String, value String) ENGINE = ReplacingMergeTree ORDER BY key" &&
+	q "INSERT INTO sonde_meta VALUES ('schema_version', '1')" || fail "making a schema 1 store"
+same_order traces --json --limit 10000
+"$bin" ingest --db "$ch2" "$gen" >"$work/order.out" 2>&1
+grep -Eq '^  spans +0 added +3000 already stored' "$work/order.out" ||
+	fail "re-ingest into an upgraded store: $(cat "$work/order.out")"
+[ "$(q "SELECT count() FROM span_keys")" = 6000 ] || fail "span_keys after the upgrade: $(q "SELECT count() FROM span_keys")"
+"$bin" db info --json --db "$ch2" | grep -q '"schema_version":2' || fail "db info after the upgrade"
 
 # ---- errors become sentences -----------------------------------------------------------------
 "$bin" traces --json --db "clickhouse://127.0.0.1:$closed/x" >/dev/null 2>"$work/err"
