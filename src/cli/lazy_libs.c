@@ -169,6 +169,49 @@ CURLcode curl_mime_data(curl_mimepart *part, const char *data, size_t size)
 	return real(part, data, size);
 }
 
+CURLM *curl_multi_init(void)
+{
+	LAZY(CURL_SONAME, curl_multi_init);
+	return real();
+}
+
+CURLMcode curl_multi_cleanup(CURLM *multi)
+{
+	LAZY(CURL_SONAME, curl_multi_cleanup);
+	return real(multi);
+}
+
+CURLMcode curl_multi_add_handle(CURLM *multi, CURL *curl)
+{
+	LAZY(CURL_SONAME, curl_multi_add_handle);
+	return real(multi, curl);
+}
+
+CURLMcode curl_multi_remove_handle(CURLM *multi, CURL *curl)
+{
+	LAZY(CURL_SONAME, curl_multi_remove_handle);
+	return real(multi, curl);
+}
+
+CURLMcode curl_multi_perform(CURLM *multi, int *running)
+{
+	LAZY(CURL_SONAME, curl_multi_perform);
+	return real(multi, running);
+}
+
+CURLMcode curl_multi_poll(CURLM *multi, struct curl_waitfd extra_fds[], unsigned int extra_nfds,
+                          int timeout_ms, int *numfds)
+{
+	LAZY(CURL_SONAME, curl_multi_poll);
+	return real(multi, extra_fds, extra_nfds, timeout_ms, numfds);
+}
+
+CURLMsg *curl_multi_info_read(CURLM *multi, int *msgs_in_queue)
+{
+	LAZY(CURL_SONAME, curl_multi_info_read);
+	return real(multi, msgs_in_queue);
+}
+
 /* ---- libmicrohttpd ---- */
 
 struct MHD_Daemon *MHD_start_daemon(unsigned int flags, uint16_t port, MHD_AcceptPolicyCallback apc,

@@ -43,6 +43,14 @@ check "help groups verbs by job" grep -q "Investigate telemetry" "$tmp/out"
 check "help lists convert" grep -q "^  convert" "$tmp/out"
 expect_exit "--version" 0 "" "$sonde" --version
 check "version format" grep -Eq '^sonde [0-9]+\.[0-9]+\.[0-9]+$' "$tmp/out"
+# libcurl and libmicrohttpd are loaded on first use (src/cli/lazy_libs.c), not at start-up:
+# a libcurl or libmicrohttpd function the CLI calls that lazy_libs.c lacks puts them back.
+if command -v readelf >/dev/null; then
+	readelf -d "$sonde" >"$tmp/dyn"
+	check "sonde lists its needed libraries" grep -q NEEDED "$tmp/dyn"
+	check "sonde does not need libcurl or libmicrohttpd at start-up" \
+		bash -c "! grep -E 'NEEDED.*(libcurl|libmicrohttpd)' '$tmp/dyn' >&2"
+fi
 expect_exit "no verb" 2 "" "$sonde"
 expect_exit "unknown verb" 2 "not a sonde verb" "$sonde" frobnicate
 expect_exit "verb --help" 0 "" "$sonde" convert --help
