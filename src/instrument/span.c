@@ -614,6 +614,26 @@ sonde_span *sonde__span_start(sonde_tracer *t, const char *name, const sonde_spa
 	return s;
 }
 
+/* Whether th's root slot (see "Root slot" in runtime_internal.h) is free. Acquire: a root
+ * slot ended on another thread is handed back by the exporter thread's release store. */
+static inline bool root_slot_free(const sonde__thread *th)
+{
+	return __atomic_load_n(&th->root->state, __ATOMIC_ACQUIRE) == SLOT_FREE;
+}
+
+/* Starts a non-recording root in th's free root slot, on th's empty stack. Every other
+ * header field was readied by root_slot_init and is left as it was by the last use (a
+ * non-recording span records nothing); lazy says which ids are still to be made. */
+static inline sonde_span *root_slot_start(sonde__thread *th, uint16_t lazy)
+{
+	sonde_span *r = th->root;
+	r->state = SLOT_NONRECORDING;
+	r->sflags = (uint16_t)(SF_ON_STACK | SF_ROOT_SLOT | lazy);
+	th->stack[0] = r;
+	th->depth = 1;
+	return r;
+}
+
 /* The common start: no options, a parent on this thread's stack (or none), a sampler the
  * fast plan covers, no trace state to carry. Anything else takes the general path. */
 static sonde_span *start_slot(sonde_tracer *t, const char *name, size_t nlen);
@@ -634,16 +654,10 @@ sonde_span *sonde__span_start_n(sonde_tracer *t, const char *name, size_t nlen)
 			parent->nest++;
 			return parent;
 		}
-	} else if (th != NULL && th->depth == 0 && sonde__plan.root == SONDE__FAST_OFF && th->free_count &&
-	           sonde__fast_ok) {
-		/* A root the sampler drops whatever its ids: they are made only if asked for. */
-		sonde_span *s = th->free_stack[--th->free_count];
-		slot_reset(s, th, t, SF_ON_STACK | SF_LAZY_IDS | SF_LAZY_TRACE_ID);
-		s->state = SLOT_NONRECORDING;
-		s->trace_flags = SONDE_TRACE_FLAG_RANDOM;
-		th->stack[0] = s;
-		th->depth = 1;
-		return s;
+	} else if (th != NULL && th->depth == 0 && sonde__fast_root_off && root_slot_free(th)) {
+		/* A root the sampler drops whatever its ids: the thread's root slot, with ids
+		 * made only if asked for. */
+		return root_slot_start(th, SF_LAZY_IDS | SF_LAZY_TRACE_ID);
 	}
 	return start_slot(t, name, nlen);
 }
@@ -697,6 +711,15 @@ __attribute__((always_inline)) static inline sonde_span *start_fast(sonde_tracer
 	}
 	if (__builtin_expect(rule == SONDE__FAST_GENERAL, 0))
 		return sonde__span_start(t, name, NULL);
+	/* A ratio root: its trace id decides. Made in the root slot when that is free, which
+	 * it keeps when the sampler drops the root (no slot is taken then). */
+	const uint8_t *ratio_id = NULL;
+	if (!parent && rule == SONDE__FAST_RATIO && root_slot_free(th)) {
+		sonde__new_trace_id(&th->rng[0], th->root->trace_id);
+		if (sonde__trace_id_randomness(th->root->trace_id) < plan->threshold)
+			return root_slot_start(th, SF_LAZY_IDS);
+		ratio_id = th->root->trace_id;
+	}
 	sonde_span *s = th->free_stack[--th->free_count]; /* not empty: checked above */
 	/* The span id, and a root's trace id unless the sampler reads it now, are made only
 	 * when asked for (a child, a context, a log record), else by the exporter thread. */
@@ -708,7 +731,10 @@ __attribute__((always_inline)) static inline sonde_span *start_fast(sonde_tracer
 		flags = (uint8_t)(parent->trace_flags & ~SONDE_TRACE_FLAG_SAMPLED);
 		sflags |= SF_HAS_PARENT;
 	} else if (rule == SONDE__FAST_RATIO) {
-		sonde__new_trace_id(&th->rng[0], s->trace_id);
+		if (ratio_id)
+			memcpy(s->trace_id, ratio_id, 16);
+		else
+			sonde__new_trace_id(&th->rng[0], s->trace_id);
 		memset(s->parent_id, 0, 8);
 		flags = SONDE_TRACE_FLAG_RANDOM;
 	} else {
@@ -794,6 +820,12 @@ __attribute__((noinline, cold)) static void end_lost(sonde__thread *th, sonde_sp
 {
 	atomic_store_explicit(&th->dropped, atomic_load_explicit(&th->dropped, memory_order_relaxed) + 1,
 	                      memory_order_relaxed);
+	if (s->sflags & SF_ROOT_SLOT) {
+		/* Another thread's root slot (non-recording, never chained): hand it back. */
+		__atomic_store_n(&s->state, SLOT_FREE, __ATOMIC_RELEASE);
+		sonde__exporter_kick();
+		return;
+	}
 	for (sonde_span *c = s; c;) {
 		sonde_span *nx = c->next;
 		if (c->owner == th) {
@@ -848,6 +880,17 @@ void sonde__span_end(sonde_span *s, uint64_t end_ns)
 		return;
 	}
 	sonde__thread *th = sonde__tls_thread;
+	if (s->sflags & SF_ROOT_SLOT) {
+		/* The thread's root slot, alone on its owner's stack (the common case): pop it
+		 * and mark it free; nothing else changed in it. */
+		if (s->owner == th && th->depth == 1 && th->stack[0] == s) {
+			th->depth = 0;
+			s->state = SLOT_FREE;
+			return;
+		}
+		end_slot(s, end_ns);
+		return;
+	}
 	uint32_t top = th ? th->depth - 1 : UINT32_MAX;
 	if (top < SONDE__STACK_DEPTH && th->stack[top] == s) {
 		if (s->state == SLOT_NONRECORDING && s->owner == th && !s->next) {
@@ -877,7 +920,8 @@ __attribute__((noinline)) static void end_slot(sonde_span *s, uint64_t end_ns)
 		stack_remove(th, s);
 	if (s->state == SLOT_NONRECORDING && s->owner == th && !s->next) {
 		s->state = SLOT_FREE;
-		th->free_stack[th->free_count++] = s;
+		if (!(s->sflags & SF_ROOT_SLOT))
+			th->free_stack[th->free_count++] = s;
 		return;
 	}
 	if (s->state == SLOT_RECORDING) {
