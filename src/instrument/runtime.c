@@ -43,6 +43,7 @@ sonde__fast_plan sonde__plan;
 bool sonde__fast_ok;
 bool sonde__fast_root_off;
 sonde_span_limits sonde__limits;
+uint32_t sonde__attr_vmax;
 
 static struct provider {
 	pthread_mutex_t mu;  /* registry, tracers, exporter thread state */
@@ -1301,6 +1302,9 @@ int sonde_trace_init(const sonde_trace_config *cfg)
 	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
 		if (*counts[i] > UINT16_MAX)
 			*counts[i] = UINT16_MAX;
+	sonde__attr_vmax = SONDE__SLOT_DATA;
+	if (sonde__limits.attribute_value_length && sonde__limits.attribute_value_length < sonde__attr_vmax)
+		sonde__attr_vmax = sonde__limits.attribute_value_length;
 	const sonde_batch_config *bc = &cfg->batch;
 	P.batch.max_queue_size = pick(bc->max_queue_size, "OTEL_BSP_MAX_QUEUE_SIZE", NULL, 2048);
 	P.batch.schedule_delay_ms = pick(bc->schedule_delay_ms, "OTEL_BSP_SCHEDULE_DELAY", NULL, 5000);

@@ -188,6 +188,7 @@ struct sonde__thread {
 	uint32_t depth; /* current-span stack depth (may exceed the array) */
 	sonde_span *stack[SONDE__STACK_DEPTH];
 	uint64_t rng[2];
+	uint8_t ratio_id[16]; /* a ratio root's trace id, made before its slot is chosen */
 	unsigned fork_gen;
 	_Atomic uint64_t started, ended, dropped; /* written by owner, read by exporter */
 	_Atomic uint64_t logs, logs_dropped;      /* log records sent and lost, likewise */
@@ -212,6 +213,9 @@ struct sonde_tracer {
  * not through the GOT. */
 #define SONDE__HIDDEN __attribute__((visibility("hidden")))
 extern SONDE__HIDDEN sonde_span_limits sonde__limits;
+/* The longest string value the setters' fast path copies: the value length limit when one
+ * is set, and never more than a slot holds (longer values take the general path). */
+extern SONDE__HIDDEN uint32_t sonde__attr_vmax;
 
 extern SONDE__HIDDEN __thread sonde__thread *sonde__tls_thread __attribute__((tls_model("initial-exec")));
 /* Slow path of sonde__thread_get: allocates and registers the thread's buffer. */

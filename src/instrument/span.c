@@ -679,11 +679,13 @@ static inline uint64_t ticks_with(bool tsc)
 static sonde_span *start_slot_refill(sonde_tracer *t, const char *name, size_t nlen);
 static sonde_span *start_slot_lazy_parent(sonde_tracer *t, const char *name, size_t nlen);
 static sonde_span *start_slot_gettime(sonde_tracer *t, const char *name, size_t nlen);
+static sonde_span *start_slot_ratio_root(sonde_tracer *t, const char *name, size_t nlen);
 
 /* The body of the fast start; tsc says how the start is stamped (a constant: the function
- * is made twice, so the clock_gettime fallback costs the TSC path no stack frame). */
+ * is made twice, so the clock_gettime fallback costs the TSC path no stack frame), and
+ * ratio_id_made that a ratio root's trace id is already in th->ratio_id. */
 __attribute__((always_inline)) static inline sonde_span *start_fast(sonde_tracer *t, const char *name,
-                                                                    size_t nlen, bool tsc)
+                                                                    size_t nlen, bool tsc, bool ratio_id_made)
 {
 	sonde__thread *th = sonde__tls_thread;
 	if (__builtin_expect(!th || !sonde__fast_ok || nlen > 255, 0))
@@ -711,15 +713,10 @@ __attribute__((always_inline)) static inline sonde_span *start_fast(sonde_tracer
 	}
 	if (__builtin_expect(rule == SONDE__FAST_GENERAL, 0))
 		return sonde__span_start(t, name, NULL);
-	/* A ratio root: its trace id decides. Made in the root slot when that is free, which
-	 * it keeps when the sampler drops the root (no slot is taken then). */
-	const uint8_t *ratio_id = NULL;
-	if (!parent && rule == SONDE__FAST_RATIO && root_slot_free(th)) {
-		sonde__new_trace_id(&th->rng[0], th->root->trace_id);
-		if (sonde__trace_id_randomness(th->root->trace_id) < plan->threshold)
-			return root_slot_start(th, SF_LAZY_IDS);
-		ratio_id = th->root->trace_id;
-	}
+	/* A ratio root: its trace id decides, so it is made first (out of line: the other
+	 * starts need no registers for it); see start_slot_ratio_root. */
+	if (!ratio_id_made && !parent && rule == SONDE__FAST_RATIO)
+		return start_slot_ratio_root(t, name, nlen);
 	sonde_span *s = th->free_stack[--th->free_count]; /* not empty: checked above */
 	/* The span id, and a root's trace id unless the sampler reads it now, are made only
 	 * when asked for (a child, a context, a log record), else by the exporter thread. */
@@ -731,10 +728,7 @@ __attribute__((always_inline)) static inline sonde_span *start_fast(sonde_tracer
 		flags = (uint8_t)(parent->trace_flags & ~SONDE_TRACE_FLAG_SAMPLED);
 		sflags |= SF_HAS_PARENT;
 	} else if (rule == SONDE__FAST_RATIO) {
-		if (ratio_id)
-			memcpy(s->trace_id, ratio_id, 16);
-		else
-			sonde__new_trace_id(&th->rng[0], s->trace_id);
+		memcpy(s->trace_id, th->ratio_id, 16); /* made by start_slot_ratio_root */
 		memset(s->parent_id, 0, 8);
 		flags = SONDE_TRACE_FLAG_RANDOM;
 	} else {
@@ -772,7 +766,7 @@ __attribute__((noinline)) static sonde_span *start_slot(sonde_tracer *t, const c
 {
 #if SONDE_CLOCK_HAVE_TSC
 	if (__builtin_expect(sonde__clock_use_tsc, 1))
-		return start_fast(t, name, nlen, true);
+		return start_fast(t, name, nlen, true, false);
 #endif
 	return start_slot_gettime(t, name, nlen);
 }
@@ -780,7 +774,33 @@ __attribute__((noinline)) static sonde_span *start_slot(sonde_tracer *t, const c
 __attribute__((noinline)) static sonde_span *start_slot_gettime(sonde_tracer *t, const char *name,
                                                                 size_t nlen)
 {
-	return start_fast(t, name, nlen, false);
+	return start_fast(t, name, nlen, false, false);
+}
+
+/* A root under a ratio sampler: its trace id is made and decides. Dropped, it takes the
+ * thread's root slot (with that trace id) when free; otherwise the fast start goes on with
+ * the id in th->ratio_id. */
+__attribute__((noinline)) static sonde_span *start_slot_ratio_root(sonde_tracer *t, const char *name,
+                                                                   size_t nlen)
+{
+	sonde__thread *th = sonde__tls_thread;
+	/* A slot first, if the free stack is empty: whether this id is used must not depend
+	 * on the decision it makes. */
+	if (__builtin_expect(th->free_count == 0, 0)) {
+		sonde_span *s = slot_refill(th);
+		if (s)
+			th->free_stack[th->free_count++] = s;
+	}
+	sonde__new_trace_id(&th->rng[0], th->ratio_id);
+	if (sonde__trace_id_randomness(th->ratio_id) < sonde__plan.threshold && root_slot_free(th)) {
+		memcpy(th->root->trace_id, th->ratio_id, 16);
+		return root_slot_start(th, SF_LAZY_IDS);
+	}
+#if SONDE_CLOCK_HAVE_TSC
+	if (__builtin_expect(sonde__clock_use_tsc, 1))
+		return start_fast(t, name, nlen, true, true);
+#endif
+	return start_fast(t, name, nlen, false, true);
 }
 
 /* The thread's free stack is empty: refill it from the free ring and start again; with no
@@ -971,16 +991,14 @@ __attribute__((noinline)) static void set_str_slow(sonde_span *s, const char *ke
 
 void sonde__span_set_str_n(sonde_span *s, const char *key, size_t klen, const char *value, size_t vlen)
 {
-	if (!recording(s) || !key || !klen)
+	/* A NULL key comes with klen 0, a NULL value with vlen 0 (nothing is read from it). */
+	if (!recording(s) || !klen)
 		return;
-	if (!value)
-		value = "";
 	/* Keys up to 32 bytes (nearly all) are copied without a call; a longer value is
-	 * copied last, by a memcpy in tail position, so the fast path needs no frame. */
-	if (__builtin_expect(s->attrs < sonde__limits.attribute_count && klen <= 32 && vlen <= UINT32_MAX &&
-	                             (!sonde__limits.attribute_value_length ||
-	                              vlen <= sonde__limits.attribute_value_length),
-	                     1)) {
+	 * copied last, by a memcpy in tail position, so the fast path needs no frame. One
+	 * bound (sonde__attr_vmax) stands for the value length limit and the slot's size. */
+	if (__builtin_expect(
+	            s->attrs < sonde__limits.attribute_count && klen <= 32 && vlen <= sonde__attr_vmax, 1)) {
 		uint8_t *p = fast_reserve(s, 8 + klen + vlen);
 		if (p) {
 			uint16_t k16 = (uint16_t)klen;
@@ -998,7 +1016,7 @@ void sonde__span_set_str_n(sonde_span *s, const char *key, size_t klen, const ch
 			return;
 		}
 	}
-	set_str_slow(s, key, value);
+	set_str_slow(s, key, value ? value : "");
 }
 
 void(sonde_span_set_str)(sonde_span *s, const char *key, const char *value)
@@ -1032,7 +1050,7 @@ void sonde_span_set_strn(sonde_span *s, const char *key, const char *value, size
 static inline bool set_scalar_fast(sonde_span *s, const char *key, size_t klen, uint8_t type, const void *v,
                                    size_t vlen)
 {
-	if (!recording(s) || !key || klen == 0)
+	if (!recording(s) || klen == 0) /* a NULL key comes with klen 0 */
 		return true;
 	/* Keys up to 32 bytes (nearly all) are copied without a call. */
 	if (__builtin_expect(s->attrs >= sonde__limits.attribute_count || klen > 32, 0))
