@@ -823,6 +823,44 @@ static void test_unsampled_root_slot(void **state)
 	stop();
 }
 
+/* The setters' bound on string values: a value length limit cuts values at it (the fast
+ * path writes only values within it); with no limit, values of every size up to several
+ * slots are kept whole. A NULL key is ignored; a NULL value is the empty string. */
+static void test_value_length_limit_and_null_args(void **state)
+{
+	(void)state;
+	char v600[601];
+	for (int i = 0; i < 600; i++)
+		v600[i] = (char)('A' + i % 26);
+	v600[600] = '\0';
+	for (int limited = 0; limited < 2; limited++) {
+		sonde_trace_config cfg = {.limits.attribute_value_length = limited ? 8 : 0};
+		start(&cfg);
+		sonde_tracer *t = sonde_tracer_get("values", NULL, NULL);
+		sonde_span *s = sonde_span_start(t, "values");
+		sonde_span_set_str(s, "exact", "12345678");
+		sonde_span_set_str(s, "nine", "123456789");
+		sonde_span_set_str(s, "v600", v600);
+		const char *null_key = NULL, *null_value = NULL;
+		sonde_span_set_str(s, null_key, "ignored");
+		sonde_span_set_int(s, null_key, 1);
+		sonde_span_set_str(s, "null", null_value);
+		sonde_span_end(s);
+		assert_int_equal(sonde_trace_force_flush(5000), 0);
+		pthread_mutex_lock(&cap.mu);
+		const sonde_span_data *d = find("values");
+		assert_non_null(d);
+		assert_int_equal(d->attrs.count, 4);
+		assert_string_equal(attr(d, "exact")->u.str.ptr, "12345678");
+		assert_string_equal(attr(d, "nine")->u.str.ptr, limited ? "12345678" : "123456789");
+		assert_int_equal(attr(d, "v600")->u.str.len, limited ? 8 : 600);
+		assert_memory_equal(attr(d, "v600")->u.str.ptr, v600, limited ? 8 : 600);
+		assert_int_equal(attr(d, "null")->u.str.len, 0);
+		pthread_mutex_unlock(&cap.mu);
+		stop();
+	}
+}
+
 /* Opt-in resource usage: CPU time and page faults spent inside the span. */
 static void test_rusage(void **state)
 {
@@ -883,6 +921,7 @@ int main(void)
 	        cmocka_unit_test(test_samplers_in_the_runtime),
 	        cmocka_unit_test(test_fast_start_slot_recycling_and_lazy_parent),
 	        cmocka_unit_test(test_unsampled_root_slot),
+	        cmocka_unit_test(test_value_length_limit_and_null_args),
 	        cmocka_unit_test(test_rusage),
 	        cmocka_unit_test(test_stalled_exporter_drops_never_blocks),
 	        cmocka_unit_test(test_fork_child_exports_its_own),
