@@ -232,14 +232,17 @@ static void stream_put(sonde_span *s, const void *p, size_t n)
 }
 
 /* Reserves n contiguous bytes in the tail slot when it has them (the common case) and
- * returns where to write them; NULL sends the caller to the general path. */
+ * returns where to write them; NULL sends the caller to the general path. Slots chained
+ * after the tail (reserved and left unused, as an event's dropped attributes leave them)
+ * are empty: stream_put moves the tail to a slot as it first writes there. So bytes that
+ * fit the tail come next in the stream whatever follows it. */
 static inline uint8_t *fast_reserve(sonde_span *s, size_t n)
 {
 	sonde_span *t = s->tail;
-	if (__builtin_expect(t->next == NULL && (size_t)SONDE__SLOT_DATA - t->used >= n, 1)) {
-		uint8_t *p = t->data + t->used;
-		t->used = (uint16_t)(t->used + n);
-		return p;
+	size_t used = t->used;
+	if (__builtin_expect(used + n <= (size_t)SONDE__SLOT_DATA, 1)) {
+		t->used = (uint16_t)(used + n);
+		return t->data + used;
 	}
 	return NULL;
 }

@@ -861,6 +861,47 @@ static void test_value_length_limit_and_null_args(void **state)
 	}
 }
 
+/* An event whose attributes over the limit were reserved (chaining slots) but not
+ * written: what is set afterwards, through the setters' fast path into the tail slot,
+ * follows in the stream and is exported with everything before it. */
+static void test_attributes_after_an_event_reservation(void **state)
+{
+	(void)state;
+	sonde_trace_config cfg = {.limits.event_attribute_count = 2};
+	start(&cfg);
+	sonde_tracer *t = sonde_tracer_get("reserve", NULL, NULL);
+	sonde_span *s = sonde_span_start(t, "reserved");
+	sonde_span_set_int(s, "before", 1);
+	enum { EA = 40 };
+	sonde_attr ea[EA];
+	static const char val[] = "0123456789abcdefghijklmnopqrstuv";
+	static char keys[EA][16];
+	for (int i = 0; i < EA; i++) {
+		snprintf(keys[i], sizeof keys[i], "event.attr.%d", i);
+		ea[i] = SONDE_ATTR_STR(keys[i], val);
+	}
+	sonde_span_add_event(s, "big", ea, EA); /* about 2 KB reserved, 2 attributes kept */
+	sonde_span_set_int(s, "after.int", 2);
+	sonde_span_set_str(s, "after.str", "tail");
+	sonde_span_set_bool(s, "after.bool", true);
+	sonde_span_end(s);
+	assert_int_equal(sonde_trace_force_flush(5000), 0);
+	pthread_mutex_lock(&cap.mu);
+	const sonde_span_data *d = find("reserved");
+	assert_non_null(d);
+	assert_int_equal(d->attrs.count, 4);
+	assert_int_equal(attr(d, "before")->u.i, 1);
+	assert_int_equal(attr(d, "after.int")->u.i, 2);
+	assert_string_equal(attr(d, "after.str")->u.str.ptr, "tail");
+	assert_true(attr(d, "after.bool")->u.b);
+	assert_int_equal(d->events_count, 1);
+	assert_string_equal(d->events[0].name.ptr, "big");
+	assert_int_equal(d->events[0].attrs.count, 2);
+	assert_int_equal(d->events[0].dropped_attrs_count, EA - 2);
+	pthread_mutex_unlock(&cap.mu);
+	stop();
+}
+
 /* Opt-in resource usage: CPU time and page faults spent inside the span. */
 static void test_rusage(void **state)
 {
@@ -922,6 +963,7 @@ int main(void)
 	        cmocka_unit_test(test_fast_start_slot_recycling_and_lazy_parent),
 	        cmocka_unit_test(test_unsampled_root_slot),
 	        cmocka_unit_test(test_value_length_limit_and_null_args),
+	        cmocka_unit_test(test_attributes_after_an_event_reservation),
 	        cmocka_unit_test(test_rusage),
 	        cmocka_unit_test(test_stalled_exporter_drops_never_blocks),
 	        cmocka_unit_test(test_fork_child_exports_its_own),
