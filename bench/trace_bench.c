@@ -7,6 +7,13 @@
  * The exporter encodes each batch to OTLP protobuf and discards the bytes, so the figures
  * include the real background work but no network. Each figure is the median of RUNS.
  * Prints "name: value unit" lines.
+ *
+ * `trace_bench --count CASE` (CASE: unsampled_root, unsampled_child, ratio_root, attrs2,
+ * attrs8) runs COUNT_SPANS spans of one case through count_CASE and times nothing: for
+ * counting instructions, which this host's speed swings do not move:
+ *   valgrind --tool=callgrind --toggle-collect='count_*' bench/trace_bench --count attrs8
+ * then the total Ir / COUNT_SPANS is the cost of one span (start, setters, end, and the
+ * loop around them) on the application thread.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -169,8 +176,91 @@ static double loop_ns(void)
 	return bench_median(v, RUNS);
 }
 
-int main(void)
+/* ---- --count: one case, untimed, for callgrind ------------------------------------ */
+
+enum { COUNT_BURST = 1000, COUNT_BURSTS = 20, COUNT_SPANS = COUNT_BURST * COUNT_BURSTS };
+
+__attribute__((noinline)) static void count_unsampled_root(void)
 {
+	for (int i = 0; i < COUNT_BURST; i++)
+		sonde_span_end(sonde_span_start(tracer, "noop"));
+}
+
+__attribute__((noinline)) static void count_attrs2(void)
+{
+	for (int i = 0; i < COUNT_BURST; i++) {
+		sonde_span *s = sonde_span_start(tracer, "GET /api/orders");
+		sonde_span_set_int(s, "http.status_code", 200);
+		sonde_span_set_str(s, "http.route", "/api/orders");
+		sonde_span_end(s);
+	}
+}
+
+__attribute__((noinline)) static void count_attrs8(void)
+{
+	for (int i = 0; i < COUNT_BURST; i++) {
+		sonde_span *s = sonde_span_start(tracer, "GET /api/orders");
+		sonde_span_set_int(s, "http.status_code", 200);
+		sonde_span_set_str(s, "http.route", "/api/orders");
+		sonde_span_set_str(s, "http.method", "GET");
+		sonde_span_set_str(s, "net.peer.name", "db-1");
+		sonde_span_set_int(s, "net.peer.port", 5432);
+		sonde_span_set_double(s, "load", 0.5);
+		sonde_span_set_bool(s, "cache.hit", true);
+		sonde_span_set_int(s, "rows", i);
+		sonde_span_end(s);
+	}
+}
+
+static int run_count_case(const char *which)
+{
+	sonde_trace_config cfg = {.service_name = "bench"};
+	cfg.exporters[0] = &sink.base;
+	cfg.exporters_count = 1;
+	void (*loop)(void) = count_unsampled_root;
+	bool in_trace = false;
+	if (strcmp(which, "unsampled_root") == 0 || strcmp(which, "unsampled_child") == 0) {
+		cfg.sampler = sonde_sampler_parent_based(sonde_sampler_always_off(), NULL, NULL, NULL, NULL);
+		in_trace = which[10] == 'c';
+	} else if (strcmp(which, "ratio_root") == 0) {
+		cfg.sampler = sonde_sampler_trace_id_ratio(0.0); /* every root rejected */
+	} else if (strcmp(which, "attrs2") == 0) {
+		loop = count_attrs2;
+	} else if (strcmp(which, "attrs8") == 0) {
+		loop = count_attrs8;
+	} else {
+		fprintf(stderr,
+		        "trace_bench: unknown case '%s' (unsampled_root, unsampled_child, ratio_root, "
+		        "attrs2, attrs8)\n",
+		        which);
+		return 2;
+	}
+	if (sonde_trace_init(&cfg) != 0) {
+		fprintf(stderr, "trace_bench: init failed\n");
+		return 1;
+	}
+	tracer = sonde_tracer_get("bench", "1.0", NULL);
+	sonde_span *outer = in_trace ? sonde_span_start(tracer, "unsampled request") : NULL;
+	for (int b = 0; b < COUNT_BURSTS; b++) {
+		loop();
+		sonde_trace_force_flush(10000); /* the slots come back between bursts */
+	}
+	if (outer)
+		sonde_span_end(outer);
+	sonde_trace_shutdown(10000);
+	sonde_buf_release(&sink.out);
+	printf("trace_count_%s: %d spans\n", which, COUNT_SPANS);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "--count") == 0)
+		return run_count_case(argv[2]);
+	if (argc != 1) {
+		fprintf(stderr, "usage: trace_bench [--count CASE]\n");
+		return 2;
+	}
 	tracer = sonde_tracer_get("bench", "1.0", NULL);
 	printf("trace_disabled_start_end: %.2f ns/op\n", loop_ns());
 

@@ -207,6 +207,7 @@ extern struct sonde_span sonde__noop_span;
 sonde_span *sonde__span_start(sonde_tracer *t, const char *name, const sonde_span_opts *opts);
 sonde_span *sonde__span_start_n(sonde_tracer *t, const char *name, size_t name_len);
 void sonde__span_end(sonde_span *s, uint64_t end_ns);
+/* (key and value may be NULL only with a length of 0, as the wrappers pass them.) */
 void sonde__span_set_str_n(sonde_span *s, const char *key, size_t key_len, const char *value,
                            size_t value_len);
 void sonde__span_set_int_n(sonde_span *s, const char *key, size_t key_len, int64_t value);

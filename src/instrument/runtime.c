@@ -41,7 +41,9 @@ sonde_sampler *sonde__sampler;
 bool sonde__rusage;
 sonde__fast_plan sonde__plan;
 bool sonde__fast_ok;
+bool sonde__fast_root_off;
 sonde_span_limits sonde__limits;
+uint32_t sonde__attr_vmax;
 
 static struct provider {
 	pthread_mutex_t mu;  /* registry, tracers, exporter thread state */
@@ -303,6 +305,22 @@ static void seed(sonde__thread *th)
 	th->rng[0] ^= th->rng[1];
 }
 
+/* Readies the thread's root slot (see "Root slot" in runtime_internal.h): the header fields
+ * a non-recording root keeps, written once; starting it writes only its state and flags. */
+static void root_slot_init(sonde__thread *th)
+{
+	sonde_span *r = (sonde_span *)((char *)th->slab + (size_t)th->nslots * SONDE__SLOT_SIZE);
+	memset(r, 0, sizeof(*r));
+	r->state = SLOT_FREE;
+	r->kind = SONDE_SPAN_KIND_INTERNAL;
+	r->status = SONDE_STATUS_UNSET;
+	r->trace_flags = SONDE_TRACE_FLAG_RANDOM;
+	r->owner = th;
+	r->tail = r;
+	r->data[0] = 0;
+	th->root = r;
+}
+
 /* Slow path of sonde__thread_get: the thread's first span. */
 static sonde__thread *thread_create(void)
 {
@@ -312,7 +330,7 @@ static sonde__thread *thread_create(void)
 	if (!th)
 		return NULL;
 	th->nslots = n;
-	th->slab = aligned_alloc(64, (size_t)n * SONDE__SLOT_SIZE);
+	th->slab = aligned_alloc(64, (size_t)(n + 1) * SONDE__SLOT_SIZE); /* + the root slot */
 	th->free_stack = malloc(n * sizeof(*th->free_stack));
 	if (!th->slab || !th->free_stack || ring_init(&th->done, 2 * n) < 0 || ring_init(&th->freed, n) < 0) {
 		thread_free(th);
@@ -325,6 +343,7 @@ static sonde__thread *thread_create(void)
 		th->free_stack[i] = s;
 	}
 	th->free_count = n;
+	root_slot_init(th);
 	seed(th);
 	pthread_mutex_lock(&P.mu);
 	th->fork_gen = P.fork_gen;
@@ -784,6 +803,13 @@ static void release_chain(sonde_span *s)
 {
 	while (s) {
 		sonde_span *next = s->next;
+		if (s->sflags & SF_ROOT_SLOT) {
+			/* Ended on another thread: its owner takes it back when it reads FREE. */
+			s->sflags = 0;
+			__atomic_store_n(&s->state, SLOT_FREE, __ATOMIC_RELEASE);
+			s = next;
+			continue;
+		}
 		s->state = SLOT_FREE;
 		s->next = NULL;
 		if (!sonde__ring_push(&s->owner->freed, s))
@@ -875,7 +901,8 @@ static size_t drain(decoder *d, uint64_t deadline)
 		            atomic_load_explicit(&th->done.head, memory_order_relaxed) &&
 		    th->free_count + (atomic_load_explicit(&th->freed.tail, memory_order_acquire) -
 		                      atomic_load_explicit(&th->freed.head, memory_order_relaxed)) ==
-		            th->nslots) {
+		            th->nslots &&
+		    __atomic_load_n(&th->root->state, __ATOMIC_ACQUIRE) == SLOT_FREE) {
 			*pp = th->next;
 			atomic_fetch_add(&P.started_dead,
 			                 atomic_load_explicit(&th->started, memory_order_relaxed));
@@ -1087,6 +1114,15 @@ static void atfork_child(void)
 			s->next = NULL;
 			me->free_stack[me->free_count++] = s;
 		}
+		/* The root slot likewise, unless open here (it may have been in flight). */
+		bool root_open = false;
+		for (uint32_t k = 0; k < d; k++)
+			root_open |= me->stack[k] == me->root;
+		if (!root_open) {
+			me->root->state = SLOT_FREE;
+			me->root->sflags = 0;
+			me->root->nest = 0;
+		}
 		seed(me);
 	}
 	reset_stats();
@@ -1266,6 +1302,9 @@ int sonde_trace_init(const sonde_trace_config *cfg)
 	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
 		if (*counts[i] > UINT16_MAX)
 			*counts[i] = UINT16_MAX;
+	sonde__attr_vmax = SONDE__SLOT_DATA;
+	if (sonde__limits.attribute_value_length && sonde__limits.attribute_value_length < sonde__attr_vmax)
+		sonde__attr_vmax = sonde__limits.attribute_value_length;
 	const sonde_batch_config *bc = &cfg->batch;
 	P.batch.max_queue_size = pick(bc->max_queue_size, "OTEL_BSP_MAX_QUEUE_SIZE", NULL, 2048);
 	P.batch.schedule_delay_ms = pick(bc->schedule_delay_ms, "OTEL_BSP_SCHEDULE_DELAY", NULL, 5000);
@@ -1290,6 +1329,7 @@ int sonde_trace_init(const sonde_trace_config *cfg)
 		sonde__sampler = sonde_sampler_from_env();
 	sonde__sampler_fast_plan(sonde__sampler, &sonde__plan);
 	sonde__fast_ok = !sonde__rusage;
+	sonde__fast_root_off = sonde__fast_ok && sonde__plan.root == SONDE__FAST_OFF;
 	P.exporters_count = 0;
 	for (size_t i = 0; i < cfg->exporters_count && i < 8; i++)
 		if (cfg->exporters[i])

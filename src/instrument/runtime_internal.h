@@ -40,6 +40,18 @@
  * common end of a recording span (the thread's current one) is inline too: stamp, pop,
  * count, push to the done ring.
  *
+ * Root slot. A root the sampler drops (always off, parent-based off, a ratio's reject)
+ * started on an empty stack takes no slot from the free stack: each thread has one extra
+ * slot after its slab, th->root, kept ready (owner set, no items, flags RANDOM, parent id
+ * zero, never chained) and flagged SF_ROOT_SLOT while in use. Starting it writes its state
+ * and flags and pushes it; ending it (owner thread, alone on the stack) pops it and marks
+ * it FREE: no header reset, no free-stack traffic, no clock. Its span id, and its trace id
+ * unless the ratio sampler made it, are lazy as above, so its context is still valid and
+ * stable while it runs. A second root while it is in use (after sonde_span_pop) takes an
+ * ordinary slot. Ended on another thread it travels through the done ring like any
+ * non-recording span, and the exporter thread marks it FREE (a release store; the owner
+ * reads its state with an acquire load) instead of returning it to the free ring.
+ *
  * Log records. A log record (log.h) travels in a slot too: SF_LOG set, state ENDED from the
  * start, status = severity number, start = its time, trace_id/span_id/trace_flags = the
  * current span's (zero when none), tracer NULL, items ITEM_BODY then ITEM_ATTRs. It goes
@@ -93,6 +105,7 @@ enum {
 	SF_LAZY_IDS = 1u << 8,
 	SF_LOG = 1u << 9, /* not a span: a log record (see "Log records" below) */
 	SF_LAZY_TRACE_ID = 1u << 10,
+	SF_ROOT_SLOT = 1u << 11, /* the thread's root slot, in use (see "Root slot") */
 };
 
 /* Items of a span's byte stream. Each starts with a one-byte tag. */
@@ -170,10 +183,12 @@ typedef struct sonde__ring {
 struct sonde__thread {
 	/* Owner-only fields first: the hot path touches these. */
 	sonde_span **free_stack;
+	sonde_span *root; /* the root slot (see "Root slot"): after the slab's nslots */
 	uint32_t free_count;
 	uint32_t depth; /* current-span stack depth (may exceed the array) */
 	sonde_span *stack[SONDE__STACK_DEPTH];
 	uint64_t rng[2];
+	uint8_t ratio_id[16]; /* a ratio root's trace id, made before its slot is chosen */
 	unsigned fork_gen;
 	_Atomic uint64_t started, ended, dropped; /* written by owner, read by exporter */
 	_Atomic uint64_t logs, logs_dropped;      /* log records sent and lost, likewise */
@@ -198,6 +213,9 @@ struct sonde_tracer {
  * not through the GOT. */
 #define SONDE__HIDDEN __attribute__((visibility("hidden")))
 extern SONDE__HIDDEN sonde_span_limits sonde__limits;
+/* The longest string value the setters' fast path copies: the value length limit when one
+ * is set, and never more than a slot holds (longer values take the general path). */
+extern SONDE__HIDDEN uint32_t sonde__attr_vmax;
 
 extern SONDE__HIDDEN __thread sonde__thread *sonde__tls_thread __attribute__((tls_model("initial-exec")));
 /* Slow path of sonde__thread_get: allocates and registers the thread's buffer. */
@@ -231,6 +249,9 @@ extern SONDE__HIDDEN int sonde__log_level_set;
  * with the sampler. fast_ok is false when every start must take the general path. */
 extern SONDE__HIDDEN struct sonde__fast_plan sonde__plan;
 extern SONDE__HIDDEN bool sonde__fast_ok;
+/* fast_ok and a plan whose roots are all dropped (SONDE__FAST_OFF): a root started on an
+ * empty stack takes the thread's root slot without asking anything else. */
+extern SONDE__HIDDEN bool sonde__fast_root_off;
 /* Called by the hot path when a done ring was found full or a thread's exporter is not
  * running (after fork): starts the exporter thread if needed. Not on the common path. */
 void sonde__exporter_kick(void);

@@ -232,14 +232,17 @@ static void stream_put(sonde_span *s, const void *p, size_t n)
 }
 
 /* Reserves n contiguous bytes in the tail slot when it has them (the common case) and
- * returns where to write them; NULL sends the caller to the general path. */
+ * returns where to write them; NULL sends the caller to the general path. Slots chained
+ * after the tail (reserved and left unused, as an event's dropped attributes leave them)
+ * are empty: stream_put moves the tail to a slot as it first writes there. So bytes that
+ * fit the tail come next in the stream whatever follows it. */
 static inline uint8_t *fast_reserve(sonde_span *s, size_t n)
 {
 	sonde_span *t = s->tail;
-	if (__builtin_expect(t->next == NULL && (size_t)SONDE__SLOT_DATA - t->used >= n, 1)) {
-		uint8_t *p = t->data + t->used;
-		t->used = (uint16_t)(t->used + n);
-		return p;
+	size_t used = t->used;
+	if (__builtin_expect(used + n <= (size_t)SONDE__SLOT_DATA, 1)) {
+		t->used = (uint16_t)(used + n);
+		return t->data + used;
 	}
 	return NULL;
 }
@@ -614,6 +617,26 @@ sonde_span *sonde__span_start(sonde_tracer *t, const char *name, const sonde_spa
 	return s;
 }
 
+/* Whether th's root slot (see "Root slot" in runtime_internal.h) is free. Acquire: a root
+ * slot ended on another thread is handed back by the exporter thread's release store. */
+static inline bool root_slot_free(const sonde__thread *th)
+{
+	return __atomic_load_n(&th->root->state, __ATOMIC_ACQUIRE) == SLOT_FREE;
+}
+
+/* Starts a non-recording root in th's free root slot, on th's empty stack. Every other
+ * header field was readied by root_slot_init and is left as it was by the last use (a
+ * non-recording span records nothing); lazy says which ids are still to be made. */
+static inline sonde_span *root_slot_start(sonde__thread *th, uint16_t lazy)
+{
+	sonde_span *r = th->root;
+	r->state = SLOT_NONRECORDING;
+	r->sflags = (uint16_t)(SF_ON_STACK | SF_ROOT_SLOT | lazy);
+	th->stack[0] = r;
+	th->depth = 1;
+	return r;
+}
+
 /* The common start: no options, a parent on this thread's stack (or none), a sampler the
  * fast plan covers, no trace state to carry. Anything else takes the general path. */
 static sonde_span *start_slot(sonde_tracer *t, const char *name, size_t nlen);
@@ -634,16 +657,10 @@ sonde_span *sonde__span_start_n(sonde_tracer *t, const char *name, size_t nlen)
 			parent->nest++;
 			return parent;
 		}
-	} else if (th != NULL && th->depth == 0 && sonde__plan.root == SONDE__FAST_OFF && th->free_count &&
-	           sonde__fast_ok) {
-		/* A root the sampler drops whatever its ids: they are made only if asked for. */
-		sonde_span *s = th->free_stack[--th->free_count];
-		slot_reset(s, th, t, SF_ON_STACK | SF_LAZY_IDS | SF_LAZY_TRACE_ID);
-		s->state = SLOT_NONRECORDING;
-		s->trace_flags = SONDE_TRACE_FLAG_RANDOM;
-		th->stack[0] = s;
-		th->depth = 1;
-		return s;
+	} else if (th != NULL && th->depth == 0 && sonde__fast_root_off && root_slot_free(th)) {
+		/* A root the sampler drops whatever its ids: the thread's root slot, with ids
+		 * made only if asked for. */
+		return root_slot_start(th, SF_LAZY_IDS | SF_LAZY_TRACE_ID);
 	}
 	return start_slot(t, name, nlen);
 }
@@ -665,11 +682,13 @@ static inline uint64_t ticks_with(bool tsc)
 static sonde_span *start_slot_refill(sonde_tracer *t, const char *name, size_t nlen);
 static sonde_span *start_slot_lazy_parent(sonde_tracer *t, const char *name, size_t nlen);
 static sonde_span *start_slot_gettime(sonde_tracer *t, const char *name, size_t nlen);
+static sonde_span *start_slot_ratio_root(sonde_tracer *t, const char *name, size_t nlen);
 
 /* The body of the fast start; tsc says how the start is stamped (a constant: the function
- * is made twice, so the clock_gettime fallback costs the TSC path no stack frame). */
+ * is made twice, so the clock_gettime fallback costs the TSC path no stack frame), and
+ * ratio_id_made that a ratio root's trace id is already in th->ratio_id. */
 __attribute__((always_inline)) static inline sonde_span *start_fast(sonde_tracer *t, const char *name,
-                                                                    size_t nlen, bool tsc)
+                                                                    size_t nlen, bool tsc, bool ratio_id_made)
 {
 	sonde__thread *th = sonde__tls_thread;
 	if (__builtin_expect(!th || !sonde__fast_ok || nlen > 255, 0))
@@ -697,6 +716,10 @@ __attribute__((always_inline)) static inline sonde_span *start_fast(sonde_tracer
 	}
 	if (__builtin_expect(rule == SONDE__FAST_GENERAL, 0))
 		return sonde__span_start(t, name, NULL);
+	/* A ratio root: its trace id decides, so it is made first (out of line: the other
+	 * starts need no registers for it); see start_slot_ratio_root. */
+	if (!ratio_id_made && !parent && rule == SONDE__FAST_RATIO)
+		return start_slot_ratio_root(t, name, nlen);
 	sonde_span *s = th->free_stack[--th->free_count]; /* not empty: checked above */
 	/* The span id, and a root's trace id unless the sampler reads it now, are made only
 	 * when asked for (a child, a context, a log record), else by the exporter thread. */
@@ -708,7 +731,7 @@ __attribute__((always_inline)) static inline sonde_span *start_fast(sonde_tracer
 		flags = (uint8_t)(parent->trace_flags & ~SONDE_TRACE_FLAG_SAMPLED);
 		sflags |= SF_HAS_PARENT;
 	} else if (rule == SONDE__FAST_RATIO) {
-		sonde__new_trace_id(&th->rng[0], s->trace_id);
+		memcpy(s->trace_id, th->ratio_id, 16); /* made by start_slot_ratio_root */
 		memset(s->parent_id, 0, 8);
 		flags = SONDE_TRACE_FLAG_RANDOM;
 	} else {
@@ -746,7 +769,7 @@ __attribute__((noinline)) static sonde_span *start_slot(sonde_tracer *t, const c
 {
 #if SONDE_CLOCK_HAVE_TSC
 	if (__builtin_expect(sonde__clock_use_tsc, 1))
-		return start_fast(t, name, nlen, true);
+		return start_fast(t, name, nlen, true, false);
 #endif
 	return start_slot_gettime(t, name, nlen);
 }
@@ -754,7 +777,33 @@ __attribute__((noinline)) static sonde_span *start_slot(sonde_tracer *t, const c
 __attribute__((noinline)) static sonde_span *start_slot_gettime(sonde_tracer *t, const char *name,
                                                                 size_t nlen)
 {
-	return start_fast(t, name, nlen, false);
+	return start_fast(t, name, nlen, false, false);
+}
+
+/* A root under a ratio sampler: its trace id is made and decides. Dropped, it takes the
+ * thread's root slot (with that trace id) when free; otherwise the fast start goes on with
+ * the id in th->ratio_id. */
+__attribute__((noinline)) static sonde_span *start_slot_ratio_root(sonde_tracer *t, const char *name,
+                                                                   size_t nlen)
+{
+	sonde__thread *th = sonde__tls_thread;
+	/* A slot first, if the free stack is empty: whether this id is used must not depend
+	 * on the decision it makes. */
+	if (__builtin_expect(th->free_count == 0, 0)) {
+		sonde_span *s = slot_refill(th);
+		if (s)
+			th->free_stack[th->free_count++] = s;
+	}
+	sonde__new_trace_id(&th->rng[0], th->ratio_id);
+	if (sonde__trace_id_randomness(th->ratio_id) < sonde__plan.threshold && root_slot_free(th)) {
+		memcpy(th->root->trace_id, th->ratio_id, 16);
+		return root_slot_start(th, SF_LAZY_IDS);
+	}
+#if SONDE_CLOCK_HAVE_TSC
+	if (__builtin_expect(sonde__clock_use_tsc, 1))
+		return start_fast(t, name, nlen, true, true);
+#endif
+	return start_fast(t, name, nlen, false, true);
 }
 
 /* The thread's free stack is empty: refill it from the free ring and start again; with no
@@ -794,6 +843,12 @@ __attribute__((noinline, cold)) static void end_lost(sonde__thread *th, sonde_sp
 {
 	atomic_store_explicit(&th->dropped, atomic_load_explicit(&th->dropped, memory_order_relaxed) + 1,
 	                      memory_order_relaxed);
+	if (s->sflags & SF_ROOT_SLOT) {
+		/* Another thread's root slot (non-recording, never chained): hand it back. */
+		__atomic_store_n(&s->state, SLOT_FREE, __ATOMIC_RELEASE);
+		sonde__exporter_kick();
+		return;
+	}
 	for (sonde_span *c = s; c;) {
 		sonde_span *nx = c->next;
 		if (c->owner == th) {
@@ -848,6 +903,17 @@ void sonde__span_end(sonde_span *s, uint64_t end_ns)
 		return;
 	}
 	sonde__thread *th = sonde__tls_thread;
+	if (s->sflags & SF_ROOT_SLOT) {
+		/* The thread's root slot, alone on its owner's stack (the common case): pop it
+		 * and mark it free; nothing else changed in it. */
+		if (s->owner == th && th->depth == 1 && th->stack[0] == s) {
+			th->depth = 0;
+			s->state = SLOT_FREE;
+			return;
+		}
+		end_slot(s, end_ns);
+		return;
+	}
 	uint32_t top = th ? th->depth - 1 : UINT32_MAX;
 	if (top < SONDE__STACK_DEPTH && th->stack[top] == s) {
 		if (s->state == SLOT_NONRECORDING && s->owner == th && !s->next) {
@@ -877,7 +943,8 @@ __attribute__((noinline)) static void end_slot(sonde_span *s, uint64_t end_ns)
 		stack_remove(th, s);
 	if (s->state == SLOT_NONRECORDING && s->owner == th && !s->next) {
 		s->state = SLOT_FREE;
-		th->free_stack[th->free_count++] = s;
+		if (!(s->sflags & SF_ROOT_SLOT))
+			th->free_stack[th->free_count++] = s;
 		return;
 	}
 	if (s->state == SLOT_RECORDING) {
@@ -927,16 +994,14 @@ __attribute__((noinline)) static void set_str_slow(sonde_span *s, const char *ke
 
 void sonde__span_set_str_n(sonde_span *s, const char *key, size_t klen, const char *value, size_t vlen)
 {
-	if (!recording(s) || !key || !klen)
+	/* A NULL key comes with klen 0, a NULL value with vlen 0 (nothing is read from it). */
+	if (!recording(s) || !klen)
 		return;
-	if (!value)
-		value = "";
 	/* Keys up to 32 bytes (nearly all) are copied without a call; a longer value is
-	 * copied last, by a memcpy in tail position, so the fast path needs no frame. */
-	if (__builtin_expect(s->attrs < sonde__limits.attribute_count && klen <= 32 && vlen <= UINT32_MAX &&
-	                             (!sonde__limits.attribute_value_length ||
-	                              vlen <= sonde__limits.attribute_value_length),
-	                     1)) {
+	 * copied last, by a memcpy in tail position, so the fast path needs no frame. One
+	 * bound (sonde__attr_vmax) stands for the value length limit and the slot's size. */
+	if (__builtin_expect(
+	            s->attrs < sonde__limits.attribute_count && klen <= 32 && vlen <= sonde__attr_vmax, 1)) {
 		uint8_t *p = fast_reserve(s, 8 + klen + vlen);
 		if (p) {
 			uint16_t k16 = (uint16_t)klen;
@@ -954,7 +1019,7 @@ void sonde__span_set_str_n(sonde_span *s, const char *key, size_t klen, const ch
 			return;
 		}
 	}
-	set_str_slow(s, key, value);
+	set_str_slow(s, key, value ? value : "");
 }
 
 void(sonde_span_set_str)(sonde_span *s, const char *key, const char *value)
@@ -988,7 +1053,7 @@ void sonde_span_set_strn(sonde_span *s, const char *key, const char *value, size
 static inline bool set_scalar_fast(sonde_span *s, const char *key, size_t klen, uint8_t type, const void *v,
                                    size_t vlen)
 {
-	if (!recording(s) || !key || klen == 0)
+	if (!recording(s) || klen == 0) /* a NULL key comes with klen 0 */
 		return true;
 	/* Keys up to 32 bytes (nearly all) are copied without a call. */
 	if (__builtin_expect(s->attrs >= sonde__limits.attribute_count || klen > 32, 0))

@@ -140,7 +140,7 @@ static void ratio_superset_and_rate(void **state)
 static void ratio_edges(void **state)
 {
 	(void)state;
-	uint8_t id[16];
+	uint8_t id[16] = {0}; /* filled below; zeroed for gcc -Wmaybe-uninitialized */
 	sonde__sample_in in = root_in(id);
 	sonde_sampler *r0 = sonde_sampler_trace_id_ratio(0), *rneg = sonde_sampler_trace_id_ratio(-1),
 	              *rnan = sonde_sampler_trace_id_ratio(NAN), *r1 = sonde_sampler_trace_id_ratio(1),

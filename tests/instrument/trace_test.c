@@ -676,6 +676,232 @@ static void test_fast_start_slot_recycling_and_lazy_parent(void **state)
 	stop();
 }
 
+/* Unsampled roots take the thread's root slot (no ordinary slot, no clock): their context
+ * is still valid, stable while they run and new for each root; children share it;
+ * it propagates (traceparent, an explicit-context child on another thread) unsampled; a
+ * second root while one is open is a different span; a root ended on another thread is
+ * handed back; nothing is counted or exported. Ratio rejects likewise, with the trace id
+ * the sampler decided on. */
+static sonde_span *foreign_root;
+static sonde_span_context foreign_child_ctx;
+
+static void *foreign_ender(void *arg)
+{
+	sonde_tracer *t = arg;
+	sonde_span_context rc;
+	sonde_span_context_get(foreign_root, &rc);
+	sonde_span_opts o = {.parent = &rc};
+	sonde_span *c = sonde_span_start_ex(t, "explicit child", &o);
+	sonde_span_context_get(c, &foreign_child_ctx);
+	sonde_span_end(c);
+	sonde_span_end(foreign_root); /* not this thread's span */
+	return NULL;
+}
+
+static void test_unsampled_root_slot(void **state)
+{
+	(void)state;
+	sonde_trace_config off = {
+	        .sampler = sonde_sampler_parent_based(sonde_sampler_always_off(), NULL, NULL, NULL, NULL)};
+	start(&off);
+	sonde_tracer *t = sonde_tracer_get("root-slot", NULL, NULL);
+
+	/* One root after another: each a new, valid, unsampled trace. */
+	enum { ROOTS = 8 };
+	sonde_span_context prev[ROOTS];
+	for (int i = 0; i < ROOTS; i++) {
+		sonde_span *r = sonde_span_start(t, "root");
+		assert_false(sonde_span_is_recording(r));
+		assert_ptr_equal(sonde_span_current(), r);
+		sonde_span_context_get(r, &prev[i]);
+		assert_true(sonde_span_context_is_valid(&prev[i]));
+		assert_int_equal(prev[i].trace_flags, SONDE_TRACE_FLAG_RANDOM);
+		sonde_span_context again;
+		sonde_span_context_get(r, &again);
+		assert_memory_equal(again.trace_id, prev[i].trace_id, 16);
+		assert_memory_equal(again.span_id, prev[i].span_id, 8);
+		for (int j = 0; j < i; j++)
+			assert_memory_not_equal(prev[j].trace_id, prev[i].trace_id, 16);
+		/* Children share it; attributes and events on it are ignored. */
+		sonde_span *c = sonde_span_start(t, "child");
+		sonde_span_set_int(c, "ignored", 1);
+		sonde_span_add_event(r, "ignored", NULL, 0);
+		sonde_span_context cc;
+		sonde_span_context_get(c, &cc);
+		assert_memory_equal(cc.trace_id, prev[i].trace_id, 16);
+		sonde_span_end(c);
+		assert_ptr_equal(sonde_span_current(), r);
+		/* What crosses a process boundary: the root's ids, unsampled. */
+		char tp[56];
+		sonde_traceparent_format(&prev[i], tp);
+		sonde_span_context parsed;
+		assert_int_equal(sonde_traceparent_parse(tp, strlen(tp), &parsed), 0);
+		assert_memory_equal(parsed.trace_id, prev[i].trace_id, 16);
+		assert_memory_equal(parsed.span_id, prev[i].span_id, 8);
+		assert_int_equal(parsed.trace_flags & SONDE_TRACE_FLAG_SAMPLED, 0);
+		assert_int_equal(strncmp(tp + 53, "02", 2), 0); /* random, not sampled */
+		sonde_span_end(r);
+		assert_null(sonde_span_current());
+	}
+
+	/* A second root while the first is open (popped off the stack): a different span with
+	 * its own trace; either may end first. */
+	sonde_span *a = sonde_span_start(t, "first");
+	sonde_span_pop();
+	assert_null(sonde_span_current());
+	sonde_span *b = sonde_span_start(t, "second");
+	assert_ptr_not_equal(a, b);
+	assert_false(sonde_span_is_recording(b));
+	sonde_span_context ac, bc;
+	sonde_span_context_get(a, &ac);
+	sonde_span_context_get(b, &bc);
+	assert_true(sonde_span_context_is_valid(&bc));
+	assert_memory_not_equal(ac.trace_id, bc.trace_id, 16);
+	sonde_span_end(a);
+	assert_ptr_equal(sonde_span_current(), b);
+	sonde_span_end(b);
+	assert_null(sonde_span_current());
+
+	/* Ended on another thread (after an explicit-context child there): handed back by the
+	 * exporter thread, so a later root on this thread takes the same slot again. */
+	foreign_root = sonde_span_start(t, "hops threads");
+	sonde_span_context fc;
+	sonde_span_context_get(foreign_root, &fc);
+	sonde_span_pop();
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, foreign_ender, t), 0);
+	pthread_join(th, NULL);
+	assert_true(sonde_span_context_is_valid(&foreign_child_ctx));
+	assert_memory_equal(foreign_child_ctx.trace_id, fc.trace_id, 16);
+	assert_memory_not_equal(foreign_child_ctx.span_id, fc.span_id, 8);
+	assert_int_equal(foreign_child_ctx.trace_flags & SONDE_TRACE_FLAG_SAMPLED, 0);
+	assert_int_equal(sonde_trace_force_flush(5000), 0);
+	sonde_span *again = sonde_span_start(t, "after the hop");
+	assert_ptr_equal(again, foreign_root);
+	sonde_span_context agc;
+	sonde_span_context_get(again, &agc);
+	assert_true(sonde_span_context_is_valid(&agc));
+	assert_memory_not_equal(agc.trace_id, fc.trace_id, 16);
+	sonde_span_end(again);
+	assert_null(sonde_span_current());
+
+	assert_int_equal(sonde_trace_force_flush(5000), 0);
+	sonde_tracer_stats st;
+	sonde_tracer_stats_get(&st);
+	assert_int_equal(st.spans_started, 0);
+	assert_int_equal(st.spans_dropped, 0);
+	assert_int_equal(cap.got->spans_count, 0);
+	stop();
+
+	/* TraceIdRatioBased rejecting every root: each root keeps the trace id the sampler
+	 * saw, made at start, and its child (which the same rule rejects) carries it. */
+	sonde_trace_config none = {.sampler = sonde_sampler_trace_id_ratio(0.0)};
+	start(&none);
+	t = sonde_tracer_get("root-slot", NULL, NULL);
+	sonde_span_context last = {0};
+	for (int i = 0; i < ROOTS; i++) {
+		sonde_span *r = sonde_span_start(t, "ratio root");
+		assert_false(sonde_span_is_recording(r));
+		sonde_span *c = sonde_span_start(t, "ratio child");
+		assert_false(sonde_span_is_recording(c));
+		sonde_span_context rc, cc;
+		sonde_span_context_get(r, &rc);
+		sonde_span_context_get(c, &cc);
+		assert_true(sonde_span_context_is_valid(&rc));
+		assert_memory_equal(cc.trace_id, rc.trace_id, 16);
+		assert_memory_not_equal(rc.trace_id, last.trace_id, 16);
+		assert_int_equal(rc.trace_flags & SONDE_TRACE_FLAG_SAMPLED, 0);
+		last = rc;
+		sonde_span_end(c);
+		sonde_span_end(r);
+		assert_null(sonde_span_current());
+	}
+	assert_int_equal(sonde_trace_force_flush(5000), 0);
+	sonde_tracer_stats_get(&st);
+	assert_int_equal(st.spans_started, 0);
+	assert_int_equal(cap.got->spans_count, 0);
+	stop();
+}
+
+/* The setters' bound on string values: a value length limit cuts values at it (the fast
+ * path writes only values within it); with no limit, values of every size up to several
+ * slots are kept whole. A NULL key is ignored; a NULL value is the empty string. */
+static void test_value_length_limit_and_null_args(void **state)
+{
+	(void)state;
+	char v600[601];
+	for (int i = 0; i < 600; i++)
+		v600[i] = (char)('A' + i % 26);
+	v600[600] = '\0';
+	for (int limited = 0; limited < 2; limited++) {
+		sonde_trace_config cfg = {.limits.attribute_value_length = limited ? 8 : 0};
+		start(&cfg);
+		sonde_tracer *t = sonde_tracer_get("values", NULL, NULL);
+		sonde_span *s = sonde_span_start(t, "values");
+		sonde_span_set_str(s, "exact", "12345678");
+		sonde_span_set_str(s, "nine", "123456789");
+		sonde_span_set_str(s, "v600", v600);
+		const char *null_key = NULL, *null_value = NULL;
+		sonde_span_set_str(s, null_key, "ignored");
+		sonde_span_set_int(s, null_key, 1);
+		sonde_span_set_str(s, "null", null_value);
+		sonde_span_end(s);
+		assert_int_equal(sonde_trace_force_flush(5000), 0);
+		pthread_mutex_lock(&cap.mu);
+		const sonde_span_data *d = find("values");
+		assert_non_null(d);
+		assert_int_equal(d->attrs.count, 4);
+		assert_string_equal(attr(d, "exact")->u.str.ptr, "12345678");
+		assert_string_equal(attr(d, "nine")->u.str.ptr, limited ? "12345678" : "123456789");
+		assert_int_equal(attr(d, "v600")->u.str.len, limited ? 8 : 600);
+		assert_memory_equal(attr(d, "v600")->u.str.ptr, v600, limited ? 8 : 600);
+		assert_int_equal(attr(d, "null")->u.str.len, 0);
+		pthread_mutex_unlock(&cap.mu);
+		stop();
+	}
+}
+
+/* An event whose attributes over the limit were reserved (chaining slots) but not
+ * written: what is set afterwards, through the setters' fast path into the tail slot,
+ * follows in the stream and is exported with everything before it. */
+static void test_attributes_after_an_event_reservation(void **state)
+{
+	(void)state;
+	sonde_trace_config cfg = {.limits.event_attribute_count = 2};
+	start(&cfg);
+	sonde_tracer *t = sonde_tracer_get("reserve", NULL, NULL);
+	sonde_span *s = sonde_span_start(t, "reserved");
+	sonde_span_set_int(s, "before", 1);
+	enum { EA = 40 };
+	sonde_attr ea[EA];
+	static const char val[] = "0123456789abcdefghijklmnopqrstuv";
+	static char keys[EA][16];
+	for (int i = 0; i < EA; i++) {
+		snprintf(keys[i], sizeof keys[i], "event.attr.%d", i);
+		ea[i] = SONDE_ATTR_STR(keys[i], val);
+	}
+	sonde_span_add_event(s, "big", ea, EA); /* about 2 KB reserved, 2 attributes kept */
+	sonde_span_set_int(s, "after.int", 2);
+	sonde_span_set_str(s, "after.str", "tail");
+	sonde_span_set_bool(s, "after.bool", true);
+	sonde_span_end(s);
+	assert_int_equal(sonde_trace_force_flush(5000), 0);
+	pthread_mutex_lock(&cap.mu);
+	const sonde_span_data *d = find("reserved");
+	assert_non_null(d);
+	assert_int_equal(d->attrs.count, 4);
+	assert_int_equal(attr(d, "before")->u.i, 1);
+	assert_int_equal(attr(d, "after.int")->u.i, 2);
+	assert_string_equal(attr(d, "after.str")->u.str.ptr, "tail");
+	assert_true(attr(d, "after.bool")->u.b);
+	assert_int_equal(d->events_count, 1);
+	assert_string_equal(d->events[0].name.ptr, "big");
+	assert_int_equal(d->events[0].attrs.count, 2);
+	assert_int_equal(d->events[0].dropped_attrs_count, EA - 2);
+	pthread_mutex_unlock(&cap.mu);
+	stop();
+}
+
 /* Opt-in resource usage: CPU time and page faults spent inside the span. */
 static void test_rusage(void **state)
 {
@@ -735,6 +961,9 @@ int main(void)
 	        cmocka_unit_test(test_threads_and_detached),
 	        cmocka_unit_test(test_samplers_in_the_runtime),
 	        cmocka_unit_test(test_fast_start_slot_recycling_and_lazy_parent),
+	        cmocka_unit_test(test_unsampled_root_slot),
+	        cmocka_unit_test(test_value_length_limit_and_null_args),
+	        cmocka_unit_test(test_attributes_after_an_event_reservation),
 	        cmocka_unit_test(test_rusage),
 	        cmocka_unit_test(test_stalled_exporter_drops_never_blocks),
 	        cmocka_unit_test(test_fork_child_exports_its_own),
