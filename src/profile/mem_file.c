@@ -87,10 +87,18 @@ static int varint(const uint8_t *p, size_t end, size_t *i, uint64_t *v)
 	return -1;
 }
 
-/* Decodes the event at p[*i..end) of a record; prev_seq, prev_ptr and prev_stack carry
- * the deltas and the stack SONDE_MEMEV_NEXT repeats. An event with that flag is returned
- * as a plain ALLOC or TEMP. Returns 0, or -1 with *what naming the field that was bad. */
-static int decode(const uint8_t *p, size_t end, size_t *i, uint64_t *prev_seq, uint64_t *prev_ptr,
+/* The pointer deltas of a record: the previous event's ptr, and per size class the ptr
+ * of the last ALLOC or TEMP (SONDE_MEMEV_SAME); all 0 at a record's start. */
+typedef struct ptrstate {
+	uint64_t prev;
+	uint64_t cls[SONDE_MEM_SIZE_CLASSES];
+} ptrstate;
+
+/* Decodes the event at p[*i..end) of a record; prev_seq, ps and prev_stack carry the
+ * deltas and the ptr and stack SONDE_MEMEV_SAME and SONDE_MEMEV_NEXT repeat. An event with
+ * those flags is returned as a plain ALLOC or TEMP. Returns 0, or -1 with *what naming the
+ * field that was bad. */
+static int decode(const uint8_t *p, size_t end, size_t *i, uint64_t *prev_seq, ptrstate *ps,
                   uint32_t *prev_stack, sonde_mem_event *e, const char **what)
 {
 	uint64_t v;
@@ -98,11 +106,10 @@ static int decode(const uint8_t *p, size_t end, size_t *i, uint64_t *prev_seq, u
 	if (*i >= end)
 		return -1;
 	e->kind = p[(*i)++];
-	bool next = e->kind & SONDE_MEMEV_NEXT;
-	if (next)
-		e->kind &= ~SONDE_MEMEV_NEXT;
-	if (next ? e->kind != SONDE_MEMEV_ALLOC && e->kind != SONDE_MEMEV_TEMP
-	         : e->kind < SONDE_MEMEV_ALLOC || e->kind > SONDE_MEMEV_TIME)
+	bool next = e->kind & SONDE_MEMEV_NEXT, same = e->kind & SONDE_MEMEV_SAME;
+	e->kind &= ~(SONDE_MEMEV_NEXT | SONDE_MEMEV_SAME);
+	if (next || same ? e->kind != SONDE_MEMEV_ALLOC && e->kind != SONDE_MEMEV_TEMP
+	                 : e->kind < SONDE_MEMEV_ALLOC || e->kind > SONDE_MEMEV_TIME)
 		return -1;
 	*what = "seq";
 	if (next)
@@ -119,18 +126,30 @@ static int decode(const uint8_t *p, size_t end, size_t *i, uint64_t *prev_seq, u
 		*what = "time";
 		return varint(p, end, i, &e->size);
 	}
-	*what = "ptr";
-	if (varint(p, end, i, &v))
-		return -1;
-	e->ptr = *prev_ptr + (uint64_t)((int64_t)(v >> 1) ^ -(int64_t)(v & 1));
-	*prev_ptr = e->ptr;
-	if (e->kind == SONDE_MEMEV_FREE)
-		return 0;
+	if (!same) {
+		*what = "ptr";
+		if (varint(p, end, i, &v))
+			return -1;
+		e->ptr = ps->prev + (uint64_t)((int64_t)(v >> 1) ^ -(int64_t)(v & 1));
+		ps->prev = e->ptr;
+		if (e->kind == SONDE_MEMEV_FREE)
+			return 0;
+	}
 	*what = "size";
 	if (varint(p, end, i, &e->size))
 		return -1;
 	if (e->kind == SONDE_MEMEV_MUNMAP)
 		return 0;
+	if (e->kind == SONDE_MEMEV_ALLOC || e->kind == SONDE_MEMEV_TEMP) {
+		uint64_t *cp = &ps->cls[sonde_mem_size_class(e->size)];
+		if (same) {
+			*what = "size class";
+			if (*cp == 0)
+				return -1;
+			e->ptr = ps->prev = *cp;
+		}
+		*cp = e->ptr;
+	}
 	*what = "stack";
 	if (next)
 		v = *prev_stack;
@@ -158,18 +177,22 @@ static int check_events(sonde_memfile *f, size_t off, size_t len, sonde_wire_err
 	r->len = len;
 	r->tid = le32(p + off);
 	r->next = SIZE_MAX;
-	uint64_t seq = 0, ptr = 0;
+	uint64_t seq = 0;
+	ptrstate ps = {0};
 	uint32_t stack = 0;
 	bool first = true;
 	while (i < end) {
 		size_t at = i;
 		sonde_mem_event e;
 		const char *what;
-		if (decode(p, end, &i, &seq, &ptr, &stack, &e, &what))
+		if (decode(p, end, &i, &seq, &ps, &stack, &e, &what))
 			return sonde_wire_fail(
-			        err, at, 0, what, "expected a %s within the record ending at offset %zu",
-			        strcmp(what, "event kind") == 0 ? "kind between 1 and 6 (or 0x11, 0x13)"
-			                                        : "varint",
+			        err, at, 0, what, "expected %s within the record ending at offset %zu",
+			        strcmp(what, "event kind") == 0
+			                ? "a kind between 1 and 6 (or 1 or 3 with the flags 0x10, 0x20)"
+			        : strcmp(what, "size class") == 0
+			                ? "an earlier ALLOC or TEMP of the size class (flag 0x20)"
+			                : "a varint",
 			        end);
 		if (first)
 			r->first_seq = e.seq;
@@ -526,7 +549,8 @@ const char *sonde_memfile_maps(const sonde_memfile *f, size_t i, size_t *len, ui
 /* A replay cursor: one chain, the record it is in, and the next event. */
 typedef struct cursor {
 	size_t rec, i, end;
-	uint64_t seq, ptr;
+	uint64_t seq;
+	ptrstate ptr;
 	uint32_t stack;
 	sonde_mem_event ev;
 } cursor;
@@ -541,7 +565,8 @@ static bool advance(const sonde_memfile *f, cursor *c)
 		c->rec = next;
 		c->i = f->recs[next].off + 4;
 		c->end = f->recs[next].off + f->recs[next].len;
-		c->seq = c->ptr = 0;
+		c->seq = 0;
+		memset(&c->ptr, 0, sizeof c->ptr);
 		c->stack = 0;
 	}
 	const char *what;

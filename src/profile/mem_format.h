@@ -39,4 +39,21 @@ enum {
  * start); neither is written, so the event is kind, ptr, size. */
 #define SONDE_MEMEV_NEXT 0x10
 
+/* A flag on ALLOC and TEMP (0x21, 0x23, 0x31, 0x33): the event's ptr is not written (the
+ * event is kind, seq, size, stack, less what NEXT leaves out); it is the ptr of the
+ * record's last ALLOC or TEMP whose size has the same class (sonde_mem_size_class), the
+ * block an allocator hands out again after a free of the same size. Every ALLOC and TEMP
+ * of a record, flagged or not, sets its class's ptr; a record starts with none. Files
+ * written before the flag existed never set it, and read the same. */
+#define SONDE_MEMEV_SAME 0x20
+
+enum { SONDE_MEM_SIZE_CLASSES = 64 };
+
+/* The class of an allocation of size bytes: glibc's 16-byte chunk bins (size plus the
+ * 8-byte header, rounded up), modulo the 64 classes. */
+static inline unsigned sonde_mem_size_class(unsigned long long size)
+{
+	return (unsigned)((size + 23) >> 4) & (SONDE_MEM_SIZE_CLASSES - 1);
+}
+
 #endif

@@ -206,6 +206,13 @@ cp "$tmp/pat.mem" "$tmp/kind.mem"
 # The first record after the header: make its type unknown.
 printf '\x09' | dd of="$tmp/kind.mem" bs=1 seek=48 conv=notrunc status=none
 expect_exit "bad record type" 2 "offset 48: field record type" "$sonde" mem report "$tmp/kind.mem"
+# An ALLOC flagged SAME (0x21: its ptr is the last one of its size class) first in its
+# record, where no size class has a ptr yet.
+{
+	head -c 48 "$tmp/pat.mem"
+	printf '\x03\x08\x00\x00\x00\x01\x00\x00\x00\x21\x01\x10\x00'
+} >"$tmp/same.mem"
+expect_exit "SAME without a ptr" 2 "offset 57: field size class: expected an earlier ALLOC or TEMP" "$sonde" mem report "$tmp/same.mem"
 
 [ $fail = 0 ] && echo "mem_test: $pass checks passed"
 [ $fail = 0 ]
