@@ -2544,9 +2544,10 @@ typedef struct res_attrs {
 } res_attrs;
 
 /* The text of attribute key[0..klen) of resource rid ("" when it lacks it), interned in
- * vals; read from the store once per resource and key. */
-static int res_attr(sq_store *s, res_attrs *ra, sonde_intern *vals, int64_t rid, const char *key, size_t klen,
-                    const char **out)
+ * vals; read from the store once per resource and key (holding r's db_mu when r is
+ * reading ahead on the store's connection). */
+static int res_attr(sq_store *s, readahead *r, res_attrs *ra, sonde_intern *vals, int64_t rid,
+                    const char *key, size_t klen, const char **out)
 {
 	struct {
 		int64_t rid;
@@ -2560,6 +2561,8 @@ static int res_attr(sq_store *s, res_attrs *ra, sonde_intern *vals, int64_t rid,
 		return 0;
 	}
 	sonde_buf text = SONDE_BUF_INIT;
+	if (r)
+		pthread_mutex_lock(&r->db_mu);
 	sqlite3_bind_int64(s->get_res_data, 1, rid);
 	int rc = sqlite3_step(s->get_res_data);
 	if (rc == SQLITE_ROW) {
@@ -2569,9 +2572,15 @@ static int res_attr(sq_store *s, res_attrs *ra, sonde_intern *vals, int64_t rid,
 			sonde__attrs_find_text(blob, (size_t)n, key, klen, &text);
 	}
 	sqlite3_reset(s->get_res_data);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		rc = sq_rc(s, rc, "reading resources");
+	else
+		rc = 0;
+	if (r)
+		pthread_mutex_unlock(&r->db_mu);
+	if (rc < 0) {
 		sonde_buf_release(&text);
-		return sq_rc(s, rc, "reading resources");
+		return rc;
 	}
 	bool oom = text.oom;
 	const char *v = oom ? NULL : sonde_intern_str(vals, text.len ? text.data : "", text.len);
@@ -2909,6 +2918,12 @@ static ssize_t sq_aggregate_spans(sonde_store *base, const sonde_query *q, const
 	ra_chunk *c = NULL;
 	size_t ck = 0;
 	int src = SQLITE_DONE;
+	/* The last value of each key met for spans without attributes, by resource. */
+	struct res_memo {
+		int64_t rid;
+		const char *v; /* NULL: none */
+	} memos[SONDE_AGG_MAX_KEYS][16];
+	memset(memos, 0, sizeof memos);
 	/* [0]: the caller's thread or the store's connection; [1]: the second half's. */
 	agg_src asrc[RA_SOURCES];
 	for (int k = 0; k < RA_SOURCES; k++)
@@ -2969,6 +2984,13 @@ static ssize_t sq_aggregate_spans(sonde_store *base, const sonde_query *q, const
 				const char *list = keys[i].attr ? keys[i].attr : "";
 				int n = row->attrs_n;
 				const char *v = "";
+				/* Without span attributes the value is the resource's alone. */
+				struct res_memo *memo =
+				        has && !(blob && n > 0) ? &memos[i][row->resource & 15] : NULL;
+				if (memo && memo->v && memo->rid == row->resource) {
+					v = memo->v;
+					has = false;
+				}
 				while (has) {
 					size_t klen = keys[i].kind == SONDE_KEY_ATTR_ANY ? strcspn(list, ",")
 					                                                 : strlen(list);
@@ -2977,20 +2999,18 @@ static ssize_t sq_aggregate_spans(sonde_store *base, const sonde_query *q, const
 					    sonde__attrs_find_text(blob, (size_t)n, list, klen, &text))
 						v = sonde_intern_str(&attr_vals, text.len ? text.data : "",
 						                     text.len);
-					else {
-						ra_lock_db(r);
-						rc = res_attr(s, &rattrs, &attr_vals, row->resource, list,
-						              klen, &v);
-						ra_unlock_db(r);
-						if (rc < 0)
-							goto out;
-					}
+					else if ((rc = res_attr(s, r, &rattrs, &attr_vals, row->resource,
+					                        list, klen, &v)) < 0)
+						goto out;
 					if (!v) {
 						rc = -ENOMEM;
 						goto out;
 					}
-					if (keys[i].kind == SONDE_KEY_ATTR || v[0] || !list[klen])
+					if (keys[i].kind == SONDE_KEY_ATTR || v[0] || !list[klen]) {
+						if (memo)
+							*memo = (struct res_memo){row->resource, v};
 						break;
+					}
 					list += klen + 1;
 				}
 				attr_text[i] = v;
