@@ -44,10 +44,9 @@ static void log2_init(void)
  * and three terms of the series of log2(1 + y) for the rest (y < 1/256, so the error is
  * under y^4 / 4 * log2(e) < 1e-10, about 1e-8 in bucket units), and log() is called only
  * when that lands within 1e-6 of a bucket boundary: the answer is always the one of the
- * formula. */
+ * formula. The caller has run log2_init (pthread_once). */
 static int32_t bucket_of(const sonde_ddsketch *s, double v)
 {
-	pthread_once(&log2_once, log2_init);
 	uint64_t bits;
 	memcpy(&bits, &v, sizeof bits);
 	int e = (int)(bits >> 52 & 0x7ff) - 1023;
@@ -104,6 +103,7 @@ int sonde_ddsketch_add(sonde_ddsketch *s, double v, uint64_t n)
 	if (v < 1) {
 		s->zero_count += n;
 	} else {
+		pthread_once(&log2_once, log2_init);
 		int32_t i = bucket_of(s, v);
 		int rc = cover(s, i, i);
 		if (rc < 0)
@@ -114,6 +114,44 @@ int sonde_ddsketch_add(sonde_ddsketch *s, double v, uint64_t n)
 		s->min = v;
 	if (s->count == 0 || v > s->max)
 		s->max = v;
+	s->count += n;
+	return 0;
+}
+
+int sonde_ddsketch_add_values(sonde_ddsketch *s, const uint64_t *v, size_t n)
+{
+	int32_t idx[SONDE_DDSKETCH_BATCH];
+	if (n > SONDE_DDSKETCH_BATCH)
+		return -EINVAL;
+	if (n == 0)
+		return 0;
+	pthread_once(&log2_once, log2_init);
+	size_t k = 0;
+	int32_t lo = INT32_MAX, hi = INT32_MIN;
+	uint64_t zeros = 0, mn = v[0], mx = v[0];
+	/* First every bucket index (arithmetic only), then the counts: the loads of counts
+	 * (cache misses when many sketches take turns) are independent, so they overlap. */
+	for (size_t j = 0; j < n; j++) {
+		mn = v[j] < mn ? v[j] : mn;
+		mx = v[j] > mx ? v[j] : mx;
+		if (v[j] == 0) {
+			zeros++;
+			continue;
+		}
+		int32_t i = bucket_of(s, (double)v[j]);
+		lo = i < lo ? i : lo;
+		hi = i > hi ? i : hi;
+		idx[k++] = i;
+	}
+	if (k && cover(s, lo, hi) < 0)
+		return -ENOMEM;
+	for (size_t j = 0; j < k; j++)
+		s->counts[idx[j] - s->offset]++;
+	s->zero_count += zeros;
+	if (s->count == 0 || (double)mn < s->min)
+		s->min = (double)mn;
+	if (s->count == 0 || (double)mx > s->max)
+		s->max = (double)mx;
 	s->count += n;
 	return 0;
 }
@@ -204,15 +242,47 @@ static int overflow(sonde_latency_dist *d)
 	return 0;
 }
 
+/* Moves the pending values into the sketch: 0, or -ENOMEM (none moved). */
+static int flush(sonde_latency_dist *d)
+{
+	if (!d->pending_n)
+		return 0;
+	int rc = sonde_ddsketch_add_values(&d->sketch, d->pending, d->pending_n);
+	if (rc == 0)
+		d->pending_n = 0;
+	return rc;
+}
+
+/* d's sketch with its pending values in: d->sketch itself when none are pending, else
+ * tmp (initialised here; the caller releases it), or d->sketch without them when there
+ * is no memory for the copy. */
+static const sonde_ddsketch *settled(const sonde_latency_dist *d, sonde_ddsketch *tmp)
+{
+	sonde_ddsketch_init(tmp, SONDE_DDSKETCH_ALPHA);
+	if (!d->pending_n)
+		return &d->sketch;
+	if (sonde_ddsketch_merge(tmp, &d->sketch) < 0 ||
+	    sonde_ddsketch_add_values(tmp, d->pending, d->pending_n) < 0)
+		return &d->sketch;
+	return tmp;
+}
+
 int sonde_latency_dist_add(sonde_latency_dist *d, uint64_t ns)
 {
-	if (d->overflowed)
-		return sonde_ddsketch_add(&d->sketch, (double)ns, 1);
-	if (d->exact_n == SONDE_LATENCY_EXACT_MAX) {
+	if (!d->overflowed && d->exact_n == SONDE_LATENCY_EXACT_MAX) {
 		int rc = overflow(d);
 		if (rc < 0)
 			return rc;
-		return sonde_ddsketch_add(&d->sketch, (double)ns, 1);
+	}
+	if (d->overflowed) {
+		/* Into the sketch a batch at a time: see sonde_ddsketch_add_values(). */
+		if (d->pending_n == SONDE_DDSKETCH_BATCH) {
+			int rc = flush(d);
+			if (rc < 0)
+				return rc;
+		}
+		d->pending[d->pending_n++] = ns;
+		return 0;
 	}
 	if (d->exact_n == d->exact_cap) {
 		size_t cap = d->exact_cap ? d->exact_cap * 2 : 16;
@@ -242,12 +312,15 @@ int sonde_latency_dist_merge(sonde_latency_dist *dst, const sonde_latency_dist *
 		if (rc < 0)
 			return rc;
 	}
-	return sonde_ddsketch_merge(&dst->sketch, &src->sketch);
+	int rc = sonde_ddsketch_merge(&dst->sketch, &src->sketch);
+	for (uint32_t i = 0; i < src->pending_n && rc == 0; i++)
+		rc = sonde_latency_dist_add(dst, src->pending[i]);
+	return rc;
 }
 
 uint64_t sonde_latency_dist_count(const sonde_latency_dist *d)
 {
-	return d->overflowed ? d->sketch.count : d->exact_n;
+	return d->overflowed ? d->sketch.count + d->pending_n : d->exact_n;
 }
 
 bool sonde_latency_dist_is_exact(const sonde_latency_dist *d)
@@ -263,8 +336,15 @@ static int cmp_u64(const void *a, const void *b)
 
 double sonde_latency_dist_quantile(sonde_latency_dist *d, double q)
 {
-	if (d->overflowed)
+	if (d->overflowed) {
+		sonde_ddsketch tmp;
+		if (flush(d) < 0) { /* no memory: answer from a copy (or without the pending) */
+			double v = sonde_ddsketch_quantile(settled(d, &tmp), q);
+			sonde_ddsketch_release(&tmp);
+			return v;
+		}
 		return sonde_ddsketch_quantile(&d->sketch, q);
+	}
 	if (d->exact_n == 0)
 		return 0;
 	if (!d->exact_sorted) {
@@ -307,7 +387,8 @@ void sonde_latency_dist_histogram(const sonde_latency_dist *d, uint64_t *bins, s
 			bins[bin_of((double)d->exact[i], *lo, *hi, nbins)]++;
 		return;
 	}
-	const sonde_ddsketch *s = &d->sketch;
+	sonde_ddsketch tmp;
+	const sonde_ddsketch *s = settled(d, &tmp);
 	*lo = s->min < 1 ? 1 : s->min;
 	*hi = s->max < 1 ? 1 : s->max;
 	bins[0] += s->zero_count;
@@ -317,6 +398,7 @@ void sonde_latency_dist_histogram(const sonde_latency_dist *d, uint64_t *bins, s
 		double v = sonde_ddsketch_bucket_value(s, s->offset + (int32_t)k);
 		bins[bin_of(v, *lo, *hi, nbins)] += s->counts[k];
 	}
+	sonde_ddsketch_release(&tmp);
 }
 
 /* ---- Tables -------------------------------------------------------------------------- */

@@ -42,6 +42,12 @@ void sonde_ddsketch_init(sonde_ddsketch *s, double alpha);
 void sonde_ddsketch_release(sonde_ddsketch *s);
 /* Adds value v (v >= 0; NaN is ignored) n times. Returns 0 or -ENOMEM (sketch unchanged). */
 int sonde_ddsketch_add(sonde_ddsketch *s, double v, uint64_t n);
+/* Most values sonde_ddsketch_add_values() takes at once. */
+#define SONDE_DDSKETCH_BATCH 64
+/* Adds v[0..n) (n <= SONDE_DDSKETCH_BATCH), each once: the same sketch as n calls of
+ * sonde_ddsketch_add(), with the buckets' counts touched together (faster when many
+ * sketches take turns). Returns 0, -EINVAL (n too large) or -ENOMEM (sketch unchanged). */
+int sonde_ddsketch_add_values(sonde_ddsketch *s, const uint64_t *v, size_t n);
 /* Adds every count of src into dst. Both must have the same alpha. Returns 0, -EINVAL
  * (different alpha) or -ENOMEM (dst unchanged). */
 int sonde_ddsketch_merge(sonde_ddsketch *dst, const sonde_ddsketch *src);
@@ -60,6 +66,10 @@ typedef struct sonde_latency_dist {
 	size_t exact_n, exact_cap;
 	bool exact_sorted;
 	bool overflowed; /* more values than EXACT_MAX were added: quantiles from the sketch */
+	/* Once overflowed: values added but not yet in the sketch, which takes them
+	 * SONDE_DDSKETCH_BATCH at a time (every function below counts them). */
+	uint32_t pending_n;
+	uint64_t pending[SONDE_DDSKETCH_BATCH];
 } sonde_latency_dist;
 
 void sonde_latency_dist_init(sonde_latency_dist *d);

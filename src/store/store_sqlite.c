@@ -2544,9 +2544,10 @@ typedef struct res_attrs {
 } res_attrs;
 
 /* The text of attribute key[0..klen) of resource rid ("" when it lacks it), interned in
- * vals; read from the store once per resource and key. */
-static int res_attr(sq_store *s, res_attrs *ra, sonde_intern *vals, int64_t rid, const char *key, size_t klen,
-                    const char **out)
+ * vals; read from the store once per resource and key (holding r's db_mu when r is
+ * reading ahead on the store's connection). */
+static int res_attr(sq_store *s, readahead *r, res_attrs *ra, sonde_intern *vals, int64_t rid,
+                    const char *key, size_t klen, const char **out)
 {
 	struct {
 		int64_t rid;
@@ -2560,6 +2561,8 @@ static int res_attr(sq_store *s, res_attrs *ra, sonde_intern *vals, int64_t rid,
 		return 0;
 	}
 	sonde_buf text = SONDE_BUF_INIT;
+	if (r)
+		pthread_mutex_lock(&r->db_mu);
 	sqlite3_bind_int64(s->get_res_data, 1, rid);
 	int rc = sqlite3_step(s->get_res_data);
 	if (rc == SQLITE_ROW) {
@@ -2569,9 +2572,15 @@ static int res_attr(sq_store *s, res_attrs *ra, sonde_intern *vals, int64_t rid,
 			sonde__attrs_find_text(blob, (size_t)n, key, klen, &text);
 	}
 	sqlite3_reset(s->get_res_data);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		rc = sq_rc(s, rc, "reading resources");
+	else
+		rc = 0;
+	if (r)
+		pthread_mutex_unlock(&r->db_mu);
+	if (rc < 0) {
 		sonde_buf_release(&text);
-		return sq_rc(s, rc, "reading resources");
+		return rc;
 	}
 	bool oom = text.oom;
 	const char *v = oom ? NULL : sonde_intern_str(vals, text.len ? text.data : "", text.len);
@@ -2599,7 +2608,63 @@ typedef struct agg_row {
 	int attrs_n; /* 0: none */
 } agg_row;
 
-static void agg_fill(sqlite3_stmt *st, agg_row *row, const void **attrs)
+/* How one reader (the caller's thread, or a source of a read-ahead) reads the rows of the
+ * aggregation's query: which columns it needs, and, when only spans of some kinds need
+ * their attributes, a statement over span_data that it steps along with the scan. */
+typedef struct agg_src {
+	bool want_res, want_parent; /* columns 7 (resource) and 8 (parent's service) */
+	uint32_t attr_kinds;        /* with attrs: spans of these kinds get theirs from it */
+	sqlite3_stmt *attrs;        /* SQL_AGG_ATTRS on db, or NULL: column 6 has them; owned */
+	sqlite3 *db;
+	bool started;
+	int64_t at; /* the id of the row attrs is on; INT64_MAX: past the last */
+} agg_src;
+
+#define SQL_AGG_ATTRS "SELECT id, attrs FROM span_data WHERE id >= ?1"
+
+/* Rows stepped over before attrs is sought again. The scan reads spans in rowid order
+ * (span_data's too), so the next span that needs its attributes is usually a few rows
+ * on: stepping there costs less than a lookup per span. */
+enum { AGG_ATTRS_STEPS = 8 };
+
+/* Points *blob, *n at the attributes of span id (NULL, 0 when it has none), valid until
+ * a's next use. SQLITE_OK or the failed step's code. */
+static int agg_src_attrs(agg_src *a, int64_t id, const void **blob, int *n)
+{
+	*blob = NULL;
+	*n = 0;
+	bool seek = !a->started || id < a->at;
+	for (int k = 0;; k++) {
+		if (seek) {
+			sqlite3_reset(a->attrs);
+			sqlite3_bind_int64(a->attrs, 1, id);
+			a->started = true;
+			seek = false;
+			k = 0;
+		} else if (a->at >= id) {
+			break;
+		}
+		int rc = sqlite3_step(a->attrs);
+		if (rc == SQLITE_DONE) {
+			a->at = INT64_MAX;
+			break;
+		}
+		if (rc != SQLITE_ROW) {
+			a->started = false;
+			return rc;
+		}
+		a->at = sqlite3_column_int64(a->attrs, 0);
+		seek = a->at < id && k + 1 >= AGG_ATTRS_STEPS;
+	}
+	if (a->at == id) {
+		*blob = sqlite3_column_blob(a->attrs, 1);
+		*n = *blob ? sqlite3_column_bytes(a->attrs, 1) : 0;
+	}
+	return SQLITE_OK;
+}
+
+/* Reads the current row of st into row; *attrs (n = row->attrs_n) lent by sqlite. */
+static int agg_fill(agg_src *a, sqlite3_stmt *st, agg_row *row, const void **attrs)
 {
 	row->service = sqlite3_column_int64(st, 0);
 	row->name = sqlite3_column_int64(st, 1);
@@ -2607,19 +2672,32 @@ static void agg_fill(sqlite3_stmt *st, agg_row *row, const void **attrs)
 	row->status = sqlite3_column_int64(st, 3);
 	row->dur = sqlite3_column_int64(st, 4);
 	row->start = sqlite3_column_int64(st, 5);
-	*attrs = sqlite3_column_blob(st, 6);
-	row->attrs_n = *attrs ? sqlite3_column_bytes(st, 6) : 0;
-	row->resource = sqlite3_column_int64(st, 7);
-	row->parent_service = sqlite3_column_int64(st, 8);
+	row->resource = a->want_res ? sqlite3_column_int64(st, 7) : 0;
+	row->parent_service = a->want_parent ? sqlite3_column_int64(st, 8) : 0;
 	row->attrs_off = 0;
+	row->attrs_n = 0;
+	*attrs = NULL;
+	if (!a->attrs) {
+		*attrs = sqlite3_column_blob(st, 6);
+		row->attrs_n = *attrs ? sqlite3_column_bytes(st, 6) : 0;
+	} else if (row->kind >= 0 && row->kind < 32 && (a->attr_kinds >> row->kind & 1)) {
+		return agg_src_attrs(a, sqlite3_column_int64(st, 9), attrs, &row->attrs_n);
+	}
+	return SQLITE_OK;
 }
 
 static int ra_decode_agg(readahead *r, ra_chunk *c, void *row)
 {
 	agg_row *ar = row;
 	const void *attrs;
-	(void)r;
-	agg_fill(c->st, ar, &attrs);
+	agg_src *a = c->ctx;
+	int src = agg_fill(a, c->st, ar, &attrs);
+	if (src != SQLITE_OK) {
+		pthread_mutex_lock(&r->mu); /* the other reader may fail at the same time */
+		int rc = sq_rc_on(r->s, a->db, src, "reading span attributes");
+		pthread_mutex_unlock(&r->mu);
+		return rc;
+	}
 	if (ar->attrs_n > 0) {
 		ar->attrs_off = c->blobs.len;
 		sonde_buf_append(&c->blobs, attrs, (size_t)ar->attrs_n);
@@ -2698,10 +2776,12 @@ static sqlite3 *second_db(sq_store *s)
 /* For an aggregation in any order (sonde_query.any_order): reads the spans of qb's query
  * in two rowid halves on two threads, the second half on a read-only connection of its
  * own. NULL (having read nothing) when the table is too small to be worth it or anything
- * fails: the caller then reads as usual. Spans are clustered by trace in rowid order and
+ * fails: the caller then reads as usual. src[k] decodes source k's rows; src[1].attrs,
+ * when src[0].attrs is set, is prepared here on the second connection (the caller
+ * finalizes it, after the read-ahead). Spans are clustered by trace in rowid order and
  * a trace's key grows by one per trace, so halves of the id range are about halves of
  * the spans. */
-static readahead *ra_start_halves(sq_store *s, const qbuild *qb)
+static readahead *ra_start_halves(sq_store *s, const qbuild *qb, agg_src src[RA_SOURCES])
 {
 	int64_t lo = 0, hi = 0;
 	if (!id_range(s, "spans", &lo, &hi) || hi - lo < 2 * RA_ROWS)
@@ -2716,17 +2796,22 @@ static readahead *ra_start_halves(sq_store *s, const qbuild *qb)
 	sqlite3_stmt *a = NULL, *b = NULL;
 	readahead *r = NULL;
 	if (qb_prepare_tail(s->db, qb, ta, &a) < 0 || qb_prepare_tail(db2, qb, tb, &b) < 0 ||
+	    (src[0].attrs && sqlite3_prepare_v2(db2, SQL_AGG_ATTRS, -1, &src[1].attrs, NULL) != SQLITE_OK) ||
 	    !(r = ra_new(s, "reading spans", sizeof(agg_row), ra_decode_agg))) {
 		sqlite3_finalize(a);
 		sqlite3_finalize(b);
+		sqlite3_finalize(src[1].attrs);
+		src[1].attrs = NULL;
 		sqlite3_close(db2);
 		return NULL;
 	}
+	src[1].db = db2;
 	sqlite3_bind_int64(a, qb->nbinds + 1, mid);
 	sqlite3_bind_int64(b, qb->nbinds + 1, mid);
 	r->any_order = true;
-	bool ok = ra_add(r, a, NULL, true, NULL);
-	if (!ra_add(r, b, db2, true, NULL) || !ok) {
+	bool ok = ra_add(r, a, NULL, true, &src[0]);
+	/* db2 closes once src[1].attrs is finalized too (sqlite3_close_v2()). */
+	if (!ra_add(r, b, db2, true, &src[1]) || !ok) {
 		ra_free(r);
 		return NULL;
 	}
@@ -2804,19 +2889,14 @@ static ssize_t sq_aggregate_spans(sonde_store *base, const sonde_query *q, const
 	bool join_attrs = (want_attrs && attr_all_kinds) || q->attrs_count;
 	sonde_buf_puts(&qb.sql, "SELECT s.service_id, s.name_id, s.kind, s.status, s.dur_ns, s.start_ns");
 	if (want_attrs && !join_attrs) {
-		/* Only spans of some kinds need attributes: read them for those alone. */
-		char cols[200];
-		snprintf(cols, sizeof cols,
-		         ", CASE WHEN (1 << s.kind) & %u THEN (SELECT attrs FROM span_data WHERE id = s.id) "
-		         "END,"
-		         " s.resource_id",
-		         (unsigned)attr_kinds);
-		sonde_buf_puts(&qb.sql, cols);
+		/* Only spans of some kinds need attributes: read them for those alone, from
+		 * span_data stepped along with the scan (agg_src_attrs()). */
+		sonde_buf_puts(&qb.sql, ", NULL, s.resource_id");
 	} else {
 		/* Resource attributes are looked up once per resource (res_attr()), not per span. */
 		sonde_buf_puts(&qb.sql, want_attrs ? ", d.attrs, s.resource_id" : ", NULL, NULL");
 	}
-	sonde_buf_puts(&qb.sql, want_parent ? ", p.service_id" : ", 0");
+	sonde_buf_puts(&qb.sql, want_parent ? ", p.service_id, s.id" : ", 0, s.id");
 	sonde_buf_puts(&qb.sql, " FROM spans s");
 	if (join_attrs)
 		sonde_buf_puts(&qb.sql, " LEFT JOIN span_data d ON d.id = s.id");
@@ -2838,16 +2918,34 @@ static ssize_t sq_aggregate_spans(sonde_store *base, const sonde_query *q, const
 	ra_chunk *c = NULL;
 	size_t ck = 0;
 	int src = SQLITE_DONE;
+	/* The last value of each key met for spans without attributes, by resource. */
+	struct res_memo {
+		int64_t rid;
+		const char *v; /* NULL: none */
+	} memos[SONDE_AGG_MAX_KEYS][16];
+	memset(memos, 0, sizeof memos);
+	/* [0]: the caller's thread or the store's connection; [1]: the second half's. */
+	agg_src asrc[RA_SOURCES];
+	for (int k = 0; k < RA_SOURCES; k++)
+		asrc[k] = (agg_src){
+		        .want_res = want_attrs, .want_parent = want_parent, .attr_kinds = attr_kinds};
+	asrc[0].db = s->db;
 	ssize_t rc = qb_span_where(s, &qb, q);
 	if (rc < 0 || qb.none || (rc = qb_prepare(s, &qb, &st)) < 0)
 		goto out;
+	if (want_attrs && !join_attrs &&
+	    (src = sqlite3_prepare_v2(s->db, SQL_AGG_ATTRS, -1, &asrc[0].attrs, NULL)) != SQLITE_OK) {
+		rc = sq_rc(s, src, "reading span attributes");
+		goto out;
+	}
+	src = SQLITE_DONE;
 	/* Halves by rowid only for a full scan: a condition an index serves would have each
 	 * half walk the whole index range. */
 	if (q->read_ahead && q->any_order && !q->since_ns && !q->until_ns && !q->service && !q->operation &&
 	    !q->trace_id && !q->attrs_count)
-		r = ra_start_halves(s, &qb);
+		r = ra_start_halves(s, &qb, asrc);
 	if (q->read_ahead && !r)
-		r = ra_start(s, st, "reading spans", sizeof(agg_row), ra_decode_agg, NULL);
+		r = ra_start(s, st, "reading spans", sizeof(agg_row), ra_decode_agg, &asrc[0]);
 	for (;;) {
 		agg_row one;
 		const agg_row *row = &one;
@@ -2863,7 +2961,11 @@ static ssize_t sq_aggregate_spans(sonde_store *base, const sonde_query *q, const
 		} else {
 			if ((src = sqlite3_step(st)) != SQLITE_ROW)
 				break;
-			agg_fill(st, &one, &blob);
+			int a = agg_fill(&asrc[0], st, &one, &blob);
+			if (a != SQLITE_OK) {
+				rc = sq_rc(s, a, "reading span attributes");
+				goto out;
+			}
 		}
 		int64_t key[SONDE_AGG_MAX_KEYS] = {0};
 		const char *attr_text[SONDE_AGG_MAX_KEYS] = {0};
@@ -2882,6 +2984,13 @@ static ssize_t sq_aggregate_spans(sonde_store *base, const sonde_query *q, const
 				const char *list = keys[i].attr ? keys[i].attr : "";
 				int n = row->attrs_n;
 				const char *v = "";
+				/* Without span attributes the value is the resource's alone. */
+				struct res_memo *memo =
+				        has && !(blob && n > 0) ? &memos[i][row->resource & 15] : NULL;
+				if (memo && memo->v && memo->rid == row->resource) {
+					v = memo->v;
+					has = false;
+				}
 				while (has) {
 					size_t klen = keys[i].kind == SONDE_KEY_ATTR_ANY ? strcspn(list, ",")
 					                                                 : strlen(list);
@@ -2890,20 +2999,18 @@ static ssize_t sq_aggregate_spans(sonde_store *base, const sonde_query *q, const
 					    sonde__attrs_find_text(blob, (size_t)n, list, klen, &text))
 						v = sonde_intern_str(&attr_vals, text.len ? text.data : "",
 						                     text.len);
-					else {
-						ra_lock_db(r);
-						rc = res_attr(s, &rattrs, &attr_vals, row->resource, list,
-						              klen, &v);
-						ra_unlock_db(r);
-						if (rc < 0)
-							goto out;
-					}
+					else if ((rc = res_attr(s, r, &rattrs, &attr_vals, row->resource,
+					                        list, klen, &v)) < 0)
+						goto out;
 					if (!v) {
 						rc = -ENOMEM;
 						goto out;
 					}
-					if (keys[i].kind == SONDE_KEY_ATTR || v[0] || !list[klen])
+					if (keys[i].kind == SONDE_KEY_ATTR || v[0] || !list[klen]) {
+						if (memo)
+							*memo = (struct res_memo){row->resource, v};
 						break;
+					}
 					list += klen + 1;
 				}
 				attr_text[i] = v;
@@ -2994,6 +3101,8 @@ done:
 out:
 	ra_finish(r); /* before the statement goes */
 	sqlite3_finalize(st);
+	for (int k = 0; k < RA_SOURCES; k++)
+		sqlite3_finalize(asrc[k].attrs); /* the second closes its connection */
 	sonde_buf_release(&qb.sql);
 	sonde_buf_release(&text);
 	sonde__keymap_release(&groups);

@@ -150,6 +150,9 @@ static void test_dist_exact_then_sketch(void **state)
 	assert_false(sonde_latency_dist_is_exact(&d));
 	assert_int_equal(sonde_latency_dist_count(&d), n + 100);
 	qsort(v, n + 100, sizeof(*v), cmp_u64);
+	/* A quantile moves the values still pending into the sketch. */
+	assert_true(sonde_latency_dist_quantile(&d, 0.5) > 0);
+	assert_int_equal(d.pending_n, 0);
 	check_bound(&d.sketch, v, n + 100);
 	/* Merging an exact distribution into a sketched one, and the other way. */
 	sonde_latency_dist e;
@@ -162,6 +165,75 @@ static void test_dist_exact_then_sketch(void **state)
 	sonde_latency_dist_release(&e);
 	sonde_latency_dist_release(&d);
 	free(v);
+}
+
+/* Values added SONDE_DDSKETCH_BATCH at a time make the sketch one at a time makes. */
+static void test_sketch_add_values(void **state)
+{
+	(void)state;
+	enum { N = 10000 };
+	uint64_t *v = malloc(N * sizeof(*v));
+	for (size_t i = 0; i < N; i++)
+		v[i] = i % 97 == 0 ? 0 : heavy();
+	sonde_ddsketch one, many;
+	sonde_ddsketch_init(&one, SONDE_DDSKETCH_ALPHA);
+	sonde_ddsketch_init(&many, SONDE_DDSKETCH_ALPHA);
+	for (size_t i = 0; i < N; i++)
+		assert_int_equal(sonde_ddsketch_add(&one, (double)v[i], 1), 0);
+	for (size_t i = 0, k = 1; i < N; i += k, k = k % SONDE_DDSKETCH_BATCH + 1)
+		assert_int_equal(sonde_ddsketch_add_values(&many, v + i, i + k <= N ? k : N - i), 0);
+	assert_int_equal(many.count, one.count);
+	assert_int_equal(many.zero_count, one.zero_count);
+	assert_true(many.min == one.min && many.max == one.max);
+	for (int32_t b = one.offset; b < one.offset + (int32_t)one.nbuckets; b++) {
+		uint64_t got = b >= many.offset && b < many.offset + (int32_t)many.nbuckets
+		                       ? many.counts[b - many.offset]
+		                       : 0;
+		assert_int_equal(got, one.counts[b - one.offset]);
+	}
+	for (size_t k = 0; k < sizeof(qs) / sizeof(qs[0]); k++)
+		assert_true(sonde_ddsketch_quantile(&many, qs[k]) == sonde_ddsketch_quantile(&one, qs[k]));
+	assert_int_equal(sonde_ddsketch_add_values(&many, v, SONDE_DDSKETCH_BATCH + 1), -EINVAL);
+	assert_int_equal(many.count, N);
+	sonde_ddsketch_release(&one);
+	sonde_ddsketch_release(&many);
+	free(v);
+}
+
+/* A sketched distribution with values still pending counts them everywhere: count,
+ * histogram, merge, quantiles. */
+static void test_dist_pending(void **state)
+{
+	(void)state;
+	const size_t n = SONDE_LATENCY_EXACT_MAX + 10;
+	sonde_latency_dist d, e;
+	sonde_latency_dist_init(&d);
+	sonde_latency_dist_init(&e);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(sonde_latency_dist_add(&d, 1000 + i), 0);
+	/* The largest value, alone in the top bin, is one of the pending ones. */
+	assert_int_equal(sonde_latency_dist_add(&d, 5000000), 0);
+	assert_true(d.pending_n > 0);
+	assert_int_equal(sonde_latency_dist_count(&d), n + 1);
+	uint64_t bins[8], total = 0;
+	double lo, hi;
+	sonde_latency_dist_histogram(&d, bins, 8, &lo, &hi);
+	for (int i = 0; i < 8; i++)
+		total += bins[i];
+	assert_int_equal(total, n + 1);
+	assert_true(lo == 1000 && hi == 5000000);
+	assert_int_equal(bins[7], 1);
+	/* Merged while pending: every value arrives. */
+	assert_int_equal(sonde_latency_dist_merge(&e, &d), 0);
+	assert_int_equal(sonde_latency_dist_count(&e), n + 1);
+	assert_true(sonde_latency_dist_quantile(&e, 1) == 5000000);
+	assert_true(sonde_latency_dist_quantile(&d, 1) == 5000000);
+	assert_int_equal(d.pending_n, 0);
+	assert_int_equal(d.sketch.count, n + 1);
+	double p50 = sonde_latency_dist_quantile(&d, 0.5), want = 1000 + (double)(n / 2);
+	assert_true(fabs(p50 - want) <= want * 0.01);
+	sonde_latency_dist_release(&d);
+	sonde_latency_dist_release(&e);
 }
 
 static void test_histogram(void **state)
@@ -220,6 +292,8 @@ int main(void)
 	        cmocka_unit_test(test_sketch_error_bound),
 	        cmocka_unit_test(test_sketch_merge),
 	        cmocka_unit_test(test_dist_exact_then_sketch),
+	        cmocka_unit_test(test_sketch_add_values),
+	        cmocka_unit_test(test_dist_pending),
 	        cmocka_unit_test(test_histogram),
 	        cmocka_unit_test(test_table),
 	};

@@ -5,7 +5,8 @@
  * chunks of rows, with filters, and a callback that stops the scan stops it at the same
  * record with its value returned. In any order (sonde_query.any_order: two halves of the
  * table on two threads), aggregate_spans gives the same groups with the same figures and
- * the same durations for each.
+ * the same durations for each. Attribute keys for client spans alone give each client
+ * span its own attributes (or its resource's), in every way of reading.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -338,11 +339,147 @@ static void test_aggregate_any_order(void **state)
 	sonde_store_close(s);
 }
 
+/* ---- Attributes of client spans only ---------------------------------------------- */
+
+/* Span i of attrs_fill(): client or not, and the dependency `sonde latency` keys it by
+ * (peer.service, else db.system, else server.address, of the span, else of its
+ * resource). Client spans come in runs with gaps of 1 and 11 rows, so that the store
+ * both steps to the next span's attributes and seeks them. */
+static bool attrs_client(int i)
+{
+	return i % 23 == 0 || i % 23 == 1 || i % 23 == 12;
+}
+
+static const char *attrs_target(int i, char *buf, size_t n)
+{
+	if (!attrs_client(i))
+		return "";
+	if (i % 46 == 1) /* no span attributes: the resource's, which svc-2 alone has */
+		return i % SERVICES == 2 ? "host-2" : "";
+	if (i % 23 == 12)
+		return "pg";
+	snprintf(buf, n, "p%d", i % 5);
+	return buf;
+}
+
+static uint64_t attrs_start(int i)
+{
+	return T0 + (uint64_t)i * 7919 % 1000003;
+}
+
+static sonde_store *attrs_fill(void)
+{
+	sonde_store *s = NULL;
+	char msg[256];
+	if (sonde_store_open(path, 0, &s, msg, sizeof msg) != 0)
+		fail_msg("open %s: %s", path, msg);
+	sonde_batch *b = sonde_batch_new();
+	sonde_resource *res[SERVICES];
+	for (int i = 0; i < SERVICES; i++) {
+		char name[16];
+		snprintf(name, sizeof name, "svc-%d", i);
+		res[i] = sonde_batch_new_resource(b);
+		res[i]->attrs.count = i == 2 ? 2 : 1;
+		res[i]->attrs.items = sonde_batch_alloc(b, res[i]->attrs.count * sizeof(sonde_kv));
+		set_str(b, &res[i]->attrs.items[0], "service.name", name);
+		if (i == 2)
+			set_str(b, &res[i]->attrs.items[1], "server.address", "host-2");
+	}
+	sonde_scope *sc = sonde_batch_new_scope(b);
+	for (int i = 0; i < SPANS; i++) {
+		sonde_span_data *sp = sonde_batch_add_span(b, res[i % SERVICES], sc);
+		uint64_t t = (uint64_t)i / 10 + 1, id = (uint64_t)i + 1;
+		memcpy(sp->trace_id, &t, 8);
+		memcpy(sp->span_id, &id, 8);
+		sp->name = sonde_batch_intern(b, "op", 2);
+		sp->kind = attrs_client(i) ? SONDE_SPAN_KIND_CLIENT : SONDE_SPAN_KIND_SERVER;
+		sp->start_ns = attrs_start(i);
+		sp->end_ns = sp->start_ns + 1000 + (uint64_t)i;
+		char v[16];
+		const char *target = attrs_target(i, v, sizeof v);
+		/* Every span has attributes but the resource-only client ones: the rows stepped
+		 * over are not empty. */
+		if (attrs_client(i) && i % 46 == 1)
+			continue;
+		sp->attrs.count = 1;
+		sp->attrs.items = sonde_batch_alloc(b, sizeof(sonde_kv));
+		if (!attrs_client(i))
+			set_str(b, &sp->attrs.items[0], "http.route", "/r");
+		else
+			set_str(b, &sp->attrs.items[0], i % 23 == 12 ? "db.system" : "peer.service", target);
+	}
+	assert_int_equal(sonde_store_append(s, b, NULL, NULL), 0);
+	sonde_batch_free(b);
+	return s;
+}
+
+/* The groups by service, kind and dependency of the spans starting at or after since:
+ * as many, with the counts attrs_fill() made. */
+static void attrs_check(sonde_store *s, sonde_query q)
+{
+	static const sonde_agg_key keys[] = {
+	        {SONDE_KEY_SERVICE, NULL, 0},
+	        {SONDE_KEY_KIND, NULL, 0},
+	        {SONDE_KEY_ATTR_ANY, "peer.service,db.system,server.address", 1u << SONDE_SPAN_KIND_CLIENT}};
+	struct {
+		char key[64];
+		uint64_t count;
+	} want[64];
+	size_t nwant = 0;
+	for (int i = 0; i < SPANS; i++) {
+		if (q.since_ns && attrs_start(i) < q.since_ns)
+			continue;
+		char v[16], key[64];
+		snprintf(key, sizeof key, "svc-%d|%s|%s", i % SERVICES, attrs_client(i) ? "client" : "server",
+		         attrs_target(i, v, sizeof v));
+		size_t k = 0;
+		while (k < nwant && strcmp(want[k].key, key) != 0)
+			k++;
+		if (k == nwant) {
+			assert_true(nwant < 64);
+			snprintf(want[nwant].key, sizeof want[nwant].key, "%s", key);
+			want[nwant++].count = 0;
+		}
+		want[k].count++;
+	}
+	sonde_agg_result r;
+	ssize_t n = sonde_store_aggregate_spans(s, &q, keys, 3, NULL, NULL, &r);
+	assert_int_equal(n, (ssize_t)nwant);
+	for (size_t g = 0; g < r.count; g++) {
+		char key[64];
+		snprintf(key, sizeof key, "%s|%s|%s", r.groups[g].values[0], r.groups[g].values[1],
+		         r.groups[g].values[2]);
+		size_t k = 0;
+		while (k < nwant && strcmp(want[k].key, key) != 0)
+			k++;
+		if (k == nwant)
+			fail_msg("unexpected group %s", key);
+		assert_int_equal(r.groups[g].count, want[k].count);
+	}
+	sonde_agg_result_release(&r);
+}
+
+/* Attribute keys limited to client spans (what `sonde latency` asks) give each client
+ * span its own attribute, whether read in this thread, ahead, in any order, or in the
+ * order of an index (a time window), and spans without attributes their resource's. */
+static void test_aggregate_client_attrs(void **state)
+{
+	(void)state;
+	sonde_store *s = attrs_fill();
+	for (int m = 0; m < 6; m++) {
+		sonde_query q = {.read_ahead = m % 3 > 0,
+		                 .any_order = m % 3 == 2,
+		                 .since_ns = m >= 3 ? T0 + 300000 : 0};
+		attrs_check(s, q);
+	}
+	sonde_store_close(s);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {T(test_scan_logs), T(test_aggregate_spans),
-	                                   T(test_aggregate_any_order)};
+	                                   T(test_aggregate_any_order), T(test_aggregate_client_attrs)};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
