@@ -54,7 +54,8 @@
  * off by the WAL hook that wakes that thread. A commit then costs the same whenever it
  * happens, instead of one commit in many also copying the whole log into the database.
  * Past twice the threshold the writer copies what the thread has not yet copied itself,
- * so that the log, which starts over only once fully copied, stays bounded.
+ * so that the log, which starts over only once fully copied, stays bounded; when it starts
+ * over, its file is cut back to twice the threshold (journal_size_limit).
  *
  * Caches: the handle remembers the ids of strings, resources, scopes and series it has
  * looked up or written. Rows of those tables are never changed or deleted once
@@ -595,6 +596,10 @@ static void ckpt_start(sq_store *s, const char *target)
 	}
 	s->ckpt = c;
 	sqlite3_wal_hook(s->db, ckpt_wal_hook, c); /* replaces the automatic checkpoints */
+	/* When the log starts over, its file is cut back to twice the threshold (at the page
+	 * size of a new store): a burst the thread could not keep up with (a starved thread,
+	 * a long reader) leaves no oversized file behind. */
+	sqlite3_exec(s->db, "PRAGMA journal_size_limit = 8388608", NULL, NULL, NULL);
 }
 
 static void ckpt_stop(sq_store *s)
