@@ -42,6 +42,15 @@
  * SQLite backend's order; they are taken from the stored maximum on a handle's first
  * append and counted on from there.
  *
+ * Sharded layout (URI clickhouse://H1:P1,H2:P2/DB?cluster=NAME, the cluster in each
+ * server's remote_servers): the tables above in DB_local on every shard (created from
+ * here, shard by shard: 18.16 has ON CLUSTER only with ZooKeeper), and in DB a
+ * Distributed table over each (table_shard: a trace, a log record with its index row, a
+ * series with its points, each on one shard). Requests carry insert_distributed_sync=1
+ * (an INSERT returns once every shard wrote its rows) and distributed_product_mode=local
+ * (subqueries read each shard's own, co-located rows; the resources JOIN is GLOBAL).
+ * Prune and OPTIMIZE run on each shard's DB_local. docs/SCALING.md.
+ *
  * Durability: an INSERT is acknowledged once ClickHouse has written its parts. A batch
  * goes into several tables one after the other, so a writer killed mid-append may leave
  * part of a batch; running the same append again adds exactly what is missing.
