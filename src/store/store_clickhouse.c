@@ -42,6 +42,15 @@
  * SQLite backend's order; they are taken from the stored maximum on a handle's first
  * append and counted on from there.
  *
+ * Sharded layout (URI clickhouse://H1:P1,H2:P2/DB?cluster=NAME, the cluster in each
+ * server's remote_servers): the tables above in DB_local on every shard (created from
+ * here, shard by shard: 18.16 has ON CLUSTER only with ZooKeeper), and in DB a
+ * Distributed table over each (table_shard: a trace, a log record with its index row, a
+ * series with its points, each on one shard). Requests carry insert_distributed_sync=1
+ * (an INSERT returns once every shard wrote its rows) and distributed_product_mode=local
+ * (subqueries read each shard's own, co-located rows; the resources JOIN is GLOBAL).
+ * Prune and OPTIMIZE run on each shard's DB_local. docs/SCALING.md.
+ *
  * Durability: an INSERT is acknowledged once ClickHouse has written its parts. A batch
  * goes into several tables one after the other, so a writer killed mid-append may leave
  * part of a batch; running the same append again adds exactly what is missing.
@@ -600,6 +609,26 @@ static const char *const tables[] = {
                 "time_ns") " ORDER BY (series, time_ns)",
 };
 
+/* Each table of tables[] by name, and the sharding key of its Distributed table in the
+ * sharded layout: every row with the same replacing key goes to the same shard (FINAL
+ * deduplicates within a shard), a trace's spans, index rows and keys all to one shard,
+ * as a log record's with its index row and a series' points with the series; the
+ * JOINs and IN subqueries of the reads then find what they match on their own shard. */
+static const struct {
+	const char *name, *key;
+} table_shard[] = {
+        {"sonde_meta", "cityHash64(key)"},
+        {"resources", "cityHash64(hash)"},
+        {"scopes", "cityHash64(hash)"},
+        {"spans", "cityHash64(trace_id)"},
+        {"trace_index", "cityHash64(trace_id)"},
+        {"span_keys", "cityHash64(trace_id)"},
+        {"logs", "cityHash64(hkey)"},
+        {"log_index", "cityHash64(hkey)"},
+        {"series", "cityHash64(hash)"},
+        {"points", "cityHash64(series)"},
+};
+
 static int row_u64(ch_store *s, sonde__rb *r, void *ctx)
 {
 	(void)s;
@@ -633,6 +662,96 @@ static int connect_check(ch_store *s)
 	return sonde__ch_select(s, s->curl, "SELECT toUInt64(1)", row_u64, &one, "connecting");
 }
 
+/* The URL of shard i with database db and the settings every request has. */
+static char *shard_url(const ch_store *s, size_t i, const char *db, const char *suffix)
+{
+	char *u;
+	if (asprintf(&u, "http://%s/?database=%s%s&max_query_size=67108864%s", s->shards[i], db, suffix,
+	             s->cluster ? "&distributed_product_mode=local&insert_distributed_sync=1" : "") < 0)
+		return NULL;
+	return u;
+}
+
+/* Runs sql on shard i in database db (with suffix appended to its name): the sharded
+ * layout's statements on every shard's own tables. */
+static int exec_at(ch_store *s, size_t i, const char *db, const char *suffix, const char *sql,
+                   const char *what)
+{
+	char *u = shard_url(s, i, db, suffix), *keep = s->url;
+	if (!u)
+		return sonde__store_fail(&s->base, -ENOMEM, "out of memory");
+	s->url = u;
+	int rc = sonde__ch_exec(s, sql, what);
+	s->url = keep;
+	free(u);
+	return rc;
+}
+
+/* As exec_at() for a query returning one UInt64. */
+static int query_u64_at(ch_store *s, size_t i, const char *db, const char *suffix, const char *sql,
+                        uint64_t *out)
+{
+	char *u = shard_url(s, i, db, suffix), *keep = s->url;
+	if (!u)
+		return sonde__store_fail(&s->base, -ENOMEM, "out of memory");
+	s->url = u;
+	int rc = query_u64(s, sql, out);
+	s->url = keep;
+	free(u);
+	return rc;
+}
+
+/* For writing a sharded store: the server knows the cluster, with as many shards as
+ * the URI lists (its statements go to each of them). */
+static int shards_check(ch_store *s)
+{
+	sonde_buf q = SONDE_BUF_INIT;
+	uint64_t n = 0;
+	sonde_buf_puts(&q, "SELECT uniqExact(shard_num) FROM system.clusters WHERE cluster = ");
+	sonde__ch_quote(&q, s->cluster, strlen(s->cluster));
+	int rc = q.oom ? -ENOMEM : query_u64(s, q.data, &n);
+	sonde_buf_release(&q);
+	if (rc == 0 && !n)
+		rc = sonde__store_fail(&s->base, -ENOENT,
+		                       "%s: the server has no cluster %s in its remote_servers", s->uri,
+		                       s->cluster);
+	else if (rc == 0 && n != s->nshards)
+		rc = sonde__store_fail(
+		        &s->base, -EINVAL,
+		        "%s: the cluster %s has %llu shards, the URI names %zu; to write, list "
+		        "each shard's HTTP host:port (clickhouse://H1:P1,H2:P2/DB?cluster=NAME)",
+		        s->uri, s->cluster, (unsigned long long)n, s->nshards);
+	return rc;
+}
+
+/* Creates a sharded store on every shard (ON CLUSTER needs ZooKeeper, which 18.16 cannot
+ * do without): the tables in DB_local, and in DB a Distributed table over each. */
+static int shards_create(ch_store *s)
+{
+	char sql[512];
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < s->nshards; i++) {
+		snprintf(sql, sizeof sql, "CREATE DATABASE IF NOT EXISTS %s", s->db);
+		if ((rc = exec_at(s, i, "default", "", sql, "creating the database")) < 0)
+			break;
+		snprintf(sql, sizeof sql, "CREATE DATABASE IF NOT EXISTS %s_local", s->db);
+		if ((rc = exec_at(s, i, "default", "", sql, "creating the database")) < 0)
+			break;
+		for (size_t t = 0; rc == 0 && t < sizeof tables / sizeof tables[0]; t++)
+			rc = exec_at(s, i, s->db, "_local", tables[t], "creating the tables");
+		for (size_t t = 0; rc == 0 && t < sizeof tables / sizeof tables[0]; t++) {
+			snprintf(sql, sizeof sql,
+			         "CREATE TABLE IF NOT EXISTS %s AS %s_local.%s ENGINE = Distributed(%s, "
+			         "%s_local, "
+			         "%s, %s)",
+			         table_shard[t].name, s->db, table_shard[t].name, s->cluster, s->db,
+			         table_shard[t].name, table_shard[t].key);
+			rc = exec_at(s, i, s->db, "", sql, "creating the distributed tables");
+		}
+	}
+	return rc;
+}
+
 /* Checks (and, for writing, creates) the database and its tables. s->url names the
  * default database on entry and url_db (the store's, which it takes) on success. */
 static int ch_schema(ch_store *s, unsigned flags, char *url_db)
@@ -648,6 +767,8 @@ static int ch_schema(ch_store *s, unsigned flags, char *url_db)
 		rc = sonde__store_fail(&s->base, -ENOENT, "%s: no such database", s->uri);
 		goto out;
 	}
+	if (s->cluster && !s->readonly && (rc = shards_check(s)) < 0)
+		goto out;
 	sonde_buf_reset(&q);
 	sonde_buf_puts(&q, "SELECT count() FROM system.tables WHERE database = ");
 	sonde__ch_quote(&q, s->db, strlen(s->db));
@@ -664,6 +785,22 @@ static int ch_schema(ch_store *s, unsigned flags, char *url_db)
 		goto out;
 	}
 	if (has_meta) {
+		/* A sharded store is opened with its cluster, a single server's without. */
+		uint64_t dist = 0;
+		sonde_buf_reset(&q);
+		sonde_buf_puts(
+		        &q, "SELECT count() FROM system.tables WHERE engine = 'Distributed' AND database = ");
+		sonde__ch_quote(&q, s->db, strlen(s->db));
+		if ((rc = q.oom ? -ENOMEM : query_u64(s, q.data, &dist)) < 0)
+			goto out;
+		if (!dist != !s->cluster) {
+			rc = sonde__store_fail(&s->base, SONDE_EFORMAT,
+			                       dist ? "%s: a sharded store; name its cluster (?cluster=NAME)"
+			                            : "%s: a store on one server, not a sharded one; open it "
+			                              "without ?cluster=",
+			                       s->uri);
+			goto out;
+		}
 		char v[32] = "";
 		sonde_buf_reset(&q);
 		sonde_buf_printf(&q, "SELECT max(value) FROM %s.sonde_meta WHERE key = 'schema_version'",
@@ -683,7 +820,7 @@ static int ch_schema(ch_store *s, unsigned flags, char *url_db)
 		}
 		if (ver == CH_SCHEMA_VERSION || (ver >= 1 && s->readonly))
 			goto out; /* reads need nothing of schema 2 */
-		if (ver == 1) {
+		if (ver == 1 && !s->cluster) {
 			/* 1 -> 2: span_keys, filled from trace_index. */
 			free(s->url);
 			s->url = url_db;
@@ -703,6 +840,10 @@ static int ch_schema(ch_store *s, unsigned flags, char *url_db)
 		                       "%s: not a sonde store yet; open it once for writing", s->uri);
 		goto out;
 	}
+	if (s->cluster) {
+		rc = shards_create(s);
+		goto version;
+	}
 	sonde_buf_reset(&q);
 	sonde_buf_puts(&q, "CREATE DATABASE IF NOT EXISTS ");
 	sonde_buf_puts(&q, s->db);
@@ -714,7 +855,14 @@ static int ch_schema(ch_store *s, unsigned flags, char *url_db)
 	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
 		if ((rc = sonde__ch_exec(s, tables[i], "creating the tables")) < 0)
 			goto out;
-version:;
+version:
+	if (rc < 0)
+		goto out;
+	if (url_db) {
+		free(s->url);
+		s->url = url_db;
+		url_db = NULL;
+	}
 	char ins[128];
 	snprintf(ins, sizeof ins, "INSERT INTO sonde_meta VALUES ('schema_version', '%d')",
 	         CH_SCHEMA_VERSION);
@@ -757,6 +905,10 @@ static void ch_close(sonde_store *base)
 	free(s->uri);
 	free(s->db);
 	free(s->url);
+	free(s->cluster);
+	for (size_t i = 0; i < s->nshards; i++)
+		free(s->shards[i]);
+	free(s->shards);
 	free(s);
 }
 
@@ -781,31 +933,73 @@ static void curl_init(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-/* Parses "host[:port]/db" into its parts. */
-static int parse_target(const char *t, char **host, int *port, char **db)
+static bool name_ok(const char *p, size_t n)
 {
-	const char *slash = strchr(t, '/');
-	size_t hl = slash ? (size_t)(slash - t) : strlen(t);
-	const char *colon = memchr(t, ':', hl);
-	size_t hostlen = colon ? (size_t)(colon - t) : hl;
+	if (!n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
+		      (p[i] >= '0' && p[i] <= '9') || p[i] == '_'))
+			return false;
+	return true;
+}
+
+/* One "host[:port]" of n bytes at t, into "host:port" (port 8123 when none). */
+static int parse_host(const char *t, size_t n, char **out)
+{
+	const char *colon = memchr(t, ':', n);
+	size_t hostlen = colon ? (size_t)(colon - t) : n;
 	if (!hostlen)
 		return -EINVAL;
-	*port = 8123;
+	long port = 8123;
 	if (colon) {
 		char *end;
-		long p = strtol(colon + 1, &end, 10);
-		if (end != t + hl || p <= 0 || p > 65535)
+		port = strtol(colon + 1, &end, 10);
+		if (end != t + n || end == colon + 1 || port <= 0 || port > 65535)
 			return -EINVAL;
-		*port = (int)p;
 	}
-	const char *d = slash && slash[1] ? slash + 1 : "sonde";
-	for (const char *c = d; *c; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-		      *c == '_'))
+	if (asprintf(out, "%.*s:%ld", (int)hostlen, t, port) < 0) {
+		*out = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Parses "host[:port][,host[:port]...]/db[?cluster=NAME]" into s->shards, s->db and
+ * s->cluster; more than one host only with a cluster. */
+static int parse_target(ch_store *s, const char *t)
+{
+	size_t hl = strcspn(t, "/?");
+	const char *d = t[hl] == '/' ? t + hl + 1 : t + hl;
+	size_t dl = strcspn(d, "?");
+	const char *opt = d[dl] == '?' ? d + dl + 1 : NULL;
+	size_t n = 1;
+	for (size_t i = 0; i < hl; i++)
+		n += t[i] == ',';
+	if (!(s->shards = calloc(n, sizeof *s->shards)))
+		return -ENOMEM;
+	for (const char *h = t; s->nshards < n; s->nshards++) {
+		size_t len = strcspn(h, ",/?");
+		int rc = parse_host(h, len, &s->shards[s->nshards]);
+		if (rc < 0)
+			return rc;
+		h += len + 1;
+	}
+	if (opt) {
+		if (strncmp(opt, "cluster=", 8) != 0 || !name_ok(opt + 8, strlen(opt + 8)))
 			return -EINVAL;
-	*host = strndup(t, hostlen);
-	*db = strdup(d);
-	return *host && *db ? 0 : -ENOMEM;
+		if (!(s->cluster = strdup(opt + 8)))
+			return -ENOMEM;
+	} else if (n > 1) {
+		return -EINVAL;
+	}
+	if (!dl) {
+		d = "sonde";
+		dl = 5;
+	}
+	if (!name_ok(d, dl))
+		return -EINVAL;
+	return (s->db = strndup(d, dl)) ? 0 : -ENOMEM;
 }
 
 static int ch_open(const char *target, unsigned flags, sonde_store **out, char *errmsg, size_t errmsg_len)
@@ -819,54 +1013,44 @@ static int ch_open(const char *target, unsigned flags, sonde_store **out, char *
 	sonde__keymap_init(&s->res_known);
 	sonde__keymap_init(&s->scope_known);
 	sonde__keymap_init(&s->series_seq);
-	char *host = NULL;
-	int port = 0, rc;
-	size_t ul = strlen(target) + 16;
-	s->uri = malloc(ul);
-	if (!s->uri) {
+	int rc;
+	if (asprintf(&s->uri, "clickhouse://%s", target) < 0) {
+		s->uri = NULL;
 		rc = -ENOMEM;
 		goto fail;
 	}
-	snprintf(s->uri, ul, "clickhouse://%s", target);
-	if ((rc = parse_target(target, &host, &port, &s->db)) < 0) {
+	if ((rc = parse_target(s, target)) < 0) {
 		if (rc == -EINVAL)
 			sonde__store_fail(
 			        &s->base, rc,
-			        "%s: expected clickhouse://HOST[:PORT]/DB with a database name of letters, "
-			        "digits and _",
+			        "%s: expected clickhouse://HOST[:PORT]/DB, or for a sharded store "
+			        "clickhouse://HOST:PORT,HOST:PORT.../DB?cluster=NAME, with a database name "
+			        "(and cluster name) of letters, digits and _",
 			        s->uri);
 		goto fail;
 	}
-	ul = strlen(host) + strlen(s->db) + 160;
-	s->url = malloc(ul);
 	s->curl = new_curl();
 	s->curl2 = new_curl();
-	if (!s->url || !s->curl || !s->curl2) {
+	/* Big IN lists of keys are part of the query text: allow 64 MB of it (shard_url). */
+	s->url = shard_url(s, 0, "default", "");
+	char *url_db = shard_url(s, 0, s->db, "");
+	if (!s->url || !url_db || !s->curl || !s->curl2) {
+		free(url_db);
 		rc = -ENOMEM;
 		goto fail;
 	}
-	/* Big IN lists of keys are part of the query text: allow 64 MB of it. */
-	snprintf(s->url, ul, "http://%s:%d/?database=default&max_query_size=67108864", host, port);
-	char *url_db = malloc(ul);
-	if (!url_db) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	snprintf(url_db, ul, "http://%s:%d/?database=%s&max_query_size=67108864", host, port, s->db);
 	if ((rc = connect_check(s)) < 0) {
 		free(url_db);
 		goto fail;
 	}
 	if ((rc = ch_schema(s, flags, url_db)) < 0) /* takes url_db */
 		goto fail;
-	free(host);
 	s->base.ops = &sonde__store_clickhouse_ops;
 	*out = &s->base;
 	return 0;
 fail:
 	if (errmsg && errmsg_len)
 		snprintf(errmsg, errmsg_len, "%s", s->base.errmsg[0] ? s->base.errmsg : sonde_strerror(rc));
-	free(host);
 	ch_close(&s->base);
 	return rc;
 }
@@ -1825,7 +2009,20 @@ static int ch_info(sonde_store *base, sonde_store_info *out)
 	sonde_buf_puts(&q,
 	               "SELECT toUInt64(sum(bytes_on_disk)) FROM system.parts WHERE active AND database = ");
 	sonde__ch_quote(&q, s->db, strlen(s->db));
-	int rc = q.oom ? -ENOMEM : query_u64(s, q.data, &out->size_bytes);
+	int rc = q.oom ? -ENOMEM : 0;
+	if (!rc && !s->cluster) {
+		rc = query_u64(s, q.data, &out->size_bytes);
+	} else if (!rc) {
+		/* Sharded: the parts of DB_local on each shard the URI names. */
+		q.len--;
+		sonde_buf_puts(&q, "_local'");
+		out->size_bytes = 0;
+		for (size_t i = 0; rc == 0 && i < s->nshards; i++) {
+			uint64_t b = 0;
+			if ((rc = q.oom ? -ENOMEM : query_u64_at(s, i, "default", "", q.data, &b)) == 0)
+				out->size_bytes += b;
+		}
+	}
 	sonde_buf_release(&q);
 	if (rc < 0)
 		return rc;
@@ -1869,10 +2066,18 @@ static int wait_mutations(ch_store *s)
 	sonde_buf q = SONDE_BUF_INIT;
 	sonde_buf_puts(&q, "SELECT count() FROM system.mutations WHERE NOT is_done AND database = ");
 	sonde__ch_quote(&q, s->db, strlen(s->db));
+	if (s->cluster) {
+		q.len--;
+		sonde_buf_puts(&q, "_local'");
+	}
 	int rc = q.oom ? -ENOMEM : 0;
 	for (int i = 0; rc == 0 && i < 1200; i++) {
-		uint64_t n = 0;
-		if ((rc = query_u64(s, q.data, &n)) < 0 || n == 0)
+		uint64_t n = 0, m;
+		for (size_t k = 0; rc == 0 && k < (s->cluster ? s->nshards : 1); k++)
+			if ((rc = s->cluster ? query_u64_at(s, k, "default", "", q.data, &m)
+			                     : query_u64(s, q.data, &m)) == 0)
+				n += m;
+		if (rc < 0 || n == 0)
 			break;
 		struct timespec ts = {0, 50 * 1000 * 1000};
 		nanosleep(&ts, NULL);
@@ -1881,6 +2086,19 @@ static int wait_mutations(ch_store *s)
 			                       "%s: deletions still running after a minute", s->uri);
 	}
 	sonde_buf_release(&q);
+	return rc;
+}
+
+/* Runs a statement on the store's own tables: on one server, or on each shard's DB_local
+ * (where the subqueries of the conditions read the shard's own rows: a trace, a log
+ * record, a series is whole on its shard). */
+static int exec_shards(ch_store *s, const char *sql, const char *what)
+{
+	if (!s->cluster)
+		return sonde__ch_exec(s, sql, what);
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < s->nshards; i++)
+		rc = exec_at(s, i, s->db, "_local", sql, what);
 	return rc;
 }
 
@@ -1923,7 +2141,7 @@ static int ch_prune(sonde_store *base, uint64_t before_ns, bool vacuum, sonde_pr
 		else
 			snprintf(q, sizeof q, "ALTER TABLE %s DELETE WHERE time_ns < %llu", dels[i].table,
 			         (unsigned long long)before_ns);
-		if ((rc = sonde__ch_exec(s, q, "deleting")) < 0 || (rc = wait_mutations(s)) < 0)
+		if ((rc = exec_shards(s, q, "deleting")) < 0 || (rc = wait_mutations(s)) < 0)
 			return rc;
 	}
 	stats->spans = v[0];
@@ -1932,7 +2150,7 @@ static int ch_prune(sonde_store *base, uint64_t before_ns, bool vacuum, sonde_pr
 	stats->points = v[3];
 	for (size_t i = 0; vacuum && i < sizeof dels / sizeof dels[0]; i++) {
 		snprintf(q, sizeof q, "OPTIMIZE TABLE %s FINAL", dels[i].table);
-		if ((rc = sonde__ch_exec(s, q, "merging")) < 0)
+		if ((rc = exec_shards(s, q, "merging")) < 0)
 			return rc;
 	}
 	return 0;

@@ -68,6 +68,12 @@ typedef struct ch_store {
 	char *uri;          /* for messages: clickhouse://host:port/db */
 	char *db;
 	char *url; /* http://host:port/?database=db&settings */
+	/* The sharded layout (clickhouse://H1:P1,H2:P2/DB?cluster=NAME): the cluster's name
+	 * (NULL: one server) and each shard's "host:port" (HTTP), shards[0] the entry. The
+	 * shards hold the tables in DB_local; DB holds Distributed tables over them. */
+	char *cluster;
+	char **shards;
+	size_t nshards;
 	bool readonly;
 	/* What this handle knows is stored (rows that never change once written). */
 	sonde__keymap res_known, scope_known, series_seq;

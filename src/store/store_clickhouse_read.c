@@ -82,6 +82,13 @@ static void q_attr_cond(sonde_buf *q, const sonde_attr_match *m, bool with_resou
 	" ANY LEFT JOIN (SELECT hash AS resource, attr_keys AS r_keys, attr_vals AS r_vals FROM resources" \
 	" FINAL) USING resource"
 
+/* RES_JOIN for s: GLOBAL in the sharded layout, where a trace's spans and their resource
+ * are on different shards (the resources are read once and sent to every shard). */
+static const char *res_join(const ch_store *s)
+{
+	return s->cluster ? " GLOBAL" RES_JOIN : RES_JOIN;
+}
+
 /* Adds the conditions of q on the spans table (joined with RES_JOIN when q has
  * attribute conditions). */
 static void q_span_where(sonde_buf *b, const sonde_query *q)
@@ -338,14 +345,14 @@ static int row_span(ch_store *s, sonde__rb *r, void *ctx)
 	return 0;
 }
 
-static void span_query(const sonde_query *q, bool full, sonde_buf *b)
+static void span_query(const ch_store *s, const sonde_query *q, bool full, sonde_buf *b)
 {
 	sonde_buf_puts(b, "SELECT " SPAN_COLS);
 	sonde_buf_puts(b, full ? ", attr_keys, attr_vals, attr_kinds, attrs, rest"
 	                       : ", emptyArrayString(), emptyArrayString(), '', '', ''");
 	sonde_buf_puts(b, " FROM spans FINAL");
 	if (q->attrs_count)
-		sonde_buf_puts(b, RES_JOIN);
+		sonde_buf_puts(b, res_join(s));
 	sonde_buf_puts(b, " WHERE 1");
 	q_span_where(b, q);
 	switch (q->sort) {
@@ -368,7 +375,7 @@ ssize_t sonde__ch_select_spans(sonde_store *base, const sonde_query *q, unsigned
 	c.mc.b = out;
 	sonde__keymap_init(&c.mc.map);
 	size_t before = out->spans_count;
-	span_query(q, c.full, &b);
+	span_query(s, q, c.full, &b);
 	int rc = b.oom ? oom(s) : sonde__ch_select(s, s->curl, b.data, row_span, &c, "reading spans");
 	if (rc < 0)
 		out->spans_count = before;
@@ -386,7 +393,7 @@ int sonde__ch_scan_spans(sonde_store *base, const sonde_query *q, unsigned field
 	span_read c = {.data = data, .full = fields != SONDE_FIELDS_BASE, .fn = fn, .ctx = ctx};
 	c.mc.b = meta;
 	sonde__keymap_init(&c.mc.map);
-	span_query(q, c.full, &b);
+	span_query(s, q, c.full, &b);
 	int rc = !meta || !data || b.oom
 	                 ? oom(s)
 	                 : sonde__ch_select(s, s->curl, b.data, row_span, &c, "reading spans");
@@ -448,13 +455,13 @@ static int row_log(ch_store *s, sonde__rb *r, void *ctx)
 	return 0;
 }
 
-static void log_query(const sonde_query *q, sonde_buf *b)
+static void log_query(const ch_store *s, const sonde_query *q, sonde_buf *b)
 {
 	sonde_buf_puts(
 	        b,
 	        "SELECT severity, has_body, body, trace_id, span_id, resource, scope, rest FROM logs FINAL");
 	if (q->attrs_count)
-		sonde_buf_puts(b, RES_JOIN);
+		sonde_buf_puts(b, res_join(s));
 	sonde_buf_puts(b, " WHERE 1");
 	if (q->since_ns)
 		sonde_buf_printf(b, " AND time_ns >= %llu", (unsigned long long)q->since_ns);
@@ -498,7 +505,7 @@ ssize_t sonde__ch_select_logs(sonde_store *base, const sonde_query *q, sonde_bat
 	c.mc.b = out;
 	sonde__keymap_init(&c.mc.map);
 	size_t before = out->logs_count;
-	log_query(q, &b);
+	log_query(s, q, &b);
 	int rc = b.oom ? oom(s) : sonde__ch_select(s, s->curl, b.data, row_log, &c, "reading logs");
 	if (rc < 0)
 		out->logs_count = before;
@@ -515,7 +522,7 @@ int sonde__ch_scan_logs(sonde_store *base, const sonde_query *q, sonde_log_fn fn
 	log_read c = {.data = data, .fn = fn, .ctx = ctx};
 	c.mc.b = meta;
 	sonde__keymap_init(&c.mc.map);
-	log_query(q, &b);
+	log_query(s, q, &b);
 	int rc = !meta || !data || b.oom ? oom(s)
 	                                 : sonde__ch_select(s, s->curl, b.data, row_log, &c, "reading logs");
 	sonde_buf_release(&b);
@@ -807,9 +814,13 @@ ssize_t sonde__ch_find_traces(sonde_store *base, const sonde_query *q, sonde_tra
 		sq.attrs_count = q->attrs_count;
 		sq.kinds = q->kinds;
 		sq.roots_only = q->roots_only;
-		sonde_buf_puts(&b, " AND trace_id IN (SELECT trace_id FROM spans FINAL");
+		/* Sharded with a resource condition: the subquery's GLOBAL JOIN works only at
+		 * the top level, so it runs here and its trace ids go to the shards. */
+		sonde_buf_puts(&b, s->cluster && q->attrs_count
+		                           ? " AND trace_id GLOBAL IN (SELECT trace_id FROM spans FINAL"
+		                           : " AND trace_id IN (SELECT trace_id FROM spans FINAL");
 		if (q->attrs_count)
-			sonde_buf_puts(&b, RES_JOIN);
+			sonde_buf_puts(&b, res_join(s));
 		sonde_buf_puts(&b, " WHERE 1");
 		q_span_where(&b, &sq);
 		sonde_buf_puts(&b, ")");
@@ -998,7 +1009,7 @@ ssize_t sonde__ch_aggregate_spans(sonde_store *base, const sonde_query *q, const
 	}
 	sonde_buf_puts(&in, " FROM spans FINAL");
 	if (want_attrs)
-		sonde_buf_puts(&in, RES_JOIN);
+		sonde_buf_puts(&in, res_join(s));
 	sonde_buf_puts(&in, " WHERE 1");
 	q_span_where(&in, q);
 	sonde_buf_puts(&b, "SELECT ");

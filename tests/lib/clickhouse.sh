@@ -3,10 +3,12 @@
 #
 # Source it, then:
 #   ch_find || exit 77              sets ch_server (the command), or fails when none
-#   ch_start DIR                    starts a server on 127.0.0.1 with its config, data, tmp and
-#                                   logs in DIR (free ports for HTTP, TCP and interserver, a small
-#                                   mark cache); sets ch_pid and ch_http; returns 1 when it does
-#                                   not answer /ping within 30 s
+#   ch_start DIR [HTTP TCP INTER [XML]]
+#                                   starts a server on 127.0.0.1 with its config, data, tmp and
+#                                   logs in DIR (free ports for HTTP, TCP and interserver unless
+#                                   given, a small mark cache, XML added to its config: e.g.
+#                                   remote_servers); sets ch_pid and ch_http; returns 1 when it
+#                                   does not answer /ping within 30 s
 #   ch_stop                         stops it by its PID (TERM, then KILL after 10 s)
 # Works with Debian's clickhouse-server 18.16 (/usr/sbin/clickhouse-server).
 
@@ -34,8 +36,12 @@ ch_free_port() {
 }
 
 ch_start() {
-	local dir=$1 tcp inter
-	ch_http=$(ch_free_port) && tcp=$(ch_free_port) && inter=$(ch_free_port) || return 1
+	local dir=$1 tcp=${3:-} inter=${4:-} extra=${5:-}
+	if [ -n "${2:-}" ]; then
+		ch_http=$2
+	else
+		ch_http=$(ch_free_port) && tcp=$(ch_free_port) && inter=$(ch_free_port) || return 1
+	fi
 	mkdir -p "$dir/data" "$dir/tmp" "$dir/log" "$dir/user_files" "$dir/schemas"
 	cat >"$dir/config.xml" <<EOF
 <?xml version="1.0"?>
@@ -57,6 +63,7 @@ ch_start() {
   <default_profile>default</default_profile>
   <default_database>default</default_database>
   <timezone>UTC</timezone>
+  $extra
 </yandex>
 EOF
 	cat >"$dir/users.xml" <<'EOF'
