@@ -14,6 +14,7 @@ set -u
 bin=${SONDE_BIN:?SONDE_BIN must name the sonde executable}
 src=${SONDE_SRC:-.}
 . "$(dirname "$0")/../lib/clickhouse.sh"
+. "$(dirname "$0")/../lib/parity.sh"
 ch_find || { echo "skip: clickhouse-server is not installed"; exit 77; }
 command -v curl >/dev/null || { echo "skip: curl is not installed"; exit 77; }
 
@@ -50,6 +51,7 @@ pids+=("$ch_pid")
 sq="$work/s.db"
 ch="clickhouse://127.0.0.1:$h1,127.0.0.1:$h2/sonde_shard?cluster=sonde2"
 ch_b="clickhouse://127.0.0.1:$h2/sonde_shard?cluster=sonde2" # the second server alone, to read
+parity_dbs=("$ch" "$ch_b")
 q1() { curl -sf "http://127.0.0.1:$h1/" --data-binary "$1"; }
 q2() { curl -sf "http://127.0.0.1:$h2/" --data-binary "$1"; }
 
@@ -76,18 +78,7 @@ BEGIN {
 inputs=("$src/tests/data/ingest" "$src/tests/cli/investigate_data" "$work/gen.json")
 
 # ---- ingest, twice --------------------------------------------------------------------------
-for db in "$sq" "$ch"; do
-	"$bin" ingest --db "$db" "${inputs[@]}" >"$work/ingest1.out" 2>"$work/ingest1.err"
-	rc=$?
-	[ "$rc" = 0 ] || [ "$rc" = 2 ] || fail "ingest into $db exits $rc: $(cat "$work/ingest1.err")"
-	grep -E '^  (spans|log records|metric points) ' "$work/ingest1.out" >"$work/added.$([ "$db" = "$sq" ] && echo s || echo c)"
-	"$bin" ingest --db "$db" "${inputs[@]}" >"$work/ingest2.out" 2>/dev/null
-	grep -Eq '^  spans +0 added' "$work/ingest2.out" || fail "second ingest into $db added spans"
-	grep -Eq '^  log records +0 added' "$work/ingest2.out" || fail "second ingest into $db added logs"
-	grep -Eq '^  metric points +0 added' "$work/ingest2.out" || fail "second ingest into $db added points"
-done
-cmp -s "$work/added.s" "$work/added.c" || fail "ingest counts differ: $(diff "$work/added.s" "$work/added.c")"
-grep -Eq '^  spans +[1-9][0-9]* added' "$work/added.c" || fail "nothing was ingested into ClickHouse"
+parity_ingest_twice "${inputs[@]}"
 
 # ---- the rows are split across the shards, each trace whole on one ---------------------------
 total=$("$bin" db info --json --db "$sq" | grep -o '"spans":[0-9]*' | cut -d: -f2)
@@ -109,40 +100,10 @@ for t in logs log_index points series; do
 done
 
 # ---- the verbs, on both ---------------------------------------------------------------------
-same() {
-	local name=$1
-	shift
-	"$bin" "$@" --db "$sq" >"$work/a.json" 2>"$work/a.err"
-	local ra=$?
-	for db in "$ch" "$ch_b"; do
-		"$bin" "$@" --db "$db" >"$work/b.json" 2>"$work/b.err"
-		local rb=$?
-		if [ "$ra" != "$rb" ]; then
-			fail "$name: exit $ra on SQLite, $rb on $db: $(head -c 300 "$work/b.err")"
-		elif ! cmp -s "$work/a.json" "$work/b.json"; then
-			fail "$name: outputs differ on $db"
-			diff <(tr ',' '\n' <"$work/a.json") <(tr ',' '\n' <"$work/b.json") | head -10
-		elif [ ! -s "$work/a.json" ]; then
-			fail "$name: no output"
-		fi
-	done
-}
-
-same "traces" traces --json --limit 1000
-same "traces by duration" traces --json --sort duration
-same "traces with errors" traces --json --error
-same "traces of a service" traces --json --service orders-worker
-same "traces by minimum duration" traces --json --min-duration 120ms
-same "traces by attribute" traces --json --attr db.system=postgresql
+parity_verbs 1000
 same "traces by resource attribute" traces --json --attr zone=z2 --limit 1000
-same "traces since" traces --json --since 2023-11-14T22:14:00Z
-same "latency" latency --json
 same "latency by operation" latency --json --by operation
-same "latency by operation of a service" latency --json --by operation --service backend
-same "latency by attribute" latency --json --by db.system
 same "latency by resource attribute" latency --json --by zone
-same "latency of errors" latency --json --error
-same "queries" queries --json --slow 8ms
 ids=$("$bin" traces --json --limit 10 --db "$sq" | grep -o '"trace_id":"[0-9a-f]*"' | cut -d'"' -f4)
 ids+=" $("$bin" traces --json --limit 5 --service mid --db "$sq" | grep -o '"trace_id":"[0-9a-f]*"' | cut -d'"' -f4)"
 [ "$(echo "$ids" | wc -w)" -ge 10 ] || fail "expected at least 10 traces, got: $ids"
@@ -150,10 +111,9 @@ for id in $ids; do
 	same "trace $id" trace --json "$id"
 done
 
-norm() { sed -E 's/"(db|backend|schema_version|size_bytes|wal_bytes)":("[^"]*"|[0-9]+),?//g' "$1"; }
 "$bin" db info --json --db "$sq" >"$work/i1.json" || fail "db info on SQLite"
 "$bin" db info --json --db "$ch" >"$work/i2.json" || fail "db info on the sharded store"
-[ "$(norm "$work/i1.json")" = "$(norm "$work/i2.json")" ] || fail "db info differs: $(cat "$work/i1.json" "$work/i2.json")"
+[ "$(info_norm "$work/i1.json")" = "$(info_norm "$work/i2.json")" ] || fail "db info differs: $(cat "$work/i1.json" "$work/i2.json")"
 grep -Eq '"size_bytes":[1-9]' "$work/i2.json" || fail "db info has no size: $(cat "$work/i2.json")"
 
 # ---- prune: on each shard's own tables -------------------------------------------------------
@@ -163,7 +123,7 @@ done
 same "traces after prune" traces --json --limit 1000
 "$bin" db info --json --db "$sq" >"$work/i1.json"
 "$bin" db info --json --db "$ch" >"$work/i2.json"
-[ "$(norm "$work/i1.json")" = "$(norm "$work/i2.json")" ] || fail "db info after prune differs: $(cat "$work/i1.json" "$work/i2.json")"
+[ "$(info_norm "$work/i1.json")" = "$(info_norm "$work/i2.json")" ] || fail "db info after prune differs: $(cat "$work/i1.json" "$work/i2.json")"
 
 # ---- a URI that does not fit the store -------------------------------------------------------
 "$bin" ingest --db "clickhouse://127.0.0.1:$h1/sonde_shard?cluster=sonde2" "$work/gen.json" >/dev/null 2>"$work/err"

@@ -14,6 +14,7 @@ set -u
 bin=${SONDE_BIN:?SONDE_BIN must name the sonde executable}
 src=${SONDE_SRC:-.}
 . "$(dirname "$0")/../lib/clickhouse.sh"
+. "$(dirname "$0")/../lib/parity.sh"
 ch_find || { echo "skip: clickhouse-server is not installed"; exit 77; }
 command -v curl >/dev/null || { echo "skip: curl is not installed"; exit 77; }
 
@@ -33,6 +34,7 @@ closed=$(ch_free_port)
 
 sq="$work/s.db"
 ch="clickhouse://127.0.0.1:$http/sonde_test"
+parity_dbs=("$ch")
 inputs=("$src/tests/data/ingest" "$src/tests/cli/investigate_data")
 
 # ---- the store API, read by read (tests/store/clickhouse_api_test.c) -------------------------
@@ -45,49 +47,10 @@ else
 fi
 
 # ---- ingest, twice --------------------------------------------------------------------------
-for db in "$sq" "$ch"; do
-	"$bin" ingest --db "$db" "${inputs[@]}" >"$work/ingest1.out" 2>"$work/ingest1.err"
-	rc=$?
-	[ "$rc" = 0 ] || [ "$rc" = 2 ] || fail "ingest into $db exits $rc: $(cat "$work/ingest1.err")"
-	grep -E '^  (spans|log records|metric points) ' "$work/ingest1.out" >"$work/added.$([ "$db" = "$sq" ] && echo s || echo c)"
-	"$bin" ingest --db "$db" "${inputs[@]}" >"$work/ingest2.out" 2>/dev/null
-	grep -Eq '^  spans +0 added' "$work/ingest2.out" || fail "second ingest into $db added spans"
-	grep -Eq '^  log records +0 added' "$work/ingest2.out" || fail "second ingest into $db added logs"
-	grep -Eq '^  metric points +0 added' "$work/ingest2.out" || fail "second ingest into $db added points"
-done
-cmp -s "$work/added.s" "$work/added.c" || fail "ingest counts differ: $(diff "$work/added.s" "$work/added.c")"
-grep -Eq '^  spans +[1-9][0-9]* added' "$work/added.c" || fail "nothing was ingested into ClickHouse"
+parity_ingest_twice "${inputs[@]}"
 
 # ---- the verbs, on both ---------------------------------------------------------------------
-same() {
-	local name=$1
-	shift
-	"$bin" "$@" --db "$sq" >"$work/a.json" 2>"$work/a.err"
-	local ra=$?
-	"$bin" "$@" --db "$ch" >"$work/b.json" 2>"$work/b.err"
-	local rb=$?
-	if [ "$ra" != "$rb" ]; then
-		fail "$name: exit $ra on SQLite, $rb on ClickHouse: $(head -c 300 "$work/b.err")"
-	elif ! cmp -s "$work/a.json" "$work/b.json"; then
-		fail "$name: outputs differ"
-		diff <(tr ',' '\n' <"$work/a.json") <(tr ',' '\n' <"$work/b.json") | head -10
-	elif [ ! -s "$work/a.json" ]; then
-		fail "$name: no output"
-	fi
-}
-
-same "traces" traces --json --limit 100
-same "traces by duration" traces --json --sort duration
-same "traces with errors" traces --json --error
-same "traces of a service" traces --json --service orders-worker
-same "traces by minimum duration" traces --json --min-duration 120ms
-same "traces by attribute" traces --json --attr db.system=postgresql
-same "traces since" traces --json --since 2023-11-14T22:14:00Z
-same "latency" latency --json
-same "latency by operation" latency --json --by operation --service backend
-same "latency by attribute" latency --json --by db.system
-same "latency of errors" latency --json --error
-same "queries" queries --json --slow 8ms
+parity_verbs 100
 ids=$("$bin" traces --json --limit 100 --db "$sq" | grep -o '"trace_id":"[0-9a-f]*"' | cut -d'"' -f4)
 [ "$(echo "$ids" | wc -w)" -ge 5 ] || fail "expected at least 5 traces, got: $ids"
 for id in $ids; do
@@ -95,10 +58,9 @@ for id in $ids; do
 done
 
 # db info without what names the backend.
-norm() { sed -E 's/"(db|backend|schema_version|size_bytes|wal_bytes)":("[^"]*"|[0-9]+),?//g' "$1"; }
 "$bin" db info --json --db "$sq" >"$work/i1.json" || fail "db info on SQLite"
 "$bin" db info --json --db "$ch" >"$work/i2.json" || fail "db info on ClickHouse"
-[ "$(norm "$work/i1.json")" = "$(norm "$work/i2.json")" ] || fail "db info differs: $(cat "$work/i1.json" "$work/i2.json")"
+[ "$(info_norm "$work/i1.json")" = "$(info_norm "$work/i2.json")" ] || fail "db info differs: $(cat "$work/i1.json" "$work/i2.json")"
 grep -q '"backend":"clickhouse"' "$work/i2.json" || fail "db info does not name the clickhouse backend"
 
 # ---- prune: whole traces, logs and points before a time -------------------------------------
@@ -108,7 +70,7 @@ done
 same "traces after prune" traces --json --limit 100
 "$bin" db info --json --db "$sq" >"$work/i1.json"
 "$bin" db info --json --db "$ch" >"$work/i2.json"
-[ "$(norm "$work/i1.json")" = "$(norm "$work/i2.json")" ] || fail "db info after prune differs: $(cat "$work/i1.json" "$work/i2.json")"
+[ "$(info_norm "$work/i1.json")" = "$(info_norm "$work/i2.json")" ] || fail "db info after prune differs: $(cat "$work/i1.json" "$work/i2.json")"
 
 # ---- rows in any order: the backend sends them sorted by each table's key -------------------
 # Services, operations and times out of order, 64-bit trace ids padded with zeros (their
