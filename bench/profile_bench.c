@@ -5,8 +5,11 @@
  * Slowdown: this program re-executes itself as a workload (a fixed amount of CPU work in
  * two threads under a call chain twelve frames deep, built -O2 without frame pointers)
  * that reports its own CPU time (user + system, which includes the kernel's sampling
- * work charged to it). Each configuration runs RUNS times, interleaved, and the median is
- * compared with the median of unprofiled runs.
+ * work charged to it). Each configuration (99 Hz fp and auto; 999 Hz DWARF with the default
+ * stack copy and with 8 KiB) runs RUNS times, interleaved, and the median is compared with
+ * the median of unprofiled runs (the range over runs beside it). For the DWARF runs it also
+ * prints the samples the kernel dropped, the share unwound to main or a thread's start, and
+ * the user stack bytes the kernel copied per sample (never past the stack's top).
  *
  * Post-processing: a 4999 Hz DWARF recording of a longer workload; samples per second of
  * the profiler's own CPU time (it is single-threaded, so this is the time it is busy:
@@ -38,6 +41,7 @@
 #include "buf.h"
 #include "profile_formats.h"
 #include "profiler.h"
+#include "profsummary.h"
 
 enum { RUNS = 5, RUNS_RATE = 3, WORK_UNITS = 6000 };
 
@@ -114,8 +118,10 @@ typedef struct result {
 	double final_cpu_ns; /* of it: stop, symbolization and the folded output */
 	double free_cpu_ns;  /* after it: freeing the profiler (writes the debug cache) */
 	uint64_t samples;
-	uint64_t fast; /* DWARF samples unwound without libunwind */
-	double rooted;
+	uint64_t fast;   /* DWARF samples unwound without libunwind */
+	double rooted;   /* share of samples unwound to main or a thread's start */
+	uint64_t lost;   /* samples the kernel dropped */
+	uint64_t copied; /* bytes of user stack the kernel copied */
 } result;
 
 /* Runs the workload (units of work) once, sampled with opts (NULL: not sampled). */
@@ -164,6 +170,9 @@ static int run(const sonde_profiler_opts *opts, int work_units, result *r)
 	r->profiler_cpu_ns = cpu;
 	r->samples = st.samples;
 	r->fast = st.unwind_fast;
+	r->lost = st.lost;
+	r->copied = st.stack_copied;
+	r->rooted = tab ? sonde_profile_rooted_share(tab, 0) : 0;
 	r->target_cpu_ns = read_ns(out_path);
 	sonde_buf_release(&folded);
 	t0 = thread_cpu_ns();
@@ -246,13 +255,18 @@ int main(int argc, char **argv)
 	sonde_profiler_opts fp99 = {.freq_hz = 99, .callgraph = SONDE_CALLGRAPH_FP};
 	sonde_profiler_opts auto99 = {.freq_hz = 99, .callgraph = SONDE_CALLGRAPH_AUTO};
 	sonde_profiler_opts dwarf999 = {.freq_hz = 999, .callgraph = SONDE_CALLGRAPH_DWARF};
-	const sonde_profiler_opts *cfg[] = {NULL, &fp99, &auto99, &dwarf999};
-	const char *names[] = {"none", "99hz_fp", "99hz_auto", "999hz_dwarf"};
-	double cpu[4][RUNS];
+	sonde_profiler_opts dwarf999_8k = {
+	        .freq_hz = 999, .callgraph = SONDE_CALLGRAPH_DWARF, .stack_bytes = 8192};
+	enum { NCFG = 5 };
+	const sonde_profiler_opts *cfg[NCFG] = {NULL, &fp99, &auto99, &dwarf999, &dwarf999_8k};
+	const char *names[NCFG] = {"none", "99hz_fp", "99hz_auto", "999hz_dwarf", "999hz_dwarf_stack8k"};
+	double cpu[NCFG][RUNS];
+	uint64_t lost[NCFG] = {0}, nsamples[NCFG] = {0}, copied[NCFG] = {0};
+	double rooted[NCFG] = {0};
 	double rate[RUNS_RATE], rate_cold[RUNS_RATE], final_ms[RUNS_RATE], cache_write_ms[RUNS_RATE];
 	uint64_t samples = 0, fast = 0;
 	for (int r = 0; r < RUNS && !rate_only; r++) {
-		for (int c = 0; c < 4; c++) {
+		for (int c = 0; c < NCFG; c++) {
 			result res;
 			if (run(cfg[c], WORK_UNITS, &res) != 0) {
 				fprintf(stderr,
@@ -261,6 +275,10 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			cpu[c][r] = res.target_cpu_ns;
+			lost[c] += res.lost;
+			nsamples[c] += res.samples;
+			copied[c] += res.copied;
+			rooted[c] += res.rooted / RUNS;
 		}
 	}
 	/* Throughput: a larger DWARF recording, so that opening and indexing the modules'
@@ -290,9 +308,18 @@ int main(int argc, char **argv)
 	if (!rate_only) {
 		double base = median(cpu[0], RUNS);
 		printf("profile_target_cpu_unprofiled: %.3f s\n", base / 1e9);
-		for (int c = 1; c < 4; c++) {
+		for (int c = 1; c < NCFG; c++) {
 			double m = median(cpu[c], RUNS);
-			printf("profile_slowdown_%s: %.2f %%\n", names[c], 100.0 * (m - base) / base);
+			printf("profile_slowdown_%s: %.2f %% (runs %+.2f..%+.2f)\n", names[c],
+			       100.0 * (m - base) / base, 100.0 * (cpu[c][0] - base) / base,
+			       100.0 * (cpu[c][RUNS - 1] - base) / base);
+		}
+		for (int c = 3; c < NCFG; c++) {
+			printf("profile_lost_%s: %llu of %llu samples\n", names[c],
+			       (unsigned long long)lost[c], (unsigned long long)(nsamples[c] + lost[c]));
+			printf("profile_rooted_share_%s: %.2f %%\n", names[c], 100.0 * rooted[c]);
+			printf("profile_stack_copied_%s: %.0f bytes/sample\n", names[c],
+			       nsamples[c] ? (double)copied[c] / (double)nsamples[c] : 0.0);
 		}
 	}
 	printf("profile_dwarf_samples_per_run: %.0f samples\n", (double)samples / (2 * RUNS_RATE));

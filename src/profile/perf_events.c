@@ -152,7 +152,10 @@ static int open_event(sonde_perf *p, pid_t tid, int cpu)
 	a.task = 1;
 	a.sample_id_all = 1;
 	a.watermark = 1;
-	a.wakeup_watermark = (uint32_t)(p->opts.ring_pages * (size_t)sysconf(_SC_PAGESIZE) / 4);
+	/* Wake the reader when half the ring is full: each wake-up is work in the sampled
+	 * thread's context (an irq_work) and may preempt it for the reader; the other half
+	 * is the reader's time to drain before the kernel drops samples. */
+	a.wakeup_watermark = (uint32_t)(p->opts.ring_pages * (size_t)sysconf(_SC_PAGESIZE) / 2);
 	a.sample_max_stack = 127;
 	long fd = syscall(SYS_perf_event_open, &a, tid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
 	return fd < 0 ? -errno : (int)fd;

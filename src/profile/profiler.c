@@ -143,7 +143,7 @@ int sonde_profiler_new(const sonde_profiler_opts *opts, sonde_profiler **out)
 	if (!pr->opts.freq_hz)
 		pr->opts.freq_hz = 99;
 	if (!pr->opts.stack_bytes)
-		pr->opts.stack_bytes = 16384;
+		pr->opts.stack_bytes = SONDE_PROFILER_STACK_BYTES;
 	pr->child_go = pr->child_err = -1;
 	sonde_arena_init(&pr->arena);
 	sonde_intern_init(&pr->strings, &pr->arena);
@@ -488,10 +488,12 @@ static void on_sample(sonde_profiler *pr, const sonde_perf_record *s)
 		if (id >= 0)
 			ids[n++] = (uint32_t)id;
 	}
-	if (count_stack(pr, ids, n, s->u.sample.period) != 0)
+	if (count_stack(pr, ids, n, s->u.sample.period) != 0) {
 		pr->error = -ENOMEM;
-	else
+	} else {
 		pr->st.samples++;
+		pr->st.stack_copied += s->u.sample.stack_len;
+	}
 }
 
 static void on_record(void *ctx, const sonde_perf_record *r)

@@ -40,10 +40,19 @@ typedef enum sonde_unwinder {
 	SONDE_UNWINDER_CHECK, /* both on every sample, compared (stats.unwind_differ); the default's result */
 } sonde_unwinder;
 
+/* The default user stack copy per DWARF sample. The profile tests' programs and
+ * examples/shop_service need <= 2.5 KiB for 99.8% of samples, but a frame with a big local
+ * buffer (profile_bench's own main holds ~10 KiB) pushes the outermost frames further: with
+ * 8 KiB the fast walk cannot read past it and gives up, and every sample of that thread is
+ * walked again by libunwind (post-processing twice as slow). The copy costs the target
+ * little (docs/profiler.md). */
+#define SONDE_PROFILER_STACK_BYTES 16384u
+
 typedef struct sonde_profiler_opts {
 	uint32_t freq_hz;              /* default 99 */
 	sonde_callgraph callgraph;     /* default auto */
-	uint32_t stack_bytes;          /* user stack copied per sample for DWARF (default 16384) */
+	uint32_t stack_bytes;          /* user stack copied per sample for DWARF (default
+	                                * SONDE_PROFILER_STACK_BYTES; at most 65528) */
 	bool kernel;                   /* kernel frames too (needs perf_event_paranoid <= 1 or CAP_PERFMON) */
 	bool threads;                  /* a root frame per thread */
 	const char *const *debug_dirs; /* where separate debug files live; NULL: /usr/lib/debug */
@@ -65,6 +74,8 @@ typedef struct sonde_profiler_stats {
 	uint64_t unwind_fast;    /* DWARF samples unwound by sonde's CFI walk alone (no libunwind) */
 	uint64_t unwind_checked; /* SONDE_UNWINDER_CHECK: samples both unwinders walked */
 	uint64_t unwind_differ;  /* ... whose frames differed */
+	uint64_t stack_copied;   /* bytes of user stack the kernel copied, over all samples (it
+	                          * copies at most stack_bytes, and never past the stack's top) */
 } sonde_profiler_stats;
 
 typedef struct sonde_profiler sonde_profiler;

@@ -101,6 +101,9 @@ static void check_same_stacks(const char *cc, const char *extra)
 	/* The fast walk handles nearly every sample (the vDSO and the like go to libunwind). */
 	assert_true(st.unwind_checked * 10 >= st.samples * 9);
 	assert_int_equal(st.unwind_differ, 0);
+	/* The kernel copied stacks, and no more than the default copy size per sample. */
+	assert_true(st.stack_copied > 0);
+	assert_true(st.stack_copied <= st.samples * SONDE_PROFILER_STACK_BYTES);
 	assert_true(count_with(&folded, "main;work;hot_a ") > 0);
 	assert_true(count_with(&folded, "worker;work;hot_b ") > 0);
 	sonde_buf_release(&folded);
