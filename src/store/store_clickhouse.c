@@ -1152,6 +1152,14 @@ typedef struct trace_state {
 	sonde__keymap keys;   /* trace id + span id stored (or added by this append) */
 } trace_state;
 
+/* A stored span of trace tid has arrival number sid: the trace's next sid is past it. */
+static void trace_sid_seen(trace_state *t, const uint8_t tid[16], uint64_t sid)
+{
+	sonde__keymap_ent *e = sonde__keymap_get(&t->traces, tid, 16);
+	if (e && sid + 1 > e->v)
+		e->v = sid + 1;
+}
+
 static int row_present_span(ch_store *s, sonde__rb *r, void *ctx)
 {
 	(void)s;
@@ -1161,9 +1169,7 @@ static int row_present_span(ch_store *s, sonde__rb *r, void *ctx)
 	uint64_t sid = sonde__rb_u64(r);
 	if (r->short_)
 		return 0;
-	sonde__keymap_ent *e = sonde__keymap_get(&t->traces, key, 16);
-	if (e && sid + 1 > e->v)
-		e->v = sid + 1;
+	trace_sid_seen(t, key, sid);
 	return sonde__keymap_put(&t->keys, key, 24, 0, NULL) < 0 ? -ENOMEM : 0;
 }
 
@@ -1171,15 +1177,11 @@ static int row_present_span(ch_store *s, sonde__rb *r, void *ctx)
 static int row_trace_next(ch_store *s, sonde__rb *r, void *ctx)
 {
 	(void)s;
-	trace_state *t = ctx;
 	uint8_t key[16];
 	sonde__rb_fixed(r, key, 16);
 	uint64_t sid = sonde__rb_u64(r);
-	if (r->short_)
-		return 0;
-	sonde__keymap_ent *e = sonde__keymap_get(&t->traces, key, 16);
-	if (e && sid + 1 > e->v)
-		e->v = sid + 1;
+	if (!r->short_)
+		trace_sid_seen(ctx, key, sid);
 	return 0;
 }
 
