@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -35,24 +36,38 @@ static void set_str(sonde_batch *b, sonde_kv *kv, const char *k, const char *v)
 	kv->value.u.str = sonde_batch_strdup(b, v, strlen(v));
 }
 
-/* LOGS log records and SPANS spans over SERVICES services; client spans carry a
- * peer.service (most of them) so that attribute keys have something to read. */
-static sonde_store *fill(void)
+static sonde_store *open_store(void)
 {
 	sonde_store *s = NULL;
 	char msg[256];
 	if (sonde_store_open(path, 0, &s, msg, sizeof msg) != 0)
 		fail_msg("open %s: %s", path, msg);
-	sonde_batch *b = sonde_batch_new();
-	sonde_resource *res[SERVICES];
+	return s;
+}
+
+/* Resources svc-0 .. svc-(SERVICES-1) in b; with host, svc-2 also has a server.address. */
+static void add_services(sonde_batch *b, sonde_resource *res[SERVICES], bool host)
+{
 	for (int i = 0; i < SERVICES; i++) {
 		char name[16];
 		snprintf(name, sizeof name, "svc-%d", i);
 		res[i] = sonde_batch_new_resource(b);
-		res[i]->attrs.items = sonde_batch_alloc(b, sizeof(sonde_kv));
-		res[i]->attrs.count = 1;
+		res[i]->attrs.count = host && i == 2 ? 2 : 1;
+		res[i]->attrs.items = sonde_batch_alloc(b, res[i]->attrs.count * sizeof(sonde_kv));
 		set_str(b, &res[i]->attrs.items[0], "service.name", name);
+		if (res[i]->attrs.count == 2)
+			set_str(b, &res[i]->attrs.items[1], "server.address", "host-2");
 	}
+}
+
+/* LOGS log records and SPANS spans over SERVICES services; client spans carry a
+ * peer.service (most of them) so that attribute keys have something to read. */
+static sonde_store *fill(void)
+{
+	sonde_store *s = open_store();
+	sonde_batch *b = sonde_batch_new();
+	sonde_resource *res[SERVICES];
+	add_services(b, res, false);
 	sonde_scope *sc = sonde_batch_new_scope(b);
 	for (int i = 0; i < LOGS; i++) {
 		sonde_log_data *lg = sonde_batch_add_log(b, res[i % SERVICES], sc);
@@ -369,22 +384,10 @@ static uint64_t attrs_start(int i)
 
 static sonde_store *attrs_fill(void)
 {
-	sonde_store *s = NULL;
-	char msg[256];
-	if (sonde_store_open(path, 0, &s, msg, sizeof msg) != 0)
-		fail_msg("open %s: %s", path, msg);
+	sonde_store *s = open_store();
 	sonde_batch *b = sonde_batch_new();
 	sonde_resource *res[SERVICES];
-	for (int i = 0; i < SERVICES; i++) {
-		char name[16];
-		snprintf(name, sizeof name, "svc-%d", i);
-		res[i] = sonde_batch_new_resource(b);
-		res[i]->attrs.count = i == 2 ? 2 : 1;
-		res[i]->attrs.items = sonde_batch_alloc(b, res[i]->attrs.count * sizeof(sonde_kv));
-		set_str(b, &res[i]->attrs.items[0], "service.name", name);
-		if (i == 2)
-			set_str(b, &res[i]->attrs.items[1], "server.address", "host-2");
-	}
+	add_services(b, res, true);
 	sonde_scope *sc = sonde_batch_new_scope(b);
 	for (int i = 0; i < SPANS; i++) {
 		sonde_span_data *sp = sonde_batch_add_span(b, res[i % SERVICES], sc);
