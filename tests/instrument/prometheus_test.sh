@@ -12,6 +12,7 @@
 set -uo pipefail
 build=${SONDE_BUILD:?SONDE_BUILD not set}
 server=$build/tests/metrics_server
+. "$(dirname "$0")/../lib/ports.sh"
 if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
 	echo "SKIP: prometheus and promtool are not installed (Debian package prometheus)" >&2
 	exit 77
@@ -125,8 +126,7 @@ EOF
 prom_pid=
 pport=
 for _ in 1 2 3 4 5; do
-	p=$((20000 + RANDOM % 40000))
-	ss -ltn "sport = :$p" 2>/dev/null | grep -q LISTEN && continue
+	p=$(free_port) || continue
 	prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/data" \
 		--web.listen-address="127.0.0.1:$p" --log.level=warn >"$tmp/prom.log" 2>&1 &
 	prom_pid=$!

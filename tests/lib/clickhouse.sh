@@ -12,6 +12,8 @@
 #   ch_stop                         stops it by its PID (TERM, then KILL after 10 s)
 # Works with Debian's clickhouse-server 18.16 (/usr/sbin/clickhouse-server).
 
+. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
+
 ch_server=""
 ch_pid=""
 ch_http=""
@@ -25,15 +27,8 @@ ch_find() {
 	return 1
 }
 
-# A port nothing listens on.
-ch_free_port() {
-	local p
-	for _ in $(seq 1 200); do
-		p=$((20000 + RANDOM % 40000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
-	done
-	return 1
-}
+# A port nothing listens on (tests/lib/ports.sh).
+ch_free_port() { free_port; }
 
 ch_start() {
 	local dir=$1 tcp=${3:-} inter=${4:-} extra=${5:-}
