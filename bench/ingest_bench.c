@@ -182,10 +182,10 @@ int main(int argc, char **argv)
 	size_t json_bytes = out.len;
 	/* The decode share alone: the same file read into a batch. */
 	sonde_batch *d = sonde_batch_new();
-	double t = bench_now();
+	double t = bench_now(), c = cpu_now();
 	if (sonde_otlp_json_read(d, out.data, out.len, NULL) != 0)
 		return 1;
-	double decode_s = bench_now() - t;
+	double decode_s = bench_now() - t, decode_cpu = cpu_now() - c;
 	sonde_buf_release(&out);
 	/* The append share alone: the decoded batch into a fresh store. */
 	sonde_store *s;
@@ -194,6 +194,7 @@ int main(int argc, char **argv)
 	if (sonde_store_open(db, 0, &s, msg, sizeof msg) < 0)
 		return 1;
 	t = bench_now();
+	c = cpu_now();
 	for (size_t i = 0; i < d->spans_count; i += 10000) {
 		sonde_batch view = *d;
 		view.spans = d->spans + i;
@@ -204,7 +205,7 @@ int main(int argc, char **argv)
 		}
 	}
 	sonde_store_close(s);
-	double append_s = bench_now() - t;
+	double append_s = bench_now() - t, append_cpu = cpu_now() - c;
 	sonde_batch_free(d);
 	sonde_batch_free(b);
 
@@ -271,6 +272,8 @@ int main(int argc, char **argv)
 	printf("ingest_jsonl_logs_untraced_sequential: %.0f lines/s\n", (double)nlogs / logs_seq_s);
 	printf("ingest_jsonl_logs_untraced_templates: %.0f lines/s\n", (double)nlogs / logs_tpl_s);
 	printf("ingest_otlp_json_spans_cpu: %.0f spans/cpu-s\n", (double)nspans / spans_cpu);
+	printf("ingest_otlp_json_decode_only_cpu: %.0f spans/cpu-s\n", (double)nspans / decode_cpu);
+	printf("ingest_otlp_json_append_only_cpu: %.0f spans/cpu-s\n", (double)nspans / append_cpu);
 	printf("ingest_jsonl_logs_traced_cpu: %.0f lines/cpu-s\n", (double)nlogs / logs_cpu[1]);
 	printf("ingest_jsonl_logs_untraced_cpu: %.0f lines/cpu-s\n", (double)nlogs / logs_cpu[0]);
 	printf("ingest_jsonl_logs_untraced_sequential_cpu: %.0f lines/cpu-s\n", (double)nlogs / seq_cpu);

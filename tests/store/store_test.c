@@ -347,6 +347,90 @@ static void test_trace_across_batches(void **state)
 	sonde_store_close(s);
 }
 
+/* Spans go in by multi-row INSERTs (64 rows, then 32, 16 .. 1): a batch of 203 spans in 7
+ * traces, with a span repeated inside the batch, then a batch mixing stored spans of a
+ * stored trace with new ones, and spans of a new trace. Every span is counted once, each
+ * trace keeps its spans and attributes, and every span's data row is its own. */
+static void test_multi_row_append(void **state)
+{
+	sonde_store *s = open_ok();
+	sonde_batch *b = sonde_batch_new();
+	sonde_resource *r = resource(b, "api");
+	sonde_scope *sc = sonde_batch_new_scope(b);
+	for (unsigned i = 0; i < 203; i++) {
+		sonde_span_data *sp = span(b, r, sc, 20 + i / 29, 1 + i % 29, i % 29 ? 1 : 0, "op", i, 5);
+		sp->attrs.items = kvs(b, 1);
+		sp->attrs.count = 1;
+		set_int(b, &sp->attrs.items[0], "i", (int64_t)i);
+	}
+	span(b, r, sc, 20, 3, 1, "op", 2, 5); /* again, later in the same batch */
+	sonde_append_stats st = {0};
+	assert_int_equal(sonde_store_append(s, b, NULL, &st), 0);
+	assert_int_equal(st.spans_added, 203);
+	assert_int_equal(st.spans_present, 1);
+
+	/* Trace 21 again: three stored spans and two new ones; trace 40 is new. */
+	sonde_batch_clear(b);
+	r = resource(b, "api");
+	sc = sonde_batch_new_scope(b);
+	span(b, r, sc, 21, 1, 0, "op", 29, 5);
+	span(b, r, sc, 21, 100, 1, "late", 300, 7);
+	span(b, r, sc, 21, 2, 1, "op", 30, 5);
+	span(b, r, sc, 21, 101, 1, "late", 301, 7);
+	span(b, r, sc, 40, 1, 0, "new", 400, 9);
+	span(b, r, sc, 21, 29, 1, "op", 57, 5);
+	memset(&st, 0, sizeof st);
+	assert_int_equal(sonde_store_append(s, b, NULL, &st), 0);
+	assert_int_equal(st.spans_added, 3);
+	assert_int_equal(st.spans_present, 3);
+
+	sonde_store_info info;
+	assert_int_equal(sonde_store_info_get(s, &info), 0);
+	assert_int_equal(info.spans, 206);
+	assert_int_equal(info.traces, 8);
+	sonde_batch *out = sonde_batch_new();
+	uint8_t tid[16];
+	id_of(tid, 16, 21);
+	assert_int_equal(sonde_store_get_trace(s, tid, false, out), 31);
+	unsigned late = 0;
+	for (size_t i = 0; i < out->spans_count; i++) {
+		const sonde_span_data *sp = &out->spans[i];
+		if (sp->name.len == 4) {
+			late++;
+			assert_int_equal(sp->attrs.count, 0);
+			continue;
+		}
+		/* Span k of trace 21 carries attribute i = 29 + k - 1. */
+		unsigned k = sp->span_id[7];
+		assert_int_equal(sp->attrs.count, 1);
+		assert_int_equal(sp->attrs.items[0].value.u.i, 29 + k - 1);
+	}
+	assert_int_equal(late, 2);
+	sonde_trace_list l;
+	sonde_query q = {0};
+	assert_int_equal(sonde_store_find_traces(s, &q, &l), 8);
+	size_t found = 0;
+	for (size_t i = 0; i < l.count; i++) {
+		if (memcmp(l.items[i].trace_id, tid, 16) != 0)
+			continue;
+		found++;
+		assert_int_equal(l.items[i].span_count, 31);
+		assert_int_equal(l.items[i].start_ns, T0 + 29 * MS);
+		assert_int_equal(l.items[i].duration_ns, (301 + 7 - 29) * MS);
+	}
+	assert_int_equal(found, 1);
+	sonde_trace_list_release(&l);
+	sonde_batch_clear(out);
+	id_of(tid, 16, 26); /* the last trace: 203 - 6 * 29 = 29 spans, the tail of the chunks */
+	assert_int_equal(sonde_store_get_trace(s, tid, false, out), 29);
+	for (size_t i = 0; i < out->spans_count; i++)
+		assert_int_equal(out->spans[i].attrs.items[0].value.u.i,
+		                 6 * 29 + out->spans[i].span_id[7] - 1);
+	sonde_batch_free(out);
+	sonde_batch_free(b);
+	sonde_store_close(s);
+}
+
 static void test_filters(void **state)
 {
 	sonde_store *s = open_ok();
@@ -952,11 +1036,11 @@ static void test_two_handles(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        T(test_round_trip), T(test_idempotent),       T(test_trace_across_batches),
-	        T(test_filters),    T(test_scan_stops),       T(test_aggregate),
-	        T(test_prune),      T(test_migration),        T(test_migration_2_to_3),
-	        T(test_bad_files),  T(test_damaged_record),   T(test_two_handles),
-	        T(test_templates),  T(test_migration_3_to_4),
+	        T(test_round_trip),       T(test_idempotent), T(test_trace_across_batches),
+	        T(test_multi_row_append), T(test_filters),    T(test_scan_stops),
+	        T(test_aggregate),        T(test_prune),      T(test_migration),
+	        T(test_migration_2_to_3), T(test_bad_files),  T(test_damaged_record),
+	        T(test_two_handles),      T(test_templates),  T(test_migration_3_to_4),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
