@@ -136,7 +136,8 @@ typedef struct sq_store {
 	sqlite3_stmt *get_trace_key, *last_span_id, *last_trace_key, *span_exists;
 	/* Multi-row INSERTs of 2^i rows, prepared on first use (see append_spans). */
 	sqlite3_stmt *ins_spans_n[MULTI_SIZES], *ins_span_data_n[MULTI_SIZES], *ins_traces_n[MULTI_SIZES];
-	sqlite3_stmt *ins_log, *upsert_template;
+	sqlite3_stmt *ins_logs_n[MULTI_SIZES];
+	sqlite3_stmt *last_log_id, *log_id_of, *upsert_template;
 	sqlite3_stmt *get_series, *ins_series, *ins_point;
 	/* Committed ids (see the design notes). */
 	sonde__keymap str_ids, res_ids, scope_ids, series_ids;
@@ -149,6 +150,7 @@ typedef struct sq_store {
 	sonde__keymap traces;
 	sonde__keymap span_seen; /* (trace index, span id) of the spans of one append */
 	struct span_row *rows;   /* the spans of one append waiting for their INSERT */
+	struct log_row *lrows;   /* the same for log records */
 	sonde__keymap tpl_ix;    /* template id -> 1 + index in tpl_acc, per append */
 	struct tpl_acc *tpl_acc;
 	size_t tpl_cap;
@@ -432,18 +434,19 @@ static void sq_close(sonde_store *base)
 	sq_store *s = (sq_store *)base;
 	ckpt_stop(s); /* first: the writer's close then checkpoints and removes the log */
 	sqlite3_stmt **stmts[] = {
-	        &s->begin,           &s->commit,        &s->rollback,     &s->get_str_id,
-	        &s->ins_str,         &s->get_str,       &s->get_res,      &s->ins_res,
-	        &s->get_res_data,    &s->get_scope,     &s->ins_scope,    &s->get_scope_data,
-	        &s->upsert_trace,    &s->ins_log,       &s->get_series,   &s->ins_series,
-	        &s->ins_point,       &s->get_trace_key, &s->last_span_id, &s->last_trace_key,
-	        &s->upsert_template, &s->span_exists};
+	        &s->begin,          &s->commit,          &s->rollback,      &s->get_str_id,
+	        &s->ins_str,        &s->get_str,         &s->get_res,       &s->ins_res,
+	        &s->get_res_data,   &s->get_scope,       &s->ins_scope,     &s->get_scope_data,
+	        &s->upsert_trace,   &s->last_log_id,     &s->log_id_of,     &s->get_series,
+	        &s->ins_series,     &s->ins_point,       &s->get_trace_key, &s->last_span_id,
+	        &s->last_trace_key, &s->upsert_template, &s->span_exists};
 	for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
 		sqlite3_finalize(*stmts[i]);
 	for (int i = 0; i < MULTI_SIZES; i++) {
 		sqlite3_finalize(s->ins_spans_n[i]);
 		sqlite3_finalize(s->ins_span_data_n[i]);
 		sqlite3_finalize(s->ins_traces_n[i]);
+		sqlite3_finalize(s->ins_logs_n[i]);
 	}
 	sqlite3_close(s->db);
 	sonde__keymap_release(&s->str_ids);
@@ -453,6 +456,7 @@ static void sq_close(sonde_store *base)
 	sonde__keymap_release(&s->traces);
 	sonde__keymap_release(&s->span_seen);
 	free(s->rows);
+	free(s->lrows);
 	sonde__keymap_release(&s->tpl_ix);
 	free(s->tpl_acc);
 	free(s->strs);
@@ -508,11 +512,8 @@ static int prepare_all(sq_store *s)
 	         " THEN excluded.root_start_ns ELSE root_start_ns END,"
 	         " has_root = max(has_root, excluded.has_root)",
 	         true},
-	        {&s->ins_log,
-	         "INSERT OR IGNORE INTO logs(hkey, time_ns, service_id, severity, body, trace_id, span_id,"
-	         " resource_id, scope_id, rest, template_id)"
-	         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-	         true},
+	        {&s->last_log_id, "SELECT max(id) FROM logs", true},
+	        {&s->log_id_of, "SELECT id FROM logs WHERE time_ns = ?1 AND hkey = ?2", true},
 	        {&s->upsert_template,
 	         "INSERT INTO templates(id, text, count, first_ns, last_ns) VALUES(?1, ?2, ?3, ?4, ?5)"
 	         " ON CONFLICT(id) DO UPDATE SET count = count + excluded.count,"
@@ -992,8 +993,9 @@ fail:
 	return rc;
 }
 
-/* The statement inserting 2^lg rows: `head` then that many `row`s, comma-separated. */
-static int multi_stmt(sq_store *s, sqlite3_stmt **slot, const char *head, const char *row, int lg)
+/* The statement inserting 2^lg rows: `head`, that many `row`s (comma-separated), `tail`. */
+static int multi_stmt(sq_store *s, sqlite3_stmt **slot, const char *head, const char *row, const char *tail,
+                      int lg)
 {
 	if (*slot)
 		return 0;
@@ -1004,6 +1006,7 @@ static int multi_stmt(sq_store *s, sqlite3_stmt **slot, const char *head, const 
 			sonde_buf_putc(&sql, ',');
 		sonde_buf_puts(&sql, row);
 	}
+	sonde_buf_puts(&sql, tail);
 	sonde_buf_putc(&sql, '\0');
 	int rc = sql.oom ? sonde__store_fail(&s->base, -ENOMEM, "out of memory") : prep(s, slot, sql.data);
 	sonde_buf_release(&sql);
@@ -1042,8 +1045,8 @@ static int flush_span_rows(sq_store *s, size_t n)
 		if (n - done < (size_t)m)
 			continue;
 		int rc;
-		if ((rc = multi_stmt(s, &s->ins_spans_n[lg], SQL_INS_SPANS, SQL_INS_SPANS_ROW, lg)) < 0 ||
-		    (rc = multi_stmt(s, &s->ins_span_data_n[lg], SQL_INS_SPAN_DATA, SQL_INS_SPAN_DATA_ROW,
+		if ((rc = multi_stmt(s, &s->ins_spans_n[lg], SQL_INS_SPANS, SQL_INS_SPANS_ROW, "", lg)) < 0 ||
+		    (rc = multi_stmt(s, &s->ins_span_data_n[lg], SQL_INS_SPAN_DATA, SQL_INS_SPAN_DATA_ROW, "",
 		                     lg)) < 0)
 			return rc;
 		sqlite3_stmt *q = s->ins_spans_n[lg], *d = s->ins_span_data_n[lg];
@@ -1107,7 +1110,8 @@ static int store_traces(sq_store *s, const trace_acc *acc, size_t acc_n)
 			int m = 1 << lg;
 			if (nb - done < (size_t)m)
 				continue;
-			int rc = multi_stmt(s, &s->ins_traces_n[lg], SQL_INS_TRACES, SQL_INS_TRACES_ROW, lg);
+			int rc = multi_stmt(s, &s->ins_traces_n[lg], SQL_INS_TRACES, SQL_INS_TRACES_ROW, "",
+			                    lg);
 			if (rc < 0)
 				return rc;
 			sqlite3_stmt *q = s->ins_traces_n[lg];
@@ -1376,6 +1380,114 @@ static int store_templates(sq_store *s, const sonde_append_opts *opts, size_t n)
 	return 0;
 }
 
+/* A log record waiting for its INSERT: its columns, and its rest blob in s->row_rest. */
+typedef struct log_row {
+	const sonde_log_data *lg;
+	int64_t hkey, time, service, res, scope, tid;
+	size_t rest_off, rest_len;
+	bool added;
+} log_row;
+
+#define SQL_INS_LOGS                                                                               \
+	"INSERT OR IGNORE INTO logs(hkey, time_ns, service_id, severity, body, trace_id, span_id," \
+	" resource_id, scope_id, rest, template_id) VALUES"
+#define SQL_INS_LOGS_ROW "(?,?,?,?,?,?,?,?,?,?,?)"
+
+/* Inserts the n (at most MULTI_ROWS) log records waiting in s->lrows in statements of 2^i
+ * rows, and marks those added. A record already stored (the same time and identity hash)
+ * is ignored. New rows take the ids after the largest, *next_id on: when a statement adds
+ * fewer rows than it has, its rows are looked up and those with an id from *next_id on
+ * are the added ones (a repeated ingest; a fresh one adds every row). Empties s->row_rest. */
+static int flush_log_rows(sq_store *s, size_t n, int64_t *next_id)
+{
+	size_t done = 0;
+	for (int lg = MULTI_SIZES - 1; lg >= 0; lg--) {
+		int m = 1 << lg;
+		if (n - done < (size_t)m)
+			continue;
+		int rc = multi_stmt(s, &s->ins_logs_n[lg], SQL_INS_LOGS, SQL_INS_LOGS_ROW, "", lg);
+		if (rc < 0)
+			return rc;
+		sqlite3_stmt *q = s->ins_logs_n[lg];
+		int64_t first = *next_id;
+		for (int r = 0; r < m; r++) {
+			log_row *w = &s->lrows[done + (size_t)r];
+			const sonde_log_data *l = w->lg;
+			int o = r * 11;
+			w->added = false;
+			sqlite3_bind_int64(q, o + 1, w->hkey);
+			sqlite3_bind_int64(q, o + 2, w->time);
+			sqlite3_bind_int64(q, o + 3, w->service);
+			sqlite3_bind_int(q, o + 4, l->severity_number);
+			if (l->body.kind == SONDE_VAL_STRING)
+				sqlite3_bind_text(q, o + 5, l->body.u.str.ptr, (int)l->body.u.str.len,
+				                  SQLITE_STATIC);
+			else
+				sqlite3_bind_null(q, o + 5);
+			if (sonde_id_is_zero(l->trace_id, 16))
+				sqlite3_bind_null(q, o + 6);
+			else
+				sqlite3_bind_blob(q, o + 6, l->trace_id, 16, SQLITE_STATIC);
+			if (sonde_id_is_zero(l->span_id, 8))
+				sqlite3_bind_null(q, o + 7);
+			else
+				sqlite3_bind_blob(q, o + 7, l->span_id, 8, SQLITE_STATIC);
+			sqlite3_bind_int64(q, o + 8, w->res);
+			sqlite3_bind_int64(q, o + 9, w->scope);
+			sqlite3_bind_blob(q, o + 10, s->row_rest.data + w->rest_off, (int)w->rest_len,
+			                  SQLITE_STATIC);
+			if (w->tid)
+				sqlite3_bind_int64(q, o + 11, w->tid);
+			else
+				sqlite3_bind_null(q, o + 11);
+		}
+		if ((rc = step_done(s, q)) < 0)
+			return rc;
+		int changes = sqlite3_changes(s->db);
+		if (changes == m) {
+			for (int r = 0; r < m; r++)
+				s->lrows[done + (size_t)r].added = true;
+		} else if (changes > 0) {
+			/* Some were stored before: the rows this statement added are those whose id
+			 * is past the last one before it. */
+			for (int r = 0; r < m; r++) {
+				log_row *w = &s->lrows[done + (size_t)r];
+				sqlite3_bind_int64(s->log_id_of, 1, w->time);
+				sqlite3_bind_int64(s->log_id_of, 2, w->hkey);
+				int src = sqlite3_step(s->log_id_of);
+				if (src == SQLITE_ROW)
+					w->added = sqlite3_column_int64(s->log_id_of, 0) >= first;
+				sqlite3_reset(s->log_id_of);
+				if (src != SQLITE_ROW && src != SQLITE_DONE)
+					return sq_rc(s, src, "reading logs");
+			}
+		}
+		/* New rows took the ids after the largest (none is deleted within an append). */
+		*next_id = first + changes;
+		done += (size_t)m;
+	}
+	sonde_buf_reset(&s->row_rest);
+	return 0;
+}
+
+/* Counts the n log rows just flushed as added or present, and notes the added ones'
+ * templates. */
+static int count_log_rows(sq_store *s, size_t n, sonde_append_stats *st, size_t *ntpl)
+{
+	for (size_t i = 0; i < n; i++) {
+		const log_row *w = &s->lrows[i];
+		if (!w->added) {
+			st->logs_present++;
+			continue;
+		}
+		st->logs_added++;
+		int rc;
+		if (w->tid && (rc = template_note(s, (uint64_t)w->tid, (uint64_t)w->time, ntpl)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
 static int append_logs(sq_store *s, const sonde_batch *b, const sonde_append_opts *opts, ref_cache *c,
                        sonde_append_stats *st)
 {
@@ -1383,9 +1495,22 @@ static int append_logs(sq_store *s, const sonde_batch *b, const sonde_append_opt
 	size_t source_len = strlen(source);
 	uint64_t pos = opts ? opts->log_position : 0;
 	const uint64_t *tids = opts ? opts->log_template_ids : NULL;
-	size_t ntpl = 0;
+	size_t ntpl = 0, nrows = 0;
 	int rc;
+	if (!b->logs_count)
+		return 0;
+	if (!s->lrows && !(s->lrows = malloc(MULTI_ROWS * sizeof *s->lrows)))
+		return -ENOMEM;
 	sonde__keymap_clear(&s->tpl_ix);
+	sonde_buf_reset(&s->row_rest);
+	/* Records get ids in batch order after the last stored one. */
+	int64_t next_id = 1;
+	int src = sqlite3_step(s->last_log_id);
+	if (src == SQLITE_ROW)
+		next_id = sqlite3_column_int64(s->last_log_id, 0) + 1;
+	sqlite3_reset(s->last_log_id);
+	if (src != SQLITE_ROW)
+		return sq_rc(s, src, "reading logs");
 	const sonde_resource *last_res = NULL;
 	const sonde_scope *last_scope = NULL;
 	const res_ref *res = NULL, *scope = NULL;
@@ -1402,13 +1527,13 @@ static int append_logs(sq_store *s, const sonde_batch *b, const sonde_append_opt
 				return rc;
 			last_scope = lg->scope;
 		}
-		sonde_buf *rest = &s->enc, *key = &s->key;
-		sonde_buf_reset(rest);
+		sonde_buf *rest = &s->row_rest, *key = &s->key;
+		size_t rest_off = rest->len;
 		sonde_buf_reset(key);
 		sonde__enc_log_rest(rest, lg);
 		/* The identity: content (rest holds times, severity text, attributes, event name
 		 * and a non-string body), the columns' content, resource, scope, source, position. */
-		sonde_buf_append(key, rest->data, rest->len);
+		sonde_buf_append(key, rest->data + rest_off, rest->len - rest_off);
 		sonde__enc_varint(key, (uint64_t)(int64_t)lg->severity_number);
 		if (lg->body.kind == SONDE_VAL_STRING)
 			sonde__enc_str(key, lg->body.u.str);
@@ -1421,41 +1546,27 @@ static int append_logs(sq_store *s, const sonde_batch *b, const sonde_append_opt
 		if (rest->oom || key->oom)
 			return -ENOMEM;
 		uint64_t t = lg->time_ns ? lg->time_ns : lg->observed_time_ns;
-		sqlite3_stmt *q = s->ins_log;
-		sqlite3_bind_int64(q, 1, (int64_t)sonde_hash_bytes(key->data, key->len, 0x736f6e6465ULL));
-		sqlite3_bind_int64(q, 2, (int64_t)t);
-		sqlite3_bind_int64(q, 3, res->service_id);
-		sqlite3_bind_int(q, 4, lg->severity_number);
-		if (lg->body.kind == SONDE_VAL_STRING)
-			sqlite3_bind_text(q, 5, lg->body.u.str.ptr, (int)lg->body.u.str.len, SQLITE_STATIC);
-		else
-			sqlite3_bind_null(q, 5);
-		if (sonde_id_is_zero(lg->trace_id, 16))
-			sqlite3_bind_null(q, 6);
-		else
-			sqlite3_bind_blob(q, 6, lg->trace_id, 16, SQLITE_STATIC);
-		if (sonde_id_is_zero(lg->span_id, 8))
-			sqlite3_bind_null(q, 7);
-		else
-			sqlite3_bind_blob(q, 7, lg->span_id, 8, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 8, res->id);
-		sqlite3_bind_int64(q, 9, scope->id);
-		sqlite3_bind_blob(q, 10, rest->data, (int)rest->len, SQLITE_STATIC);
-		uint64_t tid = tids ? tids[i] : 0;
-		if (tid)
-			sqlite3_bind_int64(q, 11, (int64_t)tid);
-		else
-			sqlite3_bind_null(q, 11);
-		if ((rc = step_done(s, q)) < 0)
-			return rc;
-		if (!sqlite3_changes(s->db)) {
-			st->logs_present++;
-			continue;
+		s->lrows[nrows++] = (log_row){
+		        .lg = lg,
+		        .hkey = (int64_t)sonde_hash_bytes(key->data, key->len, 0x736f6e6465ULL),
+		        .time = (int64_t)t,
+		        .service = res->service_id,
+		        .res = res->id,
+		        .scope = scope->id,
+		        .tid = tids ? (int64_t)tids[i] : 0,
+		        .rest_off = rest_off,
+		        .rest_len = rest->len - rest_off,
+		};
+		if (nrows == MULTI_ROWS) {
+			if ((rc = flush_log_rows(s, nrows, &next_id)) < 0 ||
+			    (rc = count_log_rows(s, nrows, st, &ntpl)) < 0)
+				return rc;
+			nrows = 0;
 		}
-		st->logs_added++;
-		if (tid && (rc = template_note(s, tid, t, &ntpl)) < 0)
-			return rc;
 	}
+	if (nrows &&
+	    ((rc = flush_log_rows(s, nrows, &next_id)) < 0 || (rc = count_log_rows(s, nrows, st, &ntpl)) < 0))
+		return rc;
 	return ntpl ? store_templates(s, opts, ntpl) : 0;
 }
 

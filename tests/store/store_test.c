@@ -836,6 +836,44 @@ static const sonde_log_template two_templates[] = {
         {.id = 0xb2, .text = "disk <NUM> full", .text_len = 15},
 };
 
+/* Log records go in 64 at a time; a statement whose records were partly stored before
+ * tells the new ones apart. Records 0..99, then 50..149 at the same positions: 50 present,
+ * 50 added, and the templates count each record once. */
+static void test_logs_partly_stored(void **state)
+{
+	sonde_store *s = open_ok();
+	uint64_t ids[100];
+	sonde_batch *b = template_logs(0, 100, ids);
+	sonde_append_opts ao = {.log_template_ids = ids, .templates = two_templates, .templates_count = 2};
+	sonde_append_stats st = {0};
+	assert_int_equal(sonde_store_append(s, b, &ao, &st), 0);
+	assert_int_equal(st.logs_added, 100);
+	sonde_batch_free(b);
+	b = template_logs(50, 100, ids);
+	ao.log_position = 50;
+	memset(&st, 0, sizeof st);
+	assert_int_equal(sonde_store_append(s, b, &ao, &st), 0);
+	assert_int_equal(st.logs_added, 50);
+	assert_int_equal(st.logs_present, 50);
+	tpl_seen ts = {.n = 0};
+	assert_int_equal(sonde_store_scan_templates(s, collect_tpl, &ts), 0);
+	assert_int_equal(ts.n, 2);
+	assert_int_equal(ts.count[0] + ts.count[1], 150);
+	assert_int_equal(ts.count[0], 75);
+	sonde_store_info info;
+	assert_int_equal(sonde_store_info_get(s, &info), 0);
+	assert_int_equal(info.logs, 150);
+	/* In time order, each record once. */
+	sonde_batch *out = sonde_batch_new();
+	sonde_query q = {0};
+	assert_int_equal(sonde_store_select_logs(s, &q, out), 150);
+	for (size_t i = 0; i < out->logs_count; i++)
+		assert_int_equal(out->logs[i].time_ns, T0 + i * 1000 * MS);
+	sonde_batch_free(out);
+	sonde_batch_free(b);
+	sonde_store_close(s);
+}
+
 /* Template ids go in with the records, come back as a filter, and the templates' counts
  * and times cover the records added, so re-appending changes nothing. */
 static void test_templates(void **state)
@@ -1040,7 +1078,8 @@ int main(void)
 	        T(test_multi_row_append), T(test_filters),    T(test_scan_stops),
 	        T(test_aggregate),        T(test_prune),      T(test_migration),
 	        T(test_migration_2_to_3), T(test_bad_files),  T(test_damaged_record),
-	        T(test_two_handles),      T(test_templates),  T(test_migration_3_to_4),
+	        T(test_two_handles),      T(test_templates),  T(test_logs_partly_stored),
+	        T(test_migration_3_to_4),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
