@@ -148,10 +148,11 @@ typedef struct sq_store {
 	sonde_buf enc, enc2, key;
 	sonde_buf row_attrs, row_rest; /* span_data blobs of the rows in `rows` */
 	sonde__keymap traces;
-	sonde__keymap span_seen; /* (trace index, span id) of the spans of one append */
-	struct span_row *rows;   /* the spans of one append waiting for their INSERT */
-	struct log_row *lrows;   /* the same for log records */
-	sonde__keymap tpl_ix;    /* template id -> 1 + index in tpl_acc, per append */
+	struct span_key *seen; /* (trace index, span id) of one append's spans: a hash set */
+	size_t seen_cap;       /* its slots, a power of two; 0: none */
+	struct span_row *rows; /* the spans of one append waiting for their INSERT */
+	struct log_row *lrows; /* the same for log records */
+	sonde__keymap tpl_ix;  /* template id -> 1 + index in tpl_acc, per append */
 	struct tpl_acc *tpl_acc;
 	size_t tpl_cap;
 } sq_store;
@@ -454,7 +455,7 @@ static void sq_close(sonde_store *base)
 	sonde__keymap_release(&s->scope_ids);
 	sonde__keymap_release(&s->series_ids);
 	sonde__keymap_release(&s->traces);
-	sonde__keymap_release(&s->span_seen);
+	free(s->seen);
 	free(s->rows);
 	free(s->lrows);
 	sonde__keymap_release(&s->tpl_ix);
@@ -656,7 +657,6 @@ static int sq_open(const char *target, unsigned flags, sonde_store **out, char *
 	sonde__keymap_init(&s->scope_ids);
 	sonde__keymap_init(&s->series_ids);
 	sonde__keymap_init(&s->traces);
-	sonde__keymap_init(&s->span_seen);
 	sonde__keymap_init(&s->tpl_ix);
 	sonde_arena_init(&s->strs_arena);
 	int rc;
@@ -1154,20 +1154,57 @@ static int store_traces(sq_store *s, const trace_acc *acc, size_t acc_n)
 	return 0;
 }
 
+/* A span met in this append: its span id and 1 + its trace's index (0: a free slot). */
+typedef struct span_key {
+	uint64_t span_id;
+	uint32_t trace; /* 1 + index in the append's trace_acc array */
+} span_key;
+
+/* Empties the set of spans met, sized for n spans (at most half full). */
+static int seen_reset(sq_store *s, size_t n)
+{
+	size_t cap = 64;
+	while (cap < 2 * n)
+		cap *= 2;
+	if (cap > s->seen_cap) {
+		span_key *e = realloc(s->seen, cap * sizeof *e);
+		if (!e)
+			return -ENOMEM;
+		s->seen = e;
+		s->seen_cap = cap;
+	} else {
+		cap = s->seen_cap;
+	}
+	memset(s->seen, 0, cap * sizeof *s->seen);
+	return 0;
+}
+
+/* Adds (ti, span id) to the set of spans met; false when it was there already. The keys
+ * sit in the slots themselves: span ids are random, so they hash themselves. */
+static bool seen_add(sq_store *s, uint32_t ti, const uint8_t id[8])
+{
+	uint64_t sid;
+	memcpy(&sid, id, 8);
+	size_t mask = s->seen_cap - 1;
+	for (size_t i = (sid ^ (sid >> 29) ^ ti * 0x9e3779b97f4a7c15ULL) & mask;; i = (i + 1) & mask) {
+		span_key *e = &s->seen[i];
+		if (!e->trace) {
+			e->span_id = sid;
+			e->trace = ti + 1;
+			return true;
+		}
+		if (e->span_id == sid && e->trace == ti + 1)
+			return false;
+	}
+}
+
 /* Whether span sp of trace t (index ti in this append) is new: not stored before, and
  * not met earlier in this append. */
 static int span_is_new(sq_store *s, const trace_acc *t, uint32_t ti, const sonde_span_data *sp, bool *isnew)
 {
-	uint8_t k[12];
-	memcpy(k, &ti, 4);
-	memcpy(k + 4, sp->span_id, 8);
-	uint64_t h = sonde__keymap_hash(k, sizeof k);
 	*isnew = false;
-	if (id_get(&s->span_seen, k, sizeof k, h))
+	if (!seen_add(s, ti, sp->span_id))
 		return 0;
-	int rc = id_put(&s->span_seen, k, sizeof k, h, 1);
-	if (rc < 0)
-		return rc;
 	if (t->stored) {
 		sqlite3_bind_int64(s->span_exists, 1, t->key);
 		sqlite3_bind_blob(s->span_exists, 2, sp->span_id, 8, SQLITE_STATIC);
@@ -1203,7 +1240,10 @@ static int append_spans(sq_store *s, const sonde_batch *b, ref_cache *rc_cache, 
 		free(tix);
 		return -ENOMEM;
 	}
-	sonde__keymap_clear(&s->span_seen);
+	if (seen_reset(s, b->spans_count) < 0) {
+		free(tix);
+		return -ENOMEM;
+	}
 	sonde_buf_reset(&s->row_attrs);
 	sonde_buf_reset(&s->row_rest);
 	int rc = trace_keys(s, b, &acc, &acc_n, tix);
