@@ -6,7 +6,7 @@
  * and checks that the store holds every acknowledged span.
  *
  *     serve_bench [--db URI] [--seconds S] [--clients N] [--spans K] [--batch N] [--load F]
- *                 [--rate SPANS_PER_S]
+ *                 [--rate SPANS_PER_S] [--committers N]
  *
  * Defaults: a temporary SQLite file, 3 s per phase, 4 clients, 500 spans per request,
  * load 0.8. Metric names say the backend: serve_sqlite_* or serve_clickhouse_*.
@@ -323,7 +323,7 @@ int main(int argc, char **argv)
 {
 	const char *db = NULL;
 	double seconds = 3, load = 0.8, fixed_rate = 0;
-	size_t clients = 4, spans = 500, batch = 0;
+	size_t clients = 4, spans = 500, batch = 0, committers = 0;
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--db"))
 			db = argv[i + 1];
@@ -339,6 +339,8 @@ int main(int argc, char **argv)
 			load = atof(argv[i + 1]);
 		else if (!strcmp(argv[i], "--rate"))
 			fixed_rate = atof(argv[i + 1]);
+		else if (!strcmp(argv[i], "--committers"))
+			committers = (size_t)atoi(argv[i + 1]);
 	}
 	if (spans < 10)
 		spans = 10;
@@ -358,8 +360,11 @@ int main(int argc, char **argv)
 		if (make_body(i, spans, &bodies[i]) != 0)
 			return 1;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	sonde_serve_opts o = {
-	        .host = "127.0.0.1", .db_uri = db, .batch_records = batch, .queue_requests = 64};
+	sonde_serve_opts o = {.host = "127.0.0.1",
+	                      .db_uri = db,
+	                      .batch_records = batch,
+	                      .queue_requests = 64,
+	                      .committers = (unsigned)committers};
 	sonde_serve *srv;
 	char err[256];
 	if (sonde_serve_start(&o, &srv, err, sizeof err) != 0) {
