@@ -46,6 +46,14 @@ else
 	fail "$api is not built"
 fi
 
+# ---- sonde serve with three committers, each on its own handle (tests/serve/serve_committers_test.c)
+committers=${SONDE_BUILD:-build}/tests/serve_committers_test
+if [ -x "$committers" ]; then
+	SONDE_CH_URI="clickhouse://127.0.0.1:$http/sonde_committers" "$committers" >"$work/committers.out" 2>&1 ||
+		fail "serve_committers_test: $(grep -E 'ERROR|FAILED|HTTP|start:|Failure|!=' "$work/committers.out" | head -20)"
+	grep -q 'OK \] test_clickhouse' "$work/committers.out" || fail "serve_committers_test did not run on ClickHouse"
+fi
+
 # ---- ingest, twice --------------------------------------------------------------------------
 parity_ingest_twice "${inputs[@]}"
 
