@@ -313,9 +313,9 @@ void *sonde__serve_writer_main(void *arg)
 	unsigned ncommit = srv->o.committers ? srv->o.committers : 1;
 	/* One group filling, one per committer. */
 	group *groups = calloc(ncommit + 1, sizeof *groups);
-	bool pipelined = p && groups && pthread_cond_init(&p->cv, NULL) == 0;
 	if (p)
 		*p = pzero;
+	bool pipelined = p && groups && pthread_cond_init(&p->cv, NULL) == 0;
 	if (pipelined) {
 		p->srv = srv;
 		for (unsigned i = 0; i < ncommit; i++) {
