@@ -6,6 +6,8 @@
 # usage: bench/clickhouse_bench.sh BUILD_DIR [SPANS]   (default 1000000 spans)
 #        SERVE_CLIENTS (default 32): serve_bench's closed-loop clients: ClickHouse pays per
 #        INSERT, so its transactions need many requests in flight to grow
+#        SERVE_FILL=N: serve_bench runs on a store that already holds N spans (--fill N
+#        --settle 20: appended first, then 20 s for the merges)
 #        ROUNDS: measure only the ClickHouse appends, ROUNDS times (median and range)
 #        GROW=N: instead, append N spans into one database and print the rate of each
 #        million as the store grows, then a retry's time (clickhouse_bench --grow)
@@ -29,6 +31,7 @@ rc=$?
 serve=$build/bench/serve_bench
 [ -x "$serve" ] || serve=$build/serve_bench
 if [ $rc -eq 0 ] && [ -x "$serve" ]; then
-	"$serve" --db "clickhouse://127.0.0.1:$ch_http/sonde_serve_bench" --clients "${SERVE_CLIENTS:-32}" || rc=$?
+	"$serve" --db "clickhouse://127.0.0.1:$ch_http/sonde_serve_bench" --clients "${SERVE_CLIENTS:-32}" \
+		${SERVE_FILL:+--fill "$SERVE_FILL" --settle 20} || rc=$?
 fi
 exit $rc

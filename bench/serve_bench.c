@@ -6,7 +6,7 @@
  * and checks that the store holds every acknowledged span.
  *
  *     serve_bench [--db URI] [--seconds S] [--clients N] [--spans K] [--batch N] [--load F]
- *                 [--rate SPANS_PER_S]
+ *                 [--rate SPANS_PER_S] [--committers N] [--fill N] [--settle S]
  *
  * Defaults: a temporary SQLite file, 3 s per phase, 4 clients, 500 spans per request,
  * load 0.8. Metric names say the backend: serve_sqlite_* or serve_clickhouse_*.
@@ -18,6 +18,11 @@
  * that could not be sent on time because the server was slow counts its waiting, so that
  * queueing shows in the quantiles instead of slowing the load down (no coordinated
  * omission). --rate skips phase 1 and offers load * SPANS_PER_S in phase 2.
+ *
+ * --fill N first appends N other spans (ids of their own, earlier times, batches of
+ * 50,000) straight into the store, then waits --settle seconds (default 0) for the
+ * backend's background work (ClickHouse's merges): the phases then run on a store that
+ * already holds N spans. --committers N: transactions in flight (serve opts.committers).
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -319,11 +324,64 @@ static uint64_t run_open(double req_per_s, double seconds, double *sent_per_s, d
 	return ok;
 }
 
+/* Appends n spans into db (traces of 10, ids apart from the requests', times before
+ * theirs) in batches of 50,000. Returns 0 or the store's code. */
+static int fill(const char *db, size_t n)
+{
+	sonde_store *st;
+	char err[256];
+	int rc = sonde_store_open(db, 0, &st, err, sizeof err);
+	if (rc < 0) {
+		fprintf(stderr, "serve_bench: %s\n", err);
+		return rc;
+	}
+	sonde_batch *b = sonde_batch_new();
+	uint64_t t0 = 1700000000000000000ull - (uint64_t)n * 1000u, start = now_ns();
+	for (size_t done = 0; done < n && rc == 0;) {
+		sonde_batch_clear(b);
+		sonde_resource *res = sonde_batch_new_resource(b);
+		sonde_scope *sc = sonde_batch_new_scope(b);
+		res->attrs.items = sonde_batch_alloc(b, sizeof(sonde_kv));
+		res->attrs.count = 1;
+		res->attrs.items[0].key = SONDE_STR_LIT("service.name");
+		res->attrs.items[0].value.kind = SONDE_VAL_STRING;
+		res->attrs.items[0].value.u.str = SONDE_STR_LIT("bench");
+		sc->name = SONDE_STR_LIT("serve_bench");
+		static const char *const ops[] = {"GET /orders", "SELECT orders", "charge", "render",
+		                                  "cache get"};
+		for (size_t k = 0; k < 50000 && done < n; k++, done++) {
+			sonde_span_data *sp = sonde_batch_add_span(b, res, sc);
+			uint64_t trace = done / 10 + 1, sid = done + 1;
+			memcpy(sp->trace_id, &trace, 8);
+			sp->trace_id[15] = 0xf1;
+			memcpy(sp->span_id, &sid, 8);
+			if (done % 10) {
+				uint64_t parent = sid - 1;
+				memcpy(sp->parent_span_id, &parent, 8);
+			}
+			sp->name = (sonde_str){ops[done % 5], strlen(ops[done % 5])};
+			sp->kind = done % 5 == 0 ? SONDE_SPAN_KIND_SERVER : SONDE_SPAN_KIND_CLIENT;
+			sp->start_ns = t0 + done * 1000u;
+			sp->end_ns = sp->start_ns + 500 + done % 97;
+		}
+		sonde_append_opts ao = {0};
+		if ((rc = sonde_store_append(st, b, &ao, NULL)) < 0)
+			fprintf(stderr, "serve_bench: filling: %s\n", sonde_store_errmsg(st));
+	}
+	double el = (double)(now_ns() - start) / 1e9;
+	if (rc == 0)
+		printf("serve_fill_spans_per_s: %.0f spans/s (%zu spans)\n", (double)n / el, n);
+	sonde_batch_free(b);
+	sonde_store_close(st);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const char *db = NULL;
 	double seconds = 3, load = 0.8, fixed_rate = 0;
-	size_t clients = 4, spans = 500, batch = 0;
+	size_t clients = 4, spans = 500, batch = 0, committers = 0, fill_n = 0;
+	double settle_s = 0;
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--db"))
 			db = argv[i + 1];
@@ -339,6 +397,12 @@ int main(int argc, char **argv)
 			load = atof(argv[i + 1]);
 		else if (!strcmp(argv[i], "--rate"))
 			fixed_rate = atof(argv[i + 1]);
+		else if (!strcmp(argv[i], "--committers"))
+			committers = (size_t)atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--fill"))
+			fill_n = (size_t)atoll(argv[i + 1]);
+		else if (!strcmp(argv[i], "--settle"))
+			settle_s = atof(argv[i + 1]);
 	}
 	if (spans < 10)
 		spans = 10;
@@ -358,8 +422,17 @@ int main(int argc, char **argv)
 		if (make_body(i, spans, &bodies[i]) != 0)
 			return 1;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	sonde_serve_opts o = {
-	        .host = "127.0.0.1", .db_uri = db, .batch_records = batch, .queue_requests = 64};
+	if (fill_n && fill(db, fill_n) != 0)
+		return 1;
+	if (settle_s > 0) {
+		struct timespec ts = {(time_t)settle_s, (long)((settle_s - (double)(time_t)settle_s) * 1e9)};
+		nanosleep(&ts, NULL);
+	}
+	sonde_serve_opts o = {.host = "127.0.0.1",
+	                      .db_uri = db,
+	                      .batch_records = batch,
+	                      .queue_requests = 64,
+	                      .committers = (unsigned)committers};
 	sonde_serve *srv;
 	char err[256];
 	if (sonde_serve_start(&o, &srv, err, sizeof err) != 0) {
@@ -401,9 +474,9 @@ int main(int argc, char **argv)
 	sonde_store_info info;
 	if (sonde_store_open(db, SONDE_STORE_READONLY, &s, err, sizeof err) == 0 &&
 	    sonde_store_info_get(s, &info) == 0) {
-		uint64_t want = (ok + ok2) * spans;
-		printf("serve_spans_stored: %llu spans (acknowledged %llu)\n", (unsigned long long)info.spans,
-		       (unsigned long long)want);
+		uint64_t want = (ok + ok2) * spans + fill_n;
+		printf("serve_spans_stored: %llu spans (acknowledged and filled %llu)\n",
+		       (unsigned long long)info.spans, (unsigned long long)want);
 		printf("serve_transactions: %llu batches\n", (unsigned long long)t.batches);
 		if (info.spans < want) {
 			fprintf(stderr, "serve_bench: acknowledged spans missing from the store\n");

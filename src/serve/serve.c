@@ -439,13 +439,27 @@ int sonde_serve_start(const sonde_serve_opts *opts, sonde_serve **out, char *err
 		free(srv);
 		return rc;
 	}
-	if ((rc = pthread_create(&srv->writer, NULL, sonde__serve_writer_main, srv)) != 0) {
-		snprintf(errmsg, errmsg_len, "cannot start the writer thread: %s", strerror(rc));
+	/* Several transactions in flight only where the backend takes concurrent writers
+	 * (ClickHouse: concurrent INSERTs); SQLite has one writer at a time. One by default:
+	 * on a host that ClickHouse shares, smaller concurrent INSERTs cost its CPU more than
+	 * they save in waiting (docs/serve.md, Speed). */
+	if (!o->committers || strcmp(sonde_store_backend(srv->store), "sqlite") == 0)
+		o->committers = 1;
+	if (o->committers > SONDE__SERVE_MAX_COMMITTERS)
+		o->committers = SONDE__SERVE_MAX_COMMITTERS;
+	srv->stores[0] = srv->store;
+	for (unsigned i = 1; i < o->committers && rc == 0; i++)
+		rc = sonde_store_open(db, SONDE_STORE_BG_CHECKPOINT, &srv->stores[i], errmsg, errmsg_len);
+	if (rc == 0 && (rc = -pthread_create(&srv->writer, NULL, sonde__serve_writer_main, srv)) != 0)
+		snprintf(errmsg, errmsg_len, "cannot start the writer thread: %s", strerror(-rc));
+	if (rc != 0) {
+		for (unsigned i = 1; i < o->committers; i++)
+			sonde_store_close(srv->stores[i]);
 		sonde_store_close(srv->store);
 		pthread_mutex_destroy(&srv->mu);
 		pthread_cond_destroy(&srv->cv);
 		free(srv);
-		return -rc;
+		return rc;
 	}
 	srv->writer_started = true;
 
@@ -555,6 +569,8 @@ int sonde_serve_stop(sonde_serve *s, uint32_t drain_ms, sonde_serve_totals *tota
 	}
 	if (totals)
 		sonde_serve_totals_get(s, totals);
+	for (unsigned i = 1; i < s->o.committers; i++)
+		sonde_store_close(s->stores[i]);
 	sonde_store_close(s->store);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);

@@ -34,7 +34,10 @@
  *   commit, at most opts.batch_records records (group commit): idle, every request is
  *   written at once; under load transactions grow and their cost is shared, and no
  *   request waits behind more than one commit before its own. At most one request with
- *   log records goes into a transaction (log positions are per request).
+ *   log records goes into a transaction (log positions are per request). With
+ *   opts.committers > 1 (ClickHouse) there are that many committers, each on its own
+ *   store handle: a group goes to whichever is free, so that many transactions are in
+ *   flight at once (durability is per request and unchanged).
  *
  *   Shutdown. sonde_serve_stop() stops accepting connections, answers new requests on
  *   open connections 503, waits until every admitted request has been written and
@@ -70,6 +73,8 @@ typedef struct sonde_serve_opts {
 	size_t queue_requests;    /* requests admitted and not yet answered; 0: 64 */
 	size_t queue_bytes;       /* bodies waiting for the writer, in total; 0: 256 MiB */
 	size_t batch_records;     /* records per transaction (soft); 0: 10000 */
+	unsigned committers;      /* transactions in flight at once, each on its own store handle
+	                             (ClickHouse; SQLite always 1: one writer at a time); 0: 1 */
 	unsigned threads;         /* HTTP threads; 0: 2 */
 	unsigned retry_after_s;   /* the Retry-After of 429 and 503; 0: 1 */
 	unsigned conn_timeout_s;  /* idle connections are closed after this; 0: 60 */

@@ -8,12 +8,17 @@
  * request is committed alone at once, and under load transactions grow just enough to keep
  * up (group commit) while no request waits behind more than one commit before its own.
  *
- * The committer is the only user of the store handle while the server runs. A request
+ * With opts.committers > 1 (a backend that takes concurrent writers: ClickHouse) there
+ * are that many committer threads, each with its own store handle (srv->stores[i]); the
+ * decoder hands its group to any free one, so that many transactions are in flight and
+ * groups are what arrived while all were busy. There are committers + 1 groups: one
+ * filling, one per committer; a committer gives its group back (srv->mu) when done.
+ *
+ * Each committer is the only user of its store handle while the server runs. A request
  * whose body does not decode is answered 400 by the decoder at once and takes no part in
  * a transaction. When the append of a group of several requests fails, each is tried
- * again alone, so one request the store refuses does not fail the others. At most two
- * groups exist (the one filling, the one committing), so decoded records held are bounded
- * by about twice opts.batch_records.
+ * again alone, so one request the store refuses does not fail the others. Decoded records
+ * held are bounded by about (committers + 1) * opts.batch_records.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -42,13 +47,25 @@ typedef struct group {
 	bool closed;   /* takes no more requests (a second one with logs is waiting) */
 } group;
 
-/* What the decoder and the committer share; guarded by srv->mu. */
+/* A committer thread: its store handle and the group it is committing. */
+typedef struct committer {
+	sonde_serve *srv;
+	struct pipe_state *p;
+	sonde_store *store; /* its own: handles are not shared between threads */
+	group *g;           /* the group being committed; NULL: free */
+	sonde_batch *alone; /* for requests retried alone */
+	pthread_t th;
+} committer;
+
+/* What the decoder and the committers share; guarded by srv->mu. */
 typedef struct pipe_state {
 	sonde_serve *srv;
-	pthread_cond_t cv;  /* the committer waits for a group */
-	group *handoff;     /* the group being committed; NULL: the committer is free */
-	bool exit;          /* the committer returns once handoff is NULL */
-	sonde_batch *alone; /* the committer's, for requests retried alone */
+	pthread_cond_t cv; /* the committers wait for a group */
+	committer c[SONDE__SERVE_MAX_COMMITTERS];
+	unsigned nc;                               /* committer threads running */
+	group *spare[SONDE__SERVE_MAX_COMMITTERS]; /* groups neither filling nor committing */
+	unsigned nspare;
+	bool exit; /* the committers return once free */
 } pipe_state;
 
 static size_t records_of(const sonde_batch *b)
@@ -93,13 +110,13 @@ static bool decode(sonde_batch *b, sonde__serve_req *rq)
 
 /* Appends b; on success adds to the counters and returns 0, else the store's code with
  * its message in msg. */
-static int append(sonde_serve *srv, const sonde_batch *b, char *msg, size_t msg_len)
+static int append(sonde_serve *srv, sonde_store *store, const sonde_batch *b, char *msg, size_t msg_len)
 {
 	sonde_append_opts ao = {.log_source = NULL, .log_position = 0};
 	sonde_append_stats as;
 	memset(&as, 0, sizeof as);
 	uint64_t t0 = sonde__serve_now_ns();
-	int rc = sonde_store_append(srv->store, b, &ao, &as);
+	int rc = sonde_store_append(store, b, &ao, &as);
 	double dt = (double)(sonde__serve_now_ns() - t0) / 1e9;
 	pthread_mutex_lock(&srv->mu);
 	if (rc == 0) {
@@ -116,7 +133,7 @@ static int append(sonde_serve *srv, const sonde_batch *b, char *msg, size_t msg_
 	}
 	pthread_mutex_unlock(&srv->mu);
 	if (rc != 0) {
-		const char *m = sonde_store_errmsg(srv->store);
+		const char *m = sonde_store_errmsg(store);
 		snprintf(msg, msg_len, "the store could not write: %s", m && *m ? m : sonde_strerror(rc));
 	}
 	return rc;
@@ -147,24 +164,25 @@ static void finish(sonde_serve *srv, sonde__serve_req *const *rqs, size_t n)
 	pthread_mutex_unlock(&srv->mu);
 }
 
-/* Appends group g (its requests that decoded) and decides every answer. */
-static void commit(pipe_state *p, group *g)
+/* Appends group g (its requests that decoded) on c's store handle and decides every
+ * answer. */
+static void commit(committer *c, group *g)
 {
-	sonde_serve *srv = p->srv;
+	sonde_serve *srv = c->srv;
 	char msg[400];
-	int rc = g->n ? append(srv, g->b, msg, sizeof msg) : 0;
+	int rc = g->n ? append(srv, c->store, g->b, msg, sizeof msg) : 0;
 	if (rc != 0 && g->n > 1) {
 		/* Each alone, so that one the store refuses does not fail the rest. */
-		if (!p->alone)
-			p->alone = sonde_batch_new();
+		if (!c->alone)
+			c->alone = sonde_batch_new();
 		for (size_t i = 0; i < g->n; i++) {
 			sonde__serve_req *rq = g->rq[i];
-			if (!p->alone) {
+			if (!c->alone) {
 				fail_store(rq, "out of memory: retry later");
 				continue;
 			}
-			sonde_batch_clear(p->alone);
-			if (decode(p->alone, rq) && append(srv, p->alone, msg, sizeof msg) != 0)
+			sonde_batch_clear(c->alone);
+			if (decode(c->alone, rq) && append(srv, c->store, c->alone, msg, sizeof msg) != 0)
 				fail_store(rq, msg);
 		}
 	} else if (rc != 0) {
@@ -186,25 +204,55 @@ static void commit(pipe_state *p, group *g)
 	finish(srv, g->rq, g->n);
 }
 
+static void group_reset(group *g)
+{
+	if (g->b)
+		sonde_batch_clear(g->b);
+	g->n = 0;
+	g->has_logs = false;
+	g->closed = false;
+}
+
 static void *committer_main(void *arg)
 {
-	pipe_state *p = arg;
+	committer *c = arg;
+	pipe_state *p = c->p;
 	sonde_serve *srv = p->srv;
 	for (;;) {
 		pthread_mutex_lock(&srv->mu);
-		while (!p->handoff && !p->exit)
+		while (!c->g && !p->exit)
 			pthread_cond_wait(&p->cv, &srv->mu);
-		group *g = p->handoff;
+		group *g = c->g;
 		pthread_mutex_unlock(&srv->mu);
 		if (!g)
 			break;
-		commit(p, g);
+		commit(c, g);
+		group_reset(g);
 		pthread_mutex_lock(&srv->mu);
-		p->handoff = NULL;
+		c->g = NULL;
+		p->spare[p->nspare++] = g;
 		pthread_cond_broadcast(&srv->cv);
 		pthread_mutex_unlock(&srv->mu);
 	}
 	return NULL;
+}
+
+/* A committer with no group, or NULL. Caller holds srv->mu. */
+static committer *free_committer(pipe_state *p)
+{
+	for (unsigned i = 0; i < p->nc; i++)
+		if (!p->c[i].g)
+			return &p->c[i];
+	return NULL;
+}
+
+/* Whether a committer is writing a group. Caller holds srv->mu. */
+static bool committing(const pipe_state *p)
+{
+	for (unsigned i = 0; i < p->nc; i++)
+		if (p->c[i].g)
+			return true;
+	return false;
 }
 
 /* Takes the first queued request. Caller holds srv->mu. */
@@ -219,15 +267,6 @@ static sonde__serve_req *pop_locked(sonde_serve *srv)
 	srv->queued_bytes -= rq->body.len;
 	srv->writing++;
 	return rq;
-}
-
-static void group_reset(group *g)
-{
-	if (g->b)
-		sonde_batch_clear(g->b);
-	g->n = 0;
-	g->has_logs = false;
-	g->closed = false;
 }
 
 /* Decodes rq into g; answers it at once when it does not decode. Returns false when rq
@@ -269,38 +308,53 @@ void *sonde__serve_writer_main(void *arg)
 {
 	sonde_serve *srv = arg;
 	static group zero;
-	group *ga = malloc(sizeof *ga), *gb = malloc(sizeof *gb);
-	pipe_state p = {.srv = srv};
-	pthread_t committer;
-	bool pipelined = ga && gb && pthread_cond_init(&p.cv, NULL) == 0;
-	if (pipelined && pthread_create(&committer, NULL, committer_main, &p) != 0) {
-		pthread_cond_destroy(&p.cv);
-		pipelined = false;
+	static pipe_state pzero;
+	pipe_state *p = malloc(sizeof *p);
+	unsigned ncommit = srv->o.committers ? srv->o.committers : 1;
+	/* One group filling, one per committer. */
+	group *groups = calloc(ncommit + 1, sizeof *groups);
+	if (p)
+		*p = pzero;
+	bool pipelined = p && groups && pthread_cond_init(&p->cv, NULL) == 0;
+	if (pipelined) {
+		p->srv = srv;
+		for (unsigned i = 0; i < ncommit; i++) {
+			committer *c = &p->c[p->nc];
+			c->srv = srv;
+			c->p = p;
+			c->store = srv->stores[i];
+			if (pthread_create(&c->th, NULL, committer_main, c) != 0)
+				break;
+			p->nc++;
+		}
+		for (unsigned i = 1; i <= p->nc; i++)
+			p->spare[p->nspare++] = &groups[i];
+		if (!p->nc) {
+			pthread_cond_destroy(&p->cv);
+			pipelined = false;
+		}
 	}
-	if (ga)
-		*ga = zero;
-	if (gb)
-		*gb = zero;
-	group *fill = ga, *spare = gb;
+	/* Without a committer thread (none could start) the decoder commits on store 0. */
+	committer self = {.srv = srv, .p = p, .store = srv->store};
+	group *fill = groups;
+	if (fill)
+		*fill = zero;
 	sonde__serve_req *carry = NULL;
 	for (;;) {
 		sonde__serve_req *rq = NULL;
+		committer *c;
 		pthread_mutex_lock(&srv->mu);
 		for (;;) {
-			if (pipelined && fill->n && !p.handoff) {
-				/* The committer is free: it takes what is decoded. */
-				p.handoff = fill;
-				pthread_cond_signal(&p.cv);
-				group *t = fill;
-				fill = spare;
-				spare = t;
-				group_reset(fill);
+			if (pipelined && fill->n && (c = free_committer(p))) {
+				/* A committer is free: it takes what is decoded. */
+				c->g = fill;
+				pthread_cond_broadcast(&p->cv);
+				fill = p->spare[--p->nspare];
 				continue;
 			}
 			if (!pipelined && fill && fill->n && (fill->closed || (!carry && !srv->head))) {
-				/* Without a committer thread (it could not start): commit here. */
 				pthread_mutex_unlock(&srv->mu);
-				commit(&p, fill);
+				commit(&self, fill);
 				group_reset(fill);
 				pthread_mutex_lock(&srv->mu);
 				continue;
@@ -315,7 +369,8 @@ void *sonde__serve_writer_main(void *arg)
 				rq = pop_locked(srv);
 				break;
 			}
-			if (!carry && !srv->head && (!fill || !fill->n) && !p.handoff && srv->writer_exit)
+			if (!carry && !srv->head && (!fill || !fill->n) && !(pipelined && committing(p)) &&
+			    srv->writer_exit)
 				break;
 			pthread_cond_wait(&srv->cv, &srv->mu);
 		}
@@ -334,18 +389,19 @@ void *sonde__serve_writer_main(void *arg)
 	}
 	if (pipelined) {
 		pthread_mutex_lock(&srv->mu);
-		p.exit = true;
-		pthread_cond_signal(&p.cv);
+		p->exit = true;
+		pthread_cond_broadcast(&p->cv);
 		pthread_mutex_unlock(&srv->mu);
-		pthread_join(committer, NULL);
-		pthread_cond_destroy(&p.cv);
+		for (unsigned i = 0; i < p->nc; i++) {
+			pthread_join(p->c[i].th, NULL);
+			sonde_batch_free(p->c[i].alone);
+		}
+		pthread_cond_destroy(&p->cv);
 	}
-	sonde_batch_free(p.alone);
-	if (ga)
-		sonde_batch_free(ga->b);
-	if (gb)
-		sonde_batch_free(gb->b);
-	free(ga);
-	free(gb);
+	sonde_batch_free(self.alone);
+	for (unsigned i = 0; groups && i <= ncommit; i++)
+		sonde_batch_free(groups[i].b);
+	free(groups);
+	free(p);
 	return NULL;
 }

@@ -24,8 +24,8 @@
  *   span_keys(start_ns, trace_id, span_id, sid)
  *                                 ORDER BY start_ns first (schema 2): where an append looks
  *                                 up which of its spans are stored, reading only the
- *                                 batch's time slice; written after spans and
- *                                 trace_index (sent at once)
+ *                                 batch's time slice; written at the same time as
+ *                                 spans and trace_index (three INSERTs at once)
  *   logs(...)                     ORDER BY (time_ns, hkey); hkey as in the SQLite backend
  *   log_index(trace_id, time_ns, hkey)
  *                                 the lookup path for a trace's logs; written before logs,
@@ -52,8 +52,11 @@
  * Prune and OPTIMIZE run on each shard's DB_local. docs/SCALING.md.
  *
  * Durability: an INSERT is acknowledged once ClickHouse has written its parts. A batch
- * goes into several tables one after the other, so a writer killed mid-append may leave
- * part of a batch; running the same append again adds exactly what is missing.
+ * goes into several tables (spans, trace_index and span_keys at once), so a writer killed
+ * mid-append may leave part of a batch, e.g. a key in span_keys whose span is in neither
+ * other table; a span the presence query finds counts as stored only once spans and
+ * trace_index both have it (confirm_present, queried only when something is found), so
+ * running the same append again adds exactly what is missing.
  */
 #define _GNU_SOURCE /* memmem */
 #include <errno.h>
@@ -340,6 +343,7 @@ typedef struct http_req {
 	http_ctx h;
 	sonde_buf url;
 	curl_mime *mime;
+	bool async; /* running on s->multi (select_begin) */
 } http_req;
 
 /* Sets c up to POST body to the url (query_param: the statement in the URL, for INSERTs
@@ -455,6 +459,46 @@ static int http_post(ch_store *s, CURL *c, const char *query_param, const sonde_
 	return rc < 0 ? rc : req_finish(s, &r, curl_easy_perform(c), what);
 }
 
+/* As sonde__ch_select_ext() with sql (its FORMAT included), but started on s->curl
+ * through s->multi and left running while the caller works (rows are fed to fn only
+ * inside select_end(), which waits for the end and returns what sonde__ch_select_ext()
+ * would). r, sql and ext stay valid until then, and s->curl is not used meanwhile. When
+ * no multi handle can be made, select_end() runs the query. */
+static int select_begin(ch_store *s, http_req *r, const char *sql, const sonde__ch_ext *ext,
+                        sonde__ch_row_fn fn, void *ctx)
+{
+	int rc = req_start(s, s->curl, r, sql, ext, NULL, 0, fn, ctx);
+	if (rc < 0)
+		return rc;
+	if ((s->multi || (s->multi = curl_multi_init())) &&
+	    curl_multi_add_handle(s->multi, s->curl) == CURLM_OK) {
+		int running;
+		r->async = true;
+		curl_multi_perform(s->multi, &running);
+	}
+	return 0;
+}
+
+static int select_end(ch_store *s, http_req *r, const char *what)
+{
+	if (!r->async)
+		return req_finish(s, r, curl_easy_perform(s->curl), what);
+	CURLcode cc = CURLE_RECV_ERROR;
+	CURLMcode mc = CURLM_OK;
+	for (int running = 1; mc == CURLM_OK && running;) {
+		mc = curl_multi_perform(s->multi, &running);
+		if (mc == CURLM_OK && running)
+			mc = curl_multi_poll(s->multi, NULL, 0, 1000, NULL);
+	}
+	CURLMsg *m;
+	int left;
+	while ((m = curl_multi_info_read(s->multi, &left)))
+		if (m->msg == CURLMSG_DONE && m->easy_handle == s->curl)
+			cc = m->data.result;
+	curl_multi_remove_handle(s->multi, s->curl);
+	return req_finish(s, r, cc, what);
+}
+
 int sonde__ch_select(ch_store *s, CURL *c, const char *sql, sonde__ch_row_fn fn, void *ctx, const char *what)
 {
 	sonde_buf b = SONDE_BUF_INIT;
@@ -494,46 +538,69 @@ static int ch_insert(ch_store *s, const char *table, const sonde_buf *rows, cons
 	return http_post(s, s->curl, q, NULL, rows->data, rows->len, NULL, NULL, what);
 }
 
-/* Two INSERTs at once, on curl and curl2 (the server writes both parts in parallel);
- * returns when both are done: 0, or the first one's error. One after the other when one
- * has no rows or no multi handle can be made. */
-static int ch_insert2(ch_store *s, const char *t1, const sonde_buf *r1, const char *t2, const sonde_buf *r2,
-                      const char *what)
+/* Up to three INSERTs at once, rows[i] into tables[i], on curl, curl2 and curl3 (the
+ * server writes their parts in parallel); returns when all are done: 0, or the first
+ * failed one's error. Tables without rows are skipped; one after the other when no multi
+ * handle can be made. */
+static int ch_insert_n(ch_store *s, size_t n, const char *const *tables, const sonde_buf *const *rows,
+                       const char *what)
 {
-	if (!r1->len || !r2->len || r1->oom || r2->oom || (!s->multi && !(s->multi = curl_multi_init()))) {
-		int rc = ch_insert(s, t1, r1, what);
-		return rc < 0 ? rc : ch_insert(s, t2, r2, what);
+	CURL *const handles[3] = {s->curl, s->curl2, s->curl3};
+	size_t idx[3], m = 0;
+	for (size_t i = 0; i < n && i < 3; i++) {
+		if (rows[i]->oom)
+			return sonde__store_fail(&s->base, -ENOMEM, "out of memory");
+		if (rows[i]->len)
+			idx[m++] = i;
 	}
-	char q1[128], q2[128];
-	snprintf(q1, sizeof q1, "INSERT INTO %s FORMAT RowBinary", t1);
-	snprintf(q2, sizeof q2, "INSERT INTO %s FORMAT RowBinary", t2);
-	http_req a, b;
-	int rc = req_start(s, s->curl, &a, q1, NULL, r1->data, r1->len, NULL, NULL);
-	if (rc < 0)
-		return rc;
-	if ((rc = req_start(s, s->curl2, &b, q2, NULL, r2->data, r2->len, NULL, NULL)) < 0) {
-		req_finish(s, &a, CURLE_OK, what);
-		return rc;
+	if (m <= 1 || (!s->multi && !(s->multi = curl_multi_init()))) {
+		int rc = 0;
+		for (size_t k = 0; k < m && rc >= 0; k++)
+			rc = ch_insert(s, tables[idx[k]], rows[idx[k]], what);
+		return rc < 0 ? rc : 0;
 	}
-	CURLcode ca = CURLE_SEND_ERROR, cb = CURLE_SEND_ERROR;
-	CURLMcode mc = curl_multi_add_handle(s->multi, s->curl);
-	if (mc == CURLM_OK && (mc = curl_multi_add_handle(s->multi, s->curl2)) != CURLM_OK)
-		curl_multi_remove_handle(s->multi, s->curl);
-	for (int running = 1; mc == CURLM_OK && running;) {
+	char q[3][128];
+	http_req r[3];
+	CURLcode cc[3];
+	size_t started = 0;
+	int rc = 0;
+	for (; started < m; started++) {
+		const sonde_buf *b = rows[idx[started]];
+		snprintf(q[started], sizeof q[started], "INSERT INTO %s FORMAT RowBinary",
+		         tables[idx[started]]);
+		if ((rc = req_start(s, handles[started], &r[started], q[started], NULL, b->data, b->len, NULL,
+		                    NULL)) < 0)
+			break;
+		cc[started] = CURLE_SEND_ERROR;
+	}
+	CURLMcode mc = CURLM_OK;
+	size_t added = 0;
+	for (; rc == 0 && added < started && mc == CURLM_OK; added++)
+		mc = curl_multi_add_handle(s->multi, handles[added]);
+	if (mc != CURLM_OK)
+		added--;
+	for (int running = 1; rc == 0 && mc == CURLM_OK && running;) {
 		mc = curl_multi_perform(s->multi, &running);
 		if (mc == CURLM_OK && running)
 			mc = curl_multi_poll(s->multi, NULL, 0, 1000, NULL);
 	}
-	CURLMsg *m;
+	CURLMsg *msg;
 	int left;
-	while ((m = curl_multi_info_read(s->multi, &left)))
-		if (m->msg == CURLMSG_DONE)
-			*(m->easy_handle == s->curl ? &ca : &cb) = m->data.result;
-	curl_multi_remove_handle(s->multi, s->curl);
-	curl_multi_remove_handle(s->multi, s->curl2);
-	/* The second first, so that the message left is the first one's. */
-	int rb = req_finish(s, &b, cb, what), ra = req_finish(s, &a, ca, what);
-	return ra < 0 ? ra : rb;
+	while ((msg = curl_multi_info_read(s->multi, &left)))
+		if (msg->msg == CURLMSG_DONE)
+			for (size_t k = 0; k < started; k++)
+				if (msg->easy_handle == handles[k])
+					cc[k] = msg->data.result;
+	for (size_t k = 0; k < added; k++)
+		curl_multi_remove_handle(s->multi, handles[k]);
+	/* The last first, so that the message left is the first failed one's. */
+	int first = 0;
+	for (size_t k = started; k-- > 0;) {
+		int rk = req_finish(s, &r[k], rc == 0 ? cc[k] : CURLE_OK, what);
+		if (rk < 0)
+			first = rk;
+	}
+	return rc < 0 ? sonde__store_fail(&s->base, rc, "out of memory") : first;
 }
 
 void sonde__ch_quote(sonde_buf *b, const void *p, size_t n)
@@ -889,6 +956,8 @@ static void ch_close(sonde_store *base)
 		curl_easy_cleanup(s->curl);
 	if (s->curl2)
 		curl_easy_cleanup(s->curl2);
+	if (s->curl3)
+		curl_easy_cleanup(s->curl3);
 	sonde__keymap_release(&s->res_known);
 	sonde__keymap_release(&s->scope_known);
 	sonde__keymap_release(&s->series_seq);
@@ -1031,10 +1100,11 @@ static int ch_open(const char *target, unsigned flags, sonde_store **out, char *
 	}
 	s->curl = new_curl();
 	s->curl2 = new_curl();
+	s->curl3 = new_curl();
 	/* Big IN lists of keys are part of the query text: allow 64 MB of it (shard_url). */
 	s->url = shard_url(s, 0, "default", "");
 	char *url_db = shard_url(s, 0, s->db, "");
-	if (!s->url || !url_db || !s->curl || !s->curl2) {
+	if (!s->url || !url_db || !s->curl || !s->curl2 || !s->curl3) {
 		free(url_db);
 		rc = -ENOMEM;
 		goto fail;
@@ -1171,6 +1241,81 @@ static int row_present_span(ch_store *s, sonde__rb *r, void *ctx)
 		return 0;
 	trace_sid_seen(t, key, sid);
 	return sonde__keymap_put(&t->keys, key, 24, 0, NULL) < 0 ? -ENOMEM : 0;
+}
+
+/* A (trace id, span id) row of trace_index or spans: marks the key found by the presence
+ * query as being in that table too (the bit ctx points to). */
+typedef struct confirm_ctx {
+	sonde__keymap *keys;
+	uint64_t bit;
+} confirm_ctx;
+
+static int row_confirm(ch_store *s, sonde__rb *r, void *ctx)
+{
+	(void)s;
+	confirm_ctx *c = ctx;
+	uint8_t key[24];
+	sonde__rb_fixed(r, key, 24);
+	if (r->short_)
+		return 0;
+	sonde__keymap_ent *e = sonde__keymap_get(c->keys, key, 24);
+	if (e)
+		e->v |= c->bit;
+	return 0;
+}
+
+/* span_keys is written at the same time as spans and trace_index, so a writer that died
+ * during an append may have left a key there without its rows in one of the two: the
+ * spans the presence query found count as stored only when both tables have them; the
+ * others are written again (the replacing engines remove the copy). The live case finds
+ * nothing and makes no query here. */
+static int confirm_present(ch_store *s, trace_state *t, uint64_t lo, uint64_t hi, sonde_buf *q)
+{
+	size_t found = 0;
+	sonde__keymap traces;
+	sonde__keymap_init(&traces);
+	sonde_buf_reset(q);
+	int rc = 0;
+	for (size_t i = 0; t->keys.e && i <= t->keys.mask && rc >= 0; i++) {
+		if (!t->keys.e[i].k)
+			continue;
+		found++;
+		t->keys.e[i].v = 0;
+		if ((rc = sonde__keymap_put(&traces, t->keys.e[i].k, 16, 0, NULL)) > 0)
+			sonde_buf_append(q, t->keys.e[i].k, 16);
+	}
+	sonde__keymap_release(&traces);
+	if (rc < 0)
+		return rc;
+	if (!found)
+		return 0;
+	confirm_ctx ci = {&t->keys, 1}, cs = {&t->keys, 2};
+	sonde_buf sql = SONDE_BUF_INIT;
+	sonde_buf_printf(&sql,
+	                 "SELECT trace_id, span_id FROM spans PREWHERE start_ns >= %llu AND start_ns <= %llu "
+	                 "AND trace_id IN ext",
+	                 (unsigned long long)lo, (unsigned long long)hi);
+	if ((rc = select_with(s, "SELECT trace_id, span_id FROM trace_index PREWHERE trace_id IN ext",
+	                      "trace_id FixedString(16)", q, row_confirm, &ci, "reading spans")) < 0 ||
+	    (rc = sql.oom ? -ENOMEM
+	                  : select_with(s, sql.data, "trace_id FixedString(16)", q, row_confirm, &cs,
+	                                "reading spans")) < 0) {
+		sonde_buf_release(&sql);
+		return rc;
+	}
+	sonde_buf_release(&sql);
+	sonde__keymap both;
+	sonde__keymap_init(&both);
+	for (size_t i = 0; i <= t->keys.mask && rc >= 0; i++)
+		if (t->keys.e[i].k && t->keys.e[i].v == 3)
+			rc = sonde__keymap_put(&both, t->keys.e[i].k, 24, 0, NULL);
+	if (rc < 0) {
+		sonde__keymap_release(&both);
+		return rc;
+	}
+	sonde__keymap_release(&t->keys);
+	t->keys = both;
+	return 0;
 }
 
 /* A (trace id, max(sid)) row: the trace's next sid. */
@@ -1435,82 +1580,49 @@ static void presence_sql(sonde_buf *q, uint64_t lo, uint64_t hi)
 	                 (unsigned long long)lo, (unsigned long long)hi);
 }
 
-static int append_spans(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_append_stats *st)
+/* The spans an append adds and what it found stored. */
+typedef struct new_spans {
+	size_t nadd;
+	uint64_t added, present;
+	int64_t next_tkey; /* the next arrival number, past those given */
+} new_spans;
+
+/* Decides which spans of b are new (not in t->keys, nor earlier in the batch) and gives
+ * each its sid (t->traces: each trace's next, 0 for a trace not stored; out->next_tkey
+ * the next arrival number, set by the caller); encodes their rows in the batch's order
+ * (reading the batch in its order is what is fast): spans into s->span_stage,
+ * trace_index into s->index_stage, span_keys into krows, and their sort keys into
+ * add[0, out->nadd). Returns 0 or a negative code. */
+static int encode_new(ch_store *s, const sonde_batch *b, app_ctx *a, trace_state *t, span_add *add,
+                      sonde_buf *krows, new_spans *out)
 {
-	if (!b->spans_count)
-		return 0;
-	trace_state t;
-	sonde__keymap_init(&t.traces);
-	sonde__keymap_init(&t.keys);
-	sonde_buf q = SONDE_BUF_INIT, sql = SONDE_BUF_INIT, krows = SONDE_BUF_INIT;
-	sonde_buf *spans = &s->span_rows, *index = &s->index_rows;
 	sonde_buf *stage = &s->span_stage, *istage = &s->index_stage;
-	sonde_buf *bufs[] = {spans, index, stage, istage};
-	for (size_t k = 0; k < 4; k++) {
-		sonde_buf_reset(bufs[k]);
-		bufs[k]->oom = false;
-	}
-	int rc = 0;
-	if (s->sort_cap < b->spans_count) {
-		free(s->sort_a);
-		free(s->sort_b);
-		s->sort_a = malloc(b->spans_count * sizeof(span_add));
-		s->sort_b = malloc(b->spans_count * (sizeof(span_add) > 2 * sizeof(span_key)
-		                                             ? sizeof(span_add)
-		                                             : 2 * sizeof(span_key)));
-		s->sort_cap = s->sort_a && s->sort_b ? b->spans_count : 0;
-		if (!s->sort_cap)
-			rc = -ENOMEM;
-	}
-	span_add *add = s->sort_a, *sorted = s->sort_b;
-	uint64_t lo = UINT64_MAX, hi = 0;
-	for (size_t i = 0; i < b->spans_count && rc >= 0; i++) {
-		rc = sonde__keymap_put(&t.traces, b->spans[i].trace_id, 16, 0, NULL);
-		lo = b->spans[i].start_ns < lo ? b->spans[i].start_ns : lo;
-		hi = b->spans[i].start_ns > hi ? b->spans[i].start_ns : hi;
-	}
-	if (rc < 0)
-		goto out;
-	map_keys(&q, &t.traces);
-	presence_sql(&sql, lo, hi);
-	if ((rc = sql.oom ? -ENOMEM
-	                  : select_with(s, sql.data, "trace_id FixedString(16)", &q, row_present_span, &t,
-	                                "reading spans")) < 0)
-		goto out;
-	if ((rc = continue_traces(s, b, &t, &q)) < 0)
-		goto out;
-	if (sonde_buf_grow(&krows, b->spans_count * KEY_ROW) < 0) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	if (s->next_tkey < 0) {
-		uint64_t m = 0;
-		if ((rc = query_u64(s, "SELECT max(intDiv(sid, 16777216)) FROM trace_index", &m)) < 0)
-			goto out;
-		s->next_tkey = (int64_t)m + 1;
-	}
-	int64_t next_tkey = s->next_tkey;
-	size_t nadd = 0;
-	/* Which spans are new, and their sids (ordinals in the batch's order)... */
+	sonde_buf_reset(stage);
+	sonde_buf_reset(istage);
+	sonde_buf_reset(krows);
+	stage->oom = istage->oom = false;
+	out->nadd = 0;
+	out->added = out->present = 0;
+	int rc;
 	for (size_t i = 0; i < b->spans_count; i++) {
 		const sonde_span_data *sp = &b->spans[i];
 		uint8_t key[24];
 		memcpy(key, sp->trace_id, 16);
 		memcpy(key + 16, sp->span_id, 8);
-		if ((rc = sonde__keymap_put(&t.keys, key, 24, 0, NULL)) < 0)
-			goto out;
+		if ((rc = sonde__keymap_put(&t->keys, key, 24, 0, NULL)) < 0)
+			return rc;
 		if (rc == 0) {
-			st->spans_present++;
+			out->present++;
 			continue;
 		}
-		st->spans_added++;
+		out->added++;
 		const res_ref *res, *scope;
 		if ((rc = ref_of(s, a, false, sp->resource, &res)) < 0 ||
 		    (rc = ref_of(s, a, true, sp->scope, &scope)) < 0)
-			goto out;
-		sonde__keymap_ent *te = sonde__keymap_get(&t.traces, sp->trace_id, 16);
+			return rc;
+		sonde__keymap_ent *te = sonde__keymap_get(&t->traces, sp->trace_id, 16);
 		if (!te->v)
-			te->v = (uint64_t)next_tkey++ << SONDE__CH_ORD_BITS;
+			te->v = (uint64_t)out->next_tkey++ << SONDE__CH_ORD_BITS;
 		/* The last ordinal stays unused, so that the next sid never runs into the next
 		 * trace's: a trace holds at most 2^24 - 1 spans, as in the SQLite backend. */
 		uint64_t sid = te->v++;
@@ -1520,9 +1632,9 @@ static int append_spans(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_app
 			hex[32] = '\0';
 			rc = sonde__store_fail(&s->base, -EFBIG, "%s: trace %s has more than %d spans",
 			                       s->uri, hex, (1 << SONDE__CH_ORD_BITS) - 1);
-			goto out;
+			return rc;
 		}
-		span_add *ad = &add[nadd++];
+		span_add *ad = &add[out->nadd++];
 		ad->start = sp->start_ns;
 		load_tk(ad->tk, key);
 		ad->i = i;
@@ -1572,16 +1684,95 @@ static int append_spans(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_app
 		sonde__rbw_str(istage, sp->name.ptr, sp->name.len);
 		sonde__rbw_u8(istage, (uint8_t)sp->status_code);
 		ad->irow_len = istage->len - ad->irow;
-		sonde__rbw_u64(&krows, sp->start_ns);
-		sonde_buf_append(&krows, sp->trace_id, 16);
-		sonde_buf_append(&krows, sp->span_id, 8);
-		sonde__rbw_u64(&krows, sid);
+		sonde__rbw_u64(krows, sp->start_ns);
+		sonde_buf_append(krows, sp->trace_id, 16);
+		sonde_buf_append(krows, sp->span_id, 8);
+		sonde__rbw_u64(krows, sid);
 	}
-	if (stage->oom || istage->oom) {
+	return stage->oom || istage->oom || krows->oom ? -ENOMEM : 0;
+}
+
+static int append_spans(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_append_stats *st)
+{
+	if (!b->spans_count)
+		return 0;
+	trace_state t, spec;
+	sonde__keymap_init(&t.traces);
+	sonde__keymap_init(&t.keys);
+	sonde__keymap_init(&spec.traces);
+	sonde__keymap_init(&spec.keys);
+	sonde_buf q = SONDE_BUF_INIT, sql = SONDE_BUF_INIT, krows = SONDE_BUF_INIT;
+	sonde_buf *spans = &s->span_rows, *index = &s->index_rows;
+	sonde_buf *stage = &s->span_stage, *istage = &s->index_stage;
+	sonde_buf *bufs[] = {spans, index, stage, istage};
+	for (size_t k = 0; k < 4; k++) {
+		sonde_buf_reset(bufs[k]);
+		bufs[k]->oom = false;
+	}
+	int rc = 0;
+	if (s->sort_cap < b->spans_count) {
+		free(s->sort_a);
+		free(s->sort_b);
+		s->sort_a = malloc(b->spans_count * sizeof(span_add));
+		s->sort_b = malloc(b->spans_count * (sizeof(span_add) > 2 * sizeof(span_key)
+		                                             ? sizeof(span_add)
+		                                             : 2 * sizeof(span_key)));
+		s->sort_cap = s->sort_a && s->sort_b ? b->spans_count : 0;
+		if (!s->sort_cap)
+			rc = -ENOMEM;
+	}
+	span_add *add = s->sort_a, *sorted = s->sort_b;
+	uint64_t lo = UINT64_MAX, hi = 0;
+	for (size_t i = 0; i < b->spans_count && rc >= 0; i++) {
+		rc = sonde__keymap_put(&t.traces, b->spans[i].trace_id, 16, 0, NULL);
+		lo = b->spans[i].start_ns < lo ? b->spans[i].start_ns : lo;
+		hi = b->spans[i].start_ns > hi ? b->spans[i].start_ns : hi;
+	}
+	if (rc < 0)
+		goto out;
+	if (s->next_tkey < 0) {
+		uint64_t m = 0;
+		if ((rc = query_u64(s, "SELECT max(intDiv(sid, 16777216)) FROM trace_index", &m)) < 0)
+			goto out;
+		s->next_tkey = (int64_t)m + 1;
+	}
+	if (sonde_buf_grow(&krows, b->spans_count * KEY_ROW) < 0) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	/* ... then in each table's key order: a block that arrives sorted is written as it
+	map_keys(&q, &t.traces);
+	presence_sql(&sql, lo, hi);
+	sonde_buf_puts(&sql, " FORMAT RowBinary");
+	sonde_buf_putc(&sql, '\0');
+	if (sql.oom || q.oom) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	/* The presence query runs while the rows are encoded as if no span were stored (the
+	 * live case: a retry is the exception); when it finds some, they are encoded again. */
+	sonde__ch_ext ext = {"trace_id FixedString(16)", q.data, q.len};
+	http_req pr;
+	if ((rc = select_begin(s, &pr, sql.data, &ext, row_present_span, &t)) < 0)
+		goto out;
+	new_spans ns = {.next_tkey = s->next_tkey};
+	for (size_t i = 0; i < b->spans_count && rc >= 0; i++)
+		rc = sonde__keymap_put(&spec.traces, b->spans[i].trace_id, 16, 0, NULL);
+	int spec_rc = rc < 0 ? rc : encode_new(s, b, a, &spec, add, &krows, &ns);
+	if ((rc = select_end(s, &pr, "reading spans")) < 0)
+		goto out;
+	bool none_stored = !t.keys.e || !t.keys.count;
+	if (!none_stored || spec_rc < 0) {
+		if ((rc = confirm_present(s, &t, lo, hi, &q)) < 0 || (rc = continue_traces(s, b, &t, &q)) < 0)
+			goto out;
+		ns = (new_spans){.next_tkey = s->next_tkey};
+		if ((rc = encode_new(s, b, a, &t, add, &krows, &ns)) < 0)
+			goto out;
+	}
+	size_t nadd = ns.nadd;
+	int64_t next_tkey = ns.next_tkey;
+	st->spans_added += ns.added;
+	st->spans_present += ns.present;
+	/* The rows in each table's key order: a block that arrives sorted is written as it
 	 * is, where the server would otherwise sort it and copy every column. */
 	if ((rc = order_spans(s, b, a, add, nadd, sorted)) < 0)
 		goto out;
@@ -1606,12 +1797,14 @@ static int append_spans(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_app
 	if (!in_order)
 		qsort(krows.data, nadd, KEY_ROW, cmp_key_row);
 	rc = 0;
-	/* Resources and scopes first, spans and trace_index at once, span_keys last and only
-	 * once both are written: a span in span_keys is a span stored. */
+	/* Resources and scopes first (spans name them), then spans, trace_index and span_keys
+	 * at once: one round trip. A key in span_keys whose rows are missing (a writer died)
+	 * is caught by confirm_present. */
+	static const char *const span_tables[3] = {"spans", "trace_index", "span_keys"};
+	const sonde_buf *const span_bufs[3] = {spans, index, &krows};
 	if ((rc = ch_insert(s, "resources", &a->res_rows, "writing resources")) < 0 ||
 	    (rc = ch_insert(s, "scopes", &a->scope_rows, "writing scopes")) < 0 ||
-	    (rc = ch_insert2(s, "spans", spans, "trace_index", index, "writing spans")) < 0 ||
-	    (rc = ch_insert(s, "span_keys", &krows, "writing spans")) < 0)
+	    (rc = ch_insert_n(s, 3, span_tables, span_bufs, "writing spans")) < 0)
 		goto out;
 	sonde_buf_reset(&a->res_rows);
 	sonde_buf_reset(&a->scope_rows);
@@ -1619,6 +1812,8 @@ static int append_spans(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_app
 out:
 	sonde__keymap_release(&t.traces);
 	sonde__keymap_release(&t.keys);
+	sonde__keymap_release(&spec.traces);
+	sonde__keymap_release(&spec.keys);
 	sonde_buf_release(&q);
 	sonde_buf_release(&sql);
 	sonde_buf_release(&krows);

@@ -64,7 +64,8 @@ int sonde__ch_attrs_from_arrays(sonde__rb *keys, sonde__rb *vals, const uint8_t 
 typedef struct ch_store {
 	sonde_store base;
 	CURL *curl, *curl2; /* curl2: lookups made while curl streams a result */
-	CURLM *multi;       /* two INSERTs at once (curl and curl2), made on first use */
+	CURL *curl3;        /* the third of the INSERTs an append sends at once */
+	CURLM *multi;       /* INSERTs at once (curl, curl2, curl3), made on first use */
 	char *uri;          /* for messages: clickhouse://host:port/db */
 	char *db;
 	char *url; /* http://host:port/?database=db&settings */

@@ -46,6 +46,14 @@ else
 	fail "$api is not built"
 fi
 
+# ---- sonde serve with three committers, each on its own handle (tests/serve/serve_committers_test.c)
+committers=${SONDE_BUILD:-build}/tests/serve_committers_test
+if [ -x "$committers" ]; then
+	SONDE_CH_URI="clickhouse://127.0.0.1:$http/sonde_committers" "$committers" >"$work/committers.out" 2>&1 ||
+		fail "serve_committers_test: $(grep -E 'ERROR|FAILED|HTTP|start:|Failure|!=' "$work/committers.out" | head -20)"
+	grep -q 'OK \] test_clickhouse' "$work/committers.out" || fail "serve_committers_test did not run on ClickHouse"
+fi
+
 # ---- ingest, twice --------------------------------------------------------------------------
 parity_ingest_twice "${inputs[@]}"
 
@@ -150,6 +158,32 @@ done
 "$bin" trace --json 5eed0000000000000000000000000001 --db "$sq3" >"$work/a.json" 2>&1
 "$bin" trace --json 5eed0000000000000000000000000001 --db "$ch3" >"$work/b.json" 2>&1
 cmp -s "$work/a.json" "$work/b.json" || fail "a continued trace differs"
+
+# ---- what a writer killed mid-append leaves: keys in span_keys without their spans ---------
+# spans, trace_index and span_keys are written at once, so a key may be in span_keys while
+# its span is in neither other table (x), or in trace_index only (y): such spans count as
+# not stored, and the append writes them again.
+tid=5eed0000000000000000000000000002
+killed() { printf '{"traceId":"%s","spanId":"%s","name":"%s","kind":1,"startTimeUnixNano":"%s","endTimeUnixNano":"%s"}' "$tid" "$1" "$2" "$3" "$4"; }
+otlp "$(killed 00000000000000d1 x 1700000000000001000 1700000000000002000),$(killed 00000000000000d2 y 1700000000000001500 1700000000000001800)" >"$work/killed.json"
+sq4="$work/killed.db"
+ch4="clickhouse://127.0.0.1:$http/sonde_killed"
+"$bin" ingest --db "$ch4" "$work/cont1.json" >/dev/null 2>&1 || fail "making sonde_killed"
+qk() { curl -sf "http://127.0.0.1:$http/?database=sonde_killed" --data-binary "$1"; }
+qk "INSERT INTO span_keys VALUES (1700000000000001000, unhex('$tid'), unhex('00000000000000d1'), 1), (1700000000000001500, unhex('$tid'), unhex('00000000000000d2'), 2)" &&
+	qk "INSERT INTO trace_index VALUES (unhex('$tid'), unhex('00000000000000d2'), 2, 1, 1700000000000001500, 300, 'cont', 'y', 0)" ||
+	fail "leaving a killed writer's rows"
+"$bin" ingest --db "$sq4" "$work/cont1.json" >/dev/null 2>&1
+for db in "$sq4" "$ch4"; do
+	"$bin" ingest --db "$db" "$work/killed.json" >"$work/killed.out" 2>&1
+	grep -Eq '^  spans +2 added +0 already stored' "$work/killed.out" || fail "after a killed writer, into $db: $(grep spans "$work/killed.out")"
+	"$bin" ingest --db "$db" "$work/killed.json" >"$work/killed.out" 2>&1
+	grep -Eq '^  spans +0 added +2 already stored' "$work/killed.out" || fail "re-ingest after a killed writer, into $db: $(grep spans "$work/killed.out")"
+done
+[ "$(qk "SELECT count() FROM spans FINAL WHERE trace_id = unhex('$tid')")" = 2 ] || fail "the killed writer's spans are not in spans"
+"$bin" trace --json "$tid" --db "$sq4" >"$work/a.json" 2>&1
+"$bin" trace --json "$tid" --db "$ch4" >"$work/b.json" 2>&1
+cmp -s "$work/a.json" "$work/b.json" || fail "a trace written again after a killed writer differs: $(diff "$work/a.json" "$work/b.json" | head -5)"
 
 # ---- a schema 1 store (no span_keys) is read as it is and upgraded on the first write -------
 q() { curl -sf "http://127.0.0.1:$http/?database=sonde_order" --data-binary "$1"; }
