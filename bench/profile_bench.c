@@ -14,8 +14,9 @@
  * round by round, and its figure is the median of its pairs' ratios, printed with their
  * inter-quartile range. A null configuration (two unprofiled runs per pair) shows what the
  * method reads when there is nothing to find. For the DWARF runs it also prints the
- * samples the kernel dropped, the share unwound to main or a thread's start, and the user
- * stack bytes the kernel copied per sample (never past the stack's top).
+ * samples the kernel dropped, the share unwound to main or a thread's start, the user
+ * stack bytes the kernel copied per sample (never past the stack's top), and what a sample
+ * cost the target (the median over pairs of the CPU time added over the samples taken).
  *
  * Post-processing: a 4999 Hz DWARF recording of a longer workload; samples per second of
  * the profiler's own CPU time (it is single-threaded, so this is the time it is busy:
@@ -49,7 +50,7 @@
 #include "profiler.h"
 #include "profsummary.h"
 
-enum { PAIRS = 13, SLOW_UNITS = 4000, RUNS_RATE = 3, WORK_UNITS = 6000 };
+enum { PAIRS = 15, SLOW_UNITS = 4000, RUNS_RATE = 3, WORK_UNITS = 6000 };
 
 static volatile uint64_t sink;
 
@@ -269,7 +270,7 @@ static int slowdown(void)
 	        .freq_hz = 999, .callgraph = SONDE_CALLGRAPH_DWARF, .stack_bytes = 8192};
 	/* cfg[0] (unprofiled) is the other half of every pair; "null" pairs it with itself. */
 	const sonde_profiler_opts *cfg[NCFG] = {NULL, &fp99, &auto99, &dwarf999, &dwarf999_8k, NULL};
-	double ratio[NCFG][PAIRS], base[(NCFG - 1) * PAIRS * 2];
+	double ratio[NCFG][PAIRS], cost_us[NCFG][PAIRS], base[(NCFG - 1) * PAIRS * 2];
 	size_t nbase = 0;
 	uint64_t lost[NCFG] = {0}, nsamples[NCFG] = {0}, copied[NCFG] = {0};
 	double rooted[NCFG] = {0};
@@ -288,6 +289,9 @@ static int slowdown(void)
 				}
 			}
 			ratio[c][r] = res[1].target_cpu_ns / res[0].target_cpu_ns - 1;
+			cost_us[c][r] = res[1].samples ? (res[1].target_cpu_ns - res[0].target_cpu_ns) / 1e3 /
+			                                         (double)res[1].samples
+			                               : 0;
 			base[nbase++] = res[0].target_cpu_ns;
 			if (!cfg[c])
 				base[nbase++] = res[1].target_cpu_ns;
@@ -313,6 +317,11 @@ static int slowdown(void)
 		printf("profile_rooted_share_%s: %.2f %%\n", cfg_names[c], 100.0 * rooted[c]);
 		printf("profile_stack_copied_%s: %.0f bytes/sample\n", cfg_names[c],
 		       nsamples[c] ? (double)copied[c] / (double)nsamples[c] : 0.0);
+		double *v = cost_us[c];
+		qsort(v, PAIRS, sizeof(*v), dbl_cmp);
+		printf("profile_sample_cost_%s: %.1f us of target CPU/sample (IQR %.1f..%.1f)\n",
+		       cfg_names[c], quantile(v, PAIRS, 0.5), quantile(v, PAIRS, 0.25),
+		       quantile(v, PAIRS, 0.75));
 	}
 	fflush(stdout);
 	return 0;
