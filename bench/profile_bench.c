@@ -8,7 +8,8 @@
  * work charged to it). This host's speed swings by up to 2x between minutes (a shared KVM
  * guest), more than the effect measured, so runs are paired: an unprofiled run and a
  * profiled one back to back (~0.45 s of CPU each, so a pair sits inside one phase of the
- * host), the profiled one first in every other pair, and the slowdown of a pair is the
+ * host), the profiled one first in every other pair (PAIRS is even: as many pairs of
+ * each order, so an effect of the order cancels), and the slowdown of a pair is the
  * ratio of their CPU times. Each configuration (99 Hz fp and auto; 999 Hz DWARF with the
  * default stack copy and with 8 KiB) gets PAIRS pairs, the configurations interleaved
  * round by round, and its figure is the median of its pairs' ratios, printed with their
@@ -16,7 +17,9 @@
  * method reads when there is nothing to find. For the DWARF runs it also prints the
  * samples the kernel dropped, the share unwound to main or a thread's start, the user
  * stack bytes the kernel copied per sample (never past the stack's top), and what a sample
- * cost the target (the median over pairs of the CPU time added over the samples taken).
+ * cost the target (the median over pairs of the CPU time added over the samples taken)
+ * and the target's involuntary context switches, profiled and unprofiled (each switch of
+ * a profiled thread also switches its sampling event out and in).
  *
  * Post-processing: a 4999 Hz DWARF recording of a longer workload; samples per second of
  * the profiler's own CPU time (it is single-threaded, so this is the time it is busy:
@@ -50,7 +53,7 @@
 #include "profiler.h"
 #include "profsummary.h"
 
-enum { PAIRS = 15, SLOW_UNITS = 4000, RUNS_RATE = 3, WORK_UNITS = 6000 };
+enum { PAIRS = 16, SLOW_UNITS = 4000, RUNS_RATE = 3, WORK_UNITS = 6000 };
 
 static volatile uint64_t sink;
 
@@ -80,7 +83,8 @@ static void *work_thread(void *arg)
 	return NULL;
 }
 
-/* The workload: two threads; writes its CPU time in ns to path. */
+/* The workload: two threads; writes its CPU time in ns and its involuntary context
+ * switches to path. */
 static int workload(uint64_t units, const char *path)
 {
 	pthread_t t;
@@ -94,16 +98,17 @@ static int workload(uint64_t units, const char *path)
 	FILE *f = fopen(path, "w");
 	if (!f)
 		return 1;
-	fprintf(f, "%.0f\n", ns);
+	fprintf(f, "%.0f %ld\n", ns, ru.ru_nivcsw);
 	return fclose(f) != 0;
 }
 
-static double read_ns(const char *path)
+/* Reads what workload() wrote: its CPU time in ns (-1 when unreadable) and *switches. */
+static double read_ns(const char *path, double *switches)
 {
 	double v = -1;
 	FILE *f = fopen(path, "r");
 	if (f) {
-		if (fscanf(f, "%lf", &v) != 1)
+		if (fscanf(f, "%lf %lf", &v, switches) != 2)
 			v = -1;
 		fclose(f);
 	}
@@ -121,6 +126,7 @@ static char self_path[4096], out_path[256];
 
 typedef struct result {
 	double target_cpu_ns;
+	double target_switches; /* involuntary context switches of the target */
 	double profiler_cpu_ns;
 	double final_cpu_ns; /* of it: stop, symbolization and the folded output */
 	double free_cpu_ns;  /* after it: freeing the profiler (writes the debug cache) */
@@ -147,7 +153,7 @@ static int run(const sonde_profiler_opts *opts, int work_units, result *r)
 		}
 		int st;
 		waitpid(pid, &st, 0);
-		r->target_cpu_ns = read_ns(out_path);
+		r->target_cpu_ns = read_ns(out_path, &r->target_switches);
 		return r->target_cpu_ns > 0 ? 0 : -1;
 	}
 	sonde_profiler *pr;
@@ -180,7 +186,7 @@ static int run(const sonde_profiler_opts *opts, int work_units, result *r)
 	r->lost = st.lost;
 	r->copied = st.stack_copied;
 	r->rooted = tab ? sonde_profile_rooted_share(tab, 0) : 0;
-	r->target_cpu_ns = read_ns(out_path);
+	r->target_cpu_ns = read_ns(out_path, &r->target_switches);
 	sonde_buf_release(&folded);
 	t0 = thread_cpu_ns();
 	sonde_profiler_free(pr);
@@ -271,6 +277,7 @@ static int slowdown(void)
 	/* cfg[0] (unprofiled) is the other half of every pair; "null" pairs it with itself. */
 	const sonde_profiler_opts *cfg[NCFG] = {NULL, &fp99, &auto99, &dwarf999, &dwarf999_8k, NULL};
 	double ratio[NCFG][PAIRS], cost_us[NCFG][PAIRS], base[(NCFG - 1) * PAIRS * 2];
+	double sw[NCFG][PAIRS], sw_base[NCFG][PAIRS];
 	size_t nbase = 0;
 	uint64_t lost[NCFG] = {0}, nsamples[NCFG] = {0}, copied[NCFG] = {0};
 	double rooted[NCFG] = {0};
@@ -292,6 +299,8 @@ static int slowdown(void)
 			cost_us[c][r] = res[1].samples ? (res[1].target_cpu_ns - res[0].target_cpu_ns) / 1e3 /
 			                                         (double)res[1].samples
 			                               : 0;
+			sw[c][r] = res[1].target_switches;
+			sw_base[c][r] = res[0].target_switches;
 			base[nbase++] = res[0].target_cpu_ns;
 			if (!cfg[c])
 				base[nbase++] = res[1].target_cpu_ns;
@@ -319,6 +328,11 @@ static int slowdown(void)
 		       nsamples[c] ? (double)copied[c] / (double)nsamples[c] : 0.0);
 		double *v = cost_us[c];
 		qsort(v, PAIRS, sizeof(*v), dbl_cmp);
+		qsort(sw[c], PAIRS, sizeof(double), dbl_cmp);
+		qsort(sw_base[c], PAIRS, sizeof(double), dbl_cmp);
+		printf("profile_target_switches_%s: %.0f involuntary context switches/run (unprofiled "
+		       "beside it: %.0f)\n",
+		       cfg_names[c], quantile(sw[c], PAIRS, 0.5), quantile(sw_base[c], PAIRS, 0.5));
 		printf("profile_sample_cost_%s: %.1f us of target CPU/sample (IQR %.1f..%.1f)\n",
 		       cfg_names[c], quantile(v, PAIRS, 0.5), quantile(v, PAIRS, 0.25),
 		       quantile(v, PAIRS, 0.75));
