@@ -5,11 +5,21 @@
  * Slowdown: this program re-executes itself as a workload (a fixed amount of CPU work in
  * two threads under a call chain twelve frames deep, built -O2 without frame pointers)
  * that reports its own CPU time (user + system, which includes the kernel's sampling
- * work charged to it). Each configuration (99 Hz fp and auto; 999 Hz DWARF with the default
- * stack copy and with 8 KiB) runs RUNS times, interleaved, and the median is compared with
- * the median of unprofiled runs (the range over runs beside it). For the DWARF runs it also
- * prints the samples the kernel dropped, the share unwound to main or a thread's start, and
- * the user stack bytes the kernel copied per sample (never past the stack's top).
+ * work charged to it). This host's speed swings by up to 2x between minutes (a shared KVM
+ * guest), more than the effect measured, so runs are paired: an unprofiled run and a
+ * profiled one back to back (~0.45 s of CPU each, so a pair sits inside one phase of the
+ * host), the profiled one first in every other pair (PAIRS is even: as many pairs of
+ * each order, so an effect of the order cancels), and the slowdown of a pair is the
+ * ratio of their CPU times. Each configuration (99 Hz fp and auto; 999 Hz DWARF with the
+ * default stack copy and with 8 KiB) gets PAIRS pairs, the configurations interleaved
+ * round by round, and its figure is the median of its pairs' ratios, printed with their
+ * inter-quartile range. A null configuration (two unprofiled runs per pair) shows what the
+ * method reads when there is nothing to find. For the DWARF runs it also prints the
+ * samples the kernel dropped, the share unwound to main or a thread's start, the user
+ * stack bytes the kernel copied per sample (never past the stack's top), and what a sample
+ * cost the target (the median over pairs of the CPU time added over the samples taken)
+ * and the target's involuntary context switches, profiled and unprofiled (each switch of
+ * a profiled thread also switches its sampling event out and in).
  *
  * Post-processing: a 4999 Hz DWARF recording of a longer workload; samples per second of
  * the profiler's own CPU time (it is single-threaded, so this is the time it is busy:
@@ -22,7 +32,7 @@
  * opens the copy. Beside it, when perf is installed and permitted, `perf script` on a
  * `perf record --call-graph dwarf` recording of the same workload. Prints "name: value
  * unit" lines. `profile_bench --rate` measures the post-processing rate (and perf script)
- * only, skipping the slowdown runs.
+ * only, skipping the slowdown runs; `profile_bench --slowdown` the slowdown only.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,7 +53,7 @@
 #include "profiler.h"
 #include "profsummary.h"
 
-enum { RUNS = 5, RUNS_RATE = 3, WORK_UNITS = 6000 };
+enum { PAIRS = 16, SLOW_UNITS = 4000, RUNS_RATE = 3, WORK_UNITS = 6000 };
 
 static volatile uint64_t sink;
 
@@ -73,7 +83,8 @@ static void *work_thread(void *arg)
 	return NULL;
 }
 
-/* The workload: two threads; writes its CPU time in ns to path. */
+/* The workload: two threads; writes its CPU time in ns and its involuntary context
+ * switches to path. */
 static int workload(uint64_t units, const char *path)
 {
 	pthread_t t;
@@ -87,16 +98,17 @@ static int workload(uint64_t units, const char *path)
 	FILE *f = fopen(path, "w");
 	if (!f)
 		return 1;
-	fprintf(f, "%.0f\n", ns);
+	fprintf(f, "%.0f %ld\n", ns, ru.ru_nivcsw);
 	return fclose(f) != 0;
 }
 
-static double read_ns(const char *path)
+/* Reads what workload() wrote: its CPU time in ns (-1 when unreadable) and *switches. */
+static double read_ns(const char *path, double *switches)
 {
 	double v = -1;
 	FILE *f = fopen(path, "r");
 	if (f) {
-		if (fscanf(f, "%lf", &v) != 1)
+		if (fscanf(f, "%lf %lf", &v, switches) != 2)
 			v = -1;
 		fclose(f);
 	}
@@ -114,6 +126,7 @@ static char self_path[4096], out_path[256];
 
 typedef struct result {
 	double target_cpu_ns;
+	double target_switches; /* involuntary context switches of the target */
 	double profiler_cpu_ns;
 	double final_cpu_ns; /* of it: stop, symbolization and the folded output */
 	double free_cpu_ns;  /* after it: freeing the profiler (writes the debug cache) */
@@ -140,7 +153,7 @@ static int run(const sonde_profiler_opts *opts, int work_units, result *r)
 		}
 		int st;
 		waitpid(pid, &st, 0);
-		r->target_cpu_ns = read_ns(out_path);
+		r->target_cpu_ns = read_ns(out_path, &r->target_switches);
 		return r->target_cpu_ns > 0 ? 0 : -1;
 	}
 	sonde_profiler *pr;
@@ -173,7 +186,7 @@ static int run(const sonde_profiler_opts *opts, int work_units, result *r)
 	r->lost = st.lost;
 	r->copied = st.stack_copied;
 	r->rooted = tab ? sonde_profile_rooted_share(tab, 0) : 0;
-	r->target_cpu_ns = read_ns(out_path);
+	r->target_cpu_ns = read_ns(out_path, &r->target_switches);
 	sonde_buf_release(&folded);
 	t0 = thread_cpu_ns();
 	sonde_profiler_free(pr);
@@ -241,6 +254,93 @@ static void perf_script_rate(void)
 	printf("perf_script_dwarf_rate: %.0f samples/s\n", (double)samples / (cpu / 1e9));
 }
 
+/* The value at quantile q (0..1) of the n sorted values v, interpolated. */
+static double quantile(const double *v, size_t n, double q)
+{
+	double pos = q * (double)(n - 1);
+	size_t i = (size_t)pos;
+	return i + 1 < n ? v[i] + (pos - (double)i) * (v[i + 1] - v[i]) : v[n - 1];
+}
+
+enum { NCFG = 6 };
+static const char *const cfg_names[NCFG] = {
+        "none", "99hz_fp", "99hz_auto", "999hz_dwarf", "999hz_dwarf_stack8k", "null"};
+
+/* The paired slowdown runs; prints the profile_slowdown_* lines. Returns 0 or 1. */
+static int slowdown(void)
+{
+	sonde_profiler_opts fp99 = {.freq_hz = 99, .callgraph = SONDE_CALLGRAPH_FP};
+	sonde_profiler_opts auto99 = {.freq_hz = 99, .callgraph = SONDE_CALLGRAPH_AUTO};
+	sonde_profiler_opts dwarf999 = {.freq_hz = 999, .callgraph = SONDE_CALLGRAPH_DWARF};
+	sonde_profiler_opts dwarf999_8k = {
+	        .freq_hz = 999, .callgraph = SONDE_CALLGRAPH_DWARF, .stack_bytes = 8192};
+	/* cfg[0] (unprofiled) is the other half of every pair; "null" pairs it with itself. */
+	const sonde_profiler_opts *cfg[NCFG] = {NULL, &fp99, &auto99, &dwarf999, &dwarf999_8k, NULL};
+	double ratio[NCFG][PAIRS], cost_us[NCFG][PAIRS], base[(NCFG - 1) * PAIRS * 2];
+	double sw[NCFG][PAIRS], sw_base[NCFG][PAIRS];
+	size_t nbase = 0;
+	uint64_t lost[NCFG] = {0}, nsamples[NCFG] = {0}, copied[NCFG] = {0};
+	double rooted[NCFG] = {0};
+	for (int r = 0; r < PAIRS; r++) {
+		for (int c = 1; c < NCFG; c++) {
+			result res[2]; /* [0] unprofiled, [1] profiled */
+			bool profiled_first = (r + c) % 2;
+			for (int k = 0; k < 2; k++) {
+				int which = profiled_first ? 1 - k : k;
+				if (run(which ? cfg[c] : NULL, SLOW_UNITS, &res[which]) != 0) {
+					fprintf(stderr,
+					        "profile_bench: run %s failed (is perf_event_open "
+					        "permitted?)\n",
+					        cfg_names[which ? c : 0]);
+					return 1;
+				}
+			}
+			ratio[c][r] = res[1].target_cpu_ns / res[0].target_cpu_ns - 1;
+			cost_us[c][r] = res[1].samples ? (res[1].target_cpu_ns - res[0].target_cpu_ns) / 1e3 /
+			                                         (double)res[1].samples
+			                               : 0;
+			sw[c][r] = res[1].target_switches;
+			sw_base[c][r] = res[0].target_switches;
+			base[nbase++] = res[0].target_cpu_ns;
+			if (!cfg[c])
+				base[nbase++] = res[1].target_cpu_ns;
+			lost[c] += res[1].lost;
+			nsamples[c] += res[1].samples;
+			copied[c] += res[1].copied;
+			rooted[c] += res[1].rooted / PAIRS;
+		}
+	}
+	qsort(base, nbase, sizeof(*base), dbl_cmp);
+	printf("profile_target_cpu_unprofiled: %.3f s (%.3f-%.3f over %zu runs)\n",
+	       quantile(base, nbase, 0.5) / 1e9, base[0] / 1e9, base[nbase - 1] / 1e9, nbase);
+	for (int c = 1; c < NCFG; c++) {
+		double *v = ratio[c];
+		qsort(v, PAIRS, sizeof(*v), dbl_cmp);
+		printf("profile_slowdown_%s: %.2f %% (IQR %+.2f..%+.2f, pairs %+.2f..%+.2f, %d pairs)\n",
+		       cfg_names[c], 100 * quantile(v, PAIRS, 0.5), 100 * quantile(v, PAIRS, 0.25),
+		       100 * quantile(v, PAIRS, 0.75), 100 * v[0], 100 * v[PAIRS - 1], PAIRS);
+	}
+	for (int c = 3; c < 5; c++) {
+		printf("profile_lost_%s: %llu of %llu samples\n", cfg_names[c], (unsigned long long)lost[c],
+		       (unsigned long long)(nsamples[c] + lost[c]));
+		printf("profile_rooted_share_%s: %.2f %%\n", cfg_names[c], 100.0 * rooted[c]);
+		printf("profile_stack_copied_%s: %.0f bytes/sample\n", cfg_names[c],
+		       nsamples[c] ? (double)copied[c] / (double)nsamples[c] : 0.0);
+		double *v = cost_us[c];
+		qsort(v, PAIRS, sizeof(*v), dbl_cmp);
+		qsort(sw[c], PAIRS, sizeof(double), dbl_cmp);
+		qsort(sw_base[c], PAIRS, sizeof(double), dbl_cmp);
+		printf("profile_target_switches_%s: %.0f involuntary context switches/run (unprofiled "
+		       "beside it: %.0f)\n",
+		       cfg_names[c], quantile(sw[c], PAIRS, 0.5), quantile(sw_base[c], PAIRS, 0.5));
+		printf("profile_sample_cost_%s: %.1f us of target CPU/sample (IQR %.1f..%.1f)\n",
+		       cfg_names[c], quantile(v, PAIRS, 0.5), quantile(v, PAIRS, 0.25),
+		       quantile(v, PAIRS, 0.75));
+	}
+	fflush(stdout);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "--workload") == 0)
@@ -251,36 +351,15 @@ int main(int argc, char **argv)
 	self_path[n] = '\0';
 	snprintf(out_path, sizeof(out_path), "/tmp/sonde-profile-bench-%d", (int)getpid());
 	bool rate_only = argc == 2 && strcmp(argv[1], "--rate") == 0;
-
-	sonde_profiler_opts fp99 = {.freq_hz = 99, .callgraph = SONDE_CALLGRAPH_FP};
-	sonde_profiler_opts auto99 = {.freq_hz = 99, .callgraph = SONDE_CALLGRAPH_AUTO};
-	sonde_profiler_opts dwarf999 = {.freq_hz = 999, .callgraph = SONDE_CALLGRAPH_DWARF};
-	sonde_profiler_opts dwarf999_8k = {
-	        .freq_hz = 999, .callgraph = SONDE_CALLGRAPH_DWARF, .stack_bytes = 8192};
-	enum { NCFG = 5 };
-	const sonde_profiler_opts *cfg[NCFG] = {NULL, &fp99, &auto99, &dwarf999, &dwarf999_8k};
-	const char *names[NCFG] = {"none", "99hz_fp", "99hz_auto", "999hz_dwarf", "999hz_dwarf_stack8k"};
-	double cpu[NCFG][RUNS];
-	uint64_t lost[NCFG] = {0}, nsamples[NCFG] = {0}, copied[NCFG] = {0};
-	double rooted[NCFG] = {0};
+	bool slowdown_only = argc == 2 && strcmp(argv[1], "--slowdown") == 0;
+	if (!rate_only && slowdown() != 0)
+		return 1;
+	if (slowdown_only) {
+		unlink(out_path);
+		return 0;
+	}
 	double rate[RUNS_RATE], rate_cold[RUNS_RATE], final_ms[RUNS_RATE], cache_write_ms[RUNS_RATE];
 	uint64_t samples = 0, fast = 0;
-	for (int r = 0; r < RUNS && !rate_only; r++) {
-		for (int c = 0; c < NCFG; c++) {
-			result res;
-			if (run(cfg[c], WORK_UNITS, &res) != 0) {
-				fprintf(stderr,
-				        "profile_bench: run %s failed (is perf_event_open permitted?)\n",
-				        names[c]);
-				return 1;
-			}
-			cpu[c][r] = res.target_cpu_ns;
-			lost[c] += res.lost;
-			nsamples[c] += res.samples;
-			copied[c] += res.copied;
-			rooted[c] += res.rooted / RUNS;
-		}
-	}
 	/* Throughput: a larger DWARF recording, so that opening and indexing the modules'
 	 * debug information once is a small part of it (as in a real recording). */
 	char cache[300], rm[400];
@@ -303,23 +382,6 @@ int main(int argc, char **argv)
 				cache_write_ms[r] = res.free_cpu_ns / 1e6;
 			samples += res.samples;
 			fast += res.fast;
-		}
-	}
-	if (!rate_only) {
-		double base = median(cpu[0], RUNS);
-		printf("profile_target_cpu_unprofiled: %.3f s\n", base / 1e9);
-		for (int c = 1; c < NCFG; c++) {
-			double m = median(cpu[c], RUNS);
-			printf("profile_slowdown_%s: %.2f %% (runs %+.2f..%+.2f)\n", names[c],
-			       100.0 * (m - base) / base, 100.0 * (cpu[c][0] - base) / base,
-			       100.0 * (cpu[c][RUNS - 1] - base) / base);
-		}
-		for (int c = 3; c < NCFG; c++) {
-			printf("profile_lost_%s: %llu of %llu samples\n", names[c],
-			       (unsigned long long)lost[c], (unsigned long long)(nsamples[c] + lost[c]));
-			printf("profile_rooted_share_%s: %.2f %%\n", names[c], 100.0 * rooted[c]);
-			printf("profile_stack_copied_%s: %.0f bytes/sample\n", names[c],
-			       nsamples[c] ? (double)copied[c] / (double)nsamples[c] : 0.0);
 		}
 	}
 	printf("profile_dwarf_samples_per_run: %.0f samples\n", (double)samples / (2 * RUNS_RATE));
