@@ -445,6 +445,12 @@ typedef struct rd {
 	uint8_t cur_key; /* member being read; K_UNKNOWN: see unknown */
 	uint8_t unknown_len;
 	char unknown[UNKNOWN_KEY_MAX]; /* text of the unknown member being skipped */
+	/* Streaming (sonde_otlp_json_read_stream): spans[0..given) of b have been declared
+	 * final; in_place: the resource group being read lets each span be declared final as
+	 * soon as it is read (nothing that changes its resource or scope comes after it). */
+	sonde_otlp_json_spans_fn on_spans;
+	void *on_ctx;
+	bool in_place;
 } rd;
 
 static void rd_init(rd *c, sonde_batch *b)
@@ -1241,6 +1247,8 @@ static int rd_span(rd *c, const void *arg)
 		if (rc < 0)
 			return rc;
 	}
+	if (rc == 0 && c->in_place)
+		rc = c->on_spans(c->on_ctx, c->b, c->b->spans_count);
 	return rc;
 }
 
@@ -1636,12 +1644,62 @@ static int rd_scope_group(rd *c, const void *arg)
 	return rc;
 }
 
+/* Streaming: whether, in the ResourceSpans object that j is at (its '{' peeked, not yet
+ * read), every member that sets the resource (resource, schemaUrl) comes before the first
+ * scopeSpans list, and in each ScopeSpans every member that sets the scope comes before
+ * the first spans list. Then a span is final once read. The members are scanned, their
+ * values skipped, by a second reader over the same text; any doubt (bad JSON, too deep)
+ * answers false, and the real read reports the error. */
+static bool spans_final_in_place(const sonde_json_reader *j)
+{
+	if (!j->peeked || j->peek_tok != SONDE_JSON_OBJ_BEGIN || !j->tok_start)
+		return false;
+	sonde_json_reader r;
+	sonde_json_reader_init(&r, j->tok_start, (size_t)(j->end - j->tok_start));
+	bool ok = sonde_json_enter_object(&r) == 0, listed = false;
+	const char *k;
+	size_t kn;
+	int rc = 0;
+	while (ok && (rc = sonde_json_next_key(&r, &k, &kn)) > 0) {
+		enum key_id id = key_lookup(k, kn);
+		if (id == K_RESOURCE || id == K_SCHEMA_URL) {
+			ok = !listed && sonde_json_skip(&r) == 0;
+		} else if (id == K_SCOPE_SPANS) {
+			listed = true;
+			if (sonde_json_peek(&r) == SONDE_JSON_NULL) {
+				ok = sonde_json_skip(&r) == 0;
+				continue;
+			}
+			ok = sonde_json_enter_array(&r) == 0;
+			while (ok && (rc = sonde_json_next_elem(&r)) > 0) {
+				bool spans = false;
+				ok = sonde_json_enter_object(&r) == 0;
+				while (ok && (rc = sonde_json_next_key(&r, &k, &kn)) > 0) {
+					enum key_id sid = key_lookup(k, kn);
+					if ((sid == K_SCOPE || sid == K_SCHEMA_URL) && spans)
+						ok = false;
+					spans |= sid == K_SPANS;
+					ok = ok && sonde_json_skip(&r) == 0;
+				}
+				ok = ok && rc == 0;
+			}
+			ok = ok && rc == 0;
+		} else {
+			ok = sonde_json_skip(&r) == 0;
+		}
+	}
+	ok = ok && rc == 0;
+	sonde_json_reader_release(&r);
+	return ok;
+}
+
 /* ResourceSpans / ResourceMetrics / ResourceLogs; *(sonde_signal *)arg says which. */
 static int rd_resource_group(rd *c, const void *arg)
 {
 	group g = {*(const sonde_signal *)arg, sonde_batch_new_resource(c->b), NULL};
 	if (!g.res)
 		return -ENOMEM;
+	c->in_place = c->on_spans && g.sig == SONDE_SIGNAL_TRACES && spans_final_in_place(&c->j);
 	static const enum key_id scope_key[] = {
 	        [SONDE_SIGNAL_TRACES] = K_SCOPE_SPANS,
 	        [SONDE_SIGNAL_METRICS] = K_SCOPE_METRICS,
@@ -1663,6 +1721,10 @@ static int rd_resource_group(rd *c, const void *arg)
 		if (rc < 0)
 			return rc;
 	}
+	c->in_place = false;
+	/* The group is whole: its spans cannot change any more. */
+	if (rc == 0 && c->on_spans && g.sig == SONDE_SIGNAL_TRACES)
+		rc = c->on_spans(c->on_ctx, c->b, c->b->spans_count);
 	return rc;
 }
 
@@ -1714,11 +1776,19 @@ static void rd_error(const rd *c, int rc, const char *buf, size_t len, size_t ba
 
 int sonde_otlp_json_read(sonde_batch *b, const char *buf, size_t len, sonde_wire_error *err)
 {
+	return sonde_otlp_json_read_stream(b, buf, len, err, NULL, NULL);
+}
+
+int sonde_otlp_json_read_stream(sonde_batch *b, const char *buf, size_t len, sonde_wire_error *err,
+                                sonde_otlp_json_spans_fn on_spans, void *ctx)
+{
 	const size_t nspans = b->spans_count, nlogs = b->logs_count, nmetrics = b->metrics_count;
 	rd *c = malloc(sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	rd_init(c, b);
+	c->on_spans = on_spans;
+	c->on_ctx = ctx;
 	sonde_json_reader_init(&c->j, buf, len);
 	int rc = rd_request(c);
 	if (rc < 0) {
