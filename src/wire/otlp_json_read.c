@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "base64.h"
 #include "hex.h"
@@ -1644,53 +1647,154 @@ static int rd_scope_group(rd *c, const void *arg)
 	return rc;
 }
 
+/* ---- Streaming: a raw look ahead over a ResourceSpans ---------------------------------
+ * Only the order of members matters here, so values are skipped by their brackets and
+ * quotes, far faster than tokenising them. Anything unexpected answers "not sure". */
+
+static const char *raw_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+		p++;
+	return p;
+}
+
+/* The end of the string at p (its '"'): just past the closing quote, or NULL. *escaped
+ * is set when it holds a backslash. */
+static const char *raw_str_end(const char *p, const char *end, bool *escaped)
+{
+	p++;
+	for (;;) {
+#ifdef __SSE2__
+		const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+		while (end - p >= 16) {
+			__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+			unsigned m = (unsigned)_mm_movemask_epi8(
+			        _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)));
+			if (m) {
+				p += __builtin_ctz(m);
+				break;
+			}
+			p += 16;
+		}
+#endif
+		while (p < end && *p != '"' && *p != '\\')
+			p++;
+		if (p >= end)
+			return NULL;
+		if (*p == '"')
+			return p + 1;
+		*escaped = true;
+		p += 2;
+	}
+}
+
+/* The end of the value at p, or NULL. */
+static const char *raw_value_end(const char *p, const char *end)
+{
+	bool esc = false;
+	if (p >= end)
+		return NULL;
+	if (*p == '"')
+		return raw_str_end(p, end, &esc);
+	if (*p != '{' && *p != '[') {
+		while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\n' &&
+		       *p != '\r' && *p != '\t')
+			p++;
+		return p;
+	}
+	size_t depth = 0;
+	while (p < end) {
+		char ch = *p;
+		if (ch == '"') {
+			if (!(p = raw_str_end(p, end, &esc)))
+				return NULL;
+			continue;
+		}
+		if (ch == '{' || ch == '[')
+			depth++;
+		else if ((ch == '}' || ch == ']') && --depth == 0)
+			return p + 1;
+		p++;
+	}
+	return NULL;
+}
+
+/* The next member of the object whose members *pp is among (just past its '{' or past a
+ * member's value): 1 with its key's id and *pp at its value, 0 at the '}' (*pp past
+ * it), -1 when unsure (bad JSON, an escaped key). */
+static int raw_next_member(const char **pp, const char *end, enum key_id *id)
+{
+	const char *p = raw_ws(*pp, end);
+	if (p < end && *p == ',')
+		p = raw_ws(p + 1, end);
+	if (p >= end)
+		return -1;
+	if (*p == '}') {
+		*pp = p + 1;
+		return 0;
+	}
+	bool esc = false;
+	const char *k = p + 1, *ke = *p == '"' ? raw_str_end(p, end, &esc) : NULL;
+	if (!ke || esc)
+		return -1;
+	*id = key_lookup(k, (size_t)(ke - 1 - k));
+	p = raw_ws(ke, end);
+	if (p >= end || *p != ':')
+		return -1;
+	*pp = raw_ws(p + 1, end);
+	return 1;
+}
+
 /* Streaming: whether, in the ResourceSpans object that j is at (its '{' peeked, not yet
  * read), every member that sets the resource (resource, schemaUrl) comes before the first
  * scopeSpans list, and in each ScopeSpans every member that sets the scope comes before
- * the first spans list. Then a span is final once read. The members are scanned, their
- * values skipped, by a second reader over the same text; any doubt (bad JSON, too deep)
- * answers false, and the real read reports the error. */
+ * the first spans list. Then a span is final once read. Any doubt answers false (and bad
+ * JSON is then reported by the real read). */
 static bool spans_final_in_place(const sonde_json_reader *j)
 {
-	if (!j->peeked || j->peek_tok != SONDE_JSON_OBJ_BEGIN || !j->tok_start)
+	if (!j->peeked || j->peek_tok != SONDE_JSON_OBJ_BEGIN || !j->tok_start || *j->tok_start != '{')
 		return false;
-	sonde_json_reader r;
-	sonde_json_reader_init(&r, j->tok_start, (size_t)(j->end - j->tok_start));
-	bool ok = sonde_json_enter_object(&r) == 0, listed = false;
-	const char *k;
-	size_t kn;
-	int rc = 0;
-	while (ok && (rc = sonde_json_next_key(&r, &k, &kn)) > 0) {
-		enum key_id id = key_lookup(k, kn);
-		if (id == K_RESOURCE || id == K_SCHEMA_URL) {
-			ok = !listed && sonde_json_skip(&r) == 0;
-		} else if (id == K_SCOPE_SPANS) {
-			listed = true;
-			if (sonde_json_peek(&r) == SONDE_JSON_NULL) {
-				ok = sonde_json_skip(&r) == 0;
-				continue;
+	const char *p = j->tok_start + 1, *end = j->end;
+	bool listed = false;
+	enum key_id id;
+	int rc;
+	while ((rc = raw_next_member(&p, end, &id)) > 0) {
+		if ((id == K_RESOURCE || id == K_SCHEMA_URL) && listed)
+			return false;
+		if (id != K_SCOPE_SPANS || *p != '[') {
+			if (!(p = raw_value_end(p, end)))
+				return false;
+			continue;
+		}
+		listed = true;
+		p++;
+		for (;;) { /* the ScopeSpans */
+			p = raw_ws(p, end);
+			if (p < end && *p == ',')
+				p = raw_ws(p + 1, end);
+			if (p >= end)
+				return false;
+			if (*p == ']') {
+				p++;
+				break;
 			}
-			ok = sonde_json_enter_array(&r) == 0;
-			while (ok && (rc = sonde_json_next_elem(&r)) > 0) {
-				bool spans = false;
-				ok = sonde_json_enter_object(&r) == 0;
-				while (ok && (rc = sonde_json_next_key(&r, &k, &kn)) > 0) {
-					enum key_id sid = key_lookup(k, kn);
-					if ((sid == K_SCOPE || sid == K_SCHEMA_URL) && spans)
-						ok = false;
-					spans |= sid == K_SPANS;
-					ok = ok && sonde_json_skip(&r) == 0;
-				}
-				ok = ok && rc == 0;
+			if (*p != '{')
+				return false;
+			p++;
+			bool spans = false;
+			enum key_id sid;
+			while ((rc = raw_next_member(&p, end, &sid)) > 0) {
+				if ((sid == K_SCOPE || sid == K_SCHEMA_URL) && spans)
+					return false;
+				spans |= sid == K_SPANS;
+				if (!(p = raw_value_end(p, end)))
+					return false;
 			}
-			ok = ok && rc == 0;
-		} else {
-			ok = sonde_json_skip(&r) == 0;
+			if (rc < 0)
+				return false;
 		}
 	}
-	ok = ok && rc == 0;
-	sonde_json_reader_release(&r);
-	return ok;
+	return rc == 0;
 }
 
 /* ResourceSpans / ResourceMetrics / ResourceLogs; *(sonde_signal *)arg says which. */
