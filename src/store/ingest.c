@@ -81,6 +81,8 @@ typedef struct writer {
 	size_t head, n;
 	sonde_batch *spare[QUEUE_DEPTH + 1];
 	size_t nspare;
+	sonde_span_data *spare_spans[QUEUE_DEPTH + 1]; /* stored slices' copies, for reuse */
+	size_t nspare_spans;
 	bool closing;
 	bool cancel;   /* skip what is queued (it will be rolled back) */
 	int rc;        /* the first failure; the writer stores nothing after it */
@@ -355,8 +357,11 @@ static void *writer_main(void *arg)
 		}
 		if (j.b)
 			sonde_batch_clear(j.b);
-		free(j.spans);
 		pthread_mutex_lock(&w->mu);
+		if (j.spans && w->nspare_spans < QUEUE_DEPTH + 1)
+			w->spare_spans[w->nspare_spans++] = j.spans;
+		else
+			free(j.spans);
 		if (rc < 0 && w->rc == 0) {
 			w->rc = rc;
 			memcpy(w->err, err, sizeof err);
@@ -416,6 +421,8 @@ static int writer_finish(ing *g, bool cancel)
 	g->st->batches += w->batches;
 	for (size_t i = 0; i < w->nspare; i++)
 		sonde_batch_free(w->spare[i]);
+	for (size_t i = 0; i < w->nspare_spans; i++)
+		free(w->spare_spans[i]);
 	if (w->rc < 0)
 		msg(g->errmsg, g->errmsg_len, "%s", w->err);
 	pthread_cond_destroy(&w->cv);
@@ -505,8 +512,14 @@ static int give_spans(void *ctx, sonde_batch *b, size_t final)
 	ing *g = ctx;
 	while (final - g->given >= g->batch_records) {
 		size_t n = g->batch_records;
-		sonde_span_data *copy = malloc(n * sizeof *copy);
-		if (!copy)
+		/* A copy the writer is done with (all are batch_records spans), else a new one
+		 * (mapped fresh from the system, at this size, and faulted in page by page). */
+		sonde_span_data *copy = NULL;
+		pthread_mutex_lock(&g->w->mu);
+		if (g->w->nspare_spans)
+			copy = g->w->spare_spans[--g->w->nspare_spans];
+		pthread_mutex_unlock(&g->w->mu);
+		if (!copy && !(copy = malloc(n * sizeof *copy)))
 			return -ENOMEM;
 		memcpy(copy, b->spans + g->given, n * sizeof *copy);
 		int rc = add_service(g, copy, n, false);
