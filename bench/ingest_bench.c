@@ -5,7 +5,9 @@
  * into a fresh store. Prints `name: value unit` lines; the decode and append shares of
  * the span figure are measured apart. The `_cpu` figures divide by the CPU time of the
  * process (every thread, user and system) instead of elapsed time: on a loaded machine
- * they move far less from run to run, so they are the ones to compare A/B. Logs are ingested pipelined (reading on one thread,
+ * they move far less from run to run, so they are the ones to compare A/B. The span file
+ * is ingested pipelined (its spans stored while the document is read: the default) and
+ * sequentially (read whole, then stored). Logs are ingested pipelined (reading on one thread,
  * storing on another: the default) and sequentially, and with log templates assigned at
  * ingest as `sonde ingest` does (ingest_templates.h), and without.
  *
@@ -216,6 +218,13 @@ int main(int argc, char **argv)
 	if (spans_s < 0 || st.appended.spans_added != nspans)
 		return 1;
 	sonde_ingest_stats_release(&st);
+	/* The same file read whole, then stored (the ingest without its pipeline). */
+	double spans_seq_cpu;
+	sonde_ingest_stats_init(&st);
+	double spans_seq_s = ingest(db, json, &st, SEQUENTIAL, &spans_seq_cpu);
+	if (spans_seq_s < 0 || st.appended.spans_added != nspans)
+		return 1;
+	sonde_ingest_stats_release(&st);
 
 	/* Logs: JSON lines as a structured logger writes them, with a trace id on each line
 	 * (traced requests) and then without. */
@@ -263,6 +272,7 @@ int main(int argc, char **argv)
 
 	printf("ingest_otlp_json_spans: %.0f spans/s\n", (double)nspans / spans_s);
 	printf("ingest_otlp_json_bytes: %.1f MB/s\n", (double)json_bytes / spans_s / 1e6);
+	printf("ingest_otlp_json_spans_sequential: %.0f spans/s\n", (double)nspans / spans_seq_s);
 	printf("ingest_otlp_json_decode_only: %.0f spans/s\n", (double)nspans / decode_s);
 	printf("ingest_otlp_json_append_only: %.0f spans/s\n", (double)nspans / append_s);
 	printf("ingest_jsonl_logs_traced: %.0f lines/s\n", (double)nlogs / logs_s[1]);
@@ -272,6 +282,7 @@ int main(int argc, char **argv)
 	printf("ingest_jsonl_logs_untraced_sequential: %.0f lines/s\n", (double)nlogs / logs_seq_s);
 	printf("ingest_jsonl_logs_untraced_templates: %.0f lines/s\n", (double)nlogs / logs_tpl_s);
 	printf("ingest_otlp_json_spans_cpu: %.0f spans/cpu-s\n", (double)nspans / spans_cpu);
+	printf("ingest_otlp_json_spans_sequential_cpu: %.0f spans/cpu-s\n", (double)nspans / spans_seq_cpu);
 	printf("ingest_otlp_json_decode_only_cpu: %.0f spans/cpu-s\n", (double)nspans / decode_cpu);
 	printf("ingest_otlp_json_append_only_cpu: %.0f spans/cpu-s\n", (double)nspans / append_cpu);
 	printf("ingest_jsonl_logs_traced_cpu: %.0f lines/cpu-s\n", (double)nlogs / logs_cpu[1]);

@@ -3,11 +3,14 @@
  *
  * Each input is read as one document and as JSON lines. A failed read must leave the
  * batch empty; a successful one must survive a round trip (written per signal, compact or
- * indented, and as JSON lines, then read back) unchanged, or the target aborts.
+ * indented, and as JSON lines, then read back) unchanged, or the target aborts. The
+ * document is also read streaming (sonde_otlp_json_read_stream): the same batch, and the
+ * spans it declares final (with their resources and scopes) never change afterwards.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "otlp_json.h"
 
@@ -57,6 +60,65 @@ static void round_trip(const sonde_batch *b, int pretty)
 	sonde_batch_free(back);
 }
 
+/* What the streaming read declared final: copies of those spans, resources and scopes. */
+typedef struct finals {
+	size_t n, cap;
+	sonde_span_data *spans;
+	sonde_resource *res;
+	sonde_scope *scopes;
+} finals;
+
+static int on_final(void *ctx, sonde_batch *b, size_t final)
+{
+	finals *f = ctx;
+	if (final < f->n || final > b->spans_count)
+		die("stream", "final count went back or past the spans read");
+	if (final > f->cap) {
+		size_t cap = final * 2;
+		f->spans = realloc(f->spans, cap * sizeof *f->spans);
+		f->res = realloc(f->res, cap * sizeof *f->res);
+		f->scopes = realloc(f->scopes, cap * sizeof *f->scopes);
+		if (!f->spans || !f->res || !f->scopes)
+			abort();
+		f->cap = cap;
+	}
+	for (size_t i = f->n; i < final; i++) {
+		memcpy(&f->spans[i], &b->spans[i], sizeof f->spans[i]); /* padding too */
+		memcpy(&f->res[i], b->spans[i].resource, sizeof f->res[i]);
+		memcpy(&f->scopes[i], b->spans[i].scope, sizeof f->scopes[i]);
+	}
+	f->n = final;
+	return 0;
+}
+
+static void check_stream(const char *text, size_t size, const sonde_batch *whole)
+{
+	finals f = {0};
+	sonde_wire_error err;
+	sonde_batch *b = sonde_batch_new();
+	if (!b)
+		abort();
+	int rc = sonde_otlp_json_read_stream(b, text, size, &err, on_final, &f);
+	if ((rc == 0) != (whole != NULL))
+		die("stream", "the streaming read and the whole read disagree");
+	if (rc == 0) {
+		check_equal(whole, b, "streaming read");
+		if (f.n != b->spans_count)
+			die("stream", "not every span was declared final");
+		for (size_t i = 0; i < f.n; i++)
+			if (memcmp(&f.spans[i], &b->spans[i], sizeof f.spans[i]) != 0 ||
+			    memcmp(&f.res[i], b->spans[i].resource, sizeof f.res[i]) != 0 ||
+			    memcmp(&f.scopes[i], b->spans[i].scope, sizeof f.scopes[i]) != 0)
+				die("stream", "a span declared final changed afterwards");
+	} else {
+		check_empty(b);
+	}
+	free(f.spans);
+	free(f.res);
+	free(f.scopes);
+	sonde_batch_free(b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -66,10 +128,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sonde_batch *b = sonde_batch_new();
 	if (!b)
 		return 0;
-	if (sonde_otlp_json_read(b, text, size, &err) == 0)
+	if (sonde_otlp_json_read(b, text, size, &err) == 0) {
+		check_stream(text, size, b);
 		round_trip(b, (int)(size % 3));
-	else
+	} else {
 		check_empty(b);
+		check_stream(text, size, NULL);
+	}
 	sonde_batch_clear(b);
 	if (sonde_otlp_jsonl_read(b, text, size, &err) == 0)
 		round_trip(b, 0);

@@ -15,8 +15,10 @@
 
 #include "ingest.h"
 #include "logline.h"
+#include "otlp_json.h"
 #include "ptrmap.h"
 #include "sonde/status.h"
+#include "store_internal.h"
 
 enum { CHUNK_BYTES = 4 << 20, DETECT_BYTES = 1 << 20, QUEUE_DEPTH = 2 };
 
@@ -56,11 +58,16 @@ static bool line_format(const sonde_format *f)
 /* A batch read and ready to store: its records, the position of its first log record,
  * and the log template ids and descriptions (allocated in the batch). */
 typedef struct job {
-	sonde_batch *b;
+	sonde_batch *b; /* NULL: spans, or the end of a held transaction */
 	uint64_t log_position;
 	uint64_t *tids;
 	sonde_log_template *tpl;
 	size_t ntpl;
+	/* A slice of a document being read (sonde_otlp_json_read_stream): a copy of its
+	 * spans (owned by the job), which point into the reader's batch. */
+	sonde_span_data *spans;
+	size_t spans_count;
+	bool commit; /* b NULL and spans NULL: commit the held transaction */
 } job;
 
 /* The writer thread of a pipelined ingest: the caller's thread reads (decodes, mines
@@ -74,7 +81,10 @@ typedef struct writer {
 	size_t head, n;
 	sonde_batch *spare[QUEUE_DEPTH + 1];
 	size_t nspare;
+	sonde_span_data *spare_spans[QUEUE_DEPTH + 1]; /* stored slices' copies, for reuse */
+	size_t nspare_spans;
 	bool closing;
+	bool cancel;   /* skip what is queued (it will be rolled back) */
 	int rc;        /* the first failure; the writer stores nothing after it */
 	char err[512]; /* its message */
 	sonde_append_stats appended;
@@ -93,6 +103,8 @@ typedef struct ing {
 	sonde_str service;     /* for records without one; ptr NULL: none */
 	uint64_t log_position; /* of the next log record of this source */
 	size_t batch_records;
+	size_t given;     /* spans of g->b handed to the writer while the document is read */
+	sonde_ptrmap svc; /* resources given a service name: copy by original */
 	char *errmsg;
 	size_t errmsg_len;
 } ing;
@@ -125,55 +137,57 @@ static bool has_service(const sonde_resource *r)
 	return v && v->kind == SONDE_VAL_STRING && v->u.str.len > 0;
 }
 
-/* Gives records whose resource lacks service.name a copy of it that has one. */
-static int add_service(ing *g)
+/* Points *rp at a copy of the resource that has g->service as service.name, when it has
+ * none (one copy per resource, allocated in g->b). */
+static int fix_service(ing *g, sonde_str name, const sonde_resource **rp)
+{
+	sonde_batch *b = g->b;
+	if (has_service(*rp))
+		return 0;
+	sonde_ptrmap_key k = {*rp, NULL, 0};
+	sonde_resource *nr = sonde_ptrmap_find(&g->svc, k);
+	if (!nr) {
+		nr = sonde_batch_new_resource(b);
+		sonde_kv *kv = nr ? sonde_batch_alloc(b, ((*rp)->attrs.count + 1) * sizeof *kv) : NULL;
+		if (!kv)
+			return -ENOMEM;
+		*nr = **rp;
+		/* Drop an empty service.name the resource may hold, then add ours. */
+		uint32_t c = 0;
+		for (uint32_t j = 0; j < (*rp)->attrs.count; j++)
+			if (strcmp((*rp)->attrs.items[j].key.ptr, "service.name") != 0)
+				kv[c++] = (*rp)->attrs.items[j];
+		kv[c].key = SONDE_STR_LIT("service.name");
+		kv[c].value.kind = SONDE_VAL_STRING;
+		kv[c].value.u.str = name;
+		nr->attrs.items = kv;
+		nr->attrs.count = c + 1;
+		int rc = sonde_ptrmap_add(&g->svc, k, nr);
+		if (rc < 0)
+			return rc;
+	}
+	*rp = nr;
+	return 0;
+}
+
+/* Gives records whose resource lacks service.name a copy of it that has one: spans
+ * (the n at spans, which may be a copy of g->b's) and, when all, g->b's logs and metrics.
+ * The copies are remembered until the batch is cleared. */
+static int add_service(ing *g, sonde_span_data *spans, size_t n, bool all)
 {
 	sonde_batch *b = g->b;
 	if (!g->service.ptr)
 		return 0;
-	sonde_ptrmap map;
-	sonde_ptrmap_init(&map);
-	int rc = 0;
 	sonde_str name = sonde_batch_intern(b, g->service.ptr, g->service.len);
 	if (!name.ptr)
 		return -ENOMEM;
-	for (int kind = 0; kind < 3 && rc == 0; kind++) {
-		size_t n = kind == 0 ? b->spans_count : kind == 1 ? b->logs_count : b->metrics_count;
-		for (size_t i = 0; i < n && rc == 0; i++) {
-			const sonde_resource **rp = kind == 0   ? &b->spans[i].resource
-			                            : kind == 1 ? &b->logs[i].resource
-			                                        : &b->metrics[i].resource;
-			if (has_service(*rp))
-				continue;
-			sonde_ptrmap_key k = {*rp, NULL, 0};
-			sonde_resource *nr = sonde_ptrmap_find(&map, k);
-			if (!nr) {
-				nr = sonde_batch_new_resource(b);
-				sonde_kv *kv =
-				        nr ? sonde_batch_alloc(b, ((*rp)->attrs.count + 1) * sizeof *kv)
-				           : NULL;
-				if (!kv) {
-					rc = -ENOMEM;
-					break;
-				}
-				*nr = **rp;
-				/* Drop an empty service.name the resource may hold, then add ours. */
-				uint32_t c = 0;
-				for (uint32_t j = 0; j < (*rp)->attrs.count; j++)
-					if (strcmp((*rp)->attrs.items[j].key.ptr, "service.name") != 0)
-						kv[c++] = (*rp)->attrs.items[j];
-				kv[c].key = SONDE_STR_LIT("service.name");
-				kv[c].value.kind = SONDE_VAL_STRING;
-				kv[c].value.u.str = name;
-				nr->attrs.items = kv;
-				nr->attrs.count = c + 1;
-				if ((rc = sonde_ptrmap_add(&map, k, nr)) < 0)
-					break;
-			}
-			*rp = nr;
-		}
-	}
-	sonde_ptrmap_release(&map);
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = fix_service(g, name, &spans[i].resource);
+	for (size_t i = 0; all && i < b->logs_count && rc == 0; i++)
+		rc = fix_service(g, name, &b->logs[i].resource);
+	for (size_t i = 0; all && i < b->metrics_count && rc == 0; i++)
+		rc = fix_service(g, name, &b->metrics[i].resource);
 	return rc;
 }
 
@@ -208,13 +222,16 @@ static void note_service(sonde_ingest_stats *st, const sonde_resource *r, const 
 		st->services[st->services_count++] = copy;
 }
 
-static void note_batch(sonde_ingest_stats *st, const sonde_batch *b)
+/* Notes the n spans at spans and, when b is not NULL, b's logs and metrics. */
+static void note_batch(sonde_ingest_stats *st, const sonde_span_data *spans, size_t n, const sonde_batch *b)
 {
 	const sonde_resource *last = NULL;
-	for (size_t i = 0; i < b->spans_count; i++) {
-		note_time(st, b->spans[i].start_ns);
-		note_service(st, b->spans[i].resource, &last);
+	for (size_t i = 0; i < n; i++) {
+		note_time(st, spans[i].start_ns);
+		note_service(st, spans[i].resource, &last);
 	}
+	if (!b)
+		return;
 	for (size_t i = 0; i < b->logs_count; i++) {
 		note_time(st, b->logs[i].time_ns ? b->logs[i].time_ns : b->logs[i].observed_time_ns);
 		note_service(st, b->logs[i].resource, &last);
@@ -324,19 +341,35 @@ static void *writer_main(void *arg)
 		if (w->n == 0)
 			break;
 		job j = w->q[w->head];
-		bool failed = w->rc < 0;
+		bool skip = w->rc < 0 || w->cancel;
 		pthread_mutex_unlock(&w->mu);
 		char err[sizeof w->err] = "";
-		int rc = failed ? 0 : store_job(g, &j, &w->appended, &w->batches, err, sizeof err);
-		sonde_batch_clear(j.b);
+		int rc = 0;
+		if (skip) {
+		} else if (j.b) {
+			rc = store_job(g, &j, &w->appended, &w->batches, err, sizeof err);
+		} else if (j.spans) {
+			sonde_batch view = {.spans = j.spans, .spans_count = j.spans_count};
+			job vj = {.b = &view};
+			rc = store_job(g, &vj, &w->appended, &w->batches, err, sizeof err);
+		} else if (j.commit && (rc = sonde__store_sqlite_hold(g->s, SONDE__HOLD_COMMIT)) < 0) {
+			snprintf(err, sizeof err, "%s", sonde_store_errmsg(g->s));
+		}
+		if (j.b)
+			sonde_batch_clear(j.b);
 		pthread_mutex_lock(&w->mu);
+		if (j.spans && w->nspare_spans < QUEUE_DEPTH + 1)
+			w->spare_spans[w->nspare_spans++] = j.spans;
+		else
+			free(j.spans);
 		if (rc < 0 && w->rc == 0) {
 			w->rc = rc;
 			memcpy(w->err, err, sizeof err);
 		}
 		w->head = (w->head + 1) % QUEUE_DEPTH;
 		w->n--;
-		w->spare[w->nspare++] = j.b;
+		if (j.b)
+			w->spare[w->nspare++] = j.b;
 		pthread_cond_broadcast(&w->cv);
 	}
 	pthread_mutex_unlock(&w->mu);
@@ -361,17 +394,23 @@ static void writer_start(ing *g, writer *w)
 	}
 }
 
-/* Lets the writer store what is queued, joins it, adds its counts to the statistics and
- * frees its spare batches. Returns the writer's failure (message in errmsg) or 0. */
-static int writer_finish(ing *g)
+/* Lets the writer store what is queued (cancel: skip it, and count nothing it stored: it
+ * is to be rolled back), joins it, adds its counts to the statistics and frees its spare
+ * batches. Returns the writer's failure (message in errmsg) or 0. */
+static int writer_finish(ing *g, bool cancel)
 {
 	writer *w = g->w;
 	pthread_mutex_lock(&w->mu);
 	w->closing = true;
+	w->cancel = cancel;
 	pthread_cond_broadcast(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 	pthread_join(w->th, NULL);
 	g->w = NULL;
+	if (cancel) {
+		memset(&w->appended, 0, sizeof w->appended);
+		w->batches = 0;
+	}
 	sonde_append_stats *a = &g->st->appended;
 	a->spans_added += w->appended.spans_added;
 	a->spans_present += w->appended.spans_present;
@@ -382,11 +421,32 @@ static int writer_finish(ing *g)
 	g->st->batches += w->batches;
 	for (size_t i = 0; i < w->nspare; i++)
 		sonde_batch_free(w->spare[i]);
+	for (size_t i = 0; i < w->nspare_spans; i++)
+		free(w->spare_spans[i]);
 	if (w->rc < 0)
 		msg(g->errmsg, g->errmsg_len, "%s", w->err);
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
 	return w->rc;
+}
+
+/* Hands j to the writer. Waits while the queue is full. Returns 0, or the writer's
+ * failure (nothing more will be stored; j's spans are freed either way). */
+static int writer_queue(writer *w, const job *j)
+{
+	pthread_mutex_lock(&w->mu);
+	while (w->n == QUEUE_DEPTH && w->rc == 0)
+		pthread_cond_wait(&w->cv, &w->mu);
+	int rc = w->rc;
+	if (rc == 0) {
+		w->q[(w->head + w->n) % QUEUE_DEPTH] = *j;
+		w->n++;
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (rc < 0)
+		free(j->spans);
+	return rc;
 }
 
 /* Hands j to the writer and gives g a batch to read into. Waits while the queue is full.
@@ -423,10 +483,13 @@ static int writer_put(ing *g, const job *j)
 static int flush(ing *g)
 {
 	sonde_batch *b = g->b;
-	int rc = add_service(g);
+	int rc = add_service(g, b->spans, b->spans_count, true);
+	/* The copies live in b, which is cleared once stored. */
+	sonde_ptrmap_release(&g->svc);
+	sonde_ptrmap_init(&g->svc);
 	if (rc < 0)
 		return rc;
-	note_batch(g->st, b);
+	note_batch(g->st, b->spans, b->spans_count, b);
 	job j = {.b = b, .log_position = g->log_position};
 	if ((rc = mine_logs(g, &j.tids, &j.tpl, &j.ntpl)) < 0)
 		return rc;
@@ -440,6 +503,90 @@ static int flush(ing *g)
 	rc = store_job(g, &j, &g->st->appended, &g->st->batches, g->errmsg, g->errmsg_len);
 	sonde_batch_clear(b);
 	return rc;
+}
+
+/* sonde_otlp_json_read_stream()'s callback: hands the spans read so far to the writer, in
+ * slices of batch_records (the rest waits for more, or for the end of the document). */
+static int give_spans(void *ctx, sonde_batch *b, size_t final)
+{
+	ing *g = ctx;
+	while (final - g->given >= g->batch_records) {
+		size_t n = g->batch_records;
+		/* A copy the writer is done with (all are batch_records spans), else a new one
+		 * (mapped fresh from the system, at this size, and faulted in page by page). */
+		sonde_span_data *copy = NULL;
+		pthread_mutex_lock(&g->w->mu);
+		if (g->w->nspare_spans)
+			copy = g->w->spare_spans[--g->w->nspare_spans];
+		pthread_mutex_unlock(&g->w->mu);
+		if (!copy && !(copy = malloc(n * sizeof *copy)))
+			return -ENOMEM;
+		memcpy(copy, b->spans + g->given, n * sizeof *copy);
+		int rc = add_service(g, copy, n, false);
+		if (rc < 0) {
+			free(copy);
+			return rc;
+		}
+		g->given += n;
+		job j = {.spans = copy, .spans_count = n};
+		if ((rc = writer_queue(g->w, &j)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Reads an OTLP JSON document into g->b while a writer stores its spans as they are read,
+ * in slices of batch_records, all in one held transaction, which is committed once the
+ * document has been read whole, so that a bad document stores nothing, as when reading
+ * and storing alternate. The spans stored are then taken out of g->b (and noted in the
+ * statistics), and the caller stores the rest. Returns 1 when it cannot be done so (not a
+ * SQLite store; the caller reads and stores in turn), the reader's result (err filled),
+ * or a store error with its message in g->errmsg (*store_failed set). */
+static int read_streamed(ing *g, const char *buf, size_t len, sonde_wire_error *err, bool *store_failed)
+{
+	*store_failed = false;
+	int rc = sonde__store_sqlite_hold(g->s, SONDE__HOLD_BEGIN);
+	if (rc == -ENOTSUP)
+		return 1;
+	if (rc < 0) {
+		*store_failed = true;
+		msg(g->errmsg, g->errmsg_len, "%s", sonde_store_errmsg(g->s));
+		return rc;
+	}
+	writer w;
+	writer_start(g, &w);
+	if (!g->w) {
+		sonde__store_sqlite_hold(g->s, SONDE__HOLD_ROLLBACK);
+		return 1;
+	}
+	g->given = 0;
+	rc = sonde_otlp_json_read_stream(g->b, buf, len, err, give_spans, g);
+	int wrc;
+	if (rc == 0) {
+		job c = {.commit = true};
+		rc = writer_queue(g->w, &c);
+		wrc = writer_finish(g, false);
+	} else {
+		wrc = writer_finish(g, true);
+	}
+	if (wrc < 0 || rc < 0) {
+		/* Whatever the writer stored is taken back (a failed commit already was). */
+		sonde__store_sqlite_hold(g->s, SONDE__HOLD_ROLLBACK);
+		g->given = 0;
+		if (wrc < 0) {
+			*store_failed = true;
+			return wrc;
+		}
+		return rc;
+	}
+	sonde_batch *b = g->b;
+	if ((rc = add_service(g, b->spans, g->given, false)) < 0)
+		return rc;
+	note_batch(g->st, b->spans, g->given, NULL);
+	memmove(b->spans, b->spans + g->given, (b->spans_count - g->given) * sizeof *b->spans);
+	b->spans_count -= g->given;
+	g->given = 0;
+	return 0;
 }
 
 static int reject(ing *g, const sonde_wire_error *err)
@@ -646,14 +793,22 @@ int sonde_ingest_buffer(sonde_store *s, const char *source, const char *buf, siz
 			writer_start(&g, &w);
 		rc = ingest_lines(&g, buf, len);
 		if (g.w) {
-			int wrc = writer_finish(&g);
+			int wrc = writer_finish(&g, false);
 			if (rc >= 0 && wrc < 0)
 				rc = wrc;
 		}
 	} else {
 		sonde_wire_error err = {0};
-		rc = fmt->read(g.b, buf, len, &g.ro, &err);
-		if (rc == SONDE_EPARSE) {
+		bool store_failed = false;
+		rc = 1;
+		/* A document over 1 MB is read and its spans stored at once, on two threads. */
+		if (!o->sequential && len > CHUNK_BYTES / 4 && strcmp(fmt->name, "otlp-json") == 0)
+			rc = read_streamed(&g, buf, len, &err, &store_failed);
+		if (rc > 0)
+			rc = fmt->read(g.b, buf, len, &g.ro, &err);
+		if (store_failed) {
+			/* errmsg holds the store's message */
+		} else if (rc == SONDE_EPARSE) {
 			err.line = err.line ? err.line : sonde_wire_line_of(buf, len, err.offset);
 			rc = reject(&g, &err);
 		} else if (rc < 0) {
@@ -668,6 +823,7 @@ int sonde_ingest_buffer(sonde_store *s, const char *source, const char *buf, siz
 	if (rc < 0 && errmsg && !errmsg[0])
 		msg(errmsg, errmsg_len, "%s: %s", source, sonde_strerror(rc));
 	sonde_batch_free(g.b);
+	sonde_ptrmap_release(&g.svc);
 	return rc;
 }
 

@@ -14,6 +14,11 @@
  *
  * Line formats are pipelined: the caller's thread reads and decodes the next chunk while
  * a writer thread stores the previous batches, in input order (at most two batches wait).
+ * So is an OTLP JSON document over 1 MB in a SQLite store: the writer stores its spans,
+ * batch by batch, while the rest of the document is read, all in one transaction that is
+ * committed once the document has been read whole (a bad document still stores nothing;
+ * a killed ingest leaves none or all of those batches); the spans left over, the logs
+ * and the metric points are stored after it, as when reading and storing alternate.
  * A failure on either side stops both; what was queued before a bad record (strict) is
  * still stored, exactly as when reading and storing alternate on one thread. (When the
  * store fails, the reader may have read, and reported bad records of, up to two batches
@@ -56,9 +61,10 @@ typedef struct sonde_ingest_opts {
 	size_t batch_records;       /* records per transaction; 0: 10000 */
 	bool strict;                /* stop at the first bad record */
 	bool sequential;            /* read and store on the caller's thread only (else a line
-	                               format input over 1 MB is read on the caller's thread
-	                               while a second thread stores the previous batches, in
-	                               order: the same records, positions and outcome) */
+	                               format input or an OTLP JSON document over 1 MB is read
+	                               on the caller's thread while a second thread stores the
+	                               previous batches, in order: the same records, positions
+	                               and outcome) */
 	/* After each batch: bytes of this input read so far, and its size. */
 	void (*on_progress)(void *ctx, const char *source, uint64_t done_bytes, uint64_t total_bytes);
 	/* For each bad record skipped (or, strict, the one that stops the ingest). err->line

@@ -54,6 +54,17 @@ extern const sonde_store_ops sonde__store_clickhouse_ops;
  * until the store is closed. */
 struct sqlite3 *sonde__store_sqlite_db(sonde_store *s);
 
+/* Holding one transaction over several appends (SQLite backend only; for ingest.c, which
+ * stores the first batches of a document while the rest is still being read and must be
+ * able to take them back if it turns out bad). SONDE__HOLD_BEGIN starts a transaction
+ * that the following sonde_store_append() calls continue instead of each committing its
+ * own; SONDE__HOLD_COMMIT commits it, SONDE__HOLD_ROLLBACK takes it back (after a failed
+ * append, whose own failure already rolled it back, only the hold ends). Returns 0, a
+ * store error (message in sonde_store_errmsg()), or -ENOTSUP for another backend or a
+ * read-only store. */
+enum { SONDE__HOLD_BEGIN, SONDE__HOLD_COMMIT, SONDE__HOLD_ROLLBACK };
+int sonde__store_sqlite_hold(sonde_store *s, int op);
+
 /* The SQL that moves a SQLite store from from_version to from_version + 1 (NULL past the
  * current version); tests build old stores with it. */
 const char *sonde__store_sqlite_migration(int from_version);

@@ -128,6 +128,7 @@ typedef struct sq_store {
 	sq_ckpt *ckpt; /* NULL: SQLite's automatic checkpoints */
 	char *path;
 	bool readonly;
+	bool held; /* a transaction is held over appends (sonde__store_sqlite_hold) */
 	sqlite3_stmt *begin, *commit, *rollback;
 	sqlite3_stmt *get_str_id, *ins_str, *get_str;
 	sqlite3_stmt *get_res, *ins_res, *get_res_data;
@@ -1715,11 +1716,16 @@ static int sq_append(sonde_store *base, const sonde_batch *b, const sonde_append
 	ref_cache c;
 	sonde_ptrmap_init(&c.map);
 	sonde_arena_init(&c.arena);
-	int rc = step_done(s, s->begin);
-	if (rc < 0)
+	int rc = 0;
+	if (s->held && sqlite3_get_autocommit(s->db)) {
+		/* An append of the hold failed and took the transaction back with it. */
+		rc = sonde__store_fail(base, -EIO, "%s: the held transaction was rolled back", s->path);
+		goto out;
+	}
+	if (!s->held && (rc = step_done(s, s->begin)) < 0)
 		goto out;
 	if ((rc = append_spans(s, b, &c, &st)) < 0 || (rc = append_logs(s, b, opts, &c, &st)) < 0 ||
-	    (rc = append_metrics(s, b, &c, &st)) < 0 || (rc = step_done(s, s->commit)) < 0) {
+	    (rc = append_metrics(s, b, &c, &st)) < 0 || (!s->held && (rc = step_done(s, s->commit)) < 0)) {
 		int keep = rc;
 		char msg[sizeof s->base.errmsg];
 		memcpy(msg, s->base.errmsg, sizeof msg);
@@ -3653,6 +3659,50 @@ const char *sonde__store_sqlite_migration(int from_version)
 int sonde_store_schema_version(void)
 {
 	return SCHEMA_VERSION;
+}
+
+int sonde__store_sqlite_hold(sonde_store *base, int op)
+{
+	if (!base || base->ops != &sonde__store_sqlite_ops)
+		return -ENOTSUP;
+	sq_store *s = (sq_store *)base;
+	if (s->readonly)
+		return -ENOTSUP;
+	int rc = 0;
+	switch (op) {
+	case SONDE__HOLD_BEGIN:
+		if (s->held)
+			return -EINVAL;
+		if ((rc = step_done(s, s->begin)) == 0)
+			s->held = true;
+		return rc;
+	case SONDE__HOLD_COMMIT:
+		if (!s->held)
+			return -EINVAL;
+		s->held = false;
+		if (sqlite3_get_autocommit(s->db))
+			return sonde__store_fail(base, -EIO, "%s: the held transaction was rolled back",
+			                         s->path);
+		if ((rc = step_done(s, s->commit)) < 0) {
+			char msg[sizeof s->base.errmsg];
+			memcpy(msg, s->base.errmsg, sizeof msg);
+			if (!sqlite3_get_autocommit(s->db))
+				step_done(s, s->rollback);
+			memcpy(s->base.errmsg, msg, sizeof msg);
+			clear_caches(s);
+		}
+		return rc;
+	case SONDE__HOLD_ROLLBACK:
+		if (!s->held)
+			return -EINVAL;
+		s->held = false;
+		if (!sqlite3_get_autocommit(s->db))
+			rc = step_done(s, s->rollback);
+		/* Ids cached during the transaction are gone with it. */
+		clear_caches(s);
+		return rc;
+	default: return -EINVAL;
+	}
 }
 
 struct sqlite3 *sonde__store_sqlite_db(sonde_store *s)

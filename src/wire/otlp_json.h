@@ -35,6 +35,22 @@
  * NULL. */
 int sonde_otlp_json_read(sonde_batch *b, const char *buf, size_t len, sonde_wire_error *err);
 
+/* Called by sonde_otlp_json_read_stream() when spans[0..final) of b are final: read whole,
+ * and neither they nor the resources and scopes they point to will change again (later
+ * spans may still be added, which moves b->spans: copy what you keep). Returns 0 to go
+ * on, or a negative code, which stops the read with that code. */
+typedef int (*sonde_otlp_json_spans_fn)(void *ctx, sonde_batch *b, size_t final);
+
+/* As sonde_otlp_json_read(), calling on_spans (when not NULL) as spans become final, so
+ * that a caller can store them while the rest is read: after every span when nothing
+ * that sets its resource or scope follows it in its ResourceSpans (resource and
+ * schemaUrl before scopeSpans, scope and schemaUrl before spans, as exporters write
+ * them), else when its ResourceSpans ends. On failure b is left as it was, as for
+ * sonde_otlp_json_read(), and what was declared final was not: the caller undoes what it
+ * did with it. */
+int sonde_otlp_json_read_stream(sonde_batch *b, const char *buf, size_t len, sonde_wire_error *err,
+                                sonde_otlp_json_spans_fn on_spans, void *ctx);
+
 /* Reads the JSON-lines form the OpenTelemetry Collector's file exporter writes: one request
  * per line; blank lines are skipped; err->line is set and err->offset counts from buf. All
  * lines or none are added. */

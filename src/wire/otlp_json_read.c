@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "base64.h"
 #include "hex.h"
@@ -445,6 +448,12 @@ typedef struct rd {
 	uint8_t cur_key; /* member being read; K_UNKNOWN: see unknown */
 	uint8_t unknown_len;
 	char unknown[UNKNOWN_KEY_MAX]; /* text of the unknown member being skipped */
+	/* Streaming (sonde_otlp_json_read_stream): spans[0..given) of b have been declared
+	 * final; in_place: the resource group being read lets each span be declared final as
+	 * soon as it is read (nothing that changes its resource or scope comes after it). */
+	sonde_otlp_json_spans_fn on_spans;
+	void *on_ctx;
+	bool in_place;
 } rd;
 
 static void rd_init(rd *c, sonde_batch *b)
@@ -1241,6 +1250,8 @@ static int rd_span(rd *c, const void *arg)
 		if (rc < 0)
 			return rc;
 	}
+	if (rc == 0 && c->in_place)
+		rc = c->on_spans(c->on_ctx, c->b, c->b->spans_count);
 	return rc;
 }
 
@@ -1636,12 +1647,163 @@ static int rd_scope_group(rd *c, const void *arg)
 	return rc;
 }
 
+/* ---- Streaming: a raw look ahead over a ResourceSpans ---------------------------------
+ * Only the order of members matters here, so values are skipped by their brackets and
+ * quotes, far faster than tokenising them. Anything unexpected answers "not sure". */
+
+static const char *raw_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+		p++;
+	return p;
+}
+
+/* The end of the string at p (its '"'): just past the closing quote, or NULL. *escaped
+ * is set when it holds a backslash. */
+static const char *raw_str_end(const char *p, const char *end, bool *escaped)
+{
+	p++;
+	for (;;) {
+#ifdef __SSE2__
+		const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+		while (end - p >= 16) {
+			__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+			unsigned m = (unsigned)_mm_movemask_epi8(
+			        _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)));
+			if (m) {
+				p += __builtin_ctz(m);
+				break;
+			}
+			p += 16;
+		}
+#endif
+		while (p < end && *p != '"' && *p != '\\')
+			p++;
+		if (p >= end)
+			return NULL;
+		if (*p == '"')
+			return p + 1;
+		*escaped = true;
+		p += 2;
+	}
+}
+
+/* The end of the value at p, or NULL. */
+static const char *raw_value_end(const char *p, const char *end)
+{
+	bool esc = false;
+	if (p >= end)
+		return NULL;
+	if (*p == '"')
+		return raw_str_end(p, end, &esc);
+	if (*p != '{' && *p != '[') {
+		while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\n' &&
+		       *p != '\r' && *p != '\t')
+			p++;
+		return p;
+	}
+	size_t depth = 0;
+	while (p < end) {
+		char ch = *p;
+		if (ch == '"') {
+			if (!(p = raw_str_end(p, end, &esc)))
+				return NULL;
+			continue;
+		}
+		if (ch == '{' || ch == '[')
+			depth++;
+		else if ((ch == '}' || ch == ']') && --depth == 0)
+			return p + 1;
+		p++;
+	}
+	return NULL;
+}
+
+/* The next member of the object whose members *pp is among (just past its '{' or past a
+ * member's value): 1 with its key's id and *pp at its value, 0 at the '}' (*pp past
+ * it), -1 when unsure (bad JSON, an escaped key). */
+static int raw_next_member(const char **pp, const char *end, enum key_id *id)
+{
+	const char *p = raw_ws(*pp, end);
+	if (p < end && *p == ',')
+		p = raw_ws(p + 1, end);
+	if (p >= end)
+		return -1;
+	if (*p == '}') {
+		*pp = p + 1;
+		return 0;
+	}
+	bool esc = false;
+	const char *k = p + 1, *ke = *p == '"' ? raw_str_end(p, end, &esc) : NULL;
+	if (!ke || esc)
+		return -1;
+	*id = key_lookup(k, (size_t)(ke - 1 - k));
+	p = raw_ws(ke, end);
+	if (p >= end || *p != ':')
+		return -1;
+	*pp = raw_ws(p + 1, end);
+	return 1;
+}
+
+/* Streaming: whether, in the ResourceSpans object that j is at (its '{' peeked, not yet
+ * read), every member that sets the resource (resource, schemaUrl) comes before the first
+ * scopeSpans list, and in each ScopeSpans every member that sets the scope comes before
+ * the first spans list. Then a span is final once read. Any doubt answers false (and bad
+ * JSON is then reported by the real read). */
+static bool spans_final_in_place(const sonde_json_reader *j)
+{
+	if (!j->peeked || j->peek_tok != SONDE_JSON_OBJ_BEGIN || !j->tok_start || *j->tok_start != '{')
+		return false;
+	const char *p = j->tok_start + 1, *end = j->end;
+	bool listed = false;
+	enum key_id id;
+	int rc;
+	while ((rc = raw_next_member(&p, end, &id)) > 0) {
+		if ((id == K_RESOURCE || id == K_SCHEMA_URL) && listed)
+			return false;
+		if (id != K_SCOPE_SPANS || *p != '[') {
+			if (!(p = raw_value_end(p, end)))
+				return false;
+			continue;
+		}
+		listed = true;
+		p++;
+		for (;;) { /* the ScopeSpans */
+			p = raw_ws(p, end);
+			if (p < end && *p == ',')
+				p = raw_ws(p + 1, end);
+			if (p >= end)
+				return false;
+			if (*p == ']') {
+				p++;
+				break;
+			}
+			if (*p != '{')
+				return false;
+			p++;
+			bool spans = false;
+			enum key_id sid;
+			while ((rc = raw_next_member(&p, end, &sid)) > 0) {
+				if ((sid == K_SCOPE || sid == K_SCHEMA_URL) && spans)
+					return false;
+				spans |= sid == K_SPANS;
+				if (!(p = raw_value_end(p, end)))
+					return false;
+			}
+			if (rc < 0)
+				return false;
+		}
+	}
+	return rc == 0;
+}
+
 /* ResourceSpans / ResourceMetrics / ResourceLogs; *(sonde_signal *)arg says which. */
 static int rd_resource_group(rd *c, const void *arg)
 {
 	group g = {*(const sonde_signal *)arg, sonde_batch_new_resource(c->b), NULL};
 	if (!g.res)
 		return -ENOMEM;
+	c->in_place = c->on_spans && g.sig == SONDE_SIGNAL_TRACES && spans_final_in_place(&c->j);
 	static const enum key_id scope_key[] = {
 	        [SONDE_SIGNAL_TRACES] = K_SCOPE_SPANS,
 	        [SONDE_SIGNAL_METRICS] = K_SCOPE_METRICS,
@@ -1663,6 +1825,10 @@ static int rd_resource_group(rd *c, const void *arg)
 		if (rc < 0)
 			return rc;
 	}
+	c->in_place = false;
+	/* The group is whole: its spans cannot change any more. */
+	if (rc == 0 && c->on_spans && g.sig == SONDE_SIGNAL_TRACES)
+		rc = c->on_spans(c->on_ctx, c->b, c->b->spans_count);
 	return rc;
 }
 
@@ -1714,11 +1880,19 @@ static void rd_error(const rd *c, int rc, const char *buf, size_t len, size_t ba
 
 int sonde_otlp_json_read(sonde_batch *b, const char *buf, size_t len, sonde_wire_error *err)
 {
+	return sonde_otlp_json_read_stream(b, buf, len, err, NULL, NULL);
+}
+
+int sonde_otlp_json_read_stream(sonde_batch *b, const char *buf, size_t len, sonde_wire_error *err,
+                                sonde_otlp_json_spans_fn on_spans, void *ctx)
+{
 	const size_t nspans = b->spans_count, nlogs = b->logs_count, nmetrics = b->metrics_count;
 	rd *c = malloc(sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	rd_init(c, b);
+	c->on_spans = on_spans;
+	c->on_ctx = ctx;
 	sonde_json_reader_init(&c->j, buf, len);
 	int rc = rd_request(c);
 	if (rc < 0) {

@@ -4,7 +4,10 @@
  * the same positions, the same rejected lines in the same order, the same statistics;
  * with --strict a bad line in the middle of a big file stops the ingest with its
  * file:line, every batch before it stored whole and nothing after it; the on_logs hook
- * sees every batch in input order and its template ids are stored.
+ * sees every batch in input order and its template ids are stored. An OTLP JSON document
+ * over 1 MB, whose spans are stored while it is read, leaves exactly the rows (ids and
+ * all) that reading it whole and then storing it leaves, and when it turns out bad at its
+ * end, nothing at all.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -15,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -262,14 +266,180 @@ static void test_writer_failure(void **state)
 	sonde_buf_release(&in);
 }
 
+/* ---- OTLP JSON documents ----------------------------------------------------------- */
+
+/* n spans, 5 per trace, numbered from first. */
+static void otlp_spans(sonde_buf *b, unsigned first, unsigned n)
+{
+	for (unsigned i = first; i < first + n; i++) {
+		char sp[600];
+		unsigned long long t = 1700000000000000000ull + (unsigned long long)i * 1000;
+		snprintf(sp, sizeof sp,
+		         "%s{\"traceId\":\"%032x\",\"spanId\":\"%016x\",\"parentSpanId\":\"%s\",\"name\":"
+		         "\"op%u\",\"kind\":%u,\"startTimeUnixNano\":\"%llu\",\"endTimeUnixNano\":\"%llu\","
+		         "\"attributes\":[{\"key\":\"http.route\",\"value\":{\"stringValue\":\"/v1/orders/"
+		         "%u\"}},"
+		         "{\"key\":\"n\",\"value\":{\"intValue\":\"%u\"}}],\"status\":{\"code\":%u}}",
+		         i > first ? "," : "", i / 5 + 1, i + 1, i % 5 ? "00000000000000aa" : "", i % 7,
+		         1 + i % 3, t, t + 500 + i % 97, i % 13, i, i % 11 ? 0 : 2);
+		sonde_buf_puts(b, sp);
+	}
+}
+
+/* Three resource groups (the second with its scope, resource and schemaUrl after its
+ * spans, the third without a service name) and a log record: about 2.5 MB. bad: the last
+ * span's trace id is not hex. */
+static void make_otlp(sonde_buf *b, bool bad)
+{
+	sonde_buf_puts(b, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+	                  "\"value\":{\"stringValue\":\"api\"}}]},\"scopeSpans\":[{\"scope\":{\"name\":"
+	                  "\"s1\"},\"spans\":[");
+	otlp_spans(b, 0, 2601);
+	sonde_buf_puts(b, "]}]},{\"scopeSpans\":[{\"spans\":[");
+	otlp_spans(b, 2601, 2302);
+	sonde_buf_puts(b,
+	               "],\"scope\":{\"name\":\"s2\"}}],\"resource\":{\"attributes\":[{\"key\":"
+	               "\"service.name\",\"value\":{\"stringValue\":\"db\"}}]},\"schemaUrl\":\"https://s\"},"
+	               "{\"resource\":{\"attributes\":[{\"key\":\"host.name\",\"value\":{\"stringValue\":"
+	               "\"h1\"}}]},\"scopeSpans\":[{\"scope\":{\"name\":\"s3\"},\"spans\":[");
+	otlp_spans(b, 4903, 2700);
+	if (bad)
+		sonde_buf_puts(b, ",{\"traceId\":\"zz\",\"spanId\":\"0000000000000001\"}");
+	sonde_buf_puts(b, "]}]}],\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"timeUnixNano\":"
+	                  "\"1700000000000000005\",\"body\":{\"stringValue\":\"hello\"}}]}]}]}");
+}
+
+/* Every row of the store's tables, as text. */
+static void dump_db(const char *path, sonde_buf *out)
+{
+	static const char *const tables[] = {"strings",   "resources", "scopes", "spans",
+	                                     "span_data", "traces",    "logs",   "series"};
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
+		char sql[100];
+		snprintf(sql, sizeof sql, "SELECT * FROM %s ORDER BY rowid", tables[t]);
+		sqlite3_stmt *st;
+		assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+		sonde_buf_puts(out, tables[t]);
+		sonde_buf_puts(out, ":\n");
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			for (int c = 0; c < sqlite3_column_count(st); c++) {
+				const unsigned char *p = sqlite3_column_blob(st, c);
+				int n = sqlite3_column_bytes(st, c);
+				for (int k = 0; k < n; k++) {
+					char hx[3];
+					snprintf(hx, sizeof hx, "%02x", p[k]);
+					sonde_buf_puts(out, hx);
+				}
+				sonde_buf_puts(out, c + 1 < sqlite3_column_count(st) ? "|" : "\n");
+			}
+		}
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+}
+
+typedef struct otlp_result {
+	int rc, rc_again;
+	char errmsg[300];
+	sonde_ingest_stats st, again;
+	sonde_buf dump;
+} otlp_result;
+
+static void run_otlp(const char *name, const sonde_buf *in, bool sequential, bool strict, otlp_result *r)
+{
+	char path[128];
+	snprintf(path, sizeof path, "%s/%s.db", dir, name);
+	sonde_store *s;
+	assert_int_equal(sonde_store_open(path, 0, &s, NULL, 0), 0);
+	memset(r, 0, sizeof *r);
+	sonde_ingest_stats_init(&r->st);
+	sonde_ingest_stats_init(&r->again);
+	sonde_ingest_opts o = {
+	        .service = "svc", .batch_records = BATCH, .strict = strict, .sequential = sequential};
+	r->rc = sonde_ingest_buffer(s, "doc.json", in->data, in->len, &o, &r->st, NULL, r->errmsg,
+	                            sizeof r->errmsg);
+	/* Again: adds nothing. */
+	r->rc_again = sonde_ingest_buffer(s, "doc.json", in->data, in->len, &o, &r->again, NULL, NULL, 0);
+	sonde_store_close(s);
+	sonde_buf_init(&r->dump);
+	dump_db(path, &r->dump);
+}
+
+static void otlp_release(otlp_result *r)
+{
+	sonde_buf_release(&r->dump);
+	sonde_ingest_stats_release(&r->st);
+	sonde_ingest_stats_release(&r->again);
+}
+
+static void test_otlp_document(void **state)
+{
+	sonde_buf in = SONDE_BUF_INIT;
+	make_otlp(&in, false);
+	assert_true(in.len > 2 << 20);
+	otlp_result a, b;
+	run_otlp("oseq", &in, true, false, &a);
+	run_otlp("opipe", &in, false, false, &b);
+	assert_int_equal(a.rc, 0);
+	assert_int_equal(b.rc, 0);
+	assert_int_equal(a.st.appended.spans_added, 7603);
+	assert_int_equal(b.st.appended.spans_added, 7603);
+	assert_int_equal(b.st.appended.logs_added, 1);
+	assert_int_equal(a.st.batches, b.st.batches);
+	assert_int_equal(b.st.batches, 8);
+	assert_int_equal(a.st.bytes, b.st.bytes);
+	assert_int_equal(a.st.min_time_ns, b.st.min_time_ns);
+	assert_int_equal(a.st.max_time_ns, b.st.max_time_ns);
+	assert_int_equal(b.st.services_count, 3);
+	for (size_t i = 0; i < a.st.services_count; i++)
+		assert_string_equal(a.st.services[i], b.st.services[i]);
+	assert_int_equal(b.rc_again, 0);
+	assert_int_equal(b.again.appended.spans_added, 0);
+	assert_int_equal(b.again.appended.spans_present, 7603);
+	assert_int_equal(b.again.appended.logs_added, 0);
+	assert_true(strstr(b.dump.data, "spans:\n") != NULL);
+	assert_int_equal(a.dump.len, b.dump.len);
+	assert_memory_equal(a.dump.data, b.dump.data, a.dump.len);
+	otlp_release(&a);
+	otlp_release(&b);
+	sonde_buf_release(&in);
+}
+
+/* A document bad at its end stores nothing, though most of its spans had been stored
+ * (and taken back) while it was read. */
+static void test_otlp_bad_document(void **state)
+{
+	sonde_buf in = SONDE_BUF_INIT;
+	make_otlp(&in, true);
+	for (int strict = 0; strict < 2; strict++) {
+		otlp_result a, b;
+		run_otlp(strict ? "bseq_s" : "bseq", &in, true, strict, &a);
+		run_otlp(strict ? "bpipe_s" : "bpipe", &in, false, strict, &b);
+		assert_int_equal(a.rc, strict ? SONDE_EPARSE : 0);
+		assert_int_equal(b.rc, a.rc);
+		assert_string_equal(a.errmsg, b.errmsg);
+		assert_int_equal(b.st.rejected, 1);
+		assert_int_equal(b.st.appended.spans_added, 0);
+		assert_int_equal(b.st.batches, 0);
+		assert_int_equal(b.st.services_count, 0);
+		assert_int_equal(a.dump.len, b.dump.len);
+		assert_memory_equal(a.dump.data, b.dump.data, a.dump.len);
+		assert_true(strstr(b.dump.data, "spans:\nspan_data:\ntraces:\n") != NULL); /* no span rows */
+		otlp_release(&a);
+		otlp_release(&b);
+	}
+	sonde_buf_release(&in);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        T(test_same_as_sequential),
-	        T(test_strict_stops),
-	        T(test_writer_failure),
+	        T(test_same_as_sequential), T(test_strict_stops),      T(test_writer_failure),
+	        T(test_otlp_document),      T(test_otlp_bad_document),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
