@@ -1761,7 +1761,7 @@ static bool spans_final_in_place(const sonde_json_reader *j)
 	while ((rc = raw_next_member(&p, end, &id)) > 0) {
 		if ((id == K_RESOURCE || id == K_SCHEMA_URL) && listed)
 			return false;
-		if (id != K_SCOPE_SPANS || *p != '[') {
+		if (id != K_SCOPE_SPANS || p >= end || *p != '[') {
 			if (!(p = raw_value_end(p, end)))
 				return false;
 			continue;
