@@ -18,8 +18,8 @@
 
 const char sonde_serve_usage[] =
         "usage: sonde serve [--listen HOST:PORT] [--db PATH|clickhouse://HOST:PORT/DB]\n"
-        "                   [--max-body SIZE] [--queue N] [--batch N] [--threads N]\n"
-        "                   [--retry-after SECONDS] [--drain SECONDS]\n"
+        "                   [--max-body SIZE] [--queue N] [--batch N] [--committers N]\n"
+        "                   [--threads N] [--retry-after SECONDS] [--drain SECONDS]\n"
         "\n"
         "Receives telemetry over HTTP and writes it to the store (--db, else $SONDE_DB, else\n"
         "./sonde.db) until SIGTERM or SIGINT:\n"
@@ -46,6 +46,8 @@ const char sonde_serve_usage[] =
         "                       suffixes k, M, G)\n"
         "  --queue N            export requests admitted at once (default 64)\n"
         "  --batch N            records per store transaction (default 10000)\n"
+        "  --committers N       transactions in flight at once, each on its own connection\n"
+        "                       (ClickHouse on hosts of its own; SQLite always 1; default 1)\n"
         "  --threads N          HTTP threads (default 2)\n"
         "  --retry-after S      the Retry-After of 429 and 503 answers (default 1)\n"
         "  --drain S            on stop, how long requests still uploading may take (default 10)\n"
@@ -98,7 +100,17 @@ static int parse_count(const char *s, unsigned long max, unsigned long *out)
 	return 0;
 }
 
-enum { OPT_LISTEN = 1000, OPT_DB, OPT_MAX_BODY, OPT_QUEUE, OPT_BATCH, OPT_THREADS, OPT_RETRY, OPT_DRAIN };
+enum {
+	OPT_LISTEN = 1000,
+	OPT_DB,
+	OPT_MAX_BODY,
+	OPT_QUEUE,
+	OPT_BATCH,
+	OPT_COMMITTERS,
+	OPT_THREADS,
+	OPT_RETRY,
+	OPT_DRAIN
+};
 
 int sonde_cmd_serve(int argc, char **argv)
 {
@@ -108,6 +120,7 @@ int sonde_cmd_serve(int argc, char **argv)
 	        {"max-body", required_argument, NULL, OPT_MAX_BODY},
 	        {"queue", required_argument, NULL, OPT_QUEUE},
 	        {"batch", required_argument, NULL, OPT_BATCH},
+	        {"committers", required_argument, NULL, OPT_COMMITTERS},
 	        {"threads", required_argument, NULL, OPT_THREADS},
 	        {"retry-after", required_argument, NULL, OPT_RETRY},
 	        {"drain", required_argument, NULL, OPT_DRAIN},
@@ -135,19 +148,35 @@ int sonde_cmd_serve(int argc, char **argv)
 			break;
 		case OPT_QUEUE:
 		case OPT_BATCH:
+		case OPT_COMMITTERS:
 		case OPT_THREADS:
 		case OPT_RETRY:
-		case OPT_DRAIN:
-			if (parse_count(optarg, c == OPT_THREADS ? 64 : 100000000, &v) < 0) {
-				sonde_cli_error("serve", "%s %s: expected a positive whole number%s",
-				                argv[optind - 1], optarg,
-				                c == OPT_THREADS ? " up to 64" : "");
+		case OPT_DRAIN: {
+			unsigned long max = c == OPT_THREADS      ? 64
+			                    : c == OPT_COMMITTERS ? SONDE_SERVE_MAX_COMMITTERS
+			                                          : 100000000;
+			const char *name = c == OPT_QUEUE        ? "--queue"
+			                   : c == OPT_BATCH      ? "--batch"
+			                   : c == OPT_COMMITTERS ? "--committers"
+			                   : c == OPT_THREADS    ? "--threads"
+			                   : c == OPT_RETRY      ? "--retry-after"
+			                                         : "--drain";
+			if (parse_count(optarg, max, &v) < 0) {
+				if (max < 100000000)
+					sonde_cli_error("serve",
+					                "%s %s: expected a positive whole number up to %lu",
+					                name, optarg, max);
+				else
+					sonde_cli_error("serve", "%s %s: expected a positive whole number",
+					                name, optarg);
 				return SONDE_EXIT_USAGE;
 			}
 			if (c == OPT_QUEUE)
 				o.queue_requests = v;
 			else if (c == OPT_BATCH)
 				o.batch_records = v;
+			else if (c == OPT_COMMITTERS)
+				o.committers = (unsigned)v;
 			else if (c == OPT_THREADS)
 				o.threads = (unsigned)v;
 			else if (c == OPT_RETRY)
@@ -155,6 +184,7 @@ int sonde_cmd_serve(int argc, char **argv)
 			else
 				drain_s = v;
 			break;
+		}
 		case 'h': return sonde_cli_usage(sonde_cli_find("serve"));
 		case ':':
 			sonde_cli_error("serve", "%s needs a value", argv[optind - 1]);

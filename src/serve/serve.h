@@ -65,6 +65,9 @@ typedef struct sonde_serve sonde_serve;
 #define SONDE_SERVE_DEFAULT_LISTEN   "127.0.0.1:4318"
 #define SONDE_SERVE_DEFAULT_MAX_BODY (16u << 20)
 
+/* The most committers a server runs (sonde_serve_opts.committers). */
+enum { SONDE_SERVE_MAX_COMMITTERS = 16 };
+
 typedef struct sonde_serve_opts {
 	const char *host;         /* numeric IPv4 or IPv6 address, or a name; NULL: 127.0.0.1 */
 	uint16_t port;            /* 0: an ephemeral port (sonde_serve_port() tells which) */
@@ -74,7 +77,8 @@ typedef struct sonde_serve_opts {
 	size_t queue_bytes;       /* bodies waiting for the writer, in total; 0: 256 MiB */
 	size_t batch_records;     /* records per transaction (soft); 0: 10000 */
 	unsigned committers;      /* transactions in flight at once, each on its own store handle
-	                             (ClickHouse; SQLite always 1: one writer at a time); 0: 1 */
+	                             (ClickHouse; SQLite always 1: one writer at a time); 0: 1;
+	                             at most SONDE_SERVE_MAX_COMMITTERS */
 	unsigned threads;         /* HTTP threads; 0: 2 */
 	unsigned retry_after_s;   /* the Retry-After of 429 and 503; 0: 1 */
 	unsigned conn_timeout_s;  /* idle connections are closed after this; 0: 60 */

@@ -45,7 +45,7 @@ typedef struct sonde__serve_stats {
 typedef struct sonde__serve_req sonde__serve_req;
 
 /* The most transactions in flight at once (opts.committers). */
-enum { SONDE__SERVE_MAX_COMMITTERS = 16 };
+enum { SONDE__SERVE_MAX_COMMITTERS = SONDE_SERVE_MAX_COMMITTERS };
 
 struct sonde_serve {
 	sonde_serve_opts o;

@@ -302,6 +302,8 @@ expect "kill -9: store intact" ok "$(sqlite3 "$db" 'pragma integrity_check')"
 # --- Usage errors -------------------------------------------------------------------------
 expect_exit "bad --listen" 2 "expected HOST:PORT" "$sonde" serve --listen nonsense
 expect_exit "bad --max-body" 2 "--max-body" "$sonde" serve --max-body 12Q
+expect_exit "bad --committers" 2 "--committers 17: expected a positive whole number up to 16" "$sonde" serve --committers 17
+expect_exit "bad --queue" 2 "--queue 0: expected a positive whole number" "$sonde" serve --queue 0
 expect_exit "bad store" 2 "not a" "$sonde" serve --listen 127.0.0.1:0 --db "$tmp/junk.bin"
 
 echo "serve_test: $pass passed, $fail failed"
