@@ -42,6 +42,7 @@ bool sonde__rusage;
 sonde__fast_plan sonde__plan;
 bool sonde__fast_ok;
 bool sonde__fast_root_off;
+bool sonde__fast_tsc;
 sonde_span_limits sonde__limits;
 uint32_t sonde__attr_vmax;
 
@@ -340,6 +341,7 @@ static sonde__thread *thread_create(void)
 	for (uint32_t i = 0; i < n; i++) {
 		sonde_span *s = (sonde_span *)((char *)th->slab + (size_t)(n - 1 - i) * SONDE__SLOT_SIZE);
 		s->state = SLOT_FREE;
+		s->owner = th; /* for good: see slot_reset */
 		th->free_stack[i] = s;
 	}
 	th->free_count = n;
@@ -1330,6 +1332,7 @@ int sonde_trace_init(const sonde_trace_config *cfg)
 	sonde__sampler_fast_plan(sonde__sampler, &sonde__plan);
 	sonde__fast_ok = !sonde__rusage;
 	sonde__fast_root_off = sonde__fast_ok && sonde__plan.root == SONDE__FAST_OFF;
+	sonde__fast_tsc = sonde__fast_ok && sonde__clock_use_tsc;
 	P.exporters_count = 0;
 	for (size_t i = 0; i < cfg->exporters_count && i < 8; i++)
 		if (cfg->exporters[i])
