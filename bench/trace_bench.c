@@ -14,6 +14,11 @@
  *   valgrind --tool=callgrind --toggle-collect='count_*' bench/trace_bench --count attrs8
  * then the total Ir / COUNT_SPANS is the cost of one span (start, setters, end, and the
  * loop around them) on the application thread.
+ *
+ * `trace_bench --clock-order` shows why spans read the TSC with RDTSCP (span.c): how long a
+ * region holding one cache miss (a pointer chase through 128 MB) reads with RDTSC, RDTSCP
+ * and LFENCE+RDTSC around it, how long a region of a few adds right after a miss reads,
+ * and the median exported duration of a libsonde span around one miss.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -23,6 +28,7 @@
 #include <time.h>
 
 #include "bench_util.h"
+#include "clock.h"
 #include "exporter_internal.h"
 #include "otlp_pb.h"
 #include "sonde/trace.h"
@@ -33,12 +39,16 @@ typedef struct pb_sink {
 	sonde_exporter base;
 	sonde_buf out;
 	size_t spans, bytes;
+	double *durations; /* when set: each exported span's duration in ns (--clock-order) */
+	size_t durations_count, durations_cap;
 } pb_sink;
 
 static int sink_export(sonde_exporter *e, const sonde_batch *b, uint64_t deadline)
 {
 	pb_sink *s = (pb_sink *)e;
 	(void)deadline;
+	for (size_t i = 0; s->durations && i < b->spans_count && s->durations_count < s->durations_cap; i++)
+		s->durations[s->durations_count++] = (double)(b->spans[i].end_ns - b->spans[i].start_ns);
 	sonde_buf_reset(&s->out);
 	int rc = sonde_otlp_pb_write(b, SONDE_SIGNAL_TRACES, &s->out);
 	s->spans += b->spans_count;
@@ -277,12 +287,120 @@ static int run_count_case(const char *which)
 	return 0;
 }
 
+/* ---- --clock-order: what an unordered TSC read gets wrong ---------------------------- */
+
+enum { CHASE = 16u << 20, REGIONS = 100000 };
+
+static inline uint64_t tsc_plain(void)
+{
+	return __rdtsc();
+}
+
+static inline uint64_t tsc_rdtscp(void)
+{
+	unsigned aux;
+	return __rdtscp(&aux);
+}
+
+static inline uint64_t tsc_lfence(void)
+{
+	_mm_lfence();
+	return __rdtsc();
+}
+
+/* Mean ticks of REGIONS regions [read; one dependent miss; read] (in) or [one miss; read;
+ * a few adds; read] (after), with the reads made by rd. */
+#define CLOCK_REGIONS(rd, after, out)                            \
+	do {                                                     \
+		uint64_t sum = 0, x = 1;                         \
+		for (int i = 0; i < REGIONS; i++) {              \
+			if (after)                               \
+				p = (void **)*p;                 \
+			uint64_t t0 = rd();                      \
+			if (after)                               \
+				x = (x * 3 + 1) ^ (x >> 7);      \
+			else                                     \
+				p = (void **)*p;                 \
+			uint64_t t1 = rd();                      \
+			sum += t1 - t0;                          \
+			__asm__ volatile("" : "+r"(x), "+r"(p)); \
+		}                                                \
+		(out) = (double)sum / REGIONS * ns_per_tick;     \
+	} while (0)
+
+static int run_clock_order(void)
+{
+	sonde_clock_init();
+	if (!sonde__clock_use_tsc) {
+		fprintf(stderr, "trace_bench: no invariant TSC here\n");
+		return 1;
+	}
+	double ns_per_tick = 1e9 / sonde_clock_ticks_per_sec();
+	void **ring = malloc((size_t)CHASE * sizeof(void *));
+	uint32_t *perm = malloc((size_t)CHASE * sizeof(uint32_t));
+	if (!ring || !perm)
+		return 1;
+	for (uint32_t i = 0; i < CHASE; i++)
+		perm[i] = i;
+	for (uint32_t i = CHASE - 1; i > 0; i--) {
+		uint32_t j = (uint32_t)(bench_rand() % (i + 1)), t = perm[i];
+		perm[i] = perm[j];
+		perm[j] = t;
+	}
+	for (uint32_t i = 0; i < CHASE; i++)
+		ring[perm[i]] = &ring[perm[(i + 1) % CHASE]];
+	free(perm);
+	void **p = &ring[0];
+	double in_plain, in_rdtscp, in_lfence, after_plain, after_rdtscp, after_lfence;
+	for (int warm = 0; warm < 2; warm++) {
+		CLOCK_REGIONS(tsc_plain, 0, in_plain);
+		CLOCK_REGIONS(tsc_rdtscp, 0, in_rdtscp);
+		CLOCK_REGIONS(tsc_lfence, 0, in_lfence);
+		CLOCK_REGIONS(tsc_plain, 1, after_plain);
+		CLOCK_REGIONS(tsc_rdtscp, 1, after_rdtscp);
+		CLOCK_REGIONS(tsc_lfence, 1, after_lfence);
+	}
+	printf("trace_clock_miss_in_region: rdtsc %.0f ns, rdtscp %.0f ns, lfence+rdtsc %.0f ns\n", in_plain,
+	       in_rdtscp, in_lfence);
+	printf("trace_clock_adds_after_miss: rdtsc %.0f ns, rdtscp %.0f ns, lfence+rdtsc %.0f ns\n",
+	       after_plain, after_rdtscp, after_lfence);
+
+	static double durations[REGIONS];
+	sink.durations = durations;
+	sink.durations_cap = REGIONS;
+	sonde_trace_config cfg = {.service_name = "bench"};
+	cfg.exporters[0] = &sink.base;
+	cfg.exporters_count = 1;
+	if (sonde_trace_init(&cfg) != 0) {
+		fprintf(stderr, "trace_bench: init failed\n");
+		return 1;
+	}
+	tracer = sonde_tracer_get("bench", "1.0", NULL);
+	for (int i = 0; i < REGIONS; i++) {
+		sonde_span *s = sonde_span_start(tracer, "miss");
+		p = (void **)*p;
+		__asm__ volatile("" : "+r"(p));
+		sonde_span_end(s);
+		if (i % 1000 == 999)
+			sonde_trace_force_flush(10000);
+	}
+	sonde_trace_shutdown(10000);
+	sonde_buf_release(&sink.out);
+	size_t n = sink.durations_count;
+	printf("trace_span_around_miss: %.0f ns (median of %zu spans)\n",
+	       n ? bench_median(durations, (int)n) : 0, n);
+	free(ring);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "--count") == 0)
 		return run_count_case(argv[2]);
+	if (argc == 2 && strcmp(argv[1], "--clock-order") == 0)
+		return run_clock_order();
 	if (argc != 1) {
-		fprintf(stderr, "usage: trace_bench [--count CASE]\n");
+		fprintf(stderr, "usage: trace_bench [--count CASE | --clock-order]\n");
 		return 2;
 	}
 	tracer = sonde_tracer_get("bench", "1.0", NULL);

@@ -24,6 +24,9 @@
 
 #include "buf.h"
 #include "clock.h"
+#if SONDE_CLOCK_HAVE_TSC
+#include <cpuid.h>
+#endif
 #include "config_internal.h"
 #include "env_internal.h"
 #include "exporter_internal.h"
@@ -43,6 +46,7 @@ sonde__fast_plan sonde__plan;
 bool sonde__fast_ok;
 bool sonde__fast_root_off;
 bool sonde__fast_tsc;
+bool sonde__span_rdtscp;
 sonde_span_limits sonde__limits;
 uint32_t sonde__attr_vmax;
 
@@ -295,6 +299,18 @@ static void thread_free(sonde__thread *th)
 	free(th->free_stack);
 	free(th->slab);
 	free(th);
+}
+
+/* Whether the CPU has RDTSCP (CPUID 0x80000001, EDX bit 27): every CPU with an invariant
+ * TSC does, but a hypervisor may hide it. */
+static bool cpu_has_rdtscp(void)
+{
+#if SONDE_CLOCK_HAVE_TSC
+	unsigned a, b, c, d;
+	return __get_cpuid(0x80000001u, &a, &b, &c, &d) && ((d >> 27) & 1);
+#else
+	return false;
+#endif
 }
 
 static void seed(sonde__thread *th)
@@ -1332,7 +1348,8 @@ int sonde_trace_init(const sonde_trace_config *cfg)
 	sonde__sampler_fast_plan(sonde__sampler, &sonde__plan);
 	sonde__fast_ok = !sonde__rusage;
 	sonde__fast_root_off = sonde__fast_ok && sonde__plan.root == SONDE__FAST_OFF;
-	sonde__fast_tsc = sonde__fast_ok && sonde__clock_use_tsc;
+	sonde__span_rdtscp = sonde__clock_use_tsc && cpu_has_rdtscp();
+	sonde__fast_tsc = sonde__fast_ok && sonde__span_rdtscp;
 	P.exporters_count = 0;
 	for (size_t i = 0; i < cfg->exporters_count && i < 8; i++)
 		if (cfg->exporters[i])

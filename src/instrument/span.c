@@ -25,6 +25,43 @@ struct sonde_span sonde__noop_span = {.state = SLOT_NOOP};
 
 /* ---- Small helpers ------------------------------------------------------------- */
 
+/* A span's timestamps (start, end, events) are TSC ticks read with RDTSCP, which reads the
+ * counter only once every older instruction has completed (AMD: retired). Plain RDTSC is
+ * not ordered: it may execute while older work is still in flight, by as long as that
+ * work takes, and behind a cache miss that is hundreds of ns. `trace_bench --clock-order`
+ * shows it on this project's host: a span around one pointer-chasing miss (about 250 ns)
+ * was exported as 10 ns with RDTSC, 230-250 ns with RDTSCP; a few adds right after a miss
+ * read as about 200 ns with RDTSC, 19 ns ordered. RDTSCP does not hold back younger
+ * instructions, so a start stamp may be read a little after the span's first
+ * instructions began: that error is bounded by what the core overlaps with the wait, not
+ * by a miss outstanding before the span. LFENCE+RDTSC orders too and is what a CPU
+ * without RDTSCP gets (sonde__span_rdtscp false: such spans end on the general path); on
+ * this host it cost more per span than RDTSCP. Log records keep sonde_clock_ticks(): one
+ * instant, no duration. */
+static inline uint64_t span_rdtscp(void)
+{
+#if SONDE_CLOCK_HAVE_TSC
+	unsigned aux;
+	return __rdtscp(&aux);
+#else
+	return sonde_clock_ticks();
+#endif
+}
+
+/* The timestamp of the general paths (see span_rdtscp). */
+static uint64_t span_ticks(void)
+{
+#if SONDE_CLOCK_HAVE_TSC
+	if (__builtin_expect(sonde__span_rdtscp, 1))
+		return span_rdtscp();
+	if (sonde__clock_use_tsc) {
+		_mm_lfence();
+		return __rdtsc();
+	}
+#endif
+	return sonde_clock_ticks();
+}
+
 static inline uint64_t rng_next(sonde__thread *th)
 {
 	return sonde__wyrand(&th->rng[0]);
@@ -598,7 +635,7 @@ sonde_span *sonde__span_start(sonde_tracer *t, const char *name, const sonde_spa
 			s->sflags |= SF_RUSAGE;
 			put_rusage(s);
 		}
-		if (SONDE_CLOCK_HAVE_TSC && !sonde__clock_use_tsc)
+		if (SONDE_CLOCK_HAVE_TSC && !sonde__span_rdtscp)
 			s->sflags |= SF_END_SLOW;
 		atomic_store_explicit(&th->started,
 		                      atomic_load_explicit(&th->started, memory_order_relaxed) + 1,
@@ -607,7 +644,7 @@ sonde_span *sonde__span_start(sonde_tracer *t, const char *name, const sonde_spa
 			s->start = o->start_ns;
 			s->sflags |= SF_START_NS;
 		} else {
-			s->start = sonde_clock_ticks();
+			s->start = span_ticks();
 		}
 	}
 	if (o->flags & SONDE_SPAN_DETACHED) {
@@ -673,13 +710,7 @@ sonde_span *sonde__span_start_n(sonde_tracer *t, const char *name, size_t nlen)
 /* The clock read of start_fast: tsc is a constant there. */
 static inline uint64_t ticks_with(bool tsc)
 {
-#if SONDE_CLOCK_HAVE_TSC
-	if (tsc)
-		return __rdtsc();
-#else
-	(void)tsc;
-#endif
-	return sonde_clock_ticks();
+	return tsc ? span_rdtscp() : span_ticks();
 }
 
 /* What start_slot, start_slot_refill and start_slot_lazy_parent call (in tail position, so
@@ -878,15 +909,11 @@ static inline void end_current_at(sonde__thread *th, sonde_span *s, uint64_t tic
 		end_lost(th, s);
 }
 
-/* The common end: a span stamped by clock_gettime carries SF_END_SLOW and ends through
+/* The common end: a span not stamped by RDTSCP carries SF_END_SLOW and ends through
  * end_slot, so this one needs no test of the clock. */
 static inline void end_current(sonde__thread *th, sonde_span *s)
 {
-#if SONDE_CLOCK_HAVE_TSC
-	end_current_at(th, s, __rdtsc());
-#else
-	end_current_at(th, s, sonde_clock_ticks());
-#endif
+	end_current_at(th, s, span_rdtscp());
 }
 
 void sonde__span_end(sonde_span *s, uint64_t end_ns)
@@ -947,7 +974,7 @@ __attribute__((noinline)) static void end_slot(sonde_span *s, uint64_t end_ns)
 	}
 	if (s->state == SLOT_RECORDING) {
 		/* Only recording spans read the clock: it is the costliest thing on this path. */
-		s->end = end_ns ? end_ns : sonde_clock_ticks();
+		s->end = end_ns ? end_ns : span_ticks();
 		if (end_ns)
 			s->sflags |= SF_END_NS;
 		if (s->sflags & SF_RUSAGE)
@@ -1194,7 +1221,7 @@ void sonde_span_add_event_at(sonde_span *s, const char *name, uint64_t time_ns, 
 		s->dropped_events++;
 		return;
 	}
-	uint64_t t = time_ns ? time_ns : sonde_clock_ticks();
+	uint64_t t = time_ns ? time_ns : span_ticks();
 	uint32_t kept = 0, dropped = 0;
 	/* Count first, so the header is complete before the attributes follow it. */
 	for (size_t i = 0; i < n; i++)
