@@ -24,6 +24,9 @@
 
 #include "buf.h"
 #include "clock.h"
+#if SONDE_CLOCK_HAVE_TSC
+#include <cpuid.h>
+#endif
 #include "config_internal.h"
 #include "env_internal.h"
 #include "exporter_internal.h"
@@ -42,6 +45,8 @@ bool sonde__rusage;
 sonde__fast_plan sonde__plan;
 bool sonde__fast_ok;
 bool sonde__fast_root_off;
+bool sonde__fast_tsc;
+bool sonde__span_rdtscp;
 sonde_span_limits sonde__limits;
 uint32_t sonde__attr_vmax;
 
@@ -296,6 +301,18 @@ static void thread_free(sonde__thread *th)
 	free(th);
 }
 
+/* Whether the CPU has RDTSCP (CPUID 0x80000001, EDX bit 27): every CPU with an invariant
+ * TSC does, but a hypervisor may hide it. */
+static bool cpu_has_rdtscp(void)
+{
+#if SONDE_CLOCK_HAVE_TSC
+	unsigned a, b, c, d;
+	return __get_cpuid(0x80000001u, &a, &b, &c, &d) && ((d >> 27) & 1);
+#else
+	return false;
+#endif
+}
+
 static void seed(sonde__thread *th)
 {
 	if (getrandom(th->rng, sizeof(th->rng), GRND_NONBLOCK) != (ssize_t)sizeof(th->rng)) {
@@ -340,6 +357,7 @@ static sonde__thread *thread_create(void)
 	for (uint32_t i = 0; i < n; i++) {
 		sonde_span *s = (sonde_span *)((char *)th->slab + (size_t)(n - 1 - i) * SONDE__SLOT_SIZE);
 		s->state = SLOT_FREE;
+		s->owner = th; /* for good: see slot_reset */
 		th->free_stack[i] = s;
 	}
 	th->free_count = n;
@@ -1330,6 +1348,8 @@ int sonde_trace_init(const sonde_trace_config *cfg)
 	sonde__sampler_fast_plan(sonde__sampler, &sonde__plan);
 	sonde__fast_ok = !sonde__rusage;
 	sonde__fast_root_off = sonde__fast_ok && sonde__plan.root == SONDE__FAST_OFF;
+	sonde__span_rdtscp = sonde__clock_use_tsc && cpu_has_rdtscp();
+	sonde__fast_tsc = sonde__fast_ok && sonde__span_rdtscp;
 	P.exporters_count = 0;
 	for (size_t i = 0; i < cfg->exporters_count && i < 8; i++)
 		if (cfg->exporters[i])

@@ -25,6 +25,43 @@ struct sonde_span sonde__noop_span = {.state = SLOT_NOOP};
 
 /* ---- Small helpers ------------------------------------------------------------- */
 
+/* A span's timestamps (start, end, events) are TSC ticks read with RDTSCP, which reads the
+ * counter only once every older instruction has completed (AMD: retired). Plain RDTSC is
+ * not ordered: it may execute while older work is still in flight, by as long as that
+ * work takes, and behind a cache miss that is hundreds of ns. `trace_bench --clock-order`
+ * shows it on this project's host: a span around one pointer-chasing miss (about 250 ns)
+ * was exported as 10 ns with RDTSC, 230-250 ns with RDTSCP; a few adds right after a miss
+ * read as about 200 ns with RDTSC, 19 ns ordered. RDTSCP does not hold back younger
+ * instructions, so a start stamp may be read a little after the span's first
+ * instructions began: that error is bounded by what the core overlaps with the wait, not
+ * by a miss outstanding before the span. LFENCE+RDTSC orders too and is what a CPU
+ * without RDTSCP gets (sonde__span_rdtscp false: such spans end on the general path); on
+ * this host it cost more per span than RDTSCP. Log records keep sonde_clock_ticks(): one
+ * instant, no duration. */
+static inline uint64_t span_rdtscp(void)
+{
+#if SONDE_CLOCK_HAVE_TSC
+	unsigned aux;
+	return __rdtscp(&aux);
+#else
+	return sonde_clock_ticks();
+#endif
+}
+
+/* The timestamp of the general paths (see span_rdtscp). */
+static uint64_t span_ticks(void)
+{
+#if SONDE_CLOCK_HAVE_TSC
+	if (__builtin_expect(sonde__span_rdtscp, 1))
+		return span_rdtscp();
+	if (sonde__clock_use_tsc) {
+		_mm_lfence();
+		return __rdtsc();
+	}
+#endif
+	return sonde_clock_ticks();
+}
+
 static inline uint64_t rng_next(sonde__thread *th)
 {
 	return sonde__wyrand(&th->rng[0]);
@@ -147,11 +184,11 @@ static inline bool recording(const sonde_span *s)
 	return s->state == SLOT_RECORDING;
 }
 
-/* Resets the header of a slot taken for a new span of t on th (ids, state, flags and
- * times are the caller's). */
-static inline void slot_reset(sonde_span *s, sonde__thread *th, sonde_tracer *t, uint16_t sflags)
+/* Resets the header of a slot taken for a new span of t from th's free stack (ids, state,
+ * flags and times are the caller's). The owner is th already: a slot's owner is set once,
+ * when its thread makes its slab, and only its owner's free stack ever holds it. */
+static inline void slot_reset(sonde_span *s, sonde_tracer *t, uint16_t sflags)
 {
-	s->owner = th;
 	s->tracer = t;
 	s->next = NULL;
 	s->tail = s;
@@ -521,7 +558,7 @@ sonde_span *sonde__span_start(sonde_tracer *t, const char *name, const sonde_spa
 		                      memory_order_relaxed);
 		return &sonde__noop_span;
 	}
-	slot_reset(s, th, t, 0);
+	slot_reset(s, t, 0);
 	if (o->kind)
 		s->kind = (uint8_t)o->kind;
 	if (!name)
@@ -598,6 +635,8 @@ sonde_span *sonde__span_start(sonde_tracer *t, const char *name, const sonde_spa
 			s->sflags |= SF_RUSAGE;
 			put_rusage(s);
 		}
+		if (SONDE_CLOCK_HAVE_TSC && !sonde__span_rdtscp)
+			s->sflags |= SF_END_SLOW;
 		atomic_store_explicit(&th->started,
 		                      atomic_load_explicit(&th->started, memory_order_relaxed) + 1,
 		                      memory_order_relaxed);
@@ -605,7 +644,7 @@ sonde_span *sonde__span_start(sonde_tracer *t, const char *name, const sonde_spa
 			s->start = o->start_ns;
 			s->sflags |= SF_START_NS;
 		} else {
-			s->start = sonde_clock_ticks();
+			s->start = span_ticks();
 		}
 	}
 	if (o->flags & SONDE_SPAN_DETACHED) {
@@ -639,14 +678,17 @@ static inline sonde_span *root_slot_start(sonde__thread *th, uint16_t lazy)
 
 /* The common start: no options, a parent on this thread's stack (or none), a sampler the
  * fast plan covers, no trace state to carry. Anything else takes the general path. */
-static sonde_span *start_slot(sonde_tracer *t, const char *name, size_t nlen);
+static sonde_span *start_slot(sonde_tracer *t, const char *name, size_t nlen, sonde__thread *th);
 
 sonde_span *sonde__span_start_n(sonde_tracer *t, const char *name, size_t nlen)
 {
 	/* First the cheapest case, kept apart so that it needs no stack frame: a non-recording
-	 * child of a non-recording span of this thread shares that span. */
+	 * child of a non-recording span of this thread shares that span. (A thread's first
+	 * span makes its buffer on the general path.) */
 	sonde__thread *th = sonde__tls_thread;
-	if (__builtin_expect(th != NULL && th->depth - 1 < SONDE__STACK_DEPTH, 1)) {
+	if (__builtin_expect(th == NULL, 0))
+		return sonde__span_start(t, name, NULL);
+	if (__builtin_expect(th->depth - 1 < SONDE__STACK_DEPTH, 1)) {
 		sonde_span *parent = th->stack[th->depth - 1];
 		uint8_t rule = sonde__plan.child;
 		if (parent->state == SLOT_NONRECORDING &&
@@ -657,44 +699,39 @@ sonde_span *sonde__span_start_n(sonde_tracer *t, const char *name, size_t nlen)
 			parent->nest++;
 			return parent;
 		}
-	} else if (th != NULL && th->depth == 0 && sonde__fast_root_off && root_slot_free(th)) {
+	} else if (th->depth == 0 && sonde__fast_root_off && root_slot_free(th)) {
 		/* A root the sampler drops whatever its ids: the thread's root slot, with ids
 		 * made only if asked for. */
 		return root_slot_start(th, SF_LAZY_IDS | SF_LAZY_TRACE_ID);
 	}
-	return start_slot(t, name, nlen);
+	return start_slot(t, name, nlen, th);
 }
 
 /* The clock read of start_fast: tsc is a constant there. */
 static inline uint64_t ticks_with(bool tsc)
 {
-#if SONDE_CLOCK_HAVE_TSC
-	if (tsc)
-		return __rdtsc();
-#else
-	(void)tsc;
-#endif
-	return sonde_clock_ticks();
+	return tsc ? span_rdtscp() : span_ticks();
 }
 
 /* What start_slot, start_slot_refill and start_slot_lazy_parent call (in tail position, so
  * that start_slot's common path calls nothing and needs no saved registers). */
-static sonde_span *start_slot_refill(sonde_tracer *t, const char *name, size_t nlen);
-static sonde_span *start_slot_lazy_parent(sonde_tracer *t, const char *name, size_t nlen);
-static sonde_span *start_slot_gettime(sonde_tracer *t, const char *name, size_t nlen);
-static sonde_span *start_slot_ratio_root(sonde_tracer *t, const char *name, size_t nlen);
+static sonde_span *start_slot_refill(sonde_tracer *t, const char *name, size_t nlen, sonde__thread *th);
+static sonde_span *start_slot_lazy_parent(sonde_tracer *t, const char *name, size_t nlen, sonde__thread *th);
+static sonde_span *start_slot_gettime(sonde_tracer *t, const char *name, size_t nlen, sonde__thread *th);
+static sonde_span *start_slot_ratio_root(sonde_tracer *t, const char *name, size_t nlen, sonde__thread *th);
 
-/* The body of the fast start; tsc says how the start is stamped (a constant: the function
- * is made twice, so the clock_gettime fallback costs the TSC path no stack frame), and
+/* The body of the fast start on th, the calling thread's buffer; tsc says how the start is
+ * stamped (a constant: the function is made twice, so the clock_gettime fallback costs
+ * the TSC path no stack frame; with tsc, sonde__fast_tsc said yes, so fast_ok holds), and
  * ratio_id_made that a ratio root's trace id is already in th->ratio_id. */
 __attribute__((always_inline)) static inline sonde_span *start_fast(sonde_tracer *t, const char *name,
-                                                                    size_t nlen, bool tsc, bool ratio_id_made)
+                                                                    size_t nlen, sonde__thread *th, bool tsc,
+                                                                    bool ratio_id_made)
 {
-	sonde__thread *th = sonde__tls_thread;
-	if (__builtin_expect(!th || !sonde__fast_ok || nlen > 255, 0))
+	if (__builtin_expect((!tsc && !sonde__fast_ok) || nlen > 255, 0))
 		return sonde__span_start(t, name, NULL);
 	if (__builtin_expect(th->free_count == 0, 0))
-		return start_slot_refill(t, name, nlen);
+		return start_slot_refill(t, name, nlen, th);
 	const sonde__fast_plan *plan = &sonde__plan;
 	uint32_t depth = th->depth;
 	sonde_span *parent = NULL;
@@ -704,7 +741,7 @@ __attribute__((always_inline)) static inline sonde_span *start_fast(sonde_tracer
 			return sonde__span_start(t, name, NULL);
 		parent = th->stack[depth - 1];
 		if (__builtin_expect(parent->sflags & SF_LAZY_IDS, 0))
-			return start_slot_lazy_parent(t, name, nlen);
+			return start_slot_lazy_parent(t, name, nlen, th);
 		rule = plan->child;
 		if (rule == SONDE__FAST_FOLLOW)
 			rule = (parent->trace_flags & SONDE_TRACE_FLAG_SAMPLED) ? SONDE__FAST_ON
@@ -719,12 +756,12 @@ __attribute__((always_inline)) static inline sonde_span *start_fast(sonde_tracer
 	/* A ratio root: its trace id decides, so it is made first (out of line: the other
 	 * starts need no registers for it); see start_slot_ratio_root. */
 	if (!ratio_id_made && !parent && rule == SONDE__FAST_RATIO)
-		return start_slot_ratio_root(t, name, nlen);
+		return start_slot_ratio_root(t, name, nlen, th);
 	sonde_span *s = th->free_stack[--th->free_count]; /* not empty: checked above */
 	/* The span id, and a root's trace id unless the sampler reads it now, are made only
 	 * when asked for (a child, a context, a log record), else by the exporter thread. */
 	uint8_t flags;
-	uint16_t sflags = SF_ON_STACK | SF_LAZY_IDS;
+	uint16_t sflags = SF_ON_STACK | SF_LAZY_IDS | (tsc || !SONDE_CLOCK_HAVE_TSC ? 0 : SF_END_SLOW);
 	if (parent) {
 		memcpy(s->trace_id, parent->trace_id, 16);
 		memcpy(s->parent_id, parent->span_id, 8);
@@ -742,7 +779,7 @@ __attribute__((always_inline)) static inline sonde_span *start_fast(sonde_tracer
 	if (rule == SONDE__FAST_RATIO)
 		rule = sonde__trace_id_randomness(s->trace_id) >= plan->threshold ? SONDE__FAST_ON
 		                                                                  : SONDE__FAST_OFF;
-	slot_reset(s, th, t, sflags);
+	slot_reset(s, t, sflags);
 	if (rule == SONDE__FAST_ON) {
 		s->trace_flags = flags | SONDE_TRACE_FLAG_SAMPLED;
 		s->state = SLOT_RECORDING;
@@ -765,28 +802,28 @@ __attribute__((always_inline)) static inline sonde_span *start_fast(sonde_tracer
 	return s;
 }
 
-__attribute__((noinline)) static sonde_span *start_slot(sonde_tracer *t, const char *name, size_t nlen)
+__attribute__((noinline)) static sonde_span *start_slot(sonde_tracer *t, const char *name, size_t nlen,
+                                                        sonde__thread *th)
 {
 #if SONDE_CLOCK_HAVE_TSC
-	if (__builtin_expect(sonde__clock_use_tsc, 1))
-		return start_fast(t, name, nlen, true, false);
+	if (__builtin_expect(sonde__fast_tsc, 1))
+		return start_fast(t, name, nlen, th, true, false);
 #endif
-	return start_slot_gettime(t, name, nlen);
+	return start_slot_gettime(t, name, nlen, th);
 }
 
 __attribute__((noinline)) static sonde_span *start_slot_gettime(sonde_tracer *t, const char *name,
-                                                                size_t nlen)
+                                                                size_t nlen, sonde__thread *th)
 {
-	return start_fast(t, name, nlen, false, false);
+	return start_fast(t, name, nlen, th, false, false);
 }
 
 /* A root under a ratio sampler: its trace id is made and decides. Dropped, it takes the
  * thread's root slot (with that trace id) when free; otherwise the fast start goes on with
  * the id in th->ratio_id. */
 __attribute__((noinline)) static sonde_span *start_slot_ratio_root(sonde_tracer *t, const char *name,
-                                                                   size_t nlen)
+                                                                   size_t nlen, sonde__thread *th)
 {
-	sonde__thread *th = sonde__tls_thread;
 	/* A slot first, if the free stack is empty: whether this id is used must not depend
 	 * on the decision it makes. */
 	if (__builtin_expect(th->free_count == 0, 0)) {
@@ -800,31 +837,30 @@ __attribute__((noinline)) static sonde_span *start_slot_ratio_root(sonde_tracer 
 		return root_slot_start(th, SF_LAZY_IDS);
 	}
 #if SONDE_CLOCK_HAVE_TSC
-	if (__builtin_expect(sonde__clock_use_tsc, 1))
-		return start_fast(t, name, nlen, true, true);
+	if (__builtin_expect(sonde__fast_tsc, 1))
+		return start_fast(t, name, nlen, th, true, true);
 #endif
-	return start_fast(t, name, nlen, false, true);
+	return start_fast(t, name, nlen, th, false, true);
 }
 
 /* The thread's free stack is empty: refill it from the free ring and start again; with no
  * slot back, the general path counts the drop. */
-__attribute__((noinline)) static sonde_span *start_slot_refill(sonde_tracer *t, const char *name, size_t nlen)
+__attribute__((noinline)) static sonde_span *start_slot_refill(sonde_tracer *t, const char *name, size_t nlen,
+                                                               sonde__thread *th)
 {
-	sonde__thread *th = sonde__tls_thread;
 	sonde_span *s = slot_refill(th);
 	if (!s)
 		return sonde__span_start(t, name, NULL);
 	th->free_stack[th->free_count++] = s; /* back on top: start_slot pops it again */
-	return start_slot(t, name, nlen);
+	return start_slot(t, name, nlen, th);
 }
 
 /* The parent is a lazily started root: give it its ids, then start as usual. */
 __attribute__((noinline)) static sonde_span *start_slot_lazy_parent(sonde_tracer *t, const char *name,
-                                                                    size_t nlen)
+                                                                    size_t nlen, sonde__thread *th)
 {
-	sonde__thread *th = sonde__tls_thread;
 	make_lazy_ids(th->stack[th->depth - 1]);
-	return start_slot(t, name, nlen);
+	return start_slot(t, name, nlen, th);
 }
 
 sonde_span *sonde_span_start_ex(sonde_tracer *t, const char *name, const sonde_span_opts *opts)
@@ -873,22 +909,11 @@ static inline void end_current_at(sonde__thread *th, sonde_span *s, uint64_t tic
 		end_lost(th, s);
 }
 
-__attribute__((noinline)) static void end_current_gettime(sonde__thread *th, sonde_span *s)
-{
-	end_current_at(th, s, sonde_clock_ticks());
-}
-
-/* Every call here is in tail position, so that inlined into sonde__span_end it needs no
- * stack frame (which the non-recording ends would pay for too). */
+/* The common end: a span not stamped by RDTSCP carries SF_END_SLOW and ends through
+ * end_slot, so this one needs no test of the clock. */
 static inline void end_current(sonde__thread *th, sonde_span *s)
 {
-#if SONDE_CLOCK_HAVE_TSC
-	if (__builtin_expect(sonde__clock_use_tsc, 1)) {
-		end_current_at(th, s, __rdtsc());
-		return;
-	}
-#endif
-	end_current_gettime(th, s);
+	end_current_at(th, s, span_rdtscp());
 }
 
 void sonde__span_end(sonde_span *s, uint64_t end_ns)
@@ -924,7 +949,7 @@ void sonde__span_end(sonde_span *s, uint64_t end_ns)
 			return;
 		}
 		if (s->state == SLOT_RECORDING && !end_ns &&
-		    (s->sflags & (SF_ON_STACK | SF_RUSAGE)) == SF_ON_STACK) {
+		    (s->sflags & (SF_ON_STACK | SF_RUSAGE | SF_END_SLOW)) == SF_ON_STACK) {
 			end_current(th, s);
 			return;
 		}
@@ -949,7 +974,7 @@ __attribute__((noinline)) static void end_slot(sonde_span *s, uint64_t end_ns)
 	}
 	if (s->state == SLOT_RECORDING) {
 		/* Only recording spans read the clock: it is the costliest thing on this path. */
-		s->end = end_ns ? end_ns : sonde_clock_ticks();
+		s->end = end_ns ? end_ns : span_ticks();
 		if (end_ns)
 			s->sflags |= SF_END_NS;
 		if (s->sflags & SF_RUSAGE)
@@ -1196,7 +1221,7 @@ void sonde_span_add_event_at(sonde_span *s, const char *name, uint64_t time_ns, 
 		s->dropped_events++;
 		return;
 	}
-	uint64_t t = time_ns ? time_ns : sonde_clock_ticks();
+	uint64_t t = time_ns ? time_ns : span_ticks();
 	uint32_t kept = 0, dropped = 0;
 	/* Count first, so the header is complete before the attributes follow it. */
 	for (size_t i = 0; i < n; i++)
@@ -1286,7 +1311,7 @@ static sonde_span *log_begin(sonde__thread *th, int level)
 		count_add(&th->logs_dropped);
 		return NULL;
 	}
-	slot_reset(s, th, NULL, SF_LOG);
+	slot_reset(s, NULL, SF_LOG);
 	s->state = SLOT_ENDED;
 	s->status = (uint8_t)level;
 	s->start = sonde_clock_ticks();

@@ -655,21 +655,27 @@ static void test_fast_start_slot_recycling_and_lazy_parent(void **state)
 	assert_null(sonde_span_current());
 	stop();
 
-	/* Without an invariant TSC, start and end are stamped by clock_gettime (forced here:
-	 * ticks are then epoch nanoseconds, which sonde_clock_to_ns passes through). */
+	/* Without an invariant TSC, start and end are stamped by clock_gettime (forced here,
+	 * before init as on such a machine, where the clock is calibrated first: ticks are
+	 * then epoch nanoseconds, which sonde_clock_to_ns passes through). */
 	bool tsc = sonde__clock_use_tsc;
+	sonde__clock_use_tsc = false;
 	start(NULL);
 	t = sonde_tracer_get("recycling", NULL, NULL);
-	sonde__clock_use_tsc = false;
 	uint64_t before = sonde_clock_realtime_ns();
 	sonde_span *g = sonde_span_start(t, "gettime span");
 	sonde_span_set_int(g, "n", 1);
 	sonde_span_end(g);
+	sonde_span_opts server = {.kind = SONDE_SPAN_KIND_SERVER}; /* the general start */
+	sonde_span_end(sonde_span_start_ex(t, "gettime general", &server));
 	uint64_t after = sonde_clock_realtime_ns();
 	assert_int_equal(sonde_trace_force_flush(5000), 0);
 	sonde__clock_use_tsc = tsc;
 	pthread_mutex_lock(&cap.mu);
 	const sonde_span_data *gs = find("gettime span");
+	assert_non_null(gs);
+	assert_true(gs->start_ns >= before && gs->start_ns <= gs->end_ns && gs->end_ns <= after);
+	gs = find("gettime general");
 	assert_non_null(gs);
 	assert_true(gs->start_ns >= before && gs->start_ns <= gs->end_ns && gs->end_ns <= after);
 	pthread_mutex_unlock(&cap.mu);
