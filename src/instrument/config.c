@@ -97,6 +97,7 @@ struct sonde_config {
 	int runtime, host; /* -1 unset */
 	uint64_t min_duration_ns;
 	bool record_rusage;
+	bool ordered_clock;
 	bool env_only; /* no file: the environment and the defaults (sonde__config_init_from_env) */
 };
 
@@ -1014,6 +1015,8 @@ static void parse_sonde(ctx *x, const node *n)
 					c->min_duration_ns = (uint64_t)ms * 1000000u;
 				else if (KEYK(k2, "record_rusage"))
 					get_bool(x, v2, r, &c->record_rusage);
+				else if (KEYK(k2, "ordered_clock"))
+					get_bool(x, v2, r, &c->ordered_clock);
 				else if (!KEYK(k2, "min_duration_ms"))
 					unknown(x, k2, q);
 			}
@@ -1723,6 +1726,7 @@ int sonde_config_start(const sonde_config *c, const sonde_trace_config *program)
 	if (!t.min_duration_ns)
 		t.min_duration_ns = c->min_duration_ns;
 	t.record_rusage = t.record_rusage || c->record_rusage;
+	t.ordered_clock = t.ordered_clock || c->ordered_clock;
 	if (!t.logs.level && !env_set("SONDE_LOG_LEVEL"))
 		t.logs.level = c->logs.level;
 	if (!t.logs.redact_off && !env_set("SONDE_LOG_REDACT") && c->redact_set)

@@ -47,6 +47,7 @@ bool sonde__fast_ok;
 bool sonde__fast_root_off;
 bool sonde__fast_tsc;
 bool sonde__span_rdtscp;
+bool sonde__span_fast_clock;
 sonde_span_limits sonde__limits;
 uint32_t sonde__attr_vmax;
 
@@ -1348,8 +1349,9 @@ int sonde_trace_init(const sonde_trace_config *cfg)
 	sonde__sampler_fast_plan(sonde__sampler, &sonde__plan);
 	sonde__fast_ok = !sonde__rusage;
 	sonde__fast_root_off = sonde__fast_ok && sonde__plan.root == SONDE__FAST_OFF;
-	sonde__span_rdtscp = sonde__clock_use_tsc && cpu_has_rdtscp();
-	sonde__fast_tsc = sonde__fast_ok && sonde__span_rdtscp;
+	sonde__span_rdtscp = cpu_has_rdtscp();
+	sonde__span_fast_clock = sonde__clock_use_tsc && !cfg->ordered_clock;
+	sonde__fast_tsc = sonde__fast_ok && sonde__span_fast_clock;
 	P.exporters_count = 0;
 	for (size_t i = 0; i < cfg->exporters_count && i < 8; i++)
 		if (cfg->exporters[i])

@@ -106,8 +106,8 @@ enum {
 	SF_LOG = 1u << 9, /* not a span: a log record (see "Log records" below) */
 	SF_LAZY_TRACE_ID = 1u << 10,
 	SF_ROOT_SLOT = 1u << 11, /* the thread's root slot, in use (see "Root slot") */
-	/* A recording span not stamped by RDTSCP (clock_gettime, or LFENCE+RDTSC): its end
-	 * takes the general path, so that the common end asks nothing about the clock. */
+	/* A recording span not stamped by plain RDTSC (clock_gettime, or an ordered clock):
+	 * its end takes the general path, so that the common end asks nothing about the clock. */
 	SF_END_SLOW = 1u << 12,
 };
 
@@ -255,10 +255,12 @@ extern SONDE__HIDDEN bool sonde__fast_ok;
 /* fast_ok and a plan whose roots are all dropped (SONDE__FAST_OFF): a root started on an
  * empty stack takes the thread's root slot without asking anything else. */
 extern SONDE__HIDDEN bool sonde__fast_root_off;
-/* Spans' timestamps are read with RDTSCP (see span_ticks in span.c): true when ticks are
- * TSC cycles (sonde__clock_use_tsc) and the CPU has RDTSCP. Set at init. */
+/* Spans are stamped with plain RDTSC (span_tsc in span.c): ticks are TSC cycles
+ * (sonde__clock_use_tsc) and sonde_trace_config.ordered_clock is off. Set at init. */
+extern SONDE__HIDDEN bool sonde__span_fast_clock;
+/* The CPU has RDTSCP, which an ordered clock reads (else LFENCE+RDTSC). Set at init. */
 extern SONDE__HIDDEN bool sonde__span_rdtscp;
-/* fast_ok and sonde__span_rdtscp: the one test start_slot makes before the fast start. */
+/* fast_ok and sonde__span_fast_clock: the one test start_slot makes before the fast start. */
 extern SONDE__HIDDEN bool sonde__fast_tsc;
 /* Called by the hot path when a done ring was found full or a thread's exporter is not
  * running (after fork): starts the exporter thread if needed. Not on the common path. */

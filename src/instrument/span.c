@@ -25,36 +25,41 @@ struct sonde_span sonde__noop_span = {.state = SLOT_NOOP};
 
 /* ---- Small helpers ------------------------------------------------------------- */
 
-/* A span's timestamps (start, end, events) are TSC ticks read with RDTSCP, which reads the
- * counter only once every older instruction has completed (AMD: retired). Plain RDTSC is
- * not ordered: it may execute while older work is still in flight, by as long as that
- * work takes, and behind a cache miss that is hundreds of ns. `trace_bench --clock-order`
- * shows it on this project's host: a span around one pointer-chasing miss (about 250 ns)
- * was exported as 10 ns with RDTSC, 230-250 ns with RDTSCP; a few adds right after a miss
- * read as about 200 ns with RDTSC, 19 ns ordered. RDTSCP does not hold back younger
- * instructions, so a start stamp may be read a little after the span's first
- * instructions began: that error is bounded by what the core overlaps with the wait, not
- * by a miss outstanding before the span. LFENCE+RDTSC orders too and is what a CPU
- * without RDTSCP gets (sonde__span_rdtscp false: such spans end on the general path); on
- * this host it cost more per span than RDTSCP. Log records keep sonde_clock_ticks(): one
- * instant, no duration. */
-static inline uint64_t span_rdtscp(void)
+/* A span's timestamps (start, end, events) are TSC ticks. By default the common paths
+ * read them with plain RDTSC (span_tsc), which is not ordered: it may execute while older
+ * work is still in flight, so a stamp can be early by as long as that work takes, and
+ * behind a cache miss that is hundreds of ns. `trace_bench --clock-order` shows it on this
+ * project's host: a span around one pointer-chasing miss (about 250 ns) was exported as
+ * 10 ns with RDTSC, 230-250 ns with RDTSCP. The error is bounded by the work the core has
+ * in flight (its reorder window), so it matters for spans of a few hundred ns, not for
+ * the microseconds and milliseconds an instrumented operation usually takes, and the
+ * ordered read costs about 18 ns a span here (two RDTSCPs waiting for the pipeline to
+ * drain), nearly half the cost of a sampled span. So ordering is opt-in:
+ * sonde_trace_config.ordered_clock (traces.ordered_clock in the config file) reads every
+ * stamp with RDTSCP, which reads the counter once every older instruction has completed
+ * (AMD: retired), or LFENCE+RDTSC on a CPU without RDTSCP; those spans are stamped and
+ * ended on the general path (SF_END_SLOW). Log records keep sonde_clock_ticks(): one
+ * instant, no duration. docs/tracing.md has the measurements. */
+static inline uint64_t span_tsc(void)
 {
 #if SONDE_CLOCK_HAVE_TSC
-	unsigned aux;
-	return __rdtscp(&aux);
+	return __rdtsc();
 #else
 	return sonde_clock_ticks();
 #endif
 }
 
-/* The timestamp of the general paths (see span_rdtscp). */
+/* The timestamp of the general paths (see span_tsc). */
 static uint64_t span_ticks(void)
 {
 #if SONDE_CLOCK_HAVE_TSC
-	if (__builtin_expect(sonde__span_rdtscp, 1))
-		return span_rdtscp();
+	if (__builtin_expect(sonde__span_fast_clock, 1))
+		return __rdtsc();
 	if (sonde__clock_use_tsc) {
+		if (sonde__span_rdtscp) {
+			unsigned aux;
+			return __rdtscp(&aux);
+		}
 		_mm_lfence();
 		return __rdtsc();
 	}
@@ -635,7 +640,7 @@ sonde_span *sonde__span_start(sonde_tracer *t, const char *name, const sonde_spa
 			s->sflags |= SF_RUSAGE;
 			put_rusage(s);
 		}
-		if (SONDE_CLOCK_HAVE_TSC && !sonde__span_rdtscp)
+		if (SONDE_CLOCK_HAVE_TSC && !sonde__span_fast_clock)
 			s->sflags |= SF_END_SLOW;
 		atomic_store_explicit(&th->started,
 		                      atomic_load_explicit(&th->started, memory_order_relaxed) + 1,
@@ -710,7 +715,7 @@ sonde_span *sonde__span_start_n(sonde_tracer *t, const char *name, size_t nlen)
 /* The clock read of start_fast: tsc is a constant there. */
 static inline uint64_t ticks_with(bool tsc)
 {
-	return tsc ? span_rdtscp() : span_ticks();
+	return tsc ? span_tsc() : span_ticks();
 }
 
 /* What start_slot, start_slot_refill and start_slot_lazy_parent call (in tail position, so
@@ -909,11 +914,11 @@ static inline void end_current_at(sonde__thread *th, sonde_span *s, uint64_t tic
 		end_lost(th, s);
 }
 
-/* The common end: a span not stamped by RDTSCP carries SF_END_SLOW and ends through
- * end_slot, so this one needs no test of the clock. */
+/* The common end: a span not stamped by plain RDTSC (clock_gettime, an ordered clock)
+ * carries SF_END_SLOW and ends through end_slot, so this one needs no test of the clock. */
 static inline void end_current(sonde__thread *th, sonde_span *s)
 {
-	end_current_at(th, s, span_rdtscp());
+	end_current_at(th, s, span_tsc());
 }
 
 void sonde__span_end(sonde_span *s, uint64_t end_ns)

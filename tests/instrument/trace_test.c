@@ -680,6 +680,38 @@ static void test_fast_start_slot_recycling_and_lazy_parent(void **state)
 	assert_true(gs->start_ns >= before && gs->start_ns <= gs->end_ns && gs->end_ns <= after);
 	pthread_mutex_unlock(&cap.mu);
 	stop();
+
+	/* An ordered clock (opt-in): spans are stamped on the general path, nest, and take at
+	 * least the time slept inside them; an event's time lies within its span. */
+	sonde_trace_config ordered = {.ordered_clock = true};
+	start(&ordered);
+	t = sonde_tracer_get("recycling", NULL, NULL);
+	before = sonde_clock_realtime_ns();
+	sonde_span *outer = sonde_span_start(t, "ordered outer");
+	sonde_span *inner = sonde_span_start(t, "ordered inner");
+	struct timespec ms = {0, 2000000};
+	nanosleep(&ms, NULL);
+	sonde_span_add_event(inner, "halfway", NULL, 0);
+	sonde_span_end(inner);
+	sonde_span_end(sonde_span_start_ex(t, "ordered general", &server));
+	sonde_span_end(outer);
+	after = sonde_clock_realtime_ns();
+	assert_int_equal(sonde_trace_force_flush(5000), 0);
+	pthread_mutex_lock(&cap.mu);
+	const sonde_span_data *os = find("ordered outer"), *is = find("ordered inner");
+	assert_non_null(os);
+	assert_non_null(is);
+	assert_memory_equal(is->parent_span_id, os->span_id, 8);
+	assert_true(os->start_ns >= before && os->end_ns <= after);
+	assert_true(is->start_ns >= os->start_ns && is->end_ns <= os->end_ns);
+	assert_true(is->end_ns - is->start_ns >= 2000000);
+	assert_int_equal(is->events_count, 1);
+	assert_true(is->events[0].time_ns >= is->start_ns && is->events[0].time_ns <= is->end_ns);
+	gs = find("ordered general");
+	assert_non_null(gs);
+	assert_true(gs->start_ns >= is->end_ns && gs->end_ns <= os->end_ns);
+	pthread_mutex_unlock(&cap.mu);
+	stop();
 }
 
 /* Unsampled roots take the thread's root slot (no ordinary slot, no clock): their context
