@@ -57,18 +57,26 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* One request of k spans: 10 traces of k/10 spans, ids from seq. */
-static int make_body(size_t seq, size_t k, body *out)
+/* The resource (service "bench") and scope of the bench's spans, new in b. */
+static sonde_resource *bench_meta(sonde_batch *b, sonde_scope **sc)
 {
-	sonde_batch *b = sonde_batch_new();
 	sonde_resource *res = sonde_batch_new_resource(b);
-	sonde_scope *sc = sonde_batch_new_scope(b);
+	*sc = sonde_batch_new_scope(b);
 	res->attrs.items = sonde_batch_alloc(b, sizeof(sonde_kv));
 	res->attrs.count = 1;
 	res->attrs.items[0].key = SONDE_STR_LIT("service.name");
 	res->attrs.items[0].value.kind = SONDE_VAL_STRING;
 	res->attrs.items[0].value.u.str = SONDE_STR_LIT("bench");
-	sc->name = SONDE_STR_LIT("serve_bench");
+	(*sc)->name = SONDE_STR_LIT("serve_bench");
+	return res;
+}
+
+/* One request of k spans: 10 traces of k/10 spans, ids from seq. */
+static int make_body(size_t seq, size_t k, body *out)
+{
+	sonde_batch *b = sonde_batch_new();
+	sonde_scope *sc;
+	sonde_resource *res = bench_meta(b, &sc);
 	static const char *const ops[] = {"GET /orders", "SELECT orders", "charge", "render", "cache get"};
 	uint64_t t0 = 1700000000000000000ull + seq * 1000000ull;
 	for (size_t i = 0; i < k; i++) {
@@ -339,14 +347,8 @@ static int fill(const char *db, size_t n)
 	uint64_t t0 = 1700000000000000000ull - (uint64_t)n * 1000u, start = now_ns();
 	for (size_t done = 0; done < n && rc == 0;) {
 		sonde_batch_clear(b);
-		sonde_resource *res = sonde_batch_new_resource(b);
-		sonde_scope *sc = sonde_batch_new_scope(b);
-		res->attrs.items = sonde_batch_alloc(b, sizeof(sonde_kv));
-		res->attrs.count = 1;
-		res->attrs.items[0].key = SONDE_STR_LIT("service.name");
-		res->attrs.items[0].value.kind = SONDE_VAL_STRING;
-		res->attrs.items[0].value.u.str = SONDE_STR_LIT("bench");
-		sc->name = SONDE_STR_LIT("serve_bench");
+		sonde_scope *sc;
+		sonde_resource *res = bench_meta(b, &sc);
 		static const char *const ops[] = {"GET /orders", "SELECT orders", "charge", "render",
 		                                  "cache get"};
 		for (size_t k = 0; k < 50000 && done < n; k++, done++) {
