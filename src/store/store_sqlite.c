@@ -1036,58 +1036,106 @@ static int step_rows(sq_store *s, sqlite3_stmt *st, int n, const char *what)
 	return rc;
 }
 
-/* Inserts the n (at most MULTI_ROWS) span rows waiting in s->rows, and their span_data,
- * in statements of 2^i rows; then empties s->row_attrs and s->row_rest, which hold their blobs. */
-static int flush_span_rows(sq_store *s, size_t n)
+/* One multi-row statement of a write_chunks() call: prepares (multi_stmt) the statement of
+ * 2^lg rows, binds rows [first, first + 2^lg) of what ctx points at, and steps it. */
+typedef int (*chunk_fn)(sq_store *s, void *ctx, int lg, size_t first);
+
+/* Writes n rows (at most MULTI_ROWS) by statements of 2^i rows, the largest first. */
+static int write_chunks(sq_store *s, size_t n, chunk_fn fn, void *ctx)
 {
 	size_t done = 0;
 	for (int lg = MULTI_SIZES - 1; lg >= 0; lg--) {
-		int m = 1 << lg;
-		if (n - done < (size_t)m)
+		if (n - done < (size_t)1 << lg)
 			continue;
-		int rc;
-		if ((rc = multi_stmt(s, &s->ins_spans_n[lg], SQL_INS_SPANS, SQL_INS_SPANS_ROW, "", lg)) < 0 ||
-		    (rc = multi_stmt(s, &s->ins_span_data_n[lg], SQL_INS_SPAN_DATA, SQL_INS_SPAN_DATA_ROW, "",
-		                     lg)) < 0)
+		int rc = fn(s, ctx, lg, done);
+		if (rc < 0)
 			return rc;
-		sqlite3_stmt *q = s->ins_spans_n[lg], *d = s->ins_span_data_n[lg];
-		for (int r = 0; r < m; r++) {
-			const span_row *w = &s->rows[done + (size_t)r];
-			const sonde_span_data *sp = w->sp;
-			int o = r * 13;
-			sqlite3_bind_blob(q, o + 1, sp->trace_id, 16, SQLITE_STATIC);
-			sqlite3_bind_blob(q, o + 2, sp->span_id, 8, SQLITE_STATIC);
-			if (sonde_id_is_zero(sp->parent_span_id, 8))
-				sqlite3_bind_null(q, o + 3);
-			else
-				sqlite3_bind_blob(q, o + 3, sp->parent_span_id, 8, SQLITE_STATIC);
-			sqlite3_bind_int64(q, o + 4, (int64_t)sp->start_ns);
-			sqlite3_bind_int64(q, o + 5, (int64_t)(sp->end_ns - sp->start_ns));
-			sqlite3_bind_int64(q, o + 6, w->service);
-			sqlite3_bind_int64(q, o + 7, w->name);
-			sqlite3_bind_int(q, o + 8, (int)sp->kind);
-			sqlite3_bind_int(q, o + 9, (int)sp->status_code);
-			sqlite3_bind_int64(q, o + 10, w->res);
-			sqlite3_bind_int64(q, o + 11, w->scope);
-			sqlite3_bind_int64(q, o + 12, w->rowid);
-			sqlite3_bind_int64(q, o + 13, w->key);
-			o = r * 3;
-			sqlite3_bind_int64(d, o + 1, w->rowid);
-			if (w->attrs_len)
-				sqlite3_bind_blob(d, o + 2, s->row_attrs.data + w->attrs_off,
-				                  (int)w->attrs_len, SQLITE_STATIC);
-			else
-				sqlite3_bind_null(d, o + 2);
-			sqlite3_bind_blob(d, o + 3, s->row_rest.data + w->rest_off, (int)w->rest_len,
-			                  SQLITE_STATIC);
-		}
-		if ((rc = step_rows(s, q, m, "spans")) < 0 || (rc = step_rows(s, d, m, "span_data")) < 0)
-			return rc;
-		done += (size_t)m;
+		done += (size_t)1 << lg;
 	}
+	return 0;
+}
+
+/* Inserts span rows [first, first + 2^lg) of s->rows and their span_data (write_chunks). */
+static int span_chunk(sq_store *s, void *ctx, int lg, size_t first)
+{
+	(void)ctx;
+	int m = 1 << lg, rc;
+	if ((rc = multi_stmt(s, &s->ins_spans_n[lg], SQL_INS_SPANS, SQL_INS_SPANS_ROW, "", lg)) < 0 ||
+	    (rc = multi_stmt(s, &s->ins_span_data_n[lg], SQL_INS_SPAN_DATA, SQL_INS_SPAN_DATA_ROW, "", lg)) <
+	            0)
+		return rc;
+	sqlite3_stmt *q = s->ins_spans_n[lg], *d = s->ins_span_data_n[lg];
+	for (int r = 0; r < m; r++) {
+		const span_row *w = &s->rows[first + (size_t)r];
+		const sonde_span_data *sp = w->sp;
+		int o = r * 13;
+		sqlite3_bind_blob(q, o + 1, sp->trace_id, 16, SQLITE_STATIC);
+		sqlite3_bind_blob(q, o + 2, sp->span_id, 8, SQLITE_STATIC);
+		if (sonde_id_is_zero(sp->parent_span_id, 8))
+			sqlite3_bind_null(q, o + 3);
+		else
+			sqlite3_bind_blob(q, o + 3, sp->parent_span_id, 8, SQLITE_STATIC);
+		sqlite3_bind_int64(q, o + 4, (int64_t)sp->start_ns);
+		sqlite3_bind_int64(q, o + 5, (int64_t)(sp->end_ns - sp->start_ns));
+		sqlite3_bind_int64(q, o + 6, w->service);
+		sqlite3_bind_int64(q, o + 7, w->name);
+		sqlite3_bind_int(q, o + 8, (int)sp->kind);
+		sqlite3_bind_int(q, o + 9, (int)sp->status_code);
+		sqlite3_bind_int64(q, o + 10, w->res);
+		sqlite3_bind_int64(q, o + 11, w->scope);
+		sqlite3_bind_int64(q, o + 12, w->rowid);
+		sqlite3_bind_int64(q, o + 13, w->key);
+		o = r * 3;
+		sqlite3_bind_int64(d, o + 1, w->rowid);
+		if (w->attrs_len)
+			sqlite3_bind_blob(d, o + 2, s->row_attrs.data + w->attrs_off, (int)w->attrs_len,
+			                  SQLITE_STATIC);
+		else
+			sqlite3_bind_null(d, o + 2);
+		sqlite3_bind_blob(d, o + 3, s->row_rest.data + w->rest_off, (int)w->rest_len, SQLITE_STATIC);
+	}
+	if ((rc = step_rows(s, q, m, "spans")) < 0)
+		return rc;
+	return step_rows(s, d, m, "span_data");
+}
+
+/* Inserts the n (at most MULTI_ROWS) span rows waiting in s->rows, and their span_data;
+ * then empties s->row_attrs and s->row_rest, which hold their blobs. */
+static int flush_span_rows(sq_store *s, size_t n)
+{
+	int rc = write_chunks(s, n, span_chunk, NULL);
 	sonde_buf_reset(&s->row_attrs);
 	sonde_buf_reset(&s->row_rest);
-	return 0;
+	return rc;
+}
+
+/* Binds trace t's row at parameters o + 1 .. o + 10 of q: the order of SQL_INS_TRACES_ROW
+ * and of upsert_trace. */
+static void bind_trace(sqlite3_stmt *q, int o, const trace_acc *t)
+{
+	sqlite3_bind_blob(q, o + 1, t->id, 16, SQLITE_STATIC);
+	sqlite3_bind_int64(q, o + 2, (int64_t)t->start);
+	sqlite3_bind_int64(q, o + 3, (int64_t)t->end);
+	sqlite3_bind_int64(q, o + 4, t->spans);
+	sqlite3_bind_int64(q, o + 5, t->errors);
+	sqlite3_bind_int(q, o + 6, t->has_root);
+	sqlite3_bind_int64(q, o + 7, (int64_t)t->root_start);
+	sqlite3_bind_int64(q, o + 8, t->root_service);
+	sqlite3_bind_int64(q, o + 9, t->root_name);
+	sqlite3_bind_int64(q, o + 10, t->key);
+}
+
+/* Inserts the rows of new traces [first, first + 2^lg) of the array ctx (write_chunks). */
+static int trace_chunk(sq_store *s, void *ctx, int lg, size_t first)
+{
+	const trace_acc *const *batch = ctx;
+	int rc = multi_stmt(s, &s->ins_traces_n[lg], SQL_INS_TRACES, SQL_INS_TRACES_ROW, "", lg);
+	if (rc < 0)
+		return rc;
+	sqlite3_stmt *q = s->ins_traces_n[lg];
+	for (int r = 0; r < 1 << lg; r++)
+		bind_trace(q, r * 10, batch[first + (size_t)r]);
+	return step_rows(s, q, 1 << lg, "traces");
 }
 
 /* Writes the traces rows of this append: new traces MULTI_ROWS at a time, stored ones
@@ -1096,63 +1144,23 @@ static int store_traces(sq_store *s, const trace_acc *acc, size_t acc_n)
 {
 	const trace_acc *batch[MULTI_ROWS];
 	size_t nb = 0;
-	for (size_t i = 0; i <= acc_n; i++) {
-		const trace_acc *t = i < acc_n ? &acc[i] : NULL;
-		if (t && !t->spans)
+	int rc = 0;
+	for (size_t i = 0; i < acc_n && rc == 0; i++) {
+		const trace_acc *t = &acc[i];
+		if (!t->spans)
 			continue;
-		if (t && !t->stored) {
-			batch[nb++] = t;
-			if (nb < MULTI_ROWS)
-				continue;
-		}
-		/* Flush the new traces gathered (at the end, or when full). */
-		size_t done = 0;
-		for (int lg = MULTI_SIZES - 1; lg >= 0 && done < nb; lg--) {
-			int m = 1 << lg;
-			if (nb - done < (size_t)m)
-				continue;
-			int rc = multi_stmt(s, &s->ins_traces_n[lg], SQL_INS_TRACES, SQL_INS_TRACES_ROW, "",
-			                    lg);
-			if (rc < 0)
-				return rc;
-			sqlite3_stmt *q = s->ins_traces_n[lg];
-			for (int r = 0; r < m; r++) {
-				const trace_acc *n = batch[done + (size_t)r];
-				int o = r * 10;
-				sqlite3_bind_blob(q, o + 1, n->id, 16, SQLITE_STATIC);
-				sqlite3_bind_int64(q, o + 2, (int64_t)n->start);
-				sqlite3_bind_int64(q, o + 3, (int64_t)n->end);
-				sqlite3_bind_int64(q, o + 4, n->spans);
-				sqlite3_bind_int64(q, o + 5, n->errors);
-				sqlite3_bind_int(q, o + 6, n->has_root);
-				sqlite3_bind_int64(q, o + 7, (int64_t)n->root_start);
-				sqlite3_bind_int64(q, o + 8, n->root_service);
-				sqlite3_bind_int64(q, o + 9, n->root_name);
-				sqlite3_bind_int64(q, o + 10, n->key);
-			}
-			if ((rc = step_rows(s, q, m, "traces")) < 0)
-				return rc;
-			done += (size_t)m;
-		}
-		nb = 0;
-		if (!t || !t->stored)
+		if (t->stored) {
+			bind_trace(s->upsert_trace, 0, t);
+			rc = step_done(s, s->upsert_trace);
 			continue;
-		sqlite3_stmt *q = s->upsert_trace;
-		sqlite3_bind_blob(q, 1, t->id, 16, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 2, (int64_t)t->start);
-		sqlite3_bind_int64(q, 3, (int64_t)t->end);
-		sqlite3_bind_int64(q, 4, t->spans);
-		sqlite3_bind_int64(q, 5, t->errors);
-		sqlite3_bind_int(q, 6, t->has_root);
-		sqlite3_bind_int64(q, 7, (int64_t)t->root_start);
-		sqlite3_bind_int64(q, 8, t->root_service);
-		sqlite3_bind_int64(q, 9, t->root_name);
-		sqlite3_bind_int64(q, 10, t->key);
-		int rc = step_done(s, q);
-		if (rc < 0)
-			return rc;
+		}
+		batch[nb++] = t;
+		if (nb == MULTI_ROWS) {
+			rc = write_chunks(s, nb, trace_chunk, (void *)batch);
+			nb = 0;
+		}
 	}
-	return 0;
+	return rc < 0 ? rc : write_chunks(s, nb, trace_chunk, (void *)batch);
 }
 
 /* A span met in this append: its span id and 1 + its trace's index (0: a free slot). */
@@ -1434,99 +1442,89 @@ typedef struct log_row {
 	" resource_id, scope_id, rest, template_id) VALUES"
 #define SQL_INS_LOGS_ROW "(?,?,?,?,?,?,?,?,?,?,?)"
 
-/* Inserts the n (at most MULTI_ROWS) log records waiting in s->lrows in statements of 2^i
- * rows, and marks those added. A record already stored (the same time and identity hash)
- * is ignored. New rows take the ids after the largest, *next_id on: when a statement adds
- * fewer rows than it has, its rows are looked up and those with an id from *next_id on
- * are the added ones (a repeated ingest; a fresh one adds every row). Empties s->row_rest. */
-static int flush_log_rows(sq_store *s, size_t n, int64_t *next_id)
+/* Inserts log rows [first, first + 2^lg) of s->lrows (write_chunks) and marks those
+ * added. A record already stored (the same time and identity hash) is ignored. New rows
+ * take the ids after the largest, *(int64_t *)ctx on: when the statement adds fewer rows
+ * than it has, its rows are looked up and those with an id from there on are the added
+ * ones (a repeated ingest; a fresh one adds every row). */
+static int log_chunk(sq_store *s, void *ctx, int lg, size_t first)
 {
-	size_t done = 0;
-	for (int lg = MULTI_SIZES - 1; lg >= 0; lg--) {
-		int m = 1 << lg;
-		if (n - done < (size_t)m)
-			continue;
-		int rc = multi_stmt(s, &s->ins_logs_n[lg], SQL_INS_LOGS, SQL_INS_LOGS_ROW, "", lg);
-		if (rc < 0)
-			return rc;
-		sqlite3_stmt *q = s->ins_logs_n[lg];
-		int64_t first = *next_id;
-		for (int r = 0; r < m; r++) {
-			log_row *w = &s->lrows[done + (size_t)r];
-			const sonde_log_data *l = w->lg;
-			int o = r * 11;
-			w->added = false;
-			sqlite3_bind_int64(q, o + 1, w->hkey);
-			sqlite3_bind_int64(q, o + 2, w->time);
-			sqlite3_bind_int64(q, o + 3, w->service);
-			sqlite3_bind_int(q, o + 4, l->severity_number);
-			if (l->body.kind == SONDE_VAL_STRING)
-				sqlite3_bind_text(q, o + 5, l->body.u.str.ptr, (int)l->body.u.str.len,
-				                  SQLITE_STATIC);
-			else
-				sqlite3_bind_null(q, o + 5);
-			if (sonde_id_is_zero(l->trace_id, 16))
-				sqlite3_bind_null(q, o + 6);
-			else
-				sqlite3_bind_blob(q, o + 6, l->trace_id, 16, SQLITE_STATIC);
-			if (sonde_id_is_zero(l->span_id, 8))
-				sqlite3_bind_null(q, o + 7);
-			else
-				sqlite3_bind_blob(q, o + 7, l->span_id, 8, SQLITE_STATIC);
-			sqlite3_bind_int64(q, o + 8, w->res);
-			sqlite3_bind_int64(q, o + 9, w->scope);
-			sqlite3_bind_blob(q, o + 10, s->row_rest.data + w->rest_off, (int)w->rest_len,
-			                  SQLITE_STATIC);
-			if (w->tid)
-				sqlite3_bind_int64(q, o + 11, w->tid);
-			else
-				sqlite3_bind_null(q, o + 11);
-		}
-		if ((rc = step_done(s, q)) < 0)
-			return rc;
-		int changes = sqlite3_changes(s->db);
-		if (changes == m) {
-			for (int r = 0; r < m; r++)
-				s->lrows[done + (size_t)r].added = true;
-		} else if (changes > 0) {
-			/* Some were stored before: the rows this statement added are those whose id
-			 * is past the last one before it. */
-			for (int r = 0; r < m; r++) {
-				log_row *w = &s->lrows[done + (size_t)r];
-				sqlite3_bind_int64(s->log_id_of, 1, w->time);
-				sqlite3_bind_int64(s->log_id_of, 2, w->hkey);
-				int src = sqlite3_step(s->log_id_of);
-				if (src == SQLITE_ROW)
-					w->added = sqlite3_column_int64(s->log_id_of, 0) >= first;
-				sqlite3_reset(s->log_id_of);
-				if (src != SQLITE_ROW && src != SQLITE_DONE)
-					return sq_rc(s, src, "reading logs");
-			}
-		}
-		/* New rows took the ids after the largest (none is deleted within an append). */
-		*next_id = first + changes;
-		done += (size_t)m;
+	int64_t *next_id = ctx;
+	int m = 1 << lg;
+	int rc = multi_stmt(s, &s->ins_logs_n[lg], SQL_INS_LOGS, SQL_INS_LOGS_ROW, "", lg);
+	if (rc < 0)
+		return rc;
+	sqlite3_stmt *q = s->ins_logs_n[lg];
+	log_row *rows = s->lrows + first;
+	for (int r = 0; r < m; r++) {
+		const log_row *w = &rows[r];
+		const sonde_log_data *l = w->lg;
+		int o = r * 11;
+		sqlite3_bind_int64(q, o + 1, w->hkey);
+		sqlite3_bind_int64(q, o + 2, w->time);
+		sqlite3_bind_int64(q, o + 3, w->service);
+		sqlite3_bind_int(q, o + 4, l->severity_number);
+		if (l->body.kind == SONDE_VAL_STRING)
+			sqlite3_bind_text(q, o + 5, l->body.u.str.ptr, (int)l->body.u.str.len, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(q, o + 5);
+		if (sonde_id_is_zero(l->trace_id, 16))
+			sqlite3_bind_null(q, o + 6);
+		else
+			sqlite3_bind_blob(q, o + 6, l->trace_id, 16, SQLITE_STATIC);
+		if (sonde_id_is_zero(l->span_id, 8))
+			sqlite3_bind_null(q, o + 7);
+		else
+			sqlite3_bind_blob(q, o + 7, l->span_id, 8, SQLITE_STATIC);
+		sqlite3_bind_int64(q, o + 8, w->res);
+		sqlite3_bind_int64(q, o + 9, w->scope);
+		sqlite3_bind_blob(q, o + 10, s->row_rest.data + w->rest_off, (int)w->rest_len, SQLITE_STATIC);
+		if (w->tid)
+			sqlite3_bind_int64(q, o + 11, w->tid);
+		else
+			sqlite3_bind_null(q, o + 11);
 	}
-	sonde_buf_reset(&s->row_rest);
+	if ((rc = step_done(s, q)) < 0)
+		return rc;
+	int changes = sqlite3_changes(s->db);
+	for (int r = 0; r < m; r++) {
+		log_row *w = &rows[r];
+		w->added = changes == m;
+		if (changes == m || changes == 0)
+			continue;
+		/* Some were stored before: the rows this statement added are those whose id is
+		 * past the last one before it. */
+		sqlite3_bind_int64(s->log_id_of, 1, w->time);
+		sqlite3_bind_int64(s->log_id_of, 2, w->hkey);
+		int src = sqlite3_step(s->log_id_of);
+		if (src == SQLITE_ROW)
+			w->added = sqlite3_column_int64(s->log_id_of, 0) >= *next_id;
+		sqlite3_reset(s->log_id_of);
+		if (src != SQLITE_ROW && src != SQLITE_DONE)
+			return sq_rc(s, src, "reading logs");
+	}
+	/* New rows took the ids after the largest (none is deleted within an append). */
+	*next_id += changes;
 	return 0;
 }
 
-/* Counts the n log rows just flushed as added or present, and notes the added ones'
- * templates. */
-static int count_log_rows(sq_store *s, size_t n, sonde_append_stats *st, size_t *ntpl)
+/* Inserts the n (at most MULTI_ROWS) log records waiting in s->lrows (log_chunk), counts
+ * them as added or present, notes the added ones' templates, and empties s->row_rest. */
+static int flush_log_rows(sq_store *s, size_t n, int64_t *next_id, sonde_append_stats *st, size_t *ntpl)
 {
-	for (size_t i = 0; i < n; i++) {
+	int rc = write_chunks(s, n, log_chunk, next_id);
+	sonde_buf_reset(&s->row_rest);
+	for (size_t i = 0; i < n && rc == 0; i++) {
 		const log_row *w = &s->lrows[i];
 		if (!w->added) {
 			st->logs_present++;
 			continue;
 		}
 		st->logs_added++;
-		int rc;
-		if (w->tid && (rc = template_note(s, (uint64_t)w->tid, (uint64_t)w->time, ntpl)) < 0)
-			return rc;
+		if (w->tid)
+			rc = template_note(s, (uint64_t)w->tid, (uint64_t)w->time, ntpl);
 	}
-	return 0;
+	return rc < 0 ? rc : 0;
 }
 
 static int append_logs(sq_store *s, const sonde_batch *b, const sonde_append_opts *opts, ref_cache *c,
@@ -1599,14 +1597,12 @@ static int append_logs(sq_store *s, const sonde_batch *b, const sonde_append_opt
 		        .rest_len = rest->len - rest_off,
 		};
 		if (nrows == MULTI_ROWS) {
-			if ((rc = flush_log_rows(s, nrows, &next_id)) < 0 ||
-			    (rc = count_log_rows(s, nrows, st, &ntpl)) < 0)
+			if ((rc = flush_log_rows(s, nrows, &next_id, st, &ntpl)) < 0)
 				return rc;
 			nrows = 0;
 		}
 	}
-	if (nrows &&
-	    ((rc = flush_log_rows(s, nrows, &next_id)) < 0 || (rc = count_log_rows(s, nrows, st, &ntpl)) < 0))
+	if (nrows && (rc = flush_log_rows(s, nrows, &next_id, st, &ntpl)) < 0)
 		return rc;
 	return ntpl ? store_templates(s, opts, ntpl) : 0;
 }
