@@ -155,19 +155,17 @@ int sonde_cmd_serve(int argc, char **argv)
 			unsigned long max = c == OPT_THREADS      ? 64
 			                    : c == OPT_COMMITTERS ? SONDE_SERVE_MAX_COMMITTERS
 			                                          : 100000000;
-			const char *name = c == OPT_QUEUE        ? "--queue"
-			                   : c == OPT_BATCH      ? "--batch"
-			                   : c == OPT_COMMITTERS ? "--committers"
-			                   : c == OPT_THREADS    ? "--threads"
-			                   : c == OPT_RETRY      ? "--retry-after"
-			                                         : "--drain";
+			const char *name = "";
+			for (const struct option *lo = longopts; lo->name; lo++)
+				if (lo->val == c)
+					name = lo->name;
 			if (parse_count(optarg, max, &v) < 0) {
 				if (max < 100000000)
 					sonde_cli_error("serve",
-					                "%s %s: expected a positive whole number up to %lu",
+					                "--%s %s: expected a positive whole number up to %lu",
 					                name, optarg, max);
 				else
-					sonde_cli_error("serve", "%s %s: expected a positive whole number",
+					sonde_cli_error("serve", "--%s %s: expected a positive whole number",
 					                name, optarg);
 				return SONDE_EXIT_USAGE;
 			}
