@@ -445,8 +445,8 @@ int sonde_serve_start(const sonde_serve_opts *opts, sonde_serve **out, char *err
 	 * they save in waiting (docs/serve.md, Speed). */
 	if (!o->committers || strcmp(sonde_store_backend(srv->store), "sqlite") == 0)
 		o->committers = 1;
-	if (o->committers > SONDE__SERVE_MAX_COMMITTERS)
-		o->committers = SONDE__SERVE_MAX_COMMITTERS;
+	if (o->committers > SONDE_SERVE_MAX_COMMITTERS)
+		o->committers = SONDE_SERVE_MAX_COMMITTERS;
 	srv->stores[0] = srv->store;
 	for (unsigned i = 1; i < o->committers && rc == 0; i++)
 		rc = sonde_store_open(db, SONDE_STORE_BG_CHECKPOINT, &srv->stores[i], errmsg, errmsg_len);

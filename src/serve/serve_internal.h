@@ -44,9 +44,6 @@ typedef struct sonde__serve_stats {
 
 typedef struct sonde__serve_req sonde__serve_req;
 
-/* The most transactions in flight at once (opts.committers). */
-enum { SONDE__SERVE_MAX_COMMITTERS = SONDE_SERVE_MAX_COMMITTERS };
-
 struct sonde_serve {
 	sonde_serve_opts o;
 	char host[256];
@@ -55,7 +52,7 @@ struct sonde_serve {
 	uint16_t port;
 	sonde_store *store; /* the writer's from start to stop */
 	/* The committers' handles (store[0] is store): as many as o.committers. */
-	sonde_store *stores[SONDE__SERVE_MAX_COMMITTERS];
+	sonde_store *stores[SONDE_SERVE_MAX_COMMITTERS];
 	uint64_t start_ns;
 
 	pthread_mutex_t mu;

@@ -61,9 +61,9 @@ typedef struct committer {
 typedef struct pipe_state {
 	sonde_serve *srv;
 	pthread_cond_t cv; /* the committers wait for a group */
-	committer c[SONDE__SERVE_MAX_COMMITTERS];
-	unsigned nc;                               /* committer threads running */
-	group *spare[SONDE__SERVE_MAX_COMMITTERS]; /* groups neither filling nor committing */
+	committer c[SONDE_SERVE_MAX_COMMITTERS];
+	unsigned nc;                              /* committer threads running */
+	group *spare[SONDE_SERVE_MAX_COMMITTERS]; /* groups neither filling nor committing */
 	unsigned nspare;
 	bool exit; /* the committers return once free */
 } pipe_state;
