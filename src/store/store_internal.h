@@ -101,4 +101,9 @@ int sonde__keymap_put(sonde__keymap *m, const void *k, size_t n, uint64_t v, son
 int sonde__keymap_put_h(sonde__keymap *m, const void *k, size_t n, uint64_t h, uint64_t v,
                         sonde__keymap_ent **ent);
 
+/* store_writeback.c: the name of a SQLite VFS that is "unix" but starts the kernel's
+ * write-back of database and log files every few MB written, so that SQLite's syncs do not
+ * wait for all of it at once; NULL when it could not be registered (use the default). */
+const char *sonde__sqlite_writeback_vfs(void);
+
 #endif

@@ -598,7 +598,8 @@ static void ckpt_start(sq_store *s, const char *target)
 	sq_ckpt *c = calloc(1, sizeof *c);
 	if (!c)
 		return;
-	if (sqlite3_open_v2(target, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	if (sqlite3_open_v2(target, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+	                    sonde__sqlite_writeback_vfs()) != SQLITE_OK ||
 	    sqlite3_exec(c->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
 		sqlite3_close(c->db);
 		free(c);
@@ -667,7 +668,9 @@ static int sq_open(const char *target, unsigned flags, sonde_store **out, char *
 		goto fail;
 	}
 	int oflags = s->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-	int src = sqlite3_open_v2(target, &s->db, oflags | SQLITE_OPEN_NOMUTEX, NULL);
+	/* A writer writes through the VFS that starts write-back early (store_writeback.c). */
+	int src = sqlite3_open_v2(target, &s->db, oflags | SQLITE_OPEN_NOMUTEX,
+	                          s->readonly ? NULL : sonde__sqlite_writeback_vfs());
 	if (src != SQLITE_OK) {
 		rc = sonde__store_fail(&s->base, src == SQLITE_CANTOPEN ? -ENOENT : -EIO,
 		                       "%s: cannot open: %s", target,
