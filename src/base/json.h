@@ -125,6 +125,15 @@ int sonde_json_finish(sonde_json_reader *r);
 /* Sets the error state by hand (for schema errors found by a format reader): offset is
  * the position of the last token read. Returns SONDE_EPARSE. */
 int sonde_json_fail(sonde_json_reader *r, const char *msg);
+/* For a caller's own fast path over a small object whose shape it knows: when the next
+ * token is a '{' (peeked or not), returns the text just past it, else NULL (nothing
+ * consumed). The caller scans the text itself and then either calls
+ * sonde_json_raw_object_end() with the position just past the object's '}', or does
+ * nothing and reads the object with the calls above. Whatever it accepts must be JSON the
+ * reader accepts (strict: no control characters or invalid UTF-8 in strings), which the
+ * reader no longer checks for that object. */
+const char *sonde_json_raw_object(sonde_json_reader *r);
+void sonde_json_raw_object_end(sonde_json_reader *r, const char *after);
 /* Line (1-based) of a byte offset, for messages. */
 size_t sonde_json_line_of(const sonde_json_reader *r, size_t offset);
 

@@ -608,6 +608,23 @@ int sonde_json_next_elem(sonde_json_reader *r)
 	}
 }
 
+const char *sonde_json_raw_object(sonde_json_reader *r)
+{
+	if (sonde_json_peek(r) != SONDE_JSON_OBJ_BEGIN)
+		return NULL;
+	return r->pos; /* the peek entered the object: pos is past its '{' */
+}
+
+void sonde_json_raw_object_end(sonde_json_reader *r, const char *after)
+{
+	/* As the '}' would: leave the container the peek entered. */
+	r->peeked = false;
+	r->depth--;
+	r->pos = after;
+	r->tok_start = after - 1;
+	r->state = state_after_value(r);
+}
+
 int sonde_json_skip(sonde_json_reader *r)
 {
 	sonde_json_tok t = sonde_json_next(r);

@@ -569,8 +569,10 @@ static int read_streamed(ing *g, const char *buf, size_t len, sonde_wire_error *
 	} else {
 		wrc = writer_finish(g, true);
 	}
-	if (wrc < 0 || rc < 0) {
-		/* Whatever the writer stored is taken back (a failed commit already was). */
+	if (wrc < 0 || rc != 0) {
+		/* Whatever the writer stored is taken back (a failed commit already was); 1: the
+		 * document sets a resource or scope after spans of it (b is as it was), and is
+		 * read again whole. */
 		sonde__store_sqlite_hold(g->s, SONDE__HOLD_ROLLBACK);
 		g->given = 0;
 		if (wrc < 0) {

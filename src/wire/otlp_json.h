@@ -42,12 +42,13 @@ int sonde_otlp_json_read(sonde_batch *b, const char *buf, size_t len, sonde_wire
 typedef int (*sonde_otlp_json_spans_fn)(void *ctx, sonde_batch *b, size_t final);
 
 /* As sonde_otlp_json_read(), calling on_spans (when not NULL) as spans become final, so
- * that a caller can store them while the rest is read: after every span when nothing
- * that sets its resource or scope follows it in its ResourceSpans (resource and
- * schemaUrl before scopeSpans, scope and schemaUrl before spans, as exporters write
- * them), else when its ResourceSpans ends. On failure b is left as it was, as for
- * sonde_otlp_json_read(), and what was declared final was not: the caller undoes what it
- * did with it. */
+ * that a caller can store them while the rest is read: after every span, on the word of
+ * the exporters, which write a ResourceSpans' resource and schemaUrl before its
+ * scopeSpans, and a ScopeSpans' scope and schemaUrl before its spans. A document that
+ * sets a resource or scope after spans of it were declared final returns 1, with b left
+ * as it was: read it with sonde_otlp_json_read(). On failure b is left as it was, as for
+ * sonde_otlp_json_read(). After 1 or a failure, what was declared final was not: the
+ * caller undoes what it did with it. */
 int sonde_otlp_json_read_stream(sonde_batch *b, const char *buf, size_t len, sonde_wire_error *err,
                                 sonde_otlp_json_spans_fn on_spans, void *ctx);
 

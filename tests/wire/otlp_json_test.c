@@ -1242,6 +1242,180 @@ static void test_escapes_and_strings(void **state)
 	sonde_batch_free(b);
 }
 
+/* KeyValues the fast way and the reader's way: the same values, the same errors. */
+static void test_attribute_forms(void **state)
+{
+	(void)state;
+	static const char head[] = "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+	                           "\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"b7ad6b7169203331\","
+	                           "\"attributes\":[";
+	static const char tail[] = "]}]}]}]}";
+	static const struct {
+		const char *kv;
+		const char *key;
+		sonde_value_kind kind;
+		const char *str; /* SONDE_VAL_STRING */
+		int64_t i;       /* SONDE_VAL_INT, SONDE_VAL_BOOL */
+	} ok[] = {
+	        {"{\"key\":\"a\",\"value\":{\"stringValue\":\"x\"}}", "a", SONDE_VAL_STRING, "x", 0},
+	        {" { \"key\" : \"a\" ,\n\t\"value\" : { \"stringValue\" : \"a longer value of 40 bytes, past "
+	         "16.\" } } ",
+	         "a", SONDE_VAL_STRING, "a longer value of 40 bytes, past 16.", 0},
+	        {"{\"key\":\"\",\"value\":{\"stringValue\":\"\"}}", "", SONDE_VAL_STRING, "", 0},
+	        {"{\"key\":\"n\",\"value\":{\"intValue\":\"12\"}}", "n", SONDE_VAL_INT, NULL, 12},
+	        {"{\"key\":\"n\",\"value\":{\"intValue\":12}}", "n", SONDE_VAL_INT, NULL, 12},
+	        {"{\"key\":\"n\",\"value\":{\"intValue\":\"-5\"}}", "n", SONDE_VAL_INT, NULL, -5},
+	        {"{\"key\":\"n\",\"value\":{\"intValue\":\"1234567890123456789\"}}", "n", SONDE_VAL_INT, NULL,
+	         1234567890123456789ll},
+	        {"{\"key\":\"n\",\"value\":{\"intValue\":1.2e1}}", "n", SONDE_VAL_INT, NULL, 12},
+	        {"{\"key\":\"b\",\"value\":{\"boolValue\":true}}", "b", SONDE_VAL_BOOL, NULL, 1},
+	        {"{\"key\":\"b\",\"value\":{\"boolValue\":false}}", "b", SONDE_VAL_BOOL, NULL, 0},
+	        {"{\"key\":\"e\",\"value\":{\"stringValue\":\"caf\\u00e9\"}}", "e", SONDE_VAL_STRING,
+	         "caf\xc3\xa9", 0},
+	        {"{\"key\":\"e\",\"value\":{\"stringValue\":\"caf\xc3\xa9 and a few more bytes\"}}", "e",
+	         SONDE_VAL_STRING, "caf\xc3\xa9 and a few more bytes", 0},
+	        {"{\"key\":\"q\",\"value\":{\"stringValue\":\"say \\\"hi\\\"\"}}", "q", SONDE_VAL_STRING,
+	         "say \"hi\"", 0},
+	        {"{\"value\":{\"stringValue\":\"x\"},\"key\":\"late\"}", "late", SONDE_VAL_STRING, "x", 0},
+	        {"{\"key\":\"a\",\"value\":{\"stringValue\":\"x\"},\"key\":\"again\"}", "again",
+	         SONDE_VAL_STRING, "x", 0},
+	        {"{\"key\":\"m\",\"value\":{\"stringValue\":\"x\",\"intValue\":\"3\"}}", "m", SONDE_VAL_INT,
+	         NULL, 3},
+	        {"{\"key\":\"d\",\"value\":{\"doubleValue\":2}}", "d", SONDE_VAL_DOUBLE, NULL, 2},
+	        {"{\"key\":\"z\",\"value\":{}}", "z", SONDE_VAL_EMPTY, NULL, 0},
+	        {"{\"key\":\"z\",\"value\":null}", "z", SONDE_VAL_EMPTY, NULL, 0},
+	};
+	for (size_t k = 0; k < sizeof ok / sizeof ok[0]; k++) {
+		char doc[512];
+		snprintf(doc, sizeof doc, "%s%s%s", head, ok[k].kv, tail);
+		sonde_batch *b = sonde_batch_new();
+		sonde_wire_error err;
+		int rc = sonde_otlp_json_read(b, doc, strlen(doc), &err);
+		if (rc != 0)
+			fail_msg("%s: %s", ok[k].kv, err.msg);
+		assert_int_equal(b->spans[0].attrs.count, 1);
+		const sonde_kv *kv = &b->spans[0].attrs.items[0];
+		assert_str(kv->key, ok[k].key);
+		assert_int_equal(kv->value.kind, ok[k].kind);
+		if (ok[k].kind == SONDE_VAL_STRING)
+			assert_str(kv->value.u.str, ok[k].str);
+		else if (ok[k].kind == SONDE_VAL_INT)
+			assert_true(kv->value.u.i == ok[k].i);
+		else if (ok[k].kind == SONDE_VAL_BOOL)
+			assert_int_equal(kv->value.u.b, ok[k].i);
+		else if (ok[k].kind == SONDE_VAL_DOUBLE)
+			assert_true(kv->value.u.d == (double)ok[k].i);
+		sonde_batch_free(b);
+	}
+	/* Not JSON, or not a KeyValue: the same errors as token by token. */
+	static const struct {
+		const char *kv, *msg;
+	} bad[] = {
+	        {"{\"key\":\"a\",\"value\":{\"stringValue\":\"x\x01y\"}}", "control character"},
+	        {"{\"key\":\"a\",\"value\":{\"stringValue\":\"x\xff\"}}", "UTF-8"},
+	        {"{\"key\":\"a\",\"value\":{\"intValue\":\"0012\"}}", ""},
+	        {"{\"key\":\"a\",\"value\":{\"intValue\":1.5}}", "integer"},
+	        {"{\"key\":\"a\",\"value\":{\"boolValue\":tru}}", "expected value"},
+	        {"{\"key\":\"a\",\"value\":{\"stringValue\":\"x\"}", "expected ',' or '}'"},
+	        {"{\"key\":\"a\",\"value\":{\"stringValue\":\"x\"}}}", "expected ',' or ']'"},
+	};
+	for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+		char doc[512];
+		snprintf(doc, sizeof doc, "%s%s%s", head, bad[k].kv, tail);
+		sonde_batch *b = sonde_batch_new();
+		sonde_wire_error err;
+		if (sonde_otlp_json_read(b, doc, strlen(doc), &err) != SONDE_EPARSE)
+			fail_msg("%s: read", bad[k].kv);
+		if (!strstr(err.msg, bad[k].msg))
+			fail_msg("%s: message \"%s\" lacks \"%s\"", bad[k].kv, err.msg, bad[k].msg);
+		assert_int_equal(b->spans_count, 0);
+		sonde_batch_free(b);
+	}
+}
+
+/* Streaming: in exporter order every span is declared final as soon as it is read, with
+ * its resource and scope already whole; a resource or scope set after spans of it makes
+ * the read answer 1 with the batch as it was, and the whole read still takes it. */
+typedef struct stream_seen {
+	size_t calls, last;
+	char service[2][16];
+} stream_seen;
+
+static int on_stream(void *ctx, sonde_batch *b, size_t final)
+{
+	stream_seen *s = ctx;
+	s->calls++;
+	assert_true(final >= s->last && final <= b->spans_count);
+	for (size_t i = s->last; i < final && i < 2; i++) {
+		const sonde_kv *kv =
+		        b->spans[i].resource->attrs.count ? &b->spans[i].resource->attrs.items[0] : NULL;
+		snprintf(s->service[i], sizeof s->service[i], "%.*s", kv ? (int)kv->value.u.str.len : 0,
+		         kv ? kv->value.u.str.ptr : "");
+	}
+	s->last = final;
+	return 0;
+}
+
+static void test_stream_order(void **state)
+{
+	(void)state;
+	static const char ordered[] =
+	        "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":"
+	        "{\"stringValue\":\"api\"}}]},\"scopeSpans\":[{\"scope\":{\"name\":\"s\"},\"spans\":["
+	        "{\"traceId\":\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"b7ad6b7169203331\",\"name\":"
+	        "\"a\"},"
+	        "{\"traceId\":\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"b7ad6b7169203332\",\"name\":"
+	        "\"b\"}"
+	        "]}]}]}";
+	static const char *const late[] = {
+	        /* the resource after its scopeSpans */
+	        "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+	        "\"0af7651916cd43dd8448eb211c80319c\","
+	        "\"spanId\":\"b7ad6b7169203331\"}]}],\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+	        "\"value\":{\"stringValue\":\"api\"}}]}}]}",
+	        /* the scope after its spans */
+	        "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+	        "\"0af7651916cd43dd8448eb211c80319c\","
+	        "\"spanId\":\"b7ad6b7169203331\"}],\"scope\":{\"name\":\"s\"}}]}]}",
+	        /* a schemaUrl after the spans */
+	        "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+	        "\"0af7651916cd43dd8448eb211c80319c\","
+	        "\"spanId\":\"b7ad6b7169203331\"}]}],\"schemaUrl\":\"https://s\"}]}",
+	};
+	stream_seen seen = {0};
+	sonde_batch *b = sonde_batch_new();
+	sonde_wire_error err;
+	assert_int_equal(sonde_otlp_json_read_stream(b, ordered, strlen(ordered), &err, on_stream, &seen), 0);
+	assert_int_equal(b->spans_count, 2);
+	assert_true(seen.calls >= 2); /* after each span (and again at the group's end) */
+	assert_int_equal(seen.last, 2);
+	assert_string_equal(seen.service[0], "api");
+	assert_string_equal(seen.service[1], "api");
+	sonde_batch_free(b);
+
+	for (size_t k = 0; k < sizeof late / sizeof late[0]; k++) {
+		b = sonde_batch_new();
+		memset(&seen, 0, sizeof seen);
+		assert_int_equal(
+		        sonde_otlp_json_read_stream(b, late[k], strlen(late[k]), &err, on_stream, &seen), 1);
+		assert_int_equal(seen.calls, 1); /* the span was declared final, wrongly */
+		assert_int_equal(b->spans_count, 0);
+		assert_int_equal(sonde_otlp_json_read(b, late[k], strlen(late[k]), &err), 0);
+		assert_int_equal(b->spans_count, 1);
+		sonde_batch_free(b);
+	}
+	/* Members that change nothing of spans read may come late: no restart. */
+	static const char fine[] =
+	        "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[]}],\"resource\":{}},"
+	        "{\"scopeSpans\":[{\"spans\":[{\"traceId\":\"0af7651916cd43dd8448eb211c80319c\","
+	        "\"spanId\":\"b7ad6b7169203331\"}]},{\"scope\":{\"name\":\"t\"}}]}]}";
+	b = sonde_batch_new();
+	memset(&seen, 0, sizeof seen);
+	assert_int_equal(sonde_otlp_json_read_stream(b, fine, strlen(fine), &err, on_stream, &seen), 0);
+	assert_int_equal(b->spans_count, 1);
+	sonde_batch_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1264,6 +1438,8 @@ int main(void)
 	        cmocka_unit_test(test_jsonl),
 	        cmocka_unit_test(test_write_range),
 	        cmocka_unit_test(test_escapes_and_strings),
+	        cmocka_unit_test(test_stream_order),
+	        cmocka_unit_test(test_attribute_forms),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
