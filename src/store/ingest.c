@@ -55,6 +55,35 @@ static bool line_format(const sonde_format *f)
 	return false;
 }
 
+/* A slice of a document being read (sonde_otlp_json_read_stream): a copy of its spans,
+ * which point into the reader's batch, and their variable part encoded by the reader
+ * (sonde_store_encode_spans), so that the writer has that much less to do. spans and enc
+ * are in the same allocation as the slice. */
+typedef struct slice {
+	sonde_span_data *spans;
+	sonde_span_enc *enc;
+	sonde_buf data;
+} slice;
+
+static slice *slice_new(size_t n)
+{
+	slice *sl = malloc(sizeof *sl + n * (sizeof *sl->spans + sizeof *sl->enc));
+	if (!sl)
+		return NULL;
+	sl->spans = (sonde_span_data *)(void *)(sl + 1);
+	sl->enc = (sonde_span_enc *)(void *)(sl->spans + n);
+	sonde_buf_init(&sl->data);
+	return sl;
+}
+
+static void slice_free(slice *sl)
+{
+	if (sl) {
+		sonde_buf_release(&sl->data);
+		free(sl);
+	}
+}
+
 /* A batch read and ready to store: its records, the position of its first log record,
  * and the log template ids and descriptions (allocated in the batch). */
 typedef struct job {
@@ -63,11 +92,13 @@ typedef struct job {
 	uint64_t *tids;
 	sonde_log_template *tpl;
 	size_t ntpl;
-	/* A slice of a document being read (sonde_otlp_json_read_stream): a copy of its
-	 * spans (owned by the job), which point into the reader's batch. */
-	sonde_span_data *spans;
+	/* Or a slice of a document being read (owned by the job); enc, enc_data: its spans'
+	 * variable part encoded, for the append (store_job). */
+	slice *slice;
 	size_t spans_count;
-	bool commit; /* b NULL and spans NULL: commit the held transaction */
+	const sonde_span_enc *enc;
+	const uint8_t *enc_data;
+	bool commit; /* b NULL and slice NULL: commit the held transaction */
 } job;
 
 /* The writer thread of a pipelined ingest: the caller's thread reads (decodes, mines
@@ -81,8 +112,8 @@ typedef struct writer {
 	size_t head, n;
 	sonde_batch *spare[QUEUE_DEPTH + 1];
 	size_t nspare;
-	sonde_span_data *spare_spans[QUEUE_DEPTH + 1]; /* stored slices' copies, for reuse */
-	size_t nspare_spans;
+	slice *spare_slices[QUEUE_DEPTH + 1]; /* stored slices, for reuse */
+	size_t nspare_slices;
 	bool closing;
 	bool cancel;   /* skip what is queued (it will be rolled back) */
 	int rc;        /* the first failure; the writer stores nothing after it */
@@ -315,6 +346,8 @@ static int store_job(const ing *g, const job *j, sonde_append_stats *appended, u
 		        .log_template_ids = tids && view.logs_count ? tids + lg : NULL,
 		        .templates = j->tpl,
 		        .templates_count = j->ntpl,
+		        .span_enc_data = j->enc_data,
+		        .span_enc = j->enc ? j->enc + sp : NULL,
 		};
 		rc = sonde_store_append(g->s, &view, &ao, appended);
 		if (rc < 0) {
@@ -348,9 +381,11 @@ static void *writer_main(void *arg)
 		if (skip) {
 		} else if (j.b) {
 			rc = store_job(g, &j, &w->appended, &w->batches, err, sizeof err);
-		} else if (j.spans) {
-			sonde_batch view = {.spans = j.spans, .spans_count = j.spans_count};
-			job vj = {.b = &view};
+		} else if (j.slice) {
+			sonde_batch view = {.spans = j.slice->spans, .spans_count = j.spans_count};
+			job vj = {.b = &view,
+			          .enc = j.slice->enc,
+			          .enc_data = (const uint8_t *)j.slice->data.data};
 			rc = store_job(g, &vj, &w->appended, &w->batches, err, sizeof err);
 		} else if (j.commit && (rc = sonde__store_sqlite_hold(g->s, SONDE__HOLD_COMMIT)) < 0) {
 			snprintf(err, sizeof err, "%s", sonde_store_errmsg(g->s));
@@ -358,10 +393,10 @@ static void *writer_main(void *arg)
 		if (j.b)
 			sonde_batch_clear(j.b);
 		pthread_mutex_lock(&w->mu);
-		if (j.spans && w->nspare_spans < QUEUE_DEPTH + 1)
-			w->spare_spans[w->nspare_spans++] = j.spans;
+		if (j.slice && w->nspare_slices < QUEUE_DEPTH + 1)
+			w->spare_slices[w->nspare_slices++] = j.slice;
 		else
-			free(j.spans);
+			slice_free(j.slice);
 		if (rc < 0 && w->rc == 0) {
 			w->rc = rc;
 			memcpy(w->err, err, sizeof err);
@@ -421,8 +456,8 @@ static int writer_finish(ing *g, bool cancel)
 	g->st->batches += w->batches;
 	for (size_t i = 0; i < w->nspare; i++)
 		sonde_batch_free(w->spare[i]);
-	for (size_t i = 0; i < w->nspare_spans; i++)
-		free(w->spare_spans[i]);
+	for (size_t i = 0; i < w->nspare_slices; i++)
+		slice_free(w->spare_slices[i]);
 	if (w->rc < 0)
 		msg(g->errmsg, g->errmsg_len, "%s", w->err);
 	pthread_cond_destroy(&w->cv);
@@ -431,7 +466,7 @@ static int writer_finish(ing *g, bool cancel)
 }
 
 /* Hands j to the writer. Waits while the queue is full. Returns 0, or the writer's
- * failure (nothing more will be stored; j's spans are freed either way). */
+ * failure (nothing more will be stored; j's slice is freed either way). */
 static int writer_queue(writer *w, const job *j)
 {
 	pthread_mutex_lock(&w->mu);
@@ -445,7 +480,7 @@ static int writer_queue(writer *w, const job *j)
 	}
 	pthread_mutex_unlock(&w->mu);
 	if (rc < 0)
-		free(j->spans);
+		slice_free(j->slice);
 	return rc;
 }
 
@@ -512,23 +547,26 @@ static int give_spans(void *ctx, sonde_batch *b, size_t final)
 	ing *g = ctx;
 	while (final - g->given >= g->batch_records) {
 		size_t n = g->batch_records;
-		/* A copy the writer is done with (all are batch_records spans), else a new one
+		/* A slice the writer is done with (all are of batch_records spans), else a new one
 		 * (mapped fresh from the system, at this size, and faulted in page by page). */
-		sonde_span_data *copy = NULL;
+		slice *sl = NULL;
 		pthread_mutex_lock(&g->w->mu);
-		if (g->w->nspare_spans)
-			copy = g->w->spare_spans[--g->w->nspare_spans];
+		if (g->w->nspare_slices)
+			sl = g->w->spare_slices[--g->w->nspare_slices];
 		pthread_mutex_unlock(&g->w->mu);
-		if (!copy && !(copy = malloc(n * sizeof *copy)))
+		if (!sl && !(sl = slice_new(n)))
 			return -ENOMEM;
-		memcpy(copy, b->spans + g->given, n * sizeof *copy);
-		int rc = add_service(g, copy, n, false);
+		memcpy(sl->spans, b->spans + g->given, n * sizeof *sl->spans);
+		sonde_buf_reset(&sl->data);
+		int rc = add_service(g, sl->spans, n, false);
+		if (rc == 0)
+			rc = sonde_store_encode_spans(&sl->data, sl->spans, n, sl->enc);
 		if (rc < 0) {
-			free(copy);
+			slice_free(sl);
 			return rc;
 		}
 		g->given += n;
-		job j = {.spans = copy, .spans_count = n};
+		job j = {.slice = sl, .spans_count = n};
 		if ((rc = writer_queue(g->w, &j)) < 0)
 			return rc;
 	}

@@ -45,6 +45,7 @@
 #include <sys/types.h>
 
 #include "arena.h"
+#include "buf.h"
 #include "telemetry.h"
 
 typedef struct sonde_store sonde_store;
@@ -103,7 +104,25 @@ typedef struct sonde_append_opts {
 	const uint64_t *log_template_ids;
 	const struct sonde_log_template *templates;
 	size_t templates_count;
+	/* Optional: the variable part of every span of the batch already encoded by
+	 * sonde_store_encode_spans() into span_enc_data, span_enc[i] for spans[i] (work the
+	 * append would do, done by a caller with a spare thread). The SQLite store then
+	 * stores those bytes instead of encoding the spans itself; other backends ignore it. */
+	const uint8_t *span_enc_data;
+	const struct sonde_span_enc *span_enc;
 } sonde_append_opts;
+
+/* Where a span's encoded attributes and the rest of its variable part (events, links,
+ * status message, flags, ...) are in the buffer sonde_store_encode_spans() wrote. */
+typedef struct sonde_span_enc {
+	size_t attrs_off, attrs_len; /* attrs_len 0: no attributes */
+	size_t rest_off, rest_len;
+} sonde_span_enc;
+
+/* Appends the variable part of spans[0..n) to out as the SQLite store keeps it, and
+ * where each is to enc[0..n), for sonde_append_opts.span_enc. Thread-safe (it reads only
+ * its arguments). Returns 0 or -ENOMEM. */
+int sonde_store_encode_spans(sonde_buf *out, const sonde_span_data *spans, size_t n, sonde_span_enc *enc);
 
 /* A log template as stored: the miner's stable id (a hash of the text), its text with
  * named placeholders ("Received block <BLK> of size <NUM>"), and over the stored records

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "store.h"
 #include "store_codec_internal.h"
 
 /* ---- Well-known attribute keys ----------------------------------------------------------
@@ -946,4 +947,19 @@ int sonde__attrs_find_text(const void *blob, size_t n, const char *key, size_t k
 		}
 	}
 	return 0;
+}
+
+int sonde_store_encode_spans(sonde_buf *out, const sonde_span_data *spans, size_t n, sonde_span_enc *enc)
+{
+	for (size_t i = 0; i < n; i++) {
+		const sonde_span_data *sp = &spans[i];
+		enc[i].attrs_off = out->len;
+		if (sp->attrs.count)
+			sonde__enc_attrs_known(out, &sp->attrs);
+		enc[i].attrs_len = out->len - enc[i].attrs_off;
+		enc[i].rest_off = out->len;
+		sonde__enc_span_rest(out, sp);
+		enc[i].rest_len = out->len - enc[i].rest_off;
+	}
+	return out->oom ? -ENOMEM : 0;
 }

@@ -908,11 +908,13 @@ typedef struct trace_acc {
 	int64_t root_service, root_name;
 } trace_acc;
 
-/* A span row waiting for its INSERT: the span, its ids, and where its span_data blobs are
- * in s->row_attrs (attributes) and s->row_rest (the rest). */
+/* A span row waiting for its INSERT: the span, its ids, and where its span_data blobs are:
+ * in s->row_attrs (attributes) and s->row_rest (the rest), or both in pre (the caller's
+ * encoding, sonde_append_opts.span_enc_data) when that is not NULL. */
 typedef struct span_row {
 	const sonde_span_data *sp;
 	int64_t rowid, key, service, name, res, scope;
+	const uint8_t *pre;
 	size_t attrs_off, attrs_len, rest_off, rest_len;
 } span_row;
 
@@ -1089,13 +1091,14 @@ static int span_chunk(sq_store *s, void *ctx, int lg, size_t first)
 		sqlite3_bind_int64(q, o + 12, w->rowid);
 		sqlite3_bind_int64(q, o + 13, w->key);
 		o = r * 3;
+		const uint8_t *ab = w->pre ? w->pre : (const uint8_t *)s->row_attrs.data;
+		const uint8_t *rb = w->pre ? w->pre : (const uint8_t *)s->row_rest.data;
 		sqlite3_bind_int64(d, o + 1, w->rowid);
 		if (w->attrs_len)
-			sqlite3_bind_blob(d, o + 2, s->row_attrs.data + w->attrs_off, (int)w->attrs_len,
-			                  SQLITE_STATIC);
+			sqlite3_bind_blob(d, o + 2, ab + w->attrs_off, (int)w->attrs_len, SQLITE_STATIC);
 		else
 			sqlite3_bind_null(d, o + 2);
-		sqlite3_bind_blob(d, o + 3, s->row_rest.data + w->rest_off, (int)w->rest_len, SQLITE_STATIC);
+		sqlite3_bind_blob(d, o + 3, rb + w->rest_off, (int)w->rest_len, SQLITE_STATIC);
 	}
 	if ((rc = step_rows(s, q, m, "spans")) < 0)
 		return rc;
@@ -1237,8 +1240,10 @@ static int span_is_new(sq_store *s, const trace_acc *t, uint32_t ti, const sonde
  * over MULTI_ROWS rows, and rows that arrive in key order take its append paths instead
  * of a descent from the root per b-tree per row (about a third of the instructions of a
  * span row and its three indexes, measured with callgrind). */
-static int append_spans(sq_store *s, const sonde_batch *b, ref_cache *rc_cache, sonde_append_stats *st)
+static int append_spans(sq_store *s, const sonde_batch *b, const sonde_append_opts *opts, ref_cache *rc_cache,
+                        sonde_append_stats *st)
 {
+	const sonde_span_enc *enc = opts ? opts->span_enc : NULL;
 	trace_acc *acc = NULL;
 	size_t acc_n = 0, nrows = 0;
 	if (!b->spans_count)
@@ -1320,20 +1325,28 @@ static int append_spans(sq_store *s, const sonde_batch *b, ref_cache *rc_cache, 
 		                .service = res->service_id,
 		                .name = name_id,
 		                .res = res->id,
-		                .scope = scope->id,
-		                .attrs_off = s->row_attrs.len,
-		                .rest_off = s->row_rest.len};
+		                .scope = scope->id};
 		st->spans_added++;
 		t->next_ord++;
-		if (sp->attrs.count)
-			sonde__enc_attrs_known(&s->row_attrs, &sp->attrs);
-		sonde__enc_span_rest(&s->row_rest, sp);
-		if (s->row_attrs.oom || s->row_rest.oom) {
-			rc = -ENOMEM;
-			goto out;
+		if (enc) {
+			w->pre = opts->span_enc_data;
+			w->attrs_off = enc[i].attrs_off;
+			w->attrs_len = enc[i].attrs_len;
+			w->rest_off = enc[i].rest_off;
+			w->rest_len = enc[i].rest_len;
+		} else {
+			w->attrs_off = s->row_attrs.len;
+			w->rest_off = s->row_rest.len;
+			if (sp->attrs.count)
+				sonde__enc_attrs_known(&s->row_attrs, &sp->attrs);
+			sonde__enc_span_rest(&s->row_rest, sp);
+			if (s->row_attrs.oom || s->row_rest.oom) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			w->attrs_len = s->row_attrs.len - w->attrs_off;
+			w->rest_len = s->row_rest.len - w->rest_off;
 		}
-		w->attrs_len = s->row_attrs.len - w->attrs_off;
-		w->rest_len = s->row_rest.len - w->rest_off;
 		if (nrows == MULTI_ROWS) {
 			if ((rc = flush_span_rows(s, nrows)) < 0)
 				goto out;
@@ -1723,7 +1736,7 @@ static int sq_append(sonde_store *base, const sonde_batch *b, const sonde_append
 	}
 	if (!s->held && (rc = step_done(s, s->begin)) < 0)
 		goto out;
-	if ((rc = append_spans(s, b, &c, &st)) < 0 || (rc = append_logs(s, b, opts, &c, &st)) < 0 ||
+	if ((rc = append_spans(s, b, opts, &c, &st)) < 0 || (rc = append_logs(s, b, opts, &c, &st)) < 0 ||
 	    (rc = append_metrics(s, b, &c, &st)) < 0 || (!s->held && (rc = step_done(s, s->commit)) < 0)) {
 		int keep = rc;
 		char msg[sizeof s->base.errmsg];

@@ -289,19 +289,29 @@ static void otlp_spans(sonde_buf *b, unsigned first, unsigned n)
 /* Three resource groups (the second with its scope, resource and schemaUrl after its
  * spans, the third without a service name) and a log record: about 2.5 MB. bad: the last
  * span's trace id is not hex. */
-static void make_otlp(sonde_buf *b, bool bad)
+/* The second ResourceSpans has its resource and scope after its spans unless ordered
+ * (as exporters write them). */
+static void make_otlp(sonde_buf *b, bool bad, bool ordered)
 {
 	sonde_buf_puts(b, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
 	                  "\"value\":{\"stringValue\":\"api\"}}]},\"scopeSpans\":[{\"scope\":{\"name\":"
 	                  "\"s1\"},\"spans\":[");
 	otlp_spans(b, 0, 2601);
-	sonde_buf_puts(b, "]}]},{\"scopeSpans\":[{\"spans\":[");
-	otlp_spans(b, 2601, 2302);
-	sonde_buf_puts(b,
-	               "],\"scope\":{\"name\":\"s2\"}}],\"resource\":{\"attributes\":[{\"key\":"
-	               "\"service.name\",\"value\":{\"stringValue\":\"db\"}}]},\"schemaUrl\":\"https://s\"},"
-	               "{\"resource\":{\"attributes\":[{\"key\":\"host.name\",\"value\":{\"stringValue\":"
-	               "\"h1\"}}]},\"scopeSpans\":[{\"scope\":{\"name\":\"s3\"},\"spans\":[");
+	if (ordered) {
+		sonde_buf_puts(b, "]}]},{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":"
+		                  "{\"stringValue\":\"db\"}}]},\"schemaUrl\":\"https://s\",\"scopeSpans\":"
+		                  "[{\"scope\":{\"name\":\"s2\"},\"spans\":[");
+		otlp_spans(b, 2601, 2302);
+		sonde_buf_puts(b, "]}]},");
+	} else {
+		sonde_buf_puts(b, "]}]},{\"scopeSpans\":[{\"spans\":[");
+		otlp_spans(b, 2601, 2302);
+		sonde_buf_puts(b, "],\"scope\":{\"name\":\"s2\"}}],\"resource\":{\"attributes\":[{\"key\":"
+		                  "\"service.name\",\"value\":{\"stringValue\":\"db\"}}]},\"schemaUrl\":"
+		                  "\"https://s\"},");
+	}
+	sonde_buf_puts(b, "{\"resource\":{\"attributes\":[{\"key\":\"host.name\",\"value\":{\"stringValue\":"
+	                  "\"h1\"}}]},\"scopeSpans\":[{\"scope\":{\"name\":\"s3\"},\"spans\":[");
 	otlp_spans(b, 4903, 2700);
 	if (bad)
 		sonde_buf_puts(b, ",{\"traceId\":\"zz\",\"spanId\":\"0000000000000001\"}");
@@ -374,10 +384,12 @@ static void otlp_release(otlp_result *r)
 	sonde_ingest_stats_release(&r->again);
 }
 
-static void test_otlp_document(void **state)
+/* Streamed (ordered: the spans are stored as read, encoded by the reader) or read again
+ * whole when a resource comes after its spans: the same store as read, then stored. */
+static void check_otlp_document(bool ordered)
 {
 	sonde_buf in = SONDE_BUF_INIT;
-	make_otlp(&in, false);
+	make_otlp(&in, false, ordered);
 	assert_true(in.len > 2 << 20);
 	otlp_result a, b;
 	run_otlp("oseq", &in, true, false, &a);
@@ -407,12 +419,24 @@ static void test_otlp_document(void **state)
 	sonde_buf_release(&in);
 }
 
+static void test_otlp_document(void **state)
+{
+	(void)state;
+	check_otlp_document(true);
+}
+
+static void test_otlp_document_restream(void **state)
+{
+	(void)state;
+	check_otlp_document(false);
+}
+
 /* A document bad at its end stores nothing, though most of its spans had been stored
  * (and taken back) while it was read. */
 static void test_otlp_bad_document(void **state)
 {
 	sonde_buf in = SONDE_BUF_INIT;
-	make_otlp(&in, true);
+	make_otlp(&in, true, true);
 	for (int strict = 0; strict < 2; strict++) {
 		otlp_result a, b;
 		run_otlp(strict ? "bseq_s" : "bseq", &in, true, strict, &a);
@@ -438,8 +462,8 @@ static void test_otlp_bad_document(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        T(test_same_as_sequential), T(test_strict_stops),      T(test_writer_failure),
-	        T(test_otlp_document),      T(test_otlp_bad_document),
+	        T(test_same_as_sequential), T(test_strict_stops),           T(test_writer_failure),
+	        T(test_otlp_document),      T(test_otlp_document_restream), T(test_otlp_bad_document),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
