@@ -136,6 +136,7 @@ typedef struct ing {
 	size_t batch_records;
 	size_t given;     /* spans of g->b handed to the writer while the document is read */
 	sonde_ptrmap svc; /* resources given a service name: copy by original */
+	sonde_buf enc;    /* the reader's scratch for encoding a batch's spans (flush) */
 	char *errmsg;
 	size_t errmsg_len;
 } ing;
@@ -533,8 +534,23 @@ static int flush(ing *g)
 		sonde_batch_clear(b);
 		return 0;
 	}
-	if (g->w)
+	if (g->w) {
+		/* The writer binds the spans' variable part as this thread encoded it. */
+		if (b->spans_count) {
+			sonde_buf_reset(&g->enc);
+			sonde_span_enc *enc = sonde_batch_alloc(b, b->spans_count * sizeof *enc);
+			if (!enc ||
+			    (rc = sonde_store_encode_spans(&g->enc, b->spans, b->spans_count, enc)) < 0)
+				return -ENOMEM;
+			uint8_t *data = sonde_batch_alloc(b, g->enc.len + 1);
+			if (!data)
+				return -ENOMEM;
+			memcpy(data, g->enc.data, g->enc.len);
+			j.enc = enc;
+			j.enc_data = data;
+		}
 		return writer_put(g, &j);
+	}
 	rc = store_job(g, &j, &g->st->appended, &g->st->batches, g->errmsg, g->errmsg_len);
 	sonde_batch_clear(b);
 	return rc;
@@ -864,6 +880,7 @@ int sonde_ingest_buffer(sonde_store *s, const char *source, const char *buf, siz
 		msg(errmsg, errmsg_len, "%s: %s", source, sonde_strerror(rc));
 	sonde_batch_free(g.b);
 	sonde_ptrmap_release(&g.svc);
+	sonde_buf_release(&g.enc);
 	return rc;
 }
 

@@ -287,10 +287,8 @@ static void otlp_spans(sonde_buf *b, unsigned first, unsigned n)
 }
 
 /* Three resource groups (the second with its scope, resource and schemaUrl after its
- * spans, the third without a service name) and a log record: about 2.5 MB. bad: the last
- * span's trace id is not hex. */
-/* The second ResourceSpans has its resource and scope after its spans unless ordered
- * (as exporters write them). */
+ * spans unless ordered, as exporters write them; the third without a service name) and a
+ * log record: about 2.5 MB. bad: the last span's trace id is not hex. */
 static void make_otlp(sonde_buf *b, bool bad, bool ordered)
 {
 	sonde_buf_puts(b, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
@@ -431,6 +429,37 @@ static void test_otlp_document_restream(void **state)
 	check_otlp_document(false);
 }
 
+/* OTLP JSON lines (as the Collector's file exporter writes) over 1 MB: read and stored on
+ * two threads, the spans' variable part encoded by the reading one; the same store as
+ * read, then stored. */
+static void test_otlp_lines(void **state)
+{
+	(void)state;
+	sonde_buf in = SONDE_BUF_INIT;
+	for (unsigned l = 0; l < 20; l++) {
+		sonde_buf_puts(&in,
+		               "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+		               "\"value\":{\"stringValue\":\"api\"}}]},\"scopeSpans\":[{\"scope\":{\"name\":"
+		               "\"s\"},\"spans\":[");
+		otlp_spans(&in, l * 400, 400);
+		sonde_buf_puts(&in, "]}]}]}\n");
+	}
+	assert_true(in.len > 1 << 20);
+	otlp_result a, b;
+	run_otlp("lseq", &in, true, false, &a);
+	run_otlp("lpipe", &in, false, false, &b);
+	assert_int_equal(a.rc, 0);
+	assert_int_equal(b.rc, 0);
+	assert_int_equal(a.st.appended.spans_added, 8000);
+	assert_int_equal(b.st.appended.spans_added, 8000);
+	assert_int_equal(b.again.appended.spans_present, 8000);
+	assert_int_equal(a.dump.len, b.dump.len);
+	assert_memory_equal(a.dump.data, b.dump.data, a.dump.len);
+	otlp_release(&a);
+	otlp_release(&b);
+	sonde_buf_release(&in);
+}
+
 /* A document bad at its end stores nothing, though most of its spans had been stored
  * (and taken back) while it was read. */
 static void test_otlp_bad_document(void **state)
@@ -463,7 +492,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        T(test_same_as_sequential), T(test_strict_stops),           T(test_writer_failure),
-	        T(test_otlp_document),      T(test_otlp_document_restream), T(test_otlp_bad_document),
+	        T(test_otlp_document),      T(test_otlp_document_restream), T(test_otlp_lines),
+	        T(test_otlp_bad_document),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
