@@ -199,8 +199,9 @@ static void print_phases(sonde_serve *srv, const char *backend, int pct)
 		for (size_t i = 0; i < n; i++)
 			v[i] = ph[i].ns[k];
 		qsort(v, n, sizeof *v, cmp_u64);
-		printf("serve_%s_open%d_%s: p50 %.2f ms, p99 %.2f ms\n", backend, pct, names[k],
-		       (double)v[n / 2] / 1e6, (double)v[(n * 99) / 100] / 1e6);
+		printf("serve_%s_open%d_%s_p50: %.2f ms\n", backend, pct, names[k], (double)v[n / 2] / 1e6);
+		printf("serve_%s_open%d_%s_p99: %.2f ms\n", backend, pct, names[k],
+		       (double)v[(n * 99) / 100] / 1e6);
 	}
 	free(v);
 	free(ph);

@@ -61,12 +61,14 @@ if [ -x "$sbench" ]; then
 		>"$work/sbench.out" 2>&1 || fail "serve_bench into ClickHouse: $(tail -5 "$work/sbench.out")"
 	# Every part is printed; the transaction's presence query and INSERTs took time.
 	for part in receive queue decode commit_wait presence insert commit_rest respond server_total; do
-		grep -Eq "^serve_clickhouse_open80_$part: p50 [0-9.]+ ms, p99 [0-9.]+ ms\$" "$work/sbench.out" ||
-			fail "serve_bench prints no $part time: $(cat "$work/sbench.out")"
+		for q in p50 p99; do
+			grep -Eq "^serve_clickhouse_open80_${part}_$q: [0-9.]+ ms\$" "$work/sbench.out" ||
+				fail "serve_bench prints no $part $q: $(cat "$work/sbench.out")"
+		done
 	done
 	for part in presence insert server_total; do
-		grep -Eq "^serve_clickhouse_open80_$part: p50 0\.00 ms" "$work/sbench.out" &&
-			fail "serve_bench: the $part time is zero: $(grep "_$part:" "$work/sbench.out")"
+		grep -Eq "^serve_clickhouse_open80_${part}_p50: 0\.00 ms" "$work/sbench.out" &&
+			fail "serve_bench: the $part time is zero: $(grep "_${part}_p50:" "$work/sbench.out")"
 	done
 	grep -Eq '^serve_spans_stored: ([1-9][0-9]*) spans \(acknowledged and filled \1\)' "$work/sbench.out" ||
 		fail "serve_bench: stored is not acknowledged: $(grep stored "$work/sbench.out")"
