@@ -23,6 +23,14 @@
  * 50,000) straight into the store, then waits --settle seconds (default 0) for the
  * backend's background work (ClickHouse's merges): the phases then run on a store that
  * already holds N spans. --committers N: transactions in flight (serve opts.committers).
+ *
+ * Phase 2 also prints where the server's time went for its acknowledged requests, p50 and
+ * p99 of each part (serve_internal.h's sonde__serve_phases): receive (headers to queued),
+ * queue (waiting for the decoder), decode, commit_wait (decoded, waiting for a committer:
+ * the commit in progress and the group's filling), presence and insert (ClickHouse: the
+ * transaction's presence query, encoding overlapped, and its INSERTs; 0 for SQLite),
+ * commit_rest (the rest of the transaction), respond (transaction end to the answer) and
+ * server_total (headers to answer).
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -37,6 +45,7 @@
 
 #include "otlp_pb.h"
 #include "serve.h"
+#include "serve_internal.h"
 #include "store.h"
 
 typedef struct body {
@@ -173,6 +182,29 @@ static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 	return x < y ? -1 : x > y;
+}
+
+/* Prints the p50 and p99 of each part of the server's time for the requests it
+ * acknowledged while recording (serve_internal.h's sonde__serve_phases). */
+static void print_phases(sonde_serve *srv, const char *backend, int pct)
+{
+	static const char *const names[SONDE__PH_COUNT] = {"receive",     "queue",    "decode",
+	                                                   "commit_wait", "presence", "insert",
+	                                                   "commit_rest", "respond",  "server_total"};
+	sonde__serve_phases *ph;
+	size_t n;
+	sonde__serve_phases_take(srv, &ph, &n);
+	uint64_t *v = malloc((n ? n : 1) * sizeof *v);
+	for (int k = 0; k < SONDE__PH_COUNT && v && n; k++) {
+		for (size_t i = 0; i < n; i++)
+			v[i] = ph[i].ns[k];
+		qsort(v, n, sizeof *v, cmp_u64);
+		printf("serve_%s_open%d_%s_p50: %.2f ms\n", backend, pct, names[k], (double)v[n / 2] / 1e6);
+		printf("serve_%s_open%d_%s_p99: %.2f ms\n", backend, pct, names[k],
+		       (double)v[(n * 99) / 100] / 1e6);
+	}
+	free(v);
+	free(ph);
 }
 
 /* Runs n clients for seconds (interval_ns per client; 0: flat out). Returns requests
@@ -461,8 +493,10 @@ int main(int argc, char **argv)
 	double target_req_s = load * rate / (double)spans, sent;
 	uint64_t ok2 = 0;
 	if (target_req_s > 0) {
+		sonde__serve_phases_record(srv, true);
 		ok2 = run_open(target_req_s, seconds, &sent, &p50, &p99, &p999, &thr);
 		int pct = (int)(load * 100 + 0.5);
+		print_phases(srv, backend, pct);
 		printf("serve_%s_open%d_offered: %.0f spans/s\n", backend, pct, sent * (double)spans);
 		printf("serve_%s_open%d_p50_latency: %.2f ms\n", backend, pct, p50);
 		printf("serve_%s_open%d_p99_latency: %.2f ms\n", backend, pct, p99);

@@ -127,6 +127,8 @@ static enum MHD_Result send_result(sonde_serve *srv, sonde__serve_req *rq)
 	uint64_t now = sonde__serve_now_ns();
 	pthread_mutex_lock(&srv->mu);
 	sonde__serve_observe(&srv->st.request_s, (double)(now - rq->t0_ns) / 1e9);
+	if (srv->phases_on && (rq->status == MHD_HTTP_OK || rq->status == MHD_HTTP_ACCEPTED))
+		sonde__serve_phases_add(srv, rq, now);
 	pthread_mutex_unlock(&srv->mu);
 	rq->state = SONDE__REQ_ANSWERED;
 	if (rq->status != MHD_HTTP_OK && rq->status != MHD_HTTP_ACCEPTED)
@@ -303,6 +305,7 @@ static enum MHD_Result on_body(sonde_serve *srv, sonde__serve_req *rq)
 		/* Suspended before it is visible to the writer, whose resume must follow. */
 		MHD_suspend_connection(rq->conn);
 		rq->state = SONDE__REQ_QUEUED;
+		rq->t_queued = sonde__serve_now_ns();
 		if (srv->tail)
 			srv->tail->next = rq;
 		else
@@ -574,6 +577,7 @@ int sonde_serve_stop(sonde_serve *s, uint32_t drain_ms, sonde_serve_totals *tota
 	sonde_store_close(s->store);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
+	free(s->phases);
 	free(s);
 	return rc;
 }

@@ -44,6 +44,34 @@ typedef struct sonde__serve_stats {
 
 typedef struct sonde__serve_req sonde__serve_req;
 
+/* Where one acknowledged request's time went, in ns (a profile for bench/serve_bench):
+ * receiving its body (headers to queued), waiting for the decoder, decoding, waiting for
+ * a committer, its transaction's presence query and INSERTs (ClickHouse; 0 otherwise)
+ * and the rest of the transaction, then from the transaction's end to its answer. */
+enum {
+	SONDE__PH_RECEIVE,
+	SONDE__PH_QUEUE,
+	SONDE__PH_DECODE,
+	SONDE__PH_COMMIT_WAIT,
+	SONDE__PH_PRESENCE,
+	SONDE__PH_INSERT,
+	SONDE__PH_COMMIT_REST,
+	SONDE__PH_RESPOND,
+	SONDE__PH_TOTAL,
+	SONDE__PH_COUNT
+};
+typedef struct sonde__serve_phases {
+	uint64_t ns[SONDE__PH_COUNT];
+} sonde__serve_phases;
+
+/* Starts (on) or stops recording a sonde__serve_phases per acknowledged request, and
+ * drops what was recorded. */
+void sonde__serve_phases_record(sonde_serve *srv, bool on);
+/* Records rq's sample, answered at now. Caller holds srv->mu. */
+void sonde__serve_phases_add(sonde_serve *srv, const sonde__serve_req *rq, uint64_t now);
+/* Moves the recorded samples out: *out (malloc'd, the caller frees it) and *n. */
+void sonde__serve_phases_take(sonde_serve *srv, sonde__serve_phases **out, size_t *n);
+
 struct sonde_serve {
 	sonde_serve_opts o;
 	char host[256];
@@ -66,6 +94,10 @@ struct sonde_serve {
 	pthread_t writer;
 	bool writer_started;
 	sonde__serve_stats st;
+	/* sonde__serve_phases_record: samples of acknowledged requests, when on. */
+	bool phases_on;
+	sonde__serve_phases *phases;
+	size_t phases_n, phases_cap;
 };
 
 /* Counts an answer of status code to a request of route r. Caller holds srv->mu. */
@@ -98,6 +130,10 @@ struct sonde__serve_req {
 	bool admitted;  /* holds a slot */
 	int state;
 	uint64_t t0_ns; /* headers received (CLOCK_MONOTONIC) */
+	/* Queued, taken by the decoder, decoded, its transaction started and ended, and that
+	 * transaction's presence query and INSERTs (ns): for sonde__serve_phases. */
+	uint64_t t_queued, t_taken, t_decoded, t_commit0, t_commit1;
+	uint64_t presence_ns, insert_ns;
 	sonde_buf body; /* as received, then inflated */
 	size_t wire_len;
 	/* Set by the writer. */

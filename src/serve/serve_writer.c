@@ -19,6 +19,11 @@
  * a transaction. When the append of a group of several requests fails, each is tried
  * again alone, so one request the store refuses does not fail the others. Decoded records
  * held are bounded by about (committers + 1) * opts.batch_records.
+ *
+ * Each request carries the times it was taken, decoded and committed (and, on ClickHouse,
+ * its transaction's presence query and INSERTs: sonde__ch_append_times); the server keeps
+ * them as a sonde__serve_phases per answer only while a bench asks for them
+ * (sonde__serve_phases_record), so bench/serve_bench can say where a request's time goes.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -30,6 +35,7 @@
 #include "serve.h"
 #include "serve_internal.h"
 #include "sonde/status.h"
+#include "store_clickhouse_internal.h"
 
 enum { GROUP_MAX = 256 };
 
@@ -170,7 +176,11 @@ static void commit(committer *c, group *g)
 {
 	sonde_serve *srv = c->srv;
 	char msg[400];
+	uint64_t t0 = sonde__serve_now_ns();
 	int rc = g->n ? append(srv, c->store, g->b, msg, sizeof msg) : 0;
+	uint64_t presence = 0, insert = 0;
+	if (rc == 0)
+		sonde__ch_append_times(c->store, &presence, &insert);
 	if (rc != 0 && g->n > 1) {
 		/* Each alone, so that one the store refuses does not fail the rest. */
 		if (!c->alone)
@@ -188,9 +198,13 @@ static void commit(committer *c, group *g)
 	} else if (rc != 0) {
 		fail_store(g->rq[0], msg);
 	}
-	uint64_t rejected = 0;
+	uint64_t rejected = 0, t1 = sonde__serve_now_ns();
 	for (size_t i = 0; i < g->n; i++) {
 		sonde__serve_req *rq = g->rq[i];
+		rq->t_commit0 = t0;
+		rq->t_commit1 = t1;
+		rq->presence_ns = presence;
+		rq->insert_ns = insert;
 		if (!rq->status) {
 			rq->status = rq->route == SONDE_ROUTE_ZIPKIN ? 202 : 200;
 			rejected += rq->rejected;
@@ -202,6 +216,52 @@ static void commit(committer *c, group *g)
 		pthread_mutex_unlock(&srv->mu);
 	}
 	finish(srv, g->rq, g->n);
+}
+
+void sonde__serve_phases_record(sonde_serve *srv, bool on)
+{
+	pthread_mutex_lock(&srv->mu);
+	srv->phases_on = on;
+	srv->phases_n = 0;
+	pthread_mutex_unlock(&srv->mu);
+}
+
+void sonde__serve_phases_take(sonde_serve *srv, sonde__serve_phases **out, size_t *n)
+{
+	pthread_mutex_lock(&srv->mu);
+	*out = srv->phases;
+	*n = srv->phases_n;
+	srv->phases = NULL;
+	srv->phases_n = srv->phases_cap = 0;
+	pthread_mutex_unlock(&srv->mu);
+}
+
+static uint64_t span_ns(uint64_t from, uint64_t to)
+{
+	return to > from ? to - from : 0;
+}
+
+void sonde__serve_phases_add(sonde_serve *srv, const sonde__serve_req *rq, uint64_t now)
+{
+	if (srv->phases_n == srv->phases_cap) {
+		size_t cap = srv->phases_cap ? srv->phases_cap * 2 : 1024;
+		sonde__serve_phases *p = realloc(srv->phases, cap * sizeof *p);
+		if (!p)
+			return;
+		srv->phases = p;
+		srv->phases_cap = cap;
+	}
+	sonde__serve_phases *p = &srv->phases[srv->phases_n++];
+	uint64_t commit = span_ns(rq->t_commit0, rq->t_commit1);
+	p->ns[SONDE__PH_RECEIVE] = span_ns(rq->t0_ns, rq->t_queued);
+	p->ns[SONDE__PH_QUEUE] = span_ns(rq->t_queued, rq->t_taken);
+	p->ns[SONDE__PH_DECODE] = span_ns(rq->t_taken, rq->t_decoded);
+	p->ns[SONDE__PH_COMMIT_WAIT] = span_ns(rq->t_decoded, rq->t_commit0);
+	p->ns[SONDE__PH_PRESENCE] = rq->presence_ns;
+	p->ns[SONDE__PH_INSERT] = rq->insert_ns;
+	p->ns[SONDE__PH_COMMIT_REST] = span_ns(rq->presence_ns + rq->insert_ns, commit);
+	p->ns[SONDE__PH_RESPOND] = span_ns(rq->t_commit1, now);
+	p->ns[SONDE__PH_TOTAL] = span_ns(rq->t0_ns, now);
 }
 
 static void group_reset(group *g)
@@ -282,7 +342,10 @@ static bool add(sonde_serve *srv, group *g, sonde__serve_req *rq)
 	}
 	sonde_batch *b = g->b;
 	size_t s0 = b->spans_count, l0 = b->logs_count, m0 = b->metrics_count;
-	if (!decode(b, rq)) {
+	rq->t_taken = sonde__serve_now_ns();
+	bool ok = decode(b, rq);
+	rq->t_decoded = sonde__serve_now_ns();
+	if (!ok) {
 		finish(srv, &rq, 1);
 		return true;
 	}

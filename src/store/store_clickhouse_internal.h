@@ -86,7 +86,15 @@ typedef struct ch_store {
 	sonde_buf span_rows, index_rows, span_stage, index_stage;
 	void *sort_a, *sort_b;
 	size_t sort_cap;
+	/* The last append's wall time waiting for its presence query (from sending it to its
+	 * last row, encoding overlapped) and for its INSERTs (sonde__ch_append_times). */
+	uint64_t last_presence_ns, last_insert_ns;
 } ch_store;
+
+/* The last successful append's time in its presence query and in its INSERTs, in ns, of
+ * a store opened on ClickHouse (a profile of the append path for sonde serve's bench).
+ * Returns 0, or -EINVAL for another backend's store. */
+int sonde__ch_append_times(const sonde_store *s, uint64_t *presence_ns, uint64_t *insert_ns);
 
 /* Called for each complete row of a result: reads the row from r (checking r->short_
  * before acting on it), returns 0 to go on, a positive value to stop (the query then

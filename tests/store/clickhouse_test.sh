@@ -54,6 +54,26 @@ if [ -x "$committers" ]; then
 	grep -q 'OK \] test_clickhouse' "$work/committers.out" || fail "serve_committers_test did not run on ClickHouse"
 fi
 
+# ---- serve_bench's breakdown of a request's time (bench/serve_bench.c), when it is built ----
+sbench=${SONDE_BUILD:-build}/bench/serve_bench
+if [ -x "$sbench" ]; then
+	"$sbench" --db "clickhouse://127.0.0.1:$http/sonde_sbench" --rate 20000 --seconds 1 --spans 100 \
+		>"$work/sbench.out" 2>&1 || fail "serve_bench into ClickHouse: $(tail -5 "$work/sbench.out")"
+	# Every part is printed; the transaction's presence query and INSERTs took time.
+	for part in receive queue decode commit_wait presence insert commit_rest respond server_total; do
+		for q in p50 p99; do
+			grep -Eq "^serve_clickhouse_open80_${part}_$q: [0-9.]+ ms\$" "$work/sbench.out" ||
+				fail "serve_bench prints no $part $q: $(cat "$work/sbench.out")"
+		done
+	done
+	for part in presence insert server_total; do
+		grep -Eq "^serve_clickhouse_open80_${part}_p50: 0\.00 ms" "$work/sbench.out" &&
+			fail "serve_bench: the $part time is zero: $(grep "_${part}_p50:" "$work/sbench.out")"
+	done
+	grep -Eq '^serve_spans_stored: ([1-9][0-9]*) spans \(acknowledged and filled \1\)' "$work/sbench.out" ||
+		fail "serve_bench: stored is not acknowledged: $(grep stored "$work/sbench.out")"
+fi
+
 # ---- ingest, twice --------------------------------------------------------------------------
 parity_ingest_twice "${inputs[@]}"
 
