@@ -45,6 +45,7 @@ bool sonde__rusage;
 sonde__fast_plan sonde__plan;
 bool sonde__fast_ok;
 bool sonde__fast_root_off;
+uint64_t sonde__share_mask, sonde__share_want;
 bool sonde__fast_tsc;
 bool sonde__span_rdtscp;
 bool sonde__span_fast_clock;
@@ -96,7 +97,9 @@ static struct provider {
         .done = PTHREAD_COND_INITIALIZER,
 };
 
-__thread sonde__thread *sonde__tls_thread __attribute__((tls_model("initial-exec")));
+/* No buffer: no slots, an empty stack, a root slot that is never free (the no-op span). */
+sonde__thread sonde__no_thread = {.root = &sonde__noop_span};
+__thread sonde__thread *sonde__tls_thread __attribute__((tls_model("initial-exec"))) = &sonde__no_thread;
 static pthread_key_t thread_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 
@@ -276,7 +279,7 @@ static void thread_exit(void *arg)
 {
 	sonde__thread *th = arg;
 	atomic_store_explicit(&th->exited, true, memory_order_release);
-	sonde__tls_thread = NULL;
+	sonde__tls_thread = &sonde__no_thread;
 }
 
 static void make_key(void)
@@ -357,6 +360,7 @@ static sonde__thread *thread_create(void)
 	/* Stack order: the first slots pop first, so a quiet thread touches few pages. */
 	for (uint32_t i = 0; i < n; i++) {
 		sonde_span *s = (sonde_span *)((char *)th->slab + (size_t)(n - 1 - i) * SONDE__SLOT_SIZE);
+		sonde__slot_clean(s);
 		s->state = SLOT_FREE;
 		s->owner = th; /* for good: see slot_reset */
 		th->free_stack[i] = s;
@@ -829,8 +833,8 @@ static void release_chain(sonde_span *s)
 			s = next;
 			continue;
 		}
+		sonde__slot_clean(s);
 		s->state = SLOT_FREE;
-		s->next = NULL;
 		if (!sonde__ring_push(&s->owner->freed, s))
 			atomic_fetch_add(&P.dropped_dead, 1); /* cannot happen: the ring holds every slot */
 		s = next;
@@ -1100,7 +1104,7 @@ static void atfork_child(void)
 	P.running = P.thread_alive = P.orphaned = false;
 	P.flush_completed = P.flush_requested;
 	P.fork_gen++;
-	sonde__thread *me = sonde__tls_thread;
+	sonde__thread *me = sonde__tls_thread != &sonde__no_thread ? sonde__tls_thread : NULL;
 	/* Other threads do not exist here: forget their buffers (their memory is leaked on
 	 * purpose: a slot of theirs may still be referenced from this thread's stack). */
 	P.threads = NULL;
@@ -1129,8 +1133,8 @@ static void atfork_child(void)
 					open |= c == s;
 			if (open)
 				continue;
+			sonde__slot_clean(s);
 			s->state = SLOT_FREE;
-			s->next = NULL;
 			me->free_stack[me->free_count++] = s;
 		}
 		/* The root slot likewise, unless open here (it may have been in flight). */
@@ -1273,6 +1277,29 @@ static void init_logs(const sonde_log_config *lc)
 	        .flags = flags, .max_value_len = sonde__log_value_max, .extra_keys = P.redact_keys};
 }
 
+/* Sets sonde__share_mask and sonde__share_want from fast_ok and the plan's child rule (see
+ * runtime_internal.h): written as span headers, so that the words match sonde__span_word. */
+static void share_rule_set(void)
+{
+	_Static_assert(offsetof(struct sonde_span, nest) + sizeof(uint16_t) <= sizeof(uint64_t),
+	               "nest is in the header's first word");
+	struct sonde_span m, w;
+	memset(&m, 0, sizeof(m));
+	memset(&w, 0, sizeof(w));
+	m.state = 0xff;
+	m.sflags = SF_DETACHED;
+	m.nest = 0x8000;
+	w.state = SLOT_NONRECORDING;
+	if (sonde__plan.child == SONDE__FAST_FOLLOW)
+		m.trace_flags = SONDE_TRACE_FLAG_SAMPLED; /* an unsampled parent only */
+	else if (sonde__plan.child != SONDE__FAST_OFF)
+		w.state = 0xff; /* no span has this state: never shared */
+	if (!sonde__fast_ok)
+		w.state = 0xff;
+	memcpy(&sonde__share_mask, &m, sizeof(uint64_t));
+	memcpy(&sonde__share_want, &w, sizeof(uint64_t));
+}
+
 int sonde_trace_init(const sonde_trace_config *cfg)
 {
 	static pthread_once_t self_metrics_once = PTHREAD_ONCE_INIT;
@@ -1349,6 +1376,7 @@ int sonde_trace_init(const sonde_trace_config *cfg)
 	sonde__sampler_fast_plan(sonde__sampler, &sonde__plan);
 	sonde__fast_ok = !sonde__rusage;
 	sonde__fast_root_off = sonde__fast_ok && sonde__plan.root == SONDE__FAST_OFF;
+	share_rule_set();
 	sonde__span_rdtscp = cpu_has_rdtscp();
 	sonde__span_fast_clock = sonde__clock_use_tsc && !cfg->ordered_clock;
 	sonde__fast_tsc = sonde__fast_ok && sonde__span_fast_clock;

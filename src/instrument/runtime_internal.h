@@ -136,12 +136,13 @@ struct sonde_span {
 	uint8_t status;
 	uint8_t trace_flags;
 	uint16_t sflags;
-	uint16_t used;                 /* bytes of data[] used in this slot */
-	uint16_t attrs, events, links; /* counts kept (for limits) */
 	/* Non-recording spans only: children started under this span on its owner thread
 	 * that share it (and its context) instead of taking slots; each end of one of them
-	 * decrements this instead of ending the span. */
+	 * decrements this instead of ending the span. At most 0x8000 (see sonde__share_mask);
+	 * within the header's first 8 bytes, which the fast start tests as one word. */
 	uint16_t nest;
+	uint16_t used;                 /* bytes of data[] used in this slot */
+	uint16_t attrs, events, links; /* counts kept (for limits) */
 	uint32_t dropped_attrs, dropped_events, dropped_links;
 	sonde_span *next; /* continuation slot, or NULL */
 	sonde_span *tail; /* last slot of the chain (head slot only) */
@@ -155,6 +156,31 @@ struct sonde_span {
 };
 
 #define SONDE__SLOT_DATA (SONDE__SLOT_SIZE - (int)sizeof(struct sonde_span))
+
+/* Readies the header of a slot being freed (or made): a FREE slot in a free stack or free
+ * ring is always clean (no chain, no items, kind INTERNAL, status UNSET, counts zero), so
+ * the fast start writes only what differs per span. Whoever frees a slot cleans it: the
+ * exporter thread (release_chain), the owner (a non-recording end, a lost span, slots given
+ * back), thread creation and fork. */
+static inline void sonde__slot_clean(sonde_span *s)
+{
+	s->next = NULL;
+	s->tail = s;
+	s->used = 0;
+	s->kind = SONDE_SPAN_KIND_INTERNAL;
+	s->status = SONDE_STATUS_UNSET;
+	s->attrs = s->events = s->links = s->nest = 0;
+	s->dropped_attrs = s->dropped_events = s->dropped_links = 0;
+}
+
+/* The first 8 bytes of a span's header (state, kind, status, trace_flags, sflags, nest) as
+ * one word, in host order: the fast start tests several fields with one load. */
+static inline uint64_t sonde__span_word(const sonde_span *s)
+{
+	uint64_t w;
+	memcpy(&w, s, sizeof(w));
+	return w;
+}
 
 /* wyrand: one multiply per 64 bits, good enough for ids (not for secrets). */
 static inline uint64_t sonde__wyrand(uint64_t *state)
@@ -220,6 +246,11 @@ extern SONDE__HIDDEN sonde_span_limits sonde__limits;
  * is set, and never more than a slot holds (longer values take the general path). */
 extern SONDE__HIDDEN uint32_t sonde__attr_vmax;
 
+/* The calling thread's buffer, or &sonde__no_thread (never NULL) before its first span and
+ * after its exit: that one has no slots, a depth of 0 and a root slot that is never free, so
+ * the fast start and end fall through to paths that call sonde__thread_get, without a
+ * test of their own. Nothing writes it. */
+extern SONDE__HIDDEN sonde__thread sonde__no_thread;
 extern SONDE__HIDDEN __thread sonde__thread *sonde__tls_thread __attribute__((tls_model("initial-exec")));
 /* Slow path of sonde__thread_get: allocates and registers the thread's buffer. */
 sonde__thread *sonde__thread_create(void);
@@ -230,7 +261,7 @@ sonde__thread *sonde__thread_create(void);
 static inline sonde__thread *sonde__thread_get(void)
 {
 	sonde__thread *th = sonde__tls_thread;
-	if (__builtin_expect(th != NULL, 1))
+	if (__builtin_expect(th != &sonde__no_thread, 1))
 		return th;
 	return sonde__thread_create();
 }
@@ -255,6 +286,12 @@ extern SONDE__HIDDEN bool sonde__fast_ok;
 /* fast_ok and a plan whose roots are all dropped (SONDE__FAST_OFF): a root started on an
  * empty stack takes the thread's root slot without asking anything else. */
 extern SONDE__HIDDEN bool sonde__fast_root_off;
+/* When a child started on the fast path shares its parent, the thread's current span (see
+ * "Fast start"): when (sonde__span_word(parent) & sonde__share_mask) == sonde__share_want
+ * and the parent's owner is the thread. The two words fold fast_ok, the plan's child rule
+ * (OFF: any non-recording parent; FOLLOW: an unsampled one; else never: the wanted state
+ * is no state), not detached, and nest < 0x8000. Set with the sampler (runtime.c). */
+extern SONDE__HIDDEN uint64_t sonde__share_mask, sonde__share_want;
 /* Spans are stamped with plain RDTSC (span_tsc in span.c): ticks are TSC cycles
  * (sonde__clock_use_tsc) and sonde_trace_config.ordered_clock is off. Set at init. */
 extern SONDE__HIDDEN bool sonde__span_fast_clock;

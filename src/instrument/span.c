@@ -90,7 +90,7 @@ static inline void ensure_ids(sonde_span *s)
 
 __attribute__((noinline)) static void make_lazy_ids(sonde_span *s)
 {
-	sonde__thread *th = sonde__tls_thread ? sonde__tls_thread : s->owner;
+	sonde__thread *th = sonde__tls_thread != &sonde__no_thread ? sonde__tls_thread : s->owner;
 	if (s->sflags & SF_LAZY_TRACE_ID) {
 		sonde__new_trace_id(&th->rng[0], s->trace_id);
 		memset(s->parent_id, 0, 8);
@@ -233,6 +233,8 @@ static bool stream_reserve(sonde_span *s, size_t n)
 			/* Give the slots back: nothing was linked yet. */
 			while (first) {
 				sonde_span *nx = first->next;
+				sonde__slot_clean(first);
+				first->state = SLOT_FREE;
 				th->free_stack[th->free_count++] = first;
 				first = nx;
 			}
@@ -671,9 +673,8 @@ static inline bool root_slot_free(const sonde__thread *th)
 /* Starts a non-recording root in th's free root slot, on th's empty stack. Every other
  * header field was readied by root_slot_init and is left as it was by the last use (a
  * non-recording span records nothing); lazy says which ids are still to be made. */
-static inline sonde_span *root_slot_start(sonde__thread *th, uint16_t lazy)
+static inline sonde_span *root_slot_start(sonde__thread *th, sonde_span *r, uint16_t lazy)
 {
-	sonde_span *r = th->root;
 	r->state = SLOT_NONRECORDING;
 	r->sflags = (uint16_t)(SF_ON_STACK | SF_ROOT_SLOT | lazy);
 	th->stack[0] = r;
@@ -687,27 +688,28 @@ static sonde_span *start_slot(sonde_tracer *t, const char *name, size_t nlen, so
 
 sonde_span *sonde__span_start_n(sonde_tracer *t, const char *name, size_t nlen)
 {
-	/* First the cheapest case, kept apart so that it needs no stack frame: a non-recording
-	 * child of a non-recording span of this thread shares that span. (A thread's first
-	 * span makes its buffer on the general path.) */
+	/* First the cheapest cases, kept apart so that they need no stack frame: a
+	 * non-recording child of a non-recording span of this thread shares that span, and a
+	 * root the sampler drops takes the thread's root slot. (A thread's first span makes
+	 * its buffer on the general path: sonde__no_thread, with no slots, leads there.) */
 	sonde__thread *th = sonde__tls_thread;
-	if (__builtin_expect(th == NULL, 0))
-		return sonde__span_start(t, name, NULL);
-	if (__builtin_expect(th->depth - 1 < SONDE__STACK_DEPTH, 1)) {
-		sonde_span *parent = th->stack[th->depth - 1];
-		uint8_t rule = sonde__plan.child;
-		if (parent->state == SLOT_NONRECORDING &&
-		    (rule == SONDE__FAST_OFF ||
-		     (rule == SONDE__FAST_FOLLOW && !(parent->trace_flags & SONDE_TRACE_FLAG_SAMPLED))) &&
-		    parent->owner == th && !(parent->sflags & SF_DETACHED) && parent->nest < UINT16_MAX &&
-		    sonde__fast_ok) {
+	uint32_t top = th->depth - 1;
+	if (__builtin_expect(top < SONDE__STACK_DEPTH, 1)) {
+		/* One word says: non-recording, shared under this sampler, not detached, nest
+		 * below its bound (sonde__share_mask in runtime_internal.h). */
+		sonde_span *parent = th->stack[top];
+		if (__builtin_expect((sonde__span_word(parent) & sonde__share_mask) == sonde__share_want,
+		                     1) &&
+		    __builtin_expect(parent->owner == th, 1)) {
 			parent->nest++;
 			return parent;
 		}
-	} else if (th->depth == 0 && sonde__fast_root_off && root_slot_free(th)) {
-		/* A root the sampler drops whatever its ids: the thread's root slot, with ids
-		 * made only if asked for. */
-		return root_slot_start(th, SF_LAZY_IDS | SF_LAZY_TRACE_ID);
+	} else if (top == UINT32_MAX && sonde__fast_root_off) {
+		/* A root the sampler drops whatever its ids, on an empty stack: the thread's root
+		 * slot, when free, with ids made only if asked for. */
+		sonde_span *r = th->root;
+		if (__atomic_load_n(&r->state, __ATOMIC_ACQUIRE) == SLOT_FREE)
+			return root_slot_start(th, r, SF_LAZY_IDS | SF_LAZY_TRACE_ID);
 	}
 	return start_slot(t, name, nlen, th);
 }
@@ -784,7 +786,8 @@ __attribute__((always_inline)) static inline sonde_span *start_fast(sonde_tracer
 	if (rule == SONDE__FAST_RATIO)
 		rule = sonde__trace_id_randomness(s->trace_id) >= plan->threshold ? SONDE__FAST_ON
 		                                                                  : SONDE__FAST_OFF;
-	slot_reset(s, t, sflags);
+	s->tracer = t; /* the rest of the header is clean (sonde__slot_clean) */
+	s->sflags = sflags;
 	if (rule == SONDE__FAST_ON) {
 		s->trace_flags = flags | SONDE_TRACE_FLAG_SAMPLED;
 		s->state = SLOT_RECORDING;
@@ -839,7 +842,7 @@ __attribute__((noinline)) static sonde_span *start_slot_ratio_root(sonde_tracer 
 	sonde__new_trace_id(&th->rng[0], th->ratio_id);
 	if (sonde__trace_id_randomness(th->ratio_id) < sonde__plan.threshold && root_slot_free(th)) {
 		memcpy(th->root->trace_id, th->ratio_id, 16);
-		return root_slot_start(th, SF_LAZY_IDS);
+		return root_slot_start(th, th->root, SF_LAZY_IDS);
 	}
 #if SONDE_CLOCK_HAVE_TSC
 	if (__builtin_expect(sonde__fast_tsc, 1))
@@ -849,11 +852,12 @@ __attribute__((noinline)) static sonde_span *start_slot_ratio_root(sonde_tracer 
 }
 
 /* The thread's free stack is empty: refill it from the free ring and start again; with no
- * slot back, the general path counts the drop. */
+ * slot back, the general path counts the drop (or, for a thread without a buffer yet,
+ * sonde__no_thread, makes one). */
 __attribute__((noinline)) static sonde_span *start_slot_refill(sonde_tracer *t, const char *name, size_t nlen,
                                                                sonde__thread *th)
 {
-	sonde_span *s = slot_refill(th);
+	sonde_span *s = th != &sonde__no_thread ? slot_refill(th) : NULL;
 	if (!s)
 		return sonde__span_start(t, name, NULL);
 	th->free_stack[th->free_count++] = s; /* back on top: start_slot pops it again */
@@ -893,6 +897,7 @@ __attribute__((noinline, cold)) static void end_lost(sonde__thread *th, sonde_sp
 	for (sonde_span *c = s; c;) {
 		sonde_span *nx = c->next;
 		if (c->owner == th) {
+			sonde__slot_clean(c);
 			c->state = SLOT_FREE;
 			th->free_stack[th->free_count++] = c;
 		}
@@ -927,16 +932,17 @@ void sonde__span_end(sonde_span *s, uint64_t end_ns)
 		end_slot(s, end_ns);
 		return;
 	}
-	if (s->nest) {
+	uint16_t nest;
+	if (!__builtin_sub_overflow(s->nest, 1, &nest)) {
 		/* One of the children that share this non-recording span ended. */
-		s->nest--;
+		s->nest = nest;
 		return;
 	}
-	sonde__thread *th = sonde__tls_thread;
-	if (s->sflags & SF_ROOT_SLOT) {
-		/* The thread's root slot, alone on its owner's stack (the common case): pop it
-		 * and mark it free; nothing else changed in it. */
-		if (s->owner == th && th->depth == 1 && th->stack[0] == s) {
+	sonde__thread *th = sonde__tls_thread; /* sonde__no_thread: on to end_slot */
+	if (s == th->root) {
+		/* The thread's own root slot (so in use: it is being ended), alone on the stack
+		 * (the common case): pop it and mark it free; nothing else changed in it. */
+		if (th->depth == 1 && th->stack[0] == s) {
 			th->depth = 0;
 			s->state = SLOT_FREE;
 			return;
@@ -944,18 +950,19 @@ void sonde__span_end(sonde_span *s, uint64_t end_ns)
 		end_slot(s, end_ns);
 		return;
 	}
-	uint32_t top = th ? th->depth - 1 : UINT32_MAX;
+	uint32_t top = th->depth - 1;
 	if (top < SONDE__STACK_DEPTH && th->stack[top] == s) {
+		if (__builtin_expect(s->state == SLOT_RECORDING, 1) && !end_ns &&
+		    (s->sflags & (SF_ON_STACK | SF_RUSAGE | SF_END_SLOW)) == SF_ON_STACK) {
+			end_current(th, s);
+			return;
+		}
 		if (s->state == SLOT_NONRECORDING && s->owner == th && !s->next) {
 			/* The common end of a non-recording span: back to the free stack at once. */
 			th->depth = top;
+			sonde__slot_clean(s);
 			s->state = SLOT_FREE;
 			th->free_stack[th->free_count++] = s;
-			return;
-		}
-		if (s->state == SLOT_RECORDING && !end_ns &&
-		    (s->sflags & (SF_ON_STACK | SF_RUSAGE | SF_END_SLOW)) == SF_ON_STACK) {
-			end_current(th, s);
 			return;
 		}
 	}
@@ -972,9 +979,11 @@ __attribute__((noinline)) static void end_slot(sonde_span *s, uint64_t end_ns)
 	if (s->sflags & SF_ON_STACK)
 		stack_remove(th, s);
 	if (s->state == SLOT_NONRECORDING && s->owner == th && !s->next) {
-		s->state = SLOT_FREE;
-		if (!(s->sflags & SF_ROOT_SLOT))
+		if (!(s->sflags & SF_ROOT_SLOT)) {
+			sonde__slot_clean(s);
 			th->free_stack[th->free_count++] = s;
+		}
+		s->state = SLOT_FREE;
 		return;
 	}
 	if (s->state == SLOT_RECORDING) {
@@ -1391,6 +1400,7 @@ static void log_send(sonde__thread *th, sonde_span *s)
 	count_add(&th->logs_dropped);
 	for (sonde_span *c = s; c;) {
 		sonde_span *nx = c->next;
+		sonde__slot_clean(c);
 		c->state = SLOT_FREE;
 		th->free_stack[th->free_count++] = c;
 		c = nx;
