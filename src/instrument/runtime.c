@@ -293,6 +293,7 @@ static int ring_init(sonde__ring *r, uint32_t cap)
 	if (!r->items)
 		return -ENOMEM;
 	r->mask = cap - 1;
+	r->tail_limit = cap;
 	return 0;
 }
 
@@ -1119,10 +1120,12 @@ static void atfork_child(void)
 				me->stack[i]->state = SLOT_NONRECORDING;
 		atomic_store(&me->done.head, 0);
 		atomic_store(&me->done.tail, 0);
-		me->done.head_cache = me->done.tail_cache = 0;
+		me->done.tail_limit = me->done.mask + 1;
+		me->done.tail_cache = 0;
 		atomic_store(&me->freed.head, 0);
 		atomic_store(&me->freed.tail, 0);
-		me->freed.head_cache = me->freed.tail_cache = 0;
+		me->freed.tail_limit = me->freed.mask + 1;
+		me->freed.tail_cache = 0;
 		me->free_count = 0;
 		for (uint32_t i = 0; i < me->nslots; i++) {
 			sonde_span *s = (sonde_span *)((char *)me->slab +

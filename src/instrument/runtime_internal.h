@@ -131,11 +131,13 @@ typedef struct sonde__thread sonde__thread;
 /* The header of a slot: 112 bytes, so that a span with a name and a few attributes
  * touches three cache lines. Counts are 16-bit (the limits are clamped to fit). */
 struct sonde_span {
+	/* state, trace_flags and sflags first: the hot paths test and set them as one 32-bit
+	 * word (sonde__head32). */
 	uint8_t state;
-	uint8_t kind;
-	uint8_t status;
 	uint8_t trace_flags;
 	uint16_t sflags;
+	uint8_t kind;
+	uint8_t status;
 	/* Non-recording spans only: children started under this span on its owner thread
 	 * that share it (and its context) instead of taking slots; each end of one of them
 	 * decrements this instead of ending the span. At most 0x8000 (see sonde__share_mask);
@@ -157,6 +159,32 @@ struct sonde_span {
 
 #define SONDE__SLOT_DATA (SONDE__SLOT_SIZE - (int)sizeof(struct sonde_span))
 
+/* The header's first 4 bytes (state, trace_flags, sflags) as one word in host order: the
+ * value sonde__span_head reads for these fields. */
+static inline uint32_t sonde__head32(uint8_t state, uint8_t trace_flags, uint16_t sflags)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (uint32_t)state | (uint32_t)trace_flags << 8 | (uint32_t)sflags << 16;
+#else
+	return (uint32_t)state << 24 | (uint32_t)trace_flags << 16 | sflags;
+#endif
+}
+
+static inline uint32_t sonde__span_head(const sonde_span *s)
+{
+	_Static_assert(offsetof(struct sonde_span, trace_flags) == 1 &&
+	                       offsetof(struct sonde_span, sflags) == 2,
+	               "state, trace_flags, sflags make the first word");
+	uint32_t w;
+	memcpy(&w, s, sizeof(w));
+	return w;
+}
+
+static inline void sonde__span_head_set(sonde_span *s, uint32_t w)
+{
+	memcpy(s, &w, sizeof(w));
+}
+
 /* Readies the header of a slot being freed (or made): a FREE slot in a free stack or free
  * ring is always clean (no chain, no items, kind INTERNAL, status UNSET, counts zero), so
  * the fast start writes only what differs per span. Whoever frees a slot cleans it: the
@@ -173,7 +201,7 @@ static inline void sonde__slot_clean(sonde_span *s)
 	s->dropped_attrs = s->dropped_events = s->dropped_links = 0;
 }
 
-/* The first 8 bytes of a span's header (state, kind, status, trace_flags, sflags, nest) as
+/* The first 8 bytes of a span's header (state, trace_flags, sflags, kind, status, nest) as
  * one word, in host order: the fast start tests several fields with one load. */
 static inline uint64_t sonde__span_word(const sonde_span *s)
 {
@@ -204,7 +232,7 @@ typedef struct sonde__ring {
 	_Alignas(64) _Atomic uint32_t head; /* consumer's position */
 	uint32_t tail_cache;                /* consumer's copy of tail */
 	_Alignas(64) _Atomic uint32_t tail; /* producer's position */
-	uint32_t head_cache;                /* producer's copy of head */
+	uint32_t tail_limit;                /* producer's: head + capacity, head as last read */
 	uint32_t mask;
 	sonde_span **items;
 } sonde__ring;
@@ -307,9 +335,9 @@ void sonde__exporter_kick(void);
 static inline bool sonde__ring_push(sonde__ring *r, sonde_span *s)
 {
 	uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-	if (tail - r->head_cache > r->mask) {
-		r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
-		if (tail - r->head_cache > r->mask)
+	if (__builtin_expect(tail == r->tail_limit, 0)) {
+		r->tail_limit = atomic_load_explicit(&r->head, memory_order_acquire) + r->mask + 1;
+		if (tail == r->tail_limit)
 			return false;
 	}
 	r->items[tail & r->mask] = s;

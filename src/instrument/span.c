@@ -675,8 +675,9 @@ static inline bool root_slot_free(const sonde__thread *th)
  * non-recording span records nothing); lazy says which ids are still to be made. */
 static inline sonde_span *root_slot_start(sonde__thread *th, sonde_span *r, uint16_t lazy)
 {
-	r->state = SLOT_NONRECORDING;
-	r->sflags = (uint16_t)(SF_ON_STACK | SF_ROOT_SLOT | lazy);
+	/* One store: the state, the flags (always RANDOM here) and sflags. */
+	sonde__span_head_set(r, sonde__head32(SLOT_NONRECORDING, SONDE_TRACE_FLAG_RANDOM,
+	                                      (uint16_t)(SF_ON_STACK | SF_ROOT_SLOT | lazy)));
 	th->stack[0] = r;
 	th->depth = 1;
 	return r;
@@ -926,7 +927,8 @@ static inline void end_current(sonde__thread *th, sonde_span *s)
 	end_current_at(th, s, span_tsc());
 }
 
-void sonde__span_end(sonde_span *s, uint64_t end_ns)
+/* The end of sonde__span_end and sonde__span_end_now (where end_ns is the constant 0). */
+__attribute__((always_inline)) static inline void span_end(sonde_span *s, uint64_t end_ns)
 {
 	if (__builtin_expect(!s, 0)) {
 		end_slot(s, end_ns);
@@ -952,8 +954,12 @@ void sonde__span_end(sonde_span *s, uint64_t end_ns)
 	}
 	uint32_t top = th->depth - 1;
 	if (top < SONDE__STACK_DEPTH && th->stack[top] == s) {
-		if (__builtin_expect(s->state == SLOT_RECORDING, 1) && !end_ns &&
-		    (s->sflags & (SF_ON_STACK | SF_RUSAGE | SF_END_SLOW)) == SF_ON_STACK) {
+		/* Recording, on the stack, no rusage, stamped by RDTSC: one word says it. */
+		if (__builtin_expect((sonde__span_head(s) &
+		                      sonde__head32(0xff, 0, SF_ON_STACK | SF_RUSAGE | SF_END_SLOW)) ==
+		                             sonde__head32(SLOT_RECORDING, 0, SF_ON_STACK),
+		                     1) &&
+		    !end_ns) {
 			end_current(th, s);
 			return;
 		}
@@ -967,6 +973,16 @@ void sonde__span_end(sonde_span *s, uint64_t end_ns)
 		}
 	}
 	end_slot(s, end_ns);
+}
+
+void sonde__span_end(sonde_span *s, uint64_t end_ns)
+{
+	span_end(s, end_ns);
+}
+
+void sonde__span_end_now(sonde_span *s)
+{
+	span_end(s, 0);
 }
 
 __attribute__((noinline)) static void end_slot(sonde_span *s, uint64_t end_ns)
@@ -1034,13 +1050,15 @@ __attribute__((noinline)) static void set_str_slow(sonde_span *s, const char *ke
 void sonde__span_set_str_n(sonde_span *s, const char *key, size_t klen, const char *value, size_t vlen)
 {
 	/* A NULL key comes with klen 0, a NULL value with vlen 0 (nothing is read from it). */
-	if (!recording(s) || !klen)
+	if (!recording(s))
 		return;
-	/* Keys up to 32 bytes (nearly all) are copied without a call; a longer value is
-	 * copied last, by a memcpy in tail position, so the fast path needs no frame. One
-	 * bound (sonde__attr_vmax) stands for the value length limit and the slot's size. */
-	if (__builtin_expect(
-	            s->attrs < sonde__limits.attribute_count && klen <= 32 && vlen <= sonde__attr_vmax, 1)) {
+	/* Keys of 1 to 32 bytes (nearly all) are copied without a call (an empty key goes to
+	 * the general path, which ignores it); a longer value is copied last, by a memcpy in
+	 * tail position, so the fast path needs no frame. One bound (sonde__attr_vmax) stands
+	 * for the value length limit and the slot's size. */
+	if (__builtin_expect(s->attrs < sonde__limits.attribute_count && klen - 1 < 32 &&
+	                             vlen <= sonde__attr_vmax,
+	                     1)) {
 		uint8_t *p = fast_reserve(s, 8 + klen + vlen);
 		if (p) {
 			uint16_t k16 = (uint16_t)klen;
@@ -1092,10 +1110,11 @@ void sonde_span_set_strn(sonde_span *s, const char *key, const char *value, size
 static inline bool set_scalar_fast(sonde_span *s, const char *key, size_t klen, uint8_t type, const void *v,
                                    size_t vlen)
 {
-	if (!recording(s) || klen == 0) /* a NULL key comes with klen 0 */
+	if (!recording(s))
 		return true;
-	/* Keys up to 32 bytes (nearly all) are copied without a call. */
-	if (__builtin_expect(s->attrs >= sonde__limits.attribute_count || klen > 32, 0))
+	/* Keys of 1 to 32 bytes (nearly all) are copied without a call; an empty one (a NULL
+	 * key comes with klen 0) goes to the general path, which ignores it. */
+	if (__builtin_expect(s->attrs >= sonde__limits.attribute_count || klen - 1 >= 32, 0))
 		return false;
 	uint8_t *p = fast_reserve(s, 4 + klen + vlen);
 	if (__builtin_expect(!p, 0))
