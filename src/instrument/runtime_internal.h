@@ -186,10 +186,10 @@ static inline void sonde__span_head_set(sonde_span *s, uint32_t w)
 }
 
 /* Readies the header of a slot being freed (or made): a FREE slot in a free stack or free
- * ring is always clean (no chain, no items, kind INTERNAL, status UNSET, counts zero), so
- * the fast start writes only what differs per span. Whoever frees a slot cleans it: the
- * exporter thread (release_chain), the owner (a non-recording end, a lost span, slots given
- * back), thread creation and fork. */
+ * ring is always clean (no chain, no items, kind INTERNAL, status UNSET, counts and parent
+ * id zero), so the fast start writes only what differs per span. Whoever frees a slot
+ * cleans it: the exporter thread (release_chain), the owner (a non-recording end, a lost
+ * span, slots given back), thread creation and fork. */
 static inline void sonde__slot_clean(sonde_span *s)
 {
 	s->next = NULL;
@@ -199,6 +199,7 @@ static inline void sonde__slot_clean(sonde_span *s)
 	s->status = SONDE_STATUS_UNSET;
 	s->attrs = s->events = s->links = s->nest = 0;
 	s->dropped_attrs = s->dropped_events = s->dropped_links = 0;
+	memset(s->parent_id, 0, sizeof(s->parent_id));
 }
 
 /* The first 8 bytes of a span's header (state, trace_flags, sflags, kind, status, nest) as

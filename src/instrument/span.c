@@ -768,30 +768,26 @@ __attribute__((always_inline)) static inline sonde_span *start_fast(sonde_tracer
 	sonde_span *s = th->free_stack[--th->free_count]; /* not empty: checked above */
 	/* The span id, and a root's trace id unless the sampler reads it now, are made only
 	 * when asked for (a child, a context, a log record), else by the exporter thread. */
-	uint8_t flags;
-	uint16_t sflags = SF_ON_STACK | SF_LAZY_IDS | (tsc || !SONDE_CLOCK_HAVE_TSC ? 0 : SF_END_SLOW);
+	/* head: the header's first word (sonde__head32) but the state and the sampled flag. */
+	uint32_t head;
+	const uint16_t sf = SF_ON_STACK | SF_LAZY_IDS | (tsc || !SONDE_CLOCK_HAVE_TSC ? 0 : SF_END_SLOW);
 	if (parent) {
 		memcpy(s->trace_id, parent->trace_id, 16);
 		memcpy(s->parent_id, parent->span_id, 8);
-		flags = (uint8_t)(parent->trace_flags & ~SONDE_TRACE_FLAG_SAMPLED);
-		sflags |= SF_HAS_PARENT;
+		head = sonde__head32(0, (uint8_t)(parent->trace_flags & ~SONDE_TRACE_FLAG_SAMPLED),
+		                     sf | SF_HAS_PARENT);
 	} else if (rule == SONDE__FAST_RATIO) {
-		memcpy(s->trace_id, th->ratio_id, 16); /* made by start_slot_ratio_root */
-		memset(s->parent_id, 0, 8);
-		flags = SONDE_TRACE_FLAG_RANDOM;
+		memcpy(s->trace_id, th->ratio_id, 16);                /* made by start_slot_ratio_root */
+		head = sonde__head32(0, SONDE_TRACE_FLAG_RANDOM, sf); /* parent_id: zero in a clean slot */
 	} else {
-		memset(s->parent_id, 0, 8);
-		flags = SONDE_TRACE_FLAG_RANDOM;
-		sflags |= SF_LAZY_TRACE_ID;
+		head = sonde__head32(0, SONDE_TRACE_FLAG_RANDOM, sf | SF_LAZY_TRACE_ID);
 	}
 	if (rule == SONDE__FAST_RATIO)
 		rule = sonde__trace_id_randomness(s->trace_id) >= plan->threshold ? SONDE__FAST_ON
 		                                                                  : SONDE__FAST_OFF;
 	s->tracer = t; /* the rest of the header is clean (sonde__slot_clean) */
-	s->sflags = sflags;
 	if (rule == SONDE__FAST_ON) {
-		s->trace_flags = flags | SONDE_TRACE_FLAG_SAMPLED;
-		s->state = SLOT_RECORDING;
+		sonde__span_head_set(s, head | sonde__head32(SLOT_RECORDING, SONDE_TRACE_FLAG_SAMPLED, 0));
 		/* The name is the first item: it always fits an empty slot. */
 		uint16_t n16 = (uint16_t)nlen;
 		s->data[0] = ITEM_NAME;
@@ -803,8 +799,7 @@ __attribute__((always_inline)) static inline sonde_span *start_fast(sonde_tracer
 		                      memory_order_relaxed);
 		s->start = ticks_with(tsc);
 	} else {
-		s->trace_flags = flags;
-		s->state = SLOT_NONRECORDING;
+		sonde__span_head_set(s, head | sonde__head32(SLOT_NONRECORDING, 0, 0));
 	}
 	th->stack[depth] = s;
 	th->depth = depth + 1;
@@ -1050,15 +1045,13 @@ __attribute__((noinline)) static void set_str_slow(sonde_span *s, const char *ke
 void sonde__span_set_str_n(sonde_span *s, const char *key, size_t klen, const char *value, size_t vlen)
 {
 	/* A NULL key comes with klen 0, a NULL value with vlen 0 (nothing is read from it). */
-	if (!recording(s))
+	if (!recording(s) || !klen)
 		return;
-	/* Keys of 1 to 32 bytes (nearly all) are copied without a call (an empty key goes to
-	 * the general path, which ignores it); a longer value is copied last, by a memcpy in
-	 * tail position, so the fast path needs no frame. One bound (sonde__attr_vmax) stands
-	 * for the value length limit and the slot's size. */
-	if (__builtin_expect(s->attrs < sonde__limits.attribute_count && klen - 1 < 32 &&
-	                             vlen <= sonde__attr_vmax,
-	                     1)) {
+	/* Keys up to 32 bytes (nearly all) are copied without a call; a longer value is
+	 * copied last, by a memcpy in tail position, so the fast path needs no frame. One
+	 * bound (sonde__attr_vmax) stands for the value length limit and the slot's size. */
+	if (__builtin_expect(
+	            s->attrs < sonde__limits.attribute_count && klen <= 32 && vlen <= sonde__attr_vmax, 1)) {
 		uint8_t *p = fast_reserve(s, 8 + klen + vlen);
 		if (p) {
 			uint16_t k16 = (uint16_t)klen;
