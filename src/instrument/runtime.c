@@ -45,7 +45,7 @@ bool sonde__rusage;
 sonde__fast_plan sonde__plan;
 bool sonde__fast_ok;
 bool sonde__fast_root_off;
-uint64_t sonde__share_mask, sonde__share_want;
+uint32_t sonde__share_mask, sonde__share_want;
 bool sonde__fast_tsc;
 bool sonde__span_rdtscp;
 bool sonde__span_fast_clock;
@@ -1280,27 +1280,19 @@ static void init_logs(const sonde_log_config *lc)
 	        .flags = flags, .max_value_len = sonde__log_value_max, .extra_keys = P.redact_keys};
 }
 
-/* Sets sonde__share_mask and sonde__share_want from fast_ok and the plan's child rule (see
- * runtime_internal.h): written as span headers, so that the words match sonde__span_word. */
+/* Sets sonde__share_mask and sonde__share_want (runtime_internal.h) from fast_ok and the
+ * plan's child rule. */
 static void share_rule_set(void)
 {
-	_Static_assert(offsetof(struct sonde_span, nest) + sizeof(uint16_t) <= sizeof(uint64_t),
-	               "nest is in the header's first word");
-	struct sonde_span m, w;
-	memset(&m, 0, sizeof(m));
-	memset(&w, 0, sizeof(w));
-	m.state = 0xff;
-	m.sflags = SF_DETACHED;
-	m.nest = 0x8000;
-	w.state = SLOT_NONRECORDING;
+	uint8_t tf_mask = 0, want_state = SLOT_NONRECORDING;
 	if (sonde__plan.child == SONDE__FAST_FOLLOW)
-		m.trace_flags = SONDE_TRACE_FLAG_SAMPLED; /* an unsampled parent only */
+		tf_mask = SONDE_TRACE_FLAG_SAMPLED; /* an unsampled parent only */
 	else if (sonde__plan.child != SONDE__FAST_OFF)
-		w.state = 0xff; /* no span has this state: never shared */
+		want_state = 0xff; /* no span has this state: never shared */
 	if (!sonde__fast_ok)
-		w.state = 0xff;
-	memcpy(&sonde__share_mask, &m, sizeof(uint64_t));
-	memcpy(&sonde__share_want, &w, sizeof(uint64_t));
+		want_state = 0xff;
+	sonde__share_mask = sonde__head32(0xff, tf_mask, SF_DETACHED);
+	sonde__share_want = sonde__head32(want_state, 0, 0);
 }
 
 int sonde_trace_init(const sonde_trace_config *cfg)

@@ -140,8 +140,9 @@ struct sonde_span {
 	uint8_t status;
 	/* Non-recording spans only: children started under this span on its owner thread
 	 * that share it (and its context) instead of taking slots; each end of one of them
-	 * decrements this instead of ending the span. At most 0x8000 (see sonde__share_mask);
-	 * within the header's first 8 bytes, which the fast start tests as one word. */
+	 * decrements this instead of ending the span. (Apart from the first word: a load
+	 * that overlaps a narrower store just made cannot take its value from the store
+	 * buffer, and the fast start tests the first word right after an end wrote this.) */
 	uint16_t nest;
 	uint16_t used;                 /* bytes of data[] used in this slot */
 	uint16_t attrs, events, links; /* counts kept (for limits) */
@@ -200,15 +201,6 @@ static inline void sonde__slot_clean(sonde_span *s)
 	s->attrs = s->events = s->links = s->nest = 0;
 	s->dropped_attrs = s->dropped_events = s->dropped_links = 0;
 	memset(s->parent_id, 0, sizeof(s->parent_id));
-}
-
-/* The first 8 bytes of a span's header (state, trace_flags, sflags, kind, status, nest) as
- * one word, in host order: the fast start tests several fields with one load. */
-static inline uint64_t sonde__span_word(const sonde_span *s)
-{
-	uint64_t w;
-	memcpy(&w, s, sizeof(w));
-	return w;
 }
 
 /* wyrand: one multiply per 64 bits, good enough for ids (not for secrets). */
@@ -316,11 +308,12 @@ extern SONDE__HIDDEN bool sonde__fast_ok;
  * empty stack takes the thread's root slot without asking anything else. */
 extern SONDE__HIDDEN bool sonde__fast_root_off;
 /* When a child started on the fast path shares its parent, the thread's current span (see
- * "Fast start"): when (sonde__span_word(parent) & sonde__share_mask) == sonde__share_want
- * and the parent's owner is the thread. The two words fold fast_ok, the plan's child rule
- * (OFF: any non-recording parent; FOLLOW: an unsampled one; else never: the wanted state
- * is no state), not detached, and nest < 0x8000. Set with the sampler (runtime.c). */
-extern SONDE__HIDDEN uint64_t sonde__share_mask, sonde__share_want;
+ * "Fast start"): when (sonde__span_head(parent) & sonde__share_mask) == sonde__share_want,
+ * the parent's owner is the thread and its nest count has room. The two words fold
+ * fast_ok, the plan's child rule (OFF: any non-recording parent; FOLLOW: an unsampled one;
+ * else never: the wanted state is no state) and "not detached". Set with the sampler
+ * (runtime.c). */
+extern SONDE__HIDDEN uint32_t sonde__share_mask, sonde__share_want;
 /* Spans are stamped with plain RDTSC (span_tsc in span.c): ticks are TSC cycles
  * (sonde__clock_use_tsc) and sonde_trace_config.ordered_clock is off. Set at init. */
 extern SONDE__HIDDEN bool sonde__span_fast_clock;

@@ -696,13 +696,15 @@ sonde_span *sonde__span_start_n(sonde_tracer *t, const char *name, size_t nlen)
 	sonde__thread *th = sonde__tls_thread;
 	uint32_t top = th->depth - 1;
 	if (__builtin_expect(top < SONDE__STACK_DEPTH, 1)) {
-		/* One word says: non-recording, shared under this sampler, not detached, nest
-		 * below its bound (sonde__share_mask in runtime_internal.h). */
+		/* One word says: non-recording, shared under this sampler, not detached
+		 * (sonde__share_mask in runtime_internal.h). */
 		sonde_span *parent = th->stack[top];
-		if (__builtin_expect((sonde__span_word(parent) & sonde__share_mask) == sonde__share_want,
+		uint16_t nest;
+		if (__builtin_expect((sonde__span_head(parent) & sonde__share_mask) == sonde__share_want,
 		                     1) &&
-		    __builtin_expect(parent->owner == th, 1)) {
-			parent->nest++;
+		    __builtin_expect(parent->owner == th, 1) &&
+		    __builtin_expect(!__builtin_add_overflow(parent->nest, 1, &nest), 1)) {
+			parent->nest = nest;
 			return parent;
 		}
 	} else if (top == UINT32_MAX && sonde__fast_root_off) {

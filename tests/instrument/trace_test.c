@@ -740,12 +740,12 @@ static void *foreign_ender(void *arg)
  * chained slots, drops, a status) and by their owner (non-recording spans of the general
  * path that hold a trace state) - come back clean: the fast start writes only what
  * differs per span, so nothing of a slot's last use may show in its next span. */
-enum { DIRTY = 60, DIRTY_OFF = 30, CLEAN_PAIRS = 100 };
+enum { DIRTY = 40, DIRTY_OFF = 20, CLEAN_PAIRS = 120 };
 
 static void *dirty_then_clean(void *arg)
 {
 	sonde_tracer *t = arg;
-	char big[600];
+	char big[450]; /* with the name and the other attributes: two slots a span */
 	memset(big, 'v', sizeof big - 1);
 	big[sizeof big - 1] = '\0';
 	sonde_span_context link = {.trace_id = {1}, .span_id = {2}, .trace_flags = 1};
@@ -753,10 +753,11 @@ static void *dirty_then_clean(void *arg)
 	for (int i = 0; i < DIRTY; i++) {
 		sonde_span_opts o = {.kind = SONDE_SPAN_KIND_SERVER};
 		sonde_span *s = sonde_span_start_ex(t, "dirty", &o);
-		for (int k = 0; k < 6; k++) { /* the limit is 4: 2 dropped */
+		sonde_span_set_str(s, "k0", big);
+		for (int k = 1; k < 6; k++) { /* the limit is 4: 2 dropped */
 			char key[8];
 			snprintf(key, sizeof key, "k%d", k);
-			sonde_span_set_str(s, key, big); /* chains slots */
+			sonde_span_set_str(s, key, "x");
 		}
 		sonde_span_add_event(s, "ev", &ea, 1);
 		sonde_span_add_event(s, "ev2", NULL, 0);
@@ -764,20 +765,24 @@ static void *dirty_then_clean(void *arg)
 		sonde_span_set_status(s, SONDE_STATUS_ERROR, "bad");
 		sonde_span_end(s);
 	}
-	/* Non-recording (a remote unsampled parent) with a trace state: freed by the owner. */
+	/* Non-recording (a remote unsampled parent) with a trace state, all open at once, then
+	 * freed by their owner onto its free stack. */
 	sonde_span_context remote = {.trace_id = {3}, .span_id = {4}, .is_remote = true};
 	strcpy(remote.trace_state, "vendor=abc");
 	remote.trace_state_len = (uint16_t)strlen(remote.trace_state);
+	sonde_span *off[DIRTY_OFF];
 	for (int i = 0; i < DIRTY_OFF; i++) {
 		sonde_span_opts o = {.kind = SONDE_SPAN_KIND_CLIENT, .parent = &remote};
-		sonde_span *s = sonde_span_start_ex(t, "unsampled", &o);
-		if (sonde_span_is_recording(s))
+		off[i] = sonde_span_start_ex(t, "unsampled", &o);
+		if (sonde_span_is_recording(off[i]))
 			return (void *)1;
-		sonde_span_end(s);
 	}
+	for (int i = DIRTY_OFF; i-- > 0;)
+		sonde_span_end(off[i]);
 	if (sonde_trace_force_flush(10000) != 0)
 		return (void *)2;
 	capture_init(&cap);
+	/* 240 slots of the thread's 256: past the never-used ones into those given back. */
 	for (int i = 0; i < CLEAN_PAIRS; i++) {
 		sonde_span *p = sonde_span_start(t, "clean root");
 		sonde_span_end(sonde_span_start(t, "clean child"));
@@ -826,30 +831,31 @@ static void test_recycled_slots_start_clean(void **state)
 	stop();
 }
 
-/* An unsampled span shares itself with up to 0x8000 nested unsampled children on its
- * thread (its nest count); deeper ones take slots of their own. All carry the trace,
- * and every end balances a start: the parent ends last, and the stack is empty after. */
+/* An unsampled span shares itself with up to 65535 nested unsampled children on its
+ * thread (its 16-bit nest count); deeper ones take slots of their own. All carry the
+ * trace, and every end balances a start: the parent ends last, and the stack is empty
+ * after. */
 static void test_unsampled_nesting_past_the_share_bound(void **state)
 {
 	(void)state;
 	sonde_trace_config off = {.sampler = sonde_sampler_always_off(), .batch = {.max_queue_size = 256}};
 	start(&off);
 	sonde_tracer *t = sonde_tracer_get("nest", NULL, NULL);
-	enum { DEEP = 0x8000 + 100 };
+	enum { DEEP = UINT16_MAX + 100 };
 	static sonde_span *spans[DEEP];
 	sonde_span *root = sonde_span_start(t, "root");
 	sonde_span_context rc, cc;
 	sonde_span_context_get(root, &rc);
 	for (int i = 0; i < DEEP; i++)
 		spans[i] = sonde_span_start(t, "child");
-	assert_ptr_equal(spans[0], root);          /* shared */
-	assert_ptr_equal(spans[0x7fff], root);     /* the last one shared */
-	assert_ptr_not_equal(spans[0x8000], root); /* past the bound: a slot of its own */
+	assert_ptr_equal(spans[0], root);              /* shared */
+	assert_ptr_equal(spans[UINT16_MAX - 1], root); /* the last one shared */
+	assert_ptr_not_equal(spans[UINT16_MAX], root); /* past the bound: a slot of its own */
 	sonde_span_context_get(spans[DEEP - 1], &cc);
 	assert_memory_equal(cc.trace_id, rc.trace_id, 16);
 	assert_false(sonde_span_is_recording(spans[DEEP - 1]));
 	for (int i = DEEP; i-- > 0;) {
-		assert_ptr_equal(sonde_span_current(), i >= 0x8000 ? spans[i] : root);
+		assert_ptr_equal(sonde_span_current(), i >= UINT16_MAX ? spans[i] : root);
 		sonde_span_end(spans[i]);
 	}
 	assert_ptr_equal(sonde_span_current(), root);
