@@ -45,7 +45,8 @@ bool sonde__rusage;
 sonde__fast_plan sonde__plan;
 bool sonde__fast_ok;
 bool sonde__fast_root_off;
-uint32_t sonde__share_mask, sonde__share_want;
+/* Until init: a want no header matches (its state would be 0xff), so nothing is shared. */
+uint32_t sonde__share_mask = UINT32_MAX, sonde__share_want = UINT32_MAX;
 bool sonde__fast_tsc;
 bool sonde__span_rdtscp;
 bool sonde__span_fast_clock;
