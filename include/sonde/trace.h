@@ -212,6 +212,7 @@ extern struct sonde_span sonde__noop_span;
 sonde_span *sonde__span_start(sonde_tracer *t, const char *name, const sonde_span_opts *opts);
 sonde_span *sonde__span_start_n(sonde_tracer *t, const char *name, size_t name_len);
 void sonde__span_end(sonde_span *s, uint64_t end_ns);
+void sonde__span_end_now(sonde_span *s); /* sonde__span_end(s, 0), one argument fewer */
 /* (key and value may be NULL only with a length of 0, as the wrappers pass them.) */
 void sonde__span_set_str_n(sonde_span *s, const char *key, size_t key_len, const char *value,
                            size_t value_len);
@@ -240,7 +241,7 @@ sonde_span *sonde_span_start_ex(sonde_tracer *t, const char *name, const sonde_s
 static inline void sonde_span_end(sonde_span *s)
 {
 	if (s != &sonde__noop_span)
-		sonde__span_end(s, 0);
+		sonde__span_end_now(s);
 }
 void sonde_span_end_at(sonde_span *s, uint64_t end_ns);
 

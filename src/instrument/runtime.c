@@ -45,6 +45,8 @@ bool sonde__rusage;
 sonde__fast_plan sonde__plan;
 bool sonde__fast_ok;
 bool sonde__fast_root_off;
+/* Until init: a want no header matches (its state would be 0xff), so nothing is shared. */
+uint32_t sonde__share_mask = UINT32_MAX, sonde__share_want = UINT32_MAX;
 bool sonde__fast_tsc;
 bool sonde__span_rdtscp;
 bool sonde__span_fast_clock;
@@ -96,7 +98,9 @@ static struct provider {
         .done = PTHREAD_COND_INITIALIZER,
 };
 
-__thread sonde__thread *sonde__tls_thread __attribute__((tls_model("initial-exec")));
+/* No buffer: no slots, an empty stack, a root slot that is never free (the no-op span). */
+sonde__thread sonde__no_thread = {.root = &sonde__noop_span};
+__thread sonde__thread *sonde__tls_thread __attribute__((tls_model("initial-exec"))) = &sonde__no_thread;
 static pthread_key_t thread_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 
@@ -276,7 +280,7 @@ static void thread_exit(void *arg)
 {
 	sonde__thread *th = arg;
 	atomic_store_explicit(&th->exited, true, memory_order_release);
-	sonde__tls_thread = NULL;
+	sonde__tls_thread = &sonde__no_thread;
 }
 
 static void make_key(void)
@@ -290,6 +294,7 @@ static int ring_init(sonde__ring *r, uint32_t cap)
 	if (!r->items)
 		return -ENOMEM;
 	r->mask = cap - 1;
+	r->tail_limit = cap;
 	return 0;
 }
 
@@ -357,6 +362,7 @@ static sonde__thread *thread_create(void)
 	/* Stack order: the first slots pop first, so a quiet thread touches few pages. */
 	for (uint32_t i = 0; i < n; i++) {
 		sonde_span *s = (sonde_span *)((char *)th->slab + (size_t)(n - 1 - i) * SONDE__SLOT_SIZE);
+		sonde__slot_clean(s);
 		s->state = SLOT_FREE;
 		s->owner = th; /* for good: see slot_reset */
 		th->free_stack[i] = s;
@@ -829,8 +835,8 @@ static void release_chain(sonde_span *s)
 			s = next;
 			continue;
 		}
+		sonde__slot_clean(s);
 		s->state = SLOT_FREE;
-		s->next = NULL;
 		if (!sonde__ring_push(&s->owner->freed, s))
 			atomic_fetch_add(&P.dropped_dead, 1); /* cannot happen: the ring holds every slot */
 		s = next;
@@ -1100,7 +1106,7 @@ static void atfork_child(void)
 	P.running = P.thread_alive = P.orphaned = false;
 	P.flush_completed = P.flush_requested;
 	P.fork_gen++;
-	sonde__thread *me = sonde__tls_thread;
+	sonde__thread *me = sonde__tls_thread != &sonde__no_thread ? sonde__tls_thread : NULL;
 	/* Other threads do not exist here: forget their buffers (their memory is leaked on
 	 * purpose: a slot of theirs may still be referenced from this thread's stack). */
 	P.threads = NULL;
@@ -1115,10 +1121,12 @@ static void atfork_child(void)
 				me->stack[i]->state = SLOT_NONRECORDING;
 		atomic_store(&me->done.head, 0);
 		atomic_store(&me->done.tail, 0);
-		me->done.head_cache = me->done.tail_cache = 0;
+		me->done.tail_limit = me->done.mask + 1;
+		me->done.tail_cache = 0;
 		atomic_store(&me->freed.head, 0);
 		atomic_store(&me->freed.tail, 0);
-		me->freed.head_cache = me->freed.tail_cache = 0;
+		me->freed.tail_limit = me->freed.mask + 1;
+		me->freed.tail_cache = 0;
 		me->free_count = 0;
 		for (uint32_t i = 0; i < me->nslots; i++) {
 			sonde_span *s = (sonde_span *)((char *)me->slab +
@@ -1129,8 +1137,8 @@ static void atfork_child(void)
 					open |= c == s;
 			if (open)
 				continue;
+			sonde__slot_clean(s);
 			s->state = SLOT_FREE;
-			s->next = NULL;
 			me->free_stack[me->free_count++] = s;
 		}
 		/* The root slot likewise, unless open here (it may have been in flight). */
@@ -1273,6 +1281,21 @@ static void init_logs(const sonde_log_config *lc)
 	        .flags = flags, .max_value_len = sonde__log_value_max, .extra_keys = P.redact_keys};
 }
 
+/* Sets sonde__share_mask and sonde__share_want (runtime_internal.h) from fast_ok and the
+ * plan's child rule. */
+static void share_rule_set(void)
+{
+	uint8_t tf_mask = 0, want_state = SLOT_NONRECORDING;
+	if (sonde__plan.child == SONDE__FAST_FOLLOW)
+		tf_mask = SONDE_TRACE_FLAG_SAMPLED; /* an unsampled parent only */
+	else if (sonde__plan.child != SONDE__FAST_OFF)
+		want_state = 0xff; /* no span has this state: never shared */
+	if (!sonde__fast_ok)
+		want_state = 0xff;
+	sonde__share_mask = sonde__head32(0xff, tf_mask, SF_DETACHED);
+	sonde__share_want = sonde__head32(want_state, 0, 0);
+}
+
 int sonde_trace_init(const sonde_trace_config *cfg)
 {
 	static pthread_once_t self_metrics_once = PTHREAD_ONCE_INIT;
@@ -1349,6 +1372,7 @@ int sonde_trace_init(const sonde_trace_config *cfg)
 	sonde__sampler_fast_plan(sonde__sampler, &sonde__plan);
 	sonde__fast_ok = !sonde__rusage;
 	sonde__fast_root_off = sonde__fast_ok && sonde__plan.root == SONDE__FAST_OFF;
+	share_rule_set();
 	sonde__span_rdtscp = cpu_has_rdtscp();
 	sonde__span_fast_clock = sonde__clock_use_tsc && !cfg->ordered_clock;
 	sonde__fast_tsc = sonde__fast_ok && sonde__span_fast_clock;

@@ -131,17 +131,21 @@ typedef struct sonde__thread sonde__thread;
 /* The header of a slot: 112 bytes, so that a span with a name and a few attributes
  * touches three cache lines. Counts are 16-bit (the limits are clamped to fit). */
 struct sonde_span {
+	/* state, trace_flags and sflags first: the hot paths test and set them as one 32-bit
+	 * word (sonde__head32). */
 	uint8_t state;
-	uint8_t kind;
-	uint8_t status;
 	uint8_t trace_flags;
 	uint16_t sflags;
-	uint16_t used;                 /* bytes of data[] used in this slot */
-	uint16_t attrs, events, links; /* counts kept (for limits) */
+	uint8_t kind;
+	uint8_t status;
 	/* Non-recording spans only: children started under this span on its owner thread
 	 * that share it (and its context) instead of taking slots; each end of one of them
-	 * decrements this instead of ending the span. */
+	 * decrements this instead of ending the span. (Apart from the first word: a load
+	 * that overlaps a narrower store just made cannot take its value from the store
+	 * buffer, and the fast start tests the first word right after an end wrote this.) */
 	uint16_t nest;
+	uint16_t used;                 /* bytes of data[] used in this slot */
+	uint16_t attrs, events, links; /* counts kept (for limits) */
 	uint32_t dropped_attrs, dropped_events, dropped_links;
 	sonde_span *next; /* continuation slot, or NULL */
 	sonde_span *tail; /* last slot of the chain (head slot only) */
@@ -155,6 +159,49 @@ struct sonde_span {
 };
 
 #define SONDE__SLOT_DATA (SONDE__SLOT_SIZE - (int)sizeof(struct sonde_span))
+
+/* The header's first 4 bytes (state, trace_flags, sflags) as one word in host order: the
+ * value sonde__span_head reads for these fields. */
+static inline uint32_t sonde__head32(uint8_t state, uint8_t trace_flags, uint16_t sflags)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (uint32_t)state | (uint32_t)trace_flags << 8 | (uint32_t)sflags << 16;
+#else
+	return (uint32_t)state << 24 | (uint32_t)trace_flags << 16 | sflags;
+#endif
+}
+
+static inline uint32_t sonde__span_head(const sonde_span *s)
+{
+	_Static_assert(offsetof(struct sonde_span, trace_flags) == 1 &&
+	                       offsetof(struct sonde_span, sflags) == 2,
+	               "state, trace_flags, sflags make the first word");
+	uint32_t w;
+	memcpy(&w, s, sizeof(w));
+	return w;
+}
+
+static inline void sonde__span_head_set(sonde_span *s, uint32_t w)
+{
+	memcpy(s, &w, sizeof(w));
+}
+
+/* Readies the header of a slot being freed (or made): a FREE slot in a free stack or free
+ * ring is always clean (no chain, no items, kind INTERNAL, status UNSET, counts and parent
+ * id zero), so the fast start writes only what differs per span. Whoever frees a slot
+ * cleans it: the exporter thread (release_chain), the owner (a non-recording end, a lost
+ * span, slots given back), thread creation and fork. */
+static inline void sonde__slot_clean(sonde_span *s)
+{
+	s->next = NULL;
+	s->tail = s;
+	s->used = 0;
+	s->kind = SONDE_SPAN_KIND_INTERNAL;
+	s->status = SONDE_STATUS_UNSET;
+	s->attrs = s->events = s->links = s->nest = 0;
+	s->dropped_attrs = s->dropped_events = s->dropped_links = 0;
+	memset(s->parent_id, 0, sizeof(s->parent_id));
+}
 
 /* wyrand: one multiply per 64 bits, good enough for ids (not for secrets). */
 static inline uint64_t sonde__wyrand(uint64_t *state)
@@ -178,7 +225,7 @@ typedef struct sonde__ring {
 	_Alignas(64) _Atomic uint32_t head; /* consumer's position */
 	uint32_t tail_cache;                /* consumer's copy of tail */
 	_Alignas(64) _Atomic uint32_t tail; /* producer's position */
-	uint32_t head_cache;                /* producer's copy of head */
+	uint32_t tail_limit;                /* producer's: head + capacity, head as last read */
 	uint32_t mask;
 	sonde_span **items;
 } sonde__ring;
@@ -220,6 +267,11 @@ extern SONDE__HIDDEN sonde_span_limits sonde__limits;
  * is set, and never more than a slot holds (longer values take the general path). */
 extern SONDE__HIDDEN uint32_t sonde__attr_vmax;
 
+/* The calling thread's buffer, or &sonde__no_thread (never NULL) before its first span and
+ * after its exit: that one has no slots, a depth of 0 and a root slot that is never free, so
+ * the fast start and end fall through to paths that call sonde__thread_get, without a
+ * test of their own. Nothing writes it. */
+extern SONDE__HIDDEN sonde__thread sonde__no_thread;
 extern SONDE__HIDDEN __thread sonde__thread *sonde__tls_thread __attribute__((tls_model("initial-exec")));
 /* Slow path of sonde__thread_get: allocates and registers the thread's buffer. */
 sonde__thread *sonde__thread_create(void);
@@ -230,7 +282,7 @@ sonde__thread *sonde__thread_create(void);
 static inline sonde__thread *sonde__thread_get(void)
 {
 	sonde__thread *th = sonde__tls_thread;
-	if (__builtin_expect(th != NULL, 1))
+	if (__builtin_expect(th != &sonde__no_thread, 1))
 		return th;
 	return sonde__thread_create();
 }
@@ -255,6 +307,13 @@ extern SONDE__HIDDEN bool sonde__fast_ok;
 /* fast_ok and a plan whose roots are all dropped (SONDE__FAST_OFF): a root started on an
  * empty stack takes the thread's root slot without asking anything else. */
 extern SONDE__HIDDEN bool sonde__fast_root_off;
+/* When a child started on the fast path shares its parent, the thread's current span (see
+ * "Fast start"): when (sonde__span_head(parent) & sonde__share_mask) == sonde__share_want,
+ * the parent's owner is the thread and its nest count has room. The two words fold
+ * fast_ok, the plan's child rule (OFF: any non-recording parent; FOLLOW: an unsampled one;
+ * else never: the wanted state is no state) and "not detached". Set with the sampler
+ * (runtime.c). */
+extern SONDE__HIDDEN uint32_t sonde__share_mask, sonde__share_want;
 /* Spans are stamped with plain RDTSC (span_tsc in span.c): ticks are TSC cycles
  * (sonde__clock_use_tsc) and sonde_trace_config.ordered_clock is off. Set at init. */
 extern SONDE__HIDDEN bool sonde__span_fast_clock;
@@ -270,9 +329,9 @@ void sonde__exporter_kick(void);
 static inline bool sonde__ring_push(sonde__ring *r, sonde_span *s)
 {
 	uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-	if (tail - r->head_cache > r->mask) {
-		r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
-		if (tail - r->head_cache > r->mask)
+	if (__builtin_expect(tail == r->tail_limit, 0)) {
+		r->tail_limit = atomic_load_explicit(&r->head, memory_order_acquire) + r->mask + 1;
+		if (tail == r->tail_limit)
 			return false;
 	}
 	r->items[tail & r->mask] = s;

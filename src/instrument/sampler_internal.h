@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "sonde/propagation.h"
 #include "sonde/trace.h"
@@ -68,9 +69,12 @@ void sonde__sampler_fast_plan(const sonde_sampler *s, sonde__fast_plan *out);
  * TraceIdRatioBased and the probability sampler compare against their threshold. */
 static inline uint64_t sonde__trace_id_randomness(const uint8_t *id)
 {
-	/* Written byte by byte so any host order works; compilers make it one load. */
-	return (uint64_t)id[9] << 48 | (uint64_t)id[10] << 40 | (uint64_t)id[11] << 32 |
-	       (uint64_t)id[12] << 24 | (uint64_t)id[13] << 16 | (uint64_t)id[14] << 8 | id[15];
+	uint64_t v;
+	memcpy(&v, id + 8, sizeof(v));
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
+	return v & 0x00ffffffffffffffULL;
 }
 
 /* Decides; sets out->decision and, when it changes the trace state, out->trace_state*.

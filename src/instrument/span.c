@@ -90,7 +90,7 @@ static inline void ensure_ids(sonde_span *s)
 
 __attribute__((noinline)) static void make_lazy_ids(sonde_span *s)
 {
-	sonde__thread *th = sonde__tls_thread ? sonde__tls_thread : s->owner;
+	sonde__thread *th = sonde__tls_thread != &sonde__no_thread ? sonde__tls_thread : s->owner;
 	if (s->sflags & SF_LAZY_TRACE_ID) {
 		sonde__new_trace_id(&th->rng[0], s->trace_id);
 		memset(s->parent_id, 0, 8);
@@ -233,6 +233,8 @@ static bool stream_reserve(sonde_span *s, size_t n)
 			/* Give the slots back: nothing was linked yet. */
 			while (first) {
 				sonde_span *nx = first->next;
+				sonde__slot_clean(first);
+				first->state = SLOT_FREE;
 				th->free_stack[th->free_count++] = first;
 				first = nx;
 			}
@@ -671,11 +673,11 @@ static inline bool root_slot_free(const sonde__thread *th)
 /* Starts a non-recording root in th's free root slot, on th's empty stack. Every other
  * header field was readied by root_slot_init and is left as it was by the last use (a
  * non-recording span records nothing); lazy says which ids are still to be made. */
-static inline sonde_span *root_slot_start(sonde__thread *th, uint16_t lazy)
+static inline sonde_span *root_slot_start(sonde__thread *th, sonde_span *r, uint16_t lazy)
 {
-	sonde_span *r = th->root;
-	r->state = SLOT_NONRECORDING;
-	r->sflags = (uint16_t)(SF_ON_STACK | SF_ROOT_SLOT | lazy);
+	/* One store: the state, the flags (always RANDOM here) and sflags. */
+	sonde__span_head_set(r, sonde__head32(SLOT_NONRECORDING, SONDE_TRACE_FLAG_RANDOM,
+	                                      (uint16_t)(SF_ON_STACK | SF_ROOT_SLOT | lazy)));
 	th->stack[0] = r;
 	th->depth = 1;
 	return r;
@@ -687,27 +689,30 @@ static sonde_span *start_slot(sonde_tracer *t, const char *name, size_t nlen, so
 
 sonde_span *sonde__span_start_n(sonde_tracer *t, const char *name, size_t nlen)
 {
-	/* First the cheapest case, kept apart so that it needs no stack frame: a non-recording
-	 * child of a non-recording span of this thread shares that span. (A thread's first
-	 * span makes its buffer on the general path.) */
+	/* First the cheapest cases, kept apart so that they need no stack frame: a
+	 * non-recording child of a non-recording span of this thread shares that span, and a
+	 * root the sampler drops takes the thread's root slot. (A thread's first span makes
+	 * its buffer on the general path: sonde__no_thread, with no slots, leads there.) */
 	sonde__thread *th = sonde__tls_thread;
-	if (__builtin_expect(th == NULL, 0))
-		return sonde__span_start(t, name, NULL);
-	if (__builtin_expect(th->depth - 1 < SONDE__STACK_DEPTH, 1)) {
-		sonde_span *parent = th->stack[th->depth - 1];
-		uint8_t rule = sonde__plan.child;
-		if (parent->state == SLOT_NONRECORDING &&
-		    (rule == SONDE__FAST_OFF ||
-		     (rule == SONDE__FAST_FOLLOW && !(parent->trace_flags & SONDE_TRACE_FLAG_SAMPLED))) &&
-		    parent->owner == th && !(parent->sflags & SF_DETACHED) && parent->nest < UINT16_MAX &&
-		    sonde__fast_ok) {
-			parent->nest++;
+	uint32_t top = th->depth - 1;
+	if (__builtin_expect(top < SONDE__STACK_DEPTH, 1)) {
+		/* One word says: non-recording, shared under this sampler, not detached
+		 * (sonde__share_mask in runtime_internal.h). */
+		sonde_span *parent = th->stack[top];
+		uint16_t nest;
+		if (__builtin_expect((sonde__span_head(parent) & sonde__share_mask) == sonde__share_want,
+		                     1) &&
+		    __builtin_expect(parent->owner == th, 1) &&
+		    __builtin_expect(!__builtin_add_overflow(parent->nest, 1, &nest), 1)) {
+			parent->nest = nest;
 			return parent;
 		}
-	} else if (th->depth == 0 && sonde__fast_root_off && root_slot_free(th)) {
-		/* A root the sampler drops whatever its ids: the thread's root slot, with ids
-		 * made only if asked for. */
-		return root_slot_start(th, SF_LAZY_IDS | SF_LAZY_TRACE_ID);
+	} else if (top == UINT32_MAX && sonde__fast_root_off) {
+		/* A root the sampler drops whatever its ids, on an empty stack: the thread's root
+		 * slot, when free, with ids made only if asked for. */
+		sonde_span *r = th->root;
+		if (__atomic_load_n(&r->state, __ATOMIC_ACQUIRE) == SLOT_FREE)
+			return root_slot_start(th, r, SF_LAZY_IDS | SF_LAZY_TRACE_ID);
 	}
 	return start_slot(t, name, nlen, th);
 }
@@ -765,29 +770,26 @@ __attribute__((always_inline)) static inline sonde_span *start_fast(sonde_tracer
 	sonde_span *s = th->free_stack[--th->free_count]; /* not empty: checked above */
 	/* The span id, and a root's trace id unless the sampler reads it now, are made only
 	 * when asked for (a child, a context, a log record), else by the exporter thread. */
-	uint8_t flags;
-	uint16_t sflags = SF_ON_STACK | SF_LAZY_IDS | (tsc || !SONDE_CLOCK_HAVE_TSC ? 0 : SF_END_SLOW);
+	/* head: the header's first word (sonde__head32) but the state and the sampled flag. */
+	uint32_t head;
+	const uint16_t sf = SF_ON_STACK | SF_LAZY_IDS | (tsc || !SONDE_CLOCK_HAVE_TSC ? 0 : SF_END_SLOW);
 	if (parent) {
 		memcpy(s->trace_id, parent->trace_id, 16);
 		memcpy(s->parent_id, parent->span_id, 8);
-		flags = (uint8_t)(parent->trace_flags & ~SONDE_TRACE_FLAG_SAMPLED);
-		sflags |= SF_HAS_PARENT;
+		head = sonde__head32(0, (uint8_t)(parent->trace_flags & ~SONDE_TRACE_FLAG_SAMPLED),
+		                     sf | SF_HAS_PARENT);
 	} else if (rule == SONDE__FAST_RATIO) {
-		memcpy(s->trace_id, th->ratio_id, 16); /* made by start_slot_ratio_root */
-		memset(s->parent_id, 0, 8);
-		flags = SONDE_TRACE_FLAG_RANDOM;
+		memcpy(s->trace_id, th->ratio_id, 16);                /* made by start_slot_ratio_root */
+		head = sonde__head32(0, SONDE_TRACE_FLAG_RANDOM, sf); /* parent_id: zero in a clean slot */
 	} else {
-		memset(s->parent_id, 0, 8);
-		flags = SONDE_TRACE_FLAG_RANDOM;
-		sflags |= SF_LAZY_TRACE_ID;
+		head = sonde__head32(0, SONDE_TRACE_FLAG_RANDOM, sf | SF_LAZY_TRACE_ID);
 	}
 	if (rule == SONDE__FAST_RATIO)
 		rule = sonde__trace_id_randomness(s->trace_id) >= plan->threshold ? SONDE__FAST_ON
 		                                                                  : SONDE__FAST_OFF;
-	slot_reset(s, t, sflags);
+	s->tracer = t; /* the rest of the header is clean (sonde__slot_clean) */
 	if (rule == SONDE__FAST_ON) {
-		s->trace_flags = flags | SONDE_TRACE_FLAG_SAMPLED;
-		s->state = SLOT_RECORDING;
+		sonde__span_head_set(s, head | sonde__head32(SLOT_RECORDING, SONDE_TRACE_FLAG_SAMPLED, 0));
 		/* The name is the first item: it always fits an empty slot. */
 		uint16_t n16 = (uint16_t)nlen;
 		s->data[0] = ITEM_NAME;
@@ -799,8 +801,7 @@ __attribute__((always_inline)) static inline sonde_span *start_fast(sonde_tracer
 		                      memory_order_relaxed);
 		s->start = ticks_with(tsc);
 	} else {
-		s->trace_flags = flags;
-		s->state = SLOT_NONRECORDING;
+		sonde__span_head_set(s, head | sonde__head32(SLOT_NONRECORDING, 0, 0));
 	}
 	th->stack[depth] = s;
 	th->depth = depth + 1;
@@ -839,7 +840,7 @@ __attribute__((noinline)) static sonde_span *start_slot_ratio_root(sonde_tracer 
 	sonde__new_trace_id(&th->rng[0], th->ratio_id);
 	if (sonde__trace_id_randomness(th->ratio_id) < sonde__plan.threshold && root_slot_free(th)) {
 		memcpy(th->root->trace_id, th->ratio_id, 16);
-		return root_slot_start(th, SF_LAZY_IDS);
+		return root_slot_start(th, th->root, SF_LAZY_IDS);
 	}
 #if SONDE_CLOCK_HAVE_TSC
 	if (__builtin_expect(sonde__fast_tsc, 1))
@@ -849,11 +850,12 @@ __attribute__((noinline)) static sonde_span *start_slot_ratio_root(sonde_tracer 
 }
 
 /* The thread's free stack is empty: refill it from the free ring and start again; with no
- * slot back, the general path counts the drop. */
+ * slot back, the general path counts the drop (or, for a thread without a buffer yet,
+ * sonde__no_thread, makes one). */
 __attribute__((noinline)) static sonde_span *start_slot_refill(sonde_tracer *t, const char *name, size_t nlen,
                                                                sonde__thread *th)
 {
-	sonde_span *s = slot_refill(th);
+	sonde_span *s = th != &sonde__no_thread ? slot_refill(th) : NULL;
 	if (!s)
 		return sonde__span_start(t, name, NULL);
 	th->free_stack[th->free_count++] = s; /* back on top: start_slot pops it again */
@@ -893,6 +895,7 @@ __attribute__((noinline, cold)) static void end_lost(sonde__thread *th, sonde_sp
 	for (sonde_span *c = s; c;) {
 		sonde_span *nx = c->next;
 		if (c->owner == th) {
+			sonde__slot_clean(c);
 			c->state = SLOT_FREE;
 			th->free_stack[th->free_count++] = c;
 		}
@@ -921,22 +924,24 @@ static inline void end_current(sonde__thread *th, sonde_span *s)
 	end_current_at(th, s, span_tsc());
 }
 
-void sonde__span_end(sonde_span *s, uint64_t end_ns)
+/* The end of sonde__span_end and sonde__span_end_now (where end_ns is the constant 0). */
+__attribute__((always_inline)) static inline void span_end(sonde_span *s, uint64_t end_ns)
 {
 	if (__builtin_expect(!s, 0)) {
 		end_slot(s, end_ns);
 		return;
 	}
-	if (s->nest) {
+	uint16_t nest;
+	if (!__builtin_sub_overflow(s->nest, 1, &nest)) {
 		/* One of the children that share this non-recording span ended. */
-		s->nest--;
+		s->nest = nest;
 		return;
 	}
-	sonde__thread *th = sonde__tls_thread;
-	if (s->sflags & SF_ROOT_SLOT) {
-		/* The thread's root slot, alone on its owner's stack (the common case): pop it
-		 * and mark it free; nothing else changed in it. */
-		if (s->owner == th && th->depth == 1 && th->stack[0] == s) {
+	sonde__thread *th = sonde__tls_thread; /* sonde__no_thread: on to end_slot */
+	if (s == th->root) {
+		/* The thread's own root slot (so in use: it is being ended), alone on the stack
+		 * (the common case): pop it and mark it free; nothing else changed in it. */
+		if (th->depth == 1 && th->stack[0] == s) {
 			th->depth = 0;
 			s->state = SLOT_FREE;
 			return;
@@ -944,22 +949,37 @@ void sonde__span_end(sonde_span *s, uint64_t end_ns)
 		end_slot(s, end_ns);
 		return;
 	}
-	uint32_t top = th ? th->depth - 1 : UINT32_MAX;
+	uint32_t top = th->depth - 1;
 	if (top < SONDE__STACK_DEPTH && th->stack[top] == s) {
+		/* Recording, on the stack, no rusage, stamped by RDTSC: one word says it. */
+		if (__builtin_expect((sonde__span_head(s) &
+		                      sonde__head32(0xff, 0, SF_ON_STACK | SF_RUSAGE | SF_END_SLOW)) ==
+		                             sonde__head32(SLOT_RECORDING, 0, SF_ON_STACK),
+		                     1) &&
+		    !end_ns) {
+			end_current(th, s);
+			return;
+		}
 		if (s->state == SLOT_NONRECORDING && s->owner == th && !s->next) {
 			/* The common end of a non-recording span: back to the free stack at once. */
 			th->depth = top;
+			sonde__slot_clean(s);
 			s->state = SLOT_FREE;
 			th->free_stack[th->free_count++] = s;
 			return;
 		}
-		if (s->state == SLOT_RECORDING && !end_ns &&
-		    (s->sflags & (SF_ON_STACK | SF_RUSAGE | SF_END_SLOW)) == SF_ON_STACK) {
-			end_current(th, s);
-			return;
-		}
 	}
 	end_slot(s, end_ns);
+}
+
+void sonde__span_end(sonde_span *s, uint64_t end_ns)
+{
+	span_end(s, end_ns);
+}
+
+void sonde__span_end_now(sonde_span *s)
+{
+	span_end(s, 0);
 }
 
 __attribute__((noinline)) static void end_slot(sonde_span *s, uint64_t end_ns)
@@ -972,9 +992,11 @@ __attribute__((noinline)) static void end_slot(sonde_span *s, uint64_t end_ns)
 	if (s->sflags & SF_ON_STACK)
 		stack_remove(th, s);
 	if (s->state == SLOT_NONRECORDING && s->owner == th && !s->next) {
-		s->state = SLOT_FREE;
-		if (!(s->sflags & SF_ROOT_SLOT))
+		if (!(s->sflags & SF_ROOT_SLOT)) {
+			sonde__slot_clean(s);
 			th->free_stack[th->free_count++] = s;
+		}
+		s->state = SLOT_FREE;
 		return;
 	}
 	if (s->state == SLOT_RECORDING) {
@@ -1083,10 +1105,11 @@ void sonde_span_set_strn(sonde_span *s, const char *key, const char *value, size
 static inline bool set_scalar_fast(sonde_span *s, const char *key, size_t klen, uint8_t type, const void *v,
                                    size_t vlen)
 {
-	if (!recording(s) || klen == 0) /* a NULL key comes with klen 0 */
+	if (!recording(s))
 		return true;
-	/* Keys up to 32 bytes (nearly all) are copied without a call. */
-	if (__builtin_expect(s->attrs >= sonde__limits.attribute_count || klen > 32, 0))
+	/* Keys of 1 to 32 bytes (nearly all) are copied without a call; an empty one (a NULL
+	 * key comes with klen 0) goes to the general path, which ignores it. */
+	if (__builtin_expect(s->attrs >= sonde__limits.attribute_count || klen - 1 >= 32, 0))
 		return false;
 	uint8_t *p = fast_reserve(s, 4 + klen + vlen);
 	if (__builtin_expect(!p, 0))
@@ -1391,6 +1414,7 @@ static void log_send(sonde__thread *th, sonde_span *s)
 	count_add(&th->logs_dropped);
 	for (sonde_span *c = s; c;) {
 		sonde_span *nx = c->next;
+		sonde__slot_clean(c);
 		c->state = SLOT_FREE;
 		th->free_stack[th->free_count++] = c;
 		c = nx;

@@ -736,6 +736,134 @@ static void *foreign_ender(void *arg)
 	return NULL;
 }
 
+/* Slots freed dirty - by the exporter thread (recording spans with every kind of item,
+ * chained slots, drops, a status) and by their owner (non-recording spans of the general
+ * path that hold a trace state) - come back clean: the fast start writes only what
+ * differs per span, so nothing of a slot's last use may show in its next span. */
+enum { DIRTY = 40, DIRTY_OFF = 20, CLEAN_PAIRS = 120 };
+
+static void *dirty_then_clean(void *arg)
+{
+	sonde_tracer *t = arg;
+	char big[450]; /* with the name and the other attributes: two slots a span */
+	memset(big, 'v', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	sonde_span_context link = {.trace_id = {1}, .span_id = {2}, .trace_flags = 1};
+	sonde_attr ea = SONDE_ATTR_INT("e", 1);
+	for (int i = 0; i < DIRTY; i++) {
+		sonde_span_opts o = {.kind = SONDE_SPAN_KIND_SERVER};
+		sonde_span *s = sonde_span_start_ex(t, "dirty", &o);
+		sonde_span_set_str(s, "k0", big);
+		for (int k = 1; k < 6; k++) { /* the limit is 4: 2 dropped */
+			char key[8];
+			snprintf(key, sizeof key, "k%d", k);
+			sonde_span_set_str(s, key, "x");
+		}
+		sonde_span_add_event(s, "ev", &ea, 1);
+		sonde_span_add_event(s, "ev2", NULL, 0);
+		sonde_span_add_link(s, &link, &ea, 1);
+		sonde_span_set_status(s, SONDE_STATUS_ERROR, "bad");
+		sonde_span_end(s);
+	}
+	/* Non-recording (a remote unsampled parent) with a trace state, all open at once, then
+	 * freed by their owner onto its free stack. */
+	sonde_span_context remote = {.trace_id = {3}, .span_id = {4}, .is_remote = true};
+	strcpy(remote.trace_state, "vendor=abc");
+	remote.trace_state_len = (uint16_t)strlen(remote.trace_state);
+	sonde_span *off[DIRTY_OFF];
+	for (int i = 0; i < DIRTY_OFF; i++) {
+		sonde_span_opts o = {.kind = SONDE_SPAN_KIND_CLIENT, .parent = &remote};
+		off[i] = sonde_span_start_ex(t, "unsampled", &o);
+		if (sonde_span_is_recording(off[i]))
+			return (void *)1;
+	}
+	for (int i = DIRTY_OFF; i-- > 0;)
+		sonde_span_end(off[i]);
+	if (sonde_trace_force_flush(10000) != 0)
+		return (void *)2;
+	capture_init(&cap);
+	/* 240 slots of the thread's 256: past the never-used ones into those given back. */
+	for (int i = 0; i < CLEAN_PAIRS; i++) {
+		sonde_span *p = sonde_span_start(t, "clean root");
+		sonde_span_end(sonde_span_start(t, "clean child"));
+		sonde_span_end(p);
+	}
+	if (sonde_trace_force_flush(10000) != 0)
+		return (void *)3;
+	return NULL;
+}
+
+static void test_recycled_slots_start_clean(void **state)
+{
+	(void)state;
+	/* 256 slots per new thread: the clean spans reuse the dirty ones' slots. */
+	sonde_trace_config small = {.batch = {.max_queue_size = 256}, .limits = {.attribute_count = 4}};
+	start(&small);
+	sonde_tracer *t = sonde_tracer_get("clean", NULL, NULL);
+	pthread_t th;
+	void *rc = NULL;
+	assert_int_equal(pthread_create(&th, NULL, dirty_then_clean, t), 0);
+	pthread_join(th, &rc);
+	assert_null(rc);
+	pthread_mutex_lock(&cap.mu);
+	assert_int_equal(cap.got->spans_count, 2 * CLEAN_PAIRS);
+	static const uint8_t zero[8];
+	for (size_t i = 0; i < cap.got->spans_count; i++) {
+		const sonde_span_data *c = &cap.got->spans[i];
+		bool root = strcmp(c->name.ptr, "clean root") == 0;
+		assert_true(root || strcmp(c->name.ptr, "clean child") == 0);
+		assert_int_equal(c->kind, SONDE_SPAN_KIND_INTERNAL);
+		assert_int_equal(c->attrs.count, 0);
+		assert_int_equal(c->dropped_attrs_count, 0);
+		assert_int_equal(c->events_count, 0);
+		assert_int_equal(c->dropped_events_count, 0);
+		assert_int_equal(c->links_count, 0);
+		assert_int_equal(c->dropped_links_count, 0);
+		assert_int_equal(c->status_code, SONDE_STATUS_UNSET);
+		assert_int_equal(c->status_message.len, 0);
+		assert_int_equal(c->trace_state.len, 0);
+		if (root)
+			assert_memory_equal(c->parent_span_id, zero, 8);
+		else
+			assert_memory_not_equal(c->parent_span_id, zero, 8);
+	}
+	pthread_mutex_unlock(&cap.mu);
+	stop();
+}
+
+/* An unsampled span shares itself with up to 65535 nested unsampled children on its
+ * thread (its 16-bit nest count); deeper ones take slots of their own. All carry the
+ * trace, and every end balances a start: the parent ends last, and the stack is empty
+ * after. */
+static void test_unsampled_nesting_past_the_share_bound(void **state)
+{
+	(void)state;
+	sonde_trace_config off = {.sampler = sonde_sampler_always_off(), .batch = {.max_queue_size = 256}};
+	start(&off);
+	sonde_tracer *t = sonde_tracer_get("nest", NULL, NULL);
+	enum { DEEP = UINT16_MAX + 100 };
+	static sonde_span *spans[DEEP];
+	sonde_span *root = sonde_span_start(t, "root");
+	sonde_span_context rc, cc;
+	sonde_span_context_get(root, &rc);
+	for (int i = 0; i < DEEP; i++)
+		spans[i] = sonde_span_start(t, "child");
+	assert_ptr_equal(spans[0], root);              /* shared */
+	assert_ptr_equal(spans[UINT16_MAX - 1], root); /* the last one shared */
+	assert_ptr_not_equal(spans[UINT16_MAX], root); /* past the bound: a slot of its own */
+	sonde_span_context_get(spans[DEEP - 1], &cc);
+	assert_memory_equal(cc.trace_id, rc.trace_id, 16);
+	assert_false(sonde_span_is_recording(spans[DEEP - 1]));
+	for (int i = DEEP; i-- > 0;) {
+		assert_ptr_equal(sonde_span_current(), i >= UINT16_MAX ? spans[i] : root);
+		sonde_span_end(spans[i]);
+	}
+	assert_ptr_equal(sonde_span_current(), root);
+	sonde_span_end(root);
+	assert_null(sonde_span_current());
+	stop();
+}
+
 static void test_unsampled_root_slot(void **state)
 {
 	(void)state;
@@ -1000,6 +1128,8 @@ int main(void)
 	        cmocka_unit_test(test_samplers_in_the_runtime),
 	        cmocka_unit_test(test_fast_start_slot_recycling_and_lazy_parent),
 	        cmocka_unit_test(test_unsampled_root_slot),
+	        cmocka_unit_test(test_recycled_slots_start_clean),
+	        cmocka_unit_test(test_unsampled_nesting_past_the_share_bound),
 	        cmocka_unit_test(test_value_length_limit_and_null_args),
 	        cmocka_unit_test(test_attributes_after_an_event_reservation),
 	        cmocka_unit_test(test_rusage),
