@@ -136,18 +136,27 @@ static const unsigned char *find(const unsigned char *s, size_t n, const char *n
 }
 
 /* A PEM private key block, from "-----BEGIN ... PRIVATE KEY-----" to its END line (or to
- * the end of the text when the END line is missing: a cut key is still a key). */
+ * the end of the text when the END line is missing: a cut key is still a key). A header
+ * without PRIVATE KEY whose closing dashes run into another BEGIN ("-----BEGIN -----BEGIN
+ * RSA PRIVATE KEY-----") joins the block that follows: replacing that block alone would
+ * leave the outer header running on past the marker, into a block of its own on a second
+ * look (found by fuzz_redact). */
 static size_t match_pem(const unsigned char *s, size_t n, size_t i)
 {
-	if (n - i < 16 || memcmp(s + i, "-----BEGIN ", 11) != 0)
-		return 0;
-	const unsigned char *eol = find(s + i + 11, n - i - 11, "-----");
-	if (!eol)
-		return 0;
-	size_t head = (size_t)(eol - s);
-	const unsigned char *pk = find(s + i + 11, head - i - 11, "PRIVATE KEY");
-	if (!pk)
-		return 0;
+	size_t b = i, head;
+	for (;;) {
+		if (n - b < 16 || memcmp(s + b, "-----BEGIN ", 11) != 0)
+			return 0;
+		const unsigned char *eol = find(s + b + 11, n - b - 11, "-----");
+		if (!eol)
+			return 0;
+		head = (size_t)(eol - s);
+		if (find(s + b + 11, head - b - 11, "PRIVATE KEY"))
+			break;
+		b = head; /* the header's closing dashes: the last five of the run may begin one */
+		while (b + 5 < n && s[b + 5] == '-')
+			b++;
+	}
 	const unsigned char *end = find(s + head + 5, n - head - 5, "-----END ");
 	if (!end)
 		return n - i;
@@ -233,14 +242,23 @@ static size_t match_email(const unsigned char *s, size_t n, size_t i, size_t *ba
 	size_t j = i + 1;
 	while (j < n && (is_alnum(s[j]) || s[j] == '-' || s[j] == '.'))
 		j++;
-	while (j > i + 1 && s[j - 1] == '.')
-		j--; /* a sentence's full stop is not part of the domain */
-	size_t last_dot = j;
-	while (last_dot > i + 1 && s[last_dot - 1] != '.')
-		last_dot--;
-	/* A dot inside the domain, a top-level label of two or more characters after it. */
-	if (last_dot <= i + 2 || j - last_dot < 2)
-		return 0;
+	/* The domain: the longest run of labels that ends with a dot inside it and a
+	 * top-level label of two or more characters. A shorter last label is left out rather
+	 * than the whole address: otherwise "a@b.example.c", cut before ".c" by a neighbour's
+	 * replacement, would be an address only on a second pass. A sentence's full stop is
+	 * not part of the domain either. */
+	for (;;) {
+		while (j > i + 1 && s[j - 1] == '.')
+			j--;
+		size_t last_dot = j;
+		while (last_dot > i + 1 && s[last_dot - 1] != '.')
+			last_dot--;
+		if (last_dot <= i + 2)
+			return 0;
+		if (j - last_dot >= 2)
+			break;
+		j = last_dot - 1;
+	}
 	*back = i - a;
 	return j - a;
 }
@@ -254,50 +272,79 @@ static void marker(sonde_buf *out, const char *what)
 	sonde_buf_putc(out, ']');
 }
 
+/* One scan of s[0, n): appends it to out with every secret-looking span replaced. Returns
+ * how many were. */
+static int scan(const sonde__redactor *r, const unsigned char *s, size_t n, sonde_buf *out)
+{
+	int count = 0;
+	size_t copied = 0; /* s[copied, i) is waiting to be copied */
+	for (size_t i = 0; i < n;) {
+		size_t len = 0, skip = 0, back = 0, run_end = 0;
+		const char *what = NULL;
+		unsigned char c = s[i];
+		if (c == 'e' && (len = match_jwt(s, n, i)))
+			what = "jwt";
+		else if ((c == 'B' || c == 'b') && (len = match_bearer(s, n, i, &skip)))
+			what = "bearer token";
+		else if (c == 'A' && (len = match_aws_key(s, n, i)))
+			what = "aws access key";
+		else if (c == '-' && (len = match_pem(s, n, i)))
+			what = "private key";
+		else if (is_digit(c) && (len = match_ssn(s, n, i)))
+			what = "ssn";
+		else if (is_digit(c) && (len = match_card(s, n, i, &run_end)))
+			what = "card number";
+		else if (c == '@' && (r->flags & SONDE__REDACT_EMAIL) && (len = match_email(s, n, i, &back)))
+			what = "email";
+		if (!what) {
+			/* A digit run that is no card is skipped whole: no part of it is one. */
+			i = is_digit(c) && run_end > i ? run_end : i + 1;
+			continue;
+		}
+		size_t from = i + skip - back; /* the secret's first byte */
+		if (from < copied)
+			from = copied;
+		sonde_buf_append(out, s + copied, from - copied);
+		marker(out, what);
+		count++;
+		i = i + skip - back + len;
+		copied = i;
+	}
+	sonde_buf_append(out, s + copied, n - copied);
+	return count;
+}
+
+/* Passes after the first that found something, at most (each pass that replaces consumes
+ * what made a secret, so the text settles in a pass or two). */
+enum { MAX_PASSES = 8 };
+
 int sonde__redact_text(const sonde__redactor *r, const char *text, size_t n, sonde_buf *out)
 {
-	const unsigned char *s = (const unsigned char *)text;
 	size_t limit = r->max_value_len && n > r->max_value_len ? r->max_value_len : n;
 	size_t start_len = out->len;
 	int count = 0;
 	if (r->flags & SONDE__REDACT_OFF) {
 		sonde_buf_append(out, text, limit);
 	} else {
-		size_t copied = 0; /* s[copied, i) is waiting to be copied */
-		for (size_t i = 0; i < n;) {
-			size_t len = 0, skip = 0, back = 0, run_end = 0;
-			const char *what = NULL;
-			unsigned char c = s[i];
-			if (c == 'e' && (len = match_jwt(s, n, i)))
-				what = "jwt";
-			else if ((c == 'B' || c == 'b') && (len = match_bearer(s, n, i, &skip)))
-				what = "bearer token";
-			else if (c == 'A' && (len = match_aws_key(s, n, i)))
-				what = "aws access key";
-			else if (c == '-' && (len = match_pem(s, n, i)))
-				what = "private key";
-			else if (is_digit(c) && (len = match_ssn(s, n, i)))
-				what = "ssn";
-			else if (is_digit(c) && (len = match_card(s, n, i, &run_end)))
-				what = "card number";
-			else if (c == '@' && (r->flags & SONDE__REDACT_EMAIL) &&
-			         (len = match_email(s, n, i, &back)))
-				what = "email";
-			if (!what) {
-				/* A digit run that is no card is skipped whole: no part of it is one. */
-				i = is_digit(c) && run_end > i ? run_end : i + 1;
-				continue;
+		int k = count = scan(r, (const unsigned char *)text, n, out);
+		/* A replacement can make a secret of what was around it, one that the scan had
+		 * passed over (an address that took a PEM header's closing dashes for a domain
+		 * label left the header running on: found by fuzz_redact): scan the result again
+		 * until a pass replaces nothing, so that the output holds nothing a scan would
+		 * replace. Only text that had a secret pays for it (on the exporter thread). */
+		sonde_buf tmp = SONDE_BUF_INIT;
+		for (int pass = 0; k > 0 && pass < MAX_PASSES && !out->oom; pass++) {
+			sonde_buf_reset(&tmp);
+			sonde_buf_append(&tmp, out->data + start_len, out->len - start_len);
+			if (tmp.oom) {
+				out->oom = true;
+				break;
 			}
-			size_t from = i + skip - back; /* the secret's first byte */
-			if (from < copied)
-				from = copied;
-			sonde_buf_append(out, s + copied, from - copied);
-			marker(out, what);
-			count++;
-			i = i + skip - back + len;
-			copied = i;
+			out->len = start_len;
+			k = scan(r, (const unsigned char *)tmp.data, tmp.len, out);
+			count += k;
 		}
-		sonde_buf_append(out, s + copied, n - copied);
+		sonde_buf_release(&tmp);
 		/* Cut after redaction, so that no secret is half-kept by the cut. */
 		if (r->max_value_len && out->len - start_len > r->max_value_len)
 			out->len = start_len + r->max_value_len;

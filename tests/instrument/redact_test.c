@@ -87,6 +87,68 @@ static void test_email_opt_in(void **state)
 	assert_string_equal(got, "mail [redacted: email]. Or @home.");
 	assert_int_equal(n, 1);
 	free(got);
+	/* A top-level label too short to be one is left out, not the whole address (found by
+	 * fuzz_redact: the JWT after the address was redacted first, and a second pass then
+	 * found the address it had cut short). */
+	got = redact(&r, "to a@b.example.c", &n);
+	assert_string_equal(got, "to [redacted: email].c");
+	free(got);
+	got = redact(&r, "mob@example.coiJIUz1NiJ9.eyJz1N9.eyJz1NiJ9.e\x8b-10", &n);
+	assert_string_equal(got, "[redacted: email].e\x8b-10");
+	char *again = redact(&r, got, &n);
+	assert_string_equal(again, got);
+	assert_int_equal(n, 0);
+	free(again);
+	free(got);
+}
+
+/* A PEM header whose dashes run into another BEGIN joins the block that follows (found by
+ * fuzz_redact: replaced alone, that block left the outer header running on into a block
+ * of its own), so that the output holds nothing a second scan would replace. */
+static void test_pem_nested_headers(void **state)
+{
+	(void)state;
+	sonde__redactor r = SONDE__REDACTOR_DEFAULT;
+	static const char *const cases[][2] = {
+	        {"-----BEGIN -----BEGIN PRIVATE KEY----------END -----PRIVATE KEY-----",
+	         "[redacted: private key]PRIVATE KEY-----"},
+	        {"x -----BEGIN RSA PRIVATE-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE "
+	         "KEY----- y",
+	         "x [redacted: private key] y"},
+	        {"-----BEGIN A------BEGIN B-----BEGIN EC PRIVATE KEY-----\nMHc\n", "[redacted: private key]"},
+	        {"-----BEGIN X----- text -----BEGIN PRIVATE KEY-----\nMII",
+	         "-----BEGIN X----- text [redacted: private key]"},
+	};
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		int n;
+		char *got = redact(&r, cases[k][0], &n);
+		assert_string_equal(got, cases[k][1]);
+		assert_int_equal(n, 1);
+		char *again = redact(&r, got, &n);
+		assert_string_equal(again, got);
+		assert_int_equal(n, 0);
+		free(again);
+		free(got);
+	}
+}
+
+/* A replacement that makes a secret of what is around it is followed by another scan
+ * (found by fuzz_redact: an address that took a PEM header's closing dashes for a domain
+ * label left the header running on to PRIVATE KEY). */
+static void test_rescan_after_replacement(void **state)
+{
+	(void)state;
+	sonde__redactor r = SONDE__REDACTOR_DEFAULT;
+	r.flags |= SONDE__REDACT_EMAIL;
+	int n;
+	char *got = redact(&r, "-----BEGIN b@e.----- PRIVATE KEY-----", &n);
+	assert_string_equal(got, "[redacted: private key]");
+	assert_int_equal(n, 2);
+	char *again = redact(&r, got, &n);
+	assert_string_equal(again, got);
+	assert_int_equal(n, 0);
+	free(again);
+	free(got);
 }
 
 static void test_keys(void **state)
@@ -143,8 +205,12 @@ static void test_truncation(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_secrets_found), cmocka_unit_test(test_near_misses_survive),
-	        cmocka_unit_test(test_email_opt_in),  cmocka_unit_test(test_keys),
+	        cmocka_unit_test(test_secrets_found),
+	        cmocka_unit_test(test_near_misses_survive),
+	        cmocka_unit_test(test_email_opt_in),
+	        cmocka_unit_test(test_pem_nested_headers),
+	        cmocka_unit_test(test_rescan_after_replacement),
+	        cmocka_unit_test(test_keys),
 	        cmocka_unit_test(test_truncation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
