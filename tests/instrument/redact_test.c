@@ -24,6 +24,21 @@ static char *redact(const sonde__redactor *r, const char *in, int *count)
 	return sonde_buf_detach(&out, NULL);
 }
 
+/* in redacts to want in count replacements, and want redacts to itself: nothing a second
+ * redaction would replace is left. */
+static void expect_settled(const sonde__redactor *r, const char *in, const char *want, int count)
+{
+	int n;
+	char *got = redact(r, in, &n);
+	assert_string_equal(got, want);
+	assert_int_equal(n, count);
+	char *again = redact(r, got, &n);
+	assert_string_equal(again, got);
+	assert_int_equal(n, 0);
+	free(again);
+	free(got);
+}
+
 static void expect(const char *in, const char *want)
 {
 	sonde__redactor r = SONDE__REDACTOR_DEFAULT;
@@ -90,16 +105,9 @@ static void test_email_opt_in(void **state)
 	/* A top-level label too short to be one is left out, not the whole address (found by
 	 * fuzz_redact: the JWT after the address was redacted first, and a second pass then
 	 * found the address it had cut short). */
-	got = redact(&r, "to a@b.example.c", &n);
-	assert_string_equal(got, "to [redacted: email].c");
-	free(got);
-	got = redact(&r, "mob@example.coiJIUz1NiJ9.eyJz1N9.eyJz1NiJ9.e\x8b-10", &n);
-	assert_string_equal(got, "[redacted: email].e\x8b-10");
-	char *again = redact(&r, got, &n);
-	assert_string_equal(again, got);
-	assert_int_equal(n, 0);
-	free(again);
-	free(got);
+	expect_settled(&r, "to a@b.example.c", "to [redacted: email].c", 1);
+	expect_settled(&r, "mob@example.coiJIUz1NiJ9.eyJz1N9.eyJz1NiJ9.e\x8b-10",
+	               "[redacted: email].e\x8b-10", 1);
 }
 
 /* A PEM header whose dashes run into another BEGIN joins the block that follows (found by
@@ -119,17 +127,8 @@ static void test_pem_nested_headers(void **state)
 	        {"-----BEGIN X----- text -----BEGIN PRIVATE KEY-----\nMII",
 	         "-----BEGIN X----- text [redacted: private key]"},
 	};
-	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-		int n;
-		char *got = redact(&r, cases[k][0], &n);
-		assert_string_equal(got, cases[k][1]);
-		assert_int_equal(n, 1);
-		char *again = redact(&r, got, &n);
-		assert_string_equal(again, got);
-		assert_int_equal(n, 0);
-		free(again);
-		free(got);
-	}
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+		expect_settled(&r, cases[k][0], cases[k][1], 1);
 }
 
 /* A replacement that makes a secret of what is around it is followed by another scan
@@ -140,15 +139,7 @@ static void test_rescan_after_replacement(void **state)
 	(void)state;
 	sonde__redactor r = SONDE__REDACTOR_DEFAULT;
 	r.flags |= SONDE__REDACT_EMAIL;
-	int n;
-	char *got = redact(&r, "-----BEGIN b@e.----- PRIVATE KEY-----", &n);
-	assert_string_equal(got, "[redacted: private key]");
-	assert_int_equal(n, 2);
-	char *again = redact(&r, got, &n);
-	assert_string_equal(again, got);
-	assert_int_equal(n, 0);
-	free(again);
-	free(got);
+	expect_settled(&r, "-----BEGIN b@e.----- PRIVATE KEY-----", "[redacted: private key]", 2);
 }
 
 static void test_keys(void **state)
