@@ -909,12 +909,11 @@ typedef struct trace_acc {
 } trace_acc;
 
 /* A span row waiting for its INSERT: the span, its ids, and where its span_data blobs are:
- * in s->row_attrs (attributes) and s->row_rest (the rest), or both in pre (the caller's
- * encoding, sonde_append_opts.span_enc_data) when that is not NULL. */
+ * in s->row_attrs (attributes) and s->row_rest (the rest), or both in the caller's
+ * encoding (sonde_append_opts.span_enc_data) when the append has one. */
 typedef struct span_row {
 	const sonde_span_data *sp;
 	int64_t rowid, key, service, name, res, scope;
-	const uint8_t *pre;
 	size_t attrs_off, attrs_len, rest_off, rest_len;
 } span_row;
 
@@ -1060,10 +1059,11 @@ static int write_chunks(sq_store *s, size_t n, chunk_fn fn, void *ctx)
 	return 0;
 }
 
-/* Inserts span rows [first, first + 2^lg) of s->rows and their span_data (write_chunks). */
+/* Inserts span rows [first, first + 2^lg) of s->rows and their span_data (write_chunks);
+ * ctx: the buffers the rows' attribute and rest offsets are in (const uint8_t *[2]). */
 static int span_chunk(sq_store *s, void *ctx, int lg, size_t first)
 {
-	(void)ctx;
+	const uint8_t *const *blobs = ctx;
 	int m = 1 << lg, rc;
 	if ((rc = multi_stmt(s, &s->ins_spans_n[lg], SQL_INS_SPANS, SQL_INS_SPANS_ROW, "", lg)) < 0 ||
 	    (rc = multi_stmt(s, &s->ins_span_data_n[lg], SQL_INS_SPAN_DATA, SQL_INS_SPAN_DATA_ROW, "", lg)) <
@@ -1091,25 +1091,27 @@ static int span_chunk(sq_store *s, void *ctx, int lg, size_t first)
 		sqlite3_bind_int64(q, o + 12, w->rowid);
 		sqlite3_bind_int64(q, o + 13, w->key);
 		o = r * 3;
-		const uint8_t *ab = w->pre ? w->pre : (const uint8_t *)s->row_attrs.data;
-		const uint8_t *rb = w->pre ? w->pre : (const uint8_t *)s->row_rest.data;
 		sqlite3_bind_int64(d, o + 1, w->rowid);
 		if (w->attrs_len)
-			sqlite3_bind_blob(d, o + 2, ab + w->attrs_off, (int)w->attrs_len, SQLITE_STATIC);
+			sqlite3_bind_blob(d, o + 2, blobs[0] + w->attrs_off, (int)w->attrs_len,
+			                  SQLITE_STATIC);
 		else
 			sqlite3_bind_null(d, o + 2);
-		sqlite3_bind_blob(d, o + 3, rb + w->rest_off, (int)w->rest_len, SQLITE_STATIC);
+		sqlite3_bind_blob(d, o + 3, blobs[1] + w->rest_off, (int)w->rest_len, SQLITE_STATIC);
 	}
 	if ((rc = step_rows(s, q, m, "spans")) < 0)
 		return rc;
 	return step_rows(s, d, m, "span_data");
 }
 
-/* Inserts the n (at most MULTI_ROWS) span rows waiting in s->rows, and their span_data;
- * then empties s->row_attrs and s->row_rest, which hold their blobs. */
-static int flush_span_rows(sq_store *s, size_t n)
+/* Inserts the n (at most MULTI_ROWS) span rows waiting in s->rows, and their span_data,
+ * whose blobs are in pre (the caller's encoding) or, when it is NULL, in s->row_attrs and
+ * s->row_rest; then empties those two. */
+static int flush_span_rows(sq_store *s, size_t n, const uint8_t *pre)
 {
-	int rc = write_chunks(s, n, span_chunk, NULL);
+	const uint8_t *blobs[2] = {pre ? pre : (const uint8_t *)s->row_attrs.data,
+	                           pre ? pre : (const uint8_t *)s->row_rest.data};
+	int rc = write_chunks(s, n, span_chunk, blobs);
 	sonde_buf_reset(&s->row_attrs);
 	sonde_buf_reset(&s->row_rest);
 	return rc;
@@ -1244,6 +1246,7 @@ static int append_spans(sq_store *s, const sonde_batch *b, const sonde_append_op
                         sonde_append_stats *st)
 {
 	const sonde_span_enc *enc = opts ? opts->span_enc : NULL;
+	const uint8_t *pre = enc ? opts->span_enc_data : NULL;
 	trace_acc *acc = NULL;
 	size_t acc_n = 0, nrows = 0;
 	if (!b->spans_count)
@@ -1329,7 +1332,6 @@ static int append_spans(sq_store *s, const sonde_batch *b, const sonde_append_op
 		st->spans_added++;
 		t->next_ord++;
 		if (enc) {
-			w->pre = opts->span_enc_data;
 			w->attrs_off = enc[i].attrs_off;
 			w->attrs_len = enc[i].attrs_len;
 			w->rest_off = enc[i].rest_off;
@@ -1348,7 +1350,7 @@ static int append_spans(sq_store *s, const sonde_batch *b, const sonde_append_op
 			w->rest_len = s->row_rest.len - w->rest_off;
 		}
 		if (nrows == MULTI_ROWS) {
-			if ((rc = flush_span_rows(s, nrows)) < 0)
+			if ((rc = flush_span_rows(s, nrows, pre)) < 0)
 				goto out;
 			nrows = 0;
 		}
@@ -1377,7 +1379,7 @@ static int append_spans(sq_store *s, const sonde_batch *b, const sonde_append_op
 		t->spans++;
 		t->errors += sp->status_code == SONDE_STATUS_ERROR;
 	}
-	if (nrows && (rc = flush_span_rows(s, nrows)) < 0)
+	if (nrows && (rc = flush_span_rows(s, nrows, pre)) < 0)
 		goto out;
 	rc = store_traces(s, acc, acc_n);
 out:
