@@ -36,6 +36,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "buf.h"
 
@@ -134,6 +135,29 @@ int sonde_json_fail(sonde_json_reader *r, const char *msg);
  * reader no longer checks for that object. */
 const char *sonde_json_raw_object(sonde_json_reader *r);
 void sonde_json_raw_object_end(sonde_json_reader *r, const char *after);
+/* Past the JSON whitespace (space, tab, LF, CR) at p, stopping at end: what the reader
+ * skips between tokens, for such a scan (and the reader's own). */
+static inline const char *sonde_json_skip_ws(const char *p, const char *end)
+{
+	if (__builtin_expect(p < end && (unsigned char)*p > ' ', 1))
+		return p;
+	while (p < end) {
+		char c = *p;
+		if (c == ' ') {
+			/* Indentation comes in long runs of spaces. */
+			uint64_t w;
+			while (end - p >= 8 && (memcpy(&w, p, 8), w == 0x2020202020202020ull))
+				p += 8;
+			while (p < end && *p == ' ')
+				p++;
+		} else if (c == '\n' || c == '\r' || c == '\t') {
+			p++;
+		} else {
+			break;
+		}
+	}
+	return p;
+}
 /* Line (1-based) of a byte offset, for messages. */
 size_t sonde_json_line_of(const sonde_json_reader *r, size_t offset);
 

@@ -147,23 +147,7 @@ static inline int reserve_scratch(sonde_json_reader *r, size_t need)
 
 static inline const unsigned char *skip_ws(const unsigned char *p, const unsigned char *end)
 {
-	if (LIKELY(p<end && * p> ' '))
-		return p;
-	while (p < end) {
-		unsigned c = *p;
-		if (c == ' ') {
-			/* Indentation comes in long runs of spaces. */
-			while (end - p >= 8 && load64(p) == 0x2020202020202020ull)
-				p += 8;
-			while (p < end && *p == ' ')
-				p++;
-		} else if (c == '\n' || c == '\r' || c == '\t') {
-			p++;
-		} else {
-			break;
-		}
-	}
-	return p;
+	return (const unsigned char *)sonde_json_skip_ws((const char *)p, (const char *)end);
 }
 
 /* Advances to the first byte of p[0..end) that is not plain_tab, or end. */

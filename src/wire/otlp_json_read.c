@@ -652,6 +652,21 @@ enum { INTERN_VALUE_MAX = 8 };
 
 static const sonde_str empty_str = {"", 0};
 
+/* s[0, n) kept in the batch, interned (names, keys) or copied; "" for n 0. Its ptr is
+ * NULL when out of memory. */
+static sonde_str keep_str(rd *c, const char *s, size_t n, bool intern)
+{
+	if (n == 0)
+		return empty_str;
+	return intern ? sonde_batch_intern(c->b, s, n) : sonde_batch_strdup(c->b, s, n);
+}
+
+/* An AnyValue's string: short ones interned, long ones copied (INTERN_VALUE_MAX). */
+static sonde_str keep_value_str(rd *c, const char *s, size_t n)
+{
+	return keep_str(c, s, n, n <= INTERN_VALUE_MAX);
+}
+
 /* Reads a string member into the batch, interned (names, keys) or copied. */
 static int rd_str(rd *c, sonde_str *out, bool intern)
 {
@@ -660,11 +675,7 @@ static int rd_str(rd *c, sonde_str *out, bool intern)
 	int rc = sonde_json_read_str(&c->j, &s, &n);
 	if (rc < 0)
 		return rc;
-	if (n == 0) {
-		*out = empty_str;
-		return 0;
-	}
-	*out = intern ? sonde_batch_intern(c->b, s, n) : sonde_batch_strdup(c->b, s, n);
+	*out = keep_str(c, s, n, intern);
 	return out->ptr ? 0 : -ENOMEM;
 }
 
@@ -921,18 +932,11 @@ static int rd_f64_list(rd *c, double **out, uint32_t *count)
  * negative or long integers) is left to the reader, which reads it, or fails on it, as
  * if the fast path did not exist. */
 
-static inline const char *fast_ws(const char *p, const char *end)
-{
-	while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
-		p++;
-	return p;
-}
-
 /* p at ws, then sep: the position past sep and the whitespace after it, or NULL. */
 static inline const char *fast_sep(const char *p, const char *end, char sep)
 {
-	p = fast_ws(p, end);
-	return p < end && *p == sep ? fast_ws(p + 1, end) : NULL;
+	p = sonde_json_skip_ws(p, end);
+	return p < end && *p == sep ? sonde_json_skip_ws(p + 1, end) : NULL;
 }
 
 /* p at a string of printable ASCII (' ' to '~', DEL) without escapes: its text in *s, *n
@@ -980,10 +984,11 @@ static int fast_kv(rd *c, sonde_kv *kv)
 {
 	const char *p = sonde_json_raw_object(&c->j), *end = c->j.end, *k, *t, *s = NULL, *q;
 	size_t kn, tn, sn = 0;
-	if (!p || !(p = fast_lit(fast_ws(p, end), end, "\"key\"", 5)) || !(p = fast_sep(p, end, ':')) ||
-	    !(p = fast_str(p, end, &k, &kn)) || !(p = fast_sep(p, end, ',')) ||
-	    !(p = fast_lit(p, end, "\"value\"", 7)) || !(p = fast_sep(p, end, ':')) ||
-	    !(p = fast_sep(p, end, '{')) || !(p = fast_str(p, end, &t, &tn)) || !(p = fast_sep(p, end, ':')))
+	if (!p || !(p = fast_lit(sonde_json_skip_ws(p, end), end, "\"key\"", 5)) ||
+	    !(p = fast_sep(p, end, ':')) || !(p = fast_str(p, end, &k, &kn)) ||
+	    !(p = fast_sep(p, end, ',')) || !(p = fast_lit(p, end, "\"value\"", 7)) ||
+	    !(p = fast_sep(p, end, ':')) || !(p = fast_sep(p, end, '{')) ||
+	    !(p = fast_str(p, end, &t, &tn)) || !(p = fast_sep(p, end, ':')))
 		return 0;
 	sonde_value v;
 	memset(&v, 0, sizeof v);
@@ -1018,22 +1023,17 @@ static int fast_kv(rd *c, sonde_kv *kv)
 	} else {
 		return 0;
 	}
-	p = fast_ws(p, end);
+	p = sonde_json_skip_ws(p, end);
 	if (p >= end || *p != '}')
 		return 0;
-	p = fast_ws(p + 1, end);
+	p = sonde_json_skip_ws(p + 1, end);
 	if (p >= end || *p != '}')
 		return 0;
-	kv->key = kn ? sonde_batch_intern(c->b, k, kn) : empty_str;
+	kv->key = keep_str(c, k, kn, true);
 	if (!kv->key.ptr)
 		return -ENOMEM;
-	if (v.kind == SONDE_VAL_STRING) {
-		v.u.str = sn == 0                  ? empty_str
-		          : sn <= INTERN_VALUE_MAX ? sonde_batch_intern(c->b, s, sn)
-		                                   : sonde_batch_strdup(c->b, s, sn);
-		if (!v.u.str.ptr)
-			return -ENOMEM;
-	}
+	if (v.kind == SONDE_VAL_STRING && !(v.u.str = keep_value_str(c, s, sn)).ptr)
+		return -ENOMEM;
 	kv->value = v;
 	sonde_json_raw_object_end(&c->j, p + 1);
 	c->cur_key = K_VALUE; /* where the reader would have left it */
@@ -1043,7 +1043,6 @@ static int fast_kv(rd *c, sonde_kv *kv)
 
 static int rd_value(rd *c, sonde_value *v, unsigned depth);
 
-/* A list of KeyValue whose values are at nesting level depth. */
 /* One KeyValue, token by token. */
 static int rd_kv(rd *c, sonde_kv *kv, unsigned depth)
 {
@@ -1064,6 +1063,7 @@ static int rd_kv(rd *c, sonde_kv *kv, unsigned depth)
 	return rc;
 }
 
+/* A list of KeyValue whose values are at nesting level depth. */
 static int rd_kvs(rd *c, sonde_attrs *out, unsigned depth)
 {
 	int rc = sonde_json_enter_array(&c->j);
@@ -1161,13 +1161,7 @@ static int rd_value(rd *c, sonde_value *v, unsigned depth)
 			if ((rc = sonde_json_read_str(&c->j, &s, &n)) < 0)
 				return rc;
 			v->kind = SONDE_VAL_STRING;
-			if (n == 0) {
-				v->u.str = empty_str;
-				break;
-			}
-			v->u.str = n <= INTERN_VALUE_MAX ? sonde_batch_intern(c->b, s, n)
-			                                 : sonde_batch_strdup(c->b, s, n);
-			if (!v->u.str.ptr)
+			if (!(v->u.str = keep_value_str(c, s, n)).ptr)
 				return -ENOMEM;
 			break;
 		}
