@@ -35,7 +35,7 @@
 #include "serve.h"
 #include "serve_internal.h"
 #include "sonde/status.h"
-#include "store_clickhouse_internal.h"
+#include "store_internal.h"
 
 enum { GROUP_MAX = 256 };
 

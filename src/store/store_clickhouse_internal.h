@@ -91,11 +91,6 @@ typedef struct ch_store {
 	uint64_t last_presence_ns, last_insert_ns;
 } ch_store;
 
-/* The last successful append's time in its presence query and in its INSERTs, in ns, of
- * a store opened on ClickHouse (a profile of the append path for sonde serve's bench).
- * Returns 0, or -EINVAL for another backend's store. */
-int sonde__ch_append_times(const sonde_store *s, uint64_t *presence_ns, uint64_t *insert_ns);
-
 /* Called for each complete row of a result: reads the row from r (checking r->short_
  * before acting on it), returns 0 to go on, a positive value to stop (the query then
  * returns it), or a negative code. */

@@ -106,4 +106,9 @@ int sonde__keymap_put_h(sonde__keymap *m, const void *k, size_t n, uint64_t h, u
  * wait for all of it at once; NULL when it could not be registered (use the default). */
 const char *sonde__sqlite_writeback_vfs(void);
 
+/* The last successful append's time in its presence query and in its INSERTs, in ns, of
+ * a store opened on ClickHouse (a profile of the append path for sonde serve's bench).
+ * Returns 0, or -EINVAL for another backend's store. */
+int sonde__ch_append_times(const sonde_store *s, uint64_t *presence_ns, uint64_t *insert_ns);
+
 #endif
