@@ -69,7 +69,7 @@ sqlite3 "$db3" 'DROP TABLE templates; ALTER TABLE logs DROP COLUMN template_id; 
 printf '2024-03-01 10:00:07,001 ERROR [worker] job 17 failed: disk /dev/sda1 full\n2024-03-01 10:00:08,001 ERROR [worker] job 18 failed: disk /dev/sdb2 full\n' >"$tmp/w.log"
 "$sonde" ingest -q --db "$db3" "$tmp/w.log" >/dev/null 2>"$tmp/err"
 expect "v3 store ingest exit" 0 $?
-expect "v3 store upgraded" 5 "$(sqlite3 "$db3" 'PRAGMA user_version')"
+expect "v3 store upgraded" 6 "$(sqlite3 "$db3" 'PRAGMA user_version')"
 expect "v3 records kept" 12 "$(sqlite3 "$db3" 'SELECT count(*) FROM logs WHERE template_id IS NULL')"
 expect "text lines share a template" "1|2" \
 	"$(sqlite3 "$db3" 'SELECT count(DISTINCT template_id), count(*) FROM logs WHERE template_id IS NOT NULL')"
