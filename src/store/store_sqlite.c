@@ -310,8 +310,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
          * and page splits in the middle: a quarter of an append's instructions. Filters on
          * service and operation are now read from the index inside a time window and by a
          * scan without one (docs/store.md, round 6). */
-        "DROP INDEX IF EXISTS spans_op; DROP INDEX IF EXISTS spans_start;"
-        "CREATE INDEX IF NOT EXISTS spans_time ON spans(start_ns, service_id, name_id);",
+        ("DROP INDEX IF EXISTS spans_op; DROP INDEX IF EXISTS spans_start;"
+         "CREATE INDEX IF NOT EXISTS spans_time ON spans(start_ns, service_id, name_id);"),
 };
 
 static int user_version(sq_store *s, int *v)
