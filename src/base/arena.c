@@ -68,6 +68,27 @@ void sonde_arena_reset(sonde_arena *a, size_t keep_bytes)
 			a->block_size = b->size;
 }
 
+void sonde_arena_adopt(sonde_arena *dst, sonde_arena *src)
+{
+	if (src->head) {
+		/* Behind dst's current block, whose free space stays in use. */
+		sonde_arena_block *last = src->head;
+		while (last->next)
+			last = last->next;
+		if (dst->head) {
+			last->next = dst->head->next;
+			dst->head->next = src->head;
+		} else {
+			last->next = NULL;
+			dst->head = src->head;
+			dst->cur = dst->end = (char *)(void *)src->head->data + src->head->size;
+		}
+		dst->bytes_used += src->bytes_used;
+	}
+	free_chain(src->spare);
+	sonde_arena_init(src);
+}
+
 static sonde_arena_block *block_new(size_t size)
 {
 	if (size > SIZE_MAX - sizeof(sonde_arena_block))

@@ -33,6 +33,10 @@ void sonde_arena_release(sonde_arena *a);
  * from the kernel (which zeroes them: a large share of decoding time otherwise). */
 void sonde_arena_reset(sonde_arena *a, size_t keep_bytes);
 
+/* Moves every allocation of src into dst: they live until dst is released or reset; src
+ * is left empty (its spare blocks freed). */
+void sonde_arena_adopt(sonde_arena *dst, sonde_arena *src);
+
 /* Returns n bytes aligned to 16 (or NULL when out of memory). n == 0 returns a valid
  * unique pointer. The memory is uninitialised and lives until sonde_arena_release(). */
 void *sonde_arena_alloc(sonde_arena *a, size_t n);

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -134,7 +135,13 @@ typedef struct ing {
 	sonde_str service;     /* for records without one; ptr NULL: none */
 	uint64_t log_position; /* of the next log record of this source */
 	size_t batch_records;
-	size_t given;     /* spans of g->b handed to the writer while the document is read */
+	/* Spans of the document being read handed to the writer (and taken out of g->b); of
+	 * those, the earliest and latest start and their resources (each run of one resource
+	 * once), noted in the statistics once the document is stored. */
+	size_t given;
+	uint64_t given_min, given_max;
+	const sonde_resource **given_res;
+	size_t given_res_count, given_res_cap;
 	sonde_ptrmap svc; /* resources given a service name: copy by original */
 	sonde_buf enc;    /* the reader's scratch for encoding a batch's spans (flush) */
 	char *errmsg;
@@ -556,13 +563,45 @@ static int flush(ing *g)
 	return rc;
 }
 
+/* Keeps what the statistics need of spans handed to the writer (they leave g->b). */
+static int note_given(ing *g, const sonde_span_data *spans, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t t = spans[i].start_ns;
+		if (t && (!g->given_min || t < g->given_min))
+			g->given_min = t;
+		if (t > g->given_max)
+			g->given_max = t;
+		if (g->given_res_count && g->given_res[g->given_res_count - 1] == spans[i].resource)
+			continue;
+		if (g->given_res_count == g->given_res_cap) {
+			size_t cap = g->given_res_cap ? g->given_res_cap * 2 : 16;
+			const sonde_resource **r = realloc(g->given_res, cap * sizeof *r);
+			if (!r)
+				return -ENOMEM;
+			g->given_res = r;
+			g->given_res_cap = cap;
+		}
+		g->given_res[g->given_res_count++] = spans[i].resource;
+	}
+	return 0;
+}
+
+static void forget_given(ing *g)
+{
+	g->given = 0;
+	g->given_min = g->given_max = 0;
+	g->given_res_count = 0;
+}
+
 /* sonde_otlp_json_read_stream()'s callback: hands the spans read so far to the writer, in
- * slices of batch_records (the rest waits for more, or for the end of the document). */
+ * slices of batch_records (the rest waits for more, or for the end of the document), and
+ * takes them out of b, so that the reader reuses their memory. */
 static int give_spans(void *ctx, sonde_batch *b, size_t final)
 {
 	ing *g = ctx;
-	while (final - g->given >= g->batch_records) {
-		size_t n = g->batch_records;
+	size_t taken = 0, n = g->batch_records;
+	while (final - taken >= n && taken <= (size_t)INT_MAX - n) {
 		/* A slice the writer is done with (all are of batch_records spans), else a new one
 		 * (mapped fresh from the system, at this size, and faulted in page by page). */
 		slice *sl = NULL;
@@ -572,28 +611,31 @@ static int give_spans(void *ctx, sonde_batch *b, size_t final)
 		pthread_mutex_unlock(&g->w->mu);
 		if (!sl && !(sl = slice_new(n)))
 			return -ENOMEM;
-		memcpy(sl->spans, b->spans + g->given, n * sizeof *sl->spans);
+		memcpy(sl->spans, b->spans + taken, n * sizeof *sl->spans);
 		sonde_buf_reset(&sl->data);
 		int rc = add_service(g, sl->spans, n, false);
 		if (rc == 0)
 			rc = sonde_store_encode_spans(&sl->data, sl->spans, n, sl->enc);
+		if (rc == 0)
+			rc = note_given(g, sl->spans, n);
 		if (rc < 0) {
 			slice_free(sl);
 			return rc;
 		}
 		g->given += n;
+		taken += n;
 		job j = {.slice = sl, .spans_count = n};
 		if ((rc = writer_queue(g->w, &j)) < 0)
 			return rc;
 	}
-	return 0;
+	return (int)taken;
 }
 
 /* Reads an OTLP JSON document into g->b while a writer stores its spans as they are read,
  * in slices of batch_records, all in one held transaction, which is committed once the
  * document has been read whole, so that a bad document stores nothing, as when reading
- * and storing alternate. The spans stored are then taken out of g->b (and noted in the
- * statistics), and the caller stores the rest. Returns 1 when it cannot be done so (not a
+ * and storing alternate. The spans given leave g->b (the reader reuses their memory) and
+ * are noted in the statistics once the document is stored; the caller stores the rest. Returns 1 when it cannot be done so (not a
  * SQLite store; the caller reads and stores in turn), the reader's result (err filled),
  * or a store error with its message in g->errmsg (*store_failed set). */
 static int read_streamed(ing *g, const char *buf, size_t len, sonde_wire_error *err, bool *store_failed)
@@ -613,7 +655,7 @@ static int read_streamed(ing *g, const char *buf, size_t len, sonde_wire_error *
 		sonde__store_sqlite_hold(g->s, SONDE__HOLD_ROLLBACK);
 		return 1;
 	}
-	g->given = 0;
+	forget_given(g);
 	rc = sonde_otlp_json_read_stream(g->b, buf, len, err, give_spans, g);
 	int wrc;
 	if (rc == 0) {
@@ -628,20 +670,20 @@ static int read_streamed(ing *g, const char *buf, size_t len, sonde_wire_error *
 		 * document sets a resource or scope after spans of it (b is as it was), and is
 		 * read again whole. */
 		sonde__store_sqlite_hold(g->s, SONDE__HOLD_ROLLBACK);
-		g->given = 0;
+		forget_given(g);
 		if (wrc < 0) {
 			*store_failed = true;
 			return wrc;
 		}
 		return rc;
 	}
-	sonde_batch *b = g->b;
-	if ((rc = add_service(g, b->spans, g->given, false)) < 0)
-		return rc;
-	note_batch(g->st, b->spans, g->given, NULL);
-	memmove(b->spans, b->spans + g->given, (b->spans_count - g->given) * sizeof *b->spans);
-	b->spans_count -= g->given;
-	g->given = 0;
+	/* The spans stored are out of g->b already; the caller stores the rest. */
+	note_time(g->st, g->given_min);
+	note_time(g->st, g->given_max);
+	const sonde_resource *last = NULL;
+	for (size_t i = 0; i < g->given_res_count; i++)
+		note_service(g->st, g->given_res[i], &last);
+	forget_given(g);
 	return 0;
 }
 
@@ -881,6 +923,7 @@ int sonde_ingest_buffer(sonde_store *s, const char *source, const char *buf, siz
 	sonde_batch_free(g.b);
 	sonde_ptrmap_release(&g.svc);
 	sonde_buf_release(&g.enc);
+	free(g.given_res);
 	return rc;
 }
 

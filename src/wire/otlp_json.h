@@ -37,8 +37,12 @@ int sonde_otlp_json_read(sonde_batch *b, const char *buf, size_t len, sonde_wire
 
 /* Called by sonde_otlp_json_read_stream() when spans[0..final) of b are final: read whole,
  * and neither they nor the resources and scopes they point to will change again (later
- * spans may still be added, which moves b->spans: copy what you keep). Returns 0 to go
- * on, or a negative code, which stops the read with that code. */
+ * spans may still be added, which moves b->spans: copy what you keep). Returns a negative
+ * code, which stops the read with that code, or n >= 0 to go on: the callback is done
+ * with spans[0..n), which are taken out of b. What a span taken owns alone (its
+ * attribute, event and link arrays and strings not interned) may then be reused for the
+ * spans that follow; its name, strings interned in b, and its resource and scope live as
+ * long as b. A document read so keeps in memory only the spans not yet taken. */
 typedef int (*sonde_otlp_json_spans_fn)(void *ctx, sonde_batch *b, size_t final);
 
 /* As sonde_otlp_json_read(), calling on_spans (when not NULL) as spans become final, so
@@ -48,7 +52,7 @@ typedef int (*sonde_otlp_json_spans_fn)(void *ctx, sonde_batch *b, size_t final)
  * sets a resource or scope after spans of it were declared final returns 1, with b left
  * as it was: read it with sonde_otlp_json_read(). On failure b is left as it was, as for
  * sonde_otlp_json_read(). After 1 or a failure, what was declared final was not: the
- * caller undoes what it did with it. */
+ * caller undoes what it did with it (spans it took are not put back in b). */
 int sonde_otlp_json_read_stream(sonde_batch *b, const char *buf, size_t len, sonde_wire_error *err,
                                 sonde_otlp_json_spans_fn on_spans, void *ctx);
 

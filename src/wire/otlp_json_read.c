@@ -460,12 +460,30 @@ typedef struct rd {
 	sonde_otlp_json_spans_fn on_spans;
 	void *on_ctx;
 	bool in_place, gave_group, gave_scope;
+	/* Streaming: what a span owns alone (attribute, event and link arrays, strings not
+	 * interned) goes to scratch while in_span, and scratch starts over whenever on_spans
+	 * has taken every span read into it, so that a long document is read in the memory
+	 * of one slice; what is left of it at the end joins the batch's arena. pre: spans of
+	 * the batch from before the read that on_spans has not taken. */
+	sonde_arena scratch;
+	bool in_span;
+	size_t pre;
 } rd;
+
+/* Blocks of scratch kept for the spans that follow when it starts over. */
+enum { SCRATCH_KEEP = 64 << 20 };
 
 static void rd_init(rd *c, sonde_batch *b)
 {
 	memset(c, 0, sizeof(*c));
 	c->b = b;
+	sonde_arena_init(&c->scratch);
+}
+
+/* Where what is being read is kept. */
+static sonde_arena *rd_mem(rd *c)
+{
+	return c->in_span ? &c->scratch : &c->b->arena;
 }
 
 static void rd_reset(rd *c)
@@ -488,6 +506,7 @@ static void rd_release(rd *c)
 	free(c->u64s.p);
 	free(c->f64s.p);
 	free(c->quantiles.p);
+	sonde_arena_release(&c->scratch);
 }
 
 /* Returns a new slot on top of v (uninitialised), or NULL when out of memory. */
@@ -506,7 +525,7 @@ static void *vec_push(vec *v, size_t elem)
 	return (char *)v->p + v->len++ * elem;
 }
 
-/* Moves the elements [start, len) of v into the batch arena and pops them. Returns the
+/* Moves the elements [start, len) of v into the batch (rd_mem) and pops them. Returns the
  * copy, NULL when there are none, and sets *count and *rc (0, or < 0 on failure). */
 static void *vec_take(rd *c, vec *v, size_t start, size_t elem, uint32_t *count, int *rc)
 {
@@ -520,7 +539,7 @@ static void *vec_take(rd *c, vec *v, size_t start, size_t elem, uint32_t *count,
 		*rc = sonde_json_fail(&c->j, "too many list elements");
 		return NULL;
 	}
-	void *p = sonde_arena_memdup(&c->b->arena, (char *)v->p + start * elem, n * elem);
+	void *p = sonde_arena_memdup(rd_mem(c), (char *)v->p + start * elem, n * elem);
 	if (!p) {
 		*rc = -ENOMEM;
 		return NULL;
@@ -658,7 +677,10 @@ static sonde_str keep_str(rd *c, const char *s, size_t n, bool intern)
 {
 	if (n == 0)
 		return empty_str;
-	return intern ? sonde_batch_intern(c->b, s, n) : sonde_batch_strdup(c->b, s, n);
+	if (intern)
+		return sonde_batch_intern(c->b, s, n);
+	const char *p = sonde_arena_strndup(rd_mem(c), s, n);
+	return (sonde_str){p, p ? n : 0};
 }
 
 /* An AnyValue's string: short ones interned, long ones copied (INTERN_VALUE_MAX). */
@@ -788,7 +810,7 @@ static int rd_bytes(rd *c, sonde_str *out)
 		*out = empty_str;
 		return 0;
 	}
-	char *p = sonde_arena_alloc(&c->b->arena, sonde_base64_decoded_max(sn) + 1);
+	char *p = sonde_arena_alloc(rd_mem(c), sonde_base64_decoded_max(sn) + 1);
 	if (!p)
 		return -ENOMEM;
 	size_t n;
@@ -1336,12 +1358,29 @@ static int rd_status(rd *c, sonde_span_data *sp)
 	return 0;
 }
 
+/* Declares the batch's spans final (on_spans) and takes out those on_spans took. */
+static int give(rd *c)
+{
+	int rc = c->on_spans(c->on_ctx, c->b, c->b->spans_count);
+	if (rc <= 0)
+		return rc;
+	sonde_batch *b = c->b;
+	size_t n = (size_t)rc < b->spans_count ? (size_t)rc : b->spans_count;
+	memmove(b->spans, b->spans + n, (b->spans_count - n) * sizeof *b->spans);
+	b->spans_count -= n;
+	c->pre = c->pre > n ? c->pre - n : 0;
+	if (b->spans_count == c->pre)
+		sonde_arena_reset(&c->scratch, SCRATCH_KEEP);
+	return 0;
+}
+
 static int rd_span(rd *c, const void *arg)
 {
 	const group *g = arg;
 	sonde_span_data *sp = sonde_batch_add_span(c->b, g->res, g->scope);
 	if (!sp)
 		return -ENOMEM;
+	c->in_span = c->in_place;
 	int rc = sonde_json_enter_object(&c->j);
 	if (rc < 0)
 		return rc;
@@ -1388,9 +1427,10 @@ static int rd_span(rd *c, const void *arg)
 		if (rc < 0)
 			return rc;
 	}
+	c->in_span = false;
 	if (rc == 0 && c->in_place) {
 		c->gave_group = c->gave_scope = true;
-		rc = c->on_spans(c->on_ctx, c->b, c->b->spans_count);
+		rc = give(c);
 	}
 	return rc;
 }
@@ -1824,7 +1864,7 @@ static int rd_resource_group(rd *c, const void *arg)
 	c->in_place = false;
 	/* The group is whole: its spans cannot change any more. */
 	if (rc == 0 && c->on_spans && g.sig == SONDE_SIGNAL_TRACES)
-		rc = c->on_spans(c->on_ctx, c->b, c->b->spans_count);
+		rc = give(c);
 	return rc;
 }
 
@@ -1889,14 +1929,18 @@ int sonde_otlp_json_read_stream(sonde_batch *b, const char *buf, size_t len, son
 	rd_init(c, b);
 	c->on_spans = on_spans;
 	c->on_ctx = ctx;
+	c->pre = nspans;
 	sonde_json_reader_init(&c->j, buf, len);
 	int rc = rd_request(c);
 	if (rc < 0) {
 		if (rc != RESTREAM)
 			rd_error(c, rc, buf, len, 0, 0, err);
-		b->spans_count = nspans;
+		b->spans_count = c->pre;
 		b->logs_count = nlogs;
 		b->metrics_count = nmetrics;
+	} else if (b->spans_count > c->pre) {
+		/* Spans read into scratch and not taken stay in the batch: so does their data. */
+		sonde_arena_adopt(&b->arena, &c->scratch);
 	}
 	sonde_json_reader_release(&c->j);
 	rd_release(c);

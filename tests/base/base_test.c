@@ -73,6 +73,50 @@ static void test_arena_reset_reuses_blocks(void **state)
 	assert_int_equal(a.spare_bytes, 0);
 }
 
+/* Adopted allocations keep their bytes and live as long as the arena that took them; the
+ * current block of that arena stays in use. */
+static void test_arena_adopt(void **state)
+{
+	(void)state;
+	sonde_arena dst, src;
+	sonde_arena_init(&dst);
+	sonde_arena_init(&src);
+	char *keep[600];
+	for (int i = 0; i < 600; i++) {
+		keep[i] = sonde_arena_alloc(&src, 1000 + (size_t)i);
+		assert_non_null(keep[i]);
+		memset(keep[i], i & 0xff, 1000 + (size_t)i);
+	}
+	char *big = sonde_arena_alloc(&src, 2 << 20);
+	assert_non_null(big);
+	memset(big, 7, 2 << 20);
+	sonde_arena_alloc(&src, 10);
+	sonde_arena_reset(&src, 0); /* spares: none */
+	for (int i = 0; i < 600; i++) {
+		keep[i] = sonde_arena_alloc(&src, 1000 + (size_t)i);
+		memset(keep[i], i & 0xff, 1000 + (size_t)i);
+	}
+	/* Into an empty arena, then into one in use. */
+	sonde_arena_adopt(&dst, &src);
+	assert_null(src.head);
+	assert_int_equal(src.bytes_used, 0);
+	char *mine = sonde_arena_alloc(&dst, 100);
+	memset(mine, 0xee, 100);
+	for (int i = 0; i < 10; i++)
+		assert_non_null(sonde_arena_alloc(&src, 5000));
+	char *cur = dst.cur;
+	size_t used = dst.bytes_used;
+	sonde_arena_adopt(&dst, &src);
+	assert_ptr_equal(dst.cur, cur);
+	assert_int_equal(dst.bytes_used, used + 10 * 5008);
+	for (int i = 0; i < 600; i++)
+		for (size_t k = 0; k < 1000 + (size_t)i; k++)
+			assert_int_equal((unsigned char)keep[i][k], i & 0xff);
+	assert_int_equal((unsigned char)mine[99], 0xee);
+	sonde_arena_release(&dst);
+	sonde_arena_release(&src);
+}
+
 static void test_buf_appends(void **state)
 {
 	(void)state;
@@ -175,6 +219,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_arena_alignment_and_big_blocks),
 	        cmocka_unit_test(test_arena_reset_reuses_blocks),
+	        cmocka_unit_test(test_arena_adopt),
 	        cmocka_unit_test(test_buf_appends),
 	        cmocka_unit_test(test_intern_dedups),
 	        cmocka_unit_test(test_hex),

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "hex.h"
 #include "otlp_json.h"
 #include "sonde/status.h"
@@ -1416,6 +1417,150 @@ static void test_stream_order(void **state)
 	sonde_batch_free(b);
 }
 
+/* What a span holds, as text: enough to tell one span's data from another's. */
+static void sig_attrs(sonde_buf *o, const sonde_attrs *a)
+{
+	for (uint32_t i = 0; i < a->count; i++) {
+		const sonde_kv *kv = &a->items[i];
+		sonde_buf_printf(o, " %.*s=", (int)kv->key.len, kv->key.ptr);
+		if (kv->value.kind == SONDE_VAL_STRING)
+			sonde_buf_printf(o, "'%.*s'", (int)kv->value.u.str.len, kv->value.u.str.ptr);
+		else if (kv->value.kind == SONDE_VAL_INT)
+			sonde_buf_printf(o, "%lld", (long long)kv->value.u.i);
+		else if (kv->value.kind == SONDE_VAL_BYTES)
+			sonde_buf_printf(o, "b%zu:%.*s", kv->value.u.str.len, (int)kv->value.u.str.len,
+			                 kv->value.u.str.ptr);
+		else if (kv->value.kind == SONDE_VAL_ARRAY)
+			for (uint32_t k = 0; k < kv->value.u.array.count; k++)
+				sonde_buf_printf(o, "[%.*s]", (int)kv->value.u.array.items[k].u.str.len,
+				                 kv->value.u.array.items[k].u.str.ptr);
+	}
+}
+
+static void span_sig(sonde_buf *o, const sonde_span_data *sp)
+{
+	sonde_buf_reset(o);
+	sonde_buf_printf(o, "%.*s ts=%.*s msg=%.*s", (int)sp->name.len, sp->name.ptr, (int)sp->trace_state.len,
+	                 sp->trace_state.ptr, (int)sp->status_message.len, sp->status_message.ptr);
+	sig_attrs(o, &sp->attrs);
+	for (uint32_t e = 0; e < sp->events_count; e++) {
+		sonde_buf_printf(o, " ev:%.*s", (int)sp->events[e].name.len, sp->events[e].name.ptr);
+		sig_attrs(o, &sp->events[e].attrs);
+	}
+	for (uint32_t l = 0; l < sp->links_count; l++) {
+		sonde_buf_printf(o, " ln:%.*s", (int)sp->links[l].trace_state.len, sp->links[l].trace_state.ptr);
+		sig_attrs(o, &sp->links[l].attrs);
+	}
+}
+
+/* A callback that takes spans (they leave the batch, and the reader reuses their memory
+ * once none read since is left): each span taken must hold what the whole read gives. */
+typedef struct take_ctx {
+	const sonde_batch *whole;
+	size_t next, calls;
+	sonde_buf a, b;
+} take_ctx;
+
+static int on_take(void *ctx, sonde_batch *b, size_t final)
+{
+	take_ctx *t = ctx;
+	t->calls++;
+	if (final < 5)
+		return 0;
+	/* Every other call leaves the last span behind, so memory is not reused then. */
+	size_t n = t->calls % 2 ? final : final - 1;
+	for (size_t i = 0; i < n; i++, t->next++) {
+		span_sig(&t->a, &b->spans[i]);
+		span_sig(&t->b, &t->whole->spans[t->next]);
+		sonde_buf_putc(&t->a, 0);
+		sonde_buf_putc(&t->b, 0);
+		assert_string_equal((char *)t->a.data, (char *)t->b.data);
+	}
+	return (int)n;
+}
+
+static void test_stream_take(void **state)
+{
+	(void)state;
+	sonde_buf doc = SONDE_BUF_INIT;
+	sonde_buf_puts(&doc, "{\"resourceSpans\":[");
+	for (int g = 0; g < 3; g++) {
+		sonde_buf_printf(&doc, "%s{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":"
+		                       "{\"stringValue\":\"svc-%d\"}}]},\"scopeSpans\":[{\"scope\":{\"name\":\"s\"},"
+		                       "\"spans\":[",
+		                 g ? "," : "", g);
+		for (int i = 0; i < 700; i++) {
+			int k = g * 1000 + i;
+			sonde_buf_printf(
+			        &doc,
+			        "%s{\"traceId\":\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"%016x\","
+			        "\"name\":\"op-%d\",\"traceState\":\"k=v%d\",\"attributes\":[{\"key\":\"url.full\","
+			        "\"value\":{\"stringValue\":\"https://example.com/items/%d?page=%d\"}},{\"key\":"
+			        "\"n\",\"value\":{\"intValue\":\"%d\"}},{\"key\":\"raw\",\"value\":{\"bytesValue\":"
+			        "\"aGVsbG8gd29ybGQ=\"}},{\"key\":\"tags\",\"value\":{\"arrayValue\":{\"values\":"
+			        "[{\"stringValue\":\"alpha-%d\"},{\"stringValue\":\"beta-%d\"}]}}},{\"key\":\"esc\","
+			        "\"value\":{\"stringValue\":\"a\\\"quote\\\" %d\"}}],\"events\":[{\"name\":\"ev\","
+			        "\"attributes\":[{\"key\":\"detail\",\"value\":{\"stringValue\":\"event detail %d\"}}]}],"
+			        "\"links\":[{\"traceId\":\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":"
+			        "\"b7ad6b7169203331\",\"traceState\":\"link-state-%d\"}],\"status\":{\"code\":2,"
+			        "\"message\":\"failure number %d\"}}",
+			        i ? "," : "", k + 1, k % 13, k, k, k % 7, k, k, k, k, k, k, k);
+		}
+		sonde_buf_puts(&doc, "]}]}");
+	}
+	sonde_buf_puts(&doc, "]}");
+
+	sonde_wire_error err;
+	sonde_batch *whole = sonde_batch_new();
+	/* Three spans already in the batch: taken first, from their own memory. */
+	static const char pre[] = "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":["
+	                          "{\"traceId\":\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"00000000000000a1\","
+	                          "\"name\":\"pre-1\",\"status\":{\"message\":\"before the read\"}},"
+	                          "{\"traceId\":\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"00000000000000a2\","
+	                          "\"name\":\"pre-2\"},"
+	                          "{\"traceId\":\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"00000000000000a3\","
+	                          "\"name\":\"pre-3\"}]}]}]}";
+	assert_int_equal(sonde_otlp_json_read(whole, pre, strlen(pre), &err), 0);
+	assert_int_equal(sonde_otlp_json_read(whole, (char *)doc.data, doc.len, &err), 0);
+	assert_int_equal(whole->spans_count, 3 + 2100);
+
+	sonde_batch *b = sonde_batch_new();
+	assert_int_equal(sonde_otlp_json_read(b, pre, strlen(pre), &err), 0);
+	take_ctx t = {.whole = whole, .a = SONDE_BUF_INIT, .b = SONDE_BUF_INIT};
+	assert_int_equal(sonde_otlp_json_read_stream(b, (char *)doc.data, doc.len, &err, on_take, &t), 0);
+	assert_true(t.next > 2000);
+	/* What was not taken is in the batch, whole, after the read. */
+	assert_int_equal(t.next + b->spans_count, whole->spans_count);
+	for (size_t i = 0; i < b->spans_count; i++) {
+		span_sig(&t.a, &b->spans[i]);
+		span_sig(&t.b, &whole->spans[t.next + i]);
+		sonde_buf_putc(&t.a, 0);
+		sonde_buf_putc(&t.b, 0);
+		assert_string_equal((char *)t.a.data, (char *)t.b.data);
+	}
+	sonde_batch_free(b);
+
+	/* A failed read leaves the spans not taken as they were; the taken ones are gone. */
+	b = sonde_batch_new();
+	assert_int_equal(sonde_otlp_json_read(b, pre, strlen(pre), &err), 0);
+	t.next = t.calls = 0;
+	assert_int_equal(sonde_otlp_json_read_stream(b, (char *)doc.data, doc.len - 10, &err, on_take, &t),
+	                 SONDE_EPARSE);
+	assert_int_equal(b->spans_count, 0);
+	sonde_batch_free(b);
+	b = sonde_batch_new();
+	assert_int_equal(sonde_otlp_json_read(b, pre, strlen(pre), &err), 0);
+	assert_int_equal(sonde_otlp_json_read_stream(b, "{\"resourceSpans\":[{]}", 21, &err, on_take, &t),
+	                 SONDE_EPARSE);
+	assert_int_equal(b->spans_count, 3);
+	sonde_batch_free(b);
+
+	sonde_batch_free(whole);
+	sonde_buf_release(&t.a);
+	sonde_buf_release(&t.b);
+	sonde_buf_release(&doc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1439,6 +1584,7 @@ int main(void)
 	        cmocka_unit_test(test_write_range),
 	        cmocka_unit_test(test_escapes_and_strings),
 	        cmocka_unit_test(test_stream_order),
+	        cmocka_unit_test(test_stream_take),
 	        cmocka_unit_test(test_attribute_forms),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
