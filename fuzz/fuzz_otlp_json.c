@@ -6,7 +6,8 @@
  * indented, and as JSON lines, then read back) unchanged, or the target aborts. The
  * document is also read streaming (sonde_otlp_json_read_stream): the same batch, and the
  * spans it declares final (with their resources and scopes) never change afterwards; or,
- * when it answers that they would have, the batch is as it was.
+ * when it answers that they would have, the batch is as it was. It is read streaming once
+ * more with spans taken out of the batch as they are declared final (check_stream_take).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -121,6 +122,51 @@ static void check_stream(const char *text, size_t size, const sonde_batch *whole
 	sonde_batch_free(b);
 }
 
+/* A streaming read whose callback takes spans out of the batch (all of them, or half,
+ * by turns), so that the reader reuses their memory: each span taken holds, when taken,
+ * what the whole read gives, and what is left at the end is the rest of it. */
+typedef struct takes {
+	const sonde_batch *whole;
+	size_t next, calls;
+	int differ;
+} takes;
+
+static int on_take(void *ctx, sonde_batch *b, size_t final)
+{
+	takes *t = ctx;
+	size_t n = ++t->calls % 3 ? final : final / 2;
+	for (size_t i = 0; i < n && t->whole; i++)
+		if (t->next + i >= t->whole->spans_count ||
+		    !sonde_span_data_equal(&b->spans[i], &t->whole->spans[t->next + i]))
+			t->differ = 1;
+	t->next += n;
+	return (int)n;
+}
+
+static void check_stream_take(const char *text, size_t size, const sonde_batch *whole)
+{
+	takes t = {.whole = whole};
+	sonde_wire_error err;
+	sonde_batch *b = sonde_batch_new();
+	if (!b)
+		abort();
+	int rc = sonde_otlp_json_read_stream(b, text, size, &err, on_take, &t);
+	if (rc != 1 && (rc == 0) != (whole != NULL))
+		die("stream (taking)", "the streaming read and the whole read disagree");
+	if (rc == 0) {
+		if (t.differ)
+			die("stream (taking)", "a span taken differs from the whole read's");
+		if (t.next + b->spans_count != whole->spans_count)
+			die("stream (taking)", "spans taken and left do not add up");
+		for (size_t i = 0; i < b->spans_count; i++)
+			if (!sonde_span_data_equal(&b->spans[i], &whole->spans[t.next + i]))
+				die("stream (taking)", "a span left in the batch differs from the whole read's");
+	} else if (b->spans_count || b->logs_count || b->metrics_count) {
+		die("stream (taking)", "a failed read left records in the batch");
+	}
+	sonde_batch_free(b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -132,10 +178,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (sonde_otlp_json_read(b, text, size, &err) == 0) {
 		check_stream(text, size, b);
+		check_stream_take(text, size, b);
 		round_trip(b, (int)(size % 3));
 	} else {
 		check_empty(b);
 		check_stream(text, size, NULL);
+		check_stream_take(text, size, NULL);
 	}
 	sonde_batch_clear(b);
 	if (sonde_otlp_jsonl_read(b, text, size, &err) == 0)
