@@ -160,7 +160,8 @@ static void check_stream_take(const char *text, size_t size, const sonde_batch *
 			die("stream (taking)", "spans taken and left do not add up");
 		for (size_t i = 0; i < b->spans_count; i++)
 			if (!sonde_span_data_equal(&b->spans[i], &whole->spans[t.next + i]))
-				die("stream (taking)", "a span left in the batch differs from the whole read's");
+				die("stream (taking)",
+				    "a span left in the batch differs from the whole read's");
 	} else if (b->spans_count || b->logs_count || b->metrics_count) {
 		die("stream (taking)", "a failed read left records in the batch");
 	}

@@ -1440,15 +1440,17 @@ static void sig_attrs(sonde_buf *o, const sonde_attrs *a)
 static void span_sig(sonde_buf *o, const sonde_span_data *sp)
 {
 	sonde_buf_reset(o);
-	sonde_buf_printf(o, "%.*s ts=%.*s msg=%.*s", (int)sp->name.len, sp->name.ptr, (int)sp->trace_state.len,
-	                 sp->trace_state.ptr, (int)sp->status_message.len, sp->status_message.ptr);
+	sonde_buf_printf(o, "%.*s ts=%.*s msg=%.*s", (int)sp->name.len, sp->name.ptr,
+	                 (int)sp->trace_state.len, sp->trace_state.ptr, (int)sp->status_message.len,
+	                 sp->status_message.ptr);
 	sig_attrs(o, &sp->attrs);
 	for (uint32_t e = 0; e < sp->events_count; e++) {
 		sonde_buf_printf(o, " ev:%.*s", (int)sp->events[e].name.len, sp->events[e].name.ptr);
 		sig_attrs(o, &sp->events[e].attrs);
 	}
 	for (uint32_t l = 0; l < sp->links_count; l++) {
-		sonde_buf_printf(o, " ln:%.*s", (int)sp->links[l].trace_state.len, sp->links[l].trace_state.ptr);
+		sonde_buf_printf(o, " ln:%.*s", (int)sp->links[l].trace_state.len,
+		                 sp->links[l].trace_state.ptr);
 		sig_attrs(o, &sp->links[l].attrs);
 	}
 }
@@ -1485,24 +1487,34 @@ static void test_stream_take(void **state)
 	sonde_buf doc = SONDE_BUF_INIT;
 	sonde_buf_puts(&doc, "{\"resourceSpans\":[");
 	for (int g = 0; g < 3; g++) {
-		sonde_buf_printf(&doc, "%s{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":"
-		                       "{\"stringValue\":\"svc-%d\"}}]},\"scopeSpans\":[{\"scope\":{\"name\":\"s\"},"
-		                       "\"spans\":[",
-		                 g ? "," : "", g);
+		sonde_buf_printf(
+		        &doc,
+		        "%s{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":"
+		        "{\"stringValue\":\"svc-%d\"}}]},\"scopeSpans\":[{\"scope\":{\"name\":\"s\"},"
+		        "\"spans\":[",
+		        g ? "," : "", g);
 		for (int i = 0; i < 700; i++) {
 			int k = g * 1000 + i;
 			sonde_buf_printf(
 			        &doc,
 			        "%s{\"traceId\":\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"%016x\","
-			        "\"name\":\"op-%d\",\"traceState\":\"k=v%d\",\"attributes\":[{\"key\":\"url.full\","
-			        "\"value\":{\"stringValue\":\"https://example.com/items/%d?page=%d\"}},{\"key\":"
-			        "\"n\",\"value\":{\"intValue\":\"%d\"}},{\"key\":\"raw\",\"value\":{\"bytesValue\":"
-			        "\"aGVsbG8gd29ybGQ=\"}},{\"key\":\"tags\",\"value\":{\"arrayValue\":{\"values\":"
-			        "[{\"stringValue\":\"alpha-%d\"},{\"stringValue\":\"beta-%d\"}]}}},{\"key\":\"esc\","
-			        "\"value\":{\"stringValue\":\"a\\\"quote\\\" %d\"}}],\"events\":[{\"name\":\"ev\","
-			        "\"attributes\":[{\"key\":\"detail\",\"value\":{\"stringValue\":\"event detail %d\"}}]}],"
+			        "\"name\":\"op-%d\",\"traceState\":\"k=v%d\",\"attributes\":[{\"key\":\"url."
+			        "full\","
+			        "\"value\":{\"stringValue\":\"https://example.com/items/"
+			        "%d?page=%d\"}},{\"key\":"
+			        "\"n\",\"value\":{\"intValue\":\"%d\"}},{\"key\":\"raw\",\"value\":{"
+			        "\"bytesValue\":"
+			        "\"aGVsbG8gd29ybGQ=\"}},{\"key\":\"tags\",\"value\":{\"arrayValue\":{"
+			        "\"values\":"
+			        "[{\"stringValue\":\"alpha-%d\"},{\"stringValue\":\"beta-%d\"}]}}},{\"key\":"
+			        "\"esc\","
+			        "\"value\":{\"stringValue\":\"a\\\"quote\\\" "
+			        "%d\"}}],\"events\":[{\"name\":\"ev\","
+			        "\"attributes\":[{\"key\":\"detail\",\"value\":{\"stringValue\":\"event "
+			        "detail %d\"}}]}],"
 			        "\"links\":[{\"traceId\":\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":"
-			        "\"b7ad6b7169203331\",\"traceState\":\"link-state-%d\"}],\"status\":{\"code\":2,"
+			        "\"b7ad6b7169203331\",\"traceState\":\"link-state-%d\"}],\"status\":{"
+			        "\"code\":2,"
 			        "\"message\":\"failure number %d\"}}",
 			        i ? "," : "", k + 1, k % 13, k, k, k % 7, k, k, k, k, k, k, k);
 		}
@@ -1513,13 +1525,14 @@ static void test_stream_take(void **state)
 	sonde_wire_error err;
 	sonde_batch *whole = sonde_batch_new();
 	/* Three spans already in the batch: taken first, from their own memory. */
-	static const char pre[] = "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":["
-	                          "{\"traceId\":\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"00000000000000a1\","
-	                          "\"name\":\"pre-1\",\"status\":{\"message\":\"before the read\"}},"
-	                          "{\"traceId\":\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"00000000000000a2\","
-	                          "\"name\":\"pre-2\"},"
-	                          "{\"traceId\":\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"00000000000000a3\","
-	                          "\"name\":\"pre-3\"}]}]}]}";
+	static const char pre[] =
+	        "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":["
+	        "{\"traceId\":\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"00000000000000a1\","
+	        "\"name\":\"pre-1\",\"status\":{\"message\":\"before the read\"}},"
+	        "{\"traceId\":\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"00000000000000a2\","
+	        "\"name\":\"pre-2\"},"
+	        "{\"traceId\":\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"00000000000000a3\","
+	        "\"name\":\"pre-3\"}]}]}]}";
 	assert_int_equal(sonde_otlp_json_read(whole, pre, strlen(pre), &err), 0);
 	assert_int_equal(sonde_otlp_json_read(whole, (char *)doc.data, doc.len, &err), 0);
 	assert_int_equal(whole->spans_count, 3 + 2100);
