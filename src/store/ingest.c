@@ -140,10 +140,9 @@ typedef struct ing {
 	 * once), noted in the statistics once the document is stored. */
 	size_t given;
 	uint64_t given_min, given_max;
-	const sonde_resource **given_res;
-	size_t given_res_count, given_res_cap;
-	sonde_ptrmap svc; /* resources given a service name: copy by original */
-	sonde_buf enc;    /* the reader's scratch for encoding a batch's spans (flush) */
+	sonde_buf given_res; /* const sonde_resource * */
+	sonde_ptrmap svc;    /* resources given a service name: copy by original */
+	sonde_buf enc;       /* the reader's scratch for encoding a batch's spans (flush) */
 	char *errmsg;
 	size_t errmsg_len;
 } ing;
@@ -572,26 +571,20 @@ static int note_given(ing *g, const sonde_span_data *spans, size_t n)
 			g->given_min = t;
 		if (t > g->given_max)
 			g->given_max = t;
-		if (g->given_res_count && g->given_res[g->given_res_count - 1] == spans[i].resource)
-			continue;
-		if (g->given_res_count == g->given_res_cap) {
-			size_t cap = g->given_res_cap ? g->given_res_cap * 2 : 16;
-			const sonde_resource **r = realloc(g->given_res, cap * sizeof *r);
-			if (!r)
-				return -ENOMEM;
-			g->given_res = r;
-			g->given_res_cap = cap;
-		}
-		g->given_res[g->given_res_count++] = spans[i].resource;
+		const sonde_resource *r = spans[i].resource, *last = NULL;
+		if (g->given_res.len)
+			memcpy(&last, g->given_res.data + g->given_res.len - sizeof last, sizeof last);
+		if (r != last)
+			sonde_buf_append(&g->given_res, &r, sizeof r);
 	}
-	return 0;
+	return g->given_res.oom ? -ENOMEM : 0;
 }
 
 static void forget_given(ing *g)
 {
 	g->given = 0;
 	g->given_min = g->given_max = 0;
-	g->given_res_count = 0;
+	sonde_buf_reset(&g->given_res);
 }
 
 /* sonde_otlp_json_read_stream()'s callback: hands the spans read so far to the writer, in
@@ -681,8 +674,11 @@ static int read_streamed(ing *g, const char *buf, size_t len, sonde_wire_error *
 	note_time(g->st, g->given_min);
 	note_time(g->st, g->given_max);
 	const sonde_resource *last = NULL;
-	for (size_t i = 0; i < g->given_res_count; i++)
-		note_service(g->st, g->given_res[i], &last);
+	for (size_t off = 0; off < g->given_res.len; off += sizeof last) {
+		const sonde_resource *r;
+		memcpy(&r, g->given_res.data + off, sizeof r);
+		note_service(g->st, r, &last);
+	}
 	forget_given(g);
 	return 0;
 }
@@ -923,7 +919,7 @@ int sonde_ingest_buffer(sonde_store *s, const char *source, const char *buf, siz
 	sonde_batch_free(g.b);
 	sonde_ptrmap_release(&g.svc);
 	sonde_buf_release(&g.enc);
-	free(g.given_res);
+	sonde_buf_release(&g.given_res);
 	return rc;
 }
 
