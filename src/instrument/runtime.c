@@ -823,18 +823,21 @@ static int decode_log(decoder *d, const sonde_span *s)
 	return 0;
 }
 
-/* Returns every slot of a chain to its owner. */
+/* Returns every slot of a chain to its owner. Only the head's flags say what the chain is:
+ * a continuation slot's sflags are whatever its memory last held (a span it headed, or the
+ * bytes of a reused allocation before the slot was ever a head), so a stray SF_ROOT_SLOT
+ * there must not keep the slot out of its owner's free ring. */
 static void release_chain(sonde_span *s)
 {
+	if (s->sflags & SF_ROOT_SLOT) {
+		/* A root slot (never chained) ended on another thread: its owner takes it back
+		 * when it reads FREE. */
+		s->sflags = 0;
+		__atomic_store_n(&s->state, SLOT_FREE, __ATOMIC_RELEASE);
+		return;
+	}
 	while (s) {
 		sonde_span *next = s->next;
-		if (s->sflags & SF_ROOT_SLOT) {
-			/* Ended on another thread: its owner takes it back when it reads FREE. */
-			s->sflags = 0;
-			__atomic_store_n(&s->state, SLOT_FREE, __ATOMIC_RELEASE);
-			s = next;
-			continue;
-		}
 		sonde__slot_clean(s);
 		s->state = SLOT_FREE;
 		if (!sonde__ring_push(&s->owner->freed, s))
