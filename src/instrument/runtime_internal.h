@@ -50,7 +50,10 @@
  * stable while it runs. A second root while it is in use (after sonde_span_pop) takes an
  * ordinary slot. Ended on another thread it travels through the done ring like any
  * non-recording span, and the exporter thread marks it FREE (a release store; the owner
- * reads its state with an acquire load) instead of returning it to the free ring.
+ * reads its state with an acquire load) instead of returning it to the free ring. Only a
+ * span's head slot has meaningful sflags: a continuation slot's are stale (the span it
+ * last headed, or the bytes of the allocation if it never headed one), so SF_ROOT_SLOT is
+ * read on heads only; read on a continuation, it would keep that slot from its owner.
  *
  * Log records. A log record (log.h) travels in a slot too: SF_LOG set, state ENDED from the
  * start, status = severity number, start = its time, trace_id/span_id/trace_flags = the
@@ -105,7 +108,7 @@ enum {
 	SF_LAZY_IDS = 1u << 8,
 	SF_LOG = 1u << 9, /* not a span: a log record (see "Log records" below) */
 	SF_LAZY_TRACE_ID = 1u << 10,
-	SF_ROOT_SLOT = 1u << 11, /* the thread's root slot, in use (see "Root slot") */
+	SF_ROOT_SLOT = 1u << 11, /* the thread's root slot, in use (see "Root slot"); heads only */
 	/* A recording span not stamped by plain RDTSC (clock_gettime, or an ordered clock):
 	 * its end takes the general path, so that the common end asks nothing about the clock. */
 	SF_END_SLOW = 1u << 12,
