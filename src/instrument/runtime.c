@@ -899,7 +899,16 @@ static size_t drain(decoder *d, uint64_t deadline)
 	sonde__thread *list = P.threads;
 	pthread_mutex_unlock(&P.mu);
 	for (sonde__thread *th = list; th; th = th->next) {
-		sonde_span *s;
+		/* Slots of th that another thread lost at a span's end (span.c, end_lost). */
+		sonde_span *s = atomic_exchange_explicit(&th->returned, NULL, memory_order_acquire);
+		while (s) {
+			sonde_span *next = s->next;
+			sonde__slot_clean(s);
+			s->state = SLOT_FREE;
+			if (!sonde__ring_push(&th->freed, s))
+				atomic_fetch_add(&P.dropped_dead, 1); /* cannot happen, as in release_chain */
+			s = next;
+		}
 		while ((s = sonde__ring_pop(&th->done)) != NULL) {
 			taken++;
 			if (s->state == SLOT_ENDED && (s->sflags & SF_LOG)) {
@@ -1131,6 +1140,7 @@ static void atfork_child(void)
 		me->freed.tail_limit = me->freed.mask + 1;
 		me->freed.tail_cache = 0;
 		me->free_count = 0;
+		atomic_store(&me->returned, NULL); /* its slots are freed below */
 		for (uint32_t i = 0; i < me->nslots; i++) {
 			sonde_span *s = (sonde_span *)((char *)me->slab +
 			                               (size_t)(me->nslots - 1 - i) * SONDE__SLOT_SIZE);

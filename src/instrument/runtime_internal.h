@@ -17,7 +17,10 @@
  * each slot to its owner through the owner's free ring (single producer: the exporter;
  * single consumer: the owner, which refills its free stack from it when empty). So every
  * ring has one producer and one consumer, and the hot path needs only an acquire load
- * and a release store.
+ * and a release store. A span lost at its end (the done ring full) gives its slots back at
+ * once: its owner's to the free stack, another thread's to that thread's returned list,
+ * which the exporter thread empties into the free ring. So once a force flush returns,
+ * every slot of every span ended before it is where its owner can take it.
  *
  * States of a slot: FREE (in a free stack or free ring) -> RECORDING or NONRECORDING
  * (started) -> ENDED (in a done ring) -> FREE. A non-recording span ended by its owner goes
@@ -251,6 +254,11 @@ struct sonde__thread {
 	uint32_t nslots;
 	_Atomic bool exited;
 	sonde__thread *next; /* registry list */
+	/* Slots of this thread in spans another thread ended but could not queue (its done
+	 * ring was full), linked through next: any thread pushes (a CAS loop, on that cold
+	 * path only), the exporter thread takes the list and returns the slots to the free
+	 * ring, so they come back like any other (see "Ownership"). */
+	_Atomic(sonde_span *) returned;
 };
 
 /* The tracer: one per instrumentation scope. */
