@@ -39,12 +39,26 @@ void *aligned_alloc(size_t align, size_t size)
 typedef struct counter {
 	sonde_exporter base;
 	_Atomic uint64_t spans;
+	atomic_bool hang;       /* hold each delivery until cleared (at most 10 s) ... */
+	atomic_bool delivering; /* ... and say that one is held */
 } counter;
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
 
 static int count_deliver(sonde_exporter *e, const sonde_batch *b, uint64_t deadline_ns)
 {
 	(void)deadline_ns;
-	atomic_fetch_add(&((counter *)e)->spans, b->spans_count);
+	counter *c = (counter *)e;
+	for (int i = 0; i < 10000 && atomic_load(&c->hang); i++) {
+		atomic_store(&c->delivering, true);
+		sleep_ms(1);
+	}
+	atomic_store(&c->delivering, false);
+	atomic_fetch_add(&c->spans, b->spans_count);
 	return 0;
 }
 
@@ -159,9 +173,7 @@ static void *rounds(void *arg)
 			                 .back = back,
 			                 .dropped = d2 - d1,
 			                 .exported = e1 - e0};
-			/* Lost for good, or only late? */
-			struct timespec pause = {0, 100 * 1000000L};
-			nanosleep(&pause, NULL);
+			sleep_ms(100); /* lost for good, or only late? */
 			sonde_trace_force_flush(10000);
 			out->back_later = slots_back(th);
 			return NULL;
@@ -191,10 +203,85 @@ static void test_flush_gives_every_slot_back(void **state)
 	assert_int_equal(sonde_trace_shutdown(5000), 0);
 }
 
+/* Spans handed to another thread whose queue to the exporter thread is full are lost, but
+ * their slots are not: each goes back to its owner. Three owners make detached spans of two
+ * slots each and hand them to the main thread, which ends them behind HANDED_OWN spans of
+ * its own while the exporter thread is held in a delivery: its done ring (twice its slots)
+ * overflows with the others' spans. */
+enum { OWNERS = 3, HANDED = 120, HANDED_OWN = 250 };
+
+static sonde_tracer *hand_tracer;
+static sonde_span *handed[OWNERS][HANDED];
+static pthread_barrier_t made, ended, counted;
+static uint32_t owner_back[OWNERS];
+
+static void *owner(void *arg)
+{
+	int k = (int)(intptr_t)arg;
+	char big[400];
+	memset(big, 'h', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	for (int i = 0; i < HANDED; i++) {
+		sonde_span_opts o = {.flags = SONDE_SPAN_DETACHED, .root = true};
+		handed[k][i] = sonde_span_start_ex(hand_tracer, "handed", &o);
+		sonde_span_set_str(handed[k][i], "big", big);
+	}
+	pthread_barrier_wait(&made);
+	pthread_barrier_wait(&ended); /* and flushed */
+	owner_back[k] = slots_back(sonde__tls_thread);
+	pthread_barrier_wait(&counted);
+	return NULL;
+}
+
+static void test_spans_lost_elsewhere_give_their_slots_back(void **state)
+{
+	(void)state;
+	sonde_trace_config cfg = {.service_name = "slots-test",
+	                          .batch = {.max_queue_size = QUEUE, .max_export_batch_size = 1}};
+	cfg.exporters[0] = &exported.base;
+	cfg.exporters_count = 1;
+	assert_int_equal(sonde_trace_init(&cfg), 0);
+	hand_tracer = sonde_tracer_get("hand", NULL, NULL);
+	pthread_barrier_init(&made, NULL, OWNERS + 1);
+	pthread_barrier_init(&ended, NULL, OWNERS + 1);
+	pthread_barrier_init(&counted, NULL, OWNERS + 1);
+	pthread_t th[OWNERS];
+	for (int k = 0; k < OWNERS; k++)
+		assert_int_equal(pthread_create(&th[k], NULL, owner, (void *)(intptr_t)k), 0);
+	pthread_barrier_wait(&made);
+	/* Hold the exporter thread in a delivery of one span. */
+	atomic_store(&exported.hang, true);
+	sonde_span_end(sonde_span_start(hand_tracer, "first"));
+	for (int i = 0; i < 5000 && !atomic_load(&exported.delivering); i++)
+		sleep_ms(1);
+	assert_true(atomic_load(&exported.delivering));
+	uint64_t d0 = dropped_now();
+	for (int i = 0; i < HANDED_OWN; i++)
+		sonde_span_end(sonde_span_start(hand_tracer, "own"));
+	for (int k = 0; k < OWNERS; k++)
+		for (int i = 0; i < HANDED; i++)
+			sonde_span_end(handed[k][i]);
+	uint64_t lost = dropped_now() - d0;
+	atomic_store(&exported.hang, false);
+	assert_int_equal(sonde_trace_force_flush(10000), 0);
+	pthread_barrier_wait(&ended);
+	pthread_barrier_wait(&counted);
+	for (int k = 0; k < OWNERS; k++)
+		pthread_join(th[k], NULL);
+	print_message("%llu spans lost at their end; slots back: %u %u %u of %d\n", (unsigned long long)lost,
+	              owner_back[0], owner_back[1], owner_back[2], QUEUE);
+	assert_true(lost > 0);
+	for (int k = 0; k < OWNERS; k++)
+		assert_int_equal(owner_back[k], QUEUE);
+	assert_int_equal(slots_back(sonde__tls_thread), QUEUE);
+	assert_int_equal(sonde_trace_shutdown(5000), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_flush_gives_every_slot_back),
+	        cmocka_unit_test(test_spans_lost_elsewhere_give_their_slots_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
