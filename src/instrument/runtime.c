@@ -823,18 +823,21 @@ static int decode_log(decoder *d, const sonde_span *s)
 	return 0;
 }
 
-/* Returns every slot of a chain to its owner. */
+/* Returns every slot of a chain to its owner. Only the head's flags say what the chain is:
+ * a continuation slot's sflags are whatever its memory last held (a span it headed, or the
+ * bytes of a reused allocation before the slot was ever a head), so a stray SF_ROOT_SLOT
+ * there must not keep the slot out of its owner's free ring. */
 static void release_chain(sonde_span *s)
 {
+	if (s->sflags & SF_ROOT_SLOT) {
+		/* A root slot (never chained) ended on another thread: its owner takes it back
+		 * when it reads FREE. */
+		s->sflags = 0;
+		__atomic_store_n(&s->state, SLOT_FREE, __ATOMIC_RELEASE);
+		return;
+	}
 	while (s) {
 		sonde_span *next = s->next;
-		if (s->sflags & SF_ROOT_SLOT) {
-			/* Ended on another thread: its owner takes it back when it reads FREE. */
-			s->sflags = 0;
-			__atomic_store_n(&s->state, SLOT_FREE, __ATOMIC_RELEASE);
-			s = next;
-			continue;
-		}
 		sonde__slot_clean(s);
 		s->state = SLOT_FREE;
 		if (!sonde__ring_push(&s->owner->freed, s))
@@ -896,7 +899,16 @@ static size_t drain(decoder *d, uint64_t deadline)
 	sonde__thread *list = P.threads;
 	pthread_mutex_unlock(&P.mu);
 	for (sonde__thread *th = list; th; th = th->next) {
-		sonde_span *s;
+		/* Slots of th that another thread lost at a span's end (span.c, end_lost). */
+		sonde_span *s = atomic_exchange_explicit(&th->returned, NULL, memory_order_acquire);
+		while (s) {
+			sonde_span *next = s->next;
+			sonde__slot_clean(s);
+			s->state = SLOT_FREE;
+			if (!sonde__ring_push(&th->freed, s))
+				atomic_fetch_add(&P.dropped_dead, 1); /* cannot happen, as in release_chain */
+			s = next;
+		}
 		while ((s = sonde__ring_pop(&th->done)) != NULL) {
 			taken++;
 			if (s->state == SLOT_ENDED && (s->sflags & SF_LOG)) {
@@ -1128,6 +1140,7 @@ static void atfork_child(void)
 		me->freed.tail_limit = me->freed.mask + 1;
 		me->freed.tail_cache = 0;
 		me->free_count = 0;
+		atomic_store(&me->returned, NULL); /* its slots are freed below */
 		for (uint32_t i = 0; i < me->nslots; i++) {
 			sonde_span *s = (sonde_span *)((char *)me->slab +
 			                               (size_t)(me->nslots - 1 - i) * SONDE__SLOT_SIZE);

@@ -17,7 +17,10 @@
  * each slot to its owner through the owner's free ring (single producer: the exporter;
  * single consumer: the owner, which refills its free stack from it when empty). So every
  * ring has one producer and one consumer, and the hot path needs only an acquire load
- * and a release store.
+ * and a release store. A span lost at its end (the done ring full) gives its slots back at
+ * once: its owner's to the free stack, another thread's to that thread's returned list,
+ * which the exporter thread empties into the free ring. So once a force flush returns,
+ * every slot of every span ended before it is where its owner can take it.
  *
  * States of a slot: FREE (in a free stack or free ring) -> RECORDING or NONRECORDING
  * (started) -> ENDED (in a done ring) -> FREE. A non-recording span ended by its owner goes
@@ -50,7 +53,10 @@
  * stable while it runs. A second root while it is in use (after sonde_span_pop) takes an
  * ordinary slot. Ended on another thread it travels through the done ring like any
  * non-recording span, and the exporter thread marks it FREE (a release store; the owner
- * reads its state with an acquire load) instead of returning it to the free ring.
+ * reads its state with an acquire load) instead of returning it to the free ring. Only a
+ * span's head slot has meaningful sflags: a continuation slot's are stale (the span it
+ * last headed, or the bytes of the allocation if it never headed one), so SF_ROOT_SLOT is
+ * read on heads only; read on a continuation, it would keep that slot from its owner.
  *
  * Log records. A log record (log.h) travels in a slot too: SF_LOG set, state ENDED from the
  * start, status = severity number, start = its time, trace_id/span_id/trace_flags = the
@@ -105,7 +111,7 @@ enum {
 	SF_LAZY_IDS = 1u << 8,
 	SF_LOG = 1u << 9, /* not a span: a log record (see "Log records" below) */
 	SF_LAZY_TRACE_ID = 1u << 10,
-	SF_ROOT_SLOT = 1u << 11, /* the thread's root slot, in use (see "Root slot") */
+	SF_ROOT_SLOT = 1u << 11, /* the thread's root slot, in use (see "Root slot"); heads only */
 	/* A recording span not stamped by plain RDTSC (clock_gettime, or an ordered clock):
 	 * its end takes the general path, so that the common end asks nothing about the clock. */
 	SF_END_SLOW = 1u << 12,
@@ -248,6 +254,11 @@ struct sonde__thread {
 	uint32_t nslots;
 	_Atomic bool exited;
 	sonde__thread *next; /* registry list */
+	/* Slots of this thread in spans another thread ended but could not queue (its done
+	 * ring was full), linked through next: any thread pushes (a CAS loop, on that cold
+	 * path only), the exporter thread takes the list and returns the slots to the free
+	 * ring, so they come back like any other (see "Ownership"). */
+	_Atomic(sonde_span *) returned;
 };
 
 /* The tracer: one per instrumentation scope. */

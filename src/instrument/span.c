@@ -880,8 +880,8 @@ sonde_span *sonde_span_start_ex(sonde_tracer *t, const char *name, const sonde_s
 static void end_slot(sonde_span *s, uint64_t end_ns);
 
 /* The done ring was full: the exporter is behind (or not running after fork), so this
- * span is lost. Slots owned here go back at once; a foreign chain is left to its owner's
- * exit. */
+ * span is lost. Its slots go back at once: ours to the free stack, another thread's to
+ * that thread's returned list (runtime_internal.h), for the exporter thread to hand on. */
 __attribute__((noinline, cold)) static void end_lost(sonde__thread *th, sonde_span *s)
 {
 	atomic_store_explicit(&th->dropped, atomic_load_explicit(&th->dropped, memory_order_relaxed) + 1,
@@ -898,6 +898,13 @@ __attribute__((noinline, cold)) static void end_lost(sonde__thread *th, sonde_sp
 			sonde__slot_clean(c);
 			c->state = SLOT_FREE;
 			th->free_stack[th->free_count++] = c;
+		} else {
+			sonde__thread *o = c->owner;
+			sonde_span *head = atomic_load_explicit(&o->returned, memory_order_relaxed);
+			do
+				c->next = head;
+			while (!atomic_compare_exchange_weak_explicit(
+			        &o->returned, &head, c, memory_order_release, memory_order_relaxed));
 		}
 		c = nx;
 	}
