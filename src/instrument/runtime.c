@@ -823,6 +823,20 @@ static int decode_log(decoder *d, const sonde_span *s)
 	return 0;
 }
 
+/* Returns the slots linked from s (through next), clean and FREE, to their owners' free
+ * rings (the exporter thread). */
+static void return_slots(sonde_span *s)
+{
+	while (s) {
+		sonde_span *next = s->next;
+		sonde__slot_clean(s);
+		s->state = SLOT_FREE;
+		if (!sonde__ring_push(&s->owner->freed, s))
+			atomic_fetch_add(&P.dropped_dead, 1); /* cannot happen: the ring holds every slot */
+		s = next;
+	}
+}
+
 /* Returns every slot of a chain to its owner. Only the head's flags say what the chain is:
  * a continuation slot's sflags are whatever its memory last held (a span it headed, or the
  * bytes of a reused allocation before the slot was ever a head), so a stray SF_ROOT_SLOT
@@ -836,14 +850,7 @@ static void release_chain(sonde_span *s)
 		__atomic_store_n(&s->state, SLOT_FREE, __ATOMIC_RELEASE);
 		return;
 	}
-	while (s) {
-		sonde_span *next = s->next;
-		sonde__slot_clean(s);
-		s->state = SLOT_FREE;
-		if (!sonde__ring_push(&s->owner->freed, s))
-			atomic_fetch_add(&P.dropped_dead, 1); /* cannot happen: the ring holds every slot */
-		s = next;
-	}
+	return_slots(s);
 }
 
 /* ---- The exporter thread ----------------------------------------------------------- */
@@ -900,15 +907,8 @@ static size_t drain(decoder *d, uint64_t deadline)
 	pthread_mutex_unlock(&P.mu);
 	for (sonde__thread *th = list; th; th = th->next) {
 		/* Slots of th that another thread lost at a span's end (span.c, end_lost). */
-		sonde_span *s = atomic_exchange_explicit(&th->returned, NULL, memory_order_acquire);
-		while (s) {
-			sonde_span *next = s->next;
-			sonde__slot_clean(s);
-			s->state = SLOT_FREE;
-			if (!sonde__ring_push(&th->freed, s))
-				atomic_fetch_add(&P.dropped_dead, 1); /* cannot happen, as in release_chain */
-			s = next;
-		}
+		return_slots(atomic_exchange_explicit(&th->returned, NULL, memory_order_acquire));
+		sonde_span *s;
 		while ((s = sonde__ring_pop(&th->done)) != NULL) {
 			taken++;
 			if (s->state == SLOT_ENDED && (s->sflags & SF_LOG)) {
@@ -1150,9 +1150,7 @@ static void atfork_child(void)
 					open |= c == s;
 			if (open)
 				continue;
-			sonde__slot_clean(s);
-			s->state = SLOT_FREE;
-			me->free_stack[me->free_count++] = s;
+			sonde__slot_free(me, s);
 		}
 		/* The root slot likewise, unless open here (it may have been in flight). */
 		bool root_open = false;

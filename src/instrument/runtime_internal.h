@@ -261,6 +261,14 @@ struct sonde__thread {
 	_Atomic(sonde_span *) returned;
 };
 
+/* Puts s, a slot of th, back on th's free stack, clean and FREE (th's own thread). */
+static inline void sonde__slot_free(sonde__thread *th, sonde_span *s)
+{
+	sonde__slot_clean(s);
+	s->state = SLOT_FREE;
+	th->free_stack[th->free_count++] = s;
+}
+
 /* The tracer: one per instrumentation scope. */
 struct sonde_tracer {
 	char *name, *version, *schema_url;

@@ -233,9 +233,7 @@ static bool stream_reserve(sonde_span *s, size_t n)
 			/* Give the slots back: nothing was linked yet. */
 			while (first) {
 				sonde_span *nx = first->next;
-				sonde__slot_clean(first);
-				first->state = SLOT_FREE;
-				th->free_stack[th->free_count++] = first;
+				sonde__slot_free(th, first);
 				first = nx;
 			}
 			return false;
@@ -895,9 +893,7 @@ __attribute__((noinline, cold)) static void end_lost(sonde__thread *th, sonde_sp
 	for (sonde_span *c = s; c;) {
 		sonde_span *nx = c->next;
 		if (c->owner == th) {
-			sonde__slot_clean(c);
-			c->state = SLOT_FREE;
-			th->free_stack[th->free_count++] = c;
+			sonde__slot_free(th, c);
 		} else {
 			sonde__thread *o = c->owner;
 			sonde_span *head = atomic_load_explicit(&o->returned, memory_order_relaxed);
@@ -970,9 +966,7 @@ __attribute__((always_inline)) static inline void span_end(sonde_span *s, uint64
 		if (s->state == SLOT_NONRECORDING && s->owner == th && !s->next) {
 			/* The common end of a non-recording span: back to the free stack at once. */
 			th->depth = top;
-			sonde__slot_clean(s);
-			s->state = SLOT_FREE;
-			th->free_stack[th->free_count++] = s;
+			sonde__slot_free(th, s);
 			return;
 		}
 	}
@@ -1421,9 +1415,7 @@ static void log_send(sonde__thread *th, sonde_span *s)
 	count_add(&th->logs_dropped);
 	for (sonde_span *c = s; c;) {
 		sonde_span *nx = c->next;
-		sonde__slot_clean(c);
-		c->state = SLOT_FREE;
-		th->free_stack[th->free_count++] = c;
+		sonde__slot_free(th, c);
 		c = nx;
 	}
 	sonde__exporter_kick();
