@@ -147,7 +147,8 @@ typedef struct sq_store {
 	sonde_arena strs_arena;
 	/* Scratch for appends. */
 	sonde_buf enc, enc2, key;
-	sonde_buf row_attrs, row_rest; /* span_data blobs of the rows in `rows` */
+	sonde_buf row_spans; /* span_data blobs of the span rows in `rows` */
+	sonde_buf row_rest;  /* rest blobs of the log rows in `lrows` */
 	sonde__keymap traces;
 	struct span_key *seen; /* (trace index, span id) of one append's spans: a hash set */
 	size_t seen_cap;       /* its slots, a power of two; 0: none */
@@ -473,7 +474,7 @@ static void sq_close(sonde_store *base)
 	sonde_arena_release(&s->strs_arena);
 	sonde_buf_release(&s->enc);
 	sonde_buf_release(&s->enc2);
-	sonde_buf_release(&s->row_attrs);
+	sonde_buf_release(&s->row_spans);
 	sonde_buf_release(&s->row_rest);
 	sonde_buf_release(&s->key);
 	free(s->path);
@@ -916,13 +917,13 @@ typedef struct trace_acc {
 	int64_t root_service, root_name;
 } trace_acc;
 
-/* A span row waiting for its INSERT: the span, its ids, and where its span_data blobs are:
- * in s->row_attrs (attributes) and s->row_rest (the rest), or both in the caller's
- * encoding (sonde_append_opts.span_enc_data) when the append has one. */
+/* A span row waiting for its INSERT: the span, its ids, and where its span_data blobs are
+ * (sonde_store_encode_spans): in s->row_spans, or in the caller's encoding
+ * (sonde_append_opts.span_enc_data) when the append has one. */
 typedef struct span_row {
 	const sonde_span_data *sp;
 	int64_t rowid, key, service, name, res, scope;
-	size_t attrs_off, attrs_len, rest_off, rest_len;
+	sonde_span_enc enc;
 } span_row;
 
 /* Finds (or gives) the key of every trace of b and where its next span goes: an existing
@@ -1068,10 +1069,10 @@ static int write_chunks(sq_store *s, size_t n, chunk_fn fn, void *ctx)
 }
 
 /* Inserts span rows [first, first + 2^lg) of s->rows and their span_data (write_chunks);
- * ctx: the buffers the rows' attribute and rest offsets are in (const uint8_t *[2]). */
+ * ctx: the buffer the rows' blob offsets are in. */
 static int span_chunk(sq_store *s, void *ctx, int lg, size_t first)
 {
-	const uint8_t *const *blobs = ctx;
+	const uint8_t *blobs = ctx;
 	int m = 1 << lg, rc;
 	if ((rc = multi_stmt(s, &s->ins_spans_n[lg], SQL_INS_SPANS, SQL_INS_SPANS_ROW, "", lg)) < 0 ||
 	    (rc = multi_stmt(s, &s->ins_span_data_n[lg], SQL_INS_SPAN_DATA, SQL_INS_SPAN_DATA_ROW, "", lg)) <
@@ -1100,12 +1101,12 @@ static int span_chunk(sq_store *s, void *ctx, int lg, size_t first)
 		sqlite3_bind_int64(q, o + 13, w->key);
 		o = r * 3;
 		sqlite3_bind_int64(d, o + 1, w->rowid);
-		if (w->attrs_len)
-			sqlite3_bind_blob(d, o + 2, blobs[0] + w->attrs_off, (int)w->attrs_len,
+		if (w->enc.attrs_len)
+			sqlite3_bind_blob(d, o + 2, blobs + w->enc.attrs_off, (int)w->enc.attrs_len,
 			                  SQLITE_STATIC);
 		else
 			sqlite3_bind_null(d, o + 2);
-		sqlite3_bind_blob(d, o + 3, blobs[1] + w->rest_off, (int)w->rest_len, SQLITE_STATIC);
+		sqlite3_bind_blob(d, o + 3, blobs + w->enc.rest_off, (int)w->enc.rest_len, SQLITE_STATIC);
 	}
 	if ((rc = step_rows(s, q, m, "spans")) < 0)
 		return rc;
@@ -1113,15 +1114,12 @@ static int span_chunk(sq_store *s, void *ctx, int lg, size_t first)
 }
 
 /* Inserts the n (at most MULTI_ROWS) span rows waiting in s->rows, and their span_data,
- * whose blobs are in pre (the caller's encoding) or, when it is NULL, in s->row_attrs and
- * s->row_rest; then empties those two. */
+ * whose blobs are in pre (the caller's encoding) or, when it is NULL, in s->row_spans;
+ * then empties s->row_spans. */
 static int flush_span_rows(sq_store *s, size_t n, const uint8_t *pre)
 {
-	const uint8_t *blobs[2] = {pre ? pre : (const uint8_t *)s->row_attrs.data,
-	                           pre ? pre : (const uint8_t *)s->row_rest.data};
-	int rc = write_chunks(s, n, span_chunk, blobs);
-	sonde_buf_reset(&s->row_attrs);
-	sonde_buf_reset(&s->row_rest);
+	int rc = write_chunks(s, n, span_chunk, (void *)(pre ? pre : (const uint8_t *)s->row_spans.data));
+	sonde_buf_reset(&s->row_spans);
 	return rc;
 }
 
@@ -1272,8 +1270,7 @@ static int append_spans(sq_store *s, const sonde_batch *b, const sonde_append_op
 		free(tix);
 		return -ENOMEM;
 	}
-	sonde_buf_reset(&s->row_attrs);
-	sonde_buf_reset(&s->row_rest);
+	sonde_buf_reset(&s->row_spans);
 	int rc = trace_keys(s, b, &acc, &acc_n, tix);
 	if (rc < 0)
 		goto out;
@@ -1339,24 +1336,10 @@ static int append_spans(sq_store *s, const sonde_batch *b, const sonde_append_op
 		                .scope = scope->id};
 		st->spans_added++;
 		t->next_ord++;
-		if (enc) {
-			w->attrs_off = enc[i].attrs_off;
-			w->attrs_len = enc[i].attrs_len;
-			w->rest_off = enc[i].rest_off;
-			w->rest_len = enc[i].rest_len;
-		} else {
-			w->attrs_off = s->row_attrs.len;
-			w->rest_off = s->row_rest.len;
-			if (sp->attrs.count)
-				sonde__enc_attrs_known(&s->row_attrs, &sp->attrs);
-			sonde__enc_span_rest(&s->row_rest, sp);
-			if (s->row_attrs.oom || s->row_rest.oom) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			w->attrs_len = s->row_attrs.len - w->attrs_off;
-			w->rest_len = s->row_rest.len - w->rest_off;
-		}
+		if (enc)
+			w->enc = enc[i];
+		else if ((rc = sonde_store_encode_spans(&s->row_spans, sp, 1, &w->enc)) < 0)
+			goto out;
 		if (nrows == MULTI_ROWS) {
 			if ((rc = flush_span_rows(s, nrows, pre)) < 0)
 				goto out;
