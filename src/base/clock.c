@@ -43,6 +43,11 @@ uint64_t sonde_clock_realtime_ns(void)
 	return ts_ns(CLOCK_REALTIME);
 }
 
+uint64_t sonde_clock_monotonic_ns(void)
+{
+	return ts_ns(CLOCK_MONOTONIC);
+}
+
 static bool invariant_tsc(void)
 {
 #if SONDE_CLOCK_HAVE_TSC

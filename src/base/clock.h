@@ -49,5 +49,7 @@ double sonde_clock_ticks_per_sec(void);
 void sonde_clock_recalibrate(void);
 /* Unix-epoch nanoseconds now, via clock_gettime. */
 uint64_t sonde_clock_realtime_ns(void);
+/* CLOCK_MONOTONIC nanoseconds now, for durations and deadlines. */
+uint64_t sonde_clock_monotonic_ns(void);
 
 #endif

@@ -5,8 +5,8 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
-#include <time.h>
 
+#include "clock.h"
 #include "exporter_internal.h"
 #include "sonde/trace.h"
 
@@ -44,7 +44,5 @@ void sonde__diag(const char *fmt, ...)
 
 uint64_t sonde__mono_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return sonde_clock_monotonic_ns();
 }

@@ -24,15 +24,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "serve.h"
 #include "serve_internal.h"
 #include "sonde/status.h"
 
 uint64_t sonde__serve_now_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return sonde_clock_monotonic_ns();
 }
 
 /* google.rpc.Code values for the Status of a failed request. */

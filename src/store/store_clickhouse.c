@@ -66,6 +66,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "hash.h"
 #include "hex.h"
 #include "json.h"
@@ -1692,13 +1693,6 @@ static int encode_new(ch_store *s, const sonde_batch *b, app_ctx *a, trace_state
 	return stage->oom || istage->oom || krows->oom ? -ENOMEM : 0;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 int sonde__ch_append_times(const sonde_store *base, uint64_t *presence_ns, uint64_t *insert_ns)
 {
 	if (strcmp(sonde_store_backend(base), "clickhouse") != 0)
@@ -1769,7 +1763,7 @@ static int append_spans(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_app
 	 * live case: a retry is the exception); when it finds some, they are encoded again. */
 	sonde__ch_ext ext = {"trace_id FixedString(16)", q.data, q.len};
 	http_req pr;
-	uint64_t t_presence = mono_ns();
+	uint64_t t_presence = sonde_clock_monotonic_ns();
 	if ((rc = select_begin(s, &pr, sql.data, &ext, row_present_span, &t)) < 0)
 		goto out;
 	new_spans ns = {.next_tkey = s->next_tkey};
@@ -1778,7 +1772,7 @@ static int append_spans(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_app
 	int spec_rc = rc < 0 ? rc : encode_new(s, b, a, &spec, add, &krows, &ns);
 	if ((rc = select_end(s, &pr, "reading spans")) < 0)
 		goto out;
-	s->last_presence_ns = mono_ns() - t_presence;
+	s->last_presence_ns = sonde_clock_monotonic_ns() - t_presence;
 	bool none_stored = !t.keys.e || !t.keys.count;
 	if (!none_stored || spec_rc < 0) {
 		if ((rc = confirm_present(s, &t, lo, hi, &q)) < 0 || (rc = continue_traces(s, b, &t, &q)) < 0)
@@ -1821,12 +1815,12 @@ static int append_spans(ch_store *s, const sonde_batch *b, app_ctx *a, sonde_app
 	 * is caught by confirm_present. */
 	static const char *const span_tables[3] = {"spans", "trace_index", "span_keys"};
 	const sonde_buf *const span_bufs[3] = {spans, index, &krows};
-	uint64_t t_insert = mono_ns();
+	uint64_t t_insert = sonde_clock_monotonic_ns();
 	if ((rc = ch_insert(s, "resources", &a->res_rows, "writing resources")) < 0 ||
 	    (rc = ch_insert(s, "scopes", &a->scope_rows, "writing scopes")) < 0 ||
 	    (rc = ch_insert_n(s, 3, span_tables, span_bufs, "writing spans")) < 0)
 		goto out;
-	s->last_insert_ns = mono_ns() - t_insert;
+	s->last_insert_ns = sonde_clock_monotonic_ns() - t_insert;
 	sonde_buf_reset(&a->res_rows);
 	sonde_buf_reset(&a->scope_rows);
 	s->next_tkey = next_tkey;
