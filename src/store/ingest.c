@@ -628,9 +628,10 @@ static int give_spans(void *ctx, sonde_batch *b, size_t final)
  * in slices of batch_records, all in one held transaction, which is committed once the
  * document has been read whole, so that a bad document stores nothing, as when reading
  * and storing alternate. The spans given leave g->b (the reader reuses their memory) and
- * are noted in the statistics once the document is stored; the caller stores the rest. Returns 1 when it cannot be done so (not a
- * SQLite store; the caller reads and stores in turn), the reader's result (err filled),
- * or a store error with its message in g->errmsg (*store_failed set). */
+ * are noted in the statistics once the document is stored; the caller stores the rest.
+ * Returns 1 when it cannot be done so (not a SQLite store; the caller reads and stores in
+ * turn), the reader's result (err filled), or a store error with its message in
+ * g->errmsg (*store_failed set). */
 static int read_streamed(ing *g, const char *buf, size_t len, sonde_wire_error *err, bool *store_failed)
 {
 	*store_failed = false;
