@@ -692,11 +692,22 @@ sonde_span *sonde__span_start_n(sonde_tracer *t, const char *name, size_t nlen)
 	 * root the sampler drops takes the thread's root slot. (A thread's first span makes
 	 * its buffer on the general path: sonde__no_thread, with no slots, leads there.) */
 	sonde__thread *th = sonde__tls_thread;
-	uint32_t top = th->depth - 1;
-	if (__builtin_expect(top < SONDE__STACK_DEPTH, 1)) {
+	uint32_t depth = th->depth;
+	if (depth == 0) {
+		/* A root the sampler drops whatever its ids, on an empty stack: the thread's root
+		 * slot, when free, with ids made only if asked for. Laid out as the straight
+		 * line: this path is a few instructions long, so its taken branches, not its
+		 * instructions, are what it costs (a child's shared span below is bound by its
+		 * counter's store and reload instead). */
+		if (__builtin_expect(sonde__fast_root_off, 1)) {
+			sonde_span *r = th->root;
+			if (__builtin_expect(__atomic_load_n(&r->state, __ATOMIC_ACQUIRE) == SLOT_FREE, 1))
+				return root_slot_start(th, r, SF_LAZY_IDS | SF_LAZY_TRACE_ID);
+		}
+	} else if (__builtin_expect(depth <= SONDE__STACK_DEPTH, 1)) {
 		/* One word says: non-recording, shared under this sampler, not detached
 		 * (sonde__share_mask in runtime_internal.h). */
-		sonde_span *parent = th->stack[top];
+		sonde_span *parent = th->stack[depth - 1];
 		uint16_t nest;
 		if (__builtin_expect((sonde__span_head(parent) & sonde__share_mask) == sonde__share_want,
 		                     1) &&
@@ -705,12 +716,6 @@ sonde_span *sonde__span_start_n(sonde_tracer *t, const char *name, size_t nlen)
 			parent->nest = nest;
 			return parent;
 		}
-	} else if (top == UINT32_MAX && sonde__fast_root_off) {
-		/* A root the sampler drops whatever its ids, on an empty stack: the thread's root
-		 * slot, when free, with ids made only if asked for. */
-		sonde_span *r = th->root;
-		if (__atomic_load_n(&r->state, __ATOMIC_ACQUIRE) == SLOT_FREE)
-			return root_slot_start(th, r, SF_LAZY_IDS | SF_LAZY_TRACE_ID);
 	}
 	return start_slot(t, name, nlen, th);
 }
@@ -934,17 +939,19 @@ __attribute__((always_inline)) static inline void span_end(sonde_span *s, uint64
 		end_slot(s, end_ns);
 		return;
 	}
-	uint16_t nest;
-	if (!__builtin_sub_overflow(s->nest, 1, &nest)) {
-		/* One of the children that share this non-recording span ended. */
-		s->nest = nest;
+	uint16_t nest = s->nest;
+	if (__builtin_expect(nest != 0, 0)) {
+		/* One of the children that share this non-recording span ended. (The
+		 * expectation lays the root slot's end below out as the straight line, as in
+		 * sonde__span_start_n; this end is bound by its counter's store and reload.) */
+		s->nest = (uint16_t)(nest - 1);
 		return;
 	}
 	sonde__thread *th = sonde__tls_thread; /* sonde__no_thread: on to end_slot */
-	if (s == th->root) {
+	if (__builtin_expect(s == th->root, 1)) {
 		/* The thread's own root slot (so in use: it is being ended), alone on the stack
 		 * (the common case): pop it and mark it free; nothing else changed in it. */
-		if (th->depth == 1 && th->stack[0] == s) {
+		if (__builtin_expect(th->depth == 1 && th->stack[0] == s, 1)) {
 			th->depth = 0;
 			s->state = SLOT_FREE;
 			return;
