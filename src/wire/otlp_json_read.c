@@ -704,12 +704,44 @@ static int rd_str(rd *c, sonde_str *out, bool intern)
 /* Timestamps and counts are nearly always plain digit strings: parse those here from the
  * peeked token and leave every other form (numbers with exponents, signs, errors) to
  * json.h. Leading zeros go the slow way too, which rejects them. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* The value of 8 decimal digits at s (s[0] the most significant), or UINT64_MAX when one
+ * is not a digit: the bytes' low nibbles, then pairs, quads and the two halves combined
+ * by multiplications. */
+static inline uint64_t digits8(const char *s)
+{
+	uint64_t x;
+	memcpy(&x, s, 8);
+	/* Every byte is 0x30..0x39: its high nibble is 3, and adding 6 keeps it 3 (a carry
+	 * out of a byte comes only from one that already failed the first test). */
+	if ((x & 0xf0f0f0f0f0f0f0f0ull) != 0x3030303030303030ull ||
+	    ((x + 0x0606060606060606ull) & 0xf0f0f0f0f0f0f0f0ull) != 0x3030303030303030ull)
+		return UINT64_MAX;
+	x &= 0x0f0f0f0f0f0f0f0full;
+	x = x * 10 + (x >> 8); /* byte 2k: digits 2k and 2k+1 as one number */
+	x = ((x & 0x000000ff000000ffull) * (100 + (1000000ull << 32)) +
+	     ((x >> 16) & 0x000000ff000000ffull) * (1 + (10000ull << 32))) >>
+	    32;
+	return x;
+}
+#endif
+
 static inline bool plain_digits(const char *s, size_t n, uint64_t *out)
 {
 	if (n == 0 || n > 19 || (s[0] == '0' && n > 1))
 		return false;
 	uint64_t v = 0;
-	for (size_t i = 0; i < n; i++) {
+	size_t i = 0;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/* Times in ns are 19 digits: eight at a time (19 digits never overflow). */
+	for (; i + 8 <= n; i += 8) {
+		uint64_t d8 = digits8(s + i);
+		if (d8 == UINT64_MAX)
+			return false;
+		v = v * 100000000 + d8;
+	}
+#endif
+	for (; i < n; i++) {
 		unsigned d = (unsigned)(unsigned char)s[i] - '0';
 		if (d > 9)
 			return false;

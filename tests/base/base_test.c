@@ -185,6 +185,35 @@ static void test_hex(void **state)
 	assert_int_equal(sonde_hex_decode(id, 16, "5b8e", 4), -1);
 	assert_int_equal(sonde_hex_decode(id, 2, "zz00", 4), -1);
 	assert_int_equal(sonde_hex_decode(id, 2, "0g00", 4), -1);
+	/* Every byte value at every position of a 16-byte id (eight digits at a time, in a
+	 * word): a hex digit of either case decodes, anything else fails the id. */
+	const char *good = "0123456789abcdefABCDEF0123456789";
+	const uint8_t good_id[16] = {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+	                             0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89};
+	assert_int_equal(sonde_hex_decode(id, 16, good, 32), 0);
+	assert_memory_equal(id, good_id, 16);
+	for (int pos = 0; pos < 32; pos++) {
+		for (int c = 1; c < 256; c++) {
+			char s[32];
+			memcpy(s, good, 32);
+			s[pos] = (char)c;
+			int nib = c >= '0' && c <= '9'   ? c - '0'
+			          : c >= 'a' && c <= 'f' ? c - 'a' + 10
+			          : c >= 'A' && c <= 'F' ? c - 'A' + 10
+			                                 : -1;
+			int rc = sonde_hex_decode(id, 16, s, 32);
+			if (nib < 0) {
+				assert_int_equal(rc, -1);
+				continue;
+			}
+			uint8_t want[16];
+			memcpy(want, good_id, 16);
+			want[pos / 2] = (uint8_t)(pos & 1 ? (want[pos / 2] & 0xf0) | nib
+			                                  : (want[pos / 2] & 0x0f) | nib << 4);
+			assert_int_equal(rc, 0);
+			assert_memory_equal(id, want, 16);
+		}
+	}
 	uint8_t zero[8] = {0};
 	assert_true(sonde_id_is_zero(zero, 8));
 	zero[7] = 1;
