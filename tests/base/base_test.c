@@ -182,6 +182,24 @@ static void test_hex(void **state)
 	char out[33] = {0};
 	sonde_hex_encode(out, id, 16);
 	assert_string_equal(out, "5b8efff798038103d269b633813fc60c");
+	/* Every byte value at every position of 16-, 8- and 3-byte ids, against printf. */
+	for (size_t n = 16; n >= 3; n = n == 16 ? 8 : n == 8 ? 3 : 0) {
+		for (size_t pos = 0; pos < n; pos++) {
+			for (int v = 0; v < 256; v++) {
+				uint8_t in[16];
+				char want[33], got[33];
+				for (size_t k = 0; k < n; k++)
+					in[k] = (uint8_t)(k * 37 + 11);
+				in[pos] = (uint8_t)v;
+				for (size_t k = 0; k < n; k++)
+					snprintf(want + 2 * k, 3, "%02x", in[k]);
+				memset(got, 'Z', sizeof got);
+				sonde_hex_encode(got, in, n);
+				assert_memory_equal(got, want, 2 * n);
+				assert_int_equal(got[2 * n], 'Z');
+			}
+		}
+	}
 	assert_int_equal(sonde_hex_decode(id, 16, "5b8e", 4), -1);
 	assert_int_equal(sonde_hex_decode(id, 2, "zz00", 4), -1);
 	assert_int_equal(sonde_hex_decode(id, 2, "0g00", 4), -1);
