@@ -288,7 +288,8 @@ int sonde__journal_append(sonde__journal *j, unsigned route, unsigned enc, const
 	if (j->fd < 0 || (j->active_size && j->active_size + size > j->seg_max))
 		rc = rotate(j);
 	unsigned k = span->n;
-	if (rc == 0 && !(k && span->seg[k - 1].seq == j->active_seq)) {
+	bool fresh = !(k && span->seg[k - 1].seq == j->active_seq);
+	if (rc == 0 && fresh) {
 		if (k == SONDE__JOURNAL_SEGS_MAX)
 			rc = -E2BIG;
 		else
@@ -304,7 +305,7 @@ int sonde__journal_append(sonde__journal *j, unsigned route, unsigned enc, const
 		}
 	}
 	if (rc == 0) {
-		if (span->n == k)
+		if (fresh)
 			span->n++;
 		span->seg[span->n - 1].records++;
 		span->seg[span->n - 1].bytes += size;
