@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# serve_journal_ch_test.sh - `sonde serve --journal DIR` into ClickHouse (a private server,
+# tests/lib/clickhouse.sh): requests acknowledged while ClickHouse is frozen (SIGSTOP, so
+# nothing can commit) are in the journal only; the receiver is killed with SIGKILL under 60
+# concurrent requests, ClickHouse resumes, a new receiver on the same journal replays it,
+# and every acknowledged request's span is in the store; the journal is empty after its
+# SIGTERM. Skips (77) when clickhouse-server is not installed.
+set -uo pipefail
+sonde=${SONDE_BIN:?SONDE_BIN not set}
+src=${SONDE_SRC:-.}
+. "$src/tests/lib/clickhouse.sh"
+ch_find || { echo "skip: clickhouse-server is not installed"; exit 77; }
+command -v curl >/dev/null || { echo "skip: curl is not installed"; exit 77; }
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	[ -n "$ch_pid" ] && kill -CONT "$ch_pid" 2>/dev/null
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+	ch_stop
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+. "$src/tests/lib/check.sh"
+ch_start "$tmp/ch" || { echo "FAIL: could not start clickhouse-server"; exit 1; }
+db="clickhouse://127.0.0.1:$ch_http/sonde_journal"
+j=$tmp/journal
+
+start_server() {
+	: >"$tmp/serve.err"
+	"$sonde" serve --listen 127.0.0.1:0 --db "$db" --journal "$j" "$@" 2>"$tmp/serve.err" &
+	pid=$!
+	pids+=("$pid")
+	local port=
+	for _ in $(seq 300); do
+		port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$tmp/serve.err")
+		[ -n "$port" ] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	[ -n "$port" ] || { bad "server did not start: $(cat "$tmp/serve.err")"; exit 1; }
+	url=http://127.0.0.1:$port
+}
+trace_json() {
+	printf '{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc"}}]},'
+	printf '"scopeSpans":[{"spans":[{"traceId":"%s","spanId":"0000000000000001","name":"%s","kind":2,' "$1" "$2"
+	printf '"startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000250000000"}]}]}]}'
+}
+tid() { printf '%032x' "$1"; }
+stored_ids() { "$sonde" traces --json --limit 1000 --db "$db" 2>/dev/null | grep -o '"trace_id":"[0-9a-f]*"' | cut -d'"' -f4; }
+
+start_server
+trace_json "$(tid 1)" warmup >"$tmp/w.json"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data-binary @"$tmp/w.json" "$url/v1/traces")
+expect "warm-up" 200 "$code"
+for _ in $(seq 100); do stored_ids | grep -q "$(tid 1)" && break; sleep 0.1; done
+
+# ClickHouse frozen: commits wait, acknowledgements do not.
+kill -STOP "$ch_pid"
+for i in $(seq 1 60); do trace_json "$(tid $((5000 + i)))" "k$i" >"$tmp/k$i.json"; done
+cpids=()
+for i in $(seq 1 60); do
+	(curl -s -m 20 -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+		--data-binary @"$tmp/k$i.json" "$url/v1/traces" >"$tmp/k$i.code") &
+	cpids+=($!)
+done
+for _ in $(seq 200); do
+	[ "$(cat "$tmp"/k*.code 2>/dev/null | grep -o 200 | wc -l)" -ge 10 ] && break
+	sleep 0.05
+done
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+wait "${cpids[@]}" # not a bare wait: clickhouse-server is a child of this shell too
+kill -CONT "$ch_pid"
+start_server
+has "$tmp/serve.err" "replayed [1-9][0-9]* requests" "replay line"
+stored_ids >"$tmp/ids"
+acked=0
+lost=0
+for i in $(seq 1 60); do
+	if [ "$(cat "$tmp/k$i.code" 2>/dev/null)" = 200 ]; then
+		acked=$((acked + 1))
+		grep -q "$(tid $((5000 + i)))" "$tmp/ids" || lost=$((lost + 1))
+	fi
+done
+echo "kill -9 into ClickHouse with --journal: $acked of 60 acknowledged while ClickHouse was frozen"
+[ "$acked" -ge 10 ] && ok || bad "only $acked acknowledged"
+expect "acknowledged requests lost after replay" 0 "$lost"
+kill -TERM "$pid"
+wait "$pid"
+expect "SIGTERM exit" 0 "$?"
+expect "journal empty after SIGTERM" 0 "$(find "$j" -name 'journal-*.wal' | wc -l)"
+
+echo "serve_journal_ch_test: $pass passed, $fail failed"
+[ "$fail" = 0 ]
