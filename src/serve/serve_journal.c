@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -35,6 +36,7 @@ struct sonde__journal {
 	char dir[PATH_MAX];
 	uint64_t seg_max;
 	bool sync;
+	int lock_fd;     /* DIR/lock, flock'ed: one server per journal */
 	uint64_t *found; /* segments present at open, sorted */
 	size_t nfound;
 
@@ -116,17 +118,33 @@ int sonde__journal_open(const char *dir, uint64_t segment_bytes, bool sync, sond
 		snprintf(errmsg, errmsg_len, "journal %s: cannot create the directory: %s", dir, strerror(e));
 		return -e;
 	}
+	char lock_path[PATH_MAX + 8];
+	snprintf(lock_path, sizeof lock_path, "%s/lock", dir);
+	int lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		if (e == EWOULDBLOCK)
+			snprintf(errmsg, errmsg_len, "journal %s is in use by another sonde serve", dir);
+		else
+			snprintf(errmsg, errmsg_len, "journal %s: %s: %s", dir, lock_path, strerror(e));
+		if (lock_fd >= 0)
+			close(lock_fd);
+		return e == EWOULDBLOCK ? -EBUSY : -e;
+	}
 	DIR *d = opendir(dir);
 	if (!d) {
 		int e = errno;
 		snprintf(errmsg, errmsg_len, "journal %s: %s", dir, strerror(e));
+		close(lock_fd);
 		return -e;
 	}
 	sonde__journal *j = calloc(1, sizeof *j);
 	if (!j) {
 		closedir(d);
+		close(lock_fd);
 		return -ENOMEM;
 	}
+	j->lock_fd = lock_fd;
 	snprintf(j->dir, sizeof j->dir, "%s", dir);
 	j->seg_max = segment_bytes ? segment_bytes : SONDE__JOURNAL_SEGMENT_BYTES;
 	j->sync = sync;
@@ -153,6 +171,7 @@ int sonde__journal_open(const char *dir, uint64_t segment_bytes, bool sync, sond
 	}
 	closedir(d);
 	if (rc < 0) {
+		close(lock_fd);
 		free(j->found);
 		free(j);
 		return rc;
@@ -373,6 +392,7 @@ void sonde__journal_close(sonde__journal *j)
 		if (s && !s->outstanding)
 			drop_seg(j, s);
 	}
+	close(j->lock_fd);
 	pthread_mutex_destroy(&j->mu);
 	free(j->segs);
 	free(j->found);

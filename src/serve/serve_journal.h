@@ -5,7 +5,8 @@
  *
  * Design notes
  *
- *   Files. A journal is a directory of segments DIR/journal-<16 hex digits>.wal, numbered
+ *   Files. A journal belongs to one process at a time (an flock on DIR/lock, held until
+ *   close). It is a directory of segments DIR/journal-<16 hex digits>.wal, numbered
  *   in the order they were written. Records are appended to the active (newest) segment
  *   only; past segment_bytes (64 MiB by default) a new segment becomes the active one.
  *
@@ -66,8 +67,8 @@ typedef struct sonde__journal_span {
 	unsigned n;
 } sonde__journal_span;
 
-/* Opens the journal in dir (created with mode 0700 when missing; its parent must exist).
- * Segments already there are left alone (see sonde__journal_segments for replay); new
+/* Opens the journal in dir (created with mode 0700 when missing; its parent must exist);
+ * -EBUSY when another process has it open. Segments already there are left alone (see sonde__journal_segments for replay); new
  * records go to a new segment numbered after them, created at the first append.
  * segment_bytes 0: 64 MiB. On failure returns a negative errno and writes a sentence into
  * errmsg. dir is copied. Close with sonde__journal_close. */

@@ -78,6 +78,8 @@ post /v1/traces application/json "$tmp/one.json"
 expect "journaled request status" 200 "$code"
 expect "journaled request body" "{}" "$(cat "$tmp/body")"
 wait_stored 1 && ok || bad "journaled request not committed within 5 s"
+expect_exit "a second server on the same journal" 2 "journal .* is in use by another sonde serve" \
+	"$sonde" serve --listen 127.0.0.1:0 --db "$tmp/other.db" --journal "$j"
 post /v1/traces application/json "$data/otlp-examples/trace.json"
 expect "second request" 200 "$code"
 printf '{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"xyz"}]}]}]}' >"$tmp/bad.json"

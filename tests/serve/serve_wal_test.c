@@ -87,6 +87,9 @@ static void test_write_read(void **state)
 	struct stat st;
 	assert_int_equal(stat(dir, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
+	sonde__journal *j2;
+	assert_int_equal(sonde__journal_open(dir, 0, false, &j2, err, sizeof err), -EBUSY);
+	assert_non_null(strstr(err, "in use"));
 	sonde__journal_span span;
 	memset(&span, 0, sizeof span);
 	const char *bodies[3] = {"{\"resourceSpans\":[]}", "", "\x0a\x00\x01\x02"};
