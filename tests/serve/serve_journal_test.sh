@@ -87,6 +87,7 @@ post /v1/traces application/json "$tmp/bad.json"
 expect "bad body still 400" 400 "$code"
 curl -s "$url/metrics" >"$tmp/metrics.txt"
 has "$tmp/metrics.txt" '^sonde_serve_requests_total\{code="200",route="traces"\} 2$' "metrics: 200s counted"
+has "$tmp/metrics.txt" '^sonde_serve_journal_backlog_bytes [0-9]+$' "metrics: journal backlog"
 stop_server TERM
 expect "SIGTERM exit" 0 "$stop_rc"
 expect "journal empty after SIGTERM" 0 "$(segments "$j")"
