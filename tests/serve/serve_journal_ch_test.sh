@@ -85,10 +85,60 @@ done
 echo "kill -9 into ClickHouse with --journal: $acked of 60 acknowledged while ClickHouse was frozen"
 [ "$acked" -ge 10 ] && ok || bad "only $acked acknowledged"
 expect "acknowledged requests lost after replay" 0 "$lost"
+
+# ClickHouse down (stopped, not frozen): a commit fails and is retried, counted in
+# store_errors; once ClickHouse is back on its ports the same receiver commits what it
+# acknowledged meanwhile.
+ports=$(sed -n 's#.*<\(http_port\|tcp_port\|interserver_http_port\)>\([0-9]*\)<.*#\2#p' "$tmp/ch/config.xml" | tr '\n' ' ')
+read -r p_http p_tcp p_inter <<<"$ports"
+[ -n "$p_inter" ] || { bad "ports of the private server not found in its config"; exit 1; }
+# ch_down: ClickHouse killed (SIGKILL: quicker than its shutdown).
+ch_down() {
+	kill -9 "$ch_pid"
+	wait "$ch_pid" 2>/dev/null
+	ch_pid=""
+}
+ch_down
+for i in 1 2 3; do
+	trace_json "$(tid $((7000 + i)))" "down$i" >"$tmp/d$i.json"
+	code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data-binary @"$tmp/d$i.json" "$url/v1/traces")
+	expect "acknowledged while ClickHouse is down ($i)" 200 "$code"
+done
+sleep 0.5
+errors=$(curl -s "$url/metrics" | sed -n 's/^sonde_serve_store_errors_total \([0-9]*\)$/\1/p')
+[ "${errors:-0}" -ge 1 ] && ok || bad "store errors not counted while ClickHouse is down: '$errors'"
+ch_start "$tmp/ch" "$p_http" "$p_tcp" "$p_inter" || { bad "clickhouse-server did not restart"; exit 1; }
+found=0
+for _ in $(seq 150); do
+	stored_ids >"$tmp/ids"
+	found=0
+	for i in 1 2 3; do grep -q "$(tid $((7000 + i)))" "$tmp/ids" && found=$((found + 1)); done
+	[ "$found" = 3 ] && break
+	sleep 0.1
+done
+expect "committed by the retries once ClickHouse is back" 3 "$found"
 kill -TERM "$pid"
 wait "$pid"
 expect "SIGTERM exit" 0 "$?"
 expect "journal empty after SIGTERM" 0 "$(find "$j" -name 'journal-*.wal' | wc -l)"
+
+# SIGTERM while ClickHouse is down: the receiver stops (exit 0) and keeps the journal; the
+# next one replays it.
+start_server
+ch_down
+trace_json "$(tid 7100)" late >"$tmp/late.json"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data-binary @"$tmp/late.json" "$url/v1/traces")
+expect "acknowledged before a stop with ClickHouse down" 200 "$code"
+kill -TERM "$pid"
+wait "$pid"
+expect "SIGTERM exit with ClickHouse down" 0 "$?"
+[ "$(find "$j" -name 'journal-*.wal' | wc -l)" -ge 1 ] && ok || bad "the journal was not kept while ClickHouse was down"
+ch_start "$tmp/ch" "$p_http" "$p_tcp" "$p_inter" || { bad "clickhouse-server did not restart"; exit 1; }
+start_server
+has "$tmp/serve.err" "replayed 1 requests \(1 spans" "replay after a stop with ClickHouse down"
+stored_ids | grep -q "$(tid 7100)" && ok || bad "the request acknowledged before the stop is not stored"
+kill -TERM "$pid"
+wait "$pid"
 
 echo "serve_journal_ch_test: $pass passed, $fail failed"
 [ "$fail" = 0 ]
