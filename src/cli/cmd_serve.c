@@ -65,15 +65,15 @@ const char sonde_serve_usage[] =
         "                       cut; without it a 200 survives the process being killed)\n"
         "  --journal-max SIZE   journaled and not yet committed at most, else 429 (default 256M)\n"
         "\n"
-        "exit status: 0 stopped by a signal after flushing, 2 bad usage or the store or the\n"
-        "address could not be opened.\n"
+        "exit status: 0 stopped by a signal after flushing, 2 bad usage or the store, the\n"
+        "address or the journal could not be opened (or the journal not replayed).\n"
         "\n"
         "examples:\n"
         "  sonde serve --db /tmp/t.db &\n"
         "  OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 ./my_service\n"
         "  sonde traces --db /tmp/t.db\n"
         "  sonde serve --listen 127.0.0.1:0 --db t.db        # any free port\n"
-        "  sonde serve --db clickhouse://127.0.0.1:9000/sonde --journal /var/lib/sonde/wal\n"
+        "  sonde serve --db clickhouse://127.0.0.1:8123/sonde --journal /var/lib/sonde/wal\n"
         "  curl -s 127.0.0.1:4318/metrics | grep sonde_serve_records\n";
 
 /* "16M", "512k", "1048576" -> bytes. Returns 0 or -EINVAL. */
