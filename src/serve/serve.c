@@ -557,6 +557,7 @@ int sonde_serve_stop(sonde_serve *s, uint32_t drain_ms, sonde_serve_totals *tota
 	if (s->daemon) {
 		pthread_mutex_lock(&s->mu);
 		s->stopping = true;
+		pthread_cond_broadcast(&s->cv); /* a writer waiting on the journal's bound */
 		pthread_mutex_unlock(&s->mu);
 		MHD_socket fd = MHD_quiesce_daemon(s->daemon);
 		uint64_t deadline = sonde__serve_now_ns() + (uint64_t)drain_ms * 1000000u;

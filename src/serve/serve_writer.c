@@ -151,8 +151,8 @@ static int append(sonde_serve *srv, sonde_store *store, const sonde_batch *b, ch
 
 /* Journal mode: appends g until the store takes it, waiting 100 ms doubling to 5 s
  * between tries (each failure counted in store_errors), and then gives its records back
- * to the journal. Gives up when the server stops: the records stay in the journal for
- * the next start. */
+ * to the journal. Gives up when the server is stopping: the records stay in the journal
+ * for the next start. */
 static void commit_journaled(committer *c, group *g)
 {
 	sonde_serve *srv = c->srv;
@@ -161,7 +161,7 @@ static void commit_journaled(committer *c, group *g)
 	while (append(srv, c->store, g->b, msg, sizeof msg) != 0) {
 		uint64_t until = sonde__serve_now_ns() + wait_ms * 1000000u;
 		pthread_mutex_lock(&srv->mu);
-		while (!srv->writer_exit && sonde__serve_now_ns() < until) {
+		while (!srv->stopping && !srv->writer_exit && sonde__serve_now_ns() < until) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_nsec += 20 * 1000000L;
@@ -171,7 +171,9 @@ static void commit_journaled(committer *c, group *g)
 			}
 			pthread_cond_timedwait(&srv->cv, &srv->mu, &ts);
 		}
-		bool stop = srv->writer_exit;
+		/* Stopping: one more try, then what is not committed stays in the journal (the
+		 * stop must not wait for a store that is down; the queue still drains). */
+		bool stop = srv->stopping || srv->writer_exit;
 		pthread_mutex_unlock(&srv->mu);
 		if (stop && append(srv, c->store, g->b, msg, sizeof msg) != 0)
 			return;
@@ -532,8 +534,10 @@ void *sonde__serve_writer_main(void *arg)
 		pthread_mutex_lock(&srv->mu);
 		for (;;) {
 			/* Journaled and not committed over the bound: take no request until the
-			 * committers catch up (the queue fills, new requests get 429). */
-			bool over = srv->journal &&
+			 * committers catch up (the queue fills, new requests get 429). Not while
+			 * stopping: the committers then give up on a store that fails, and what was
+			 * admitted is journaled and answered. */
+			bool over = srv->journal && !srv->stopping &&
 			            sonde__journal_backlog(srv->journal) >= srv->o.journal_max_bytes;
 			if (pipelined && fill->n && (c = free_committer(p))) {
 				/* A committer is free: it takes what is decoded. */

@@ -122,21 +122,43 @@ wait "$pid"
 expect "SIGTERM exit" 0 "$?"
 expect "journal empty after SIGTERM" 0 "$(find "$j" -name 'journal-*.wal' | wc -l)"
 
-# SIGTERM while ClickHouse is down: the receiver stops (exit 0) and keeps the journal; the
-# next one replays it.
-start_server
+# SIGTERM while ClickHouse is down and the journal over --journal-max (requests wait in the
+# queue): the receiver stops (exit 0) without waiting for ClickHouse, answers what it
+# admitted, and keeps the journal; the next one replays it.
+start_server --journal-max 100
 ch_down
 trace_json "$(tid 7100)" late >"$tmp/late.json"
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data-binary @"$tmp/late.json" "$url/v1/traces")
 expect "acknowledged before a stop with ClickHouse down" 200 "$code"
+cpids=()
+for i in 1 2 3; do
+	trace_json "$(tid $((7100 + i)))" "queued$i" >"$tmp/q$i.json"
+	(curl -s -m 20 -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+		--data-binary @"$tmp/q$i.json" "$url/v1/traces" >"$tmp/q$i.code") &
+	cpids+=($!)
+done
+sleep 0.5
+expect "queue held over --journal-max" 3 "$(curl -s "$url/metrics" | sed -n 's/^sonde_serve_queue_depth \([0-9]*\)$/\1/p')"
+t0=$(date +%s)
 kill -TERM "$pid"
 wait "$pid"
 expect "SIGTERM exit with ClickHouse down" 0 "$?"
+[ $(($(date +%s) - t0)) -le 8 ] && ok || bad "the stop waited for ClickHouse: $(($(date +%s) - t0)) s"
+wait "${cpids[@]}"
 [ "$(find "$j" -name 'journal-*.wal' | wc -l)" -ge 1 ] && ok || bad "the journal was not kept while ClickHouse was down"
 ch_start "$tmp/ch" "$p_http" "$p_tcp" "$p_inter" || { bad "clickhouse-server did not restart"; exit 1; }
 start_server
-has "$tmp/serve.err" "replayed 1 requests \(1 spans" "replay after a stop with ClickHouse down"
-stored_ids | grep -q "$(tid 7100)" && ok || bad "the request acknowledged before the stop is not stored"
+has "$tmp/serve.err" "replayed [1-4] requests" "replay after a stop with ClickHouse down"
+stored_ids >"$tmp/ids"
+grep -q "$(tid 7100)" "$tmp/ids" && ok || bad "the request acknowledged before the stop is not stored"
+for i in 1 2 3; do
+	c=$(cat "$tmp/q$i.code")
+	case $c in
+	200) grep -q "$(tid $((7100 + i)))" "$tmp/ids" && ok || bad "queued request $i answered 200 and not stored" ;;
+	503) ok ;;
+	*) bad "queued request $i answered '$c'" ;;
+	esac
+done
 kill -TERM "$pid"
 wait "$pid"
 
