@@ -8,6 +8,8 @@
 #        INSERT, so its transactions need many requests in flight to grow
 #        SERVE_FILL=N: serve_bench runs on a store that already holds N spans (--fill N
 #        --settle 20: appended first, then 20 s for the merges)
+#        SERVE_JOURNAL=1: serve_bench's server acknowledges once journaled (--journal, in a
+#        temporary directory; docs/serve.md, Journal)
 #        ROUNDS: measure only the ClickHouse appends, ROUNDS times (median and range)
 #        GROW=N: instead, append N spans into one database and print the rate of each
 #        million as the store grows, then a retry's time (clickhouse_bench --grow)
@@ -32,6 +34,6 @@ serve=$build/bench/serve_bench
 [ -x "$serve" ] || serve=$build/serve_bench
 if [ $rc -eq 0 ] && [ -x "$serve" ]; then
 	"$serve" --db "clickhouse://127.0.0.1:$ch_http/sonde_serve_bench" --clients "${SERVE_CLIENTS:-32}" \
-		${SERVE_FILL:+--fill "$SERVE_FILL" --settle 20} || rc=$?
+		${SERVE_FILL:+--fill "$SERVE_FILL" --settle 20} ${SERVE_JOURNAL:+--journal "$work/journal"} || rc=$?
 fi
 exit $rc

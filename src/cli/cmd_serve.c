@@ -20,6 +20,7 @@ const char sonde_serve_usage[] =
         "usage: sonde serve [--listen HOST:PORT] [--db PATH|clickhouse://HOST:PORT/DB]\n"
         "                   [--max-body SIZE] [--queue N] [--batch N] [--committers N]\n"
         "                   [--threads N] [--retry-after SECONDS] [--drain SECONDS]\n"
+        "                   [--journal DIR [--journal-sync] [--journal-max SIZE]]\n"
         "\n"
         "Receives telemetry over HTTP and writes it to the store (--db, else $SONDE_DB, else\n"
         "./sonde.db) until SIGTERM or SIGINT:\n"
@@ -37,6 +38,12 @@ const char sonde_serve_usage[] =
         "store and exits 0. The address it listens on is printed to stderr (port 0: any free\n"
         "port, and the line says which). See docs/serve.md.\n"
         "\n"
+        "With --journal DIR a request is answered 200 once it is in a local write-ahead\n"
+        "journal (fdatasync'ed too with --journal-sync), before it is committed; the store has\n"
+        "it within about one commit, or, if this server dies, at the next start on the same\n"
+        "journal, which replays it before listening. Queries right after a 200 may not see it\n"
+        "yet.\n"
+        "\n"
         "options:\n"
         "  --listen HOST:PORT   where to listen (default 127.0.0.1:4318; [::1]:4318 for IPv6)\n"
         "  --db URI             the store: a SQLite file, clickhouse://HOST:PORT/DB, or\n"
@@ -45,21 +52,28 @@ const char sonde_serve_usage[] =
         "  --max-body SIZE      largest request body, on the wire and inflated (default 16M;\n"
         "                       suffixes k, M, G)\n"
         "  --queue N            export requests admitted at once (default 64)\n"
-        "  --batch N            records per store transaction (default 10000)\n"
+        "  --batch N            records per store transaction (default 10000; with --journal\n"
+        "                       200000)\n"
         "  --committers N       transactions in flight at once, each on its own connection\n"
         "                       (ClickHouse on hosts of its own; SQLite always 1; default 1)\n"
         "  --threads N          HTTP threads (default 2)\n"
         "  --retry-after S      the Retry-After of 429 and 503 answers (default 1)\n"
         "  --drain S            on stop, how long requests still uploading may take (default 10)\n"
+        "  --journal DIR        acknowledge once journaled in DIR (created, mode 0700); replay\n"
+        "                       what a previous server left there at start\n"
+        "  --journal-sync       fdatasync the journal before acknowledging (survives a power\n"
+        "                       cut; without it a 200 survives the process being killed)\n"
+        "  --journal-max SIZE   journaled and not yet committed at most, else 429 (default 256M)\n"
         "\n"
-        "exit status: 0 stopped by a signal after flushing, 2 bad usage or the store or the\n"
-        "address could not be opened.\n"
+        "exit status: 0 stopped by a signal after flushing, 2 bad usage or the store, the\n"
+        "address or the journal could not be opened (or the journal not replayed).\n"
         "\n"
         "examples:\n"
         "  sonde serve --db /tmp/t.db &\n"
         "  OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 ./my_service\n"
         "  sonde traces --db /tmp/t.db\n"
         "  sonde serve --listen 127.0.0.1:0 --db t.db        # any free port\n"
+        "  sonde serve --db clickhouse://127.0.0.1:8123/sonde --journal /var/lib/sonde/wal\n"
         "  curl -s 127.0.0.1:4318/metrics | grep sonde_serve_records\n";
 
 /* "16M", "512k", "1048576" -> bytes. Returns 0 or -EINVAL. */
@@ -109,7 +123,10 @@ enum {
 	OPT_COMMITTERS,
 	OPT_THREADS,
 	OPT_RETRY,
-	OPT_DRAIN
+	OPT_DRAIN,
+	OPT_JOURNAL,
+	OPT_JOURNAL_SYNC,
+	OPT_JOURNAL_MAX
 };
 
 int sonde_cmd_serve(int argc, char **argv)
@@ -124,6 +141,9 @@ int sonde_cmd_serve(int argc, char **argv)
 	        {"threads", required_argument, NULL, OPT_THREADS},
 	        {"retry-after", required_argument, NULL, OPT_RETRY},
 	        {"drain", required_argument, NULL, OPT_DRAIN},
+	        {"journal", required_argument, NULL, OPT_JOURNAL},
+	        {"journal-sync", no_argument, NULL, OPT_JOURNAL_SYNC},
+	        {"journal-max", required_argument, NULL, OPT_JOURNAL_MAX},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
@@ -138,6 +158,17 @@ int sonde_cmd_serve(int argc, char **argv)
 		switch (c) {
 		case OPT_LISTEN: listen = optarg; break;
 		case OPT_DB: db = optarg; break;
+		case OPT_JOURNAL: o.journal_dir = optarg; break;
+		case OPT_JOURNAL_SYNC: o.journal_sync = true; break;
+		case OPT_JOURNAL_MAX:
+			if (parse_size(optarg, &o.journal_max_bytes) < 0) {
+				sonde_cli_error(
+				        "serve",
+				        "--journal-max %s: expected a size such as 256M, 1G or 1048576",
+				        optarg);
+				return SONDE_EXIT_USAGE;
+			}
+			break;
 		case OPT_MAX_BODY:
 			if (parse_size(optarg, &o.max_body_bytes) < 0) {
 				sonde_cli_error("serve",
@@ -208,6 +239,10 @@ int sonde_cmd_serve(int argc, char **argv)
 	if (!db || !*db)
 		db = SONDE_STORE_DEFAULT_URI;
 	o.db_uri = db;
+	if ((o.journal_sync || o.journal_max_bytes) && !o.journal_dir) {
+		sonde_cli_error("serve", "--journal-sync and --journal-max need --journal DIR");
+		return SONDE_EXIT_USAGE;
+	}
 
 	/* The signals are waited for, not handled: blocked here, before any thread starts, so
 	 * every thread of the server inherits the mask and only sigwait() receives them. */
@@ -225,6 +260,24 @@ int sonde_cmd_serve(int argc, char **argv)
 	if (rc < 0) {
 		sonde_cli_error("serve", "%s", err[0] ? err : "cannot start");
 		return SONDE_EXIT_USAGE;
+	}
+	if (o.journal_dir) {
+		sonde_serve_replay r;
+		sonde_serve_replay_get(srv, &r);
+		for (const char *w = r.warnings; *w;) {
+			const char *nl = strchr(w, '\n');
+			int n = nl ? (int)(nl - w) : (int)strlen(w);
+			fprintf(stderr, "sonde serve: warning: %.*s\n", n, w);
+			w += n + (nl != NULL);
+		}
+		if (r.segments)
+			fprintf(stderr,
+			        "sonde serve: replayed %llu requests (%llu spans, %llu log records, %llu "
+			        "metric "
+			        "points; %llu skipped) from %s\n",
+			        (unsigned long long)r.requests, (unsigned long long)r.spans,
+			        (unsigned long long)r.logs, (unsigned long long)r.points,
+			        (unsigned long long)r.skipped, o.journal_dir);
 	}
 	bool v6 = strchr(host, ':') != NULL;
 	fprintf(stderr, "sonde serve: listening on http://%s%s%s:%u (store %s)\n", v6 ? "[" : "", host,

@@ -400,7 +400,9 @@ int sonde_serve_start(const sonde_serve_opts *opts, sonde_serve **out, char *err
 	if (!o->queue_bytes)
 		o->queue_bytes = 256u << 20;
 	if (!o->batch_records)
-		o->batch_records = 10000;
+		o->batch_records = o->journal_dir ? 200000 : 10000;
+	if (!o->journal_max_bytes)
+		o->journal_max_bytes = 256u << 20;
 	if (!o->threads)
 		o->threads = 2;
 	if (!o->retry_after_s)
@@ -411,6 +413,9 @@ int sonde_serve_start(const sonde_serve_opts *opts, sonde_serve **out, char *err
 		o->max_connections = 1024;
 	const char *db = o->db_uri ? o->db_uri : SONDE_STORE_DEFAULT_URI;
 	o->db_uri = NULL; /* borrowed for the call only */
+	const char *journal_dir = o->journal_dir;
+	o->journal_dir = NULL;
+	sonde_buf_init(&srv->replay_warnings);
 	srv->listen_fd = -1;
 	srv->start_ns = sonde__serve_now_ns();
 	pthread_mutex_init(&srv->mu, NULL);
@@ -435,7 +440,18 @@ int sonde_serve_start(const sonde_serve_opts *opts, sonde_serve **out, char *err
 	freeaddrinfo(ai);
 
 	int rc = sonde_store_open(db, SONDE_STORE_BG_CHECKPOINT, &srv->store, errmsg, errmsg_len);
+	if (rc == 0 && journal_dir) {
+		rc = sonde__journal_open(journal_dir, 0, o->journal_sync, &srv->journal, errmsg, errmsg_len);
+		/* What a previous server journaled and may not have committed, before any new
+		 * request. */
+		if (rc == 0)
+			rc = sonde__serve_replay(srv, errmsg, errmsg_len);
+		if (rc < 0)
+			sonde_store_close(srv->store);
+	}
 	if (rc < 0) {
+		sonde__journal_close(srv->journal);
+		sonde_buf_release(&srv->replay_warnings);
 		pthread_mutex_destroy(&srv->mu);
 		pthread_cond_destroy(&srv->cv);
 		free(srv);
@@ -458,6 +474,8 @@ int sonde_serve_start(const sonde_serve_opts *opts, sonde_serve **out, char *err
 		for (unsigned i = 1; i < o->committers; i++)
 			sonde_store_close(srv->stores[i]);
 		sonde_store_close(srv->store);
+		sonde__journal_close(srv->journal);
+		sonde_buf_release(&srv->replay_warnings);
 		pthread_mutex_destroy(&srv->mu);
 		pthread_cond_destroy(&srv->cv);
 		free(srv);
@@ -485,6 +503,12 @@ int sonde_serve_start(const sonde_serve_opts *opts, sonde_serve **out, char *err
 	srv->port = info ? info->port : o->port;
 	*out = srv;
 	return 0;
+}
+
+void sonde_serve_replay_get(const sonde_serve *s, sonde_serve_replay *out)
+{
+	*out = s->replay;
+	out->warnings = s->replay_warnings.len ? s->replay_warnings.data : "";
 }
 
 uint16_t sonde_serve_port(const sonde_serve *s)
@@ -533,6 +557,7 @@ int sonde_serve_stop(sonde_serve *s, uint32_t drain_ms, sonde_serve_totals *tota
 	if (s->daemon) {
 		pthread_mutex_lock(&s->mu);
 		s->stopping = true;
+		pthread_cond_broadcast(&s->cv); /* a writer waiting on the journal's bound */
 		pthread_mutex_unlock(&s->mu);
 		MHD_socket fd = MHD_quiesce_daemon(s->daemon);
 		uint64_t deadline = sonde__serve_now_ns() + (uint64_t)drain_ms * 1000000u;
@@ -574,6 +599,9 @@ int sonde_serve_stop(sonde_serve *s, uint32_t drain_ms, sonde_serve_totals *tota
 	for (unsigned i = 1; i < s->o.committers; i++)
 		sonde_store_close(s->stores[i]);
 	sonde_store_close(s->store);
+	/* Segments whose records were all committed go; the others stay for the next start. */
+	sonde__journal_close(s->journal);
+	sonde_buf_release(&s->replay_warnings);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
 	free(s->phases);

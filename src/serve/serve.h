@@ -39,6 +39,18 @@
  *   store handle: a group goes to whichever is free, so that many transactions are in
  *   flight at once (durability is per request and unchanged).
  *
+ *   Journal. With opts.journal_dir (serve_journal.h), a request that decodes is appended
+ *   to a local write-ahead journal and answered at once (200 then means "in the journal";
+ *   with opts.journal_sync also fdatasync'ed, one sync for all the requests answered
+ *   together); its records join a group that a committer appends later, and the journal
+ *   forgets them once committed. A failed commit cannot fail requests already answered:
+ *   it is retried (100 ms doubling to 5 s) until it succeeds or the server stops, and
+ *   what is not committed stays in the journal. sonde_serve_start first replays the
+ *   segments a previous server left into the store, then removes them. Journaled and not
+ *   yet committed bytes are bounded (opts.journal_max_bytes): over the bound the decoder
+ *   takes no request, the queue fills and new requests get 429. Groups grow to
+ *   opts.batch_records (200,000 by default in this mode).
+ *
  *   Shutdown. sonde_serve_stop() stops accepting connections, answers new requests on
  *   open connections 503, waits until every admitted request has been written and
  *   answered (requests still uploading get until the drain deadline), then stops the
@@ -75,7 +87,7 @@ typedef struct sonde_serve_opts {
 	size_t max_body_bytes;    /* largest body, on the wire and after gunzip; 0: 16 MiB */
 	size_t queue_requests;    /* requests admitted and not yet answered; 0: 64 */
 	size_t queue_bytes;       /* bodies waiting for the writer, in total; 0: 256 MiB */
-	size_t batch_records;     /* records per transaction (soft); 0: 10000 */
+	size_t batch_records;     /* records per transaction (soft); 0: 10000 (journal: 200000) */
 	unsigned committers;      /* transactions in flight at once, each on its own store handle
 	                             (ClickHouse; SQLite always 1: one writer at a time); 0: 1;
 	                             at most SONDE_SERVE_MAX_COMMITTERS */
@@ -83,7 +95,22 @@ typedef struct sonde_serve_opts {
 	unsigned retry_after_s;   /* the Retry-After of 429 and 503; 0: 1 */
 	unsigned conn_timeout_s;  /* idle connections are closed after this; 0: 60 */
 	unsigned max_connections; /* open connections at most; 0: 1024 */
+	/* The write-ahead journal (see Journal above): its directory, or NULL for none. */
+	const char *journal_dir;
+	bool journal_sync;        /* fdatasync the journal before acknowledging */
+	size_t journal_max_bytes; /* journaled and not yet committed, at most; 0: 256 MiB */
 } sonde_serve_opts;
+
+/* What sonde_serve_start replayed from the journal (all 0 without one). */
+typedef struct sonde_serve_replay {
+	uint64_t segments;            /* segment files read (and removed) */
+	uint64_t requests;            /* records replayed into the store */
+	uint64_t spans, logs, points; /* their records */
+	uint64_t skipped;             /* records that no longer decode */
+	uint64_t dropped_bytes;       /* torn or corrupt tails dropped */
+	const char *warnings;         /* one line per problem met ("" when none); borrowed
+	                                     until sonde_serve_stop */
+} sonde_serve_replay;
 
 /* What the server has done so far (all counters since start). */
 typedef struct sonde_serve_totals {
@@ -105,6 +132,8 @@ typedef struct sonde_serve_totals {
  * errmsg[0..errmsg_len) when errmsg is non-NULL. opts may be NULL (all defaults);
  * strings in opts are borrowed for the call. */
 int sonde_serve_start(const sonde_serve_opts *opts, sonde_serve **out, char *errmsg, size_t errmsg_len);
+/* What the start replayed from opts.journal_dir into *out. */
+void sonde_serve_replay_get(const sonde_serve *s, sonde_serve_replay *out);
 /* The port the server listens on (useful with port 0). */
 uint16_t sonde_serve_port(const sonde_serve *s);
 /* Fills *out with the counters so far. */

@@ -17,6 +17,7 @@
 
 #include "buf.h"
 #include "serve.h"
+#include "serve_journal.h"
 #include "store.h"
 
 /* Status codes counted per route in GET /metrics. */
@@ -94,6 +95,9 @@ struct sonde_serve {
 	pthread_t writer;
 	bool writer_started;
 	sonde__serve_stats st;
+	sonde__journal *journal; /* opts.journal_dir's, or NULL */
+	sonde_serve_replay replay;
+	sonde_buf replay_warnings;
 	/* sonde__serve_phases_record: samples of acknowledged requests, when on. */
 	bool phases_on;
 	sonde__serve_phases *phases;
@@ -107,6 +111,11 @@ void sonde__serve_observe(sonde__serve_hist *h, double seconds);
 /* Appends the Prometheus text exposition of srv's counters to out. Takes srv->mu.
  * Returns 0 or -ENOMEM. */
 int sonde__serve_metrics_text(sonde_serve *srv, sonde_buf *out);
+
+/* Replays the segments srv->journal found at open into srv->store (serve_replay.c),
+ * fills srv->replay and removes them. Returns 0, or a negative code with errmsg when a
+ * segment cannot be read or the store cannot write (the segments then stay). */
+int sonde__serve_replay(sonde_serve *srv, char *errmsg, size_t errmsg_len);
 
 /* The writer thread (serve_writer.c). */
 void *sonde__serve_writer_main(void *arg);

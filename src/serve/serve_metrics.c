@@ -118,7 +118,9 @@ static int histogram(mctx *m, const char *name, const char *desc, const sonde__s
 	return 0;
 }
 
-static int build(mctx *m, const sonde__serve_stats *st, size_t depth, size_t queued_bytes, size_t cap)
+/* journal_bytes: journaled and not yet committed; negative without a journal. */
+static int build(mctx *m, const sonde__serve_stats *st, size_t depth, size_t queued_bytes, size_t cap,
+                 int64_t journal_bytes)
 {
 	char code[8];
 	int rc = 0;
@@ -184,6 +186,12 @@ static int build(mctx *m, const sonde__serve_stats *st, size_t depth, size_t que
 	                  SONDE_METRIC_GAUGE, 1)) ||
 	    (rc = counter(m, md, queued_bytes, NULL, 0)) < 0)
 		return md ? rc : -ENOMEM;
+	if (journal_bytes >= 0 &&
+	    (!(md = metric(m, "sonde_serve_journal_backlog",
+	                   "Journaled request bodies not yet committed to the store (--journal)", "By",
+	                   SONDE_METRIC_GAUGE, 1)) ||
+	     (rc = counter(m, md, (uint64_t)journal_bytes, NULL, 0)) < 0))
+		return md ? rc : -ENOMEM;
 	if ((rc = histogram(m, "sonde_serve_write_duration", "Duration of one store transaction",
 	                    &st->write_s)) < 0)
 		return rc;
@@ -199,6 +207,7 @@ int sonde__serve_metrics_text(sonde_serve *srv, sonde_buf *out)
 	st = srv->st;
 	size_t depth = srv->admitted, qb = srv->queued_bytes, cap = srv->o.queue_requests;
 	pthread_mutex_unlock(&srv->mu);
+	int64_t jb = srv->journal ? (int64_t)sonde__journal_backlog(srv->journal) : -1;
 	sonde_batch *b = sonde_batch_new();
 	if (!b)
 		return -ENOMEM;
@@ -211,7 +220,7 @@ int sonde__serve_metrics_text(sonde_serve *srv, sonde_buf *out)
 	          .scope = sonde_batch_new_scope(b),
 	          .start_ns = now_ns > up_ns ? now_ns - up_ns : 0,
 	          .now_ns = now_ns};
-	int rc = m.res && m.scope ? build(&m, &st, depth, qb, cap) : -ENOMEM;
+	int rc = m.res && m.scope ? build(&m, &st, depth, qb, cap, jb) : -ENOMEM;
 	if (rc == 0) {
 		sonde_prom_write_opts po = {
 		        .flavor = SONDE_PROM_TEXT_004, .no_target_info = true, .no_scope_labels = true};

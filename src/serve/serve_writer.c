@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <microhttpd.h>
 
@@ -44,11 +45,14 @@ enum {
 	GRPC_UNAVAILABLE = 14,
 };
 
-/* Requests decoded into one batch, to be appended in one transaction. */
+/* Requests decoded into one batch, to be appended in one transaction. With a journal,
+ * the requests are answered when they join it (rq is not kept) and js says where their
+ * records are in the journal. */
 typedef struct group {
 	sonde_batch *b;
 	sonde__serve_req *rq[GROUP_MAX];
 	size_t n;
+	sonde__journal_span js;
 	bool has_logs; /* one request with log records is in it */
 	bool closed;   /* takes no more requests (a second one with logs is waiting) */
 } group;
@@ -145,6 +149,41 @@ static int append(sonde_serve *srv, sonde_store *store, const sonde_batch *b, ch
 	return rc;
 }
 
+/* Journal mode: appends g until the store takes it, waiting 100 ms doubling to 5 s
+ * between tries (each failure counted in store_errors), and then gives its records back
+ * to the journal. Gives up when the server is stopping: the records stay in the journal
+ * for the next start. */
+static void commit_journaled(committer *c, group *g)
+{
+	sonde_serve *srv = c->srv;
+	char msg[400];
+	uint64_t wait_ms = 100;
+	while (append(srv, c->store, g->b, msg, sizeof msg) != 0) {
+		uint64_t until = sonde__serve_now_ns() + wait_ms * 1000000u;
+		pthread_mutex_lock(&srv->mu);
+		while (!srv->stopping && !srv->writer_exit && sonde__serve_now_ns() < until) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 20 * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&srv->cv, &srv->mu, &ts);
+		}
+		/* Stopping: one more try, then what is not committed stays in the journal (the
+		 * stop must not wait for a store that is down; the queue still drains). */
+		bool stop = srv->stopping || srv->writer_exit;
+		pthread_mutex_unlock(&srv->mu);
+		if (stop && append(srv, c->store, g->b, msg, sizeof msg) != 0)
+			return;
+		if (stop)
+			break;
+		wait_ms = wait_ms * 2 > 5000 ? 5000 : wait_ms * 2;
+	}
+	sonde__journal_done(srv->journal, &g->js);
+}
+
 static void fail_store(sonde__serve_req *rq, const char *msg)
 {
 	rq->status = 503;
@@ -175,6 +214,11 @@ static void finish(sonde_serve *srv, sonde__serve_req *const *rqs, size_t n)
 static void commit(committer *c, group *g)
 {
 	sonde_serve *srv = c->srv;
+	if (srv->journal) {
+		if (g->n)
+			commit_journaled(c, g);
+		return;
+	}
 	char msg[400];
 	uint64_t t0 = sonde__serve_now_ns();
 	int rc = g->n ? append(srv, c->store, g->b, msg, sizeof msg) : 0;
@@ -271,6 +315,7 @@ static void group_reset(group *g)
 	g->n = 0;
 	g->has_logs = false;
 	g->closed = false;
+	memset(&g->js, 0, sizeof g->js);
 }
 
 static void *committer_main(void *arg)
@@ -329,9 +374,86 @@ static sonde__serve_req *pop_locked(sonde_serve *srv)
 	return rq;
 }
 
+/* Journal mode with opts.journal_sync: requests journaled and answered, waiting for
+ * one fdatasync before their connections are resumed. */
+typedef struct acks {
+	sonde__serve_req *rq[GROUP_MAX];
+	size_t n;
+} acks;
+
+/* Syncs the journal, then resumes the requests of a (503 when the sync failed: the
+ * records may still be committed, and a retry is idempotent). */
+static void acks_flush(sonde_serve *srv, acks *a)
+{
+	if (!a->n)
+		return;
+	int rc = sonde__journal_sync(srv->journal);
+	for (size_t i = 0; rc < 0 && i < a->n; i++) {
+		sonde__serve_req *rq = a->rq[i];
+		if (rq->status == 200 || rq->status == 202) {
+			rq->status = 503;
+			rq->grpc_code = GRPC_UNAVAILABLE;
+			snprintf(rq->msg, sizeof rq->msg, "the journal could not be synced: %s",
+			         strerror(-rc));
+		}
+	}
+	finish(srv, a->rq, a->n);
+	a->n = 0;
+}
+
+/* Journal mode: rq decoded onto g's batch from s0, l0, m0; appends its body to the journal
+ * and answers it. Returns false when rq must go to the next group (g's records already
+ * span as many segments as a group may name). */
+static bool add_journaled(sonde_serve *srv, group *g, sonde__serve_req *rq, acks *a, size_t s0, size_t l0,
+                          size_t m0, bool has_logs)
+{
+	sonde_batch *b = g->b;
+	rq->t_commit0 = sonde__serve_now_ns();
+	int rc = sonde__journal_append(srv->journal, rq->route, rq->enc, rq->body.data ? rq->body.data : "",
+	                               rq->body.len, &g->js);
+	rq->t_commit1 = sonde__serve_now_ns();
+	if (rc < 0) {
+		b->spans_count = s0;
+		b->logs_count = l0;
+		b->metrics_count = m0;
+		if (rc == -E2BIG && g->n) {
+			rq->rejected = 0;
+			rq->msg[0] = '\0';
+			g->closed = true;
+			return false;
+		}
+		rq->status = 503;
+		rq->grpc_code = GRPC_UNAVAILABLE;
+		snprintf(rq->msg, sizeof rq->msg, "the journal could not write: %s", strerror(-rc));
+		pthread_mutex_lock(&srv->mu);
+		srv->st.store_errors++;
+		pthread_mutex_unlock(&srv->mu);
+		finish(srv, &rq, 1);
+		return true;
+	}
+	g->has_logs |= has_logs;
+	g->n++;
+	if (records_of(b) >= srv->o.batch_records)
+		g->closed = true;
+	rq->status = rq->route == SONDE_ROUTE_ZIPKIN ? 202 : 200;
+	if (rq->rejected) {
+		pthread_mutex_lock(&srv->mu);
+		srv->st.rejected[0] += rq->rejected;
+		pthread_mutex_unlock(&srv->mu);
+	}
+	if (!srv->o.journal_sync) {
+		finish(srv, &rq, 1);
+		return true;
+	}
+	if (a->n == GROUP_MAX)
+		acks_flush(srv, a);
+	a->rq[a->n++] = rq;
+	return true;
+}
+
 /* Decodes rq into g; answers it at once when it does not decode. Returns false when rq
  * must wait for the next group (it has log records and g has some already). */
-static bool add(sonde_serve *srv, group *g, sonde__serve_req *rq)
+static bool add(sonde_serve *srv, group *g, sonde__serve_req *rq, acks *a)
 {
 	if (!g->b && !(g->b = sonde_batch_new())) {
 		rq->status = 503;
@@ -360,6 +482,8 @@ static bool add(sonde_serve *srv, group *g, sonde__serve_req *rq)
 		g->closed = true;
 		return false;
 	}
+	if (srv->journal)
+		return add_journaled(srv, g, rq, a, s0, l0, m0, has_logs);
 	g->has_logs |= has_logs;
 	g->rq[g->n++] = rq;
 	if (g->n == GROUP_MAX || records_of(b) >= srv->o.batch_records)
@@ -403,11 +527,18 @@ void *sonde__serve_writer_main(void *arg)
 	if (fill)
 		*fill = zero;
 	sonde__serve_req *carry = NULL;
+	acks a = {.n = 0};
 	for (;;) {
 		sonde__serve_req *rq = NULL;
 		committer *c;
 		pthread_mutex_lock(&srv->mu);
 		for (;;) {
+			/* Journaled and not committed over the bound: take no request until the
+			 * committers catch up (the queue fills, new requests get 429). Not while
+			 * stopping: the committers then give up on a store that fails, and what was
+			 * admitted is journaled and answered. */
+			bool over = srv->journal && !srv->stopping &&
+			            sonde__journal_backlog(srv->journal) >= srv->o.journal_max_bytes;
 			if (pipelined && fill->n && (c = free_committer(p))) {
 				/* A committer is free: it takes what is decoded. */
 				c->g = fill;
@@ -415,14 +546,16 @@ void *sonde__serve_writer_main(void *arg)
 				fill = p->spare[--p->nspare];
 				continue;
 			}
-			if (!pipelined && fill && fill->n && (fill->closed || (!carry && !srv->head))) {
+			if (!pipelined && fill && fill->n &&
+			    (fill->closed || over || (!carry && !srv->head))) {
 				pthread_mutex_unlock(&srv->mu);
+				acks_flush(srv, &a);
 				commit(&self, fill);
 				group_reset(fill);
 				pthread_mutex_lock(&srv->mu);
 				continue;
 			}
-			if (fill && !fill->closed && (carry || srv->head)) {
+			if (fill && !fill->closed && (carry || (srv->head && !over))) {
 				rq = carry ? carry : pop_locked(srv);
 				carry = NULL;
 				break;
@@ -431,6 +564,13 @@ void *sonde__serve_writer_main(void *arg)
 				/* No memory for a group: answer 503 one by one. */
 				rq = pop_locked(srv);
 				break;
+			}
+			if (a.n) {
+				/* Nothing to take now: one sync for the requests answered so far. */
+				pthread_mutex_unlock(&srv->mu);
+				acks_flush(srv, &a);
+				pthread_mutex_lock(&srv->mu);
+				continue;
 			}
 			if (!carry && !srv->head && (!fill || !fill->n) && !(pipelined && committing(p)) &&
 			    srv->writer_exit)
@@ -447,7 +587,7 @@ void *sonde__serve_writer_main(void *arg)
 			finish(srv, &rq, 1);
 			continue;
 		}
-		if (!add(srv, fill, rq))
+		if (!add(srv, fill, rq, &a))
 			carry = rq;
 	}
 	if (pipelined) {
