@@ -6,6 +6,9 @@
 # usage: bench/clickhouse_bench.sh BUILD_DIR [SPANS]   (default 1000000 spans)
 #        SERVE_CLIENTS (default 32): serve_bench's closed-loop clients: ClickHouse pays per
 #        INSERT, so its transactions need many requests in flight to grow
+#        SERVE_SECONDS, SERVE_BETWEEN: serve_bench's --seconds (each phase) and --between
+#        (rest between the closed and the open loop); SERVE_RATE=R: no closed loop, the
+#        open loop offers --load (0.8) times R spans/s
 #        SERVE_FILL=N: serve_bench runs on a store that already holds N spans (--fill N
 #        --settle 20: appended first, then 20 s for the merges)
 #        SERVE_JOURNAL=1: serve_bench's server acknowledges once journaled (--journal, in a
@@ -34,6 +37,8 @@ serve=$build/bench/serve_bench
 [ -x "$serve" ] || serve=$build/serve_bench
 if [ $rc -eq 0 ] && [ -x "$serve" ]; then
 	"$serve" --db "clickhouse://127.0.0.1:$ch_http/sonde_serve_bench" --clients "${SERVE_CLIENTS:-32}" \
-		${SERVE_FILL:+--fill "$SERVE_FILL" --settle 20} ${SERVE_JOURNAL:+--journal "$work/journal"} || rc=$?
+		${SERVE_FILL:+--fill "$SERVE_FILL" --settle 20} ${SERVE_JOURNAL:+--journal "$work/journal"} \
+		${SERVE_SECONDS:+--seconds "$SERVE_SECONDS"} ${SERVE_BETWEEN:+--between "$SERVE_BETWEEN"} \
+		${SERVE_RATE:+--rate "$SERVE_RATE"} || rc=$?
 fi
 exit $rc

@@ -7,7 +7,7 @@
  *
  *     serve_bench [--db URI] [--seconds S] [--clients N] [--spans K] [--batch N] [--load F]
  *                 [--rate SPANS_PER_S] [--committers N] [--fill N] [--settle S]
- *                 [--journal DIR] [--journal-sync 1]
+ *                 [--journal DIR] [--journal-sync 1] [--between S]
  *
  * Defaults: a temporary SQLite file, 3 s per phase, 4 clients, 500 spans per request,
  * load 0.8. Metric names say the backend: serve_sqlite_* or serve_clickhouse_*.
@@ -24,6 +24,9 @@
  * 50,000) straight into the store, then waits --settle seconds (default 0) for the
  * backend's background work (ClickHouse's merges): the phases then run on a store that
  * already holds N spans. --committers N: transactions in flight (serve opts.committers).
+ * --between S: seconds of rest between the closed loop and the open loop (default 0), so
+ * that the open loop does not run against the store's after-work of the first phase
+ * (ClickHouse merges the parts the closed loop made for a while after it).
  * --journal DIR: the server acknowledges once a request is in its write-ahead journal in
  * DIR (opts.journal_dir; --journal-sync 1: fdatasync'ed too); the check at the end runs
  * after the stop, which commits everything journaled.
@@ -419,7 +422,7 @@ int main(int argc, char **argv)
 	const char *db = NULL;
 	double seconds = 3, load = 0.8, fixed_rate = 0;
 	size_t clients = 4, spans = 500, batch = 0, committers = 0, fill_n = 0;
-	double settle_s = 0;
+	double settle_s = 0, between_s = 0;
 	const char *journal = NULL;
 	bool journal_sync = false;
 	for (int i = 1; i + 1 < argc; i += 2) {
@@ -443,6 +446,8 @@ int main(int argc, char **argv)
 			fill_n = (size_t)atoll(argv[i + 1]);
 		else if (!strcmp(argv[i], "--settle"))
 			settle_s = atof(argv[i + 1]);
+		else if (!strcmp(argv[i], "--between"))
+			between_s = atof(argv[i + 1]);
 		else if (!strcmp(argv[i], "--journal"))
 			journal = argv[i + 1];
 		else if (!strcmp(argv[i], "--journal-sync"))
@@ -521,10 +526,28 @@ int main(int argc, char **argv)
 	/* At load times that rate, open loop. */
 	double target_req_s = load * rate / (double)spans, sent;
 	uint64_t ok2 = 0;
+	if (target_req_s > 0 && between_s > 0) {
+		struct timespec ts = {(time_t)between_s,
+		                      (long)((between_s - (double)(time_t)between_s) * 1e9)};
+		nanosleep(&ts, NULL);
+	}
 	if (target_req_s > 0) {
 		sonde__serve_phases_record(srv, true);
 		ok2 = run_open(target_req_s, seconds, &sent, &p50, &p99, &p999, &thr);
 		int pct = (int)(load * 100 + 0.5);
+		if (journal) {
+			/* Whether the store kept up: what was journaled and not yet committed when the
+			 * phase ended, and how long it took to commit it. */
+			uint64_t left = sonde__journal_backlog(srv->journal), t0 = now_ns();
+			while (sonde__journal_backlog(srv->journal) > 0) {
+				struct timespec ts = {0, 5000000};
+				nanosleep(&ts, NULL);
+			}
+			printf("serve_%s_open%d_journal_backlog_at_end: %llu bytes\n", backend, pct,
+			       (unsigned long long)left);
+			printf("serve_%s_open%d_journal_drain: %.2f s\n", backend, pct,
+			       (double)(now_ns() - t0) / 1e9);
+		}
 		print_phases(srv, backend, pct);
 		printf("serve_%s_open%d_offered: %.0f spans/s\n", backend, pct, sent * (double)spans);
 		printf("serve_%s_open%d_p50_latency: %.2f ms\n", backend, pct, p50);

@@ -53,7 +53,7 @@ const char sonde_serve_usage[] =
         "                       suffixes k, M, G)\n"
         "  --queue N            export requests admitted at once (default 64)\n"
         "  --batch N            records per store transaction (default 10000; with --journal\n"
-        "                       200000)\n"
+        "                       1000000)\n"
         "  --committers N       transactions in flight at once, each on its own connection\n"
         "                       (ClickHouse on hosts of its own; SQLite always 1; default 1)\n"
         "  --threads N          HTTP threads (default 2)\n"

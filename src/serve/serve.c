@@ -400,7 +400,7 @@ int sonde_serve_start(const sonde_serve_opts *opts, sonde_serve **out, char *err
 	if (!o->queue_bytes)
 		o->queue_bytes = 256u << 20;
 	if (!o->batch_records)
-		o->batch_records = o->journal_dir ? 200000 : 10000;
+		o->batch_records = o->journal_dir ? 1000000 : 10000;
 	if (!o->journal_max_bytes)
 		o->journal_max_bytes = 256u << 20;
 	if (!o->threads)

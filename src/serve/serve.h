@@ -49,7 +49,8 @@
  *   segments a previous server left into the store, then removes them. Journaled and not
  *   yet committed bytes are bounded (opts.journal_max_bytes): over the bound the decoder
  *   takes no request, the queue fills and new requests get 429. Groups grow to
- *   opts.batch_records (200,000 by default in this mode).
+ *   opts.batch_records (1,000,000 by default in this mode: a commit that takes long
+ *   makes the next group larger instead of stopping the decoder).
  *
  *   Shutdown. sonde_serve_stop() stops accepting connections, answers new requests on
  *   open connections 503, waits until every admitted request has been written and
@@ -87,7 +88,7 @@ typedef struct sonde_serve_opts {
 	size_t max_body_bytes;    /* largest body, on the wire and after gunzip; 0: 16 MiB */
 	size_t queue_requests;    /* requests admitted and not yet answered; 0: 64 */
 	size_t queue_bytes;       /* bodies waiting for the writer, in total; 0: 256 MiB */
-	size_t batch_records;     /* records per transaction (soft); 0: 10000 (journal: 200000) */
+	size_t batch_records;     /* records per transaction (soft); 0: 10000 (journal: 1000000) */
 	unsigned committers;      /* transactions in flight at once, each on its own store handle
 	                             (ClickHouse; SQLite always 1: one writer at a time); 0: 1;
 	                             at most SONDE_SERVE_MAX_COMMITTERS */
