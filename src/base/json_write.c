@@ -103,42 +103,9 @@ static const char hexdig[] = "0123456789abcdef";
  * for long strings. */
 enum { STR_CHUNK = 4096 };
 
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-/* A string of at most 16 bytes with nothing to escape (most keys, names, ids and short
- * values): one test of two words and fixed-size copies, no loop. Returns false, having
- * written nothing, for anything else. The padding's zero bytes test as special (and
- * their borrows reach only bytes above them), so the masks keep the string's bytes. */
-static inline bool write_short(sonde_buf *b, const char *s, size_t n)
-{
-	if (n > 16 || b->cap - b->len <= 16 + 3)
-		return false;
-	unsigned char w[16] = {0};
-	memcpy(w, s, n);
-	uint64_t keep_lo = n >= 8 ? ~0ull : (1ull << (8 * n)) - 1;
-	uint64_t keep_hi = n <= 8 ? 0 : n == 16 ? ~0ull : (1ull << (8 * (n - 8))) - 1;
-	if ((sonde__json_special8(load64(w)) & keep_lo) | (sonde__json_special8(load64(w + 8)) & keep_hi))
-		return false;
-	char *o = b->data + b->len;
-	o[0] = '"';
-	memcpy(o + 1, w, 16);
-	o[1 + n] = '"';
-	b->len += n + 2;
-	b->data[b->len] = '\0';
-	return true;
-}
-#else
-static inline bool write_short(sonde_buf *b, const char *s, size_t n)
-{
-	(void)b, (void)s, (void)n;
-	return false;
-}
-#endif
-
 /* Appends s[0..n) as a quoted JSON string. */
 static void write_string(sonde_buf *b, const char *s, size_t n)
 {
-	if (write_short(b, s, n))
-		return;
 	const unsigned char *p = (const unsigned char *)s, *end = p + n;
 	bool first = true;
 	do {
