@@ -48,6 +48,14 @@ uint64_t sonde_clock_monotonic_ns(void)
 	return ts_ns(CLOCK_MONOTONIC);
 }
 
+void sonde_clock_realtime_after(struct timespec *out, uint64_t ms)
+{
+	clock_gettime(CLOCK_REALTIME, out);
+	uint64_t ns = (uint64_t)out->tv_nsec + ms % 1000 * 1000000u;
+	out->tv_sec += (time_t)(ms / 1000 + ns / 1000000000u);
+	out->tv_nsec = (long)(ns % 1000000000u);
+}
+
 static bool invariant_tsc(void)
 {
 #if SONDE_CLOCK_HAVE_TSC

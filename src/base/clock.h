@@ -51,5 +51,7 @@ void sonde_clock_recalibrate(void);
 uint64_t sonde_clock_realtime_ns(void);
 /* CLOCK_MONOTONIC nanoseconds now, for durations and deadlines. */
 uint64_t sonde_clock_monotonic_ns(void);
+/* The CLOCK_REALTIME time ms milliseconds from now, as pthread_cond_timedwait takes it. */
+void sonde_clock_realtime_after(struct timespec *out, uint64_t ms);
 
 #endif

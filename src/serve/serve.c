@@ -568,12 +568,7 @@ int sonde_serve_stop(sonde_serve *s, uint32_t drain_ms, sonde_serve_totals *tota
 			if (!s->queued && !s->writing && sonde__serve_now_ns() >= deadline)
 				break;
 			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 50 * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
+			sonde_clock_realtime_after(&ts, 50);
 			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
 		}
 		if (s->admitted > 0)

@@ -33,6 +33,7 @@
 
 #include <microhttpd.h>
 
+#include "clock.h"
 #include "serve.h"
 #include "serve_internal.h"
 #include "sonde/status.h"
@@ -163,12 +164,7 @@ static void commit_journaled(committer *c, group *g)
 		pthread_mutex_lock(&srv->mu);
 		while (!srv->stopping && !srv->writer_exit && sonde__serve_now_ns() < until) {
 			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 20 * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
+			sonde_clock_realtime_after(&ts, 20);
 			pthread_cond_timedwait(&srv->cv, &srv->mu, &ts);
 		}
 		/* Stopping: one more try, then what is not committed stays in the journal (the

@@ -11,6 +11,7 @@
 
 #include "arena.h"
 #include "buf.h"
+#include "clock.h"
 #include "hash.h"
 #include "hex.h"
 #include "intern.h"
@@ -261,6 +262,23 @@ static void test_strerror(void **state)
 	assert_string_equal(sonde_strerror(-99999), "unknown error");
 }
 
+/* A deadline ms from now, normalised, for pthread_cond_timedwait. */
+static void test_realtime_after(void **state)
+{
+	(void)state;
+	for (uint64_t ms = 0; ms < 3000; ms += 137) {
+		struct timespec now, t;
+		clock_gettime(CLOCK_REALTIME, &now);
+		sonde_clock_realtime_after(&t, ms);
+		assert_true(t.tv_nsec >= 0 && t.tv_nsec < 1000000000L);
+		int64_t d =
+		        ((int64_t)t.tv_sec - (int64_t)now.tv_sec) * 1000000000 + (t.tv_nsec - now.tv_nsec);
+		/* At least ms later, and not by a second more (the calls are microseconds apart). */
+		assert_true(d >= (int64_t)ms * 1000000);
+		assert_true(d < (int64_t)ms * 1000000 + 1000000000);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -272,6 +290,7 @@ int main(void)
 	        cmocka_unit_test(test_hex),
 	        cmocka_unit_test(test_hash_spreads),
 	        cmocka_unit_test(test_strerror),
+	        cmocka_unit_test(test_realtime_after),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
