@@ -25,21 +25,8 @@ ch_start "$tmp/ch" || { echo "FAIL: could not start clickhouse-server"; exit 1; 
 db="clickhouse://127.0.0.1:$ch_http/sonde_journal"
 j=$tmp/journal
 
-start_server() {
-	: >"$tmp/serve.err"
-	"$sonde" serve --listen 127.0.0.1:0 --db "$db" --journal "$j" "$@" 2>"$tmp/serve.err" &
-	pid=$!
-	pids+=("$pid")
-	local port=
-	for _ in $(seq 300); do
-		port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$tmp/serve.err")
-		[ -n "$port" ] && break
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	[ -n "$port" ] || { bad "server did not start: $(cat "$tmp/serve.err")"; exit 1; }
-	url=http://127.0.0.1:$port
-}
+. "$src/tests/lib/serve.sh"
+start_server() { serve_start "$db" --journal "$j" "$@"; }
 trace_json() {
 	printf '{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc"}}]},'
 	printf '"scopeSpans":[{"spans":[{"traceId":"%s","spanId":"0000000000000001","name":"%s","kind":2,' "$1" "$2"

@@ -21,32 +21,14 @@ for tool in curl sqlite3; do
 done
 . "$src/tests/lib/check.sh"
 
-# start_server DB JOURNAL [OPTIONS...]: sonde serve on an ephemeral port; sets $pid, $url.
+. "$src/tests/lib/serve.sh"
+# start_server DB JOURNAL [OPTIONS...]: sets $pid, $url; stop_server [SIGNAL]: $stop_rc.
 start_server() {
 	local db=$1 j=$2
 	shift 2
-	: >"$tmp/serve.err"
-	"$sonde" serve --listen 127.0.0.1:0 --db "$db" --journal "$j" "$@" 2>"$tmp/serve.err" &
-	pid=$!
-	pids+=("$pid")
-	local port=
-	for _ in $(seq 200); do
-		port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$tmp/serve.err")
-		[ -n "$port" ] && break
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if [ -z "$port" ]; then
-		bad "server did not start: $(cat "$tmp/serve.err")"
-		exit 1
-	fi
-	url=http://127.0.0.1:$port
+	serve_start "$db" --journal "$j" "$@"
 }
-stop_server() {
-	kill -"${1:-TERM}" "$pid"
-	wait "$pid"
-	stop_rc=$?
-}
+stop_server() { serve_stop "$@"; }
 post() {
 	code=$(curl -s -o "$tmp/body" -w '%{http_code}' -X POST -H "Content-Type: $2" --data-binary @"$3" "$url$1")
 }

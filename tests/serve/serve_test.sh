@@ -25,33 +25,10 @@ for tool in curl sqlite3 gzip; do
 done
 . "$src/tests/lib/check.sh"
 
-# start_server DB [OPTIONS...]: starts sonde serve on an ephemeral port; sets $pid, $port, $url.
-start_server() {
-	local db=$1
-	shift
-	: >"$tmp/serve.err"
-	"$sonde" serve --listen 127.0.0.1:0 --db "$db" "$@" 2>"$tmp/serve.err" &
-	pid=$!
-	pids+=("$pid")
-	port=
-	for _ in $(seq 100); do
-		port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$tmp/serve.err")
-		[ -n "$port" ] && break
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if [ -z "$port" ]; then
-		bad "server did not start: $(cat "$tmp/serve.err")"
-		exit 1
-	fi
-	url=http://127.0.0.1:$port
-}
-# stop_server [SIGNAL]: signals $pid and waits; sets $stop_rc.
-stop_server() {
-	kill -"${1:-TERM}" "$pid"
-	wait "$pid"
-	stop_rc=$?
-}
+. "$src/tests/lib/serve.sh"
+# start_server DB [OPTIONS...]: sets $pid, $port, $url; stop_server [SIGNAL]: sets $stop_rc.
+start_server() { serve_start "$@"; }
+stop_server() { serve_stop "$@"; }
 # post PATH CONTENT_TYPE FILE [CURL OPTIONS...]: POSTs FILE; the status goes to $code, the
 # body to $tmp/body, the headers to $tmp/headers.
 post() {
