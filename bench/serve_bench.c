@@ -417,6 +417,22 @@ static int fill(const char *db, size_t n)
 	return rc;
 }
 
+/* Sleeps s seconds (fractions too). */
+static void sleep_s(double s)
+{
+	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+	nanosleep(&ts, NULL);
+}
+
+/* Waits until srv's journal has nothing left to commit; returns the seconds it took. */
+static double journal_drain(sonde_serve *srv)
+{
+	uint64_t t0 = now_ns();
+	while (sonde__journal_backlog(srv->journal) > 0)
+		sleep_s(0.005);
+	return (double)(now_ns() - t0) / 1e9;
+}
+
 int main(int argc, char **argv)
 {
 	const char *db = NULL;
@@ -474,10 +490,8 @@ int main(int argc, char **argv)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (fill_n && fill(db, fill_n) != 0)
 		return 1;
-	if (settle_s > 0) {
-		struct timespec ts = {(time_t)settle_s, (long)((settle_s - (double)(time_t)settle_s) * 1e9)};
-		nanosleep(&ts, NULL);
-	}
+	if (settle_s > 0)
+		sleep_s(settle_s);
 	sonde_serve_opts o = {.host = "127.0.0.1",
 	                      .db_uri = db,
 	                      .batch_records = batch,
@@ -506,12 +520,7 @@ int main(int argc, char **argv)
 		if (journal) {
 			/* Acknowledged is journaled: the sustained rate is what the store committed,
 			 * so wait until the journal has nothing left to commit. */
-			uint64_t t0 = now_ns();
-			while (sonde__journal_backlog(srv->journal) > 0) {
-				struct timespec ts = {0, 5000000};
-				nanosleep(&ts, NULL);
-			}
-			double drain = (double)(now_ns() - t0) / 1e9;
+			double drain = journal_drain(srv);
 			printf("serve_%s_journaled_spans_per_s: %.0f spans/s\n", backend, rate);
 			printf("serve_%s_journal_drain: %.2f s\n", backend, drain);
 			rate = (double)ok * (double)spans / (el + drain);
@@ -526,11 +535,8 @@ int main(int argc, char **argv)
 	/* At load times that rate, open loop. */
 	double target_req_s = load * rate / (double)spans, sent;
 	uint64_t ok2 = 0;
-	if (target_req_s > 0 && between_s > 0) {
-		struct timespec ts = {(time_t)between_s,
-		                      (long)((between_s - (double)(time_t)between_s) * 1e9)};
-		nanosleep(&ts, NULL);
-	}
+	if (target_req_s > 0 && between_s > 0)
+		sleep_s(between_s);
 	if (target_req_s > 0) {
 		sonde__serve_phases_record(srv, true);
 		ok2 = run_open(target_req_s, seconds, &sent, &p50, &p99, &p999, &thr);
@@ -538,15 +544,11 @@ int main(int argc, char **argv)
 		if (journal) {
 			/* Whether the store kept up: what was journaled and not yet committed when the
 			 * phase ended, and how long it took to commit it. */
-			uint64_t left = sonde__journal_backlog(srv->journal), t0 = now_ns();
-			while (sonde__journal_backlog(srv->journal) > 0) {
-				struct timespec ts = {0, 5000000};
-				nanosleep(&ts, NULL);
-			}
+			uint64_t left = sonde__journal_backlog(srv->journal);
+			double drain = journal_drain(srv);
 			printf("serve_%s_open%d_journal_backlog_at_end: %llu bytes\n", backend, pct,
 			       (unsigned long long)left);
-			printf("serve_%s_open%d_journal_drain: %.2f s\n", backend, pct,
-			       (double)(now_ns() - t0) / 1e9);
+			printf("serve_%s_open%d_journal_drain: %.2f s\n", backend, pct, drain);
 		}
 		print_phases(srv, backend, pct);
 		printf("serve_%s_open%d_offered: %.0f spans/s\n", backend, pct, sent * (double)spans);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "pbwire.h"
 #include "serve.h"
 #include "sonde/status.h"
 
@@ -53,14 +54,6 @@ static void put_le(uint8_t *p, uint64_t v, int n)
 {
 	for (int i = 0; i < n; i++)
 		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-	for (int i = n - 1; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
 }
 
 /* The CRC32 of the header's first 16 bytes, then the body. */
@@ -428,7 +421,7 @@ int sonde__journal_next(const uint8_t *data, size_t len, size_t *off, sonde__jou
 		         o, h[5], h[6], h[7], SONDE_ROUTE_ZIPKIN, SONDE_SERVE_JSON);
 		return SONDE_EPARSE;
 	}
-	uint64_t blen = get_le(h + 8, 8);
+	uint64_t blen = sonde_pb_load_le64(h + 8);
 	if (blen > left - SONDE__JOURNAL_HEADER) {
 		*torn = true;
 		snprintf(why, why_len, "offset %zu: expected a body of %" PRIu64 " bytes, found %zu", o, blen,
@@ -436,7 +429,7 @@ int sonde__journal_next(const uint8_t *data, size_t len, size_t *off, sonde__jou
 		return SONDE_EPARSE;
 	}
 	const uint8_t *body = h + SONDE__JOURNAL_HEADER;
-	uint32_t want = (uint32_t)get_le(h + 16, 4), got = record_crc(h, body, (size_t)blen);
+	uint32_t want = sonde_pb_load_le32(h + 16), got = record_crc(h, body, (size_t)blen);
 	if (want != got) {
 		snprintf(why, why_len,
 		         "offset %zu: bad CRC: expected %08x, computed %08x over %" PRIu64 " bytes", o, want,

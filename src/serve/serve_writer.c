@@ -26,6 +26,7 @@
  * (sonde__serve_phases_record), so bench/serve_bench can say where a request's time goes.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,37 @@ static size_t records_of(const sonde_batch *b)
 	return b->spans_count + b->logs_count + points;
 }
 
+/* Decides rq's answer: 503 (UNAVAILABLE, retryable) with the message fmt makes. */
+static void fail_store(sonde__serve_req *rq, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail_store(sonde__serve_req *rq, const char *fmt, ...)
+{
+	rq->status = 503;
+	rq->grpc_code = GRPC_UNAVAILABLE;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(rq->msg, sizeof rq->msg, fmt, ap);
+	va_end(ap);
+}
+
+/* Takes out of b what the last request decoded onto it (the counts were s0, l0, m0). */
+static void take_back(sonde_batch *b, size_t s0, size_t l0, size_t m0)
+{
+	b->spans_count = s0;
+	b->logs_count = l0;
+	b->metrics_count = m0;
+}
+
+/* Takes rq's records back out of g (take_back) and closes g: rq waits for the next group.
+ * Returns false, add()'s answer for that. */
+static bool to_next_group(group *g, sonde__serve_req *rq, size_t s0, size_t l0, size_t m0)
+{
+	take_back(g->b, s0, l0, m0);
+	rq->rejected = 0;
+	rq->msg[0] = '\0';
+	g->closed = true;
+	return false;
+}
+
 /* Decodes rq's body onto b. On failure decides rq's answer (400) and returns false. */
 static bool decode(sonde_batch *b, sonde__serve_req *rq)
 {
@@ -100,9 +132,7 @@ static bool decode(sonde_batch *b, sonde__serve_req *rq)
 		return true;
 	}
 	if (rc == -ENOMEM) {
-		rq->status = 503;
-		rq->grpc_code = GRPC_UNAVAILABLE;
-		snprintf(rq->msg, sizeof rq->msg, "out of memory: retry later");
+		fail_store(rq, "out of memory: retry later");
 		return false;
 	}
 	rq->status = 400;
@@ -180,13 +210,6 @@ static void commit_journaled(committer *c, group *g)
 	sonde__journal_done(srv->journal, &g->js);
 }
 
-static void fail_store(sonde__serve_req *rq, const char *msg)
-{
-	rq->status = 503;
-	rq->grpc_code = GRPC_UNAVAILABLE;
-	snprintf(rq->msg, sizeof rq->msg, "%s", msg);
-}
-
 /* Ends the writer's part in n requests whose answers are decided: releases their bodies,
  * resumes their connections, and gives them up. */
 static void finish(sonde_serve *srv, sonde__serve_req *const *rqs, size_t n)
@@ -233,10 +256,10 @@ static void commit(committer *c, group *g)
 			}
 			sonde_batch_clear(c->alone);
 			if (decode(c->alone, rq) && append(srv, c->store, c->alone, msg, sizeof msg) != 0)
-				fail_store(rq, msg);
+				fail_store(rq, "%s", msg);
 		}
 	} else if (rc != 0) {
-		fail_store(g->rq[0], msg);
+		fail_store(g->rq[0], "%s", msg);
 	}
 	uint64_t rejected = 0, t1 = sonde__serve_now_ns();
 	for (size_t i = 0; i < g->n; i++) {
@@ -386,12 +409,8 @@ static void acks_flush(sonde_serve *srv, acks *a)
 	int rc = sonde__journal_sync(srv->journal);
 	for (size_t i = 0; rc < 0 && i < a->n; i++) {
 		sonde__serve_req *rq = a->rq[i];
-		if (rq->status == 200 || rq->status == 202) {
-			rq->status = 503;
-			rq->grpc_code = GRPC_UNAVAILABLE;
-			snprintf(rq->msg, sizeof rq->msg, "the journal could not be synced: %s",
-			         strerror(-rc));
-		}
+		if (rq->status == 200 || rq->status == 202)
+			fail_store(rq, "the journal could not be synced: %s", strerror(-rc));
 	}
 	finish(srv, a->rq, a->n);
 	a->n = 0;
@@ -409,18 +428,10 @@ static bool add_journaled(sonde_serve *srv, group *g, sonde__serve_req *rq, acks
 	                               rq->body.len, &g->js);
 	rq->t_commit1 = sonde__serve_now_ns();
 	if (rc < 0) {
-		b->spans_count = s0;
-		b->logs_count = l0;
-		b->metrics_count = m0;
-		if (rc == -E2BIG && g->n) {
-			rq->rejected = 0;
-			rq->msg[0] = '\0';
-			g->closed = true;
-			return false;
-		}
-		rq->status = 503;
-		rq->grpc_code = GRPC_UNAVAILABLE;
-		snprintf(rq->msg, sizeof rq->msg, "the journal could not write: %s", strerror(-rc));
+		if (rc == -E2BIG && g->n)
+			return to_next_group(g, rq, s0, l0, m0);
+		take_back(b, s0, l0, m0);
+		fail_store(rq, "the journal could not write: %s", strerror(-rc));
 		pthread_mutex_lock(&srv->mu);
 		srv->st.store_errors++;
 		pthread_mutex_unlock(&srv->mu);
@@ -452,9 +463,7 @@ static bool add_journaled(sonde_serve *srv, group *g, sonde__serve_req *rq, acks
 static bool add(sonde_serve *srv, group *g, sonde__serve_req *rq, acks *a)
 {
 	if (!g->b && !(g->b = sonde_batch_new())) {
-		rq->status = 503;
-		rq->grpc_code = GRPC_UNAVAILABLE;
-		snprintf(rq->msg, sizeof rq->msg, "out of memory: retry later");
+		fail_store(rq, "out of memory: retry later");
 		finish(srv, &rq, 1);
 		return true;
 	}
@@ -468,16 +477,8 @@ static bool add(sonde_serve *srv, group *g, sonde__serve_req *rq, acks *a)
 		return true;
 	}
 	bool has_logs = b->logs_count > l0;
-	if (has_logs && g->has_logs) {
-		/* Log positions count from 0 in each request: its own transaction. */
-		b->spans_count = s0;
-		b->logs_count = l0;
-		b->metrics_count = m0;
-		rq->rejected = 0;
-		rq->msg[0] = '\0';
-		g->closed = true;
-		return false;
-	}
+	if (has_logs && g->has_logs) /* log positions count from 0 in each request */
+		return to_next_group(g, rq, s0, l0, m0);
 	if (srv->journal)
 		return add_journaled(srv, g, rq, a, s0, l0, m0, has_logs);
 	g->has_logs |= has_logs;
@@ -577,9 +578,7 @@ void *sonde__serve_writer_main(void *arg)
 		if (!rq)
 			break; /* writer_exit and nothing left */
 		if (!fill) {
-			rq->status = 503;
-			rq->grpc_code = GRPC_UNAVAILABLE;
-			snprintf(rq->msg, sizeof rq->msg, "out of memory: retry later");
+			fail_store(rq, "out of memory: retry later");
 			finish(srv, &rq, 1);
 			continue;
 		}
