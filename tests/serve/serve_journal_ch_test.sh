@@ -44,31 +44,13 @@ for _ in $(seq 100); do stored_ids | grep -q "$(tid 1)" && break; sleep 0.1; don
 # ClickHouse frozen: commits wait, acknowledgements do not.
 kill -STOP "$ch_pid"
 for i in $(seq 1 60); do trace_json "$(tid $((5000 + i)))" "k$i" >"$tmp/k$i.json"; done
-cpids=()
-for i in $(seq 1 60); do
-	(curl -s -m 20 -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
-		--data-binary @"$tmp/k$i.json" "$url/v1/traces" >"$tmp/k$i.code") &
-	cpids+=($!)
-done
-for _ in $(seq 200); do
-	[ "$(cat "$tmp"/k*.code 2>/dev/null | grep -o 200 | wc -l)" -ge 10 ] && break
-	sleep 0.05
-done
-kill -9 "$pid"
-wait "$pid" 2>/dev/null
-wait "${cpids[@]}" # not a bare wait: clickhouse-server is a child of this shell too
+serve_kill_under_load 60 10
 kill -CONT "$ch_pid"
 start_server
 has "$tmp/serve.err" "replayed [1-9][0-9]* requests" "replay line"
 stored_ids >"$tmp/ids"
-acked=0
-lost=0
-for i in $(seq 1 60); do
-	if [ "$(cat "$tmp/k$i.code" 2>/dev/null)" = 200 ]; then
-		acked=$((acked + 1))
-		grep -q "$(tid $((5000 + i)))" "$tmp/ids" || lost=$((lost + 1))
-	fi
-done
+acked_stored() { grep -q "$(tid $((5000 + $1)))" "$tmp/ids"; }
+serve_count_acked 60
 echo "kill -9 into ClickHouse with --journal: $acked of 60 acknowledged while ClickHouse was frozen"
 [ "$acked" -ge 10 ] && ok || bad "only $acked acknowledged"
 expect "acknowledged requests lost after replay" 0 "$lost"

@@ -91,31 +91,16 @@ sleep 0.3
 for i in $(seq 1 60); do
 	trace_json "$(tid $((3000 + i)))" 0000000000000001 "kill-$i" >"$tmp/k$i.json"
 done
-for i in $(seq 1 60); do
-	(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
-		--data-binary @"$tmp/k$i.json" "$url/v1/traces" >"$tmp/k$i.code") &
-done
-for _ in $(seq 100); do
-	[ "$(cat "$tmp"/k*.code 2>/dev/null | grep -o 200 | wc -l)" -ge 10 ] && break
-	sleep 0.02
-done
-kill -9 "$pid"
-wait "$pid" 2>/dev/null
-wait
+serve_kill_under_load 60 10
+wait "$lockpid" # the lock ends; the replay below then commits
 in_store=0
 for i in $(seq 1 60); do in_store=$((in_store + $(stored $((3000 + i))))); done
 expect "kill -9: nothing committed while the store was locked" 0 "$in_store"
 [ "$(segments "$j")" -ge 1 ] && ok || bad "kill -9: no segment left in the journal"
 start_server "$db" "$j"
 has "$tmp/serve.err" "replayed [0-9]+ requests \([0-9]+ spans, 0 log records, 0 metric points; 0 skipped\) from .*kj" "kill -9: replay line"
-acked=0
-lost=0
-for i in $(seq 1 60); do
-	if [ "$(cat "$tmp/k$i.code" 2>/dev/null)" = 200 ]; then
-		acked=$((acked + 1))
-		[ "$(stored $((3000 + i)))" = 1 ] || lost=$((lost + 1))
-	fi
-done
+acked_stored() { [ "$(stored $((3000 + $1)))" = 1 ]; }
+serve_count_acked 60
 echo "kill -9 with --journal: $acked of 60 requests acknowledged before the kill"
 [ "$acked" -ge 10 ] && ok || bad "kill -9: only $acked acknowledged"
 expect "kill -9: acknowledged requests lost after replay" 0 "$lost"

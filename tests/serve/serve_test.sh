@@ -252,26 +252,10 @@ start_server "$db" --batch 20
 for i in $(seq 1 60); do
 	trace_json "$(tid $((3000 + i)))" 0000000000000001 "kill-$i" >"$tmp/k$i.json"
 done
-for i in $(seq 1 60); do
-	(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
-		--data-binary @"$tmp/k$i.json" "$url/v1/traces" >"$tmp/k$i.code") &
-done
 # Killed once some are acknowledged, while the rest are still arriving or being written.
-for _ in $(seq 100); do
-	[ "$(cat "$tmp"/k*.code 2>/dev/null | grep -o 200 | wc -l)" -ge 10 ] && break
-	sleep 0.02
-done
-kill -9 "$pid"
-wait
-acked=0
-lost=0
-for i in $(seq 1 60); do
-	if [ "$(cat "$tmp/k$i.code" 2>/dev/null)" = 200 ]; then
-		acked=$((acked + 1))
-		[ "$(q "select count(*) from traces where hex(trace_id) = upper('$(tid $((3000 + i)))')")" = 1 ] ||
-			lost=$((lost + 1))
-	fi
-done
+serve_kill_under_load 60 10
+acked_stored() { [ "$(q "select count(*) from traces where hex(trace_id) = upper('$(tid $((3000 + $1)))')")" = 1 ]; }
+serve_count_acked 60
 echo "kill -9: $acked of 60 requests acknowledged before the kill"
 expect "kill -9: acknowledged requests lost" 0 "$lost"
 expect "kill -9: store intact" ok "$(sqlite3 "$db" 'pragma integrity_check')"
