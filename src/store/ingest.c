@@ -135,10 +135,9 @@ typedef struct ing {
 	sonde_str service;     /* for records without one; ptr NULL: none */
 	uint64_t log_position; /* of the next log record of this source */
 	size_t batch_records;
-	/* Spans of the document being read handed to the writer (and taken out of g->b); of
-	 * those, the earliest and latest start and their resources (each run of one resource
+	/* Of the spans of the document being read handed to the writer (and taken out of
+	 * g->b): the earliest and latest start and their resources (each run of one resource
 	 * once), noted in the statistics once the document is stored. */
-	size_t given;
 	uint64_t given_min, given_max;
 	sonde_buf given_res; /* const sonde_resource * */
 	sonde_ptrmap svc;    /* resources given a service name: copy by original */
@@ -229,14 +228,20 @@ static int add_service(ing *g, sonde_span_data *spans, size_t n, bool all)
 	return rc;
 }
 
-static void note_time(sonde_ingest_stats *st, uint64_t t)
+/* Widens [*lo, *hi] to take t (0: no time; *lo 0: empty). */
+static void widen(uint64_t *lo, uint64_t *hi, uint64_t t)
 {
 	if (!t)
 		return;
-	if (!st->min_time_ns || t < st->min_time_ns)
-		st->min_time_ns = t;
-	if (t > st->max_time_ns)
-		st->max_time_ns = t;
+	if (!*lo || t < *lo)
+		*lo = t;
+	if (t > *hi)
+		*hi = t;
+}
+
+static void note_time(sonde_ingest_stats *st, uint64_t t)
+{
+	widen(&st->min_time_ns, &st->max_time_ns, t);
 }
 
 static void note_service(sonde_ingest_stats *st, const sonde_resource *r, const sonde_resource **last)
@@ -566,11 +571,7 @@ static int flush(ing *g)
 static int note_given(ing *g, const sonde_span_data *spans, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		uint64_t t = spans[i].start_ns;
-		if (t && (!g->given_min || t < g->given_min))
-			g->given_min = t;
-		if (t > g->given_max)
-			g->given_max = t;
+		widen(&g->given_min, &g->given_max, spans[i].start_ns);
 		const sonde_resource *r = spans[i].resource, *last = NULL;
 		if (g->given_res.len)
 			memcpy(&last, g->given_res.data + g->given_res.len - sizeof last, sizeof last);
@@ -582,7 +583,6 @@ static int note_given(ing *g, const sonde_span_data *spans, size_t n)
 
 static void forget_given(ing *g)
 {
-	g->given = 0;
 	g->given_min = g->given_max = 0;
 	sonde_buf_reset(&g->given_res);
 }
@@ -615,7 +615,6 @@ static int give_spans(void *ctx, sonde_batch *b, size_t final)
 			slice_free(sl);
 			return rc;
 		}
-		g->given += n;
 		taken += n;
 		job j = {.slice = sl, .spans_count = n};
 		if ((rc = writer_queue(g->w, &j)) < 0)
