@@ -20,7 +20,8 @@ const sonde_cmd sonde_commands[] = {
          "store telemetry files (traces, logs, metrics in any format sonde reads) in the store",
          sonde_cmd_ingest, sonde_ingest_usage},
         {"serve", SONDE_JOB_INVESTIGATE,
-         "receive OTLP/HTTP (traces, metrics, logs) and Zipkin into the store, acknowledged once stored",
+         "receive OTLP/HTTP (traces, metrics, logs) and Zipkin into the store, acknowledged once stored "
+         "or journaled",
          sonde_cmd_serve, sonde_serve_usage},
         {"db", SONDE_JOB_INVESTIGATE,
          "the store: sizes, counts and time range (info); delete old data (prune)", sonde_cmd_db,
