@@ -134,7 +134,10 @@ typedef struct sq_store {
 	sqlite3_stmt *get_res, *ins_res, *get_res_data;
 	sqlite3_stmt *get_scope, *ins_scope, *get_scope_data;
 	sqlite3_stmt *upsert_trace;
-	sqlite3_stmt *get_trace_key, *last_span_id, *last_trace_key, *span_exists;
+	sqlite3_stmt *get_trace_key, *last_span_id, *last_trace_key, *span_exists, *last_data_id;
+	/* The largest rowid of spans and of span_data, read at each append's start and moved
+	 * by its inserts: a row whose id is the next one goes in without it (tail_row). */
+	int64_t tail_spans, tail_data;
 	/* Multi-row INSERTs of 2^i rows, prepared on first use (see append_spans). */
 	sqlite3_stmt *ins_spans_n[MULTI_SIZES], *ins_span_data_n[MULTI_SIZES], *ins_traces_n[MULTI_SIZES];
 	sqlite3_stmt *ins_logs_n[MULTI_SIZES];
@@ -450,7 +453,7 @@ static void sq_close(sonde_store *base)
 	        &s->get_res_data,   &s->get_scope,       &s->ins_scope,     &s->get_scope_data,
 	        &s->upsert_trace,   &s->last_log_id,     &s->log_id_of,     &s->get_series,
 	        &s->ins_series,     &s->ins_point,       &s->get_trace_key, &s->last_span_id,
-	        &s->last_trace_key, &s->upsert_template, &s->span_exists};
+	        &s->last_trace_key, &s->upsert_template, &s->span_exists,   &s->last_data_id};
 	for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++)
 		sqlite3_finalize(*stmts[i]);
 	for (int i = 0; i < MULTI_SIZES; i++) {
@@ -508,6 +511,7 @@ static int prepare_all(sq_store *s)
 	        {&s->get_trace_key, "SELECT trace_key FROM traces WHERE trace_id = ?1", false},
 	        {&s->last_span_id, "SELECT max(id) FROM spans WHERE id BETWEEN ?1 AND ?2", false},
 	        {&s->last_trace_key, "SELECT max(trace_key) FROM traces", true},
+	        {&s->last_data_id, "SELECT max(id) FROM span_data", true},
 	        {&s->span_exists, "SELECT 1 FROM spans WHERE trace_key = ?1 AND span_id = ?2", true},
 	        {&s->upsert_trace,
 	         "INSERT INTO traces(trace_id, start_ns, end_ns, spans, errors, has_root, root_start_ns,"
@@ -1072,6 +1076,33 @@ static int write_chunks(sq_store *s, size_t n, chunk_fn fn, void *ctx)
 	return 0;
 }
 
+/* Binds rowid id at parameter i of q, a row of a table whose largest rowid is *tail. The
+ * row that comes next (id == *tail + 1, every span of a new trace but its first) is
+ * given NULL, for which SQLite takes the table's largest rowid plus one (the same id)
+ * from its cursor, which an insert leaves on the last row; an explicit rowid is looked
+ * up from the root of the b-tree first (OP_NotExists), about 1,300 instructions a row
+ * (docs/store.md, round 8). */
+static void tail_row(sqlite3_stmt *q, int i, int64_t id, int64_t *tail)
+{
+	if (id == *tail + 1)
+		sqlite3_bind_null(q, i);
+	else
+		sqlite3_bind_int64(q, i, id);
+	if (id > *tail)
+		*tail = id;
+}
+
+/* The statement inserted its rows under the ids the append gave them: the last one's is
+ * the one SQLite reports (a NULL id given by tail_row took the one intended). */
+static int check_tail(sq_store *s, int64_t want, const char *what)
+{
+	sqlite3_int64 got = sqlite3_last_insert_rowid(s->db);
+	if (got == want)
+		return 0;
+	return sonde__store_fail(&s->base, SONDE_EFORMAT, "%s: %s: row stored as %lld, not %lld", s->path,
+	                         what, (long long)got, (long long)want);
+}
+
 /* Inserts span rows [first, first + 2^lg) of s->rows and their span_data (write_chunks);
  * ctx: the buffer the rows' blob offsets are in. */
 static int span_chunk(sq_store *s, void *ctx, int lg, size_t first)
@@ -1101,10 +1132,10 @@ static int span_chunk(sq_store *s, void *ctx, int lg, size_t first)
 		sqlite3_bind_int(q, o + 9, (int)sp->status_code);
 		sqlite3_bind_int64(q, o + 10, w->res);
 		sqlite3_bind_int64(q, o + 11, w->scope);
-		sqlite3_bind_int64(q, o + 12, w->rowid);
+		tail_row(q, o + 12, w->rowid, &s->tail_spans);
 		sqlite3_bind_int64(q, o + 13, w->key);
 		o = r * 3;
-		sqlite3_bind_int64(d, o + 1, w->rowid);
+		tail_row(d, o + 1, w->rowid, &s->tail_data);
 		if (w->enc.attrs_len)
 			sqlite3_bind_blob(d, o + 2, blobs + w->enc.attrs_off, (int)w->enc.attrs_len,
 			                  SQLITE_STATIC);
@@ -1112,9 +1143,11 @@ static int span_chunk(sq_store *s, void *ctx, int lg, size_t first)
 			sqlite3_bind_null(d, o + 2);
 		sqlite3_bind_blob(d, o + 3, blobs + w->enc.rest_off, (int)w->enc.rest_len, SQLITE_STATIC);
 	}
-	if ((rc = step_rows(s, q, m, "spans")) < 0)
+	int64_t last = s->rows[first + (size_t)m - 1].rowid;
+	if ((rc = step_rows(s, q, m, "spans")) < 0 || (rc = check_tail(s, last, "spans")) < 0 ||
+	    (rc = step_rows(s, d, m, "span_data")) < 0)
 		return rc;
-	return step_rows(s, d, m, "span_data");
+	return check_tail(s, last, "span_data");
 }
 
 /* Inserts the n (at most MULTI_ROWS) span rows waiting in s->rows, and their span_data,
@@ -1252,6 +1285,20 @@ static int span_is_new(sq_store *s, const trace_acc *t, uint32_t ti, const sonde
  * over MULTI_ROWS rows, and rows that arrive in key order take its append paths instead
  * of a descent from the root per b-tree per row (about a third of the instructions of a
  * span row and its three indexes, measured with callgrind). */
+/* The largest rowid of a table (0 when it is empty) into *tail: q is last_span_id (lo
+ * >= 0, given the whole range) or last_data_id (lo < 0). */
+static int table_tail(sq_store *s, sqlite3_stmt *q, int64_t lo, int64_t *tail)
+{
+	if (lo >= 0) {
+		sqlite3_bind_int64(q, 1, lo);
+		sqlite3_bind_int64(q, 2, INT64_MAX);
+	}
+	int src = sqlite3_step(q);
+	*tail = src == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+	sqlite3_reset(q);
+	return src == SQLITE_ROW ? 0 : sq_rc(s, src, "reading spans");
+}
+
 static int append_spans(sq_store *s, const sonde_batch *b, const sonde_append_opts *opts, ref_cache *rc_cache,
                         sonde_append_stats *st)
 {
@@ -1276,7 +1323,8 @@ static int append_spans(sq_store *s, const sonde_batch *b, const sonde_append_op
 	}
 	sonde_buf_reset(&s->row_spans);
 	int rc = trace_keys(s, b, &acc, &acc_n, tix);
-	if (rc < 0)
+	if (rc < 0 || (rc = table_tail(s, s->last_span_id, 0, &s->tail_spans)) < 0 ||
+	    (rc = table_tail(s, s->last_data_id, -1, &s->tail_data)) < 0)
 		goto out;
 	/* Consecutive spans mostly share their resource and scope objects, and a few names
 	 * (interned, so the same pointer) repeat: those lookups are remembered by pointer for

@@ -426,6 +426,39 @@ static void test_multi_row_append(void **state)
 	for (size_t i = 0; i < out->spans_count; i++)
 		assert_int_equal(out->spans[i].attrs.items[0].value.u.i,
 		                 6 * 29 + out->spans[i].span_id[7] - 1);
+
+	/* Trace 40, the last stored, continues at the end of both tables (its rows go in
+	 * under the next rowid, which SQLite gives), around a late span of trace 21 (under its
+	 * own). Each row keeps its data row: attribute i is 1000 + the span id. */
+	sonde_batch_clear(b);
+	r = resource(b, "api");
+	sc = sonde_batch_new_scope(b);
+	const unsigned third[][2] = {{40, 2}, {40, 3}, {21, 102}, {40, 4}, {21, 103}};
+	for (size_t i = 0; i < sizeof third / sizeof third[0]; i++) {
+		sonde_span_data *sp = span(b, r, sc, third[i][0], third[i][1], 1, "third", 500 + i, 1);
+		sp->attrs.items = kvs(b, 1);
+		sp->attrs.count = 1;
+		set_int(b, &sp->attrs.items[0], "i", 1000 + third[i][1]);
+	}
+	memset(&st, 0, sizeof st);
+	assert_int_equal(sonde_store_append(s, b, NULL, &st), 0);
+	assert_int_equal(st.spans_added, 5);
+	const unsigned want[][2] = {{40, 4}, {21, 33}};
+	for (size_t t = 0; t < 2; t++) {
+		sonde_batch_clear(out);
+		id_of(tid, 16, want[t][0]);
+		assert_int_equal(sonde_store_get_trace(s, tid, false, out), want[t][1]);
+		unsigned third_n = 0;
+		for (size_t i = 0; i < out->spans_count; i++) {
+			const sonde_span_data *sp = &out->spans[i];
+			if (sp->name.len != 5 || memcmp(sp->name.ptr, "third", 5) != 0)
+				continue;
+			third_n++;
+			assert_int_equal(sp->attrs.count, 1);
+			assert_int_equal(sp->attrs.items[0].value.u.i, 1000 + sp->span_id[7]);
+		}
+		assert_int_equal(third_n, t ? 2 : 3);
+	}
 	sonde_batch_free(out);
 	sonde_batch_free(b);
 	sonde_store_close(s);
