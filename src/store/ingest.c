@@ -141,6 +141,7 @@ typedef struct ing {
 	 * g->b): the earliest and latest start and their resources (each run of one resource
 	 * once), noted in the statistics once the document is stored. */
 	uint64_t given_min, given_max;
+	size_t given_spans;  /* how many */
 	sonde_buf given_res; /* const sonde_resource * */
 	sonde_ptrmap svc;    /* resources given a service name: copy by original */
 	sonde_buf enc;       /* the reader's scratch for encoding a batch's spans (flush) */
@@ -326,6 +327,43 @@ static int mine_logs(ing *g, uint64_t **ids, sonde_log_template **tpl, size_t *n
 	return 0;
 }
 
+/* The next slice of b, from its span sp, log record lg and metric mt on, as a view of
+ * b's arrays, offset (nothing is copied): at most batch_records records. */
+static sonde_batch next_slice(const ing *g, const sonde_batch *b, size_t sp, size_t lg, size_t mt)
+{
+	sonde_batch view = *b;
+	size_t room = g->batch_records;
+	view.spans = b->spans ? b->spans + sp : NULL;
+	view.spans_count = b->spans_count - sp < room ? b->spans_count - sp : room;
+	room -= view.spans_count;
+	view.logs = b->logs ? b->logs + lg : NULL;
+	view.logs_count = b->logs_count - lg < room ? b->logs_count - lg : room;
+	room -= view.logs_count;
+	view.metrics = b->metrics ? b->metrics + mt : NULL;
+	view.metrics_count = 0;
+	size_t points = 0;
+	while (mt + view.metrics_count < b->metrics_count && (points < room || view.metrics_count == 0) &&
+	       (room > 0 || (view.spans_count == 0 && view.logs_count == 0))) {
+		points += b->metrics[mt + view.metrics_count].points_count;
+		view.metrics_count++;
+	}
+	return view;
+}
+
+/* How many slices (transactions) store_job() stores b in. */
+static uint64_t slices_of(const ing *g, const sonde_batch *b)
+{
+	uint64_t n = 0;
+	for (size_t sp = 0, lg = 0, mt = 0;
+	     sp < b->spans_count || lg < b->logs_count || mt < b->metrics_count; n++) {
+		sonde_batch view = next_slice(g, b, sp, lg, mt);
+		sp += view.spans_count;
+		lg += view.logs_count;
+		mt += view.metrics_count;
+	}
+	return n;
+}
+
 /* Appends j's batch in slices of at most batch_records records, one transaction each,
  * counting into *appended and *batches. On failure writes the store's message to err. */
 static int store_job(const ing *g, const job *j, sonde_append_stats *appended, uint64_t *batches, char *err,
@@ -337,24 +375,7 @@ static int store_job(const ing *g, const job *j, sonde_append_stats *appended, u
 	int rc;
 	size_t sp = 0, lg = 0, mt = 0;
 	while (sp < b->spans_count || lg < b->logs_count || mt < b->metrics_count) {
-		/* A view of the next slice: the batch's arrays, offset; nothing is copied. */
-		sonde_batch view = *b;
-		size_t room = g->batch_records;
-		view.spans = b->spans ? b->spans + sp : NULL;
-		view.spans_count = b->spans_count - sp < room ? b->spans_count - sp : room;
-		room -= view.spans_count;
-		view.logs = b->logs ? b->logs + lg : NULL;
-		view.logs_count = b->logs_count - lg < room ? b->logs_count - lg : room;
-		room -= view.logs_count;
-		view.metrics = b->metrics ? b->metrics + mt : NULL;
-		view.metrics_count = 0;
-		size_t points = 0;
-		while (mt + view.metrics_count < b->metrics_count &&
-		       (points < room || view.metrics_count == 0) &&
-		       (room > 0 || (view.spans_count == 0 && view.logs_count == 0))) {
-			points += b->metrics[mt + view.metrics_count].points_count;
-			view.metrics_count++;
-		}
+		sonde_batch view = next_slice(g, b, sp, lg, mt);
 		sonde_append_opts ao = {
 		        .log_position = log_position,
 		        .log_template_ids = tids && view.logs_count ? tids + lg : NULL,
@@ -400,7 +421,8 @@ static void *writer_main(void *arg)
 			job vj = {.b = &view,
 			          .enc = j.slice->enc,
 			          .enc_data = (const uint8_t *)j.slice->data.data};
-			rc = store_job(g, &vj, &w->appended, &w->batches, err, sizeof err);
+			uint64_t slices = 0; /* counted as batches once the document is stored */
+			rc = store_job(g, &vj, &w->appended, &slices, err, sizeof err);
 		} else if (j.commit && (rc = sonde__store_sqlite_hold(g->s, SONDE__HOLD_COMMIT)) < 0) {
 			snprintf(err, sizeof err, "%s", sonde_store_errmsg(g->s));
 		}
@@ -586,6 +608,7 @@ static int note_given(ing *g, const sonde_span_data *spans, size_t n)
 static void forget_given(ing *g)
 {
 	g->given_min = g->given_max = 0;
+	g->given_spans = 0;
 	sonde_buf_reset(&g->given_res);
 }
 
@@ -616,6 +639,7 @@ static int give_spans(void *ctx, sonde_batch *b, size_t final)
 			rc = sonde_store_encode_spans(&sl->data, sl->spans, n, sl->enc);
 		if (rc == 0)
 			rc = note_given(g, sl->spans, n);
+		g->given_spans += n;
 		if (rc < 0) {
 			slice_free(sl);
 			return rc;
@@ -675,7 +699,13 @@ static int read_streamed(ing *g, const char *buf, size_t len, sonde_wire_error *
 		}
 		return rc;
 	}
-	/* The spans stored are out of g->b already; the caller stores the rest. */
+	/* The spans stored are out of g->b already; the caller stores the rest. The batches
+	 * counted are those of the sequential ingest, whatever the slices' size: the whole
+	 * document in slices of batch_records, less those the rest makes. */
+	sonde_batch whole = *g->b;
+	whole.spans = NULL;
+	whole.spans_count += g->given_spans;
+	g->st->batches += slices_of(g, &whole) - slices_of(g, g->b);
 	note_time(g->st, g->given_min);
 	note_time(g->st, g->given_max);
 	const sonde_resource *last = NULL;

@@ -355,7 +355,8 @@ typedef struct otlp_result {
 	sonde_buf dump;
 } otlp_result;
 
-static void run_otlp(const char *name, const sonde_buf *in, bool sequential, bool strict, otlp_result *r)
+static void run_otlp(const char *name, const sonde_buf *in, bool sequential, bool strict, size_t batch,
+                     otlp_result *r)
 {
 	char path[128];
 	snprintf(path, sizeof path, "%s/%s.db", dir, name);
@@ -365,7 +366,7 @@ static void run_otlp(const char *name, const sonde_buf *in, bool sequential, boo
 	sonde_ingest_stats_init(&r->st);
 	sonde_ingest_stats_init(&r->again);
 	sonde_ingest_opts o = {
-	        .service = "svc", .batch_records = BATCH, .strict = strict, .sequential = sequential};
+	        .service = "svc", .batch_records = batch, .strict = strict, .sequential = sequential};
 	r->rc = sonde_ingest_buffer(s, "doc.json", in->data, in->len, &o, &r->st, NULL, r->errmsg,
 	                            sizeof r->errmsg);
 	/* Again: adds nothing. */
@@ -384,21 +385,21 @@ static void otlp_release(otlp_result *r)
 
 /* Streamed (ordered: the spans are stored as read, encoded by the reader) or read again
  * whole when a resource comes after its spans: the same store as read, then stored. */
-static void check_otlp_document(bool ordered)
+static void check_otlp_document(bool ordered, size_t batch, uint64_t batches)
 {
 	sonde_buf in = SONDE_BUF_INIT;
 	make_otlp(&in, false, ordered);
 	assert_true(in.len > 2 << 20);
 	otlp_result a, b;
-	run_otlp("oseq", &in, true, false, &a);
-	run_otlp("opipe", &in, false, false, &b);
+	run_otlp("oseq", &in, true, false, batch, &a);
+	run_otlp("opipe", &in, false, false, batch, &b);
 	assert_int_equal(a.rc, 0);
 	assert_int_equal(b.rc, 0);
 	assert_int_equal(a.st.appended.spans_added, 7603);
 	assert_int_equal(b.st.appended.spans_added, 7603);
 	assert_int_equal(b.st.appended.logs_added, 1);
 	assert_int_equal(a.st.batches, b.st.batches);
-	assert_int_equal(b.st.batches, 8);
+	assert_int_equal(b.st.batches, batches);
 	assert_int_equal(a.st.bytes, b.st.bytes);
 	assert_int_equal(a.st.min_time_ns, b.st.min_time_ns);
 	assert_int_equal(a.st.max_time_ns, b.st.max_time_ns);
@@ -420,13 +421,22 @@ static void check_otlp_document(bool ordered)
 static void test_otlp_document(void **state)
 {
 	(void)state;
-	check_otlp_document(true);
+	check_otlp_document(true, BATCH, 8);
+}
+
+/* Batches larger than the slices a streamed document is handed over in (4,000 spans): the
+ * statistics still count the batches of the sequential ingest, one (7,603 spans and the
+ * log record), not one per slice. */
+static void test_otlp_document_big_batch(void **state)
+{
+	(void)state;
+	check_otlp_document(true, 9000, 1);
 }
 
 static void test_otlp_document_restream(void **state)
 {
 	(void)state;
-	check_otlp_document(false);
+	check_otlp_document(false, BATCH, 8);
 }
 
 /* OTLP JSON lines (as the Collector's file exporter writes) over 1 MB: read and stored on
@@ -446,8 +456,8 @@ static void test_otlp_lines(void **state)
 	}
 	assert_true(in.len > 1 << 20);
 	otlp_result a, b;
-	run_otlp("lseq", &in, true, false, &a);
-	run_otlp("lpipe", &in, false, false, &b);
+	run_otlp("lseq", &in, true, false, BATCH, &a);
+	run_otlp("lpipe", &in, false, false, BATCH, &b);
 	assert_int_equal(a.rc, 0);
 	assert_int_equal(b.rc, 0);
 	assert_int_equal(a.st.appended.spans_added, 8000);
@@ -468,8 +478,8 @@ static void test_otlp_bad_document(void **state)
 	make_otlp(&in, true, true);
 	for (int strict = 0; strict < 2; strict++) {
 		otlp_result a, b;
-		run_otlp(strict ? "bseq_s" : "bseq", &in, true, strict, &a);
-		run_otlp(strict ? "bpipe_s" : "bpipe", &in, false, strict, &b);
+		run_otlp(strict ? "bseq_s" : "bseq", &in, true, strict, BATCH, &a);
+		run_otlp(strict ? "bpipe_s" : "bpipe", &in, false, strict, BATCH, &b);
 		assert_int_equal(a.rc, strict ? SONDE_EPARSE : 0);
 		assert_int_equal(b.rc, a.rc);
 		assert_string_equal(a.errmsg, b.errmsg);
@@ -491,8 +501,13 @@ static void test_otlp_bad_document(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        T(test_same_as_sequential), T(test_strict_stops),           T(test_writer_failure),
-	        T(test_otlp_document),      T(test_otlp_document_restream), T(test_otlp_lines),
+	        T(test_same_as_sequential),
+	        T(test_strict_stops),
+	        T(test_writer_failure),
+	        T(test_otlp_document),
+	        T(test_otlp_document_big_batch),
+	        T(test_otlp_document_restream),
+	        T(test_otlp_lines),
 	        T(test_otlp_bad_document),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
