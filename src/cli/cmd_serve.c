@@ -297,13 +297,19 @@ int sonde_cmd_serve(int argc, char **argv)
 		        "sonde serve: some requests were still uploading after %lus and were not stored\n",
 		        drain_s);
 	fprintf(stderr,
-	        "sonde serve: stopped: %llu requests (%llu stored, %llu bad, %llu throttled, %llu "
+	        "sonde serve: stopped: %llu requests (%llu %s, %llu bad, %llu throttled, %llu "
 	        "unavailable); "
 	        "%llu spans, %llu log records, %llu metric points in %llu transactions; %llu records "
 	        "rejected\n",
-	        (unsigned long long)t.requests, (unsigned long long)t.accepted, (unsigned long long)t.bad,
+	        (unsigned long long)t.requests, (unsigned long long)t.accepted,
+	        o.journal_dir ? "journaled" : "stored", (unsigned long long)t.bad,
 	        (unsigned long long)t.throttled, (unsigned long long)t.unavailable,
 	        (unsigned long long)t.spans, (unsigned long long)t.logs, (unsigned long long)t.points,
 	        (unsigned long long)t.batches, (unsigned long long)t.rejected_records);
+	if (t.journal_left)
+		fprintf(stderr,
+		        "sonde serve: %llu bytes of journaled records are not in the store yet; they stay "
+		        "in %s and go in at the next start on it\n",
+		        (unsigned long long)t.journal_left, o.journal_dir);
 	return SONDE_EXIT_OK;
 }

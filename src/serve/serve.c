@@ -542,6 +542,7 @@ void sonde_serve_totals_get(sonde_serve *s, sonde_serve_totals *out)
 	out->logs = st->added[1] + st->present[1];
 	out->points = st->added[2] + st->present[2];
 	out->rejected_records = st->rejected[0] + st->rejected[1] + st->rejected[2];
+	out->journal_left = s->journal ? sonde__journal_backlog(s->journal) : 0;
 	out->batches = st->batches;
 	out->bytes_wire = st->bytes_wire;
 	out->bytes_decoded = st->bytes_decoded;

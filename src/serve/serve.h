@@ -116,7 +116,8 @@ typedef struct sonde_serve_replay {
 /* What the server has done so far (all counters since start). */
 typedef struct sonde_serve_totals {
 	uint64_t requests;                  /* every HTTP request answered */
-	uint64_t accepted;                  /* export requests answered 200/202 (stored) */
+	uint64_t accepted;                  /* export requests answered 200/202 (stored, or with a
+	                                     * journal journaled) */
 	uint64_t bad;                       /* answered 400 / 413 / 415 */
 	uint64_t throttled;                 /* answered 429 */
 	uint64_t unavailable;               /* answered 503 (stopping, or the store failed) */
@@ -125,6 +126,8 @@ typedef struct sonde_serve_totals {
 	uint64_t batches;                   /* transactions committed */
 	uint64_t bytes_wire, bytes_decoded; /* request bodies as received, after gunzip */
 	size_t queue_depth;                 /* admitted requests not yet answered */
+	uint64_t journal_left;              /* with a journal: bytes of journaled records not in the
+	                                     * store (at stop: left for the next start) */
 } sonde_serve_totals;
 
 /* Opens the store at opts->db_uri and starts the server and the writer. On success *out

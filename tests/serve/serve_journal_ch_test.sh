@@ -115,6 +115,7 @@ expect "SIGTERM exit with ClickHouse down" 0 "$?"
 [ $(($(date +%s) - t0)) -le 8 ] && ok || bad "the stop waited for ClickHouse: $(($(date +%s) - t0)) s"
 wait "${cpids[@]}"
 [ "$(find "$j" -name 'journal-*.wal' | wc -l)" -ge 1 ] && ok || bad "the journal was not kept while ClickHouse was down"
+has "$tmp/serve.err" "bytes of journaled records are not in the store yet; they stay in $j" "stop summary: the journal kept"
 ch_start "$tmp/ch" "$p_http" "$p_tcp" "$p_inter" || { bad "clickhouse-server did not restart"; exit 1; }
 start_server
 has "$tmp/serve.err" "replayed [1-4] requests" "replay after a stop with ClickHouse down"

@@ -74,6 +74,8 @@ stop_server TERM
 expect "SIGTERM exit" 0 "$stop_rc"
 expect "journal empty after SIGTERM" 0 "$(segments "$j")"
 expect "store after SIGTERM" 2 "$(q "select count(*) from spans")"
+has "$tmp/serve.err" 'stopped: [0-9]+ requests \(2 journaled, 1 bad' "stop summary: requests journaled"
+expect "stop summary: nothing left in the journal" 0 "$(grep -c 'not in the store yet' "$tmp/serve.err")"
 
 # --- SIGKILL under 60 concurrent requests, restart: every acknowledged request stored ----
 db=$tmp/kill.db
