@@ -81,7 +81,7 @@ static int zipkin_read(sonde_batch *b, const char *buf, size_t len, const sonde_
 
 static int zipkin_write(const sonde_batch *b, const sonde_write_opts *o, sonde_buf *out)
 {
-	return sonde_zipkin_write(b, out);
+	return sonde_zipkin_write_pretty(b, out, o ? o->pretty : 0);
 }
 
 static int jaeger_read(sonde_batch *b, const char *buf, size_t len, const sonde_read_opts *o,

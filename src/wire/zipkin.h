@@ -59,5 +59,7 @@ int sonde_zipkin_read(sonde_batch *b, const char *buf, size_t len, sonde_wire_er
  * non-zero duration under 1us is written as 1), fields that are absent or empty left
  * out. Returns 0 or -ENOMEM (out is then truncated back to its length at entry). */
 int sonde_zipkin_write(const sonde_batch *b, sonde_buf *out);
+/* The same, indented by pretty spaces a level (0: compact), as sonde_json_writer_init. */
+int sonde_zipkin_write_pretty(const sonde_batch *b, sonde_buf *out, int pretty);
 
 #endif

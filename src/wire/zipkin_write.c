@@ -415,11 +415,16 @@ static void span(zwrite *z, const sonde_span_data *s)
 
 int sonde_zipkin_write(const sonde_batch *b, sonde_buf *out)
 {
+	return sonde_zipkin_write_pretty(b, out, 0);
+}
+
+int sonde_zipkin_write_pretty(const sonde_batch *b, sonde_buf *out, int pretty)
+{
 	size_t len0 = out->len;
 	zwrite z;
 	sonde_buf_init(&z.tmp);
 	sonde_buf_init(&z.tmp2);
-	sonde_json_writer_init(&z.w, out, 0);
+	sonde_json_writer_init(&z.w, out, pretty);
 	sonde_json_arr_begin(&z.w);
 	for (size_t i = 0; i < b->spans_count; i++)
 		span(&z, &b->spans[i]);

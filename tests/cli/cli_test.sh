@@ -95,6 +95,13 @@ done
 check "trace -> zipkin" "$sonde" convert --to zipkin -o "$tmp/z.json" "$data/otlp-examples/trace.json"
 check "zipkin detected and read" "$sonde" convert --to text -o "$tmp/z.txt" "$tmp/z.json"
 check "zipkin text names the span" grep -q '"I.m a server span"' "$tmp/z.txt"
+# --pretty indents every JSON writer's output, and the indented document reads back the same.
+for to in otlp-json zipkin; do
+	check "$to --pretty" "$sonde" convert --to $to --pretty -o "$tmp/p.$to.json" "$data/otlp-examples/trace.json"
+	check "$to --pretty is indented" grep -Eq '^ +"' "$tmp/p.$to.json"
+	check "$to --pretty reads back" "$sonde" convert --to $to -o "$tmp/p2.$to.json" "$tmp/p.$to.json"
+	check "$to --pretty, compact again" bash -c "'$sonde' convert --to $to '$data/otlp-examples/trace.json' 2>/dev/null | cmp -s - '$tmp/p2.$to.json'"
+done
 check "metrics -> prom" "$sonde" convert --to prom -o "$tmp/m.prom" "$data/otlp-examples/metrics.json"
 check "prom detected and read" "$sonde" convert --to otlp-json -o "$tmp/m2.json" "$tmp/m.prom"
 check "metrics -> openmetrics" "$sonde" convert --to openmetrics -o "$tmp/m.om" "$data/otlp-examples/metrics.json"
