@@ -151,7 +151,9 @@ static int walk(const char *dir, char ***list, size_t *n, size_t *cap, int depth
 			rc = -ENOMEM;
 			break;
 		}
-		snprintf(names[nn], len, "%s/%s", dir, e->d_name);
+		size_t dl = strlen(dir);
+		bool slash = dl && dir[dl - 1] == '/'; /* "logs/" names "logs/a.log", not "logs//a.log" */
+		snprintf(names[nn], len, "%s%s%s", dir, slash ? "" : "/", e->d_name);
 		nn++;
 	}
 	closedir(d);

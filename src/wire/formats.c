@@ -308,8 +308,9 @@ const sonde_format *sonde_format_detect(const char *buf, size_t len)
 		return sonde_format_find("influx");
 	if (!is_prom_sample(p, n) && sonde_logtext_sniff(p, n))
 		return sonde_format_find("logs-text");
-	if (p[0] == '#' || (p[0] >= 'a' && p[0] <= 'z') || (p[0] >= 'A' && p[0] <= 'Z') || p[0] == '_' ||
-	    p[0] == ':')
+	/* Prometheus text: its first sample, or a # HELP or # TYPE line first. Text that merely
+	 * starts with a letter (a CSV header, prose) is not taken for it. */
+	if (is_prom_sample(p, n))
 		return sonde_format_find("prom");
 	return NULL;
 }

@@ -382,33 +382,49 @@ int sonde_influx_read(sonde_batch *b, const char *buf, size_t len, uint64_t defa
 	return rc;
 }
 
+/* Whether line p[0..l) has the shape measurement[,tags] SP field=...: the part before
+ * the first unescaped space has no braces, quotes or angle brackets, and the part after
+ * it starts with key=. */
+static bool influx_shape(const char *p, size_t l)
+{
+	size_t i = 0;
+	while (i < l && p[i] != ' ') {
+		if (strchr("{}\"[<>", p[i]))
+			return false;
+		i += p[i] == '\\' ? 2 : 1;
+	}
+	if (i == 0 || i >= l)
+		return false;
+	i++;
+	size_t j = i;
+	while (j < l && p[j] != '=' && p[j] != ' ' && p[j] != ',')
+		j++;
+	return j > i && j < l && p[j] == '=' && j + 1 < l;
+}
+
 bool sonde_influx_sniff(const char *buf, size_t len)
 {
-	size_t pos = 0;
+	/* The first lines that are neither blank nor comments (up to SNIFF_LINES, within the
+	 * first 64 KB) all have the shape: one line of prose with an "x=y" in it is not line
+	 * protocol (a README's first line is the usual one). */
+	enum { SNIFF_LINES = 8 };
+	size_t pos = 0, seen = 0;
 	if (len > 65536)
 		len = 65536;
-	while (pos < len) {
+	while (pos < len && seen < SNIFF_LINES) {
 		const char *p = buf + pos;
 		const char *nl = memchr(p, '\n', len - pos);
 		size_t l = nl ? (size_t)(nl - p) : len - pos;
 		pos += l + (nl ? 1 : 0);
+		if (l && p[l - 1] == '\r')
+			l--;
 		if (l == 0 || p[0] == '#')
 			continue;
-		/* measurement[,tags] SP field=... : the part before the first unescaped space has
-		 * no braces or quotes, and the part after it starts with key=. */
-		size_t i = 0;
-		while (i < l && p[i] != ' ') {
-			if (p[i] == '{' || p[i] == '"' || p[i] == '[' || p[i] == '}')
-				return false;
-			i += p[i] == '\\' ? 2 : 1;
-		}
-		if (i == 0 || i >= l)
+		if (!nl && seen && pos >= len && len == 65536)
+			break; /* a line cut by the window */
+		if (!influx_shape(p, l))
 			return false;
-		i++;
-		size_t j = i;
-		while (j < l && p[j] != '=' && p[j] != ' ' && p[j] != ',')
-			j++;
-		return j > i && j < l && p[j] == '=' && j + 1 < l;
+		seen++;
 	}
-	return false;
+	return seen > 0;
 }

@@ -70,6 +70,18 @@ cp "$fix/app.jsonl" "$tmp/copy.jsonl"
 "$sonde" ingest --db "$db" --json "$tmp/copy.jsonl" >"$tmp/out" 2>"$tmp/err"
 expect "a copy adds nothing" "0 3" "$(json_field logs_added <"$tmp/out") $(json_field logs_present <"$tmp/out")"
 
+# --- A directory: its telemetry files stored, other files skipped and named ------------
+mkdir -p "$tmp/dir"
+cp "$fix/app.jsonl" "$fix/cpu.influx" "$tmp/dir/"
+printf '<p align="center"> <a href="https://example.com">logo</a></p>\n\n# Notes\nThese are notes.\n' >"$tmp/dir/README.md"
+printf 'EventId,EventTemplate\nE1,"<*> error(s) detected"\n' >"$tmp/dir/templates.csv"
+"$sonde" ingest --db "$tmp/dir.db" --json "$tmp/dir/" >"$tmp/out" 2>"$tmp/err"
+expect "directory: exit" 0 $?
+expect "directory: records" "3 4 0" \
+	"$(json_field logs_added <"$tmp/out") $(json_field points_added <"$tmp/out") $(json_field rejected <"$tmp/out")"
+has "$tmp/err" "^sonde ingest: $tmp/dir/README.md: skipped, not a telemetry format" "directory: README skipped, named"
+has "$tmp/err" "^sonde ingest: $tmp/dir/templates.csv: skipped, not a telemetry format" "directory: CSV of text skipped"
+
 # --- Bad records ---------------------------------------------------------------------
 "$sonde" ingest --db "$db" "$fix/bad.jsonl" >"$tmp/out" 2>"$tmp/err"
 expect "bad records skipped: exit" 0 $?

@@ -37,6 +37,17 @@ static void test_detect(void **state)
 	assert_string_equal(detect("{\"foo\":1}"), "none");
 	assert_string_equal(detect("[1,2]"), "none");
 	assert_string_equal(detect("\x01\x02\x03"), "none");
+	/* Line protocol: every one of the first lines has its shape. */
+	assert_string_equal(detect("cpu,host=a usage=1.5 1700000000000000000\n# c\n\ncpu,host=b usage=2\n"),
+	                    "influx");
+	assert_string_equal(detect("mem free=1i\r\nmem free=2i\r\n"), "influx");
+	/* Text that is neither: a README whose first line has an x="y" in it, a CSV of log
+	 * templates, prose starting with a letter. */
+	assert_string_equal(detect("<p align=\"center\"> <a href=\"x\">logo</a></p>\n\n<div>\n# Loghub\n"),
+	                    "none");
+	assert_string_equal(detect("README note=1\nThis is prose, not telemetry.\n"), "none");
+	assert_string_equal(detect("EventId,EventTemplate\nE1,\"<*> ddr error(s) detected\"\n"), "none");
+	assert_string_equal(detect("Hello world\n"), "none");
 }
 
 static void test_find_and_capabilities(void **state)
