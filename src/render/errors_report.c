@@ -28,21 +28,21 @@ static const char *field_name(sonde_error_rule_field f)
 
 static const char *bucket_name(uint64_t ns)
 {
-	return ns == 1000000000ull      ? "second"
-	       : ns == 60000000000ull   ? "minute"
-	       : ns == 3600000000000ull ? "hour"
-	                                : NULL;
+	return ns == 1000000000ull       ? "second"
+	       : ns == 60000000000ull    ? "minute"
+	       : ns == 3600000000000ull  ? "hour"
+	       : ns == 86400000000000ull ? "day"
+	                                 : NULL;
 }
 
+/* The bucket after "per": "minute", or a duration ("5m", "2d"). */
 static void put_bucket(sonde_buf *out, uint64_t ns)
 {
 	const char *n = bucket_name(ns);
-	if (n) {
+	if (n)
 		sonde_buf_puts(out, n);
-	} else {
-		sonde_buf_puts(out, "per ");
+	else
 		sonde_term_duration(out, ns);
-	}
 }
 
 /* The counts squeezed into at most SPARK_COLUMNS characters (sums of neighbours). */

@@ -25,6 +25,22 @@ void sonde_text_time(sonde_buf *out, uint64_t ns)
 	                 (unsigned)(ns % 1000000000u / 1000000u));
 }
 
+/* s seconds (100 or more) in the two largest units, the second left out when it is zero:
+ * "5m07s", "2h05m", "2h", "3d04h", "3d". */
+static void long_duration(sonde_buf *out, uint64_t s)
+{
+	static const struct {
+		uint64_t big, small;
+		char bu, su;
+	} units[] = {{60, 1, 'm', 's'}, {3600, 60, 'h', 'm'}, {86400, 3600, 'd', 'h'}};
+	size_t u = s < 3600 ? 0 : s < 86400 ? 1 : 2;
+	uint64_t hi = s / units[u].big, lo = s % units[u].big / units[u].small;
+	if (lo)
+		sonde_buf_printf(out, "%" PRIu64 "%c%02" PRIu64 "%c", hi, units[u].bu, lo, units[u].su);
+	else
+		sonde_buf_printf(out, "%" PRIu64 "%c", hi, units[u].bu);
+}
+
 void sonde_text_duration(sonde_buf *out, uint64_t ns)
 {
 	if (ns < 1000)
@@ -33,8 +49,10 @@ void sonde_text_duration(sonde_buf *out, uint64_t ns)
 		sonde_buf_printf(out, "%.2fus", (double)ns / 1e3);
 	else if (ns < 1000000000)
 		sonde_buf_printf(out, "%.3gms", (double)ns / 1e6);
-	else
+	else if (ns < 100000000000ull)
 		sonde_buf_printf(out, "%.3fs", (double)ns / 1e9);
+	else
+		long_duration(out, ns / 1000000000ull);
 }
 
 static void short_id(sonde_buf *out, const uint8_t *id, size_t n)

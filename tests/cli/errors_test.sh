@@ -80,6 +80,14 @@ has "$tmp/text" '^#1  input_validation  6 errors' "text first group"
 has "$tmp/text" 'users +alice 67%.*concentrated' "text concentration"
 has "$tmp/text" 'parse_qty \(/app/stock.py:4[0-2]\)' "text frames"
 has "$tmp/text" 'began in inventory \(first error in 2 traces' "text cascade"
+# Errors over four months: a bucket of no name is a duration ("per 2h", not "per per 7200s").
+for d in 2024-01-01 2024-01-15 2024-05-01 2024-05-15; do
+	printf '%sT10:00:00Z ERROR payment failed: card declined\n' "$d"
+done >"$tmp/days.log"
+"$bin" ingest --db "$tmp/days.db" "$tmp/days.log" >/dev/null 2>&1
+"$bin" errors --db "$tmp/days.db" --color never >"$tmp/days.txt" 2>"$tmp/err" || bad "errors over days: $(cat "$tmp/err")"
+has "$tmp/days.txt" ' per ([0-9]+[dhm][0-9dhms]*|second|minute|hour|day)(;|$)' "rate per a bucket of days"
+expect "rate says per once" 0 "$(grep -c 'per per' "$tmp/days.txt")"
 "$bin" errors --db "$db" --limit 1 --color never >"$tmp/text1" 2>&1
 has "$tmp/text1" '4 more groups' "text limit"
 

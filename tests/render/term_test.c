@@ -64,6 +64,37 @@ static void test_columns_and_text(void **state)
 	sonde_buf_release(&b);
 }
 
+/* Durations: the latency units, and from 100 s on the two largest of m, h and d. */
+static void test_duration(void **state)
+{
+	(void)state;
+	static const struct {
+		uint64_t ns;
+		const char *want;
+	} cases[] = {
+	        {812, "812ns"},
+	        {3200, "3.20us"},
+	        {12500000, "12.5ms"},
+	        {1204000000, "1.204s"},
+	        {99999000000ull, "99.999s"},
+	        {100000000000ull, "1m40s"},
+	        {307000000000ull, "5m07s"},
+	        {3599000000000ull, "59m59s"},
+	        {7500000000000ull, "2h05m"},
+	        {7200000000000ull, "2h"},
+	        {300000000000ull, "5m"},
+	        {86400000000000ull, "1d"},
+	        {172800000000000ull, "2d"},
+	        {273600000000000ull, "3d04h"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		sonde_buf b = SONDE_BUF_INIT;
+		sonde_term_duration(&b, cases[i].ns);
+		assert_string_equal(b.data, cases[i].want);
+		sonde_buf_release(&b);
+	}
+}
+
 static void test_table(void **state)
 {
 	(void)state;
@@ -251,6 +282,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_columns_and_text),
+	        cmocka_unit_test(test_duration),
 	        cmocka_unit_test(test_table),
 	        cmocka_unit_test(test_trace_golden),
 	        cmocka_unit_test(test_queries_and_latency_golden),
