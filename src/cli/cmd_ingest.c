@@ -131,7 +131,8 @@ static int walk(const char *dir, char ***list, size_t *n, size_t *cap, int depth
 		return -errno;
 	struct dirent *e;
 	char **names = NULL;
-	size_t nn = 0, nc = 0;
+	size_t nn = 0, nc = 0, dl = strlen(dir);
+	const char *sep = dl && dir[dl - 1] == '/' ? "" : "/"; /* "logs/": "logs/a.log", not "logs//a.log" */
 	int rc = 0;
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.')
@@ -151,9 +152,7 @@ static int walk(const char *dir, char ***list, size_t *n, size_t *cap, int depth
 			rc = -ENOMEM;
 			break;
 		}
-		size_t dl = strlen(dir);
-		bool slash = dl && dir[dl - 1] == '/'; /* "logs/" names "logs/a.log", not "logs//a.log" */
-		snprintf(names[nn], len, "%s%s%s", dir, slash ? "" : "/", e->d_name);
+		snprintf(names[nn], len, "%s%s%s", dir, sep, e->d_name);
 		nn++;
 	}
 	closedir(d);

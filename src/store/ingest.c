@@ -639,11 +639,11 @@ static int give_spans(void *ctx, sonde_batch *b, size_t final)
 			rc = sonde_store_encode_spans(&sl->data, sl->spans, n, sl->enc);
 		if (rc == 0)
 			rc = note_given(g, sl->spans, n);
-		g->given_spans += n;
 		if (rc < 0) {
 			slice_free(sl);
 			return rc;
 		}
+		g->given_spans += n;
 		taken += n;
 		job j = {.slice = sl, .spans_count = n};
 		if ((rc = writer_queue(g->w, &j)) < 0)

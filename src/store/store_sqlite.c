@@ -1279,12 +1279,6 @@ static int span_is_new(sq_store *s, const trace_acc *t, uint32_t ti, const sonde
 	return 0;
 }
 
-/* Appends b's spans. Which spans are new is decided first (a new trace has no stored
- * spans; a stored trace's are looked up; a span repeated in the batch counts once), so
- * that the rows go in by multi-row INSERTs: one statement keeps SQLite's cursors open
- * over MULTI_ROWS rows, and rows that arrive in key order take its append paths instead
- * of a descent from the root per b-tree per row (about a third of the instructions of a
- * span row and its three indexes, measured with callgrind). */
 /* The largest rowid of a table (0 when it is empty) into *tail: q is last_span_id (lo
  * >= 0, given the whole range) or last_data_id (lo < 0). */
 static int table_tail(sq_store *s, sqlite3_stmt *q, int64_t lo, int64_t *tail)
@@ -1299,6 +1293,12 @@ static int table_tail(sq_store *s, sqlite3_stmt *q, int64_t lo, int64_t *tail)
 	return src == SQLITE_ROW ? 0 : sq_rc(s, src, "reading spans");
 }
 
+/* Appends b's spans. Which spans are new is decided first (a new trace has no stored
+ * spans; a stored trace's are looked up; a span repeated in the batch counts once), so
+ * that the rows go in by multi-row INSERTs: one statement keeps SQLite's cursors open
+ * over MULTI_ROWS rows, and rows that arrive in key order take its append paths instead
+ * of a descent from the root per b-tree per row (about a third of the instructions of a
+ * span row and its three indexes, measured with callgrind). */
 static int append_spans(sq_store *s, const sonde_batch *b, const sonde_append_opts *opts, ref_cache *rc_cache,
                         sonde_append_stats *st)
 {
