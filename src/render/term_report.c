@@ -260,8 +260,8 @@ int sonde_render_trace_text(const sonde_trace_report *r, const sonde_term_opts *
 		goto out;
 	sonde_buf_printf(out, "%strace ", sonde_term_sgr(o, SONDE_SGR_BOLD));
 	put_hex(out, t->nodes[0].span->trace_id, 16);
-	sonde_buf_printf(out, "%s  %zu spans, %zu services, ", sonde_term_sgr(o, SONDE_SGR_RESET), t->count,
-	                 nservices);
+	sonde_buf_printf(out, "%s  %zu span%s, %zu service%s, ", sonde_term_sgr(o, SONDE_SGR_RESET), t->count,
+	                 t->count == 1 ? "" : "s", nservices, nservices == 1 ? "" : "s");
 	sonde_buf_printf(out, "%zu failed, ", r->errors_count);
 	sonde_term_duration(out, t->end_ns - t->start_ns);
 	sonde_buf_puts(out, ", started ");

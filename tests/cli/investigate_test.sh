@@ -106,6 +106,8 @@ jcheck "$work/c.json" "chrome parents and durations" '(() => {
 		st.duration_ns === 5e6 && f.duration_ns === 2e6 && b.duration_ns === 2.5e6;
 })()'
 jcheck "$work/c.json" "chrome critical path" 'j.critical_path.total_ns === 5e6 && j.critical_path.segments.length === 5'
+"$bin" trace --db "$db" "$ct" --color=never >"$work/c.txt"
+head -1 "$work/c.txt" | grep -q "  3 spans, 1 service, 0 failed, 5ms," || fail "trace header: $(head -1 "$work/c.txt")"
 
 # ---- traces: filters and sorting ---------------------------------------------------
 "$bin" traces --db "$db" --json --sort duration >"$work/l2.json"
