@@ -219,8 +219,21 @@ static void sync_dir(const sonde__journal *j)
 	}
 }
 
-/* Closes the active segment (synced first with sync) and opens a new one. Caller holds
- * j->mu. */
+/* Closes the active segment, if any (synced first with sync), and drops it when none
+ * of its records is outstanding. Caller holds j->mu (or is the last user). */
+static void close_active(sonde__journal *j)
+{
+	if (j->fd < 0)
+		return;
+	if (j->sync && j->dirty)
+		fdatasync(j->fd);
+	close(j->fd);
+	seg *s = find_seg(j, j->active_seq);
+	if (s && !s->outstanding)
+		drop_seg(j, s);
+}
+
+/* Closes the active segment (close_active) and opens a new one. Caller holds j->mu. */
 static int rotate(sonde__journal *j)
 {
 	if (j->segs_cap == j->nsegs) {
@@ -240,14 +253,7 @@ static int rotate(sonde__journal *j)
 	if (j->sync)
 		sync_dir(j);
 	j->next_seq++;
-	if (j->fd >= 0) {
-		if (j->sync && j->dirty)
-			fdatasync(j->fd);
-		close(j->fd);
-		seg *old = find_seg(j, j->active_seq);
-		if (old && !old->outstanding)
-			drop_seg(j, old);
-	}
+	close_active(j);
 	j->fd = fd;
 	j->active_seq = seq;
 	j->active_size = 0;
@@ -377,14 +383,7 @@ void sonde__journal_close(sonde__journal *j)
 {
 	if (!j)
 		return;
-	if (j->fd >= 0) {
-		if (j->sync && j->dirty)
-			fdatasync(j->fd);
-		close(j->fd);
-		seg *s = find_seg(j, j->active_seq);
-		if (s && !s->outstanding)
-			drop_seg(j, s);
-	}
+	close_active(j);
 	close(j->lock_fd);
 	pthread_mutex_destroy(&j->mu);
 	free(j->segs);

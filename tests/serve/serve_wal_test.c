@@ -153,16 +153,25 @@ static void test_rotate_and_unlink(void **state)
 	assert_int_equal(count_segments(), 0);
 }
 
-static void test_reopen_lists_and_numbers_after(void **state)
+/* A journal of 30-byte segments holding n records of 10 bytes, all in *s: one record a
+ * segment (a record and its header outgrow one). */
+static sonde__journal *open_filled(sonde__journal_span *s, int n)
 {
-	(void)state;
 	sonde__journal *j;
 	char err[300];
 	assert_int_equal(sonde__journal_open(dir, 30, false, &j, err, sizeof err), 0);
+	memset(s, 0, sizeof *s);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(sonde__journal_append(j, 0, 0, "0123456789", 10, s), 0);
+	return j;
+}
+
+static void test_reopen_lists_and_numbers_after(void **state)
+{
+	(void)state;
+	char err[300];
 	sonde__journal_span s;
-	memset(&s, 0, sizeof s);
-	for (int i = 0; i < 3; i++)
-		assert_int_equal(sonde__journal_append(j, 0, 0, "0123456789", 10, &s), 0);
+	sonde__journal *j = open_filled(&s, 3);
 	sonde__journal_close(j);
 	assert_int_equal(count_segments(), 3);
 	assert_int_equal(sonde__journal_open(dir, 30, false, &j, err, sizeof err), 0);
@@ -185,13 +194,8 @@ static void test_reopen_lists_and_numbers_after(void **state)
 static void test_span_bound(void **state)
 {
 	(void)state;
-	sonde__journal *j;
-	char err[300];
-	assert_int_equal(sonde__journal_open(dir, 30, false, &j, err, sizeof err), 0);
 	sonde__journal_span s;
-	memset(&s, 0, sizeof s);
-	for (int i = 0; i < SONDE__JOURNAL_SEGS_MAX; i++)
-		assert_int_equal(sonde__journal_append(j, 0, 0, "0123456789", 10, &s), 0);
+	sonde__journal *j = open_filled(&s, SONDE__JOURNAL_SEGS_MAX);
 	uint64_t before = sonde__journal_backlog(j);
 	assert_int_equal(sonde__journal_append(j, 0, 0, "0123456789", 10, &s), -E2BIG);
 	assert_int_equal(s.n, SONDE__JOURNAL_SEGS_MAX);
