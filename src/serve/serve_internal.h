@@ -117,6 +117,11 @@ int sonde__serve_metrics_text(sonde_serve *srv, sonde_buf *out);
  * segment cannot be read or the store cannot write (the segments then stay). */
 int sonde__serve_replay(sonde_serve *srv, char *errmsg, size_t errmsg_len);
 
+/* The metric points of b's metrics from the from-th on, and all of b's records (spans,
+ * log records and points): what a group's --batch bound counts (serve_writer.c). */
+size_t sonde__serve_points(const sonde_batch *b, size_t from);
+size_t sonde__serve_records(const sonde_batch *b);
+
 /* The writer thread (serve_writer.c). */
 void *sonde__serve_writer_main(void *arg);
 

@@ -56,14 +56,6 @@ static int read_file(const char *path, uint8_t **data, size_t *len)
 	return 0;
 }
 
-static size_t points_of(const sonde_batch *b, size_t from)
-{
-	size_t n = 0;
-	for (size_t i = from; i < b->metrics_count; i++)
-		n += b->metrics[i].points_count;
-	return n;
-}
-
 /* Appends b to the store and empties it. */
 static int flush(sonde_serve *srv, sonde_batch *b, char *errmsg, size_t errmsg_len)
 {
@@ -169,9 +161,9 @@ int sonde__serve_replay(sonde_serve *srv, char *errmsg, size_t errmsg_len)
 			r->requests++;
 			r->spans += b->spans_count - s0;
 			r->logs += b->logs_count - l0;
-			r->points += points_of(b, m0);
+			r->points += sonde__serve_points(b, m0);
 			has_logs |= b->logs_count > l0;
-			if (b->spans_count + b->logs_count + points_of(b, 0) >= srv->o.batch_records) {
+			if (sonde__serve_records(b) >= srv->o.batch_records) {
 				if ((rc = flush(srv, b, errmsg, errmsg_len)) < 0)
 					break;
 				has_logs = false;

@@ -80,12 +80,17 @@ typedef struct pipe_state {
 	bool exit; /* the committers return once free */
 } pipe_state;
 
-static size_t records_of(const sonde_batch *b)
+size_t sonde__serve_points(const sonde_batch *b, size_t from)
 {
-	size_t points = 0;
-	for (size_t i = 0; i < b->metrics_count; i++)
-		points += b->metrics[i].points_count;
-	return b->spans_count + b->logs_count + points;
+	size_t n = 0;
+	for (size_t i = from; i < b->metrics_count; i++)
+		n += b->metrics[i].points_count;
+	return n;
+}
+
+size_t sonde__serve_records(const sonde_batch *b)
+{
+	return b->spans_count + b->logs_count + sonde__serve_points(b, 0);
 }
 
 /* Decides rq's answer: 503 (UNAVAILABLE, retryable) with the message fmt makes. */
@@ -440,7 +445,7 @@ static bool add_journaled(sonde_serve *srv, group *g, sonde__serve_req *rq, acks
 	}
 	g->has_logs |= has_logs;
 	g->n++;
-	if (records_of(b) >= srv->o.batch_records)
+	if (sonde__serve_records(b) >= srv->o.batch_records)
 		g->closed = true;
 	rq->status = rq->route == SONDE_ROUTE_ZIPKIN ? 202 : 200;
 	if (rq->rejected) {
@@ -483,7 +488,7 @@ static bool add(sonde_serve *srv, group *g, sonde__serve_req *rq, acks *a)
 		return add_journaled(srv, g, rq, a, s0, l0, m0, has_logs);
 	g->has_logs |= has_logs;
 	g->rq[g->n++] = rq;
-	if (g->n == GROUP_MAX || records_of(b) >= srv->o.batch_records)
+	if (g->n == GROUP_MAX || sonde__serve_records(b) >= srv->o.batch_records)
 		g->closed = true;
 	return true;
 }
