@@ -701,9 +701,6 @@ static int rd_str(rd *c, sonde_str *out, bool intern)
 	return out->ptr ? 0 : -ENOMEM;
 }
 
-/* Timestamps and counts are nearly always plain digit strings: parse those here from the
- * peeked token and leave every other form (numbers with exponents, signs, errors) to
- * json.h. Leading zeros go the slow way too, which rejects them. */
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 /* The value of 8 decimal digits at s (s[0] the most significant), or UINT64_MAX when one
  * is not a digit: the bytes' low nibbles, then pairs, quads and the two halves combined
@@ -726,6 +723,9 @@ static inline uint64_t digits8(const char *s)
 }
 #endif
 
+/* Timestamps and counts are nearly always plain digit strings: parse those here from the
+ * peeked token and leave every other form (numbers with exponents, signs, errors) to
+ * json.h. Leading zeros go the slow way too, which rejects them. */
 static inline bool plain_digits(const char *s, size_t n, uint64_t *out)
 {
 	if (n == 0 || n > 19 || (s[0] == '0' && n > 1))
